@@ -1,0 +1,64 @@
+"""lrlab: define a learning-rate schedule once, see it, use it in PyTorch, Keras and JAX, and compare
+schedules on real tasks.
+
+`import lrlab` needs only numpy; the framework adapters (`lrlab.torch`, `lrlab.keras`, `lrlab.jax`)
+import their framework when they are imported themselves.
+"""
+
+from .schedules import (
+    KINDS,
+    Schedule,
+    clip,
+    constant,
+    cosine,
+    cosine_restarts,
+    custom,
+    cyclic,
+    exponential,
+    from_config,
+    inverse_sqrt,
+    inverse_time,
+    join,
+    linear,
+    multistep,
+    one_cycle,
+    parse,
+    per_epoch,
+    piecewise,
+    polynomial,
+    random_uniform,
+    scale,
+    step_decay,
+    warmup,
+    wsd,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KINDS",
+    "Schedule",
+    "clip",
+    "constant",
+    "cosine",
+    "cosine_restarts",
+    "custom",
+    "cyclic",
+    "exponential",
+    "from_config",
+    "inverse_sqrt",
+    "inverse_time",
+    "join",
+    "linear",
+    "multistep",
+    "one_cycle",
+    "parse",
+    "per_epoch",
+    "piecewise",
+    "polynomial",
+    "random_uniform",
+    "scale",
+    "step_decay",
+    "warmup",
+    "wsd",
+]

@@ -1,0 +1,45 @@
+"""Learning-rate schedules: immutable values mapping an optimizer step to a rate.
+
+Pure math on the standard library and numpy; no framework is imported here.
+"""
+
+from ._ns import NUMPY, SCALAR, Namespace
+from .base import KINDS, Schedule, from_config
+from .compose import clip, join, per_epoch, scale, warmup
+from .cosine import cosine, cosine_restarts
+from .cyclic import cyclic, one_cycle
+from .decay import constant, exponential, inverse_time, linear, multistep, piecewise, polynomial, step_decay
+from .host import custom, random_uniform
+from .spec import parse
+from .transformer import inverse_sqrt, wsd
+
+__all__ = [
+    "KINDS",
+    "NUMPY",
+    "SCALAR",
+    "Namespace",
+    "Schedule",
+    "clip",
+    "constant",
+    "cosine",
+    "cosine_restarts",
+    "custom",
+    "cyclic",
+    "exponential",
+    "from_config",
+    "inverse_sqrt",
+    "inverse_time",
+    "join",
+    "linear",
+    "multistep",
+    "one_cycle",
+    "parse",
+    "per_epoch",
+    "piecewise",
+    "polynomial",
+    "random_uniform",
+    "scale",
+    "step_decay",
+    "warmup",
+    "wsd",
+]

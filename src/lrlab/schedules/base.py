@@ -1,0 +1,270 @@
+"""The Schedule value: an immutable map from optimizer step to learning rate.
+
+A kind subclasses `Schedule`, validates its parameters in `__init__` and writes its formula once in
+`apply(xp, t)` against a `Namespace`. This base class gives every kind the scalar and array call paths,
+the spec string (`repr`), the JSON config, value equality and hashing, `s * k`, `s.clip(lo, hi)` and
+`s.stretch(total_steps)` for lengths left out.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import numbers
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ._ns import NUMPY, SCALAR, Namespace
+
+KINDS: dict[str, type[Schedule]] = {}
+"""Every schedule kind by its spec name: what `parse` and `from_config` can build."""
+
+
+class Schedule:
+    """Base class of every learning-rate schedule: `s(step) -> lr`.
+
+    `s(int)` gives a float, `s(np.ndarray)` a float64 array with the same values. Negative or NaN
+    steps raise ValueError. The value at step t is the rate used for update number t + 1.
+    """
+
+    kind: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    length_param: ClassVar[str | None] = None  # the parameter `stretch` fills in when it is None
+    host_only: ClassVar[bool] = False  # True when the formula runs only on Python floats and numpy
+    _fields: ClassVar[tuple[inspect.Parameter, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._fields = tuple(inspect.signature(cls.__init__).parameters.values())[1:]
+        if cls.kind:
+            KINDS[cls.kind] = cls
+
+    # -- construction -------------------------------------------------------------------------
+    def _set(self, **values: Any) -> None:
+        """Store the validated parameters; a schedule is immutable afterwards."""
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable; use replace() to change {name!r}")
+
+    def params(self) -> dict[str, Any]:
+        """The parameters by name, in signature order."""
+        return {p.name: getattr(self, p.name) for p in self._fields}
+
+    def replace(self, **changes: Any) -> Schedule:
+        """A copy with some parameters changed (validated again)."""
+        unknown = set(changes) - {p.name for p in self._fields}
+        if unknown:
+            raise ValueError(f"{self.kind}: no parameter {sorted(unknown)[0]!r}")
+        return type(self)(**{**self.params(), **changes})
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        """The formula, on non-negative steps `t` of namespace `xp` (float, numpy, jax, torch, keras)."""
+        raise NotImplementedError
+
+    def __call__(self, t: Any) -> Any:
+        if type(t) is int and t >= 0:
+            try:
+                return self.apply(SCALAR, t)
+            except (OverflowError, TypeError):
+                pass  # overflow: numpy gives inf; TypeError: a length is unset, which _call explains
+        return self._call(t)
+
+    def _call(self, t: Any) -> Any:
+        self._require_bound()
+        if isinstance(t, (bool, np.bool_)):
+            raise ValueError(f"step must be a number, got {t!r}")
+        if isinstance(t, (numbers.Integral, numbers.Real)) and np.ndim(t) == 0 and not isinstance(t, np.ndarray):
+            step = float(t)
+            if not step >= 0:
+                raise ValueError(f"step must be >= 0 and not NaN, got {t!r}")
+            if step == int(step) and step < 2**53:
+                try:
+                    return float(self.apply(SCALAR, int(step)))
+                except OverflowError:
+                    pass
+            return float(self._call_array(np.array([step]))[0])
+        try:
+            steps = np.asarray(t, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"step must be a number or an array of numbers, got {t!r}") from None
+        if steps.size and not steps.min() >= 0:
+            raise ValueError(f"steps must be >= 0 and not NaN, got min {steps.min()!r}")
+        return self._call_array(steps)
+
+    def _call_array(self, steps: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            out = self.apply(NUMPY, steps)
+        out = np.asarray(out, dtype=np.float64)
+        return out if out.shape == steps.shape else np.broadcast_to(out, steps.shape).copy()
+
+    # -- lengths left out ---------------------------------------------------------------------
+    def children(self) -> list[Schedule]:
+        """The schedules this one is made of (empty for a leaf)."""
+        out: list[Schedule] = []
+        for value in self.params().values():
+            if isinstance(value, Schedule):
+                out.append(value)
+            elif isinstance(value, (list, tuple)):
+                out.extend(v for v in value if isinstance(v, Schedule))
+        return out
+
+    @property
+    def is_bound(self) -> bool:
+        """False while some length (decay_steps, total_steps, ...) is left out, here or in a child."""
+        own = self.length_param is None or getattr(self, self.length_param) is not None
+        return own and all(c.is_bound for c in self.children())
+
+    def _require_bound(self) -> None:
+        if not self.is_bound:
+            raise ValueError(
+                f"{self!r} has no length: give {self._unbound_name()} or call .stretch(total_steps) first"
+            )
+
+    def _unbound_name(self) -> str:
+        if self.length_param is not None and getattr(self, self.length_param) is None:
+            return f"{self.kind}'s {self.length_param}"
+        return next(c._unbound_name() for c in self.children() if not c.is_bound)
+
+    def stretch(self, total_steps: int) -> Schedule:
+        """Bind lengths left out (`cosine(0.1)`) so the schedule spans `total_steps`; set ones stay."""
+        from . import _check
+
+        total = _check.steps(self.kind, "total_steps", total_steps)
+        changes: dict[str, Any] = {}
+        if self.length_param is not None and getattr(self, self.length_param) is None:
+            changes[self.length_param] = total
+        for name, value in self.params().items():
+            if isinstance(value, Schedule):
+                changes[name] = value.stretch(total)
+            elif isinstance(value, (list, tuple)) and any(isinstance(v, Schedule) for v in value):
+                changes[name] = [v.stretch(total) if isinstance(v, Schedule) else v for v in value]
+        return self.replace(**changes) if changes else self
+
+    # -- composition --------------------------------------------------------------------------
+    def __mul__(self, factor: Any) -> Schedule:
+        if isinstance(factor, Schedule):
+            return NotImplemented
+        from .compose import scale
+
+        return scale(self, factor)
+
+    __rmul__ = __mul__
+
+    def clip(self, low: float = 0.0, high: float | None = None) -> Schedule:
+        """This schedule held within [low, high]."""
+        from .compose import clip
+
+        return clip(self, low, high)
+
+    # -- spec, config, identity ---------------------------------------------------------------
+    def __repr__(self) -> str:
+        parts = []
+        for i, p in enumerate(self._fields):
+            value = getattr(self, p.name)
+            if i == 0:
+                parts.append(format_value(value))
+            elif p.default is inspect.Parameter.empty or not _same(value, p.default):
+                parts.append(f"{p.name}={format_value(value)}")
+        return f"{self.kind}({', '.join(parts)})"
+
+    def to_config(self) -> dict[str, Any]:
+        """A JSON-safe dict that `lrlab.from_config` reads back to an equal schedule."""
+        return {"kind": self.kind, **{k: _to_config_value(v) for k, v in self.params().items()}}
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.kind, *(_freeze(v) for v in self.params().values()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Schedule) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.kind, self.params()))
+
+
+def _rebuild(kind: str, params: dict[str, Any]) -> Schedule:
+    return KINDS[kind](**params)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b or (isinstance(a, float) and isinstance(b, int) and a == b)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def format_value(value: Any) -> str:
+    """A parameter value as the spec grammar writes it."""
+    if isinstance(value, Schedule):
+        return repr(value)
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else f'"{value}"'
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def _to_config_value(value: Any) -> Any:
+    if isinstance(value, Schedule):
+        return value.to_config()
+    if isinstance(value, (list, tuple)):
+        return [_to_config_value(v) for v in value]
+    return value
+
+
+def from_config(config: dict[str, Any] | str) -> Schedule:
+    """The schedule a `to_config()` dict (or its JSON text) describes."""
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"schedule config is not valid JSON: {exc}") from None
+    if not isinstance(config, dict) or "kind" not in config:
+        raise ValueError(f"a schedule config is a dict with a 'kind' key, got {config!r}")
+    kind = config["kind"]
+    if kind not in KINDS:
+        raise ValueError(f"unknown schedule kind {kind!r}; known: {', '.join(sorted(KINDS))}")
+    cls = KINDS[kind]
+    names = {p.name for p in cls._fields}
+    params = {k: v for k, v in config.items() if k != "kind"}
+    unknown = sorted(set(params) - names)
+    if unknown:
+        raise ValueError(f"{kind}: unknown parameter {unknown[0]!r} in config")
+    return build(kind, [], {k: _from_config_value(v) for k, v in params.items()})
+
+
+def _from_config_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return from_config(value)
+    if isinstance(value, list):
+        return [_from_config_value(v) for v in value]
+    return value
+
+
+def build(kind: str, args: list[Any], kwargs: dict[str, Any]) -> Schedule:
+    """Construct a kind from arguments, turning a mismatch with its signature into a ValueError."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown schedule kind {kind!r}; known: {', '.join(sorted(KINDS))}")
+    cls = KINDS[kind]
+    try:
+        inspect.signature(cls).bind(*args, **kwargs)
+    except TypeError as exc:
+        names = ", ".join(p.name for p in cls._fields)
+        raise ValueError(f"{kind}({names}): {exc}") from None
+    return cls(*args, **kwargs)

@@ -1,0 +1,127 @@
+"""Schedules made of schedules: warmup, join, per_epoch, scale (`s * k`) and clip (`s.clip(lo, hi)`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from . import _check as check
+from ._ns import Namespace
+from .base import Schedule, format_value
+
+
+def _schedule(kind: str, name: str, value: Any) -> Schedule:
+    if not isinstance(value, Schedule):
+        raise ValueError(f"{kind}: {name} must be a schedule, got {value!r}")
+    return value
+
+
+class warmup(Schedule):
+    kind = "warmup"
+    summary = "linear ramp from start_lr to schedule(0) over `steps`, then schedule(t - steps)"
+
+    def __init__(self, schedule: Schedule, steps: int, start_lr: float = 0.0) -> None:
+        k = self.kind
+        self._set(
+            schedule=_schedule(k, "schedule", schedule),
+            steps=check.steps(k, "steps", steps, minimum=0),
+            start_lr=check.rate(k, "start_lr", start_lr),
+        )
+        object.__setattr__(self, "_peak", schedule(0) if schedule.is_bound else None)
+        self._set(host_only=schedule.host_only)
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        steps = self.steps
+        ramp = (self.start_lr - self._peak) * (1 - t / max(steps, 1)) + self._peak
+        rest = self.schedule.apply(xp, xp.maximum(t - steps, 0.0))
+        return xp.where(t < steps, ramp, rest)
+
+    def stretch(self, total_steps: int) -> Schedule:
+        rest = max(check.steps(self.kind, "total_steps", total_steps) - self.steps, 1)
+        return self.replace(schedule=self.schedule.stretch(rest))
+
+
+class join(Schedule):
+    kind = "join"
+    summary = "schedules[i] from boundaries[i-1] on, each counting its steps from its own start (optax)"
+
+    def __init__(self, schedules: Sequence[Schedule], boundaries: Sequence[int]) -> None:
+        k = self.kind
+        if isinstance(schedules, (str, bytes, Schedule)) or not isinstance(schedules, Sequence) or not schedules:
+            raise ValueError(f"{k}: schedules must be a non-empty list of schedules, got {schedules!r}")
+        pieces = [_schedule(k, "schedules", s) for s in schedules]
+        bounds = check.increasing_steps(k, "boundaries", boundaries)
+        if len(bounds) != len(pieces) - 1:
+            raise ValueError(
+                f"{k}: boundaries must have one entry fewer than schedules ({len(pieces) - 1}), got {boundaries!r}"
+            )
+        self._set(schedules=pieces, boundaries=bounds, host_only=any(s.host_only for s in pieces))
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        out = self.schedules[0].apply(xp, t)
+        for boundary, piece in zip(self.boundaries, self.schedules[1:]):
+            out = xp.where(t < boundary, out, piece.apply(xp, xp.maximum(t - boundary, 0.0)))
+        return out
+
+    def stretch(self, total_steps: int) -> Schedule:
+        total = check.steps(self.kind, "total_steps", total_steps)
+        ends = [*self.boundaries, max(total, self.boundaries[-1] + 1 if self.boundaries else total)]
+        starts = [0, *self.boundaries]
+        return self.replace(schedules=[s.stretch(e - b) for s, b, e in zip(self.schedules, starts, ends)])
+
+
+class per_epoch(Schedule):
+    kind = "per_epoch"
+    summary = "schedule indexed by epoch, held for steps_per_epoch steps (Keras LearningRateScheduler)"
+
+    def __init__(self, schedule: Schedule, steps_per_epoch: int) -> None:
+        k = self.kind
+        self._set(
+            schedule=_schedule(k, "schedule", schedule),
+            steps_per_epoch=check.steps(k, "steps_per_epoch", steps_per_epoch),
+            host_only=schedule.host_only,
+        )
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        return self.schedule.apply(xp, xp.floor(t / self.steps_per_epoch))
+
+    def stretch(self, total_steps: int) -> Schedule:
+        total = check.steps(self.kind, "total_steps", total_steps)
+        return self.replace(schedule=self.schedule.stretch(math.ceil(total / self.steps_per_epoch)))
+
+
+class scale(Schedule):
+    kind = "scale"
+    summary = "schedule times a constant factor (written `s * k`)"
+
+    def __init__(self, schedule: Schedule, factor: float) -> None:
+        k = self.kind
+        self._set(
+            schedule=_schedule(k, "schedule", schedule),
+            factor=check.rate(k, "factor", factor),
+            host_only=schedule.host_only,
+        )
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        return self.schedule.apply(xp, t) * self.factor
+
+    def __repr__(self) -> str:
+        return f"{self.schedule!r} * {format_value(self.factor)}"
+
+
+class clip(Schedule):
+    kind = "clip"
+    summary = "schedule held within [low, high] (written `s.clip(low, high)`)"
+
+    def __init__(self, schedule: Schedule, low: float = 0.0, high: float | None = None) -> None:
+        k = self.kind
+        low = check.rate(k, "low", low)
+        high = None if high is None else check.rate(k, "high", high)
+        if high is not None and high < low:
+            raise ValueError(f"{k}: high must be >= low ({low!r}), got {high!r}")
+        self._set(schedule=_schedule(k, "schedule", schedule), low=low, high=high, host_only=schedule.host_only)
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        out = xp.maximum(self.schedule.apply(xp, t), self.low)
+        return out if self.high is None else xp.minimum(out, self.high)

@@ -1,0 +1,97 @@
+"""Cosine annealing: single decay with optional warmup (Keras 3 CosineDecay, torch CosineAnnealingLR,
+optax warmup_cosine_decay_schedule) and warm restarts (Keras CosineDecayRestarts, torch
+CosineAnnealingWarmRestarts)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from . import _check as check
+from ._ns import Namespace
+from .base import Schedule
+
+
+def _half_cosine(xp: Namespace, fraction: Any) -> Any:
+    return 0.5 * (1.0 + xp.cos(math.pi * fraction))
+
+
+class cosine(Schedule):
+    kind = "cosine"
+    summary = "half cosine from initial_lr to alpha*initial_lr over decay_steps, optional linear warmup"
+    length_param = "decay_steps"
+
+    def __init__(
+        self,
+        initial_lr: float,
+        decay_steps: int | None = None,
+        alpha: float = 0.0,
+        warmup_target: float | None = None,
+        warmup_steps: int = 0,
+    ) -> None:
+        k = self.kind
+        self._set(
+            initial_lr=check.rate(k, "initial_lr", initial_lr),
+            decay_steps=check.steps(k, "decay_steps", decay_steps, optional=True),
+            alpha=check.in_range(k, "alpha", alpha, 0.0, 1.0),
+            warmup_target=None if warmup_target is None else check.rate(k, "warmup_target", warmup_target),
+            warmup_steps=check.steps(k, "warmup_steps", warmup_steps, minimum=0),
+        )
+
+    def _decay(self, xp: Namespace, t: Any, peak: float) -> Any:
+        decayed = (1 - self.alpha) * _half_cosine(xp, t / self.decay_steps) + self.alpha
+        return peak * decayed
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        # Keras 3: without warmup_target there is no warmup; with it, the decay starts from the target.
+        if self.warmup_target is None:
+            return self._decay(xp, xp.minimum(t, self.decay_steps), self.initial_lr)
+        warmup_steps = self.warmup_steps
+        t = xp.minimum(t, self.decay_steps + warmup_steps)
+        fraction = t / max(warmup_steps, 1)
+        warm = (self.warmup_target - self.initial_lr) * fraction + self.initial_lr
+        decay = self._decay(xp, xp.maximum(t - warmup_steps, 0.0), self.warmup_target)
+        return xp.where(t < warmup_steps, warm, decay)
+
+
+class cosine_restarts(Schedule):
+    kind = "cosine_restarts"
+    summary = "cosine decays restarting every period, periods grow by t_mul, peaks shrink by m_mul (SGDR)"
+
+    def __init__(
+        self,
+        initial_lr: float,
+        first_decay_steps: int,
+        t_mul: float = 2.0,
+        m_mul: float = 1.0,
+        alpha: float = 0.0,
+    ) -> None:
+        k = self.kind
+        t_mul = check.positive(k, "t_mul", t_mul)
+        if t_mul < 1:
+            raise ValueError(f"{k}: t_mul must be a finite number >= 1, got {t_mul!r}")
+        self._set(
+            initial_lr=check.rate(k, "initial_lr", initial_lr),
+            first_decay_steps=check.steps(k, "first_decay_steps", first_decay_steps),
+            t_mul=t_mul,
+            m_mul=check.rate(k, "m_mul", m_mul),
+            alpha=check.in_range(k, "alpha", alpha, 0.0, 1.0),
+        )
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        fraction = t / self.first_decay_steps
+        t_mul = self.t_mul
+        if t_mul == 1.0:
+            restart = xp.floor(fraction)
+            fraction = fraction - restart
+        else:
+            # Keras's closed form; the two corrections put a step that lands on a restart into the new
+            # period even where log() rounds the wrong way (Keras then shows a spike of one step).
+            restart = xp.floor(xp.log(1.0 - fraction * (1.0 - t_mul)) / math.log(t_mul))
+            restart = xp.where((1.0 - t_mul ** (restart + 1.0)) / (1.0 - t_mul) <= fraction, restart + 1.0, restart)
+            restart = xp.where((1.0 - t_mul**restart) / (1.0 - t_mul) > fraction, restart - 1.0, restart)
+            done = (1.0 - t_mul**restart) / (1.0 - t_mul)
+            fraction = (fraction - done) / t_mul**restart
+        peak = self.m_mul**restart
+        decayed = (1 - self.alpha) * (0.5 * peak * (1.0 + xp.cos(math.pi * fraction))) + self.alpha
+        return self.initial_lr * decayed

@@ -1,0 +1,112 @@
+"""Cyclical rates: triangular cycles (torch CyclicLR) and the one-cycle policy (torch OneCycleLR)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from . import _check as check
+from ._ns import Namespace
+from .base import Schedule
+
+
+class cyclic(Schedule):
+    kind = "cyclic"
+    summary = "up and down between base_lr and max_lr: triangular, triangular2, exp_range (torch CyclicLR)"
+
+    def __init__(
+        self,
+        base_lr: float,
+        max_lr: float,
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+    ) -> None:
+        k = self.kind
+        self._set(
+            base_lr=check.rate(k, "base_lr", base_lr),
+            max_lr=check.rate(k, "max_lr", max_lr),
+            step_size_up=check.steps(k, "step_size_up", step_size_up),
+            step_size_down=check.steps(k, "step_size_down", step_size_down, optional=True),
+            mode=check.choice(k, "mode", mode, ("triangular", "triangular2", "exp_range")),
+            gamma=check.in_range(k, "gamma", gamma, 0.0, 1.0, low_open=True),
+        )
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        down = self.step_size_up if self.step_size_down is None else self.step_size_down
+        total = float(self.step_size_up + down)
+        ratio = self.step_size_up / total
+        cycle = xp.floor(1 + t / total)
+        x = 1.0 + t / total - cycle
+        factor = xp.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
+        height = (self.max_lr - self.base_lr) * factor
+        if self.mode == "triangular":
+            return self.base_lr + height * 1.0
+        if self.mode == "triangular2":
+            return self.base_lr + height * (1 / (2.0 ** (cycle - 1)))
+        return self.base_lr + height * self.gamma**t
+
+
+class one_cycle(Schedule):
+    kind = "one_cycle"
+    summary = "warm up to max_lr, then anneal far below it (torch OneCycleLR); holds its floor after the end"
+    length_param = "total_steps"
+
+    def __init__(
+        self,
+        max_lr: float,
+        total_steps: int | None = None,
+        pct_start: float = 0.3,
+        anneal: str = "cos",
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+    ) -> None:
+        k = self.kind
+        pct_start = check.in_range(k, "pct_start", pct_start, 0.0, 1.0, low_open=True, high_open=True)
+        three_phase = check.boolean(k, "three_phase", three_phase)
+        if three_phase and pct_start >= 0.5:
+            raise ValueError(f"{k}: pct_start must be in (0, 0.5) when three_phase=True, got {pct_start!r}")
+        self._set(
+            max_lr=check.rate(k, "max_lr", max_lr),
+            total_steps=check.steps(k, "total_steps", total_steps, minimum=2, optional=True),
+            pct_start=pct_start,
+            anneal=check.choice(k, "anneal", anneal, ("cos", "linear")),
+            div_factor=check.positive(k, "div_factor", div_factor),
+            final_div_factor=check.positive(k, "final_div_factor", final_div_factor),
+            three_phase=three_phase,
+        )
+
+    def phases(self) -> list[tuple[float, float, float]]:
+        """(end_step, start_lr, end_lr) of each phase, as torch computes them."""
+        initial = self.max_lr / self.div_factor
+        floor_lr = initial / self.final_div_factor
+        total, pct = self.total_steps, self.pct_start
+        if self.three_phase:
+            return [
+                (float(pct * total) - 1, initial, self.max_lr),
+                (float(2 * pct * total) - 2, self.max_lr, initial),
+                (total - 1, initial, floor_lr),
+            ]
+        return [(float(pct * total) - 1, initial, self.max_lr), (total - 1, self.max_lr, floor_lr)]
+
+    def _anneal(self, xp: Namespace, start: float, end: float, pct: Any) -> Any:
+        if self.anneal == "cos":
+            return end + (start - end) / 2.0 * (xp.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        phases = self.phases()
+        starts = [0.0] + [end for end, _, _ in phases[:-1]]
+        pieces = []
+        for i, ((end, lo, hi), start) in enumerate(zip(phases, starts)):
+            # torch divides by zero on an empty phase and runs past 1 after the end; we do neither.
+            pct = (t - start) / (end - start) if end > start else t * 0.0 + 1.0
+            if i == len(phases) - 1:
+                pct = xp.minimum(pct, 1.0)
+            pieces.append(self._anneal(xp, lo, hi, pct))
+        out = pieces[-1]
+        for (end, _, _), piece in zip(reversed(phases[:-1]), reversed(pieces[:-1])):
+            out = xp.where(t <= end, piece, out)
+        return out

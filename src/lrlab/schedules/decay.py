@@ -1,0 +1,174 @@
+"""Monotone decays: constant, step, multistep, piecewise, exponential, inverse time, polynomial, linear.
+
+Each formula follows its reference's order of operations, so values agree with it to the last bit
+or two in float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from . import _check as check
+from ._ns import Namespace
+from .base import Schedule
+
+
+class constant(Schedule):
+    kind = "constant"
+    summary = "the same rate at every step"
+
+    def __init__(self, lr: float) -> None:
+        self._set(lr=check.rate(self.kind, "lr", lr))
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        return t * 0.0 + self.lr
+
+
+class step_decay(Schedule):
+    kind = "step_decay"
+    summary = "multiply by `drop` every `step_size` steps (torch StepLR)"
+
+    def __init__(self, initial_lr: float, drop: float, step_size: int) -> None:
+        k = self.kind
+        self._set(
+            initial_lr=check.rate(k, "initial_lr", initial_lr),
+            drop=check.positive(k, "drop", drop),
+            step_size=check.steps(k, "step_size", step_size),
+        )
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        return self.initial_lr * self.drop ** xp.floor(t / self.step_size)
+
+
+class multistep(Schedule):
+    kind = "multistep"
+    summary = "multiply by `gamma` at each milestone (torch MultiStepLR)"
+
+    def __init__(self, initial_lr: float, milestones: Sequence[int], gamma: float = 0.1) -> None:
+        k = self.kind
+        self._set(
+            initial_lr=check.rate(k, "initial_lr", initial_lr),
+            milestones=check.increasing_steps(k, "milestones", milestones, strict=False),
+            gamma=check.positive(k, "gamma", gamma),
+        )
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        passed = t * 0.0
+        for milestone in self.milestones:
+            passed = passed + xp.where(t >= milestone, 1.0, 0.0)
+        return self.initial_lr * self.gamma**passed
+
+
+class piecewise(Schedule):
+    kind = "piecewise"
+    summary = "values[i] up to and including boundaries[i] (Keras PiecewiseConstantDecay)"
+
+    def __init__(self, boundaries: Sequence[float], values: Sequence[float]) -> None:
+        k = self.kind
+        bounds = check.number_list(k, "boundaries", boundaries)
+        if any(not b >= 0 for b in bounds) or any(b <= a for a, b in zip(bounds, bounds[1:])):
+            raise ValueError(f"{k}: boundaries must be numbers >= 0 in increasing order, got {boundaries!r}")
+        rates = check.rates(k, "values", values)
+        if len(rates) != len(bounds) + 1:
+            raise ValueError(
+                f"{k}: values must have one more entry than boundaries ({len(bounds) + 1}), got {values!r}"
+            )
+        self._set(boundaries=[int(b) if b == int(b) else float(b) for b in bounds], values=rates)
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        out = t * 0.0 + self.values[-1]
+        for boundary, value in zip(reversed(self.boundaries), reversed(self.values[:-1])):
+            out = xp.where(t <= boundary, value, out)
+        return out
+
+
+class exponential(Schedule):
+    kind = "exponential"
+    summary = "initial_lr * decay_rate ** (t / decay_steps), floored if staircase (Keras ExponentialDecay)"
+
+    def __init__(self, initial_lr: float, decay_steps: int, decay_rate: float, staircase: bool = False) -> None:
+        k = self.kind
+        self._set(
+            initial_lr=check.rate(k, "initial_lr", initial_lr),
+            decay_steps=check.steps(k, "decay_steps", decay_steps),
+            decay_rate=check.positive(k, "decay_rate", decay_rate),
+            staircase=check.boolean(k, "staircase", staircase),
+        )
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        p = t / self.decay_steps
+        if self.staircase:
+            p = xp.floor(p)
+        return self.initial_lr * self.decay_rate**p
+
+
+class inverse_time(Schedule):
+    kind = "inverse_time"
+    summary = "initial_lr / (1 + decay_rate * t / decay_steps) (Keras InverseTimeDecay)"
+
+    def __init__(self, initial_lr: float, decay_steps: int, decay_rate: float, staircase: bool = False) -> None:
+        k = self.kind
+        self._set(
+            initial_lr=check.rate(k, "initial_lr", initial_lr),
+            decay_steps=check.steps(k, "decay_steps", decay_steps),
+            decay_rate=check.rate(k, "decay_rate", decay_rate),
+            staircase=check.boolean(k, "staircase", staircase),
+        )
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        p = t / self.decay_steps
+        if self.staircase:
+            p = xp.floor(p)
+        return self.initial_lr / (1 + self.decay_rate * p)
+
+
+class polynomial(Schedule):
+    kind = "polynomial"
+    summary = "from initial_lr to end_lr as (1 - t/decay_steps) ** power (Keras PolynomialDecay)"
+    length_param = "decay_steps"
+
+    def __init__(
+        self,
+        initial_lr: float,
+        decay_steps: int | None = None,
+        end_lr: float = 1e-4,
+        power: float = 1.0,
+        cycle: bool = False,
+    ) -> None:
+        k = self.kind
+        self._set(
+            initial_lr=check.rate(k, "initial_lr", initial_lr),
+            decay_steps=check.steps(k, "decay_steps", decay_steps, optional=True),
+            end_lr=check.rate(k, "end_lr", end_lr),
+            power=check.positive(k, "power", power),
+            cycle=check.boolean(k, "cycle", cycle),
+        )
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        decay_steps = self.decay_steps
+        if self.cycle:
+            multiplier = xp.where(t == 0, 1.0, xp.ceil(t / decay_steps))
+            decay_steps = decay_steps * multiplier
+        else:
+            t = xp.minimum(t, decay_steps)
+        p = t / decay_steps
+        return (self.initial_lr - self.end_lr) * (1 - p) ** self.power + self.end_lr
+
+
+class linear(Schedule):
+    kind = "linear"
+    summary = "straight line from start_lr to end_lr over `steps`, then end_lr (optax linear_schedule)"
+    length_param = "steps"
+
+    def __init__(self, start_lr: float, end_lr: float = 0.0, steps: int | None = None) -> None:
+        k = self.kind
+        self._set(
+            start_lr=check.rate(k, "start_lr", start_lr),
+            end_lr=check.rate(k, "end_lr", end_lr),
+            steps=check.steps(k, "steps", steps, optional=True),
+        )
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        frac = 1 - xp.minimum(t, self.steps) / self.steps
+        return (self.start_lr - self.end_lr) * frac + self.end_lr

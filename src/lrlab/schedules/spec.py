@@ -1,0 +1,202 @@
+"""`parse`: read a schedule spec such as `warmup(cosine(0.1, decay_steps=1000), steps=100) * 0.5`.
+
+A small recursive-descent parser, never `eval`. Grammar:
+
+    spec    := product END
+    product := postfix ("*" postfix)*
+    postfix := atom ("." "clip" "(" [arg ("," arg)*] ")")*
+    atom    := NUMBER | STRING | None | True | False | list | call | "(" product ")"
+    call    := NAME "(" [arg ("," arg)* [","]] ")"
+    arg     := [NAME "="] product
+    list    := "[" [product ("," product)* [","]] "]"
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, NamedTuple
+
+from .base import KINDS, Schedule, build
+from .compose import scale
+
+_TOKEN = re.compile(
+    r"""(?P<space>\s+)
+      | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
+      | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+      | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+      | (?P<punct>[()\[\],=*.])
+    """,
+    re.VERBOSE,
+)
+_CONSTANTS = {"None": None, "True": True, "False": False, "true": True, "false": False}
+
+
+class _Token(NamedTuple):
+    kind: str
+    text: str
+    pos: int
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens, pos = [], 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            raise _error(text, pos, "a number, a name, a string or one of ( ) [ ] , = *", repr(text[pos]))
+        if match.lastgroup != "space":
+            tokens.append(_Token(match.lastgroup or "", match.group(), pos))
+        pos = match.end()
+    tokens.append(_Token("end", "", len(text)))
+    return tokens
+
+
+def _error(text: str, pos: int, expected: str, found: str) -> ValueError:
+    return ValueError(
+        f"cannot read schedule spec at column {pos + 1}: expected {expected}, found {found}\n"
+        f"  {text}\n  {' ' * pos}^"
+    )
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.i = 0
+
+    @property
+    def tok(self) -> _Token:
+        return self.tokens[self.i]
+
+    def fail(self, expected: str) -> ValueError:
+        tok = self.tok
+        return _error(self.text, tok.pos, expected, "the end" if tok.kind == "end" else repr(tok.text))
+
+    def eat(self, text: str, expected: str | None = None) -> None:
+        if self.tok.text != text or self.tok.kind not in ("punct",):
+            raise self.fail(expected or repr(text))
+        self.i += 1
+
+    def spec(self) -> Any:
+        value = self.product()
+        if self.tok.kind != "end":
+            raise self.fail("the end of the spec or '*'")
+        return value
+
+    def product(self) -> Any:
+        start = self.tok.pos
+        value = self.postfix()
+        while self.tok.text == "*" and self.tok.kind == "punct":
+            self.i += 1
+            pos = self.tok.pos
+            value = self._multiply(value, self.postfix(), start, pos)
+        return value
+
+    def postfix(self) -> Any:
+        value = self.atom()
+        while self.tok.text == "." and self.tok.kind == "punct":
+            self.i += 1
+            if self.tok.text != "clip":
+                raise self.fail("'clip' after '.'")
+            if not isinstance(value, Schedule):
+                raise self.fail("a schedule before '.clip'")
+            value = self.call(first=value)
+        return value
+
+    def _multiply(self, left: Any, right: Any, start: int, pos: int) -> Any:
+        numbers = (int, float)
+        if isinstance(left, bool) or isinstance(right, bool):
+            raise _error(self.text, pos, "a number or a schedule on each side of '*'", "True/False")
+        if isinstance(left, numbers) and isinstance(right, numbers):
+            return left * right
+        if isinstance(left, Schedule) and isinstance(right, numbers):
+            return self._wrap(lambda: scale(left, right), pos)
+        if isinstance(left, numbers) and isinstance(right, Schedule):
+            return self._wrap(lambda: scale(right, left), start)
+        raise _error(self.text, pos, "one schedule times numbers on each side of '*'", "another operand")
+
+    def _wrap(self, make: Any, pos: int) -> Any:
+        try:
+            return make()
+        except ValueError as exc:
+            raise ValueError(f"{exc}\n  {self.text}\n  {' ' * pos}^") from None
+
+    def atom(self) -> Any:
+        tok = self.tok
+        if tok.kind == "number":
+            self.i += 1
+            text = tok.text
+            return int(text) if re.fullmatch(r"[-+]?\d+", text) else float(text)
+        if tok.kind == "string":
+            self.i += 1
+            if tok.text.startswith("'"):
+                return tok.text[1:-1].replace("\\'", "'")
+            return json.loads(tok.text)
+        if tok.kind == "name":
+            if tok.text in _CONSTANTS:
+                self.i += 1
+                return _CONSTANTS[tok.text]
+            return self.call()
+        if tok.text == "[":
+            return self.list_()
+        if tok.text == "(":
+            self.i += 1
+            value = self.product()
+            self.eat(")", "')'")
+            return value
+        raise self.fail("a value: a number, a string, a list or a schedule such as cosine(0.1, decay_steps=100)")
+
+    def list_(self) -> list[Any]:
+        self.eat("[")
+        items: list[Any] = []
+        while self.tok.text != "]":
+            items.append(self.product())
+            if self.tok.text == ",":
+                self.i += 1
+            elif self.tok.text != "]":
+                raise self.fail("',' or ']'")
+        self.i += 1
+        return items
+
+    def call(self, first: Schedule | None = None) -> Schedule:
+        name = self.tok
+        if name.text not in KINDS:
+            known = ", ".join(sorted(KINDS))
+            raise _error(self.text, name.pos, f"a schedule kind ({known})", repr(name.text))
+        self.i += 1
+        self.eat("(", f"'(' after {name.text}")
+        args: list[Any] = [] if first is None else [first]
+        kwargs: dict[str, Any] = {}
+        while self.tok.text != ")" or self.tok.kind != "punct":
+            if self.tok.kind == "name" and self.tokens[self.i + 1].text == "=":
+                key = self.tok
+                if key.text in kwargs:
+                    raise _error(self.text, key.pos, "each keyword once", f"a second {key.text!r}")
+                self.i += 2
+                kwargs[key.text] = self.product()
+            else:
+                if kwargs:
+                    raise self.fail("a keyword argument (name=value) after keyword arguments")
+                args.append(self.product())
+            if self.tok.text == ",":
+                self.i += 1
+            elif self.tok.text != ")":
+                raise self.fail("',' or ')'")
+        self.i += 1
+        return self._wrap(lambda: build(name.text, args, kwargs), name.pos)
+
+
+def parse(text: str) -> Schedule:
+    """The schedule a spec string describes; `parse(repr(s)) == s` for every schedule `s`."""
+    if isinstance(text, Schedule):
+        return text
+    if not isinstance(text, str):
+        raise ValueError(f"a schedule spec is a string, got {text!r}")
+    value = _Parser(text).spec()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        from .decay import constant
+
+        return constant(value)
+    if not isinstance(value, Schedule):
+        raise ValueError(f"a schedule spec must describe a schedule, got {value!r} from {text!r}")
+    return value
