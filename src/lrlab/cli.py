@@ -1,0 +1,100 @@
+"""The `lrlab` command: glue only. Each subcommand parses its options and calls the library.
+
+Bad input (an unknown task, a spec that does not parse, a bad option) prints one clear line to stderr
+and exits with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from collections.abc import Sequence
+
+from . import schedules
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    """Print every schedule kind with its parameters and a one-line description."""
+    for name in sorted(schedules.KINDS):
+        cls = schedules.KINDS[name]
+        params = []
+        for p in cls._fields:
+            params.append(p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}")
+        print(f"{name}({', '.join(params)})")
+        print(f"    {cls.summary}")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    """Preview schedules in the terminal; with -o, also write a matplotlib figure."""
+    from .viz.terminal import preview
+
+    parsed = [schedules.parse(spec) for spec in args.specs]
+    parsed = [s if s.is_bound else s.stretch(args.steps) for s in parsed]
+    print(preview(parsed, args.steps, log=args.log))
+    if args.output:
+        from .viz.plots import plot_schedules
+
+        path = plot_schedules(parsed, args.steps, args.output, log=args.log)
+        print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lrlab", description="Learning-rate schedules: see them, use them, compare them."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="every schedule kind with its parameters")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("plot", help="preview schedules (terminal; -o FILE for png/svg/pdf)")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help='a schedule spec, e.g. "cosine(0.1, decay_steps=100)"')
+    p.add_argument("--steps", type=int, default=100, help="steps to show (default 100); binds left-out lengths")
+    p.add_argument("--log", action="store_true", help="logarithmic learning-rate axis")
+    p.add_argument("-o", "--output", help="also write a figure (.png, .svg or .pdf)")
+    p.set_defaults(func=_cmd_plot)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+def _register_lab_commands(sub: argparse._SubParsersAction) -> None:
+    try:
+        from .lab import cli as lab_cli
+    except ImportError:
+        return
+    lab_cli.register(sub)
+
+
+def _register_viz_commands(sub: argparse._SubParsersAction) -> None:
+    try:
+        from .viz import cli as viz_cli
+    except ImportError:
+        return
+    viz_cli.register(sub)
+
+
+_EXTRA_COMMANDS = [_register_lab_commands, _register_viz_commands]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "steps", 1) is not None and getattr(args, "steps", 1) < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as exc:
+        print(f"lrlab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lrlab {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

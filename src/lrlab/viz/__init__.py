@@ -1,0 +1,1 @@
+"""Pictures: schedule curves, training curves, the gradient-descent animation, the report."""
