@@ -1,5 +1,8 @@
 """The `lrlab` command: glue only. Each subcommand parses its options and calls the library.
 
+This module holds `list` and `plot`; `cli/lab.py` (compare, runs) and `cli/viz.py` (animate, demo) each
+expose `register(subparsers)` and import their heavy dependencies inside the command functions.
+
 Bad input (an unknown task, a spec that does not parse, a bad option) prints one clear line to stderr
 and exits with status 2; no traceback.
 """
@@ -11,10 +14,10 @@ import inspect
 import sys
 from collections.abc import Sequence
 
-from . import schedules
+from .. import schedules
 
 
-def _cmd_list(args: argparse.Namespace) -> int:
+def _cmd_list(args: argparse.Namespace) -> int:  # noqa: ARG001
     """Print every schedule kind with its parameters and a one-line description."""
     for name in sorted(schedules.KINDS):
         cls = schedules.KINDS[name]
@@ -28,13 +31,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_plot(args: argparse.Namespace) -> int:
     """Preview schedules in the terminal; with -o, also write a matplotlib figure."""
-    from .viz.terminal import preview
+    from ..viz.terminal import preview
 
     parsed = [schedules.parse(spec) for spec in args.specs]
     parsed = [s if s.is_bound else s.stretch(args.steps) for s in parsed]
     print(preview(parsed, args.steps, log=args.log))
     if args.output:
-        from .viz.plots import plot_schedules
+        from ..viz.plots import plot_schedules
 
         path = plot_schedules(parsed, args.steps, args.output, log=args.log)
         print(f"wrote {path}")
@@ -57,28 +60,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="also write a figure (.png, .svg or .pdf)")
     p.set_defaults(func=_cmd_plot)
 
-    for register in _EXTRA_COMMANDS:
+    for register in _extra_commands():
         register(sub)
     return parser
 
 
-def _register_lab_commands(sub: argparse._SubParsersAction) -> None:
-    try:
-        from .lab import cli as lab_cli
-    except ImportError:
-        return
-    lab_cli.register(sub)
+def _extra_commands() -> list:
+    """The register(sub) functions of the other command modules (each imports its heavy deps lazily)."""
+    import importlib
 
-
-def _register_viz_commands(sub: argparse._SubParsersAction) -> None:
-    try:
-        from .viz import cli as viz_cli
-    except ImportError:
-        return
-    viz_cli.register(sub)
-
-
-_EXTRA_COMMANDS = [_register_lab_commands, _register_viz_commands]
+    out = []
+    for name in ("lab", "viz"):
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            continue
+        out.append(module.register)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"lrlab {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return 0
     except KeyboardInterrupt:
         print(f"lrlab {args.command}: interrupted", file=sys.stderr)
         return 130
