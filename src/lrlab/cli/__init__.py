@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from .. import schedules
 
 
-def _cmd_list(args: argparse.Namespace) -> int:  # noqa: ARG001
+def _cmd_list(args: argparse.Namespace) -> int:
     """Print every schedule kind with its parameters and a one-line description."""
     for name in sorted(schedules.KINDS):
         cls = schedules.KINDS[name]
