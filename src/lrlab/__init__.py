@@ -5,6 +5,7 @@ schedules on real tasks.
 import their framework when they are imported themselves.
 """
 
+from .plateau import Plateau
 from .schedules import (
     KINDS,
     Schedule,
@@ -37,6 +38,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "KINDS",
+    "Plateau",
     "Schedule",
     "clip",
     "constant",

@@ -1,0 +1,331 @@
+"""Plateau: reduce-on-plateau as a controller that multiplies any schedule.
+
+Feed it one metric per epoch with `step(metric)`; it keeps a multiplier `scale` (1.0, then
+`factor`, `factor**2`, ...) and the effective rate of a schedule value `lr` is
+`effective(lr) = max(lr * scale, min_lr)`. Two rule sets, chosen by `convention`:
+
+- `"torch"`: torch.optim.lr_scheduler.ReduceLROnPlateau. `threshold` is relative (`best * (1 - threshold)`)
+  or absolute (`threshold_mode="abs"`); the rate is reduced on the (patience + 1)-th bad epoch in a row;
+  a reduction that would lower a rate by no more than `eps` is skipped, as torch skips it.
+- `"keras"`: keras.callbacks.ReduceLROnPlateau. `threshold` is Keras's `min_delta`, an absolute delta;
+  the rate is reduced on the patience-th bad epoch; comparisons are made in float32, as Keras does with its
+  default floatx. `eps` is not used.
+
+Both count bad epochs during cooldown differently; each convention follows its library line by line.
+
+Rules lrlab adds (both libraries would silently count these as bad epochs and reduce):
+- a NaN metric raises ValueError and leaves the state unchanged;
+- an infinite metric (+inf or -inf) is never an improvement and never becomes the best value.
+  (Keras treats the very first value as an improvement even when it is +inf, and both libraries take -inf
+  as an improvement in "min" mode; lrlab does not.)
+
+With a constant schedule the rates `effective(lr)` equal the learning rates the library's own class would
+set, epoch by epoch (tests/test_plateau.py checks this against the real classes). Where they differ:
+- a rate below `min_lr` is raised to `min_lr` here (the libraries leave a rate that starts below it alone);
+- Keras stores the rate in a float32 variable, so its values differ from these in the 8th digit;
+- Keras only counts a reduction (cooldown, reset of the bad-epoch count) when the rate was above
+  `min_lr`; lrlab counts every reduction. Once a constant rate sits at `min_lr` it never moves again, so the
+  rates are the same; only `step()`'s return value and the counters differ.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+CONVENTIONS = ("torch", "keras")
+_SETTINGS = (
+    "factor",
+    "patience",
+    "mode",
+    "threshold",
+    "threshold_mode",
+    "cooldown",
+    "min_lr",
+    "eps",
+    "convention",
+)
+
+
+def _fail(name: str, what: str, value: Any) -> ValueError:
+    return ValueError(f"Plateau: {name} must be {what}, got {value!r}")
+
+
+def _number(name: str, value: Any, what: str, low: float, high: float = math.inf, *, high_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _fail(name, what, value)
+    out = float(value)
+    if not math.isfinite(out) or out < low or out > high or (high_open and out == high):
+        raise _fail(name, what, value)
+    return out
+
+
+def _count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _fail(name, "a whole number >= 0", value)
+    as_float = float(value)
+    if not math.isfinite(as_float) or as_float != math.floor(as_float) or as_float < 0:
+        raise _fail(name, "a whole number >= 0", value)
+    return int(as_float)
+
+
+def _f32(x: float) -> float:
+    """x rounded to float32, as Keras compares monitored values (default floatx)."""
+    return float(np.float32(x))
+
+
+class Plateau:
+    """Reduce a multiplier when a monitored metric stops improving (torch or Keras rules).
+
+    `step(metric)` once per epoch; `scale` is the multiplier; `effective(lr)` the rate to use.
+    `threshold_mode` defaults to "rel" for convention="torch" and "abs" (Keras's min_delta) for "keras".
+    """
+
+    def __init__(
+        self,
+        factor: float = 0.1,
+        patience: int = 10,
+        mode: str = "min",
+        threshold: float = 1e-4,
+        threshold_mode: str | None = None,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        eps: float = 1e-8,
+        convention: str = "torch",
+    ) -> None:
+        if convention not in CONVENTIONS:
+            raise _fail("convention", "'torch' or 'keras'", convention)
+        if mode not in ("min", "max"):
+            raise _fail("mode", "'min' or 'max'", mode)
+        if threshold_mode is None:
+            threshold_mode = "rel" if convention == "torch" else "abs"
+        if threshold_mode not in ("rel", "abs"):
+            raise _fail("threshold_mode", "'rel' or 'abs'", threshold_mode)
+        if convention == "keras" and threshold_mode != "abs":
+            raise ValueError(
+                f"Plateau: threshold_mode must be 'abs' with convention='keras' (Keras's min_delta is an "
+                f"absolute delta), got {threshold_mode!r}"
+            )
+        self.factor = _number("factor", factor, "a number in [0, 1)", 0.0, 1.0, high_open=True)
+        self.patience = _count("patience", patience)
+        self.mode = mode
+        if threshold_mode == "rel" and mode == "min":
+            self.threshold = _number("threshold", threshold, "in [0, 1) with mode='min', threshold_mode='rel'",
+                                     0.0, 1.0, high_open=True)
+        else:
+            self.threshold = _number("threshold", threshold, "a finite number >= 0", 0.0)
+        self.threshold_mode = threshold_mode
+        self.cooldown = _count("cooldown", cooldown)
+        self.min_lr = _number("min_lr", min_lr, "a finite number >= 0", 0.0)
+        self.eps = _number("eps", eps, "a finite number >= 0", 0.0)
+        self.convention = convention
+        self._cache: tuple[float, int, float] | None = None
+        self.scale = 1.0
+        self.reductions = 0
+        self.epochs = 0
+        self.reset()
+
+    # -- the controller ---------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the best value, the bad-epoch count and the cooldown; keep `scale` (like Keras's _reset)."""
+        self.best: float | None = None
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+
+    @property
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def step(self, metric: float) -> bool:
+        """Feed one epoch's metric; True when this call reduced the scale.
+
+        NaN raises ValueError (the state is left as it was); +-inf counts as no improvement.
+        """
+        value = _metric(metric)
+        self.epochs += 1
+        if self.convention == "torch":
+            return self._step_torch(value)
+        return self._step_keras(value)
+
+    def _step_torch(self, value: float) -> bool:
+        # torch.optim.lr_scheduler.ReduceLROnPlateau.step, line by line
+        if self._is_better(value):
+            self.best = value
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.in_cooldown:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            self._reduce()
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+            return True
+        return False
+
+    def _step_keras(self, value: float) -> bool:
+        # keras.callbacks.ReduceLROnPlateau.on_epoch_end, line by line
+        if self.in_cooldown:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self._is_better(value):
+            self.best = value
+            self.num_bad_epochs = 0
+        elif not self.in_cooldown:
+            self.num_bad_epochs += 1
+            if self.num_bad_epochs >= self.patience:
+                self._reduce()
+                self.cooldown_counter = self.cooldown
+                self.num_bad_epochs = 0
+                return True
+        return False
+
+    def _is_better(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        best = self.best
+        if best is None:
+            return True
+        thr = self.threshold
+        if self.convention == "keras":
+            if self.mode == "min":
+                return _f32(value + thr) < _f32(best)
+            return _f32(value - thr) > _f32(best)
+        if self.mode == "min":
+            return value < (best * (1.0 - thr) if self.threshold_mode == "rel" else best - thr)
+        return value > (best * (thr + 1.0) if self.threshold_mode == "rel" else best + thr)
+
+    def _reduce(self) -> None:
+        self.reductions += 1
+        self.scale = self.scale * self.factor
+        self._cache = None
+
+    # -- the rate ---------------------------------------------------------------------------------
+    def effective(self, lr: Any) -> Any:
+        """The rate to use for schedule value `lr` (a float or a numpy array): `max(lr * scale, min_lr)`.
+
+        With convention="torch" the reductions are applied one by one as torch does
+        (`new = max(old * factor, min_lr)`, skipped when `old - new <= eps`, and all later ones with it), so
+        for a constant schedule the result equals torch's rate bit for bit, and the rate stops falling at
+        about `eps / (1 - factor)`. With convention="keras" it is `max(lr * scale, min_lr)`.
+        """
+        if isinstance(lr, np.ndarray):
+            return self._effective_array(lr.astype(np.float64))
+        try:
+            rate = float(lr)
+        except (TypeError, ValueError):
+            raise ValueError(f"Plateau.effective: lr must be a number or a numpy array, got {lr!r}") from None
+        if not rate >= 0:
+            raise ValueError(f"Plateau.effective: lr must be >= 0, got {lr!r}")
+        if self.convention == "keras" or self.reductions == 0:
+            return max(rate * self.scale, self.min_lr)
+        cache = self._cache
+        if cache is not None and cache[0] == rate and cache[1] == self.reductions:
+            return cache[2]
+        r, floor, factor, eps = rate, self.min_lr, self.factor, self.eps
+        for _ in range(self.reductions):
+            new = max(r * factor, floor)
+            if r - new > eps:
+                r = new
+            else:
+                break
+        out = max(r, floor)
+        self._cache = (rate, self.reductions, out)
+        return out
+
+    def _effective_array(self, lr: np.ndarray) -> np.ndarray:
+        if self.convention == "keras" or self.reductions == 0:
+            return np.maximum(lr * self.scale, self.min_lr)
+        r = lr.copy()
+        active = np.ones(r.shape, dtype=bool)
+        for _ in range(self.reductions):
+            new = np.maximum(r * self.factor, self.min_lr)
+            active &= (r - new) > self.eps
+            if not active.any():
+                break
+            r = np.where(active, new, r)
+        return np.maximum(r, self.min_lr)
+
+    # -- state ------------------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        """The constructor arguments, resolved (threshold_mode filled in)."""
+        return {name: getattr(self, name) for name in _SETTINGS}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Settings and counters as plain numbers and strings (JSON-safe; best is None before any value)."""
+        return {
+            **self.settings(),
+            "best": self.best,
+            "num_bad_epochs": self.num_bad_epochs,
+            "cooldown_counter": self.cooldown_counter,
+            "reductions": self.reductions,
+            "scale": self.scale,
+            "epochs": self.epochs,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the counters of a `state_dict()`; its settings must equal this plateau's (ValueError otherwise).
+
+        To rebuild a plateau from a state alone, use `Plateau.from_state_dict(state)`.
+        """
+        if not isinstance(state, dict):
+            raise ValueError(f"Plateau.load_state_dict: state must be a dict, got {type(state).__name__}")
+        missing = [k for k in (*_SETTINGS, "best", "num_bad_epochs", "cooldown_counter", "reductions", "scale")
+                   if k not in state]
+        if missing:
+            raise ValueError(f"Plateau.load_state_dict: state has no {missing[0]!r}")
+        for name in _SETTINGS:
+            mine, theirs = getattr(self, name), state[name]
+            if mine != theirs:
+                raise ValueError(
+                    f"Plateau.load_state_dict: the state has {name}={theirs!r} but this plateau has {name}={mine!r}; "
+                    "build the plateau with the saved settings (Plateau.from_state_dict) or start afresh"
+                )
+        best = state["best"]
+        if best is not None:
+            best = _number("best", best, "a finite number or None", -math.inf)
+        scale = _number("scale", state["scale"], "a number in [0, 1]", 0.0, 1.0)
+        counts = {k: _count(k, state[k]) for k in ("num_bad_epochs", "cooldown_counter", "reductions")}
+        epochs = _count("epochs", state.get("epochs", 0))
+        self.best = best
+        self.num_bad_epochs = counts["num_bad_epochs"]
+        self.cooldown_counter = counts["cooldown_counter"]
+        self.reductions = counts["reductions"]
+        self.scale = scale
+        self.epochs = epochs
+        self._cache = None
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> Plateau:
+        """A plateau with the settings and counters of a `state_dict()`."""
+        if not isinstance(state, dict):
+            raise ValueError(f"Plateau.from_state_dict: state must be a dict, got {type(state).__name__}")
+        plateau = cls(**{k: state[k] for k in _SETTINGS if k in state})
+        plateau.load_state_dict(state)
+        return plateau
+
+    def __repr__(self) -> str:
+        defaults = Plateau()
+        parts = [f"{k}={v!r}" for k, v in self.settings().items()
+                 if k == "convention" or v != getattr(defaults, k)]
+        return f"Plateau({', '.join(parts)})"
+
+
+def _metric(metric: Any) -> float:
+    """The metric as a float; NaN and non-numbers raise ValueError."""
+    if isinstance(metric, (bool, str, bytes)):
+        raise ValueError(f"Plateau.step: metric must be a number, got {metric!r}")
+    try:
+        value = float(metric)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"Plateau.step: metric must be a number (or a 0-d tensor), got {metric!r}") from None
+    if math.isnan(value):
+        raise ValueError(
+            "Plateau.step: metric is NaN; a NaN metric is rejected rather than counted as a bad epoch. "
+            "Stop or skip this epoch (the plateau's state is unchanged)"
+        )
+    return value
