@@ -15,7 +15,7 @@ def test_curves_png(tmp_path, picture):
 def test_band_values():
     c = fake_comparison(seeds=(0, 1, 2))
     frame = c.history[c.history["schedule"] == "constant(0.1)"]
-    epochs, mean, low, high = _summary(frame, "loss", "minmax")
+    _, mean, low, high = _summary(frame, "loss", "minmax")
     by_epoch = frame.groupby("epoch")["loss"]
     assert np.allclose(mean, by_epoch.mean()) and np.allclose(low, by_epoch.min()) and np.allclose(high, by_epoch.max())
     _, mean, low, high = _summary(frame, "loss", "std")
