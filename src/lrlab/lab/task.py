@@ -1,30 +1,59 @@
 """What a task is (data, a model, a loss, metrics) and the registry the lab looks tasks up in.
 
-A user adds a task in a few lines:
+A user adds a task in a few lines (a factory returning a Task, registered under the function's name):
 
-    from lrlab.lab import Task, register_task
+    import numpy as np
+    from lrlab.lab import Data, Split, Task, register_task
+
+    def load_blobs(seed: int) -> Data:
+        rng = np.random.default_rng(0)  # fixed data: the run's seed only changes the model init
+        x = rng.normal(size=(300, 2)).astype(np.float32)
+        y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)  # class ids, shape (n,)
+        return Data(Split(x[:200], y[:200]), Split(x[200:250], y[200:250]), Split(x[250:], y[250:]))
+
+    def blobs_model(seed: int):
+        import torch
+
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
 
     @register_task
-    def my_task() -> Task:
-        return Task(name="my_task", description="...", loss="ce", load=my_loader, model=my_model,
-                    epochs=20, batch_size=32)
+    def blobs() -> Task:
+        return Task(name="blobs", description="two blobs, XOR-like", loss="ce",
+                    load=load_blobs, model=blobs_model, epochs=20, batch_size=32, lr=0.1)
+
+    get_task("blobs")  # -> the Task above; `lrlab compare blobs ...` once the module is imported
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+LOSSES = ("mse", "bce", "ce")
+DTYPES = ("float32", "float64")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+
 
 @dataclass(frozen=True)
 class Split:
-    """One split of a data set as numpy arrays: float inputs, targets (float for mse/bce, int for ce)."""
+    """One split of a data set as numpy arrays.
+
+    x: float inputs, shape (n, *input_shape), in the task's dtype.
+    y: for "mse"/"bce" float targets shaped like the model's outputs, (n, 1) for one output;
+       for "ce" int64 class ids, shape (n,).
+    """
 
     x: np.ndarray
     y: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y):
+            raise ValueError(f"Split: x and y differ in length: {len(self.x)} != {len(self.y)}")
 
     def __len__(self) -> int:
         return len(self.x)
@@ -32,6 +61,8 @@ class Split:
 
 @dataclass(frozen=True)
 class Data:
+    """The train, validation and test splits of a task."""
+
     train: Split
     val: Split
     test: Split
@@ -45,6 +76,7 @@ class Task:
     (one output per sample for mse/bce given as logits for bce, class logits for ce).
     loss: "mse", "bce" (binary cross-entropy on logits) or "ce" (cross-entropy on class logits).
     batch_size None means full-batch gradient descent. dtype "float64" for exact reproductions.
+    epochs, optimizer and lr are the task's defaults (a run may override them).
     """
 
     name: str
@@ -59,6 +91,25 @@ class Task:
     dtype: str = "float32"
     options: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"Task {self.name!r}: loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"Task {self.name!r}: dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"Task {self.name!r}: optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"
+            )
+        if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 1:
+            raise ValueError(f"Task {self.name!r}: epochs must be an int >= 1, got {self.epochs!r}")
+        bs = self.batch_size
+        if bs is not None and (not isinstance(bs, int) or isinstance(bs, bool) or bs < 1):
+            raise ValueError(f"Task {self.name!r}: batch_size must be None or an int >= 1, got {bs!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"Task {self.name!r}: lr must be a number > 0, got {self.lr!r}")
+        if not callable(self.load) or not callable(self.model):
+            raise ValueError(f"Task {self.name!r}: load and model must be callables")
+
     @property
     def metrics(self) -> tuple[str, ...]:
         return ("accuracy",) if self.loss in ("bce", "ce") else ()
@@ -67,8 +118,14 @@ class Task:
 _TASKS: dict[str, Callable[..., Task]] = {}
 
 
-def register_task(factory: Callable[..., Task], name: str | None = None) -> Callable[..., Task]:
-    """Register a task factory under its name (the function name unless given); usable as a decorator."""
+def register_task(factory: Callable[..., Task] | None = None, name: str | None = None) -> Any:
+    """Register a task factory under its name (the function name unless given); usable as a decorator,
+    bare (`@register_task`) or with a name (`@register_task(name="my-task")`). Re-registering a name
+    replaces the earlier factory."""
+    if factory is None:
+        return lambda f: register_task(f, name)
+    if not callable(factory):
+        raise ValueError(f"register_task: factory must be callable, got {factory!r}")
     _TASKS[name or factory.__name__] = factory
     return factory
 
@@ -80,10 +137,21 @@ def get_task(name: str, **options: Any) -> Task:
 
     if name not in _TASKS:
         raise ValueError(f"unknown task {name!r}; known: {', '.join(sorted(_TASKS))}")
-    return _TASKS[name](**options)
+    factory = _TASKS[name]
+    try:
+        inspect.signature(factory).bind(**options)
+    except TypeError:
+        params = [p for p in inspect.signature(factory).parameters.values() if p.kind is p.KEYWORD_ONLY
+                  or p.kind is p.POSITIONAL_OR_KEYWORD]
+        takes = ", ".join(p.name for p in params) or "no options"
+        raise ValueError(
+            f"task {name!r} does not take option(s) {', '.join(sorted(options))}; it takes: {takes}"
+        ) from None
+    return factory(**options)
 
 
 def task_names() -> list[str]:
+    """Names of all registered tasks, sorted."""
     from . import tasks  # noqa: F401
 
     return sorted(_TASKS)
