@@ -1,0 +1,127 @@
+"""The HTML report of a comparison: one self-contained file (images embedded as base64, CSS inline,
+no external URL) with the leaderboard, the training curves, the config of every run and the command
+that reproduces it."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from . import _figure
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; margin: 2em auto;
+       max-width: 1180px; padding: 0 1em; color: #222; background: #fff; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.25em; margin-top: 1.6em;
+     border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+.sub { color: #666; margin-top: 0; }
+pre { background: #f5f5f5; border: 1px solid #e3e3e3; border-radius: 4px; padding: 0.7em; overflow-x: auto; }
+table { border-collapse: collapse; font-size: 0.92em; margin: 0.5em 0; }
+th, td { border: 1px solid #d8d8d8; padding: 0.3em 0.6em; text-align: right; }
+th { background: #f0f3f7; } td.text, th.text { text-align: left; font-family: monospace; }
+tr:nth-child(even) td { background: #fafafa; }
+tr.best td { background: #e8f5e9; font-weight: 600; }
+img { max-width: 100%; height: auto; border: 1px solid #eee; }
+details { margin: 0.3em 0; } summary { cursor: pointer; font-family: monospace; }
+.diverged { color: #b71c1c; }
+"""
+
+
+def _task_name(comparison: Any) -> str:
+    task = getattr(comparison, "task", None)
+    return str(getattr(task, "name", task) or "comparison")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        return f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3e}"
+    return html.escape(str(value))
+
+
+def _table(frame: Any, best: int | None = 0) -> str:
+    """A DataFrame as an HTML table; text columns left-aligned, row `best` highlighted."""
+    import pandas as pd
+
+    text_cols = {c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])}
+    head = "".join(f'<th class="{"text" if c in text_cols else "num"}">{html.escape(str(c))}</th>'
+                   for c in frame.columns)
+    rows = []
+    for i, (_, row) in enumerate(frame.iterrows()):
+        cells = "".join(f'<td class="{"text" if c in text_cols else "num"}">{_cell(row[c])}</td>'
+                        for c in frame.columns)
+        mark = ' class="best"' if i == best else ""
+        rows.append(f"<tr{mark}>{cells}</tr>")
+    return f'<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>"
+
+
+def _image(data: bytes, mime: str, alt: str) -> str:
+    encoded = base64.b64encode(data).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{encoded}">'
+
+
+def _runs_section(comparison: Any) -> str:
+    parts = []
+    for run in getattr(comparison, "runs", []) or []:
+        config = getattr(run, "config", {}) or {}
+        status = getattr(run, "status", "ok")
+        schedule = config.get("schedule", "?")
+        seed = config.get("seed", "?")
+        wall = getattr(run, "wall_s", None)
+        label = f"{schedule} · seed {seed} · {status}" + (f" · {wall:.2f} s" if isinstance(wall, (int, float)) else "")
+        css = ' class="diverged"' if status != "ok" else ""
+        metrics = getattr(run, "metrics", {}) or {}
+        body = json.dumps({"id": getattr(run, "id", None), "config": config, "metrics": metrics},
+                          indent=2, sort_keys=False, default=str)
+        parts.append(f"<details><summary{css}>{html.escape(label)}</summary>\n<pre>{html.escape(body)}</pre>"
+                     "</details>")
+    return "\n".join(parts) or "<p>No runs.</p>"
+
+
+def render_report(comparison: Any, command: str | None = None, *, band: str = "std") -> str:
+    """The report of `comparison` as one HTML string (see write_report)."""
+    from .curves import curves_figure
+
+    task = _task_name(comparison)
+    board = getattr(comparison, "leaderboard", None)
+    history = getattr(comparison, "history", None)
+    runs = getattr(comparison, "runs", []) or []
+    n_sched = history["schedule"].nunique() if history is not None and len(history) else 0
+    n_seeds = history["seed"].nunique() if history is not None and "seed" in history.columns else 1
+    sections = [
+        f"<h1>lrlab report: {html.escape(task)}</h1>",
+        f'<p class="sub">{len(runs)} runs: {n_sched} schedules × {n_seeds} seed(s)</p>',
+        "<h2>Reproduce</h2>",
+        f"<pre><code>{html.escape(command or '(command not recorded)')}</code></pre>",
+        "<h2>Leaderboard</h2>",
+        _table(board) if board is not None and len(board) else "<p>No finished runs.</p>",
+    ]
+    if history is not None and len(history):
+        fig = curves_figure(history, band=band, title=task, size=(12.0, 4.4))
+        sections += ["<h2>Training curves</h2>", _image(_figure.to_bytes(fig, "png", dpi=110), "image/png",
+                                                         f"training curves on {task}")]
+    sections += ["<h2>Runs</h2>", _runs_section(comparison)]
+    body = "\n".join(sections)
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>lrlab report: {html.escape(task)}</title>\n<style>{CSS}</style>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def write_report(comparison: Any, path: str | Path, command: str | None = None) -> Path:
+    """Write the self-contained HTML report of a Comparison to `path`; returns the path.
+
+    `command` is the shell command that reproduces the comparison (shown verbatim).
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"report path {str(path)!r} must end in .html")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(comparison, command), encoding="utf-8")
+    return path
