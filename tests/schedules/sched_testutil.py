@@ -1,0 +1,42 @@
+"""Helpers shared by the schedule tests: step grids with boundaries, and a comparison that names the step."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+
+def grid(n: int, marks: Iterable[float] = (), spread: int = 1) -> list[int]:
+    """Steps 0..n plus every mark and its neighbours within `spread` (negative ones dropped)."""
+    steps = set(range(n + 1))
+    for mark in marks:
+        for d in range(-spread, spread + 1):
+            if mark + d >= 0:
+                steps.add(int(mark + d))
+    return sorted(steps)
+
+
+def assert_matches(
+    ours: Sequence[float], ref: Sequence[float], steps: Sequence[int], *, rtol: float, atol: float = 0.0, what: str = ""
+) -> None:
+    """Every value within rtol (and atol) of the reference; on failure, the first step that is not."""
+    ours_a, ref_a = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    assert ours_a.shape == ref_a.shape, f"{what}: {ours_a.shape} values against {ref_a.shape}"
+    if rtol == 0 and atol == 0:
+        bad = ours_a != ref_a
+    else:
+        bad = np.abs(ours_a - ref_a) > atol + rtol * np.abs(ref_a)
+    bad |= np.isnan(ours_a) != np.isnan(ref_a)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise AssertionError(
+            f"{what}: {int(bad.sum())} of {len(bad)} steps differ; first at step {steps[i]}: "
+            f"lrlab {ours_a[i]!r}, reference {ref_a[i]!r} (rtol {rtol}, atol {atol})"
+        )
+
+
+def max_rel(ours: Sequence[float], ref: Sequence[float]) -> float:
+    ours_a, ref_a = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    scale = np.maximum(np.abs(ref_a), np.finfo(np.float64).tiny)
+    return float(np.max(np.abs(ours_a - ref_a) / scale))
