@@ -12,13 +12,13 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from keras.optimizers import schedules as ks  # noqa: E402
-from sched_testutil import assert_matches, grid  # noqa: E402
+import keras
+import numpy as np
+import pytest
+from keras.optimizers import schedules as ks
+from sched_testutil import assert_matches, grid
 
-import lrlab  # noqa: E402
+import lrlab
 
 RTOL = 1e-15
 
@@ -85,13 +85,19 @@ def test_inverse_time(lr, decay_steps, rate, staircase):
     ],
 )
 def test_piecewise_is_right_inclusive(boundaries, values):
-    steps = grid(20, boundaries + [400])
+    steps = grid(20, [*boundaries, 400])
     check(lrlab.piecewise(boundaries, values), ks.PiecewiseConstantDecay(boundaries, values), steps, "piecewise")
 
 
 @pytest.mark.parametrize(
     ("decay_steps", "end_lr", "power", "cycle"),
-    [(100, 0.001, 1.0, True), (50, 0.0, 2.0, False), (10, 0.01, 0.5, True), (10, 0.01, 3.0, False), (7, 0.0, 1.0, True)],
+    [
+        (100, 0.001, 1.0, True),
+        (50, 0.0, 2.0, False),
+        (10, 0.01, 0.5, True),
+        (10, 0.01, 3.0, False),
+        (7, 0.0, 1.0, True),
+    ],
 )
 def test_polynomial(decay_steps, end_lr, power, cycle):
     steps = grid(3 * decay_steps + 2, [decay_steps * k for k in range(1, 6)])
@@ -118,7 +124,7 @@ def test_polynomial(decay_steps, end_lr, power, cycle):
 )
 def test_cosine(lr, decay_steps, alpha, warmup_target, warmup_steps):
     end = warmup_steps + decay_steps
-    steps = grid(min(end + 5, 80), [warmup_steps, end, end + 100]) + [end // 2]
+    steps = [*grid(min(end + 5, 80), [warmup_steps, end, end + 100]), end // 2]
     kwargs = {"warmup_target": warmup_target, "warmup_steps": warmup_steps}
     check(
         lrlab.cosine(lr, decay_steps, alpha=alpha, **kwargs),

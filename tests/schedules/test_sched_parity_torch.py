@@ -45,7 +45,9 @@ def check(ours, ref, rtol, what):
     assert_matches(ours(np.arange(len(ref))), ref, steps, rtol=rtol, what=what + " (array)")
 
 
-@pytest.mark.parametrize(("lr", "gamma", "step_size", "n"), [(0.1, 0.5, 30, 200), (1.0, 0.9, 1, 300), (0.3, 0.1, 7, 60)])
+@pytest.mark.parametrize(
+    ("lr", "gamma", "step_size", "n"), [(0.1, 0.5, 30, 200), (1.0, 0.9, 1, 300), (0.3, 0.1, 7, 60)]
+)
 def test_step_lr(lr, gamma, step_size, n):
     ref = torch_lrs(lambda o: sched.StepLR(o, step_size, gamma), lr, n)
     check(lrlab.step_decay(lr, gamma, step_size), ref, RTOL_RECURSIVE, "StepLR")
@@ -132,7 +134,9 @@ def test_cosine_annealing_rises_after_t_max_but_lrlab_holds():
     assert (np.diff(ours(np.arange(0, 3 * t_max))) <= 0).all()
 
 
-@pytest.mark.parametrize(("t_0", "t_mult", "eta_min"), [(10, 1, 0.0), (10, 2, 0.001), (5, 3, 0.0), (1, 2, 0.0), (3, 1, 0.01)])
+@pytest.mark.parametrize(
+    ("t_0", "t_mult", "eta_min"), [(10, 1, 0.0), (10, 2, 0.001), (5, 3, 0.0), (1, 2, 0.0), (3, 1, 0.01)]
+)
 def test_cosine_annealing_warm_restarts(t_0, t_mult, eta_min):
     ref = torch_lrs(lambda o: sched.CosineAnnealingWarmRestarts(o, t_0, t_mult, eta_min), 0.1, 400)
     ours = lrlab.cosine_restarts(0.1, t_0, t_mul=t_mult, alpha=eta_min / 0.1)
