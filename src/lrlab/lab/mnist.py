@@ -140,12 +140,28 @@ def _fetch_into(url: str, part: Path, timeout: float) -> None:
     with resp:
         status = getattr(resp, "status", None)
         append = bool(offset) and status == 206
-        if append:
-            content_range = resp.headers.get("Content-Range", "")
-            if not content_range.startswith(f"bytes {offset}-"):
-                raise OSError(f"unexpected Content-Range {content_range!r} for a resume at byte {offset}")
+        total = _expected_total(resp, offset if append else 0)
         with open(part, "ab" if append else "wb") as f:
             shutil.copyfileobj(resp, f, _CHUNK)
+    size = part.stat().st_size
+    if total is not None and size < total:
+        # http.client returns a short body silently when the server closes early: keep the part to resume
+        raise OSError(f"connection closed after {size} of {total} bytes")
+
+
+def _expected_total(resp: object, offset: int) -> int | None:
+    """The full file size the answer promises (Content-Range total for a resume, else Content-Length)."""
+    headers = getattr(resp, "headers", None)
+    if headers is None:
+        return None
+    if offset:
+        content_range = headers.get("Content-Range", "")
+        if not content_range.startswith(f"bytes {offset}-"):
+            raise OSError(f"unexpected Content-Range {content_range!r} for a resume at byte {offset}")
+        total = content_range.rpartition("/")[2]
+        return int(total) if total.isdigit() else None
+    length = headers.get("Content-Length")
+    return int(length) if length and length.isdigit() else None
 
 
 def download(
