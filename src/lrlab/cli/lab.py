@@ -1,0 +1,281 @@
+"""`lrlab compare` (train a task under several schedules, show a leaderboard) and `lrlab runs` (the run store).
+
+torch, pandas and rich are imported inside the command functions, so `lrlab list` stays light.
+Options are read here as strings and checked by hand, so a bad value gives one line, not a usage dump.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import math
+import shlex
+import sys
+from typing import Any
+
+DEFAULT_DB = "lrlab-runs/runs.db"
+
+
+def register(sub: Any) -> None:
+    """Add the compare and runs subcommands to the `lrlab` parser."""
+    p = sub.add_parser(
+        "compare",
+        help="train a task under several schedules and rank them",
+        description="Train TASK under every SPEC (and seed), store every run, print a leaderboard. "
+        'A SPEC may end in "@plateau(factor=0.5,patience=10,min_lr=1e-5)" to put a plateau-controlled run '
+        "into the comparison; --plateau applies one to every SPEC without its own.",
+    )
+    p.add_argument("task", help="a task name (line, or3, quantiles, digits, mnist1d, mnist1d_cnn, mnist, ...)")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help='a schedule spec, e.g. "cosine(0.05)" or "0.01"')
+    p.add_argument("--optimizer", default=None, help="sgd, adam or adamw (default: the task's)")
+    p.add_argument("--momentum", default=None, help="optimizer momentum (sgd)")
+    p.add_argument("--weight-decay", default=None, help="optimizer weight decay")
+    p.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
+    p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other optimizer option, e.g. --opt betas=(0.9,0.99); repeatable")
+    p.add_argument("--epochs", default=None, help="epochs per run (default: the task's)")
+    p.add_argument("--batch-size", default=None, help='batch size, or "full" for full-batch (default: the task\'s)')
+    p.add_argument("--seeds", default="1", help="number of seeds per schedule (0, 1, ..., N-1; default 1)")
+    p.add_argument("--plateau", default=None, metavar="OPTIONS",
+                   help='reduce on plateau for every SPEC, e.g. "factor=0.5,patience=10,min_lr=1e-5"')
+    p.add_argument("--target", default=None,
+                   help="target of epochs_to_target: a val accuracy (or a val loss for tasks without accuracy)")
+    p.add_argument("--out", default=None, metavar="DIR", help="write runs.csv, history.csv, report.html here")
+    p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=f"the run store (default {DEFAULT_DB})")
+    p.add_argument("--fresh", action="store_true", help="train again even when a stored run matches")
+    p.add_argument("--data-dir", default=None, metavar="DIR", help="local data for tasks that take one (mnist)")
+    p.add_argument("--threads", default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("runs", help="list stored runs; `lrlab runs show ID` prints one")
+    p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=f"the run store (default {DEFAULT_DB})")
+    p.add_argument("--task", default=None, help="only runs of this task")
+    p.add_argument("--limit", default=None, help="at most this many (newest first)")
+    p.set_defaults(func=cmd_runs)
+    runs_sub = p.add_subparsers(dest="runs_command", metavar="show ID")
+    s = runs_sub.add_parser("show", help="print one stored run")
+    s.add_argument("run_id", metavar="ID")
+    s.add_argument("--db", default=argparse.SUPPRESS, metavar="FILE", help="the run store")
+    s.add_argument("--all", action="store_true", help="every epoch of the history (default: first and last 10)")
+    s.set_defaults(func=cmd_show)
+
+
+# -- option parsing -------------------------------------------------------------------------------
+def _int(option: str, text: str | None, low: int = 1) -> int | None:
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{option} must be an integer, got {text!r}") from None
+    if value < low:
+        raise ValueError(f"{option} must be >= {low}, got {text!r}")
+    return value
+
+
+def _float(option: str, text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{option} must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{option} must be a finite number, got {text!r}")
+    return value
+
+
+def _optimizer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if args.momentum is not None:
+        out["momentum"] = _float("--momentum", args.momentum)
+    if args.weight_decay is not None:
+        out["weight_decay"] = _float("--weight-decay", args.weight_decay)
+    if args.nesterov:
+        out["nesterov"] = True
+    for item in args.opt:
+        if "=" not in item:
+            raise ValueError(f"--opt takes KEY=VALUE, got {item!r}")
+        key, raw = (s.strip() for s in item.split("=", 1))
+        if not key.isidentifier():
+            raise ValueError(f"--opt: bad option name {key!r}")
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        out[key] = value
+    return out
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.{digits}g}"
+    return str(value)
+
+
+def _pm(mean: Any, std: Any) -> str:
+    text = _fmt(mean)
+    if isinstance(std, float) and not math.isnan(std):
+        text += f" ± {std:.2g}"
+    return text
+
+
+# -- compare --------------------------------------------------------------------------------------
+def cmd_compare(args: argparse.Namespace) -> int:
+    try:
+        import pandas  # noqa: F401
+        import rich  # noqa: F401
+        import torch
+    except ImportError as exc:
+        raise ValueError(f"lrlab compare needs the lab extras (pip install 'lrlab[lab]'): {exc}") from None
+    from ..lab.compare import compare
+    from ..lab.task import get_task
+
+    options = {"data_dir": args.data_dir} if args.data_dir else {}
+    task = get_task(args.task, **options)
+    epochs = _int("--epochs", args.epochs)
+    if args.batch_size is None:
+        batch_size: Any = ...
+    elif args.batch_size.strip().lower() == "full":
+        batch_size = None
+    else:
+        batch_size = _int("--batch-size", args.batch_size)
+    seeds = _int("--seeds", args.seeds)
+    target = _float("--target", args.target)
+    threads = _int("--threads", args.threads)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        comparison = compare(
+            task, args.specs, seeds=seeds, optimizer=args.optimizer, epochs=epochs,
+            batch_size=batch_size, plateau=args.plateau, db=args.db, fresh=args.fresh,
+            progress=not args.no_progress, target=target, **_optimizer_kwargs(args),
+        )
+    except OSError as exc:
+        raise ValueError(f"{exc}") from None
+    print_leaderboard(comparison)
+    if args.out:
+        command = "lrlab compare " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
+        for path in write_outputs(comparison, args.out, command):
+            print(f"wrote {path}")
+    trained = sum(1 for r in comparison.runs if r.model is not None)
+    print(f"{len(comparison.runs)} runs ({trained} trained, {len(comparison.runs) - trained} reused) in {args.db}")
+    return 0
+
+
+def write_outputs(comparison: Any, out: str, command: str | None = None) -> list[Any]:
+    """runs.csv, history.csv, leaderboard.csv and report.html (lrlab.viz's report if there, else a plain table)."""
+    from pathlib import Path
+
+    paths = comparison.write(out)
+    report = Path(out) / "report.html"
+    try:
+        from ..viz.report import write_report
+    except ImportError:
+        report.write_text(comparison.to_html(command), encoding="utf-8")
+    else:
+        write_report(comparison, report, command=command)
+    return [*paths, report]
+
+
+def print_leaderboard(comparison: Any) -> None:
+    """The leaderboard as a rich table on stdout."""
+    from rich.table import Table
+
+    board = comparison.leaderboard
+    metric = comparison.metric
+    target = comparison.resolved_target()
+    best_col = next((c for c in board.columns if c.startswith("best_") and not c.endswith("_std")), None)
+    title = f"{comparison.task.name}: {len(comparison.runs)} runs"
+    table = Table(title=title, caption=f"epochs_to_target: first epoch with {best_col[5:] if best_col else metric} "
+                  f"{'>=' if metric == 'accuracy' else '<='} {_fmt(target)}")
+    for name in ("#", "schedule", f"test_{metric}", best_col or "best", "test_loss" if metric != "loss" else None,
+                 "epochs_to_target", "reached", "wall_s", "diverged"):
+        if name is not None:
+            table.add_column(name, justify="left" if name == "schedule" else "right")
+    for i, row in enumerate(board.to_dict("records"), 1):
+        cells = [str(i), row["schedule"], _pm(row.get(f"test_{metric}"), row.get(f"test_{metric}_std")),
+                 _pm(row.get(best_col), row.get(f"{best_col}_std"))]
+        if metric != "loss":
+            cells.append(_pm(row.get("test_loss"), row.get("test_loss_std")))
+        cells += [_fmt(row.get("epochs_to_target"), 3), row.get("reached", "-"), f"{row.get('wall_s', 0):.2f}",
+                  str(row.get("diverged", 0))]
+        table.add_row(*cells)
+    _console().print(table)
+
+
+# -- runs -----------------------------------------------------------------------------------------
+def _store(path: str) -> Any:
+    from pathlib import Path
+
+    from ..lab.store import Store
+
+    if not Path(path).exists():
+        return None
+    return Store(path)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    limit = _int("--limit", args.limit)
+    store = _store(args.db)
+    if store is None:
+        print(f"no runs stored in {args.db}")
+        return 0
+    with store:
+        rows = store.summaries(task=args.task, limit=limit)
+    if not rows:
+        print(f"no runs stored in {args.db}" + (f" for task {args.task!r}" if args.task else ""))
+        return 0
+    table = Table(title=f"{len(rows)} runs in {args.db}")
+    for name in ("id", "created", "task", "schedule", "optimizer", "epochs", "batch", "seed", "status",
+                 "test_accuracy", "test_loss", "wall_s"):
+        table.add_column(name, justify="left" if name in ("created", "task", "schedule", "optimizer", "status")
+                         else "right")
+    for r in rows:
+        m = r["metrics"]
+        table.add_row(str(r["id"]), r["created"], r["task"], r["schedule"], str(r["optimizer"]), str(r["epochs"]),
+                      "full" if r["batch_size"] is None else str(r["batch_size"]), str(r["seed"]), r["status"],
+                      _fmt(m.get("test_accuracy")), _fmt(m.get("test_loss")), f"{r['wall_s']:.2f}")
+    _console().print(table)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import json
+
+    import pandas as pd
+
+    run_id = _int("ID", args.run_id, low=0)
+    store = _store(args.db)
+    if store is None:
+        raise ValueError(f"no run store at {args.db!r}")
+    with store:
+        run = store.get(run_id)
+    print(f"run {run.id} ({run.created}): {run.task} {run.label} seed {run.seed}: {run.status}, "
+          f"{run.wall_s:.2f} s")
+    print("config: " + json.dumps(run.config, indent=2, sort_keys=True))
+    print("metrics:")
+    for key, value in run.metrics.items():
+        print(f"  {key}: {_fmt(value, 6)}")
+    print(f"history ({len(run.history)} epochs, {len(run.step_lr)} steps):")
+    history = run.history
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.6g}".format):
+        if args.all or len(history) <= 20:
+            print(history.to_string(index=False))
+        else:
+            print(pd.concat([history.head(10), history.tail(10)]).to_string(index=False))
+            print(f"  ... {len(history) - 20} epochs not shown (--all)")
+    return 0

@@ -1,0 +1,351 @@
+"""Comparisons: train one task under several schedules (and seeds), keep every run in the store, rank them.
+
+A schedule entry is a spec, a Schedule, or a spec with a plateau suffix, "constant(0.05)@plateau(factor=0.5,
+patience=10, min_lr=1e-5)", so plateau-controlled runs sit in the same comparison as plain schedules. The
+`plateau=` argument applies to every entry without its own suffix.
+
+Leaderboard target (epochs_to_target): with an accuracy metric, the first epoch whose val_accuracy reaches
+`target` (default: 98% of the best val accuracy any run of the comparison reached); without one, the first epoch
+whose val_loss is at most `target` (default: 1.1 times the best val loss any run reached). Tasks without a
+validation split use the training loss.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..schedules import Schedule, parse
+from .run import Run
+from .store import DEFAULT_DB, Store
+from .task import Task
+from .train import execute, parse_plateau, plan, resolve_task
+
+
+# -- entries ----------------------------------------------------------------------------------
+def split_entry(entry: Any) -> tuple[Schedule, dict[str, Any] | None, bool]:
+    """(schedule, plateau kwargs, has its own plateau) of one comparison entry: a spec, a Schedule,
+    "SPEC@plateau(k=v, ...)", or a (schedule, plateau) pair."""
+    if isinstance(entry, tuple):
+        if len(entry) != 2:
+            raise ValueError(f"a comparison entry pair is (schedule, plateau), got {entry!r}")
+        return _schedule(entry[0]), parse_plateau(entry[1]), entry[1] is not None
+    if isinstance(entry, str):
+        at = entry.rfind("@")
+        if at >= 0:
+            suffix = entry[at + 1 :].strip()
+            if not suffix.startswith("plateau"):
+                raise ValueError(f"after '@' a spec takes plateau(...), got {suffix!r} in {entry!r}")
+            return _schedule(entry[:at]), parse_plateau(suffix), True
+    return _schedule(entry), None, False
+
+
+def _schedule(value: Any) -> Schedule:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return parse(str(value))
+    return parse(value)
+
+
+def _seeds(seeds: int | Iterable[int]) -> list[int]:
+    if isinstance(seeds, bool):
+        raise ValueError(f"seeds must be a count or a list of ints, got {seeds!r}")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {seeds!r}")
+        return list(range(seeds))
+    out = list(seeds)
+    if not out or not all(isinstance(s, int) and not isinstance(s, bool) for s in out):
+        raise ValueError(f"seeds must be a count or a non-empty list of ints, got {seeds!r}")
+    return out
+
+
+# -- progress ---------------------------------------------------------------------------------
+class _NoBar:
+    def update(self, **_: Any) -> None:
+        pass
+
+    def done(self, status: str) -> None:
+        pass
+
+
+class _NoBars:
+    def __enter__(self) -> _NoBars:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def bar(self, label: str, seed: int, epochs: int) -> _NoBar:
+        return _NoBar()
+
+
+class RichBars:
+    """Rich progress bars on stderr: one per run, with epoch, loss and lr."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("lr {task.fields[lr]}"),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )
+
+    def __enter__(self) -> RichBars:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def bar(self, label: str, seed: int, epochs: int) -> _RichBar:
+        tid = self.progress.add_task(f"{label} seed {seed}", total=epochs, loss="-", lr="-", status="")
+        return _RichBar(self.progress, tid, epochs)
+
+
+class _RichBar:
+    def __init__(self, progress: Any, tid: Any, epochs: int) -> None:
+        self.progress, self.tid, self.epochs = progress, tid, epochs
+
+    def update(self, epoch: int, loss: float, lr: float) -> None:
+        self.progress.update(self.tid, completed=epoch, loss=f"{loss:.4g}", lr=f"{lr:.3g}")
+
+    def done(self, status: str) -> None:
+        fields = {"status": status}
+        if status == "stored":
+            fields.update(completed=self.epochs)
+        self.progress.update(self.tid, **fields)
+
+
+def _bars(progress: Any) -> Any:
+    if progress is True:
+        try:
+            return RichBars()
+        except ImportError:
+            return _NoBars()
+    if progress is None or progress is False:
+        return _NoBars()
+    return progress
+
+
+# -- the comparison ---------------------------------------------------------------------------
+@dataclass
+class Comparison:
+    """The runs of one comparison, with its leaderboard and joint history."""
+
+    task: Task
+    runs: list[Run]
+    target: float | None = None
+    labels: list[str] = field(default_factory=list)
+
+    @property
+    def metric(self) -> str:
+        """The metric the leaderboard ranks by: "accuracy" when the task has it, else "loss"."""
+        return "accuracy" if "accuracy" in self.task.metrics else "loss"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric == "accuracy"
+
+    def _val_column(self) -> str:
+        hist_cols = set().union(*(r.history.columns for r in self.runs)) if self.runs else set()
+        col = f"val_{self.metric}"
+        return col if col in hist_cols else "loss"
+
+    def resolved_target(self) -> float:
+        """The target of epochs_to_target: the one given, or the default described in the module docstring."""
+        if self.target is not None:
+            return float(self.target)
+        col = self._val_column()
+        values = [v for r in self.runs if col in r.history for v in r.history[col].tolist() if math.isfinite(v)]
+        if not values:
+            return math.nan
+        if col.endswith("accuracy"):
+            return 0.98 * max(values)
+        return 1.1 * min(values)
+
+    def epochs_to_target(self, run: Run) -> float:
+        """The first epoch (1-based) at which the run met the target; NaN if it never did."""
+        col, target = self._val_column(), self.resolved_target()
+        if col not in run.history or not math.isfinite(target):
+            return math.nan
+        values = run.history[col].tolist()
+        epochs = run.history["epoch"].tolist()
+        for epoch, v in zip(epochs, values):
+            if (v >= target) if col.endswith("accuracy") else (v <= target):
+                return float(epoch)
+        return math.nan
+
+    def best_val(self, run: Run) -> float:
+        col = self._val_column()
+        if col not in run.history or run.history.empty:
+            return math.nan
+        values = run.history[col]
+        return float(values.max() if col.endswith("accuracy") else values.min())
+
+    @property
+    def table(self) -> Any:
+        """One row per run: runs.csv."""
+        import pandas as pd
+
+        rows = []
+        for run in self.runs:
+            row = run.row()
+            row[f"best_{self._val_column()}"] = self.best_val(run)
+            row["epochs_to_target"] = self.epochs_to_target(run)
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    @property
+    def leaderboard(self) -> Any:
+        """One row per schedule, means (and std over seeds, ddof=1) of the runs' figures, best first."""
+        import pandas as pd
+
+        table = self.table
+        if table.empty:
+            return pd.DataFrame()
+        best_col = f"best_{self._val_column()}"
+        figures = [best_col, f"test_{self.metric}"] + (["test_loss"] if self.metric != "loss" else [])
+        figures = [c for c in figures if c in table]
+        rows = []
+        order = self.labels or list(dict.fromkeys(table["schedule"]))
+        for label in order:
+            part = table[table["schedule"] == label]
+            if part.empty:
+                continue
+            diverged = int((part["status"] != "ok").sum())
+            row: dict[str, Any] = {"schedule": label, "runs": len(part), "diverged": diverged}
+            for col in figures:
+                row[col] = part[col].mean()
+                row[f"{col}_std"] = part[col].std(ddof=1) if len(part) > 1 else math.nan
+            reached = part["epochs_to_target"].dropna()
+            row["epochs_to_target"] = reached.mean() if len(reached) else math.nan
+            row["reached"] = f"{len(reached)}/{len(part)}"
+            row["wall_s"] = part["wall_s"].mean()
+            rows.append(row)
+        board = pd.DataFrame(rows)
+        key = f"test_{self.metric}" if f"test_{self.metric}" in board else best_col
+        board = board.sort_values(key, ascending=not self.higher_is_better, na_position="last", kind="stable")
+        return board.reset_index(drop=True)
+
+    @property
+    def history(self) -> Any:
+        """Every run's per-epoch history in one DataFrame, with schedule, seed and run_id columns first."""
+        import pandas as pd
+
+        parts = []
+        for run in self.runs:
+            h = run.history.copy()
+            h.insert(0, "run_id", run.id)
+            h.insert(0, "seed", run.seed)
+            h.insert(0, "schedule", run.label)
+            parts.append(h)
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Write runs.csv, history.csv and leaderboard.csv into out_dir; returns the paths."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / "runs.csv", out / "history.csv", out / "leaderboard.csv"]
+        self.table.to_csv(paths[0], index=False)
+        self.history.to_csv(paths[1], index=False)
+        self.leaderboard.to_csv(paths[2], index=False)
+        return paths
+
+    def to_html(self, command: str | None = None) -> str:
+        """A plain HTML page with the leaderboard and the runs (used when lrlab.viz.report is not there)."""
+        title = f"lrlab comparison: {html.escape(self.task.name)}"
+        parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body>",
+                 f"<h1>{title}</h1>"]
+        if command:
+            parts.append(f"<p><code>{html.escape(command)}</code></p>")
+        parts += ["<h2>Leaderboard</h2>", self.leaderboard.to_html(index=False, float_format=lambda v: f"{v:.4g}"),
+                  "<h2>Runs</h2>", self.table.to_html(index=False, float_format=lambda v: f"{v:.4g}"),
+                  "</body></html>"]
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:
+        return f"Comparison(task={self.task.name!r}, runs={len(self.runs)}, schedules={len(self.labels)})"
+
+
+def compare(
+    task: Task | str,
+    schedules: Sequence[Any],
+    *,
+    seeds: int | Iterable[int] = (0,),
+    optimizer: str | None = None,
+    epochs: int | None = None,
+    batch_size: Any = ...,
+    plateau: Any = None,
+    db: str | Path | None = DEFAULT_DB,
+    fresh: bool = False,
+    progress: Any = True,
+    target: float | None = None,
+    callback: Any = None,
+    **optimizer_kwargs: Any,
+) -> Comparison:
+    """Train `task` under every schedule for every seed; reuse runs stored in `db` with the same config.
+
+    Every finished run is committed to `db` (None: keep nothing) before the next starts, so an interrupted
+    comparison loses no finished run. fresh=True trains again even when a stored run matches.
+    progress: True for rich bars, False for none. callback(step, model, loss, lr) goes to every trained run.
+    """
+    task = resolve_task(task)
+    if isinstance(schedules, (str, Schedule)):
+        schedules = [schedules]
+    if not schedules:
+        raise ValueError("compare needs at least one schedule")
+    seed_list = _seeds(seeds)
+    global_plateau = parse_plateau(plateau)
+    entries = []
+    for item in schedules:
+        sched, own, has_own = split_entry(item)
+        entries.append((sched, own if has_own else global_plateau))
+    # Check every option before training anything (plan raises ValueError on bad ones).
+    data_cache: dict[int, Any] = {}
+
+    def make_plan(sched: Schedule, plat: Any, seed: int) -> Any:
+        if seed not in data_cache:
+            data_cache[seed] = task.load(seed)
+        return plan(task, sched, optimizer=optimizer, epochs=epochs, batch_size=batch_size, plateau=plat,
+                    seed=seed, data=data_cache[seed], **optimizer_kwargs)
+
+    first = [make_plan(s, p, seed_list[0]) for s, p in entries]
+    labels = [p.config["label"] for p in first]
+    dupes = sorted({label for label in labels if labels.count(label) > 1})
+    if dupes:
+        raise ValueError(f"schedule {dupes[0]!r} is listed twice")
+
+    store = Store(db) if db is not None else None
+    runs: list[Run] = []
+    try:
+        with _bars(progress) as bars:
+            for seed in seed_list:
+                for i, (sched, plat) in enumerate(entries):
+                    p = first[i] if seed == seed_list[0] else make_plan(sched, plat, seed)
+                    bar = bars.bar(p.config["label"], seed, p.config["epochs"])
+                    stored = None if (store is None or fresh) else store.find(p.config)
+                    if stored is not None:
+                        stored.config["label"] = p.config["label"]
+                        runs.append(stored)
+                        bar.done("stored")
+                        continue
+                    run = execute(p, callback=callback, progress=bar)
+                    if store is not None:
+                        store.save(run)
+                    runs.append(run)
+                    bar.done(run.status)
+    finally:
+        if store is not None:
+            store.close()
+    return Comparison(task=task, runs=runs, target=target, labels=labels)

@@ -1,0 +1,87 @@
+"""One training run: what was asked (config), what happened (history, per-step arrays, metrics), and its model.
+
+A `Run` comes out of `lrlab.lab.train` (with its trained `model`) or out of the run store (with `id` set and
+`model` None). It is plain data; pandas is needed only because `history` is a DataFrame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Run:
+    """The record of one training run.
+
+    config: task, schedule (spec of the schedule actually used, lengths bound), schedule_config, label (the spec as
+    given, with any "@plateau(...)" suffix), optimizer, optimizer_kwargs, epochs, batch_size, seed, plateau (dict of
+    Plateau kwargs or None), dtype.
+    history: one row per finished epoch: epoch, step, lr (rate of the epoch's first update), loss (mean training
+    loss of the epoch's updates), val_loss, val_<metric>.
+    step_lr / step_loss: the rate used by, and the batch loss seen at, every optimizer update.
+    metrics: final loss/accuracy on train, val and test (keys loss, accuracy, val_loss, val_accuracy, test_loss,
+    test_accuracy, where the task has them), plus epochs and steps done.
+    status: "ok" or "diverged" (a NaN/inf loss ended the run early).
+    """
+
+    config: dict[str, Any]
+    history: Any  # pandas.DataFrame
+    step_lr: np.ndarray
+    step_loss: np.ndarray
+    metrics: dict[str, float]
+    wall_s: float
+    status: str = "ok"
+    model: Any = field(default=None, repr=False)
+    id: int | None = None
+    created: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the run is named in a comparison: the schedule spec as given (plus "@plateau(...)")."""
+        return str(self.config.get("label") or self.config.get("schedule"))
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.get("seed", 0))
+
+    @property
+    def task(self) -> str:
+        return str(self.config.get("task"))
+
+    @property
+    def schedule(self) -> Any:
+        """The schedule used (lengths bound), rebuilt from its config."""
+        from ..schedules import from_config
+
+        return from_config(self.config["schedule_config"])
+
+    def row(self) -> dict[str, Any]:
+        """One flat row for runs.csv: schedule, seed, final_loss, test metrics, wall_s, status, ..."""
+        m = self.metrics
+        out: dict[str, Any] = {
+            "id": self.id,
+            "schedule": self.label,
+            "seed": self.seed,
+            "task": self.task,
+            "optimizer": self.config.get("optimizer"),
+            "epochs": self.config.get("epochs"),
+            "batch_size": self.config.get("batch_size"),
+            "status": self.status,
+            "final_loss": m.get("loss", float("nan")),
+        }
+        for key in sorted(m):
+            if key != "loss":
+                out[key] = m[key]
+        out["wall_s"] = self.wall_s
+        out["spec"] = self.config.get("schedule")
+        return out
+
+    def __repr__(self) -> str:
+        shown = {k: round(v, 6) if isinstance(v, float) else v for k, v in self.metrics.items()}
+        return (
+            f"Run(id={self.id}, task={self.task!r}, schedule={self.label!r}, seed={self.seed}, "
+            f"status={self.status!r}, metrics={shown}, wall_s={self.wall_s:.3f})"
+        )
