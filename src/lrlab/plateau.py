@@ -113,8 +113,9 @@ class Plateau:
         self.patience = _count("patience", patience)
         self.mode = mode
         if threshold_mode == "rel" and mode == "min":
-            self.threshold = _number("threshold", threshold, "in [0, 1) with mode='min', threshold_mode='rel'",
-                                     0.0, 1.0, high_open=True)
+            self.threshold = _number(
+                "threshold", threshold, "in [0, 1) with mode='min', threshold_mode='rel'", 0.0, 1.0, high_open=True
+            )
         else:
             self.threshold = _number("threshold", threshold, "a finite number >= 0", 0.0)
         self.threshold_mode = threshold_mode
@@ -274,8 +275,11 @@ class Plateau:
         """
         if not isinstance(state, dict):
             raise ValueError(f"Plateau.load_state_dict: state must be a dict, got {type(state).__name__}")
-        missing = [k for k in (*_SETTINGS, "best", "num_bad_epochs", "cooldown_counter", "reductions", "scale")
-                   if k not in state]
+        missing = [
+            k
+            for k in (*_SETTINGS, "best", "num_bad_epochs", "cooldown_counter", "reductions", "scale")
+            if k not in state
+        ]
         if missing:
             raise ValueError(f"Plateau.load_state_dict: state has no {missing[0]!r}")
         for name in _SETTINGS:
@@ -310,8 +314,7 @@ class Plateau:
 
     def __repr__(self) -> str:
         defaults = Plateau()
-        parts = [f"{k}={v!r}" for k, v in self.settings().items()
-                 if k == "convention" or v != getattr(defaults, k)]
+        parts = [f"{k}={v!r}" for k, v in self.settings().items() if k == "convention" or v != getattr(defaults, k)]
         return f"Plateau({', '.join(parts)})"
 
 
