@@ -73,7 +73,13 @@ def to_bytes(fig: Any, fmt: str = "png", dpi: int | None = None) -> bytes:
 
 def rgb_frame(fig: Any) -> Any:
     """The figure rendered on its Agg canvas as a Pillow RGB image (one animation frame)."""
+    fig.canvas.draw()
+    return frame_image(fig)
+
+
+def frame_image(fig: Any) -> Any:
+    """What the Agg canvas holds now, as a Pillow RGB image (no redraw: for blitted animations)."""
+    import numpy as np
     from PIL import Image
 
-    fig.canvas.draw()
-    return Image.fromarray(fig.canvas.buffer_rgba()).convert("RGB")
+    return Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy(), "RGB")

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+import lrlab
+from lrlab.viz.animate import Trace, render
+
+# the first seed's 30 points and starting slope
+X = np.linspace(0, 10, 30)
+Y = np.array([
+    -0.16281253, 1.88707606, 0.39649312, 0.03857752, 4.0148778, 0.58866234, 3.35711859, 1.94314906,
+    6.96106424, 5.89792585, 8.47226615, 3.67698542, 12.05958678, 9.85234481, 9.82181679, 6.07652248,
+    14.17536744, 12.67825433, 12.97499286, 11.76098542, 12.7843083, 16.42241036, 13.67913705, 15.55066478,
+    17.45979602, 16.41982806, 17.01977617, 20.28151197, 19.38148414, 19.41029831,
+])  # fmt: skip
+A0 = 0.2718754143840908  # random.Random(45).random()
+
+
+def hand_trace(spec, n):
+    """Gradient descent on y = a x written out by hand (no trainer): a <- a - lr * 2 mean((a x - y) x)."""
+    s = lrlab.parse(spec)
+    a, lrs = [A0], [np.nan]
+    for k in range(n):
+        lrs.append(s(k))
+        a.append(a[-1] - lrs[-1] * np.mean(2 * (a[-1] * X - Y) * X))
+    return Trace(spec, np.array(a), np.array(lrs), X, Y)
+
+
+def test_trace_math():
+    tr = hand_trace("constant(0.025)", 10)
+    assert tr.optimum == pytest.approx(np.dot(X, Y) / np.dot(X, X))
+    h = 1e-6
+    assert tr.gradient(1.3) == pytest.approx((tr.loss(1.3 + h) - tr.loss(1.3 - h)) / (2 * h), rel=1e-6)
+    # the first seed printed these after 10 updates at lr 0.025
+    assert tr.weights[10] == pytest.approx(1.945937013155588, abs=1e-6)
+    assert tr.losses[10] == pytest.approx(3.5332415076132806, abs=1e-6)
+
+
+def test_gif_frames(tmp_path, picture):
+    traces = [hand_trace("constant(0.025)", 6), hand_trace("piecewise([2], [0.025, 0.0125])", 4)]
+    out = render(traces, tmp_path / "d.gif", dpi=40)
+    picture(out, min_size=(400, 200), frames=7)  # steps 0..6; the shorter trace holds its last point
+    a = render(traces, tmp_path / "a.gif", dpi=40).read_bytes()
+    assert a == out.read_bytes()  # deterministic
+
+
+def test_frames_differ_and_subsample(tmp_path):
+    from PIL import Image, ImageChops
+
+    out = render([hand_trace("constant(0.025)", 30)], tmp_path / "d.gif", dpi=40, max_frames=8)
+    with Image.open(out) as im:
+        assert im.n_frames == 8
+        im.seek(0)
+        first = im.convert("RGB")
+        im.seek(7)
+        last = im.convert("RGB")
+    assert ImageChops.difference(first, last).getbbox() is not None
+
+
+def test_bad_outputs(tmp_path, monkeypatch):
+    tr = [hand_trace("constant(0.025)", 2)]
+    with pytest.raises(ValueError, match=r"\.gif"):
+        render(tr, tmp_path / "d.png")
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(ValueError, match="ffmpeg"):
+        render(tr, tmp_path / "d.mp4")
+    with pytest.raises(ValueError, match="traces"):
+        render([], tmp_path / "d.gif")
