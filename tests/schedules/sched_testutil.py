@@ -40,3 +40,21 @@ def max_rel(ours: Sequence[float], ref: Sequence[float]) -> float:
     ours_a, ref_a = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
     scale = np.maximum(np.abs(ref_a), np.finfo(np.float64).tiny)
     return float(np.max(np.abs(ours_a - ref_a) / scale))
+
+
+def torch_lrs(make, base_lr: float, n: int, momentum: float = 0.0) -> np.ndarray:
+    """The lr of each of the first n optimizer steps under the scheduler `make(optimizer)` builds."""
+    import torch
+
+    param = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([param], lr=base_lr, momentum=momentum)
+    scheduler = make(optimizer)
+    out = []
+    for i in range(n):
+        if i:
+            optimizer.step()
+            scheduler.step()
+        lr = optimizer.param_groups[0]["lr"]
+        assert scheduler.get_last_lr()[0] == lr
+        out.append(lr)
+    return np.array(out)

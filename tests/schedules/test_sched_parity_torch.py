@@ -14,29 +14,12 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
-from sched_testutil import assert_matches
+from sched_testutil import assert_matches, torch_lrs
 from torch.optim import lr_scheduler as sched
 
 import lrlab
 
 RTOL_RECURSIVE = 1e-12
-
-
-def torch_lrs(make, base_lr: float, n: int, momentum: float = 0.0) -> np.ndarray:
-    """The lr of each of the first n optimizer steps under the scheduler `make(optimizer)` builds."""
-    param = torch.zeros(1, requires_grad=True)
-    optimizer = torch.optim.SGD([param], lr=base_lr, momentum=momentum)
-    scheduler = make(optimizer)
-    out = []
-    for i in range(n):
-        if i:
-            optimizer.step()
-            scheduler.step()
-        lr = optimizer.param_groups[0]["lr"]
-        assert scheduler.get_last_lr()[0] == lr
-        out.append(lr)
-    return np.array(out)
 
 
 def check(ours, ref, rtol, what):

@@ -3,6 +3,7 @@ parameter and the value it was given."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from collections.abc import Iterable, Sequence
@@ -96,7 +97,7 @@ def increasing_steps(kind: str, name: str, value: Any, *, strict: bool = True, m
         if not math.isfinite(as_float) or as_float != math.floor(as_float) or as_float < minimum:
             raise _fail(kind, name, what, value)
         out.append(int(as_float))
-    for a, b in zip(out, out[1:]):
+    for a, b in itertools.pairwise(out):
         if b < a or (strict and b == a):
             raise _fail(kind, name, what, value)
     return out

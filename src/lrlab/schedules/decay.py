@@ -6,6 +6,7 @@ or two in float64.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,7 +68,7 @@ class piecewise(Schedule):
     def __init__(self, boundaries: Sequence[float], values: Sequence[float]) -> None:
         k = self.kind
         bounds = check.number_list(k, "boundaries", boundaries)
-        if any(not b >= 0 for b in bounds) or any(b <= a for a, b in zip(bounds, bounds[1:])):
+        if any(not b >= 0 for b in bounds) or any(b <= a for a, b in itertools.pairwise(bounds)):
             raise ValueError(f"{k}: boundaries must be numbers >= 0 in increasing order, got {boundaries!r}")
         rates = check.rates(k, "values", values)
         if len(rates) != len(bounds) + 1:
@@ -152,8 +153,10 @@ class polynomial(Schedule):
             decay_steps = decay_steps * multiplier
         else:
             t = xp.minimum(t, decay_steps)
+        # XLA turns t / decay_steps into t * (1 / decay_steps), which can land a hair above 1 at the end:
+        # the clamp keeps (1 - p) ** 0.5 from giving NaN under jit (optax's polynomial_schedule does).
         p = t / decay_steps
-        return (self.initial_lr - self.end_lr) * (1 - p) ** self.power + self.end_lr
+        return (self.initial_lr - self.end_lr) * xp.maximum(1 - p, 0.0) ** self.power + self.end_lr
 
 
 class linear(Schedule):
