@@ -70,7 +70,7 @@ def _runs_section(comparison: Any) -> str:
     for run in getattr(comparison, "runs", []) or []:
         config = getattr(run, "config", {}) or {}
         status = getattr(run, "status", "ok")
-        schedule = config.get("schedule", "?")
+        schedule = getattr(run, "label", None) or config.get("label") or config.get("schedule", "?")
         seed = config.get("seed", "?")
         wall = getattr(run, "wall_s", None)
         label = f"{schedule} · seed {seed} · {status}" + (f" · {wall:.2f} s" if isinstance(wall, (int, float)) else "")
