@@ -1,0 +1,298 @@
+"""Keras 3 adapter: an lrlab schedule as a Keras `LearningRateSchedule`, plus two callbacks.
+
+- `Schedule(s)` evaluates the schedule's own formula with `keras.ops`, so it runs inside compiled
+  training on any backend, and saves with the model (`model.save` / `keras.models.load_model`, no
+  `custom_objects`). It also holds a `scale` and a `min_lr` (Keras variables) that `ReduceOnPlateau` moves:
+  the rate is `max(s(step) * scale, min_lr)`.
+- `LRLogger()` puts each epoch's learning rate into `history.history["lr"]`.
+- `ReduceOnPlateau(...)` is keras.callbacks.ReduceLROnPlateau, built on `lrlab.Plateau(convention="keras")`,
+  that also works when the optimizer holds a `Schedule` (it scales the schedule).
+
+Importing this module imports keras; `import lrlab` alone never does.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import keras
+import numpy as np
+
+from .plateau import Plateau
+from .schedules import Namespace, parse
+from .schedules import Schedule as _LrSchedule
+from .schedules.base import from_config
+
+__all__ = ["LRLogger", "ReduceOnPlateau", "Schedule", "current_lr", "namespace"]
+
+
+def _as_schedule(schedule: Any) -> _LrSchedule:
+    """An lrlab schedule from a schedule, a spec string or a `to_config()` dict."""
+    if isinstance(schedule, _LrSchedule):
+        out = schedule
+    elif isinstance(schedule, str):
+        out = parse(schedule)
+    elif isinstance(schedule, dict):
+        out = from_config(schedule)
+    else:
+        raise ValueError(f"schedule must be an lrlab schedule, a spec string or a config dict, got {schedule!r}")
+    if not out.is_bound:
+        raise ValueError(f"schedule {out!r} has no length: call .stretch(total_steps) on it first")
+    return out
+
+
+def namespace(dtype: str | None = None) -> Namespace:
+    """The formula operations on `keras.ops`, computing in `dtype` (default: keras.config.floatx()).
+
+    keras.ops.minimum, maximum, floor and ceil return float32 for float64 inputs on the torch and jax
+    backends (Keras's type promotion caps at 32 bits), so they are written here with `where` and `trunc`,
+    which keep the dtype; Python numbers become tensors of `dtype` first.
+    """
+    ops = keras.ops
+    dtype = dtype or keras.config.floatx()
+
+    def tensor(x: Any) -> Any:
+        return ops.convert_to_tensor(x, dtype=dtype) if isinstance(x, (int, float)) else x
+
+    def minimum(a: Any, b: Any) -> Any:
+        a, b = tensor(a), tensor(b)
+        return ops.where(a <= b, a, b)
+
+    def maximum(a: Any, b: Any) -> Any:
+        a, b = tensor(a), tensor(b)
+        return ops.where(a >= b, a, b)
+
+    def floor(x: Any) -> Any:
+        whole = ops.trunc(x)
+        return ops.where(whole > x, whole - 1.0, whole)
+
+    def ceil(x: Any) -> Any:
+        whole = ops.trunc(x)
+        return ops.where(whole < x, whole + 1.0, whole)
+
+    return Namespace(
+        name="keras",
+        cos=ops.cos,
+        exp=ops.exp,
+        log=ops.log,
+        sqrt=ops.sqrt,
+        floor=floor,
+        ceil=ceil,
+        minimum=minimum,
+        maximum=maximum,
+        where=lambda c, a, b: ops.where(c, tensor(a), tensor(b)),
+    )
+
+
+def _number(name: str, value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = math.nan
+    if not (math.isfinite(out) and out >= 0):
+        raise ValueError(f"Schedule: {name} must be a finite number >= 0, got {value!r}")
+    return out
+
+
+@keras.saving.register_keras_serializable(package="lrlab")
+class Schedule(keras.optimizers.schedules.LearningRateSchedule):
+    """An lrlab schedule as a Keras LearningRateSchedule: `keras.optimizers.SGD(Schedule(s))`.
+
+    The rate at step t is `max(s(t) * scale, min_lr)` (scale 1 and min_lr 0 unless `ReduceOnPlateau`
+    moved them), computed in keras.config.floatx(). Host-only kinds (random_uniform, custom) are computed
+    on the host from the step's integer value: they work in eager training (the torch backend, or
+    `run_eagerly=True`) but do not trace inside a compiled train step.
+    """
+
+    def __init__(self, schedule: Any, scale: float = 1.0, min_lr: float = 0.0) -> None:
+        super().__init__()
+        self.schedule = _as_schedule(schedule)
+        self._scale = keras.Variable(_number("scale", scale), trainable=False, name="lrlab_scale")
+        self._min_lr = keras.Variable(_number("min_lr", min_lr), trainable=False, name="lrlab_min_lr")
+
+    @property
+    def scale(self) -> float:
+        """The multiplier applied to the schedule (ReduceOnPlateau lowers it)."""
+        return float(keras.ops.convert_to_numpy(self._scale))
+
+    @scale.setter
+    def scale(self, value: float) -> None:
+        self._scale.assign(_number("scale", value))
+
+    @property
+    def min_lr(self) -> float:
+        """The floor of the scaled rate."""
+        return float(keras.ops.convert_to_numpy(self._min_lr))
+
+    @min_lr.setter
+    def min_lr(self, value: float) -> None:
+        self._min_lr.assign(_number("min_lr", value))
+
+    def __call__(self, step: Any) -> Any:
+        ops = keras.ops
+        dtype = keras.config.floatx()
+        xp = namespace(dtype)
+        if self.schedule.host_only:
+            value = ops.convert_to_tensor(self.schedule(int(ops.convert_to_numpy(step))), dtype=dtype)
+        else:
+            t = ops.cast(step, dtype)
+            value = ops.cast(self.schedule.apply(xp, t), dtype)
+        return xp.maximum(value * ops.cast(self._scale, dtype), ops.cast(self._min_lr, dtype))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"schedule": self.schedule.to_config(), "scale": self.scale, "min_lr": self.min_lr}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Schedule:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        extra = "" if (self.scale, self.min_lr) == (1.0, 0.0) else f", scale={self.scale!r}, min_lr={self.min_lr!r}"
+        return f"lrlab.keras.Schedule({self.schedule!r}{extra})"
+
+
+def _inner(optimizer: Any) -> Any:
+    """The optimizer that holds the rate (unwraps LossScaleOptimizer)."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def current_lr(optimizer: Any) -> float:
+    """The optimizer's current learning rate as Keras reports it: schedule(iterations), or the variable."""
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+class LRLogger(keras.callbacks.Callback):
+    """Puts the learning rate into `history.history[key]` at the end of each epoch.
+
+    The value is Keras's own reading, `optimizer.learning_rate`: for a schedule, schedule(iterations), i.e. the
+    rate of the next step; for a plain float, the rate variable. Put it after a callback that changes the rate
+    (ReduceOnPlateau) to log the rate after that change.
+    """
+
+    def __init__(self, key: str = "lr") -> None:
+        super().__init__()
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"LRLogger: key must be a non-empty string, got {key!r}")
+        self.key = key
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is not None:
+            logs[self.key] = current_lr(self.model.optimizer)
+
+
+class ReduceOnPlateau(keras.callbacks.Callback):
+    """keras.callbacks.ReduceLROnPlateau that also works when the optimizer holds a `Schedule`.
+
+    The bad-epoch, cooldown and best-value rules are `lrlab.Plateau(convention="keras")`. With a plain float
+    rate, a reduction sets `max(lr * factor, min_lr)` as Keras does, so the rates equal Keras's exactly. With a
+    `lrlab.keras.Schedule`, it lowers the schedule's `scale` instead: the rate becomes
+    `max(s(step) * scale, min_lr)`. Like Keras it writes the rate to `logs["learning_rate"]` (before reducing).
+    A NaN metric is skipped with a warning (state unchanged) rather than counted as a bad epoch.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__()
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"ReduceOnPlateau: mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"ReduceOnPlateau: monitor must be a metric name, got {monitor!r}")
+        self.monitor = monitor
+        self.mode = mode
+        self.verbose = verbose
+        self._settings = {
+            "factor": factor,
+            "patience": patience,
+            "threshold": abs(min_delta) if isinstance(min_delta, (int, float)) else min_delta,
+            "cooldown": cooldown,
+            "min_lr": min_lr,
+            "convention": "keras",
+        }
+        self.plateau = Plateau(mode="min" if mode == "auto" else mode, **self._settings)
+        self._resolved = mode != "auto"
+
+    # -- direction of the monitored metric (Keras's mode="auto" rules) ------------------------------
+    def _resolve_mode(self) -> None:
+        name = self.monitor.removeprefix("val_")
+        mode = "min" if name == "loss" else None
+        metrics: list[Any] = []
+        for m in getattr(self.model, "metrics", []):
+            inner = getattr(m, "metrics", None)
+            metrics.extend(inner if isinstance(inner, list) else [m])
+        for m in metrics:
+            if getattr(m, "name", None) == name and hasattr(m, "_direction"):
+                mode = "max" if m._direction == "up" else "min"
+        if mode is None:
+            raise ValueError(
+                f"ReduceOnPlateau: cannot tell whether {self.monitor!r} should go down or up; pass mode='min' or "
+                "mode='max'"
+            )
+        state = self.plateau.state_dict()
+        self.plateau = Plateau(mode=mode, **self._settings)
+        self.plateau.load_state_dict({**state, "mode": mode})
+        self._resolved = True
+
+    # -- callback hooks ---------------------------------------------------------------------------
+    def _schedule(self) -> Schedule | None:
+        held = _inner(self.model.optimizer)._learning_rate
+        if isinstance(held, Schedule):
+            return held
+        if isinstance(held, keras.optimizers.schedules.LearningRateSchedule) or callable(held):
+            raise TypeError(
+                f"ReduceOnPlateau: the optimizer's rate is {held!r}; it can scale a plain float or a "
+                "lrlab.keras.Schedule (wrap your schedule: lrlab.keras.Schedule(lrlab.parse(...)))"
+            )
+        return None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.plateau.reset()
+        schedule = self._schedule()
+        if schedule is not None:
+            # The schedule's scale is the truth (a loaded model may arrive already reduced).
+            self.plateau.scale = schedule.scale
+            schedule.min_lr = self.plateau.min_lr
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self._resolved:
+            self._resolve_mode()
+        logs = logs if logs is not None else {}
+        optimizer = self.model.optimizer
+        logs["learning_rate"] = current_lr(optimizer)
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(
+                f"ReduceOnPlateau is conditioned on metric {self.monitor!r}, which is not available. "
+                f"Available metrics are: {','.join(logs)}.",
+                stacklevel=2,
+            )
+            return
+        if isinstance(current, float) and math.isnan(current):
+            warnings.warn(f"ReduceOnPlateau: {self.monitor} is NaN at epoch {epoch + 1}; epoch skipped", stacklevel=2)
+            return
+        if not self.plateau.step(current):
+            return
+        schedule = self._schedule()
+        if schedule is not None:
+            schedule.scale = self.plateau.scale
+            if keras.backend.backend() == "jax":
+                self.model.make_train_function(force=True)  # the jitted step holds the old scale as a constant
+            new_lr = current_lr(optimizer)
+        else:
+            old_lr = current_lr(optimizer)
+            if not old_lr > np.float32(self.plateau.min_lr):
+                return
+            new_lr = max(old_lr * self.plateau.factor, self.plateau.min_lr)
+            _inner(optimizer).learning_rate = new_lr
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: ReduceOnPlateau reducing learning rate to {new_lr}.")

@@ -1,0 +1,337 @@
+"""lrlab.keras on Keras 3 (torch backend): the schedule's values, real fit/save/load, LRLogger, ReduceOnPlateau.
+
+The small case is the 3-input OR gate of the second seed: 8 rows, one Dense(1, sigmoid), batch 8, so one
+optimizer step per epoch and the rate logged at the end of epoch e is s(e + 1).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+keras = pytest.importorskip("keras")
+
+import lrlab  # noqa: E402
+from lrlab.keras import LRLogger, ReduceOnPlateau, Schedule  # noqa: E402
+
+X = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype="float32")
+Y = X.max(axis=1, keepdims=True)
+
+# One schedule of every kind (the host-only custom kind through an importable function).
+SPECS = [
+    "constant(0.1)",
+    "step_decay(0.1, 0.5, 7)",
+    "multistep(0.1, [3, 10, 20], gamma=0.5)",
+    "piecewise([5, 12], [0.1, 0.05, 0.01])",
+    "exponential(0.1, 5, 0.95, staircase=True)",
+    "exponential(0.1, 5, 0.95)",
+    "inverse_time(0.1, 5, 0.5)",
+    "inverse_time(0.1, 5, 0.5, staircase=True)",
+    "polynomial(0.1, 20, end_lr=0.001, power=2.0)",
+    "polynomial(0.1, 10, cycle=True)",
+    "cosine(0.1, 30, alpha=0.1)",
+    "cosine(0.0, 30, warmup_target=0.1, warmup_steps=5)",
+    "cosine_restarts(0.1, 5, t_mul=2.0, m_mul=0.8, alpha=0.01)",
+    "cosine_restarts(0.1, 5, t_mul=1.0)",
+    "cosine_restarts(0.1, 3, t_mul=1.5)",
+    'cyclic(0.01, 0.1, 4, 6, mode="triangular2")',
+    'cyclic(0.01, 0.1, 4, mode="exp_range", gamma=0.9)',
+    "cyclic(0.01, 0.1, 4)",
+    "one_cycle(0.1, 40)",
+    'one_cycle(0.1, 40, anneal="linear", three_phase=True)',
+    "linear(0.1, 0.01, 20)",
+    "warmup(cosine(0.1, 30), 5)",
+    "join([constant(0.1), cosine(0.1, 20)], [10])",
+    "inverse_sqrt(0.1, 5)",
+    'wsd(0.1, 50, 5, 10, decay="cosine")',
+    'wsd(0.1, 50, 5, 10, decay="1-sqrt", end_lr=0.01)',
+    "wsd(0.1, 50, 5, 10)",
+    "per_epoch(exponential(0.1, 1, 0.9), 4)",
+    "constant(0.1) * 0.5",
+    "cosine(0.1, 30).clip(0.02, 0.08)",
+    "random_uniform(0.01, 0.1, seed=3)",
+    'custom("math:sqrt")',
+]
+STEPS = np.arange(0, 90)
+
+
+@pytest.fixture
+def float64():
+    previous = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    yield
+    keras.config.set_floatx(previous)
+
+
+def values(ks: Schedule) -> np.ndarray:
+    """The Keras schedule at each of STEPS, fed as the optimizer feeds it (an int64 tensor)."""
+    ops = keras.ops
+    return np.array([float(ops.convert_to_numpy(ks(ops.convert_to_tensor(t, dtype="int64")))) for t in STEPS])
+
+
+def or_model(lr, seed: int | None = None) -> keras.Model:
+    init = "zeros" if seed is None else keras.initializers.GlorotUniform(seed=seed)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid", kernel_initializer=init)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss="binary_crossentropy")
+    return model
+
+
+def held(model: keras.Model):
+    return model.optimizer._learning_rate  # Keras 3 has no public getter for the schedule object
+
+
+# -- values ------------------------------------------------------------------------------------------------
+def test_specs_cover_every_kind():
+    kinds = {lrlab.parse(spec).kind for spec in SPECS}
+    kinds |= {c.kind for spec in SPECS for c in lrlab.parse(spec).children()}
+    assert kinds == set(lrlab.KINDS)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_values_equal_schedule_in_float64(spec, float64):
+    s = lrlab.parse(spec)
+    got, want = values(Schedule(s)), s(STEPS)
+    # Bit for bit except inverse_time: torch computes python_float / tensor as reciprocal * float (1 ulp).
+    np.testing.assert_allclose(got, want, rtol=4e-16, atol=0)
+    if s.kind != "inverse_time":
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_values_close_in_float32(spec):
+    assert keras.config.floatx() == "float32"
+    s = lrlab.parse(spec)
+    np.testing.assert_allclose(values(Schedule(s)), s(STEPS), rtol=1e-5, atol=1e-9)
+
+
+def test_keras_namespace_keeps_float64(float64):
+    # keras.ops.minimum/floor alone would return float32 here; the adapter's namespace must not.
+    xp = lrlab.keras.namespace()
+    t = keras.ops.convert_to_tensor([2.9999999999, 7.5], dtype="float64")
+    for out in (xp.minimum(t, 5), xp.maximum(t, 5.0), xp.floor(t), xp.ceil(t), xp.where(t > 3, 1.0, t)):
+        assert str(keras.ops.convert_to_numpy(out).dtype) == "float64"
+    assert keras.ops.convert_to_numpy(xp.floor(t)).tolist() == [2.0, 7.0]
+    assert keras.ops.convert_to_numpy(xp.ceil(t)).tolist() == [3.0, 8.0]
+    assert keras.ops.convert_to_numpy(xp.floor(-t)).tolist() == [-3.0, -8.0]
+
+
+def test_schedule_accepts_spec_and_config_and_rejects_bad_input():
+    s = lrlab.parse("cosine(0.1, decay_steps=100)")
+    assert Schedule("cosine(0.1, decay_steps=100)").schedule == s
+    assert Schedule(s.to_config()).schedule == s
+    with pytest.raises(ValueError, match="stretch"):
+        Schedule("cosine(0.1)")
+    with pytest.raises(ValueError, match="schedule must be"):
+        Schedule(0.1)
+    with pytest.raises(ValueError, match="scale"):
+        Schedule(s, scale=-1.0)
+    assert Schedule(lrlab.parse("cosine(0.1)").stretch(50)).schedule == lrlab.parse("cosine(0.1, decay_steps=50)")
+
+
+# -- training, saving, loading -------------------------------------------------------------------------------
+def test_first_update_uses_the_rate_at_step_zero():
+    # Zero weights: p = 0.5 on every row; BCE gradient is X^T (p - y) / 8 = -0.25 per weight, -0.375 for the bias.
+    s = lrlab.parse("step_decay(0.2, 0.5, 1)")  # 0.2 for the first update, 0.1 for the second
+    model = or_model(Schedule(s))
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in model.layers[0].weights)
+    np.testing.assert_allclose(kernel.ravel(), [0.25 * 0.2] * 3, rtol=1e-6)
+    np.testing.assert_allclose(bias, [0.375 * 0.2], rtol=1e-6)
+
+
+def test_fit_save_load_brings_the_schedule_back(tmp_path):
+    s = lrlab.parse("warmup(cosine(0.1, decay_steps=40, alpha=0.05), 4)")
+    model = or_model(Schedule(s), seed=1)
+    model.fit(X, Y, batch_size=8, epochs=6, verbose=0)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)  # no custom_objects: the class is registered as "lrlab>Schedule"
+    assert isinstance(held(loaded), Schedule)
+    assert held(loaded).schedule == s
+    assert int(keras.ops.convert_to_numpy(loaded.optimizer.iterations)) == 6
+    assert lrlab.keras.current_lr(loaded.optimizer) == pytest.approx(s(6), rel=1e-6)
+    loaded.fit(X, Y, batch_size=8, epochs=2, verbose=0)
+    model.fit(X, Y, batch_size=8, epochs=2, verbose=0)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_saved_scale_and_min_lr_come_back(tmp_path):
+    s = lrlab.parse("exponential(0.1, 10, 0.5)")
+    model = or_model(Schedule(s, scale=0.25, min_lr=0.001))
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = held(keras.models.load_model(tmp_path / "m.keras"))
+    assert (loaded.schedule, loaded.scale, loaded.min_lr) == (s, 0.25, pytest.approx(0.001))
+
+
+def test_custom_schedule_without_importable_fn_says_why_it_cannot_save(tmp_path):
+    model = or_model(Schedule(lrlab.custom(lambda t: 0.1)))
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="cannot be saved"):
+        model.save(tmp_path / "m.keras")
+
+
+# -- LRLogger --------------------------------------------------------------------------------------------------
+def test_lr_logger_with_a_schedule_matches_hand_computed_rates(float64):
+    # exponential(0.1, 5, 0.95, staircase=True); after epoch e the optimizer has made e + 1 steps.
+    model = or_model(Schedule("exponential(0.1, 5, 0.95, staircase=True)"))
+    history = model.fit(X, Y, batch_size=8, epochs=12, verbose=0, callbacks=[LRLogger()])
+    hand = [0.1] * 4 + [0.1 * 0.95] * 5 + [0.1 * 0.95 * 0.95] * 3
+    np.testing.assert_allclose(history.history["lr"], hand, rtol=1e-15)
+
+
+def test_lr_logger_with_a_plain_float():
+    model = or_model(0.05)
+    history = model.fit(X, Y, batch_size=8, epochs=3, verbose=0, callbacks=[LRLogger(key="rate")])
+    assert history.history["rate"] == [float(np.float32(0.05))] * 3
+
+
+def test_host_only_schedule_trains_on_the_host(float64):
+    s = lrlab.parse("random_uniform(0.01, 0.1, seed=7)")
+    model = or_model(Schedule(s))
+    history = model.fit(X, Y, batch_size=8, epochs=5, verbose=0, callbacks=[LRLogger()])
+    assert history.history["lr"] == [s(e + 1) for e in range(5)]
+
+
+# -- ReduceOnPlateau -----------------------------------------------------------------------------------------
+def drive(callback, metrics, monitor="val_loss", lr=0.1):
+    """Feed one metric per epoch to a callback on a compiled model; the rate after each epoch."""
+    model = or_model(lr)
+    callback.set_model(model)
+    callback.on_train_begin()
+    rates, logged = [], []
+    for epoch, value in enumerate(metrics):
+        logs = {monitor: value}
+        callback.on_epoch_end(epoch, logs)
+        logged.append(logs["learning_rate"])
+        rates.append(lrlab.keras.current_lr(model.optimizer))
+    return rates, logged
+
+
+def walks():
+    rng = random.Random(11)
+    out = []
+    for _ in range(12):
+        value, seq = 1.0, []
+        for _ in range(60):
+            value += rng.choice([-0.01, -0.002, 0.0, 0.00005, 0.003, 0.01])
+            seq.append(value)
+        out.append(seq)
+    out.append([0.5] * 40)
+    out.append([1.0, 0.9, 0.8] + [0.8] * 10 + [0.7] + [0.70005] * 20 + [math.inf, 0.6] + [0.6] * 10)
+    return out
+
+
+SETTINGS = [
+    dict(patience=2),
+    dict(patience=1, cooldown=2, factor=0.5),
+    dict(patience=3, min_lr=0.004, factor=0.3),
+    dict(patience=0, min_delta=0.005),
+    dict(patience=2, cooldown=1, min_lr=1e-3, min_delta=0.0),
+]
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+def test_plain_float_rates_equal_keras_reduce_lr_on_plateau(settings):
+    for seq in walks():
+        ours = drive(ReduceOnPlateau(**settings), seq)
+        theirs = drive(keras.callbacks.ReduceLROnPlateau(**settings), seq)
+        assert ours == theirs
+
+
+def test_max_mode_equals_keras():
+    for seq in walks():
+        acc = [1.0 - v / 2 for v in seq if math.isfinite(v)]
+        ours = drive(ReduceOnPlateau(monitor="val_acc", mode="max", patience=2), acc, monitor="val_acc")
+        theirs = drive(
+            keras.callbacks.ReduceLROnPlateau(monitor="val_acc", mode="max", patience=2), acc, monitor="val_acc"
+        )
+        assert ours == theirs
+
+
+def fit_with(callback, lr, epochs=25):
+    keras.utils.set_random_seed(3)
+    model = or_model(lr, seed=2)
+    return model, model.fit(
+        X, Y, batch_size=8, epochs=epochs, verbose=0, validation_data=(X, Y), callbacks=[callback, LRLogger()]
+    )
+
+
+def test_real_fit_plain_float_equals_keras():
+    settings = dict(patience=2, min_delta=0.02, factor=0.5, min_lr=0.01)
+    model_a, ours = fit_with(ReduceOnPlateau(**settings), 0.5)
+    model_b, theirs = fit_with(keras.callbacks.ReduceLROnPlateau(**settings), 0.5)
+    assert ours.history == theirs.history
+    assert len(set(ours.history["lr"])) > 2  # it did reduce, more than once
+    for a, b in zip(model_a.get_weights(), model_b.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_keras_own_callback_raises_with_a_schedule():
+    with pytest.raises(TypeError, match="not settable"):
+        fit_with(keras.callbacks.ReduceLROnPlateau(patience=1, min_delta=1.0), Schedule("cosine(0.5, 100)"))
+
+
+def test_real_fit_with_a_schedule_scales_it(tmp_path):
+    s = lrlab.parse("cosine(0.5, decay_steps=100, alpha=0.1)")
+    settings = dict(patience=2, min_delta=0.02, factor=0.5, min_lr=0.03)
+    model, history = fit_with(ReduceOnPlateau(**settings), Schedule(s))
+    # Replay val_loss through a fresh Plateau with Keras's rules: the rate after epoch e is
+    # max(s(e + 1) * scale_e, min_lr).
+    plateau = lrlab.Plateau(convention="keras", patience=2, threshold=0.02, factor=0.5, min_lr=0.03)
+    expected, scales = [], []
+    for epoch, loss in enumerate(history.history["val_loss"]):
+        plateau.step(loss)
+        scales.append(plateau.scale)
+        expected.append(max(s(epoch + 1) * plateau.scale, 0.03))
+    assert min(scales) <= 0.25  # at least two reductions happened
+    np.testing.assert_allclose(history.history["lr"], expected, rtol=1e-6)
+    assert held(model).scale == scales[-1]
+    # The logged "learning_rate" is the rate before that epoch's reduction, as Keras logs it.
+    before = [max(s(e + 1) * ([1.0, *scales][e]), 0.03) for e in range(len(scales))]
+    np.testing.assert_allclose(history.history["learning_rate"], before, rtol=1e-6)
+    # The reduced scale is saved with the model.
+    model.save(tmp_path / "m.keras")
+    assert held(keras.models.load_model(tmp_path / "m.keras")).scale == scales[-1]
+
+
+def test_scale_is_used_by_the_update():
+    model = or_model(Schedule("constant(0.2)", scale=0.5))
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.layers[0].bias), [0.375 * 0.1], rtol=1e-6)
+
+
+def test_auto_mode_reads_the_metric_direction():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="binary_crossentropy", metrics=["accuracy"])
+    callback = ReduceOnPlateau(monitor="val_accuracy")
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0, validation_data=(X, Y), callbacks=[callback])
+    assert callback.plateau.mode == "max"
+    callback = ReduceOnPlateau(monitor="val_mystery")
+    with pytest.raises(ValueError, match="mode='min'"):
+        callback.set_model(model)
+        callback.on_epoch_end(0, {"val_mystery": 1.0})
+
+
+def test_bad_arguments_and_other_schedules():
+    with pytest.raises(ValueError, match="mode"):
+        ReduceOnPlateau(mode="down")
+    with pytest.raises(ValueError, match="factor"):
+        ReduceOnPlateau(factor=1.5)
+    keras_schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)
+    with pytest.raises(TypeError, match="lrlab.keras.Schedule"):
+        drive(ReduceOnPlateau(), [1.0], lr=keras_schedule)
+
+
+def test_nan_metric_is_skipped_with_a_warning():
+    callback = ReduceOnPlateau(patience=1)
+    with pytest.warns(UserWarning, match="NaN"):
+        rates, _ = drive(callback, [1.0, math.nan, math.nan, 1.0])
+    assert rates == [float(np.float32(0.1))] * 3 + [pytest.approx(0.01)]
+    assert callback.plateau.epochs == 2
