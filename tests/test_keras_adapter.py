@@ -325,7 +325,7 @@ def test_bad_arguments_and_other_schedules():
     with pytest.raises(ValueError, match="factor"):
         ReduceOnPlateau(factor=1.5)
     keras_schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)
-    with pytest.raises(TypeError, match="lrlab.keras.Schedule"):
+    with pytest.raises(TypeError, match=r"lrlab\.keras\.Schedule"):
         drive(ReduceOnPlateau(), [1.0], lr=keras_schedule)
 
 
