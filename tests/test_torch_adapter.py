@@ -1,0 +1,286 @@
+"""lrlab.torch.Scheduler in real torch training loops: rates, plateau, param groups, exact resume."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import pytest
+
+import lrlab
+
+torch = pytest.importorskip("torch")
+from lrlab.torch import Scheduler  # noqa: E402
+
+
+def _net(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(2, 10), torch.nn.ReLU(), torch.nn.Linear(10, 1))
+
+
+def _data() -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(96, 2, generator=g)
+    y = (x[:, :1] * x[:, 1:] > 0).float() + 0.1 * torch.randn(96, 1, generator=g)
+    return x[:64], y[:64], x[64:], y[64:]
+
+
+BATCH = 16  # 4 steps per epoch
+
+
+def _train_epoch(model, opt, sched, x, y, lrs: list[float]) -> None:
+    """One epoch in fixed batch order; records the lr used by every update."""
+    for i in range(0, len(x), BATCH):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x[i : i + BATCH]), y[i : i + BATCH]).backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+
+
+def _val(model, xv, yv) -> float:
+    with torch.no_grad():
+        return float(torch.nn.functional.mse_loss(model(xv), yv))
+
+
+# -- rates --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "spec", ["warmup(cosine(0.1, decay_steps=30), 5)", "one_cycle(0.5, total_steps=40)", "random_uniform(0.01, 0.1)"]
+)
+def test_rate_before_update_t_plus_1_is_schedule_t(spec: str) -> None:
+    s = lrlab.parse(spec)
+    model = _net(0)
+    opt = torch.optim.SGD(model.parameters(), lr=123.0)  # replaced by the schedule
+    sched = Scheduler(opt, spec)
+    assert isinstance(sched, torch.optim.lr_scheduler.LRScheduler)
+    x, y, _, _ = _data()
+    lrs: list[float] = []
+    for _ in range(10):
+        _train_epoch(model, opt, sched, x, y, lrs)
+    assert lrs == [s(t) for t in range(40)]
+    assert sched.get_last_lr() == [s(40)]
+    assert sched.last_epoch == 40
+
+
+def test_same_rates_as_torch_own_schedulers() -> None:
+    """step_decay vs StepLR and one_cycle vs OneCycleLR, driven the same way (torch computes recursively)."""
+    cases = [
+        ("step_decay(0.1, 0.5, 7)", lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=7, gamma=0.5)),
+        ("one_cycle(0.3, total_steps=50)", lambda o: torch.optim.lr_scheduler.OneCycleLR(o, 0.3, total_steps=50)),
+    ]
+    for spec, make in cases:
+        p = torch.nn.Parameter(torch.zeros(1))
+        o1, o2 = torch.optim.SGD([p], lr=0.1), torch.optim.SGD([p], lr=0.1)
+        mine, ref = Scheduler(o1, spec), make(o2)
+        for _ in range(49):
+            assert o1.param_groups[0]["lr"] == pytest.approx(o2.param_groups[0]["lr"], rel=1e-12, abs=1e-15), spec
+            o1.step(), o2.step(), mine.step(), ref.step()
+
+
+def test_plateau_on_constant_schedule_trains_exactly_like_reduce_lr_on_plateau() -> None:
+    """Same model, data and metric path: every rate and every final weight identical to torch's class."""
+    x, y, xv, yv = _data()
+    settings = dict(factor=0.5, patience=1, threshold=0.01, cooldown=1, min_lr=1e-3)
+    runs = []
+    for use_lrlab in (False, True):
+        model = _net(1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.4, momentum=0.9)
+        if use_lrlab:
+            sched = Scheduler(opt, lrlab.constant(0.4), plateau=lrlab.Plateau(**settings))
+        else:
+            ref = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **settings)
+        lrs: list[float] = []
+        for _ in range(25):
+            _train_epoch(model, opt, sched if use_lrlab else None, x, y, lrs)
+            (sched.report if use_lrlab else ref.step)(_val(model, xv, yv))
+        runs.append((lrs, [p.detach().clone() for p in model.parameters()]))
+    (lrs_ref, w_ref), (lrs_mine, w_mine) = runs
+    assert lrs_mine == lrs_ref
+    assert len(set(lrs_ref)) >= 3  # the plateau did reduce
+    assert all(torch.equal(a, b) for a, b in zip(w_ref, w_mine))
+
+
+def test_report_needs_a_plateau_and_rejects_nan() -> None:
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    with pytest.raises(ValueError, match="plateau"):
+        Scheduler(opt, "constant(0.1)").report(1.0)
+    sched = Scheduler(opt, "constant(0.1)", plateau=lrlab.Plateau(patience=0))
+    with pytest.raises(ValueError, match="NaN"):
+        sched.report(torch.tensor(math.nan))
+    assert sched.report(torch.tensor(1.0)) is False
+    assert sched.report(2.0) is True
+    assert opt.param_groups[0]["lr"] == sched.get_last_lr()[0] == pytest.approx(0.01)
+
+
+# -- param groups -------------------------------------------------------------------------------------
+def test_param_groups_keep_their_ratio_to_group_0() -> None:
+    model = _net(0)
+    opt = torch.optim.SGD(
+        [
+            {"params": model[0].parameters()},
+            {"params": model[2].weight, "lr": 0.03},
+            {"params": model[2].bias, "lr": 0.1},
+        ],
+        lr=0.1,
+    )
+    s = lrlab.parse("cosine(0.2, decay_steps=20)")
+    plateau = lrlab.Plateau(patience=0, min_lr=1e-3)
+    sched = Scheduler(opt, s, plateau=plateau)
+    for t in range(20):
+        if t == 10:
+            sched.report(1.0)
+            sched.report(1.0)  # one reduction: scale 0.1
+        want = [s(t), s(t) * 0.03 / 0.1, s(t)]
+        want = [plateau.effective(v) for v in want]
+        assert [g["lr"] for g in opt.param_groups] == want == sched.get_last_lr()
+        opt.step()
+        sched.step()
+    assert opt.param_groups[1]["lr"] == 1e-3  # floored per group
+
+
+def test_group_0_with_zero_lr_is_an_error() -> None:
+    p, q = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([{"params": [p], "lr": 0.0}, {"params": [q], "lr": 0.1}], lr=0.1)
+    with pytest.raises(ValueError, match=r"param group 0 has initial lr 0\.0"):
+        Scheduler(opt, "constant(0.1)")
+    single = torch.optim.SGD([p], lr=0.0)  # one group: no ratio needed
+    assert Scheduler(single, "constant(0.1)").get_last_lr() == [0.1]
+
+
+# -- construction errors --------------------------------------------------------------------------------
+def test_bad_arguments() -> None:
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    with pytest.raises(ValueError, match=r"stretch\(total_steps\)"):
+        Scheduler(opt, "cosine(0.1)")
+    assert Scheduler(opt, lrlab.parse("cosine(0.1)").stretch(100)).schedule == lrlab.cosine(0.1, 100)
+    with pytest.raises(ValueError, match="schedule must be"):
+        Scheduler(opt, 0.1)
+    with pytest.raises(ValueError, match="optimizer must be"):
+        Scheduler([torch.zeros(1)], "constant(0.1)")
+    with pytest.raises(ValueError, match="plateau must be"):
+        Scheduler(opt, "constant(0.1)", plateau=torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
+# -- state and exact resume ----------------------------------------------------------------------------
+SPEC = "warmup(cosine(0.3, decay_steps=40), 4)"
+PLATEAU = dict(factor=0.5, patience=0, threshold=0.05)
+
+
+def _run(epochs: int, *, resume_from: bytes | None = None, seed: int = 1):
+    x, y, xv, yv = _data()
+    model = _net(seed)
+    opt = torch.optim.SGD(model.parameters(), lr=0.3, momentum=0.9)
+    sched = Scheduler(opt, SPEC, plateau=lrlab.Plateau(**PLATEAU))
+    if resume_from is not None:
+        ckpt = torch.load(io.BytesIO(resume_from), weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+    lrs: list[float] = []
+    for _ in range(epochs):
+        _train_epoch(model, opt, sched, x, y, lrs)
+        sched.report(_val(model, xv, yv))
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, buf)
+    return lrs, [p.detach().clone() for p in model.parameters()], buf.getvalue(), sched
+
+
+def test_resume_is_bit_for_bit() -> None:
+    lrs_full, w_full, _, full = _run(12)
+    lrs_a, _, ckpt, _ = _run(5)
+    lrs_b, w_b, _, resumed = _run(7, resume_from=ckpt, seed=99)  # new objects, other initial weights
+    assert lrs_a + lrs_b == lrs_full
+    assert full.plateau.reductions >= 2
+    assert all(torch.equal(a, b) for a, b in zip(w_full, w_b))
+    assert resumed.state_dict() == full.state_dict()
+
+
+def test_resume_mid_epoch_and_scheduler_loaded_before_optimizer() -> None:
+    s = lrlab.parse(SPEC)
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.3)
+    sched = Scheduler(opt, s)
+    for _ in range(7):
+        opt.step()
+        sched.step()
+    state = json.loads(json.dumps(sched.state_dict()))  # plain data: JSON round trip too
+    opt2 = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.3)
+    sched2 = Scheduler(opt2, SPEC)
+    assert opt2.param_groups[0]["lr"] == s(0)
+    sched2.load_state_dict(state)  # the optimizer's lr is set too, without loading the optimizer
+    assert opt2.param_groups[0]["lr"] == sched2.get_last_lr()[0] == s(7)
+    opt2.step()
+    sched2.step()
+    assert opt2.param_groups[0]["lr"] == s(8)
+
+
+def test_load_state_with_another_schedule_or_plateau_is_an_error() -> None:
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.3)
+    state = Scheduler(opt, SPEC, plateau=lrlab.Plateau(**PLATEAU)).state_dict()
+    with pytest.raises(ValueError, match=r"checkpoint's schedule is warmup\(cosine"):
+        Scheduler(opt, "warmup(cosine(0.3, decay_steps=41), 4)", plateau=lrlab.Plateau(**PLATEAU)).load_state_dict(
+            state
+        )
+    with pytest.raises(ValueError, match="has a plateau"):
+        Scheduler(opt, SPEC).load_state_dict(state)
+    with pytest.raises(ValueError, match="patience"):
+        Scheduler(opt, SPEC, plateau=lrlab.Plateau(factor=0.5, patience=3, threshold=0.05)).load_state_dict(state)
+    with pytest.raises(ValueError, match="not a state of this scheduler"):
+        Scheduler(opt, SPEC).load_state_dict(torch.optim.lr_scheduler.StepLR(opt, 3).state_dict())
+    rebuilt = Scheduler.from_state_dict(opt, state)  # the documented replacement
+    assert rebuilt.schedule == lrlab.parse(SPEC) and rebuilt.plateau.factor == 0.5
+
+
+def test_unnamed_function_schedule_resumes_only_with_the_same_object() -> None:
+    s = lrlab.custom(lambda t: 0.1 / (1 + t))
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = Scheduler(opt, s)
+    opt.step()
+    sched.step()
+    buf = io.BytesIO()
+    torch.save(sched.state_dict(), buf)
+    state = torch.load(io.BytesIO(buf.getvalue()), weights_only=True)
+    assert state["schedule"] is None and state["schedule_repr"] == repr(s)
+    again = Scheduler(opt, s)
+    again.load_state_dict(state)
+    assert again.get_last_lr() == [0.05]
+    with pytest.raises(ValueError, match="importable"):
+        Scheduler(opt, lrlab.custom(lambda t: 0.1 / (1 + t))).load_state_dict(state)
+    with pytest.raises(ValueError, match="cannot be rebuilt"):
+        Scheduler.from_state_dict(opt, state)
+
+
+def test_state_is_plain_data() -> None:
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.3)
+    sched = Scheduler(opt, SPEC, plateau=lrlab.Plateau(**PLATEAU))
+    sched.report(1.0)
+
+    def plain(v) -> bool:
+        if isinstance(v, dict):
+            return all(isinstance(k, str) and plain(x) for k, x in v.items())
+        if isinstance(v, list):
+            return all(plain(x) for x in v)
+        return v is None or type(v) in (int, float, str, bool)
+
+    assert plain(sched.state_dict())
+
+
+# -- works where an LRScheduler is accepted -------------------------------------------------------------
+def test_trainer_style_checkpoint_and_chained_scheduler(tmp_path) -> None:
+    """transformers' Trainer(optimizers=(opt, sched)) needs an LRScheduler with step()/get_last_lr(), saves
+    state_dict() with torch.save and reloads it with torch.load(..., weights_only=True): done the same way here.
+    (A real Trainer run needs `accelerate`, which is not installed.) Also inside torch's ChainedScheduler."""
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = Scheduler(opt, "exponential(0.1, decay_steps=1, decay_rate=0.5)", plateau=lrlab.Plateau())
+    assert isinstance(sched, torch.optim.lr_scheduler.LRScheduler)
+    chained = torch.optim.lr_scheduler.ChainedScheduler([sched])
+    for t in range(1, 5):
+        opt.step()
+        chained.step()
+        assert chained.get_last_lr() == sched.get_last_lr() == [0.1 * 0.5**t]
+    torch.save(sched.state_dict(), tmp_path / "scheduler.pt")
+    fresh = Scheduler(opt, "exponential(0.1, decay_steps=1, decay_rate=0.5)", plateau=lrlab.Plateau())
+    fresh.load_state_dict(torch.load(tmp_path / "scheduler.pt", weights_only=True))
+    assert fresh.get_last_lr() == [0.1 * 0.5**4] and fresh.last_epoch == 4
