@@ -320,3 +320,23 @@ def test_rate_below_min_lr_is_raised_to_min_lr() -> None:
         mine.step(value)
     assert opt.param_groups[0]["lr"] == 1e-4
     assert mine.effective(1e-4) == 1e-3
+
+
+def test_import_lrlab_and_plateau_without_any_framework() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'keras', 'jax', 'optax', 'tensorflow'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import lrlab\n"
+        "p = lrlab.Plateau(patience=0)\n"
+        "p.step(1.0); p.step(2.0)\n"
+        "print(p.effective(0.1))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert float(out.stdout) == pytest.approx(0.01)
