@@ -1,0 +1,281 @@
+"""The lab's trainer: the first seed reproduced to 1e-9, a hand-written torch loop matched step for step,
+lengths stretched to the run, the plateau fed the val loss, determinism, divergence, bad options."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("pandas")
+
+import lrlab  # noqa: E402
+from lrlab.lab.task import Data, Split, Task  # noqa: E402
+from lrlab.lab.train import parse_plateau, plan, train  # noqa: E402
+from lrlab.plateau import Plateau  # noqa: E402
+
+SEED_FILE = next((Path(__file__).resolve().parents[3] / "shared" / "seeds").glob("000_*.txt"), None)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: one torch thread is faster, and immune to a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _blobs_load(seed: int) -> Data:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(260, 2)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
+    return Data(Split(x[:160], y[:160]), Split(x[160:210], y[160:210]), Split(x[210:], y[210:]))
+
+
+def _blobs_model(seed: int):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+
+
+BLOBS = Task(name="blobs", description="test task", loss="ce", load=_blobs_load, model=_blobs_model,
+             epochs=6, batch_size=32, lr=0.1)
+
+
+# -- the first seed -----------------------------------------------------------------------------
+def _seed_lines() -> list[list[tuple[int, float, float, float]]]:
+    """The seed's printed training blocks: [(i, error, gradiente, a), ...] per 'Entrenamiento' block."""
+    text = SEED_FILE.read_text()
+    blocks, current = [], None
+    for line in text.splitlines():
+        if line.startswith("Entrenamiento para lr"):
+            current = []
+            blocks.append(current)
+        m = re.match(r"i=(\d+): error=(\S+), gradiente=(\S+), a=(\S+)$", line.strip())
+        if m and current is not None:
+            current.append((int(m[1]), float(m[2]), float(m[3]), float(m[4])))
+    return blocks
+
+
+def _line_run(schedule, epochs):
+    weights, grads = [], []
+
+    def record(step, model, loss, lr):
+        weights.append(model.weight.item())
+        grads.append(model.weight.grad.item())
+
+    run = train("line", schedule, epochs=epochs, callback=record)
+    return run, weights, grads
+
+
+@pytest.mark.skipif(SEED_FILE is None, reason="the first seed's text is not here")
+@pytest.mark.parametrize(
+    ("block", "schedule", "epochs"),
+    [
+        (0, "constant(0.025)", 50),
+        (1, "constant(0.025)", 20),
+        (2, lrlab.piecewise([4, 9, 14], [0.025, 0.0125, 0.025 / 3, 0.00625]), 20),
+    ],
+)
+def test_line_reproduces_the_first_seed(block, schedule, epochs):
+    expected = _seed_lines()[block]
+    assert len(expected) == epochs // 10
+    run, weights, grads = _line_run(schedule, epochs)
+    assert run.status == "ok" and run.config["batch_size"] is None and run.config["dtype"] == "float64"
+    for i, error, slope_grad, a in expected:
+        # error: loss after update i = the loss the next update starts from = val loss of epoch i (val = train)
+        after = run.step_loss[i] if i < epochs else run.metrics["loss"]
+        assert after == pytest.approx(error, abs=1e-9, rel=0)
+        assert run.history["val_loss"].iloc[i - 1] == pytest.approx(error, abs=1e-9, rel=0)
+        assert grads[i - 1] == pytest.approx(slope_grad, abs=1e-9, rel=0)  # gradient used by update i
+        assert weights[i - 1] == pytest.approx(a, abs=1e-9, rel=0)  # the weight after update i
+    assert np.array_equal(run.step_lr, np.asarray(lrlab.parse(schedule)(np.arange(epochs))))
+
+
+# -- the loop against a hand-written one -------------------------------------------------------
+def _hand_loop(task, schedule, epochs, bs, seed, opt_cls, **kw):
+    data = task.load(seed)
+    x, y = torch.as_tensor(data.train.x), torch.as_tensor(data.train.y)
+    torch.manual_seed(seed)
+    model = task.model(seed)
+    opt = opt_cls(model.parameters(), lr=1.0, **kw)
+    gen = torch.Generator().manual_seed(seed)
+    losses, step = [], 0
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x), bs):
+            idx = perm[i : i + bs]
+            for g in opt.param_groups:
+                g["lr"] = schedule(step)
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            step += 1
+    return np.array(losses), model
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "opt_cls", "kwargs"),
+    [("sgd", "SGD", {"momentum": 0.9, "nesterov": True}), ("adam", "Adam", {}), ("adamw", "AdamW",
+                                                                                 {"weight_decay": 0.05})],
+)
+def test_matches_a_hand_written_loop(optimizer, opt_cls, kwargs):
+    schedule = lrlab.parse("cosine(0.05, decay_steps=20, alpha=0.1)")
+    run = train(BLOBS, schedule, optimizer=optimizer, seed=3, **kwargs)
+    expected, model = _hand_loop(BLOBS, schedule, 6, 32, 3, getattr(torch.optim, opt_cls), **kwargs)
+    assert len(run.step_loss) == 6 * 5 == len(run.step_lr)
+    np.testing.assert_allclose(run.step_loss, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(run.step_lr, schedule(np.arange(30)), rtol=0, atol=0)
+    for p, q in zip(run.model.parameters(), model.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    assert run.config["optimizer"] == optimizer and run.config["optimizer_kwargs"] == kwargs
+
+
+def test_history_metrics_and_callbacks():
+    steps, epochs = [], []
+
+    class Progress:
+        def update(self, epoch, loss, lr):
+            epochs.append((epoch, loss, lr))
+
+    run = train(BLOBS, "step_decay(0.2, 0.5, 10)", callback=lambda s, m, loss, lr: steps.append((s, loss, lr)),
+                progress=Progress())
+    h = run.history
+    assert list(h.columns) == ["epoch", "step", "lr", "loss", "val_loss", "val_accuracy"]
+    assert h["epoch"].tolist() == [1, 2, 3, 4, 5, 6] and h["step"].tolist() == [5, 10, 15, 20, 25, 30]
+    assert [s for s, _, _ in steps] == list(range(1, 31))
+    np.testing.assert_array_equal([loss for _, loss, _ in steps], run.step_loss)
+    np.testing.assert_array_equal([lr for _, _, lr in steps], run.step_lr)
+    assert h["lr"].tolist() == run.step_lr[::5].tolist()  # the rate of each epoch's first update
+    np.testing.assert_allclose(h["loss"], run.step_loss.reshape(6, 5).mean(axis=1), rtol=1e-12)
+    assert [e for e, _, _ in epochs] == [1, 2, 3, 4, 5, 6]
+    # final metrics: evaluated on each split after training, consistent with the last epoch's val figures
+    m = run.metrics
+    assert set(m) >= {"loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"}
+    assert m["val_loss"] == pytest.approx(h["val_loss"].iloc[-1]) and m["val_accuracy"] == h["val_accuracy"].iloc[-1]
+    data = BLOBS.load(0)
+    with torch.no_grad():
+        logits = run.model(torch.as_tensor(data.test.x))
+    assert m["test_accuracy"] == pytest.approx(float((logits.argmax(1).numpy() == data.test.y).mean()))
+    assert m["test_loss"] == pytest.approx(
+        float(torch.nn.functional.cross_entropy(logits, torch.as_tensor(data.test.y))), rel=1e-6)
+    assert run.status == "ok" and run.wall_s > 0 and m["epochs_done"] == 6 and m["steps"] == 30
+
+
+def test_left_out_lengths_stretch_to_the_run_and_set_ones_stay():
+    run = train(BLOBS, "cosine(0.05)", epochs=4)  # 160 samples / 32 = 5 steps per epoch
+    assert run.config["schedule"] == "cosine(0.05, decay_steps=20)"
+    np.testing.assert_array_equal(run.step_lr, lrlab.cosine(0.05, 20)(np.arange(20)))
+    run = train(BLOBS, "one_cycle(0.1)", epochs=2, batch_size=None)  # full batch: 1 step per epoch
+    assert run.config["schedule"] == "one_cycle(0.1, total_steps=2)"
+    run = train(BLOBS, "cosine(0.05, decay_steps=7)", epochs=4)
+    assert run.config["schedule"] == "cosine(0.05, decay_steps=7)"
+    np.testing.assert_array_equal(run.step_lr, lrlab.cosine(0.05, 7)(np.arange(20)))
+    # the last partial batch counts as a step: 160 / 50 -> 4 steps per epoch
+    assert train(BLOBS, "polynomial(0.1)", epochs=2, batch_size=50).config["schedule"].startswith(
+        "polynomial(0.1, decay_steps=8")
+
+
+def test_plateau_is_fed_the_val_loss_once_per_epoch():
+    kwargs = {"factor": 0.5, "patience": 1, "threshold": 0.5}
+    run = train(BLOBS, "constant(0.3)", epochs=12, plateau="factor=0.5, patience=1, threshold=0.5")
+    # replay: a fresh Plateau fed the history's val losses gives the rate of every next epoch
+    p = Plateau(**kwargs)
+    rates = [p.effective(0.3)]
+    for v in run.history["val_loss"].tolist()[:-1]:
+        p.step(v)
+        rates.append(p.effective(0.3))
+    np.testing.assert_allclose(run.history["lr"], rates, rtol=1e-15)
+    assert min(rates) < 0.3, "the test needs a run whose plateau reduces the rate"
+    assert run.config["plateau"] == Plateau(**kwargs).settings()
+    same = train(BLOBS, "constant(0.3)", epochs=12, plateau=Plateau(**kwargs))
+    np.testing.assert_array_equal(same.step_lr, run.step_lr)
+    assert same.config == run.config
+    assert train(BLOBS, "constant(0.3)", epochs=12, plateau=kwargs).config == run.config
+
+
+def test_deterministic_for_a_seed():
+    a = train(BLOBS, "constant(0.1)", seed=5)
+    b = train(BLOBS, "constant(0.1)", seed=5)
+    c = train(BLOBS, "constant(0.1)", seed=6)
+    np.testing.assert_array_equal(a.step_loss, b.step_loss)
+    assert a.metrics == b.metrics
+    assert not np.array_equal(a.step_loss, c.step_loss)
+
+
+def test_full_batch_does_not_shuffle():
+    run = train(BLOBS, "constant(0.1)", batch_size=None, epochs=3)
+    assert len(run.step_loss) == 3
+    full = train(BLOBS, "constant(0.1)", batch_size=10_000, epochs=3)  # bigger than the data: full batch
+    np.testing.assert_array_equal(full.step_loss, run.step_loss)
+    assert full.config["batch_size"] is None
+
+
+def test_divergence_ends_the_run_early():
+    run = train(BLOBS, "constant(1e8)", epochs=6)
+    assert run.status == "diverged"
+    assert len(run.history) < 6 and len(run.step_loss) == 5 * len(run.history)
+    assert not np.isfinite(run.step_loss).all() or not math.isfinite(run.history["val_loss"].iloc[-1])
+    assert run.metrics["epochs_done"] == len(run.history)
+
+
+def test_diverged_run_with_plateau_does_not_feed_nan():
+    run = train(BLOBS, "constant(1e8)", epochs=6, plateau="patience=0")
+    assert run.status == "diverged"
+
+
+def test_task_by_name_and_defaults():
+    run = train("or3", "0.5", epochs=3)
+    assert run.config["task"] == "or3" and run.config["optimizer"] == "sgd" and run.config["batch_size"] is None
+    assert run.config["schedule"] == "constant(0.5)" and "accuracy" in run.metrics
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"optimizer": "rmsprop"}, "optimizer must be one of"),
+        ({"lr": 0.1}, "lr is not allowed"),
+        ({"epochs": 0}, "epochs must be"),
+        ({"batch_size": 0}, "batch_size must be"),
+        ({"seed": 1.5}, "seed must be"),
+        ({"momentun": 0.9}, "optimizer sgd"),
+        ({"plateau": "factor=0.5,patiense=3"}, "unknown option 'patiense'"),
+        ({"plateau": "factor=2"}, "factor"),
+    ],
+)
+def test_bad_options_raise_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        train(BLOBS, "constant(0.1)", **kwargs)
+
+
+def test_bad_task_and_spec():
+    with pytest.raises(ValueError, match="unknown task 'nope'"):
+        train("nope", "constant(0.1)")
+    with pytest.raises(ValueError):
+        plan(BLOBS, "cosine(")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("factor=0.5,patience=10,min_lr=1e-5", {"factor": 0.5, "patience": 10, "min_lr": 1e-5}),
+        ("plateau(factor=0.5, mode='max')", {"factor": 0.5, "mode": "max"}),
+        ("plateau", {}),
+        ("convention=keras", {"convention": "keras"}),
+    ],
+)
+def test_parse_plateau(text, expected):
+    assert parse_plateau(text) == expected
+
+
+@pytest.mark.parametrize("text", ["factor", "factor=x", "patience=1.5", "mode=up", "factor=0.5,factor=0.2",
+                                  "plateau[factor=1]", "min_lr=-1", "eps=nan"])
+def test_parse_plateau_rejects(text):
+    with pytest.raises(ValueError, match="plateau"):
+        parse_plateau(text)
