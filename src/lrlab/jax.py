@@ -1,0 +1,108 @@
+"""JAX / optax adapter: an lrlab schedule as an optax schedule, `count -> jnp scalar`.
+
+`schedule(s)` evaluates the schedule's own formula with jax.numpy, so it traces under `jax.jit` and plugs
+into any optax optimizer: `optax.sgd(lrlab.jax.schedule(s))`. With x64 enabled the values equal `s(t)`;
+without it they are float32 and close. Host-only kinds (random_uniform, custom) run on the host through
+`jax.pure_callback`, so they also work under `jit` (not under `grad` of the rate, which nobody needs).
+
+Reduce-on-plateau for optax users: chain `optax.contrib.reduce_on_plateau` after the optimizer and pass the
+monitored value to `update(..., value=loss)`; see `plateau_chain` and the README.
+
+Importing this module imports jax; `import lrlab` alone never does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .schedules import Namespace, parse
+from .schedules import Schedule as _LrSchedule
+from .schedules.base import from_config
+
+__all__ = ["NAMESPACE", "plateau_chain", "schedule"]
+
+NAMESPACE = Namespace(
+    name="jax",
+    cos=jnp.cos,
+    exp=jnp.exp,
+    log=jnp.log,
+    sqrt=jnp.sqrt,
+    floor=jnp.floor,
+    ceil=jnp.ceil,
+    minimum=jnp.minimum,
+    maximum=jnp.maximum,
+    where=jnp.where,
+)
+"""The formula operations on jax.numpy."""
+
+
+def _as_schedule(s: Any) -> _LrSchedule:
+    if isinstance(s, _LrSchedule):
+        out = s
+    elif isinstance(s, str):
+        out = parse(s)
+    elif isinstance(s, dict):
+        out = from_config(s)
+    else:
+        raise ValueError(f"schedule must be an lrlab schedule, a spec string or a config dict, got {s!r}")
+    if not out.is_bound:
+        raise ValueError(f"schedule {out!r} has no length: call .stretch(total_steps) on it first")
+    return out
+
+
+def _float_dtype() -> Any:
+    """float64 when x64 is enabled, else float32 (read at call time, so enabling x64 later works)."""
+    return jnp.asarray(0.0).dtype
+
+
+def schedule(s: Any) -> Callable[[Any], jax.Array]:
+    """An optax schedule (`count -> jnp scalar`) for an lrlab schedule, spec string or config dict.
+
+    `count` may be a Python int or an integer array of any shape (the result has its shape).
+    """
+    sched = _as_schedule(s)
+
+    if sched.host_only:
+
+        def host_fn(count: Any) -> jax.Array:
+            count = jnp.asarray(count)
+            dtype = _float_dtype()
+
+            def on_host(c: np.ndarray) -> np.ndarray:
+                c = np.asarray(c)
+                value = sched(int(c)) if c.ndim == 0 else sched(c.astype(np.int64))
+                return np.asarray(value, dtype=dtype)
+
+            shape = jax.ShapeDtypeStruct(count.shape, dtype)
+            return jax.pure_callback(on_host, shape, count, vmap_method="expand_dims")
+
+        host_fn.schedule = sched  # type: ignore[attr-defined]
+        return host_fn
+
+    def fn(count: Any) -> jax.Array:
+        dtype = _float_dtype()
+        t = jnp.asarray(count).astype(dtype)
+        return jnp.asarray(sched.apply(NAMESPACE, t), dtype=dtype)
+
+    fn.schedule = sched  # type: ignore[attr-defined]
+    return fn
+
+
+def plateau_chain(optimizer: Any, **reduce_on_plateau: Any) -> Any:
+    """`optax.chain(optimizer, optax.contrib.reduce_on_plateau(**kwargs))`: the optimizer's updates, scaled.
+
+    Pass the monitored value on each update: `opt.update(grads, state, params, value=val_loss)`. optax's
+    rules: it reduces on the patience-th call without a relative improvement of `rtol` (plus `atol`), in
+    "min" mode only, and `min_scale` bounds the multiplier (not the rate). With `accumulation_size=1` and
+    `cooldown=0` that equals `lrlab.Plateau(convention="torch", patience=patience - 1, threshold=rtol)`;
+    its cooldown counts differently from both torch and Keras.
+    """
+    import optax
+    from optax.contrib import reduce_on_plateau as _reduce_on_plateau
+
+    return optax.chain(optimizer, _reduce_on_plateau(**reduce_on_plateau))
