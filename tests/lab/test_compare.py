@@ -1,0 +1,203 @@
+"""Comparisons: entries (specs, "@plateau(...)" suffixes), the leaderboard's figures recomputed by hand from the
+runs, the joint history, epochs to target, divergence that does not stop a comparison, and the files written."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pd = pytest.importorskip("pandas")
+
+import lrlab  # noqa: E402
+from lrlab.lab.compare import compare, split_entry  # noqa: E402
+from lrlab.lab.task import Data, Split, Task  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _load(seed: int) -> Data:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2)).astype(np.float32)
+    y = (x[:, 0] ** 2 + x[:, 1] ** 2 > 1.2).astype(np.int64)
+    return Data(Split(x[:120], y[:120]), Split(x[120:160], y[120:160]), Split(x[160:], y[160:]))
+
+
+def _model(seed: int):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(2, 12), torch.nn.ReLU(), torch.nn.Linear(12, 2))
+
+
+RING = Task(name="ring", description="test task", loss="ce", load=_load, model=_model, epochs=8, batch_size=30)
+
+
+def _reg_load(seed: int) -> Data:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 1))
+    y = 3 * x + 0.1 * rng.normal(size=(60, 1))
+    return Data(Split(x[:40], y[:40]), Split(x[40:50], y[40:50]), Split(x[50:], y[50:]))
+
+
+REG = Task(name="reg", description="test regression", loss="mse", load=_reg_load,
+           model=lambda seed: torch.nn.Linear(1, 1, dtype=torch.float64), epochs=5, batch_size=None,
+           dtype="float64")
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    specs = ["constant(0.1)", "cosine(0.5)", "constant(0.05)@plateau(factor=0.5, patience=1)", "constant(1e9)"]
+    return compare(RING, specs, seeds=3, db=None, progress=False)
+
+
+def test_entries():
+    s, p, own = split_entry("constant(0.05)@plateau(factor=0.5,patience=10,min_lr=1e-5)")
+    assert s == lrlab.constant(0.05) and p == {"factor": 0.5, "patience": 10, "min_lr": 1e-5} and own
+    assert split_entry("cosine(0.1)") == (lrlab.parse("cosine(0.1)"), None, False)
+    assert split_entry(0.01)[0] == lrlab.constant(0.01)
+    assert split_entry((lrlab.constant(0.1), {"factor": 0.2})) == (lrlab.constant(0.1), {"factor": 0.2}, True)
+    with pytest.raises(ValueError, match="plateau"):
+        split_entry("constant(0.1)@cosine(0.1)")
+    with pytest.raises(ValueError, match="unknown option"):
+        split_entry("constant(0.1)@plateau(factr=0.5)")
+
+
+def test_runs_labels_and_divergence_goes_on(comparison):
+    runs = comparison.runs
+    assert len(runs) == 12
+    labels = ["constant(0.1)", "cosine(0.5)", "constant(0.05)@plateau(factor=0.5, patience=1)",
+              "constant(1000000000.0)"]
+    assert comparison.labels == labels
+    assert [r.label for r in runs] == labels * 3 and [r.seed for r in runs] == [0] * 4 + [1] * 4 + [2] * 4
+    assert [r.status for r in runs if r.label == "constant(1000000000.0)"] == ["diverged"] * 3
+    assert all(r.status == "ok" for r in runs if r.label != "constant(1000000000.0)")
+    cos = next(r for r in runs if r.label == "cosine(0.5)")
+    assert cos.config["schedule"] == "cosine(0.5, decay_steps=32)"  # 8 epochs x 4 steps
+    plat = next(r for r in runs if "plateau" in r.label)
+    assert plat.config["plateau"]["factor"] == 0.5 and plat.config["plateau"]["patience"] == 1
+
+
+def test_leaderboard_figures_by_hand(comparison):
+    board = comparison.leaderboard
+    assert comparison.metric == "accuracy"
+    assert list(board["schedule"])[-1] == "constant(1000000000.0)"
+    acc = board["test_accuracy"].tolist()
+    assert acc[:3] == sorted(acc[:3], reverse=True)  # ranked by mean test accuracy, diverged last or lowest
+    target = comparison.resolved_target()
+    best_any = max(max(r.history["val_accuracy"]) for r in comparison.runs if r.status == "ok")
+    assert target == pytest.approx(0.98 * best_any)
+    for row in board.to_dict("records"):
+        runs = [r for r in comparison.runs if r.label == row["schedule"]]
+        test = np.array([r.metrics["test_accuracy"] for r in runs])
+        best = np.array([r.history["val_accuracy"].max() for r in runs])
+        assert row["runs"] == 3
+        assert row["test_accuracy"] == pytest.approx(test.mean())
+        assert row["test_accuracy_std"] == pytest.approx(test.std(ddof=1))
+        assert row["best_val_accuracy"] == pytest.approx(best.mean())
+        assert row["wall_s"] == pytest.approx(np.mean([r.wall_s for r in runs]))
+        hits = []
+        for r in runs:
+            ok = r.history[r.history["val_accuracy"] >= target]
+            if len(ok):
+                hits.append(ok["epoch"].iloc[0])
+        assert row["reached"] == f"{len(hits)}/3"
+        if hits:
+            assert row["epochs_to_target"] == pytest.approx(np.mean(hits))
+        else:
+            assert math.isnan(row["epochs_to_target"])
+        assert row["diverged"] == sum(r.status != "ok" for r in runs)
+
+
+def test_explicit_target(comparison):
+    c = compare(RING, ["constant(0.1)"], seeds=1, db=None, progress=False, target=0.0)
+    assert c.resolved_target() == 0.0
+    assert c.leaderboard["epochs_to_target"].iloc[0] == 1.0  # reached at once
+    c = compare(RING, ["constant(0.1)"], seeds=1, db=None, progress=False, target=1.01)
+    assert math.isnan(c.leaderboard["epochs_to_target"].iloc[0]) and c.leaderboard["reached"].iloc[0] == "0/1"
+
+
+def test_joint_history(comparison):
+    h = comparison.history
+    assert list(h.columns[:3]) == ["schedule", "seed", "run_id"]
+    assert len(h) == sum(len(r.history) for r in comparison.runs)
+    one = h[(h["schedule"] == "cosine(0.5)") & (h["seed"] == 2)]
+    pd.testing.assert_frame_equal(one.drop(columns=["schedule", "seed", "run_id"]).reset_index(drop=True),
+                                  comparison.runs[9].history)
+
+
+def test_write(comparison, tmp_path):
+    paths = comparison.write(tmp_path / "out")
+    assert [p.name for p in paths] == ["runs.csv", "history.csv", "leaderboard.csv"]
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert {"schedule", "seed", "final_loss", "test_loss", "test_accuracy", "wall_s", "status"} <= set(runs.columns)
+    assert len(runs) == 12 and runs["status"].tolist().count("diverged") == 3
+    r = comparison.runs[1]
+    row = runs.iloc[1]
+    assert row["schedule"] == r.label and row["seed"] == r.seed
+    assert row["final_loss"] == pytest.approx(r.metrics["loss"]) and row["test_loss"] == pytest.approx(
+        r.metrics["test_loss"])
+    hist = pd.read_csv(tmp_path / "out" / "history.csv")
+    assert len(hist) == len(comparison.history)
+    html = comparison.to_html("lrlab compare ring ...")
+    assert "<table" in html and "cosine(0.5)" in html and "lrlab compare ring ..." in html
+
+
+def test_regression_ranks_by_loss():
+    c = compare(REG, ["constant(0.3)", "constant(0.001)"], db=None, progress=False)
+    assert c.metric == "loss" and not c.higher_is_better
+    board = c.leaderboard
+    assert list(board["schedule"]) == ["constant(0.3)", "constant(0.001)"]
+    assert "best_val_loss" in board and "test_loss" in board and "test_accuracy" not in board
+    best = min(min(r.history["val_loss"]) for r in c.runs)
+    assert c.resolved_target() == pytest.approx(1.1 * best)
+
+
+def test_global_plateau_and_own_suffix():
+    c = compare(REG, ["constant(0.3)", "constant(0.2)@plateau(factor=0.1)"], plateau="factor=0.5", db=None,
+                progress=False)
+    assert c.runs[0].config["plateau"]["factor"] == 0.5 and c.runs[0].label == "constant(0.3)@plateau(factor=0.5)"
+    assert c.runs[1].config["plateau"]["factor"] == 0.1
+
+
+def test_bad_comparisons():
+    with pytest.raises(ValueError, match="listed twice"):
+        compare(REG, ["constant(0.1)", "0.1"], db=None, progress=False)
+    with pytest.raises(ValueError, match="at least one"):
+        compare(REG, [], db=None, progress=False)
+    with pytest.raises(ValueError, match="seeds"):
+        compare(REG, ["0.1"], seeds=0, db=None, progress=False)
+    with pytest.raises(ValueError):
+        compare(REG, ["0.1", "cosine("], db=None, progress=False)
+
+
+def test_progress_object_gets_one_bar_per_run():
+    events = []
+
+    class Bars:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            events.append("closed")
+
+        def bar(self, label, seed, epochs):
+            events.append(("bar", label, seed, epochs))
+
+            class Bar:
+                def update(self, epoch, loss, lr):
+                    events.append(("epoch", epoch))
+
+                def done(self, status):
+                    events.append(("done", status))
+
+            return Bar()
+
+    compare(REG, ["0.1"], seeds=[4], db=None, progress=Bars())
+    assert events == [("bar", "constant(0.1)", 4, 5), *[("epoch", e) for e in range(1, 6)], ("done", "ok"), "closed"]
