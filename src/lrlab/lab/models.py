@@ -32,25 +32,33 @@ def slope(init: float, dtype: str = "float64") -> Any:
     """y = a * x: torch.nn.Linear(1, 1, bias=False) with its one weight set to `init`. Input (n, 1) -> (n, 1)."""
     import torch
 
-    model = torch.nn.Linear(1, 1, bias=False, dtype=_dtype(dtype))
+    with _seeded(0):  # the layer's own init draws from the RNG before we overwrite it
+        model = torch.nn.Linear(1, 1, bias=False, dtype=_dtype(dtype))
     with torch.no_grad():
         model.weight.fill_(float(init))
     return model
 
 
-def mlp(sizes: Sequence[int], seed: int, dtype: str = "float32") -> Any:
-    """Linear layers of the given widths with ReLU between them (none after the last); torch's default init
-    under `seed`. Input (n, sizes[0]) -> (n, sizes[-1])."""
+def mlp(sizes: Sequence[int], seed: int, dtype: str = "float32", init: str = "torch") -> Any:
+    """Linear layers of the given widths with ReLU between them (none after the last), initialised under
+    `seed`: init="torch" is torch's default, "keras" is Keras's Dense default (Glorot-uniform weights, zero
+    biases), for the seeds' Keras models. Input (n, sizes[0]) -> (n, sizes[-1])."""
     import torch
 
     if len(sizes) < 2:
         raise ValueError(f"mlp: sizes needs at least an input and an output width, got {list(sizes)}")
+    if init not in ("torch", "keras"):
+        raise ValueError(f"mlp: init must be 'torch' or 'keras', got {init!r}")
     with _seeded(seed):
         layers: list[Any] = []
         for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
             if i:
                 layers.append(torch.nn.ReLU())
-            layers.append(torch.nn.Linear(n_in, n_out, dtype=_dtype(dtype)))
+            layer = torch.nn.Linear(n_in, n_out, dtype=_dtype(dtype))
+            if init == "keras":
+                torch.nn.init.xavier_uniform_(layer.weight)
+                torch.nn.init.zeros_(layer.bias)
+            layers.append(layer)
         return torch.nn.Sequential(*layers)
 
 

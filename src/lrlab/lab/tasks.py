@@ -2,7 +2,9 @@
 offline (digits, mnist1d). Each is registered by name; `lrlab.lab.get_task(name, **options)` builds it.
 
 Data does not depend on the run's seed (fixed splits): the seed only changes the model's initialisation
-(and the trainer's shuffling), so runs with different seeds compare the same problem.
+(and the trainer's shuffling), so runs with different seeds compare the same problem. The seeds' Keras
+models (or3, quantiles, mnist) start like Keras's Dense layers (Glorot-uniform weights, zero biases);
+digits and mnist1d use torch's default initialisation.
 
 | task | data (train/val/test) | x | y | model | loss | defaults |
 |---|---|---|---|---|---|---|
@@ -87,7 +89,7 @@ def or3() -> Task:
     return Task(
         name="or3",
         description="second seed: the 3-input OR gate, one sigmoid unit, binary cross-entropy",
-        loss="bce", load=_load_or3, model=partial(mlp, (3, 1)),
+        loss="bce", load=_load_or3, model=partial(mlp, (3, 1), init="keras"),
         epochs=500, batch_size=None, optimizer="sgd", lr=0.1,
     )
 
@@ -116,7 +118,7 @@ def quantiles() -> Task:
         name="quantiles",
         description="fourth seed: two Gaussian-quantile classes in 2-D, a 2-10-1 ReLU net (the seed uses "
         "batch 100, and 50 for its plateau run)",
-        loss="bce", load=_load_quantiles, model=partial(mlp, (2, 10, 1)),
+        loss="bce", load=_load_quantiles, model=partial(mlp, (2, 10, 1), init="keras"),
         epochs=50, batch_size=100, optimizer="adam", lr=0.005,
     )
 
@@ -256,7 +258,7 @@ def _mnist_task(name: str, description: str, sizes: tuple[int, ...], data_dir: s
                "cache": None if cache is None else str(cache), "download": bool(download)}
     return Task(
         name=name, description=description, loss="ce",
-        load=partial(_load_mnist, **options), model=partial(mlp, sizes),
+        load=partial(_load_mnist, **options), model=partial(mlp, sizes, init="keras"),
         epochs=15, batch_size=32, optimizer="sgd", lr=0.1, options=options,
     )
 
