@@ -78,6 +78,16 @@ def trace(schedule: Any, epochs: int | None = None, *, label: str | None = None,
                  data.y.reshape(-1).astype(float))
 
 
+def _need_ffmpeg(path: Path) -> str | None:
+    """The ffmpeg executable when `path` is an .mp4 (ValueError if it is not on PATH); None for a .gif."""
+    if path.suffix.lower() != ".mp4":
+        return None
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise ValueError(f"writing {path.name} needs ffmpeg on PATH (not found); write a .gif instead")
+    return ffmpeg
+
+
 def _frames_index(n_points: int, max_frames: int) -> np.ndarray:
     if n_points <= max_frames:
         return np.arange(n_points)
@@ -164,9 +174,7 @@ def render(
         raise ValueError("traces: give at least one trace")
     if fps <= 0:
         raise ValueError(f"fps must be > 0, got {fps!r}")
-    ffmpeg = shutil.which("ffmpeg")
-    if path.suffix.lower() == ".mp4" and ffmpeg is None:
-        raise ValueError(f"writing {path.name} needs ffmpeg on PATH (not found); write a .gif instead")
+    ffmpeg = _need_ffmpeg(path)
     n_points = max(len(t.weights) for t in traces)
     fig = _figure.new_figure(13.0, 3.3 * len(traces), dpi=dpi)
     axes = fig.subplots(len(traces), 3, squeeze=False, gridspec_kw={"width_ratios": [1, 1.1, 1]})
@@ -223,6 +231,7 @@ def animate(
 ) -> tuple[Path, list[Trace]]:
     """Train `line` under each schedule and write the descent animation; returns the path and the traces."""
     path = _figure.check_suffix(path, ANIMATION_SUFFIXES)
+    _need_ffmpeg(path)  # before any training
     if labels is not None and len(labels) != len(schedules):
         raise ValueError(f"labels: expected {len(schedules)} labels, got {len(labels)}")
     traces = [trace(s, epochs, label=None if labels is None else labels[i]) for i, s in enumerate(schedules)]

@@ -56,7 +56,15 @@ def _positive_log(ax: Any, values: np.ndarray) -> None:
     """Log scale when every value is positive and they span more than a factor 20."""
     finite = values[np.isfinite(values)]
     if finite.size and finite.min() > 0 and finite.max() / finite.min() > 20:
+        from matplotlib.ticker import LogFormatter
+
+        class Plain(LogFormatter):  # 0.1, 0.03 rather than 3×10⁻²; LogFormatter still picks which ticks get labels
+            def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+                return f"{x:g}"
+
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(Plain(labelOnlyBase=False))
+        ax.yaxis.set_minor_formatter(Plain(labelOnlyBase=False, minor_thresholds=(1.5, 0.6)))
 
 
 def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None = None) -> None:
@@ -87,7 +95,7 @@ def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None
         ax.grid(True, alpha=0.3)
 
 
-def _label(name: Any, width: int = 48) -> str:
+def _label(name: Any, width: int = 64) -> str:
     text = str(name)
     return text if len(text) <= width else text[: width - 1] + "…"
 
