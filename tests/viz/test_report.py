@@ -95,3 +95,17 @@ def test_report_renders_in_chromium(tmp_path):
     assert non_white > 0.03 * im.size[0] * im.size[1]
     # the embedded curves image is drawn: its blue and red lines are on the page
     assert any(n > 50 for n, rgb in colours if rgb[2] > 150 and rgb[0] < 80)
+
+
+def test_report_of_a_real_comparison(tmp_path, picture):
+    from lrlab.lab.compare import compare
+    from lrlab.viz.curves import plot_curves
+
+    c = compare("or3", ["constant(0.5)", "cosine(0.5)"], seeds=2, epochs=6, db=None, progress=False)
+    path = write_report(c, tmp_path / "report.html", command="lrlab compare or3 'constant(0.5)' 'cosine(0.5)'")
+    outline = Outline()
+    outline.feed(path.read_text(encoding="utf-8"))
+    assert outline.urls == [] and len(outline.images) == 1
+    assert {"constant(0.5)", "cosine(0.5)"} <= set(outline.cells)
+    assert "".join(outline.text).count('"schedule_config"') == 4  # the config of all 2 x 2 runs
+    picture(plot_curves(c, tmp_path / "curves.png"), min_size=(900, 300))
