@@ -255,6 +255,13 @@ def test_mnist1d_is_generated_once_and_cached(data_dir: Path, loaded, monkeypatc
     monkeypatch.setattr(T, "_generate_mnist1d", boom)
     again = get_task("mnist1d").load(0)
     np.testing.assert_array_equal(again.test.x, loaded["mnist1d"].test.x)
+    good = cached.read_bytes()
+    try:
+        cached.write_bytes(b"not an npz")
+        with pytest.raises(AssertionError, match="generated again"):
+            get_task("mnist1d").load(0)
+    finally:
+        cached.write_bytes(good)
     data = loaded["mnist1d"]
     all_y = np.concatenate([data.train.y, data.val.y, data.test.y])
     assert np.bincount(all_y).tolist() == [500] * 10  # the package's 5000 sequences, 500 per digit
@@ -328,7 +335,7 @@ def _docstring_example() -> str:
 def test_the_docstring_example_registers_a_working_task() -> None:
     code = _docstring_example()
     assert "@register_task" in code and "get_task(\"blobs\")" in code
-    namespace: dict = {"get_task": get_task}
+    namespace: dict = {}
     try:
         exec(compile(code, "task.py docstring", "exec"), namespace)
         assert "blobs" in task_names()

@@ -3,7 +3,7 @@
 A user adds a task in a few lines (a factory returning a Task, registered under the function's name):
 
     import numpy as np
-    from lrlab.lab import Data, Split, Task, register_task
+    from lrlab.lab import Data, Split, Task, get_task, register_task
 
     def load_blobs(seed: int) -> Data:
         rng = np.random.default_rng(0)  # fixed data: the run's seed only changes the model init
@@ -19,10 +19,10 @@ A user adds a task in a few lines (a factory returning a Task, registered under 
 
     @register_task
     def blobs() -> Task:
-        return Task(name="blobs", description="two blobs, XOR-like", loss="ce",
+        return Task(name="blobs", description="XOR of two signs", loss="ce",
                     load=load_blobs, model=blobs_model, epochs=20, batch_size=32, lr=0.1)
 
-    get_task("blobs")  # -> the Task above; `lrlab compare blobs ...` once the module is imported
+    task = get_task("blobs")  # the Task above, for the lab's train and compare
 """
 
 from __future__ import annotations

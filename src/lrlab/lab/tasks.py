@@ -168,9 +168,12 @@ def _mnist1d_arrays() -> dict[str, np.ndarray]:
     and 1000 test sequences of length 40), never downloaded; cached under the data dir as an .npz."""
     path = _mnist.data_root() / "mnist1d" / "mnist1d_default.npz"
     if path.exists():
-        with np.load(path) as z:
-            arrays = {k: z[k] for k in ("x", "y", "x_test", "y_test")}
-        if arrays["x"].shape == (4000, 40) and arrays["x_test"].shape == (1000, 40):
+        try:
+            with np.load(path) as z:
+                arrays = {k: z[k] for k in ("x", "y", "x_test", "y_test")}
+        except (OSError, ValueError, KeyError):  # unreadable or foreign file: generate it again
+            arrays = {}
+        if arrays and arrays["x"].shape == (4000, 40) and arrays["x_test"].shape == (1000, 40):
             return arrays
     arrays = _generate_mnist1d()
     path.parent.mkdir(parents=True, exist_ok=True)
