@@ -131,17 +131,16 @@ def _pm(mean: Any, std: Any) -> str:
 
 # -- compare --------------------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace) -> int:
-    try:
-        import pandas  # noqa: F401
-        import rich  # noqa: F401
-        import torch
-    except ImportError as exc:
-        raise ValueError(f"lrlab compare needs the lab extras (pip install 'lrlab[lab]'): {exc}") from None
-    from ..lab.compare import compare
+    from ..lab.compare import compare, split_entry
     from ..lab.task import get_task
+    from ..lab.train import OPTIMIZERS, parse_plateau
 
+    # Check every option before importing torch, so a typo costs no startup time.
     options = {"data_dir": args.data_dir} if args.data_dir else {}
     task = get_task(args.task, **options)
+    for spec in args.specs:
+        split_entry(spec)
+    parse_plateau(args.plateau)
     epochs = _int("--epochs", args.epochs)
     if args.batch_size is None:
         batch_size: Any = ...
@@ -152,21 +151,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
     seeds = _int("--seeds", args.seeds)
     target = _float("--target", args.target)
     threads = _int("--threads", args.threads)
-    if threads is not None:
+    opt_kwargs = _optimizer_kwargs(args)
+    if args.optimizer is not None and args.optimizer not in OPTIMIZERS:
+        raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {args.optimizer!r}")
+    try:
+        import pandas  # noqa: F401
+        import rich  # noqa: F401
         import torch
-
+    except ImportError as exc:
+        raise ValueError(f"lrlab compare needs the lab extras (pip install 'lrlab[lab]'): {exc}") from None
+    if threads is not None:
         torch.set_num_threads(threads)
     try:
         comparison = compare(
-            task, args.specs, seeds=seeds, optimizer=args.optimizer, epochs=epochs,
-            batch_size=batch_size, plateau=args.plateau, db=args.db, fresh=args.fresh,
-            progress=not args.no_progress, target=target, **_optimizer_kwargs(args),
+            task, args.specs, seeds=seeds, optimizer=args.optimizer, epochs=epochs, batch_size=batch_size,
+            plateau=args.plateau, db=args.db, fresh=args.fresh, progress=not args.no_progress, target=target,
+            **opt_kwargs,
         )
     except OSError as exc:
-        raise ValueError(f"{exc}") from None
+        raise ValueError(str(exc)) from None
     print_leaderboard(comparison)
     if args.out:
-        command = "lrlab compare " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
+        ours = len(sys.argv) > 2 and sys.argv[1] == "compare"  # else main() was called with its own argv
+        command = "lrlab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if ours else None
         for path in write_outputs(comparison, args.out, command):
             print(f"wrote {path}")
     trained = sum(1 for r in comparison.runs if r.model is not None)

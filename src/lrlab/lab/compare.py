@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,7 +99,7 @@ class RichBars:
             TextColumn("lr {task.fields[lr]}"),
             TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
+            console=Console(stderr=True, width=None if sys.stderr.isatty() else 200),
         )
 
     def __enter__(self) -> RichBars:

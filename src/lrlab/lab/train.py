@@ -103,6 +103,9 @@ def _check_plateau(kwargs: dict[str, Any], shown: str) -> dict[str, Any]:
         if not math.isfinite(number) or number < 0:
             raise ValueError(f"plateau: {key} must be a finite number >= 0, got {raw!r}")
         out[key] = number
+    from ..plateau import Plateau
+
+    Plateau(**out)  # its own checks (factor < 1, threshold with mode, ...): ValueError naming the setting
     return out
 
 
@@ -154,6 +157,14 @@ def _check_optimizer(name: str, kwargs: Mapping[str, Any]) -> tuple[str, dict[st
         if isinstance(value, tuple):
             value = list(value)
         clean[key] = value
+    if clean:  # unknown or bad options fail here, before any training
+        import torch
+
+        cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name.lower()]
+        try:
+            cls([torch.zeros(1, requires_grad=True)], lr=0.1, **clean)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"optimizer {name.lower()}: {exc}") from None
     return name.lower(), clean
 
 

@@ -1,0 +1,108 @@
+"""`lrlab compare` and `lrlab runs`: a real comparison in a subprocess (progress bars, leaderboard, files),
+the store listed and shown, and bad input answered with one line and a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch")
+pd = pytest.importorskip("pandas")
+pytest.importorskip("rich")
+
+from lrlab.cli import main  # noqa: E402
+
+LRLAB = [sys.executable, "-c", "import sys; from lrlab.cli import main; sys.exit(main())"]
+
+
+def lrlab(*args, cwd=None):
+    return subprocess.run([*LRLAB, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    """One real `lrlab compare` on the first seed's line task: constant vs the seed's decayed rates."""
+    tmp = tmp_path_factory.mktemp("cli")
+    out = lrlab("compare", "line", "0.025", "piecewise([4, 9, 14], [0.025, 0.0125, 0.008333333333333333, 0.00625])",
+                "constant(0.02)@plateau(factor=0.5,patience=2)", "--epochs", "20", "--seeds", "2",
+                "--db", str(tmp / "runs.db"), "--out", str(tmp / "out"), "--threads", "1")
+    return tmp, out
+
+
+def test_compare_prints_bars_and_a_leaderboard_and_writes_files(compared):
+    tmp, out = compared
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    for label in ("constant(0.025)", "piecewise([4, 9, 14]", "constant(0.02)@plateau(factor=0.5, patience=2)"):
+        assert label in out.stdout  # the leaderboard
+        assert label in out.stderr  # a progress bar per run
+    assert out.stderr.count("seed 1") == 3 and "20/20" in out.stderr and "loss" in out.stderr and "lr" in out.stderr
+    assert "best_val_loss" in out.stdout and "epochs_to_target" in out.stdout
+    assert "6 runs (6 trained, 0 reused)" in out.stdout
+    runs = pd.read_csv(tmp / "out" / "runs.csv")
+    assert len(runs) == 6 and set(runs["status"]) == {"ok"}
+    assert {"schedule", "seed", "final_loss", "test_loss", "wall_s", "status"} <= set(runs.columns)
+    # the first seed's printed error after 20 decayed updates
+    piece = runs[runs["schedule"].str.startswith("piecewise")]
+    assert piece["final_loss"].tolist() == pytest.approx([3.4631205160568017] * 2, abs=1e-9)
+    history = pd.read_csv(tmp / "out" / "history.csv")
+    assert len(history) == 6 * 20 and {"schedule", "seed", "epoch", "lr", "loss", "val_loss"} <= set(history.columns)
+    html = (tmp / "out" / "report.html").read_text()
+    assert "<html" in html.lower() and "constant(0.025)" in html
+
+
+def test_rerun_reuses_and_runs_lists_and_shows(compared, capsys):
+    tmp, _ = compared
+    db = str(tmp / "runs.db")
+    assert main(["compare", "line", "0.025", "--epochs", "20", "--seeds", "2", "--db", db, "--no-progress"]) == 0
+    assert "2 runs (0 trained, 2 reused)" in capsys.readouterr().out
+    assert main(["runs", "--db", db]) == 0
+    listing = capsys.readouterr().out
+    assert "6 runs in" in listing and listing.count("line") >= 6 and "constant(0.025)" in listing
+    assert main(["runs", "--db", db, "--task", "or3"]) == 0
+    assert "no runs stored" in capsys.readouterr().out
+    assert main(["runs", "show", "2", "--db", db]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("run 2 (") and '"task": "line"' in shown and "test_loss" in shown
+    assert "20 epochs, 20 steps" in shown and "val_loss" in shown
+    assert main(["runs", "show", "99", "--db", db]) == 2
+    assert "no run with id 99" in capsys.readouterr().err
+
+
+def test_runs_without_a_store(tmp_path, capsys):
+    assert main(["runs", "--db", str(tmp_path / "none.db")]) == 0
+    assert "no runs stored" in capsys.readouterr().out
+    assert not (tmp_path / "none.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["compare", "nope", "0.1"], "unknown task 'nope'"),
+        (["compare", "line", "cosine(0.1"], "cannot read schedule spec"),
+        (["compare", "line", "0.1", "--plateau", "factor=0.5,patiense=3"], "unknown option 'patiense'"),
+        (["compare", "line", "0.1@plateau(factor=7)"], "factor"),
+        (["compare", "line", "0.1", "--epochs", "ten"], "--epochs must be an integer"),
+        (["compare", "line", "0.1", "--optimizer", "rmsprop"], "--optimizer must be one of"),
+        (["compare", "line", "0.1", "--opt", "momentun=0.9"], "momentun"),
+        (["compare", "line", "0.1", "--seeds", "0"], "--seeds must be >= 1"),
+        (["runs", "show", "x"], "ID must be an integer"),
+    ],
+)
+def test_bad_input_is_one_line(args, message, tmp_path):
+    out = lrlab(*args, "--db", str(tmp_path / "runs.db"), cwd=tmp_path)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert lines[0].startswith(f"lrlab {args[0]}: error: ") and message in lines[0], out.stderr
+    # one line; a spec that does not parse adds the spec and a caret under the place (the parser's message)
+    assert len(lines) == 1 or (len(lines) == 3 and lines[2].strip() == "^"), out.stderr
+
+
+def test_register_imports_no_framework():
+    code = ("import sys; from lrlab.cli import build_parser; build_parser(); "
+            "bad = [m for m in ('torch', 'pandas', 'rich') if m in sys.modules]; assert not bad, bad")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
