@@ -8,8 +8,9 @@ keras.ops tensors. A formula may also use `+ - * / **` and comparisons, which ev
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

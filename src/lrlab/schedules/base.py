@@ -75,13 +75,17 @@ class Schedule:
         return self._call(t)
 
     def _call(self, t: Any) -> Any:
+        """Everything but a plain non-negative int: checks the steps, then the scalar or the numpy path."""
         self._require_bound()
-        if isinstance(t, (bool, np.bool_)):
+        if isinstance(t, (bool, np.bool_, str, bytes)):
             raise ValueError(f"step must be a number, got {t!r}")
-        if isinstance(t, (numbers.Integral, numbers.Real)) and np.ndim(t) == 0 and not isinstance(t, np.ndarray):
-            step = float(t)
-            if not step >= 0:
-                raise ValueError(f"step must be >= 0 and not NaN, got {t!r}")
+        if isinstance(t, numbers.Real) and not isinstance(t, np.ndarray):
+            try:
+                step = float(t)
+            except OverflowError:
+                raise ValueError(f"step must be a finite number >= 0, got {t!r}") from None
+            if not 0 <= step < math.inf:
+                raise ValueError(f"step must be a finite number >= 0, got {t!r}")
             if step == int(step) and step < 2**53:
                 try:
                     return float(self.apply(SCALAR, int(step)))
@@ -89,15 +93,20 @@ class Schedule:
                     pass
             return float(self._call_array(np.array([step]))[0])
         try:
-            steps = np.asarray(t, dtype=np.float64)
+            steps = np.asarray(t)
         except (TypeError, ValueError):
-            raise ValueError(f"step must be a number or an array of numbers, got {t!r}") from None
-        if steps.size and not steps.min() >= 0:
-            raise ValueError(f"steps must be >= 0 and not NaN, got min {steps.min()!r}")
+            steps = np.asarray(None)
+        if steps.dtype.kind not in "iuf":
+            raise ValueError(f"step must be a number or an array of numbers, got {t!r}")
+        steps = steps.astype(np.float64, copy=False)
+        if steps.size and not (steps.min() >= 0 and steps.max() < math.inf):
+            bad = steps[~((steps >= 0) & (steps < math.inf))][0]
+            raise ValueError(f"steps must be finite numbers >= 0, got {bad!r}")
         return self._call_array(steps)
 
     def _call_array(self, steps: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore"):
+        # numpy evaluates both branches of every `where`: an overflow or 0/0 in the branch not taken is no error
+        with np.errstate(all="ignore"):
             out = self.apply(NUMPY, steps)
         out = np.asarray(out, dtype=np.float64)
         return out if out.shape == steps.shape else np.broadcast_to(out, steps.shape).copy()
@@ -194,7 +203,7 @@ def _rebuild(kind: str, params: dict[str, Any]) -> Schedule:
 
 
 def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b or (isinstance(a, float) and isinstance(b, int) and a == b)
+    return (type(a) is type(b) and a == b) or (isinstance(a, float) and isinstance(b, int) and a == b)
 
 
 def _freeze(value: Any) -> Any:
@@ -230,6 +239,13 @@ def _to_config_value(value: Any) -> Any:
 
 def from_config(config: dict[str, Any] | str) -> Schedule:
     """The schedule a `to_config()` dict (or its JSON text) describes."""
+    try:
+        return _from_config(config)
+    except RecursionError:
+        raise ValueError("schedule config is nested too deep") from None
+
+
+def _from_config(config: dict[str, Any] | str) -> Schedule:
     if isinstance(config, str):
         try:
             config = json.loads(config)
@@ -251,7 +267,7 @@ def from_config(config: dict[str, Any] | str) -> Schedule:
 
 def _from_config_value(value: Any) -> Any:
     if isinstance(value, dict):
-        return from_config(value)
+        return _from_config(value)
     if isinstance(value, list):
         return [_from_config_value(v) for v in value]
     return value

@@ -104,6 +104,8 @@ class scale(Schedule):
         )
 
     def apply(self, xp: Namespace, t: Any) -> Any:
+        if not self.factor:  # 0 * a schedule that grows to inf stays 0
+            return t * 0.0
         return self.schedule.apply(xp, t) * self.factor
 
     def __repr__(self) -> str:

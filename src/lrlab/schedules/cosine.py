@@ -17,6 +17,14 @@ def _half_cosine(xp: Namespace, fraction: Any) -> Any:
 
 
 class cosine(Schedule):
+    """Cosine decay, equal to Keras 3's CosineDecay (warmup_target and warmup_steps included), to torch's
+    CosineAnnealingLR with alpha = eta_min / lr, and to optax's warmup_cosine_decay_schedule with
+    decay_steps = optax's decay_steps - warmup_steps and alpha = end_value / peak_value.
+
+    Difference: CosineAnnealingLR rises again after T_max (its cosine has period 2 * T_max); lrlab, like Keras
+    and optax, holds alpha * initial_lr from decay_steps on.
+    """
+
     kind = "cosine"
     summary = "half cosine from initial_lr to alpha*initial_lr over decay_steps, optional linear warmup"
     length_param = "decay_steps"
@@ -55,6 +63,15 @@ class cosine(Schedule):
 
 
 class cosine_restarts(Schedule):
+    """Cosine decay with warm restarts (SGDR), equal to Keras's CosineDecayRestarts and, for whole t_mul and
+    alpha = eta_min / lr, to torch's CosineAnnealingWarmRestarts.
+
+    The closed form finds the period from floor(log(...) / log(t_mul)), which in float64 can round down exactly
+    at a restart and give the previous period's floor for one step (numpy's log does at step 121 for
+    first_decay_steps=1, t_mul=3; torch's, which Keras uses on the torch backend, did at no restart we
+    tested). lrlab corrects the index, so every restart step is the new period's peak on every backend.
+    """
+
     kind = "cosine_restarts"
     summary = "cosine decays restarting every period, periods grow by t_mul, peaks shrink by m_mul (SGDR)"
 
@@ -79,6 +96,8 @@ class cosine_restarts(Schedule):
         )
 
     def apply(self, xp: Namespace, t: Any) -> Any:
+        if not self.initial_lr or self.alpha == 1:  # also where a growing m_mul ** restart overflows
+            return t * 0.0 + self.initial_lr * self.alpha
         fraction = t / self.first_decay_steps
         t_mul = self.t_mul
         if t_mul == 1.0:

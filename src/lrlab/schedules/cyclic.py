@@ -11,6 +11,8 @@ from .base import Schedule
 
 
 class cyclic(Schedule):
+    """Cyclical rates, equal to torch's CyclicLR (triangular, triangular2, exp_range) stepped per batch."""
+
     kind = "cyclic"
     summary = "up and down between base_lr and max_lr: triangular, triangular2, exp_range (torch CyclicLR)"
 
@@ -49,6 +51,15 @@ class cyclic(Schedule):
 
 
 class one_cycle(Schedule):
+    """The one-cycle policy, equal to torch's OneCycleLR stepped once per optimizer step (steps 0 to
+    total_steps - 1, cos and linear, three_phase included).
+
+    Differences, outside torch's domain only: torch evaluates its last phase past 1 at step total_steps (below
+    its floor; negative with anneal="linear") and raises ValueError after it; lrlab holds the floor
+    max_lr / div_factor / final_div_factor from step total_steps - 1 on. An empty phase (pct_start * total_steps
+    < 1) divides by zero in torch; lrlab takes it as finished.
+    """
+
     kind = "one_cycle"
     summary = "warm up to max_lr, then anneal far below it (torch OneCycleLR); holds its floor after the end"
     length_param = "total_steps"
@@ -77,6 +88,12 @@ class one_cycle(Schedule):
             final_div_factor=check.positive(k, "final_div_factor", final_div_factor),
             three_phase=three_phase,
         )
+        initial = self.max_lr / self.div_factor
+        if not math.isfinite(initial) or not math.isfinite(initial / self.final_div_factor):
+            raise ValueError(
+                f"{k}: max_lr / div_factor / final_div_factor must be finite, got {max_lr!r} / {div_factor!r}"
+                f" / {final_div_factor!r}"
+            )
 
     def phases(self) -> list[tuple[float, float, float]]:
         """(end_step, start_lr, end_lr) of each phase, as torch computes them."""

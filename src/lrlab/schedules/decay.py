@@ -39,6 +39,8 @@ class step_decay(Schedule):
         )
 
     def apply(self, xp: Namespace, t: Any) -> Any:
+        if not self.initial_lr:  # 0 * drop ** k stays 0 where a growing drop ** k overflows
+            return t * 0.0
         return self.initial_lr * self.drop ** xp.floor(t / self.step_size)
 
 
@@ -55,6 +57,8 @@ class multistep(Schedule):
         )
 
     def apply(self, xp: Namespace, t: Any) -> Any:
+        if not self.initial_lr:  # 0 * gamma ** k stays 0 where a growing gamma ** k overflows
+            return t * 0.0
         passed = t * 0.0
         for milestone in self.milestones:
             passed = passed + xp.where(t >= milestone, 1.0, 0.0)
@@ -98,6 +102,8 @@ class exponential(Schedule):
         )
 
     def apply(self, xp: Namespace, t: Any) -> Any:
+        if not self.initial_lr:  # 0 * decay_rate ** p stays 0 where a growing decay_rate ** p overflows
+            return t * 0.0
         p = t / self.decay_steps
         if self.staircase:
             p = xp.floor(p)
@@ -124,7 +130,24 @@ class inverse_time(Schedule):
         return self.initial_lr / (1 + self.decay_rate * p)
 
 
+def _power(xp: Namespace, base: Any, power: float) -> Any:
+    """base ** power, computed the same way on Python floats and on arrays.
+
+    numpy (and torch) compute `array ** 2.0` as a square and `array ** 0.5` as a square root, while Python's
+    `**` calls pow(), which can differ in the last bit; spelling both out keeps s(t) == s(array)[t].
+    """
+    if power == 2.0:
+        return base * base
+    if power == 0.5:
+        return xp.sqrt(base)
+    return base**power
+
+
 class polynomial(Schedule):
+    """Polynomial decay, equal to Keras's PolynomialDecay (cycle included), to torch's PolynomialLR with
+    end_lr=0 and to optax's polynomial_schedule. 1 - t / decay_steps is clamped at 0, so a fractional power
+    stays finite under jax.jit where optax's gives NaN at the last step."""
+
     kind = "polynomial"
     summary = "from initial_lr to end_lr as (1 - t/decay_steps) ** power (Keras PolynomialDecay)"
     length_param = "decay_steps"
@@ -156,7 +179,7 @@ class polynomial(Schedule):
         # XLA turns t / decay_steps into t * (1 / decay_steps), which can land a hair above 1 at the end:
         # the clamp keeps (1 - p) ** 0.5 from giving NaN under jit (optax's polynomial_schedule does).
         p = t / decay_steps
-        return (self.initial_lr - self.end_lr) * xp.maximum(1 - p, 0.0) ** self.power + self.end_lr
+        return (self.initial_lr - self.end_lr) * _power(xp, xp.maximum(1 - p, 0.0), self.power) + self.end_lr
 
 
 class linear(Schedule):

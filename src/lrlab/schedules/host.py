@@ -69,7 +69,7 @@ def _resolve(ref: str) -> Callable[[int], float]:
         target: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
+    except Exception as exc:  # importing runs the module's code: any failure is a bad reference
         raise ValueError(f"custom: cannot import fn {ref!r}: {exc}") from None
     if not callable(target):
         raise ValueError(f"custom: fn {ref!r} is not callable")

@@ -29,6 +29,8 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
+MAX_DEPTH = 100
+"""Deepest nesting of calls, lists and parentheses `parse` reads (far below Python's recursion limit)."""
 _CONSTANTS = {"None": None, "True": True, "False": False, "true": True, "false": False}
 
 
@@ -63,6 +65,7 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.i = 0
+        self.depth = 0
 
     @property
     def tok(self) -> _Token:
@@ -122,6 +125,15 @@ class _Parser:
             raise ValueError(f"{exc}\n  {self.text}\n  {' ' * pos}^") from None
 
     def atom(self) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise self.fail(f"at most {MAX_DEPTH} levels of nesting (the spec is nested too deep)")
+            return self._atom()
+        finally:
+            self.depth -= 1
+
+    def _atom(self) -> Any:
         tok = self.tok
         if tok.kind == "number":
             self.i += 1
@@ -196,7 +208,10 @@ def parse(text: str) -> Schedule:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         from .decay import constant
 
-        return constant(value)
+        try:
+            return constant(value)
+        except ValueError as exc:
+            raise ValueError(f"{exc}\n  {text}\n  ^") from None
     if not isinstance(value, Schedule):
         raise ValueError(f"a schedule spec must describe a schedule, got {value!r} from {text!r}")
     return value

@@ -33,6 +33,9 @@ class inverse_sqrt(Schedule):
 
 
 class wsd(Schedule):
+    """Warmup-stable-decay, equal to transformers' get_wsd_schedule with min_lr_ratio = end_lr / peak_lr;
+    as there, the warmup starts from end_lr, not from 0."""
+
     kind = "wsd"
     summary = "warmup, stable at peak_lr, then decay to end_lr over the last decay_steps (linear, cosine, 1-sqrt)"
     length_param = "total_steps"
