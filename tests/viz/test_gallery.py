@@ -80,3 +80,13 @@ def test_cli_demo(tmp_path, capsys, picture):
     with pytest.raises(SystemExit) as exc:
         main(["demo", "bogus"])
     assert exc.value.code == 2
+
+
+def test_cli_stays_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, lrlab.cli as c; c.build_parser(); c.main(['list']); "
+            "heavy = [m for m in ('matplotlib', 'torch', 'PIL', 'pandas') if m in sys.modules]; "
+            "sys.exit(1 if heavy else 0)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
