@@ -335,3 +335,62 @@ def test_nan_metric_is_skipped_with_a_warning():
         rates, _ = drive(callback, [1.0, math.nan, math.nan, 1.0])
     assert rates == [float(np.float32(0.1))] * 3 + [pytest.approx(0.01)]
     assert callback.plateau.epochs == 2
+
+
+# -- another backend: jax, where the train step is compiled with jax.jit ----------------------------------
+JAX_BACKEND_SCRIPT = """
+import json
+import numpy as np, keras, lrlab
+from lrlab.keras import LRLogger, ReduceOnPlateau, Schedule
+
+X = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype="float32")
+Y = X.max(axis=1, keepdims=True)
+
+def model(lr, weights=None):
+    m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros")])
+    m.compile(optimizer=keras.optimizers.SGD(lr), loss="binary_crossentropy", jit_compile=True)
+    if weights is not None:
+        m.set_weights(weights)
+    return m
+
+def bias(m):
+    return float(keras.ops.convert_to_numpy(m.layers[0].bias)[0])
+
+out = {"backend": keras.backend.backend()}
+for spec in ("step_decay(0.2, 0.5, 1)", "random_uniform(0.1, 0.3, seed=2)"):
+    m = model(Schedule(spec))
+    m.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    out[spec] = [bias(m), 0.375 * lrlab.parse(spec)(0)]
+
+m = model(Schedule("constant(0.5)"))
+h = m.fit(X, Y, batch_size=8, epochs=4, verbose=0, validation_data=(X, Y),
+          callbacks=[ReduceOnPlateau(patience=1, min_delta=10.0, factor=0.5), LRLogger()])
+out["lr"] = h.history["lr"]
+scale = m.optimizer._learning_rate.scale
+twin = model(Schedule("constant(0.5)", scale=scale), m.get_weights())
+m.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+twin.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+out["next_step"] = [bias(m), bias(twin)]
+print(json.dumps(out))
+"""
+
+
+def test_compiled_training_on_the_jax_backend():
+    pytest.importorskip("jax")
+    import json
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    proc = subprocess.run(
+        [sys.executable, "-c", JAX_BACKEND_SCRIPT], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["backend"] == "jax"
+    for spec in ("step_decay(0.2, 0.5, 1)", "random_uniform(0.1, 0.3, seed=2)"):
+        got, want = out[spec]
+        assert got == pytest.approx(want, rel=1e-6)
+    assert out["lr"] == [0.5, 0.25, 0.125, 0.0625]
+    got, want = out["next_step"]  # the compiled step uses the reduced scale (it is rebuilt on a reduction)
+    assert got == want

@@ -102,8 +102,12 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
 
     The rate at step t is `max(s(t) * scale, min_lr)` (scale 1 and min_lr 0 unless `ReduceOnPlateau`
     moved them), computed in keras.config.floatx(). Host-only kinds (random_uniform, custom) are computed
-    on the host from the step's integer value: they work in eager training (the torch backend, or
-    `run_eagerly=True`) but do not trace inside a compiled train step.
+    on the host from the step's integer value: eagerly on the torch backend (they do not trace under
+    `jit_compile=True` there, nor inside a tensorflow graph: use `run_eagerly=True`), and through
+    `jax.pure_callback` on the jax backend, where they also work in the compiled step.
+
+    On the jax backend a compiled train step holds `scale` as a constant: `ReduceOnPlateau` rebuilds the step
+    when it changes the scale; after setting it by hand, call `model.make_train_function(force=True)`.
     """
 
     def __init__(self, schedule: Any, scale: float = 1.0, min_lr: float = 0.0) -> None:
@@ -134,7 +138,11 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         ops = keras.ops
         dtype = keras.config.floatx()
         xp = namespace(dtype)
-        if self.schedule.host_only:
+        if self.schedule.host_only and keras.backend.backend() == "jax":
+            from .jax import schedule as jax_schedule  # jax.pure_callback: runs on the host, traces under jit
+
+            value = ops.cast(jax_schedule(self.schedule)(ops.convert_to_tensor(step)), dtype)
+        elif self.schedule.host_only:
             value = ops.convert_to_tensor(self.schedule(int(ops.convert_to_numpy(step))), dtype=dtype)
         else:
             t = ops.cast(step, dtype)
