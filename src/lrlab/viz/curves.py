@@ -111,7 +111,8 @@ def curves_figure(
     draw_curves(axes, history, band=band, metric=metric)
     n_seeds = history["seed"].nunique() if "seed" in history.columns else 1
     handles, names = axes[0].get_legend_handles_labels()
-    ncol = min(len(names), 3 if max(len(n) for n in names) > 30 else 6)
+    # as many columns as fit the figure's width (about 14 characters of small text per inch)
+    ncol = max(1, min(len(names), int(size[0] * 14 // (max(len(n) for n in names) + 6))))
     fig.legend(handles, names, loc="outside lower center", ncol=ncol, fontsize="small", frameon=False)
     heading = title or ""
     if n_seeds > 1:
