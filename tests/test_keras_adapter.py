@@ -371,17 +371,26 @@ twin = model(Schedule("constant(0.5)", scale=scale), m.get_weights())
 m.fit(X, Y, batch_size=8, epochs=1, verbose=0)
 twin.fit(X, Y, batch_size=8, epochs=1, verbose=0)
 out["next_step"] = [bias(m), bias(twin)]
+
+# A model saved by the torch backend, loaded in this fresh process (import lrlab.keras is all it needs).
+import os
+loaded = keras.models.load_model(os.environ["LRLAB_SAVED_MODEL"])
+out["loaded"] = [repr(loaded.optimizer._learning_rate.schedule), int(loaded.optimizer.iterations.numpy())]
 print(json.dumps(out))
 """
 
 
-def test_compiled_training_on_the_jax_backend():
+def test_compiled_training_on_the_jax_backend(tmp_path):
     pytest.importorskip("jax")
     import json
     import subprocess
     import sys
 
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    s = lrlab.parse("cosine(0.1, decay_steps=50, alpha=0.1)")
+    model = or_model(Schedule(s))
+    model.fit(X, Y, batch_size=8, epochs=3, verbose=0)
+    model.save(tmp_path / "torch.keras")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "LRLAB_SAVED_MODEL": str(tmp_path / "torch.keras")}
     proc = subprocess.run(
         [sys.executable, "-c", JAX_BACKEND_SCRIPT], capture_output=True, text=True, env=env, timeout=300
     )
@@ -394,3 +403,4 @@ def test_compiled_training_on_the_jax_backend():
     assert out["lr"] == [0.5, 0.25, 0.125, 0.0625]
     got, want = out["next_step"]  # the compiled step uses the reduced scale (it is rebuilt on a reduction)
     assert got == want
+    assert out["loaded"] == [repr(s), 3]
