@@ -140,3 +140,19 @@ def test_scalar_and_array_identical_over_20000_steps(spec):
     scalar = np.array([s(t) for t in range(20_001)])
     bad = np.nonzero(array != scalar)[0]
     assert not len(bad), f"{spec}: {len(bad)} steps differ, first {bad[0]}: {scalar[bad[0]]!r} vs {array[bad[0]]!r}"
+
+
+@pytest.mark.parametrize("spec", CATALOGUE)
+def test_compiled_scalar_path_equals_the_formula(spec):
+    """The fast path is the formula traced and compiled (host-only kinds keep apply); same values."""
+    from lrlab.schedules import SCALAR
+
+    s = lrlab.parse(spec)
+    s(0)
+    assert hasattr(s._scalar, "source") != s.host_only
+    for t in [0, 1, 2, 7, 99, 100, 101, 999, 1000, 1001, 4999, 5000, 12_345, 20_000, 10**6]:
+        try:
+            expected = s.apply(SCALAR, t)
+        except OverflowError:  # Python floats overflow where numpy gives inf
+            expected = float(s(np.array([t]))[0])
+        assert s(t) == expected

@@ -69,10 +69,25 @@ class Schedule:
     def __call__(self, t: Any) -> Any:
         if type(t) is int and t >= 0:
             try:
-                return self.apply(SCALAR, t)
+                return self._scalar(t)
             except (OverflowError, TypeError):
                 pass  # overflow: numpy gives inf; TypeError: a length is unset, which _call explains
         return self._call(t)
+
+    def _scalar(self, t: int) -> Any:
+        """`apply(SCALAR, t)`; the first call replaces this method, on the instance, by the formula compiled
+        to a straight-line function (see _compile), which gives the same values faster."""
+        from ._compile import scalar_function
+
+        fast = scalar_function(self.apply) if self.is_bound else None
+        if fast is None:
+            apply = self.apply
+
+            def fast(t: int) -> Any:
+                return apply(SCALAR, t)
+
+        object.__setattr__(self, "_scalar", fast)
+        return fast(t)
 
     def _call(self, t: Any) -> Any:
         """Everything but a plain non-negative int: checks the steps, then the scalar or the numpy path."""
@@ -88,7 +103,7 @@ class Schedule:
                 raise ValueError(f"step must be a finite number >= 0, got {t!r}")
             if step == int(step) and step < 2**53:
                 try:
-                    return float(self.apply(SCALAR, int(step)))
+                    return float(self._scalar(int(step)))
                 except OverflowError:
                     pass
             return float(self._call_array(np.array([step]))[0])

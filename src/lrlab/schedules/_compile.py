@@ -1,0 +1,215 @@
+"""The fast scalar path: a schedule's formula, traced once into a straight-line Python function.
+
+`apply(SCALAR, t)` runs the formula with every parameter looked up and every helper called at each step.
+Tracing runs it once on a symbolic step instead, records each operation, and compiles them to one Python
+statement each with the parameters as literals, a `where` becoming an if/else that runs only the branch it
+takes: the same operations in the same order on the same types, so the values are identical to
+`apply(SCALAR, t)` (and to numpy's, which computes both branches and keeps one), at about the cost of a
+hand-written closure. Formulas
+that cannot be traced (host-only kinds, Python branches on the step) keep `apply(SCALAR, t)`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from ._ns import SCALAR, Namespace
+
+
+class _Tracer:
+    """Records the operations of one traced formula as a graph of nodes."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.constants: dict[str, Any] = {}
+
+    def arg(self, value: Any) -> str:
+        if isinstance(value, _Node):
+            return value.name
+        if isinstance(value, bool):
+            return repr(value)
+        if isinstance(value, int):
+            return f"({value!r})"
+        if isinstance(value, float):
+            if math.isfinite(value):
+                return f"({value!r})"
+            name = f"_k{len(self.constants)}"
+            self.constants[name] = value
+            return name
+        raise TypeError(f"cannot trace a formula over {value!r}")
+
+    def emit(self, template: str, *operands: Any) -> _Node:
+        for o in operands:
+            self.arg(o)  # fail early on an operand that is not a number or a node
+        self.count += 1
+        return _Node(self, f"v{self.count}", template, operands)
+
+
+class _Node:
+    """A value of the traced formula; arithmetic on it records a statement."""
+
+    __slots__ = ("name", "operands", "template", "tracer")
+
+    def __init__(self, tracer: _Tracer, name: str, template: str = "", operands: tuple[Any, ...] = ()) -> None:
+        self.tracer, self.name, self.template, self.operands = tracer, name, template, operands
+
+    def _op(self, template: str, *operands: Any) -> _Node:
+        return self.tracer.emit(template, *operands)
+
+    def __add__(self, o: Any) -> _Node:
+        return self._op("{} + {}", self, o)
+
+    def __radd__(self, o: Any) -> _Node:
+        return self._op("{} + {}", o, self)
+
+    def __sub__(self, o: Any) -> _Node:
+        return self._op("{} - {}", self, o)
+
+    def __rsub__(self, o: Any) -> _Node:
+        return self._op("{} - {}", o, self)
+
+    def __mul__(self, o: Any) -> _Node:
+        return self._op("{} * {}", self, o)
+
+    def __rmul__(self, o: Any) -> _Node:
+        return self._op("{} * {}", o, self)
+
+    def __truediv__(self, o: Any) -> _Node:
+        return self._op("{} / {}", self, o)
+
+    def __rtruediv__(self, o: Any) -> _Node:
+        return self._op("{} / {}", o, self)
+
+    def __pow__(self, o: Any) -> _Node:
+        return self._op("{} ** {}", self, o)
+
+    def __rpow__(self, o: Any) -> _Node:
+        return self._op("{} ** {}", o, self)
+
+    def __neg__(self) -> _Node:
+        return self._op("-{}", self)
+
+    def __lt__(self, o: Any) -> _Node:
+        return self._op("{} < {}", self, o)
+
+    def __le__(self, o: Any) -> _Node:
+        return self._op("{} <= {}", self, o)
+
+    def __gt__(self, o: Any) -> _Node:
+        return self._op("{} > {}", self, o)
+
+    def __ge__(self, o: Any) -> _Node:
+        return self._op("{} >= {}", self, o)
+
+    def __eq__(self, o: Any) -> _Node:  # type: ignore[override]
+        return self._op("{} == {}", self, o)
+
+    def __ne__(self, o: Any) -> _Node:  # type: ignore[override]
+        return self._op("{} != {}", self, o)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __bool__(self) -> bool:
+        raise TypeError("the formula branches on the step in Python")
+
+
+def _unary(name: str, direct: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def op(x: Any) -> Any:
+        return x.tracer.emit(f"{name}({{}})", x) if isinstance(x, _Node) else direct(x)
+
+    return op
+
+
+def _minimum(a: Any, b: Any) -> Any:
+    # exactly min(a, b): the first argument unless the second is smaller
+    if isinstance(a, _Node) or isinstance(b, _Node):
+        tracer = a.tracer if isinstance(a, _Node) else b.tracer
+        return tracer.emit("{1} if {1} < {0} else {0}", a, b)
+    return min(a, b)
+
+
+def _maximum(a: Any, b: Any) -> Any:
+    # exactly max(a, b): the first argument unless the second is larger
+    if isinstance(a, _Node) or isinstance(b, _Node):
+        tracer = a.tracer if isinstance(a, _Node) else b.tracer
+        return tracer.emit("{1} if {1} > {0} else {0}", a, b)
+    return max(a, b)
+
+
+def _where(cond: Any, a: Any, b: Any) -> Any:
+    if isinstance(cond, _Node):
+        return cond.tracer.emit(_WHERE, cond, a, b)
+    return a if cond else b
+
+
+_WHERE = "where"
+
+
+TRACE = Namespace(
+    name="trace",
+    cos=_unary("_cos", math.cos),
+    exp=_unary("_exp", math.exp),
+    log=_unary("_log", math.log),
+    sqrt=_unary("_sqrt", math.sqrt),
+    floor=_unary("_floor", SCALAR.floor),
+    ceil=_unary("_ceil", SCALAR.ceil),
+    minimum=_minimum,
+    maximum=_maximum,
+    where=_where,
+)
+
+_GLOBALS = {
+    "_cos": math.cos,
+    "_exp": math.exp,
+    "_log": math.log,
+    "_sqrt": math.sqrt,
+    "_floor": SCALAR.floor,
+    "_ceil": SCALAR.ceil,
+}
+
+
+MAX_LINES = 4000
+"""Longest generated function; past it (branches that share much work, copied into each) no fast path."""
+
+
+def _generate(tracer: _Tracer, node: Any, done: set[str], lines: list[str], indent: str) -> None:
+    """Statements computing `node` after those in `done`; a `where` runs only the branch it takes."""
+    if not isinstance(node, _Node) or node.name in done:
+        return
+    if len(lines) > MAX_LINES:
+        raise ValueError("formula too long to compile")
+    if node.template == _WHERE:
+        cond, a, b = node.operands
+        _generate(tracer, cond, done, lines, indent)
+        lines.append(f"{indent}if {tracer.arg(cond)}:")
+        for branch in (a, b):
+            inner = set(done)
+            _generate(tracer, branch, inner, lines, indent + "    ")
+            lines.append(f"{indent}    {node.name} = {tracer.arg(branch)}")
+            if branch is a:
+                lines.append(f"{indent}else:")
+    else:
+        for operand in node.operands:
+            _generate(tracer, operand, done, lines, indent)
+        lines.append(f"{indent}{node.name} = " + node.template.format(*(tracer.arg(o) for o in node.operands)))
+    done.add(node.name)
+
+
+def scalar_function(apply: Callable[[Namespace, Any], Any]) -> Callable[[int], Any] | None:
+    """`t -> apply(SCALAR, t)` compiled from a trace of `apply`, or None when the formula cannot be traced."""
+    tracer = _Tracer()
+    step = _Node(tracer, "t")
+    try:
+        result = apply(TRACE, step)
+        lines: list[str] = []
+        _generate(tracer, result, {"t"}, lines, "    ")
+        source = "\n".join(["def _scalar(t):", *lines, f"    return {tracer.arg(result)}"])
+        namespace: dict[str, Any] = {**_GLOBALS, **tracer.constants}
+        exec(compile(source, "<lrlab scalar formula>", "exec"), namespace)  # our own generated statements only
+    except Exception:  # host-only kinds, unset lengths, Python branches on the step: no fast path
+        return None
+    fn = namespace["_scalar"]
+    fn.source = source
+    return fn
