@@ -150,6 +150,7 @@ def test_compiled_scalar_path_equals_the_formula(spec):
     s = lrlab.parse(spec)
     s(0)
     assert hasattr(s._scalar, "source") != s.host_only
+    assert s._entry is not type(s)._entry
     for t in [0, 1, 2, 7, 99, 100, 101, 999, 1000, 1001, 4999, 5000, 12_345, 20_000, 10**6]:
         try:
             expected = s.apply(SCALAR, t)

@@ -197,19 +197,35 @@ def _generate(tracer: _Tracer, node: Any, done: set[str], lines: list[str], inde
     done.add(node.name)
 
 
-def scalar_function(apply: Callable[[Namespace, Any], Any]) -> Callable[[int], Any] | None:
-    """`t -> apply(SCALAR, t)` compiled from a trace of `apply`, or None when the formula cannot be traced."""
+def scalar_functions(
+    apply: Callable[[Namespace, Any], Any], slow: Callable[[Any], Any]
+) -> tuple[Callable[[int], Any], Callable[[Any], Any]] | None:
+    """Two functions compiled from a trace of `apply`, or None when the formula cannot be traced:
+    `t -> apply(SCALAR, t)` for an int t >= 0, and the entry `s(t)` runs, which takes that path for an
+    int t >= 0 and hands anything else, or an overflow, to `slow`."""
     tracer = _Tracer()
     step = _Node(tracer, "t")
     try:
         result = apply(TRACE, step)
-        lines: list[str] = []
-        _generate(tracer, result, {"t"}, lines, "    ")
-        source = "\n".join(["def _scalar(t):", *lines, f"    return {tracer.arg(result)}"])
-        namespace: dict[str, Any] = {**_GLOBALS, **tracer.constants}
+        body: list[str] = []
+        _generate(tracer, result, {"t"}, body, "    ")
+        body.append(f"    return {tracer.arg(result)}")
+        source = "\n".join(
+            [
+                "def _scalar(t):",
+                *body,
+                "def _entry(t):",
+                "    if t.__class__ is not int or t < 0:",
+                "        return _slow(t)",
+                "    try:",
+                *("    " + line for line in body),
+                "    except OverflowError:",
+                "        return _slow(t)",
+            ]
+        )
+        namespace: dict[str, Any] = {**_GLOBALS, **tracer.constants, "_slow": slow}
         exec(compile(source, "<lrlab scalar formula>", "exec"), namespace)  # our own generated statements only
     except Exception:  # host-only kinds, unset lengths, Python branches on the step: no fast path
         return None
-    fn = namespace["_scalar"]
-    fn.source = source
-    return fn
+    namespace["_scalar"].source = source
+    return namespace["_scalar"], namespace["_entry"]

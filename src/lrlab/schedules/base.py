@@ -12,6 +12,7 @@ import inspect
 import json
 import math
 import numbers
+import operator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -66,28 +67,45 @@ class Schedule:
         """The formula, on non-negative steps `t` of namespace `xp` (float, numpy, jax, torch, keras)."""
         raise NotImplementedError
 
-    def __call__(self, t: Any) -> Any:
-        if type(t) is int and t >= 0:
-            try:
-                return self._scalar(t)
-            except (OverflowError, TypeError):
-                pass  # overflow: numpy gives inf; TypeError: a length is unset, which _call explains
-        return self._call(t)
+    # `s(t)` finds __call__ on the class: this property hands back the instance's entry function itself, so
+    # a lookup runs one Python function (the compiled formula behind a check of t) rather than two.
+    __call__ = property(
+        operator.attrgetter("_entry"),
+        doc="s(t): the rate at step t; a float for an int, a float64 array for an array of steps.",
+    )
+
+    def _entry(self, t: Any) -> Any:
+        """The first call: compile this schedule's scalar formula (see _compile), then use it."""
+        self._compile_scalar()
+        return self._entry(t)
 
     def _scalar(self, t: int) -> Any:
-        """`apply(SCALAR, t)`; the first call replaces this method, on the instance, by the formula compiled
-        to a straight-line function (see _compile), which gives the same values faster."""
-        from ._compile import scalar_function
+        """`apply(SCALAR, t)` for an int t >= 0 (compiled on first use)."""
+        self._compile_scalar()
+        return self._scalar(t)
 
-        fast = scalar_function(self.apply) if self.is_bound else None
-        if fast is None:
-            apply = self.apply
+    def _compile_scalar(self) -> None:
+        """Set `_scalar` (the formula on an int) and `_entry` (what `s(t)` runs) on this instance."""
+        from ._compile import scalar_functions
 
-            def fast(t: int) -> Any:
+        compiled = scalar_functions(self.apply, self._call) if self.is_bound else None
+        if compiled is None:  # host-only kinds, lengths left out: the formula as written
+            apply, slow = self.apply, self._call
+
+            def formula(t: int) -> Any:
                 return apply(SCALAR, t)
 
-        object.__setattr__(self, "_scalar", fast)
-        return fast(t)
+            def entry(t: Any) -> Any:
+                if t.__class__ is int and t >= 0:
+                    try:
+                        return apply(SCALAR, t)
+                    except (OverflowError, TypeError):
+                        pass  # overflow: numpy gives inf; TypeError: a length is unset, which _call explains
+                return slow(t)
+
+            compiled = formula, entry
+        object.__setattr__(self, "_scalar", compiled[0])
+        object.__setattr__(self, "_entry", compiled[1])
 
     def _call(self, t: Any) -> Any:
         """Everything but a plain non-negative int: checks the steps, then the scalar or the numpy path."""
@@ -111,13 +129,13 @@ class Schedule:
             steps = np.asarray(t)
         except (TypeError, ValueError):
             steps = np.asarray(None)
-        if steps.dtype.kind not in "iuf":
+        kind = steps.dtype.kind
+        if kind not in "iuf":
             raise ValueError(f"step must be a number or an array of numbers, got {t!r}")
-        steps = steps.astype(np.float64, copy=False)
-        if steps.size and not (steps.min() >= 0 and steps.max() < math.inf):
+        if steps.size and not (steps.min() >= 0 and (kind != "f" or steps.max() < math.inf)):
             bad = steps[~((steps >= 0) & (steps < math.inf))][0]
             raise ValueError(f"steps must be finite numbers >= 0, got {bad!r}")
-        return self._call_array(steps)
+        return self._call_array(steps.astype(np.float64, copy=False))
 
     def _call_array(self, steps: np.ndarray) -> np.ndarray:
         # numpy evaluates both branches of every `where`: an overflow or 0/0 in the branch not taken is no error
