@@ -1,9 +1,9 @@
 """lrlab's decays equal Keras 3's schedule classes (torch backend, floatx float64), step by step.
 
-Keras is called once per step with a Python int, as an optimizer does: its vectorised path is not float64
-throughout (keras.ops.floor returns float32 there), so it is not the reference. The measured difference
-is at most 2 ulp (torch's cos/pow against Python's math), asserted with rtol=1e-15.
-"""
+Keras is called once per step with a Python int, as an optimizer does, and each value is checked to be
+float64: called on a whole tensor of steps, Keras returned float32 values on this backend (keras.ops.floor
+gives float32 even for float64 input), so that path is not the reference. The measured difference is at most
+2 ulp (torch's cos/pow against Python's math), asserted with rtol=1e-15."""
 
 from __future__ import annotations
 
