@@ -23,7 +23,7 @@ class Run:
     loss of the epoch's updates), val_loss, val_<metric>.
     step_lr / step_loss: the rate used by, and the batch loss seen at, every optimizer update.
     metrics: final loss/accuracy on train, val and test (keys loss, accuracy, val_loss, val_accuracy, test_loss,
-    test_accuracy, where the task has them), plus epochs and steps done.
+    test_accuracy, where the task has them), plus epochs_done and steps.
     status: "ok" or "diverged" (a NaN/inf loss ended the run early).
     """
 
