@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export KERAS_BACKEND := torch
 
-.PHONY: demo test lint bench clean browser
+.PHONY: demo test bench browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,16 +15,27 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The main job: six schedules on the fourth seed's task (Adam, 3 seeds), a leaderboard and lrlab-out/report.html.
+# Runs are kept in lrlab-runs/runs.db, so a second `make demo` reuses them.
+DEMO_SPECS := 'constant(0.01)' 'step_decay(0.01, drop=0.5, step_size=150)' \
+	'exponential(0.01, decay_steps=100, decay_rate=0.7)' 'cosine(0.01)' 'one_cycle(0.02)' \
+	'constant(0.05)@plateau(factor=0.5, patience=5, min_lr=1e-5)'
+
 demo: $(STAMP)
-	$(VENV)/bin/lrlab plot "constant(0.1)" "step_decay(0.1, drop=0.5, step_size=30)" \
-		"cosine(0.1, decay_steps=100)" "one_cycle(0.1, total_steps=100)" --steps 100
+	$(VENV)/bin/lrlab compare quantiles $(DEMO_SPECS) --optimizer adam --epochs 50 --seeds 3 --out lrlab-out
+	@echo "report: $(CURDIR)/lrlab-out/report.html"
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts
 	$(PY) -m pytest
 
 bench: $(STAMP)
 	$(PY) bench/lookup.py
+	$(PY) bench/train_throughput.py
+
+# Optional: Debian's Chromium, so the report test renders report.html headless (it skips without it).
+browser:
+	apt-get update -q && apt-get install -y -q chromium
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

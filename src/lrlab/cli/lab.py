@@ -44,7 +44,11 @@ def register(sub: Any) -> None:
     p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=f"the run store (default {DEFAULT_DB})")
     p.add_argument("--fresh", action="store_true", help="train again even when a stored run matches")
     p.add_argument("--data-dir", default=None, metavar="DIR", help="local data for tasks that take one (mnist)")
-    p.add_argument("--threads", default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument(
+        "--threads",
+        default="1",
+        help="torch CPU threads (default 1: fastest for the small built-in models; raise it for big ones)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_compare)
 

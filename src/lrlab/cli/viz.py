@@ -36,8 +36,11 @@ def _cmd_animate(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Run one demo of the gallery, or all of them, and print where the pictures are."""
+    import torch
+
     from ..viz.gallery import run_demo
 
+    torch.set_num_threads(1)  # the seeds' models are tiny: one thread is several times faster than two
     names = [args.name] if args.name else list(GALLERY)
     written: list[Path] = []
     for name in names:
