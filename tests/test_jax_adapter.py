@@ -15,42 +15,8 @@ import jax.numpy as jnp  # noqa: E402
 
 import lrlab  # noqa: E402
 import lrlab.jax as lj  # noqa: E402
+from every_kind import SPECS  # noqa: E402
 
-# One schedule of every kind (the host-only custom kind through an importable function).
-SPECS = [
-    "constant(0.1)",
-    "step_decay(0.1, 0.5, 7)",
-    "multistep(0.1, [3, 10, 20], gamma=0.5)",
-    "piecewise([5, 12], [0.1, 0.05, 0.01])",
-    "exponential(0.1, 5, 0.95, staircase=True)",
-    "exponential(0.1, 5, 0.95)",
-    "inverse_time(0.1, 5, 0.5)",
-    "inverse_time(0.1, 5, 0.5, staircase=True)",
-    "polynomial(0.1, 20, end_lr=0.001, power=2.0)",
-    "polynomial(0.1, 10, cycle=True)",
-    "cosine(0.1, 30, alpha=0.1)",
-    "cosine(0.0, 30, warmup_target=0.1, warmup_steps=5)",
-    "cosine_restarts(0.1, 5, t_mul=2.0, m_mul=0.8, alpha=0.01)",
-    "cosine_restarts(0.1, 5, t_mul=1.0)",
-    "cosine_restarts(0.1, 3, t_mul=1.5)",
-    'cyclic(0.01, 0.1, 4, 6, mode="triangular2")',
-    'cyclic(0.01, 0.1, 4, mode="exp_range", gamma=0.9)',
-    "cyclic(0.01, 0.1, 4)",
-    "one_cycle(0.1, 40)",
-    'one_cycle(0.1, 40, anneal="linear", three_phase=True)',
-    "linear(0.1, 0.01, 20)",
-    "warmup(cosine(0.1, 30), 5)",
-    "join([constant(0.1), cosine(0.1, 20)], [10])",
-    "inverse_sqrt(0.1, 5)",
-    'wsd(0.1, 50, 5, 10, decay="cosine")',
-    'wsd(0.1, 50, 5, 10, decay="1-sqrt", end_lr=0.01)',
-    "wsd(0.1, 50, 5, 10)",
-    "per_epoch(exponential(0.1, 1, 0.9), 4)",
-    "constant(0.1) * 0.5",
-    "cosine(0.1, 30).clip(0.02, 0.08)",
-    "random_uniform(0.01, 0.1, seed=3)",
-    'custom("math:sqrt")',
-]
 STEPS = np.arange(0, 90)
 
 

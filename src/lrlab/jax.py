@@ -20,9 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .schedules import Namespace, parse
-from .schedules import Schedule as _LrSchedule
-from .schedules.base import from_config
+from .schedules import Namespace, as_schedule
 
 __all__ = ["NAMESPACE", "plateau_chain", "schedule"]
 
@@ -41,19 +39,6 @@ NAMESPACE = Namespace(
 """The formula operations on jax.numpy."""
 
 
-def _as_schedule(s: Any) -> _LrSchedule:
-    if isinstance(s, _LrSchedule):
-        out = s
-    elif isinstance(s, str):
-        out = parse(s)
-    elif isinstance(s, dict):
-        out = from_config(s)
-    else:
-        raise ValueError(f"schedule must be an lrlab schedule, a spec string or a config dict, got {s!r}")
-    if not out.is_bound:
-        raise ValueError(f"schedule {out!r} has no length: call .stretch(total_steps) on it first")
-    return out
-
 
 def _float_dtype() -> Any:
     """float64 when x64 is enabled, else float32 (read at call time, so enabling x64 later works)."""
@@ -65,7 +50,7 @@ def schedule(s: Any) -> Callable[[Any], jax.Array]:
 
     `count` may be a Python int or an integer array of any shape (the result has its shape).
     """
-    sched = _as_schedule(s)
+    sched = as_schedule(s, who="lrlab.jax.schedule")
 
     if sched.host_only:
 

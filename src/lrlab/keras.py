@@ -21,26 +21,10 @@ import keras
 import numpy as np
 
 from .plateau import Plateau
-from .schedules import Namespace, parse
-from .schedules import Schedule as _LrSchedule
-from .schedules.base import from_config
+from .schedules import Namespace, as_schedule
 
 __all__ = ["LRLogger", "ReduceOnPlateau", "Schedule", "current_lr", "namespace"]
 
-
-def _as_schedule(schedule: Any) -> _LrSchedule:
-    """An lrlab schedule from a schedule, a spec string or a `to_config()` dict."""
-    if isinstance(schedule, _LrSchedule):
-        out = schedule
-    elif isinstance(schedule, str):
-        out = parse(schedule)
-    elif isinstance(schedule, dict):
-        out = from_config(schedule)
-    else:
-        raise ValueError(f"schedule must be an lrlab schedule, a spec string or a config dict, got {schedule!r}")
-    if not out.is_bound:
-        raise ValueError(f"schedule {out!r} has no length: call .stretch(total_steps) on it first")
-    return out
 
 
 def namespace(dtype: str | None = None) -> Namespace:
@@ -112,7 +96,7 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, schedule: Any, scale: float = 1.0, min_lr: float = 0.0) -> None:
         super().__init__()
-        self.schedule = _as_schedule(schedule)
+        self.schedule = as_schedule(schedule, who="lrlab.keras.Schedule")
         self._scale = keras.Variable(_number("scale", scale), trainable=False, name="lrlab_scale")
         self._min_lr = keras.Variable(_number("min_lr", min_lr), trainable=False, name="lrlab_min_lr")
 

@@ -28,24 +28,10 @@ import torch
 from torch.optim.lr_scheduler import LRScheduler
 
 from .plateau import Plateau
-from .schedules import Schedule, from_config, parse
+from .schedules import Schedule, as_schedule, from_config
 
 _FORMAT = "lrlab.torch.Scheduler/1"
 
-
-def _as_schedule(schedule: Any) -> Schedule:
-    if isinstance(schedule, str):
-        schedule = parse(schedule)
-    if not isinstance(schedule, Schedule):
-        raise ValueError(
-            f"lrlab.torch.Scheduler: schedule must be an lrlab Schedule or a spec string, got {schedule!r}"
-        )
-    if not schedule.is_bound:
-        raise ValueError(
-            f"lrlab.torch.Scheduler: schedule {schedule!r} has no length; give it (e.g. decay_steps=...) "
-            "or call .stretch(total_steps) with the number of optimizer steps of the run"
-        )
-    return schedule
 
 
 def _config(schedule: Schedule) -> dict[str, Any] | None:
@@ -64,7 +50,7 @@ class Scheduler(LRScheduler):
             raise ValueError(f"lrlab.torch.Scheduler: optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
         if plateau is not None and not isinstance(plateau, Plateau):
             raise ValueError(f"lrlab.torch.Scheduler: plateau must be an lrlab.Plateau or None, got {plateau!r}")
-        self.schedule = _as_schedule(schedule)
+        self.schedule = as_schedule(schedule, who="lrlab.torch.Scheduler")
         self.plateau = plateau
         groups = optimizer.param_groups
         _first_initial_lr(groups, [float(g.get("initial_lr", g["lr"])) for g in groups])

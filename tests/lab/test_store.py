@@ -22,14 +22,6 @@ from lrlab.lab.task import Data, Split, Task  # noqa: E402
 from lrlab.lab.train import train  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _load(seed: int) -> Data:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(120, 3)).astype(np.float32)

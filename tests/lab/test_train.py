@@ -21,14 +21,6 @@ from lrlab.plateau import Plateau  # noqa: E402
 SEED_FILE = next((Path(__file__).resolve().parents[3] / "shared" / "seeds").glob("000_*.txt"), None)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one torch thread is faster, and immune to a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _blobs_load(seed: int) -> Data:
     rng = np.random.default_rng(0)

@@ -10,7 +10,7 @@ from .cosine import cosine, cosine_restarts
 from .cyclic import cyclic, one_cycle
 from .decay import constant, exponential, inverse_time, linear, multistep, piecewise, polynomial, step_decay
 from .host import custom, random_uniform
-from .spec import parse
+from .spec import as_schedule, parse
 from .transformer import inverse_sqrt, wsd
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "SCALAR",
     "Namespace",
     "Schedule",
+    "as_schedule",
     "clip",
     "constant",
     "cosine",

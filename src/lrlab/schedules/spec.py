@@ -215,3 +215,27 @@ def parse(text: str) -> Schedule:
     if not isinstance(value, Schedule):
         raise ValueError(f"a schedule spec must describe a schedule, got {value!r} from {text!r}")
     return value
+
+
+def as_schedule(value: Schedule | str | dict, *, who: str = "schedule", bound: bool = True) -> Schedule:
+    """A schedule given itself, a spec string or a `to_config()` dict: what the adapters accept.
+
+    With `bound`, a schedule whose length is left out (`cosine(0.1)`) is refused with a ValueError that says
+    how to give it, since an adapter cannot know the length of the run.
+    """
+    from .base import from_config
+
+    if isinstance(value, Schedule):
+        out = value
+    elif isinstance(value, str):
+        out = parse(value)
+    elif isinstance(value, dict):
+        out = from_config(value)
+    else:
+        raise ValueError(f"{who}: schedule must be an lrlab schedule, a spec string or a config dict, got {value!r}")
+    if bound and not out.is_bound:
+        raise ValueError(
+            f"{who}: schedule {out!r} has no length; give it (e.g. decay_steps=...) "
+            "or call .stretch(total_steps) with the number of optimizer steps of the run"
+        )
+    return out

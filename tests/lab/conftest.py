@@ -1,0 +1,12 @@
+"""Shared by the lab tests: the models are tiny, so one torch thread is faster and immune to a busy machine."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
