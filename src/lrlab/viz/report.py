@@ -20,6 +20,7 @@ h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.25em; margin-to
      border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
 .sub { color: #666; margin-top: 0; }
 pre { background: #f5f5f5; border: 1px solid #e3e3e3; border-radius: 4px; padding: 0.7em; overflow-x: auto; }
+.scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 0.92em; margin: 0.5em 0; }
 th, td { border: 1px solid #d8d8d8; padding: 0.3em 0.6em; text-align: right; }
 th { background: #f0f3f7; } td.text, th.text { text-align: left; font-family: monospace; }
@@ -57,7 +58,9 @@ def _table(frame: Any, best: int | None = 0) -> str:
                         for c in frame.columns)
         mark = ' class="best"' if i == best else ""
         rows.append(f"<tr{mark}>{cells}</tr>")
-    return f'<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>"
+    body = "\n".join(rows)
+    return f'<div class="scroll"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table></div>'
+
 
 
 def _image(data: bytes, mime: str, alt: str) -> str:
