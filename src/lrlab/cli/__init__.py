@@ -33,6 +33,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     """Preview schedules in the terminal; with -o, also write a matplotlib figure."""
     from ..viz.terminal import preview
 
+    if args.output:
+        from ..viz._figure import check_suffix
+
+        check_suffix(args.output)  # before any output: a bad name fails alone
     parsed = [schedules.parse(spec) for spec in args.specs]
     parsed = [s if s.is_bound else s.stretch(args.steps) for s in parsed]
     print(preview(parsed, args.steps, log=args.log))
