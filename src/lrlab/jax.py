@@ -39,7 +39,6 @@ NAMESPACE = Namespace(
 """The formula operations on jax.numpy."""
 
 
-
 def _float_dtype() -> Any:
     """float64 when x64 is enabled, else float32 (read at call time, so enabling x64 later works)."""
     return jnp.asarray(0.0).dtype

@@ -26,7 +26,6 @@ from .schedules import Namespace, as_schedule
 __all__ = ["LRLogger", "ReduceOnPlateau", "Schedule", "current_lr", "namespace"]
 
 
-
 def namespace(dtype: str | None = None) -> Namespace:
     """The formula operations on `keras.ops`, computing in `dtype` (default: keras.config.floatx()).
 

@@ -33,7 +33,6 @@ from .schedules import Schedule, as_schedule, from_config
 _FORMAT = "lrlab.torch.Scheduler/1"
 
 
-
 def _config(schedule: Schedule) -> dict[str, Any] | None:
     """The schedule's config, or None when it holds a function that cannot be named."""
     try:
