@@ -10,7 +10,7 @@ from .cosine import cosine, cosine_restarts
 from .cyclic import cyclic, one_cycle
 from .decay import constant, exponential, inverse_time, linear, multistep, piecewise, polynomial, step_decay
 from .host import custom, random_uniform
-from .spec import as_schedule, parse
+from .spec import as_schedule, parse, parse_call
 from .transformer import inverse_sqrt, wsd
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "multistep",
     "one_cycle",
     "parse",
+    "parse_call",
     "per_epoch",
     "piecewise",
     "polynomial",

@@ -198,6 +198,42 @@ class _Parser:
         return self._wrap(lambda: build(name.text, args, kwargs), name.pos)
 
 
+    def keywords(self, close: str | None) -> dict[str, Any]:
+        """`key=value, ...` up to `close` (or the end), each key once."""
+        out: dict[str, Any] = {}
+        stop = "end" if close is None else close
+        while (self.tok.kind if close is None else self.tok.text) != stop:
+            key = self.tok
+            if key.kind != "name" or self.tokens[self.i + 1].text != "=":
+                raise self.fail("a keyword argument (name=value)")
+            if key.text in out:
+                raise _error(self.text, key.pos, "each keyword once", f"a second {key.text!r}")
+            self.i += 2
+            out[key.text] = self.product()
+            if self.tok.text == ",":
+                self.i += 1
+            elif (self.tok.kind if close is None else self.tok.text) != stop:
+                raise self.fail("','" + ("" if close is None else f" or {close!r}"))
+        if close is not None:
+            self.i += 1
+        return out
+
+
+def parse_call(text: str, name: str) -> dict[str, Any]:
+    """The keyword arguments of `name(key=value, ...)`, or of a bare `key=value, ...` list, read with the spec
+    grammar (numbers, strings, True/False/None, lists): what `--plateau "factor=0.5, patience=10"` says."""
+    if not isinstance(text, str):
+        raise ValueError(f"{name} options are a string such as '{name}(key=value, ...)', got {text!r}")
+    parser = _Parser(text)
+    wrapped = parser.tok.kind == "name" and parser.tok.text == name and parser.tokens[parser.i + 1].text == "("
+    if wrapped:
+        parser.i += 2
+    out = parser.keywords(")" if wrapped else None)
+    if parser.tok.kind != "end":
+        raise parser.fail("the end")
+    return out
+
+
 def parse(text: str) -> Schedule:
     """The schedule a spec string describes; `parse(repr(s)) == s` for every schedule `s`."""
     if isinstance(text, Schedule):
