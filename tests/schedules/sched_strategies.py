@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sched_testutil  # noqa: F401  (custom() looks its function up in imported modules)
 from hypothesis import strategies as st
 
 import lrlab

@@ -111,6 +111,27 @@ def test_bad_parameters_name_the_parameter_and_value(spec, names):
         assert name in str(info.value)
 
 
+def test_custom_never_imports_a_module_a_spec_names():
+    import sys
+
+    assert "antigravity" not in sys.modules
+    with pytest.raises(ValueError, match="not imported"):
+        lrlab.parse("custom('antigravity:fly')")
+    with pytest.raises(ValueError, match="not imported"):
+        lrlab.from_config({"kind": "custom", "fn": "antigravity:fly"})
+    assert "antigravity" not in sys.modules
+
+
+def test_custom_function_errors_become_value_errors():
+    def broken(step):
+        raise KeyError(step)
+
+    with pytest.raises(ValueError, match=r"fn\(3\) raised KeyError"):
+        lrlab.custom(broken)(3)
+    with pytest.raises(ValueError, match=r"fn\(0\) raised ValueError: math domain error"):
+        lrlab.parse("custom('math:log')")(0)
+
+
 def test_custom_errors():
     with pytest.raises(ValueError, match="cannot be saved"):
         lrlab.custom(lambda t: 0.1).to_config()

@@ -6,7 +6,7 @@ the adapters call them back on the host (jax.pure_callback, eager torch/keras).
 
 from __future__ import annotations
 
-import importlib
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -62,15 +62,28 @@ class random_uniform(Schedule):
 
 
 def _resolve(ref: str) -> Callable[[int], float]:
+    """The function a "package.module:function" name refers to, looked up in modules already imported.
+
+    lrlab never imports a module because a spec, a config or a checkpoint names it: importing runs the
+    module's code, and a checkpoint loaded with torch.load(weights_only=True) must stay data. The program
+    that defines the function imports its module first (or passes the function itself).
+    """
     module_name, _, attr = ref.partition(":")
     if not module_name or not attr:
         raise ValueError(f'custom: fn must be a callable or "package.module:function", got {ref!r}')
+    module = sys.modules.get(module_name)
+    if module is None:
+        raise ValueError(
+            f"custom: fn {ref!r} names module {module_name!r}, which is not imported; lrlab looks functions up "
+            "only in modules already imported (importing one named in a spec or config would run its code): "
+            "import it first, or pass the function itself"
+        )
+    target: Any = module
     try:
-        target: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             target = getattr(target, part)
-    except Exception as exc:  # importing runs the module's code: any failure is a bad reference
-        raise ValueError(f"custom: cannot import fn {ref!r}: {exc}") from None
+    except AttributeError:
+        raise ValueError(f"custom: module {module_name!r} has no {attr!r} (fn {ref!r})") from None
     if not callable(target):
         raise ValueError(f"custom: fn {ref!r} is not callable")
     return target
@@ -103,7 +116,10 @@ class custom(Schedule):
         object.__setattr__(self, "_func", func)
 
     def _value(self, step: int) -> float:
-        value = self._func(step)
+        try:
+            value = self._func(step)
+        except Exception as exc:  # the user's function: report it as a bad schedule, not a deep traceback
+            raise ValueError(f"custom: fn({step}) raised {type(exc).__name__}: {exc}") from exc
         try:
             out = float(value)
         except (TypeError, ValueError):
