@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import schedules
+from . import lab, viz
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -33,6 +34,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     """Preview schedules in the terminal; with -o, also write a matplotlib figure."""
     from ..viz.terminal import preview
 
+    if args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if args.output:
         from ..viz._figure import check_suffix
 
@@ -64,32 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="also write a figure (.png, .svg or .pdf)")
     p.set_defaults(func=_cmd_plot)
 
-    for register in _extra_commands():
-        register(sub)
+    lab.register(sub)
+    viz.register(sub)
     return parser
-
-
-def _extra_commands() -> list:
-    """The register(sub) functions of the other command modules (each imports its heavy deps lazily)."""
-    import importlib
-
-    out = []
-    for name in ("lab", "viz"):
-        try:
-            module = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
-            continue
-        out.append(module.register)
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "steps", 1) is not None and getattr(args, "steps", 1) < 1:
-        parser.error(f"--steps must be >= 1, got {args.steps}")
     try:
         return int(args.func(args) or 0)
     except ValueError as exc:
