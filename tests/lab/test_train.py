@@ -4,8 +4,6 @@ lengths stretched to the run, the plateau fed the val loss, determinism, diverge
 from __future__ import annotations
 
 import math
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +15,6 @@ import lrlab  # noqa: E402
 from lrlab.lab.task import Data, Split, Task  # noqa: E402
 from lrlab.lab.train import parse_plateau, plan, train  # noqa: E402
 from lrlab.plateau import Plateau  # noqa: E402
-
-SEED_FILE = next((Path(__file__).resolve().parents[3] / "shared" / "seeds").glob("000_*.txt"), None)
-
 
 
 def _blobs_load(seed: int) -> Data:
@@ -39,18 +34,19 @@ BLOBS = Task(name="blobs", description="test task", loss="ce", load=_blobs_load,
 
 
 # -- the first seed -----------------------------------------------------------------------------
-def _seed_lines() -> list[list[tuple[int, float, float, float]]]:
-    """The seed's printed training blocks: [(i, error, gradiente, a), ...] per 'Entrenamiento' block."""
-    text = SEED_FILE.read_text()
-    blocks, current = [], None
-    for line in text.splitlines():
-        if line.startswith("Entrenamiento para lr"):
-            current = []
-            blocks.append(current)
-        m = re.match(r"i=(\d+): error=(\S+), gradiente=(\S+), a=(\S+)$", line.strip())
-        if m and current is not None:
-            current.append((int(m[1]), float(m[2]), float(m[3]), float(m[4])))
-    return blocks
+# What the first seed (a one-weight line fit, y ~ a * x, full batch, float64) printed: (i, error, gradiente, a)
+# every 10 updates, for a constant rate 0.025 over 50 updates, and for its decayed rates over 20 updates.
+SEED_CONSTANT = [
+    (10, 3.5332415076132806, 4.434751401390874, 1.945937013155588),
+    (20, 3.463169558318404, 0.11728176690111386, 1.990209371273261),
+    (30, 3.46312055035669, 0.0031016423701155796, 1.9913802013638249),
+    (40, 3.463120516080773, 8.202626584997337e-05, 1.991411165223878),
+    (50, 3.4631205160568, 2.1692727570984022e-06, 1.9914119840964342),
+]
+SEED_DECAYED = [
+    (10, 3.46312053385814, 0.010202610187635781, 1.9914349189821918),
+    (20, 3.4631205160568017, 2.662718301434571e-06, 1.9914120289624948),
+]
 
 
 def _line_run(schedule, epochs):
@@ -64,17 +60,15 @@ def _line_run(schedule, epochs):
     return run, weights, grads
 
 
-@pytest.mark.skipif(SEED_FILE is None, reason="the first seed's text is not here")
 @pytest.mark.parametrize(
-    ("block", "schedule", "epochs"),
+    ("expected", "schedule", "epochs"),
     [
-        (0, "constant(0.025)", 50),
-        (1, "constant(0.025)", 20),
-        (2, lrlab.piecewise([4, 9, 14], [0.025, 0.0125, 0.025 / 3, 0.00625]), 20),
+        (SEED_CONSTANT, "constant(0.025)", 50),
+        (SEED_CONSTANT[:2], "constant(0.025)", 20),
+        (SEED_DECAYED, lrlab.piecewise([4, 9, 14], [0.025, 0.0125, 0.025 / 3, 0.00625]), 20),
     ],
 )
-def test_line_reproduces_the_first_seed(block, schedule, epochs):
-    expected = _seed_lines()[block]
+def test_line_reproduces_the_first_seed(expected, schedule, epochs):
     assert len(expected) == epochs // 10
     run, weights, grads = _line_run(schedule, epochs)
     assert run.status == "ok" and run.config["batch_size"] is None and run.config["dtype"] == "float64"
@@ -214,12 +208,22 @@ def test_divergence_ends_the_run_early():
     assert run.status == "diverged"
     assert len(run.history) < 6 and len(run.step_loss) == 5 * len(run.history)
     assert not np.isfinite(run.step_loss).all() or not math.isfinite(run.history["val_loss"].iloc[-1])
-    assert run.metrics["epochs_done"] == len(run.history)
+    assert run.metrics["epochs_done"] == len(run.history) and run.metrics["steps"] == len(run.step_loss)
 
 
-def test_diverged_run_with_plateau_does_not_feed_nan():
-    run = train(BLOBS, "constant(1e8)", epochs=6, plateau="patience=0")
-    assert run.status == "diverged"
+def test_diverged_run_with_plateau_does_not_feed_nan(monkeypatch):
+    fed: list[float] = []
+    real_step = Plateau.step
+
+    def spy(self, metric):
+        fed.append(metric)
+        return real_step(self, metric)
+
+    monkeypatch.setattr(Plateau, "step", spy)
+    run = train(BLOBS, "piecewise([10], [0.1, 1e8])", epochs=6, plateau="patience=0")
+    assert run.status == "diverged" and len(run.history) == 3
+    assert fed == run.history["val_loss"].tolist()[:2]  # the two finite epochs, not the diverged one
+    assert all(math.isfinite(v) for v in fed)
 
 
 def test_task_by_name_and_defaults():
