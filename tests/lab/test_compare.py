@@ -12,7 +12,8 @@ torch = pytest.importorskip("torch")
 pd = pytest.importorskip("pandas")
 
 import lrlab  # noqa: E402
-from lrlab.lab.compare import compare, split_entry  # noqa: E402
+from lrlab.lab.compare import Comparison, compare, split_entry  # noqa: E402
+from lrlab.lab.run import Run  # noqa: E402
 from lrlab.lab.task import Data, Split, Task  # noqa: E402
 
 
@@ -79,9 +80,13 @@ def test_runs_labels_and_divergence_goes_on(comparison):
 def test_leaderboard_figures_by_hand(comparison):
     board = comparison.leaderboard
     assert comparison.metric == "accuracy"
-    assert list(board["schedule"])[-1] == "constant(1000000000.0)"
-    acc = board["test_accuracy"].tolist()
-    assert acc[:3] == sorted(acc[:3], reverse=True)  # ranked by mean test accuracy, diverged last or lowest
+    # ranked by mean test accuracy over the seeds, schedules with a diverged run last
+    means = {label: np.mean([r.metrics["test_accuracy"] for r in comparison.runs if r.label == label])
+             for label in comparison.labels if label != "constant(1000000000.0)"}
+    assert list(board["schedule"]) == [*sorted(means, key=means.get, reverse=True), "constant(1000000000.0)"]
+    assert len(set(means.values())) == 3, "the test needs distinct means to check the order"
+    last = board.iloc[-1]
+    assert last["diverged"] == 3 and math.isnan(last["test_accuracy"]) and math.isnan(last["test_loss"])
     target = comparison.resolved_target()
     best_any = max(max(r.history["val_accuracy"]) for r in comparison.runs if r.status == "ok")
     assert target == pytest.approx(0.98 * best_any)
@@ -90,9 +95,9 @@ def test_leaderboard_figures_by_hand(comparison):
         test = np.array([r.metrics["test_accuracy"] for r in runs])
         best = np.array([r.history["val_accuracy"].max() for r in runs])
         assert row["runs"] == 3
-        assert row["test_accuracy"] == pytest.approx(test.mean())
-        assert row["test_accuracy_std"] == pytest.approx(test.std(ddof=1))
-        assert row["best_val_accuracy"] == pytest.approx(best.mean())
+        assert row["test_accuracy"] == pytest.approx(test.mean(), nan_ok=True)  # NaN if any seed diverged
+        assert row["test_accuracy_std"] == pytest.approx(test.std(ddof=1), nan_ok=True)
+        assert row["best_val_accuracy"] == pytest.approx(best.mean(), nan_ok=True)
         assert row["wall_s"] == pytest.approx(np.mean([r.wall_s for r in runs]))
         hits = []
         for r in runs:
@@ -137,8 +142,40 @@ def test_write(comparison, tmp_path):
         r.metrics["test_loss"])
     hist = pd.read_csv(tmp_path / "out" / "history.csv")
     assert len(hist) == len(comparison.history)
-    html = comparison.to_html("lrlab compare ring ...")
-    assert "<table" in html and "cosine(0.5)" in html and "lrlab compare ring ..." in html
+    # a diverged run's figures are written as empty cells (read back as NaN), not as numbers
+    diverged = runs[runs["status"] == "diverged"]
+    assert diverged[["final_loss", "test_loss", "test_accuracy"]].isna().all().all()
+    board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
+    assert board["schedule"].iloc[-1] == "constant(1000000000.0)" and math.isnan(board["test_accuracy"].iloc[-1])
+
+
+def _run(label: str, seed: int, test_accuracy: float, status: str = "ok") -> Run:
+    """A made-up finished run: a short val history and final figures (NaN when it diverged, as train sets them)."""
+    acc = [0.5, test_accuracy if status == "ok" else 0.9]
+    history = pd.DataFrame({"epoch": [1, 2], "step": [4, 8], "lr": [0.1, 0.1], "loss": [0.7, 0.3],
+                            "val_loss": [0.7, 0.3], "val_accuracy": acc})
+    figure = test_accuracy if status == "ok" else math.nan
+    metrics = {"loss": figure, "val_loss": figure, "test_loss": figure, "test_accuracy": figure,
+               "epochs_done": 2, "steps": 8}
+    config = {"task": "ring", "label": label, "schedule": label, "seed": seed}
+    return Run(config=config, history=history, step_lr=np.zeros(8), step_loss=np.zeros(8), metrics=metrics,
+               wall_s=1.0, status=status)
+
+
+def test_a_schedule_diverged_on_some_seeds_ranks_last_with_nan_figures():
+    """The survivors of "risky" score best of all, but one of its seeds diverged: its mean is not theirs."""
+    runs = [_run("risky", 0, 0.99), _run("risky", 1, 0.97), _run("risky", 2, math.nan, "diverged"),
+            _run("wild", 0, math.nan, "diverged"), _run("wild", 1, 0.98), _run("wild", 2, math.nan, "diverged"),
+            _run("safe", 0, 0.80), _run("safe", 1, 0.82), _run("safe", 2, 0.84),
+            _run("better", 0, 0.90), _run("better", 1, 0.91), _run("better", 2, 0.92)]
+    c = Comparison(task=RING, runs=runs, labels=["risky", "wild", "safe", "better"])
+    board = c.leaderboard
+    assert list(board["schedule"]) == ["better", "safe", "risky", "wild"]  # fewest diverged first among the last
+    assert board["diverged"].tolist() == [0, 0, 1, 2]
+    risky = board.set_index("schedule").loc["risky"]
+    assert math.isnan(risky["test_accuracy"]) and math.isnan(risky["test_accuracy_std"])
+    assert math.isnan(risky["test_loss"])
+    assert board.set_index("schedule").loc["better", "test_accuracy"] == pytest.approx(0.91)
 
 
 def test_regression_ranks_by_loss():

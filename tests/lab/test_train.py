@@ -211,6 +211,22 @@ def test_divergence_ends_the_run_early():
     assert run.metrics["epochs_done"] == len(run.history) and run.metrics["steps"] == len(run.step_loss)
 
 
+def test_a_diverged_run_reports_no_made_up_figures():
+    """A NaN model classifies everything as class 0, which scores ~half right: those figures must be NaN."""
+    run = train(BLOBS, "constant(1e8)", epochs=6)
+    assert run.status == "diverged"
+    figures = ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
+    assert set(figures) <= set(run.metrics)
+    assert all(math.isnan(run.metrics[k]) for k in figures), run.metrics
+    assert math.isnan(run.history["val_accuracy"].iloc[-1])  # the epoch it diverged in: no accuracy either
+    # a run that diverges later keeps its real history up to the divergence
+    late = train(BLOBS, "piecewise([10], [0.1, 1e8])", epochs=6)  # 5 steps per epoch: blows up in epoch 3
+    assert late.status == "diverged" and len(late.history) == 3
+    assert np.isfinite(late.history[["loss", "val_loss", "val_accuracy"]].iloc[:2].to_numpy()).all()
+    assert np.isfinite(late.step_loss[:10]).all()
+    assert math.isnan(late.metrics["test_accuracy"]) and math.isnan(late.history["val_accuracy"].iloc[-1])
+
+
 def test_diverged_run_with_plateau_does_not_feed_nan(monkeypatch):
     fed: list[float] = []
     real_step = Plateau.step

@@ -209,7 +209,10 @@ class Comparison:
 
     @property
     def leaderboard(self) -> Any:
-        """One row per schedule, means (and std over seeds, ddof=1) of the runs' figures, best first."""
+        """One row per schedule, means (and std over seeds, ddof=1) of the runs' figures, best first.
+
+        NaN is kept: a schedule that diverged on any seed has NaN test figures (not the survivors' mean), and
+        schedules with diverged runs rank last (fewest diverged first), whatever their other figures."""
         import pandas as pd
 
         table = self.table
@@ -227,8 +230,8 @@ class Comparison:
             diverged = int((part["status"] != "ok").sum())
             row: dict[str, Any] = {"schedule": label, "runs": len(part), "diverged": diverged}
             for col in figures:
-                row[col] = part[col].mean()
-                row[f"{col}_std"] = part[col].std(ddof=1) if len(part) > 1 else math.nan
+                row[col] = part[col].mean(skipna=False)
+                row[f"{col}_std"] = part[col].std(ddof=1, skipna=False) if len(part) > 1 else math.nan
             reached = part["epochs_to_target"].dropna()
             row["epochs_to_target"] = reached.mean() if len(reached) else math.nan
             row["reached"] = f"{len(reached)}/{len(part)}"
@@ -237,6 +240,7 @@ class Comparison:
         board = pd.DataFrame(rows)
         key = f"test_{self.metric}" if f"test_{self.metric}" in board else best_col
         board = board.sort_values(key, ascending=not self.higher_is_better, na_position="last", kind="stable")
+        board = board.sort_values("diverged", kind="stable")  # stable: the figures' order stays within each count
         return board.reset_index(drop=True)
 
     @property

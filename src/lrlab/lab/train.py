@@ -404,7 +404,8 @@ def execute(p: Plan, *, callback: Callable[..., Any] | None = None, progress: An
                 progress.update(epoch=epoch, loss=train_loss, lr=step_lr[first])
             monitored = val.get("loss", train_loss)
             if not (torch.isfinite(epoch_losses).all() and math.isfinite(monitored)):
-                status = "diverged"
+                status = "diverged"  # the model is broken: its accuracies are not figures (losses stay as seen)
+                row.update({f"val_{k}": math.nan for k in val if k != "loss"})
                 break
             if cfg["plateau"] is not None:
                 sched.report(monitored)
@@ -413,7 +414,12 @@ def execute(p: Plan, *, callback: Callable[..., Any] | None = None, progress: An
         model.eval()
         final: dict[str, float] = {}
         for prefix, (x, y) in (("", (xtr, ytr)), ("val_", (xva, yva)), ("test_", (xte, yte))):
-            final.update({f"{prefix}{k}": v for k, v in _evaluate(torch, model, lossf, x, y, metrics_names).items()})
+            if status == "diverged":  # no evaluation of a NaN model: its "accuracy" would be made up
+                names = ("loss", *metrics_names) if len(x) else ()
+                final.update({f"{prefix}{k}": math.nan for k in names})
+            else:
+                figures = _evaluate(torch, model, lossf, x, y, metrics_names)
+                final.update({f"{prefix}{k}": v for k, v in figures.items()})
         final["epochs_done"] = len(rows)
         final["steps"] = step
     finally:
