@@ -51,6 +51,7 @@ def test_compare_prints_bars_and_a_leaderboard_and_writes_files(compared):
     assert len(history) == 6 * 20 and {"schedule", "seed", "epoch", "lr", "loss", "val_loss"} <= set(history.columns)
     html = (tmp / "out" / "report.html").read_text()
     assert "<html" in html.lower() and "constant(0.025)" in html
+    assert "<h1>lrlab report: line</h1>" in html and "data:image/png;base64," in html  # lrlab.viz's report
 
 
 def test_rerun_reuses_and_runs_lists_and_shows(compared, capsys):

@@ -147,6 +147,7 @@ def test_write(comparison, tmp_path):
     assert diverged[["final_loss", "test_loss", "test_accuracy"]].isna().all().all()
     board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
     assert board["schedule"].iloc[-1] == "constant(1000000000.0)" and math.isnan(board["test_accuracy"].iloc[-1])
+    assert not hasattr(comparison, "to_html")  # HTML is lrlab.viz.report's job, not the lab's
 
 
 def _run(label: str, seed: int, test_accuracy: float, status: str = "ok") -> Run:

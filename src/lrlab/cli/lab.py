@@ -186,17 +186,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def write_outputs(comparison: Any, out: str, command: str | None = None) -> list[Any]:
-    """runs.csv, history.csv, leaderboard.csv and report.html (lrlab.viz's report if there, else a plain table)."""
+    """runs.csv, history.csv, leaderboard.csv and report.html (lrlab.viz.report)."""
     from pathlib import Path
+
+    from ..viz.report import write_report
 
     paths = comparison.write(out)
     report = Path(out) / "report.html"
-    try:
-        from ..viz.report import write_report
-    except ImportError:
-        report.write_text(comparison.to_html(command), encoding="utf-8")
-    else:
-        write_report(comparison, report, command=command)
+    write_report(comparison, report, command=command)
     return [*paths, report]
 
 

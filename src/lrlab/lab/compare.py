@@ -12,7 +12,6 @@ validation split use the training loss.
 
 from __future__ import annotations
 
-import html
 import math
 import sys
 from collections.abc import Iterable, Sequence
@@ -266,18 +265,6 @@ class Comparison:
         self.history.to_csv(paths[1], index=False)
         self.leaderboard.to_csv(paths[2], index=False)
         return paths
-
-    def to_html(self, command: str | None = None) -> str:
-        """A plain HTML page with the leaderboard and the runs (used when lrlab.viz.report is not there)."""
-        title = f"lrlab comparison: {html.escape(self.task.name)}"
-        parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body>",
-                 f"<h1>{title}</h1>"]
-        if command:
-            parts.append(f"<p><code>{html.escape(command)}</code></p>")
-        parts += ["<h2>Leaderboard</h2>", self.leaderboard.to_html(index=False, float_format=lambda v: f"{v:.4g}"),
-                  "<h2>Runs</h2>", self.table.to_html(index=False, float_format=lambda v: f"{v:.4g}"),
-                  "</body></html>"]
-        return "\n".join(parts)
 
     def __repr__(self) -> str:
         return f"Comparison(task={self.task.name!r}, runs={len(self.runs)}, schedules={len(self.labels)})"
