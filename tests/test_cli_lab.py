@@ -85,6 +85,8 @@ def test_runs_without_a_store(tmp_path, capsys):
         (["compare", "line", "cosine(0.1"], "cannot read schedule spec"),
         (["compare", "line", "0.1", "--plateau", "factor=0.5,patiense=3"], "unknown option 'patiense'"),
         (["compare", "line", "0.1@plateau(factor=7)"], "factor"),
+        (["compare", "line", "0.1", "--plateau", "factor=0.5 patience=2"], "plateau: cannot read"),
+        (["compare", "line", "0.1@plateau(mode=max)"], "strings are quoted"),
         (["compare", "line", "0.1", "--epochs", "ten"], "--epochs must be an integer"),
         (["compare", "line", "0.1", "--optimizer", "rmsprop"], "--optimizer must be one of"),
         (["compare", "line", "0.1", "--opt", "momentun=0.9"], "momentun"),

@@ -278,16 +278,36 @@ def test_bad_task_and_spec():
     [
         ("factor=0.5,patience=10,min_lr=1e-5", {"factor": 0.5, "patience": 10, "min_lr": 1e-5}),
         ("plateau(factor=0.5, mode='max')", {"factor": 0.5, "mode": "max"}),
+        ("plateau(factor=0.5, patience=10)", {"factor": 0.5, "patience": 10}),
         ("plateau", {}),
-        ("convention=keras", {"convention": "keras"}),
+        ("plateau()", {}),
+        ("convention='keras'", {"convention": "keras"}),
+        ('threshold_mode="abs", patience=10.0', {"threshold_mode": "abs", "patience": 10}),
+        ("  factor = 0.5 ,  cooldown = 2  ", {"factor": 0.5, "cooldown": 2}),
     ],
 )
 def test_parse_plateau(text, expected):
-    assert parse_plateau(text) == expected
+    got = parse_plateau(text)
+    assert got == expected
+    assert all(type(got[k]) is type(v) for k, v in expected.items())  # 10 is an int, 0.5 a float
 
 
-@pytest.mark.parametrize("text", ["factor", "factor=x", "patience=1.5", "mode=up", "factor=0.5,factor=0.2",
-                                  "plateau[factor=1]", "min_lr=-1", "eps=nan"])
+@pytest.mark.parametrize("text", ["factor", "factor=x", "patience=1.5", "mode=up", "mode='up'", "factor=0.5,factor=0.2",
+                                  "plateau[factor=1]", "min_lr=-1", "eps=nan", "factor='0.5'", "factor=True",
+                                  "factor=None", "factor=[0.5]", "mode=1", "cosine(factor=0.5)"])
 def test_parse_plateau_rejects(text):
     with pytest.raises(ValueError, match="plateau"):
         parse_plateau(text)
+
+
+def test_parse_plateau_reads_the_spec_grammar():
+    """Quoted strings may hold commas; a syntax error points at its column with a caret."""
+    with pytest.raises(ValueError, match="mode must be one of 'min', 'max', got 'max, min'"):
+        parse_plateau("factor=0.5, mode='max, min'")
+    with pytest.raises(ValueError, match="column 12") as err:
+        parse_plateau("factor=0.5 patience=2")
+    lines = str(err.value).splitlines()
+    assert lines[0].startswith("plateau: ") and lines[-1].strip() == "^"
+    assert lines[-1].index("^") - lines[-2].index("f") == 11  # under the 'p' of patience
+    with pytest.raises(ValueError, match="quoted"):
+        parse_plateau("mode=max")

@@ -37,7 +37,8 @@ def register(sub: Any) -> None:
     p.add_argument("--batch-size", default=None, help='batch size, or "full" for full-batch (default: the task\'s)')
     p.add_argument("--seeds", default="1", help="number of seeds per schedule (0, 1, ..., N-1; default 1)")
     p.add_argument("--plateau", default=None, metavar="OPTIONS",
-                   help='reduce on plateau for every SPEC, e.g. "factor=0.5,patience=10,min_lr=1e-5"')
+                   help='reduce on plateau for every SPEC, e.g. "factor=0.5, patience=10, min_lr=1e-5" '
+                   "(spec grammar: strings quoted, mode='max')")
     p.add_argument("--target", default=None,
                    help="target of epochs_to_target: a val accuracy (or a val loss for tasks without accuracy)")
     p.add_argument("--out", default=None, metavar="DIR", help="write runs.csv, history.csv, report.html here")

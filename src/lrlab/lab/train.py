@@ -58,50 +58,43 @@ def parse_plateau(value: Any) -> dict[str, Any] | None:
 
 
 def _parse_plateau_text(text: str) -> dict[str, Any]:
-    body = text.strip()
-    if body.startswith("plateau"):
-        rest = body[len("plateau") :].strip()
-        if rest and not (rest.startswith("(") and rest.endswith(")")):
-            raise ValueError(f"plateau: cannot read {text!r}; write e.g. 'factor=0.5,patience=10,min_lr=1e-5'")
-        body = rest[1:-1] if rest else ""
-    out: dict[str, Any] = {}
-    for part in body.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "=" not in part:
-            raise ValueError(f"plateau: expected key=value, got {part!r} in {text!r}")
-        key, raw = (s.strip() for s in part.split("=", 1))
-        if key in out:
-            raise ValueError(f"plateau: {key!r} given twice in {text!r}")
-        out[key] = raw.strip("'\"")
-    return _check_plateau(out, repr(text))
+    """The kwargs of "factor=0.5, patience=10" or "plateau(factor=0.5, ...)" (a bare "plateau": the defaults),
+    read with the spec grammar: numbers, quoted strings (mode='max'), True/False/None."""
+    from ..schedules.spec import parse_call
+
+    body = "plateau()" if text.strip() == "plateau" else text
+    try:
+        kwargs = parse_call(body, "plateau")
+    except ValueError as exc:  # keep the parser's column and caret lines under the first line
+        first, _, rest = str(exc).partition("\n")
+        hint = " (strings are quoted: mode='max')" if "schedule kind" in first else ""
+        raise ValueError(f"plateau: {first}{hint}" + (f"\n{rest}" if rest else "")) from None
+    return _check_plateau(kwargs, repr(text))
 
 
 def _check_plateau(kwargs: dict[str, Any], shown: str) -> dict[str, Any]:
+    """Only known keys; choices among their strings; numbers (not bools, not strings), integral where an int is
+    due, finite and >= 0; then Plateau's own checks."""
     out: dict[str, Any] = {}
     for key, raw in kwargs.items():
         if key not in PLATEAU_KEYS:
             raise ValueError(f"plateau: unknown option {key!r} in {shown}; known: {', '.join(PLATEAU_KEYS)}")
         kind = PLATEAU_KEYS[key]
         if isinstance(kind, tuple):
-            if raw not in kind:
-                raise ValueError(f"plateau: {key} must be one of {', '.join(kind)}, got {raw!r}")
+            if not isinstance(raw, str) or raw not in kind:
+                raise ValueError(f"plateau: {key} must be one of {', '.join(repr(k) for k in kind)}, got {raw!r}")
             out[key] = raw
             continue
-        try:
-            if isinstance(raw, bool):
-                raise TypeError
-            number = float(raw)
-            if kind is int:
-                if number != int(number):
-                    raise TypeError
-                number = int(number)
-        except (TypeError, ValueError):
-            what = "an integer" if kind is int else "a number"
-            raise ValueError(f"plateau: {key} must be {what}, got {raw!r}") from None
+        what = "an integer" if kind is int else "a number"
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, np.integer, np.floating)):
+            raise ValueError(f"plateau: {key} must be {what}, got {raw!r}")
+        number: Any = float(raw)
         if not math.isfinite(number) or number < 0:
             raise ValueError(f"plateau: {key} must be a finite number >= 0, got {raw!r}")
+        if kind is int:
+            if number != int(number):
+                raise ValueError(f"plateau: {key} must be {what}, got {raw!r}")
+            number = int(number)
         out[key] = number
     from ..plateau import Plateau
 
