@@ -1,3 +1,6 @@
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -65,3 +68,16 @@ def test_bad_outputs(tmp_path, monkeypatch):
         render(tr, tmp_path / "d.mp4")
     with pytest.raises(ValueError, match="traces"):
         render([], tmp_path / "d.gif")
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+def test_mp4_with_ffmpeg(tmp_path):
+    out = render([hand_trace("constant(0.025)", 6)], tmp_path / "d.mp4", dpi=40)
+    assert out.stat().st_size > 1000
+    if shutil.which("ffprobe"):
+        probe = subprocess.run(
+            ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+             "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(out)],
+            capture_output=True, text=True, check=True,
+        )
+        assert int(probe.stdout.strip()) == 7
