@@ -33,7 +33,7 @@ RUNS = {
     "1e-5": {"schedule": "constant(1e-5)"},
     "0.005": {"schedule": "constant(0.005)"},
     "plateau": {"schedule": "constant(0.05)", "epochs": 100, "batch_size": 50,
-                "plateau": "factor=0.5,patience=10,min_lr=1e-5,convention=keras"},
+                "plateau": "factor=0.5,patience=10,min_lr=1e-5,convention='keras'"},
 }
 
 
