@@ -5,17 +5,11 @@ import numpy as np
 import pytest
 
 import lrlab
+from lrlab.lab.tasks import LINE_A0, LINE_X, LINE_Y
 from lrlab.viz.animate import Trace, render
 
-# the first seed's 30 points and starting slope
-X = np.linspace(0, 10, 30)
-Y = np.array([
-    -0.16281253, 1.88707606, 0.39649312, 0.03857752, 4.0148778, 0.58866234, 3.35711859, 1.94314906,
-    6.96106424, 5.89792585, 8.47226615, 3.67698542, 12.05958678, 9.85234481, 9.82181679, 6.07652248,
-    14.17536744, 12.67825433, 12.97499286, 11.76098542, 12.7843083, 16.42241036, 13.67913705, 15.55066478,
-    17.45979602, 16.41982806, 17.01977617, 20.28151197, 19.38148414, 19.41029831,
-])  # fmt: skip
-A0 = 0.2718754143840908  # random.Random(45).random()
+# the first seed's 30 points and starting slope, as the `line` task ships them
+X, Y, A0 = LINE_X, LINE_Y, LINE_A0
 
 
 def hand_trace(spec, n):
