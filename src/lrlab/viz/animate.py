@@ -181,7 +181,10 @@ def render(
     rows = [_Row(axes[i], tr, _figure.color(i), zoom) for i, tr in enumerate(traces)]
     title = fig.suptitle("gradient descent on y = a·x, step 0000", animated=True)
     canvas = fig.canvas
-    canvas.draw()  # lays out and draws everything static once; animated artists are left out
+    # Lay out and draw everything static (animated artists are left out). Twice: the layout engine settles on
+    # the second pass; with one, the first animation a process renders differed by a few pixels from later ones.
+    canvas.draw()
+    canvas.draw()
     fig.set_layout_engine("none")
     background = canvas.copy_from_bbox(fig.bbox)
     frames = []
