@@ -15,6 +15,7 @@ import pytest
 from sched_testutil import assert_matches, grid
 
 import lrlab
+import lrlab.jax
 
 RTOL = 1e-13
 
@@ -36,15 +37,6 @@ def check(ours, theirs, steps, what):
     assert_matches(ours(np.array(steps)), ref, steps, rtol=RTOL, what=what + " (array)")
     assert_matches([ours(t) for t in steps], ref, steps, rtol=RTOL, what=what + " (scalar)")
 
-
-def jnp_namespace():
-    import jax.numpy as jnp
-
-    from lrlab.schedules import Namespace
-
-    return Namespace(
-        "jax", jnp.cos, jnp.exp, jnp.log, jnp.sqrt, jnp.floor, jnp.ceil, jnp.minimum, jnp.maximum, jnp.where
-    )
 
 
 @pytest.mark.parametrize(("start", "end", "steps"), [(0.1, 0.001, 50), (0.0, 0.3, 7), (0.2, 0.2, 3), (1.0, 0.0, 1)])
@@ -119,7 +111,7 @@ def test_polynomial_stays_finite_under_jit_where_optax_gives_nan():
 
     assert np.isnan(float(jax.jit(optax.polynomial_schedule(0.1, 0.0, 0.5, 50))(50)))
     ours = lrlab.polynomial(0.1, 50, end_lr=0.0, power=0.5)
-    jitted = jax.jit(lambda t: ours.apply(jnp_namespace(), t.astype(jnp.float64)))
+    jitted = jax.jit(lambda t: ours.apply(lrlab.jax.NAMESPACE, t.astype(jnp.float64)))
     steps = np.arange(0, 80)
     values = np.asarray(jitted(jnp.asarray(steps)))
     assert np.isfinite(values).all()
@@ -157,7 +149,7 @@ def test_formula_under_jax_jit_equals_numpy(spec):
     import jax.numpy as jnp
 
     s = lrlab.parse(spec)
-    xp = jnp_namespace()
+    xp = lrlab.jax.NAMESPACE
     jitted = jax.jit(lambda t: s.apply(xp, t.astype(jnp.float64)))
     steps = np.arange(0, 400)
     values = np.asarray(jitted(jnp.asarray(steps)))
