@@ -174,7 +174,7 @@ class Schedule:
 
     def stretch(self, total_steps: int) -> Schedule:
         """Bind lengths left out (`cosine(0.1)`) so the schedule spans `total_steps`; set ones stay."""
-        from . import _check
+        from .. import _check
 
         total = _check.steps(self.kind, "total_steps", total_steps)
         changes: dict[str, Any] = {}

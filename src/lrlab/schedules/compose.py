@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from . import _check as check
+from .. import _check as check
 from ._ns import Namespace
 from .base import Schedule, format_value
 

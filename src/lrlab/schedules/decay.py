@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-from . import _check as check
+from .. import _check as check
 from ._ns import Namespace
 from .base import Schedule
 

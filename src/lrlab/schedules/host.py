@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _check as check
+from .. import _check as check
 from ._ns import Namespace
 from .base import Schedule
 
@@ -46,7 +46,7 @@ class random_uniform(Schedule):
         low, high = check.rate(k, "low", low), check.rate(k, "high", high)
         if high < low:
             raise ValueError(f"{k}: high must be >= low ({low!r}), got {high!r}")
-        self._set(low=low, high=high, seed=check.steps(k, "seed", seed, minimum=0))
+        self._set(low=low, high=high, seed=check.whole(k, "seed", seed, 0))
         object.__setattr__(self, "_key_seed", _splitmix64(self.seed))
 
     def apply(self, xp: Namespace, t: Any) -> Any:

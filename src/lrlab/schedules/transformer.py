@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import _check as check
+from .. import _check as check
 from ._ns import Namespace
 from .base import Schedule
 
