@@ -115,7 +115,8 @@ def whole(
     if value is None and optional:
         return None
     if what is None:
-        what = f"a whole number >= {minimum}" if maximum is None else f"a whole number in [{minimum}, {_int_text(maximum)}]"
+        bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {_int_text(maximum)}]"
+        what = f"a whole number {bounds}"
         what += " (or None)" if optional else ""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         out = int(value)
