@@ -3,6 +3,7 @@ lengths stretched to the run, the plateau fed the val loss, determinism, diverge
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
@@ -17,6 +18,8 @@ from lrlab.lab.plan import plan  # noqa: E402
 from lrlab.lab.task import Data, Split, Task  # noqa: E402
 from lrlab.lab.train import train  # noqa: E402
 from lrlab.plateau import Plateau  # noqa: E402
+
+train_module = importlib.import_module("lrlab.lab.train")  # the module (lrlab.lab.train is also the function)
 
 
 def _blobs_load(seed: int) -> Data:
@@ -359,6 +362,21 @@ def test_without_a_validation_split_the_plateau_watches_the_training_loss():
     assert run.config["plateau"]["monitor"] == "loss"
     with pytest.raises(ValueError, match=r"history \(loss\), got 'val_loss'"):
         train(task, "constant(0.3)", plateau="monitor='val_loss'")
+
+
+# -- divergence beyond any reasonable scale -------------------------------------------------------
+def test_a_loss_a_million_times_the_first_is_divergence(monkeypatch):
+    """float64 `line` at rate 0.1 grows ~34x an epoch: it passes 1e6 x its first loss long before it overflows."""
+    run = train("line", "0.1", epochs=20)
+    h = run.history
+    limit = train_module.DIVERGED_FACTOR * h["loss"].iloc[0]
+    assert run.status == "diverged" and len(h) < 20
+    assert h["val_loss"].iloc[-1] > limit and (h[["loss", "val_loss"]].iloc[:-1] <= limit).all().all()
+    assert all(math.isnan(run.metrics[k]) for k in ("loss", "val_loss", "test_loss"))
+    assert run.metrics["epochs_done"] == len(h) and np.isfinite(run.step_loss).all()  # finite, but too far
+    monkeypatch.setattr(train_module, "DIVERGED_FACTOR", math.inf)  # without the rule: a figure of 1e20 and "ok"
+    unruled = train("line", "0.1", epochs=20)
+    assert unruled.status == "ok" and unruled.metrics["test_loss"] > 1e20
 
 
 # -- the options value ----------------------------------------------------------------------------

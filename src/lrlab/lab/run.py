@@ -30,7 +30,8 @@ class Run:
     step_lr / step_loss: the rate used by, and the batch loss seen at, every optimizer update.
     metrics: final loss/accuracy on train, val and test (keys loss, accuracy, val_loss, val_accuracy, test_loss,
     test_accuracy, where the task has them), plus epochs_done and steps.
-    status: "ok" or "diverged" (a NaN/inf loss ended the run early).
+    status: "ok" or "diverged" (a NaN/inf loss, or one past `lrlab.lab.train.DIVERGED_FACTOR` times the first
+    epoch's training loss, ended the run early; its figures are NaN).
     """
 
     config: dict[str, Any]

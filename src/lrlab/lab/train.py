@@ -22,6 +22,12 @@ from .plan import Plan, plan
 from .run import Run, history_columns
 from .task import Task, optimizer_class, torch_dtype
 
+DIVERGED_FACTOR = 1e6
+"""A run has diverged, and ends at that epoch with NaN figures, when an epoch's training loss (any step's) or its
+validation loss is NaN or infinite, or when the epoch's mean training loss or its validation loss exceeds
+DIVERGED_FACTOR times the first epoch's mean training loss: no schedule worth ranking makes a loss a million
+times worse than where it started (a float64 model can climb to 1e285 before it overflows)."""
+
 
 def train(
     task: Task | str,
@@ -138,6 +144,7 @@ class _Loop:
     rows: list[dict[str, Any]] = field(default_factory=list)
     status: str = "ok"
     step: int = 0
+    limit: float = math.inf  # DIVERGED_FACTOR times the first epoch's training loss, once known
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -203,11 +210,15 @@ def _train_epoch(loop: _Loop, callback: Callable[..., Any] | None) -> Any:
 
 
 def _diverged(loop: _Loop, epoch_losses: Any, row: dict[str, Any]) -> bool:
-    """Whether the run diverged in this epoch: a NaN/inf training loss (any step's) or validation loss."""
+    """The DIVERGED_FACTOR rule for this epoch (the first epoch sets the limit)."""
     import torch
 
     losses = [row["loss"], *([row["val_loss"]] if "val_loss" in row else [])]
-    return not (torch.isfinite(epoch_losses).all() and all(math.isfinite(v) for v in losses))
+    if not (torch.isfinite(epoch_losses).all() and all(math.isfinite(v) for v in losses)):
+        return True
+    if not loop.rows[:-1] and row["loss"] > 0:  # the first epoch
+        loop.limit = DIVERGED_FACTOR * row["loss"]
+    return any(v > loop.limit for v in losses)
 
 
 def _epoch(loop: _Loop, epoch: int, callback: Callable[..., Any] | None, progress: Any) -> bool:
