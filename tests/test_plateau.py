@@ -340,3 +340,61 @@ def test_import_lrlab_and_plateau_without_any_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert float(out.stdout) == pytest.approx(0.01)
+
+
+# -- options: text, dicts, the spec, the monitor ---------------------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    ["factor=0.5, patience=10", "plateau(factor=0.5, min_lr=1e-05)", "plateau", "convention='keras', cooldown=2",
+     "monitor='val_accuracy', mode='max', factor=0.123456789", "threshold=2.0, threshold_mode='abs'"],
+)
+def test_parse_and_spec_read_each_other_back(text: str) -> None:
+    p = Plateau.parse(text)
+    again = Plateau.parse(p.spec())
+    assert again.settings() == p.settings()
+    assert p.spec().startswith("plateau(") and "convention='torch'" not in p.spec()
+
+
+def test_spec_shows_what_differs_from_the_defaults() -> None:
+    assert Plateau().spec() == "plateau()"
+    assert Plateau(factor=0.5, patience=3).spec() == "plateau(factor=0.5, patience=3)"
+    assert Plateau(factor=0.5, patience=10).spec() == "plateau(factor=0.5)"  # 10 is the default
+    assert Plateau(min_lr=1e-5, monitor="loss").spec() == "plateau(min_lr=1e-05, monitor='loss')"
+
+
+def test_from_options() -> None:
+    assert Plateau.from_options(None) is None and Plateau.from_options(False) is None
+    assert Plateau.from_options("factor=0.5").factor == 0.5
+    assert Plateau.from_options({"factor": 0.5, "patience": 3}).settings() == Plateau(factor=0.5, patience=3).settings()
+    used = Plateau(patience=0)
+    used.step(1.0)
+    used.step(2.0)
+    fresh = Plateau.from_options(used)
+    assert fresh is not used and fresh.settings() == used.settings() and (fresh.scale, fresh.epochs) == (1.0, 0)
+    with pytest.raises(ValueError, match="unknown option 'patiense'"):
+        Plateau.from_options({"patiense": 3})
+    with pytest.raises(ValueError, match=r"plateau \{'factor': '0.5'\}: factor must be in \[0, 1\), got '0.5'"):
+        Plateau.from_options({"factor": "0.5"})
+    with pytest.raises(ValueError, match="plateau must be a Plateau, a dict or options text"):
+        Plateau.from_options(0.5)
+
+
+@pytest.mark.parametrize(("monitor", "mode"), [("val_loss", "max"), ("loss", "max"), ("val_accuracy", "min"),
+                                               ("accuracy", "min")])
+def test_a_mode_that_does_not_fit_the_monitor_is_refused(monitor: str, mode: str) -> None:
+    with pytest.raises(ValueError, match=f"mode='{mode}' does not fit monitor='{monitor}'"):
+        Plateau(monitor=monitor, mode=mode)
+
+
+def test_monitor() -> None:
+    assert Plateau().monitor is None and Plateau(monitor="val_accuracy", mode="max").monitor == "val_accuracy"
+    assert Plateau(monitor="val_f1", mode="max").mode == "max" and Plateau(monitor="val_f1").mode == "min"
+    for bad in ("", "val loss", 3):
+        with pytest.raises(ValueError, match="monitor"):
+            Plateau(monitor=bad)
+    state = Plateau(monitor="val_accuracy", mode="max").state_dict()
+    assert Plateau.from_state_dict(state).monitor == "val_accuracy"
+    old = {k: v for k, v in Plateau().state_dict().items() if k != "monitor"}  # saved before plateaus had one
+    Plateau().load_state_dict(old)
+    with pytest.raises(ValueError, match="monitor='val_accuracy'"):
+        Plateau(mode="max").load_state_dict(state)

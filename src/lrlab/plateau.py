@@ -31,10 +31,12 @@ set, epoch by epoch (tests/test_plateau.py checks this against the real classes)
 from __future__ import annotations
 
 import math
-import numbers
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from . import _check
 
 CONVENTIONS = ("torch", "keras")
 _SETTINGS = (
@@ -47,29 +49,26 @@ _SETTINGS = (
     "min_lr",
     "eps",
     "convention",
+    "monitor",
 )
+_WHO = "Plateau"
+
+MONITOR_MODES = {"loss": "min", "accuracy": "max"}
+"""The mode a monitored metric needs, by its name without the "val_" prefix: a loss is better when lower, an
+accuracy when higher. A monitor not named here takes either mode."""
 
 
-def _fail(name: str, what: str, value: Any) -> ValueError:
-    return ValueError(f"Plateau: {name} must be {what}, got {value!r}")
+def monitor_mode(monitor: str | None) -> str | None:
+    """The mode a monitored metric needs ("min" for a loss, "max" for an accuracy); None when unknown."""
+    return None if monitor is None else MONITOR_MODES.get(monitor.removeprefix("val_"))
 
 
-def _number(name: str, value: Any, what: str, low: float, high: float = math.inf, *, high_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise _fail(name, what, value)
-    out = float(value)
-    if not math.isfinite(out) or out < low or out > high or (high_open and out == high):
-        raise _fail(name, what, value)
-    return out
-
-
-def _count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise _fail(name, "a whole number >= 0", value)
-    as_float = float(value)
-    if not math.isfinite(as_float) or as_float != math.floor(as_float) or as_float < 0:
-        raise _fail(name, "a whole number >= 0", value)
-    return int(as_float)
+def _short(value: Any) -> str:
+    """A setting as spec text: strings quoted, numbers as %g when that reads back exactly, else repr."""
+    if isinstance(value, str):
+        return repr(value)
+    text = f"{value:g}"
+    return text if float(text) == value else repr(value)
 
 
 def _f32(x: float) -> float:
@@ -82,6 +81,11 @@ class Plateau:
 
     `step(metric)` once per epoch; `scale` is the multiplier; `effective(lr)` the rate to use.
     `threshold_mode` defaults to "rel" for convention="torch" and "abs" (Keras's min_delta) for "keras".
+    `monitor` names the metric its feeder passes to `step` (the lab feeds that history column; None: the feeder's
+    default, the lab's val_loss). A mode that does not fit the monitor is refused (see MONITOR_MODES).
+
+    Options as text or a dict: `Plateau.parse("factor=0.5, patience=10")`, `Plateau.from_options(value)`;
+    `p.spec()` writes them back ("plateau(factor=0.5, patience=10)").
     """
 
     def __init__(
@@ -95,39 +99,97 @@ class Plateau:
         min_lr: float = 0.0,
         eps: float = 1e-8,
         convention: str = "torch",
+        monitor: str | None = None,
     ) -> None:
-        if convention not in CONVENTIONS:
-            raise _fail("convention", "'torch' or 'keras'", convention)
-        if mode not in ("min", "max"):
-            raise _fail("mode", "'min' or 'max'", mode)
+        convention = _check.choice(_WHO, "convention", convention, CONVENTIONS)
+        mode = _check.choice(_WHO, "mode", mode, ("min", "max"))
         if threshold_mode is None:
             threshold_mode = "rel" if convention == "torch" else "abs"
-        if threshold_mode not in ("rel", "abs"):
-            raise _fail("threshold_mode", "'rel' or 'abs'", threshold_mode)
+        threshold_mode = _check.choice(_WHO, "threshold_mode", threshold_mode, ("rel", "abs"))
         if convention == "keras" and threshold_mode != "abs":
             raise ValueError(
                 f"Plateau: threshold_mode must be 'abs' with convention='keras' (Keras's min_delta is an "
                 f"absolute delta), got {threshold_mode!r}"
             )
-        self.factor = _number("factor", factor, "a number in [0, 1)", 0.0, 1.0, high_open=True)
-        self.patience = _count("patience", patience)
+        if monitor is not None and (not isinstance(monitor, str) or not monitor.isidentifier()):
+            raise _check.fail(_WHO, "monitor", "a metric name such as 'val_loss' (or None)", monitor)
+        needed = monitor_mode(monitor)
+        if needed is not None and needed != mode:
+            raise ValueError(
+                f"Plateau: mode={mode!r} does not fit monitor={monitor!r}: a "
+                f"{monitor.removeprefix('val_') if monitor else ''} is better when "
+                f"{'lower' if needed == 'min' else 'higher'}, so mode must be {needed!r}"
+            )
+        self.factor = _check.in_range(_WHO, "factor", factor, 0.0, 1.0, high_open=True)
+        self.patience = _check.whole(_WHO, "patience", patience, 0)
         self.mode = mode
         if threshold_mode == "rel" and mode == "min":
-            self.threshold = _number(
-                "threshold", threshold, "in [0, 1) with mode='min', threshold_mode='rel'", 0.0, 1.0, high_open=True
+            self.threshold = _check.number(
+                _WHO, "threshold", threshold, 0.0, 1.0, high_open=True,
+                what="in [0, 1) with mode='min', threshold_mode='rel'",
             )
         else:
-            self.threshold = _number("threshold", threshold, "a finite number >= 0", 0.0)
+            self.threshold = _check.rate(_WHO, "threshold", threshold)
         self.threshold_mode = threshold_mode
-        self.cooldown = _count("cooldown", cooldown)
-        self.min_lr = _number("min_lr", min_lr, "a finite number >= 0", 0.0)
-        self.eps = _number("eps", eps, "a finite number >= 0", 0.0)
+        self.cooldown = _check.whole(_WHO, "cooldown", cooldown, 0)
+        self.min_lr = _check.rate(_WHO, "min_lr", min_lr)
+        self.eps = _check.rate(_WHO, "eps", eps)
         self.convention = convention
+        self.monitor = monitor
         self._cache: tuple[float, int, float] | None = None
         self.scale = 1.0
         self.reductions = 0
         self.epochs = 0
         self.reset()
+
+    # -- options: text, dicts, the spec ---------------------------------------------------------------
+    @classmethod
+    def from_options(cls, value: Any) -> Plateau | None:
+        """A fresh Plateau from None/False (no plateau: None), options text (`parse`), a dict of constructor
+        arguments (unknown keys refused), or a Plateau (its settings, not its state)."""
+        if value is None or value is False:
+            return None
+        if isinstance(value, str):
+            return cls.parse(value)
+        if isinstance(value, Plateau):
+            return cls(**value.settings())
+        if isinstance(value, Mapping):
+            return cls._from_kwargs(dict(value), _check.shown(dict(value)))
+        raise ValueError(f"plateau must be a Plateau, a dict or options text such as 'factor=0.5, patience=10', "
+                         f"got {_check.shown(value)}")
+
+    @classmethod
+    def parse(cls, text: str) -> Plateau:
+        """The Plateau of "factor=0.5, patience=10" or "plateau(factor=0.5, ...)" (a bare "plateau": the
+        defaults), read with the schedule spec grammar: numbers, quoted strings (mode='max'), True/False/None."""
+        from .schedules.spec import parse_call
+
+        body = "plateau()" if isinstance(text, str) and text.strip() == "plateau" else text
+        try:
+            kwargs = parse_call(body, "plateau")
+        except ValueError as exc:  # keep the parser's column and caret lines under the first line
+            first, _, rest = str(exc).partition("\n")
+            hint = " (strings are quoted: mode='max')" if "schedule kind" in first else ""
+            raise ValueError(f"plateau: {first}{hint}" + (f"\n{rest}" if rest else "")) from None
+        return cls._from_kwargs(kwargs, repr(text))
+
+    @classmethod
+    def _from_kwargs(cls, kwargs: dict[str, Any], shown: str) -> Plateau:
+        """cls(**kwargs), refusing unknown keys; errors say "plateau" and the options as given."""
+        for key in kwargs:
+            if key not in _SETTINGS:
+                raise ValueError(f"plateau: unknown option {key!r} in {shown}; known: {', '.join(_SETTINGS)}")
+        try:
+            return cls(**kwargs)
+        except ValueError as exc:
+            raise ValueError(f"plateau {shown}: {str(exc).removeprefix('Plateau: ')}") from None
+
+    def spec(self) -> str:
+        """ "plateau(factor=0.5, patience=10)": the settings that differ from `Plateau()`'s; `parse` reads it back
+        to an equal plateau. Numbers are written short (%g) unless that would lose digits."""
+        defaults = Plateau().settings()
+        shown = {k: v for k, v in self.settings().items() if v != defaults[k]}
+        return "plateau(" + ", ".join(f"{k}={_short(v)}" for k, v in shown.items()) + ")"
 
     # -- the controller ---------------------------------------------------------------------------
     def reset(self) -> None:
@@ -278,23 +340,24 @@ class Plateau:
         missing = [
             k
             for k in (*_SETTINGS, "best", "num_bad_epochs", "cooldown_counter", "reductions", "scale")
-            if k not in state
+            if k not in state and k != "monitor"  # states saved before plateaus had a monitor have none
         ]
         if missing:
             raise ValueError(f"Plateau.load_state_dict: state has no {missing[0]!r}")
         for name in _SETTINGS:
-            mine, theirs = getattr(self, name), state[name]
+            mine, theirs = getattr(self, name), state.get(name)
             if mine != theirs:
                 raise ValueError(
                     f"Plateau.load_state_dict: the state has {name}={theirs!r} but this plateau has {name}={mine!r}; "
                     "build the plateau with the saved settings (Plateau.from_state_dict) or start afresh"
                 )
+        who = "Plateau.load_state_dict"
         best = state["best"]
         if best is not None:
-            best = _number("best", best, "a finite number or None", -math.inf)
-        scale = _number("scale", state["scale"], "a number in [0, 1]", 0.0, 1.0)
-        counts = {k: _count(k, state[k]) for k in ("num_bad_epochs", "cooldown_counter", "reductions")}
-        epochs = _count("epochs", state.get("epochs", 0))
+            best = _check.number(who, "best", best, what="a finite number or None")
+        scale = _check.in_range(who, "scale", state["scale"], 0.0, 1.0)
+        counts = {k: _check.whole(who, k, state[k], 0) for k in ("num_bad_epochs", "cooldown_counter", "reductions")}
+        epochs = _check.whole(who, "epochs", state.get("epochs", 0), 0)
         self.best = best
         self.num_bad_epochs = counts["num_bad_epochs"]
         self.cooldown_counter = counts["cooldown_counter"]

@@ -4,6 +4,7 @@ runs, the joint history, epochs to target, divergence that does not stop a compa
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ import lrlab  # noqa: E402
 from lrlab.lab.compare import Comparison, compare, split_entry  # noqa: E402
 from lrlab.lab.run import Run  # noqa: E402
 from lrlab.lab.task import Data, Split, Task  # noqa: E402
+from lrlab.plateau import Plateau  # noqa: E402
 
 
 def _load(seed: int) -> Data:
@@ -52,10 +54,12 @@ def comparison():
 
 def test_entries():
     s, p, own = split_entry("constant(0.05)@plateau(factor=0.5,patience=10,min_lr=1e-5)")
-    assert s == lrlab.constant(0.05) and p == {"factor": 0.5, "patience": 10, "min_lr": 1e-5} and own
+    assert s == lrlab.constant(0.05) and own
+    assert p.settings() == Plateau(factor=0.5, patience=10, min_lr=1e-5).settings()
     assert split_entry("cosine(0.1)") == (lrlab.parse("cosine(0.1)"), None, False)
     assert split_entry(0.01)[0] == lrlab.constant(0.01)
-    assert split_entry((lrlab.constant(0.1), {"factor": 0.2})) == (lrlab.constant(0.1), {"factor": 0.2}, True)
+    s, p, own = split_entry((lrlab.constant(0.1), {"factor": 0.2}))
+    assert (s, p.settings(), own) == (lrlab.constant(0.1), Plateau(factor=0.2).settings(), True)
     with pytest.raises(ValueError, match="plateau"):
         split_entry("constant(0.1)@cosine(0.1)")
     with pytest.raises(ValueError, match="unknown option"):
@@ -113,11 +117,46 @@ def test_leaderboard_figures_by_hand(comparison):
 
 
 def test_explicit_target(comparison):
-    c = compare(RING, ["constant(0.1)"], seeds=1, db=None, progress=False, target=0.0)
-    assert c.resolved_target() == 0.0
+    c = compare(RING, ["constant(0.1)"], seeds=1, db=None, progress=False, target=1e-9)
+    assert c.resolved_target() == 1e-9
     assert c.leaderboard["epochs_to_target"].iloc[0] == 1.0  # reached at once
-    c = compare(RING, ["constant(0.1)"], seeds=1, db=None, progress=False, target=1.01)
+    assert c.runs[0].history["val_accuracy"].max() < 1.0, "the test needs a run that never reaches 100%"
+    c = compare(RING, ["constant(0.1)"], seeds=1, db=None, progress=False, target=1.0)
     assert math.isnan(c.leaderboard["epochs_to_target"].iloc[0]) and c.leaderboard["reached"].iloc[0] == "0/1"
+
+
+@pytest.mark.parametrize("target", [0.0, -1, 1.01, 5, math.nan, "0.9", True])
+def test_an_accuracy_target_outside_0_1_is_refused_before_training(target, monkeypatch):
+    monkeypatch.setattr(sys.modules["lrlab.lab.compare"], "execute", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError, match=r"target must be an accuracy in \(0, 1\]"):
+        compare(RING, ["constant(0.1)"], db=None, progress=False, target=target)
+
+
+@pytest.mark.parametrize("target", [0.0, -1, math.inf])
+def test_a_loss_target_must_be_positive(target, monkeypatch):
+    monkeypatch.setattr(sys.modules["lrlab.lab.compare"], "execute", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError, match="target must be a loss > 0"):
+        compare(REG, ["constant(0.1)"], db=None, progress=False, target=target)
+    assert Comparison(task=REG, runs=[], target=5).resolved_target() == 5.0  # a loss may be above 1
+    with pytest.raises(ValueError, match="target"):
+        Comparison(task=RING, runs=[], target=5)
+
+
+def test_the_table_finds_the_target_once(comparison, monkeypatch):
+    """The default target looks at every run: working it out per run made the table quadratic in runs."""
+    calls = []
+    real = Comparison.resolved_target
+
+    def counted(self):
+        calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(Comparison, "resolved_target", counted)
+    table = comparison.table
+    assert len(calls) == 1 and len(table) == len(comparison.runs)
+    target = real(comparison)
+    assert table["epochs_to_target"].tolist() == pytest.approx(
+        [comparison.epochs_to_target(r, target) for r in comparison.runs], nan_ok=True)
 
 
 def test_joint_history(comparison):

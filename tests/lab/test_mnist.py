@@ -195,9 +195,9 @@ def test_cache_dir_follows_lrlab_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 
 def test_known_checksums_are_sha256_of_the_four_archives() -> None:
-    assert sorted(M.FILES) == sorted(k + ".gz" for k in small_mnist())
-    for digest, size in M.FILES.values():
-        assert len(digest) == 64 and int(digest, 16) >= 0 and size > 0
+    assert sorted(M.CHECKSUMS) == sorted(k + ".gz" for k in small_mnist())
+    for digest in M.CHECKSUMS.values():
+        assert len(digest) == 64 and int(digest, 16) >= 0
 
 
 # ------------------------------------------------------------------------------------ download and cache

@@ -390,3 +390,33 @@ def test_task_rejects_bad_fields(field: str, value: object) -> None:
 def test_split_rejects_mismatched_lengths() -> None:
     with pytest.raises(ValueError, match="3 != 2"):
         Split(np.zeros((3, 1)), np.zeros((2, 1)))
+
+
+_USER_LINE = """
+import numpy as np
+from lrlab.lab import Data, Split, Task, get_task, register_task, task_names
+
+def load(seed):
+    s = Split(np.zeros((4, 1), np.float32), np.zeros((4, 1), np.float32))
+    return Data(s, s, s)
+
+@register_task
+def line():
+    return Task(name="line", description="mine", loss="mse", load=load, model=lambda seed: None)
+
+{before}
+print(get_task("line").description, "or3" in task_names())
+"""
+
+
+@pytest.mark.parametrize("before", ["", "task_names()"])
+def test_a_user_task_named_like_a_built_in_one_wins(before: str) -> None:
+    """Registered before the built-ins are first loaded (the first get_task), the user's "line" used to be
+    replaced by the built-in one."""
+    import subprocess
+
+    code = _USER_LINE.format(before=before)
+    if before:  # the built-ins loaded first, then the user's task registered again: still the user's
+        code = code.replace("@register_task\ndef line", f"{before}\n@register_task\ndef line")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["mine", "True"]

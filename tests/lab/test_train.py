@@ -3,6 +3,7 @@ lengths stretched to the run, the plateau fed the val loss, determinism, diverge
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
@@ -12,9 +13,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("pandas")
 
 import lrlab  # noqa: E402
+from lrlab.lab.options import TASK_DEFAULT, RunOptions  # noqa: E402
+from lrlab.lab.plan import plan  # noqa: E402
 from lrlab.lab.task import Data, Split, Task  # noqa: E402
-from lrlab.lab.train import parse_plateau, plan, train  # noqa: E402
+from lrlab.lab.train import train  # noqa: E402
 from lrlab.plateau import Plateau  # noqa: E402
+
+train_module = importlib.import_module("lrlab.lab.train")  # the module (lrlab.lab.train is also the function)
 
 
 def _blobs_load(seed: int) -> Data:
@@ -179,7 +184,7 @@ def test_plateau_is_fed_the_val_loss_once_per_epoch():
         rates.append(p.effective(0.3))
     np.testing.assert_allclose(run.history["lr"], rates, rtol=1e-15)
     assert min(rates) < 0.3, "the test needs a run whose plateau reduces the rate"
-    assert run.config["plateau"] == Plateau(**kwargs).settings()
+    assert run.config["plateau"] == Plateau(**kwargs, monitor="val_loss").settings()  # what it watched
     same = train(BLOBS, "constant(0.3)", epochs=12, plateau=Plateau(**kwargs))
     np.testing.assert_array_equal(same.step_lr, run.step_lr)
     assert same.config == run.config
@@ -287,9 +292,10 @@ def test_bad_task_and_spec():
     ],
 )
 def test_parse_plateau(text, expected):
-    got = parse_plateau(text)
-    assert got == expected
-    assert all(type(got[k]) is type(v) for k, v in expected.items())  # 10 is an int, 0.5 a float
+    got = Plateau.parse(text)
+    assert got.settings() == Plateau(**expected).settings()
+    assert all(type(getattr(got, k)) is type(v) for k, v in expected.items())  # 10 is an int, 0.5 a float
+    assert Plateau.parse(got.spec()).settings() == got.settings()  # the spec reads back
 
 
 @pytest.mark.parametrize("text", ["factor", "factor=x", "patience=1.5", "mode=up", "mode='up'", "factor=0.5,factor=0.2",
@@ -297,17 +303,95 @@ def test_parse_plateau(text, expected):
                                   "factor=None", "factor=[0.5]", "mode=1", "cosine(factor=0.5)"])
 def test_parse_plateau_rejects(text):
     with pytest.raises(ValueError, match="plateau"):
-        parse_plateau(text)
+        Plateau.parse(text)
 
 
 def test_parse_plateau_reads_the_spec_grammar():
     """Quoted strings may hold commas; a syntax error points at its column with a caret."""
     with pytest.raises(ValueError, match="mode must be one of 'min', 'max', got 'max, min'"):
-        parse_plateau("factor=0.5, mode='max, min'")
+        Plateau.parse("factor=0.5, mode='max, min'")
     with pytest.raises(ValueError, match="column 12") as err:
-        parse_plateau("factor=0.5 patience=2")
+        Plateau.parse("factor=0.5 patience=2")
     lines = str(err.value).splitlines()
     assert lines[0].startswith("plateau: ") and lines[-1].strip() == "^"
     assert lines[-1].index("^") - lines[-2].index("f") == 11  # under the 'p' of patience
     with pytest.raises(ValueError, match="quoted"):
-        parse_plateau("mode=max")
+        Plateau.parse("mode=max")
+
+
+# -- the plateau's monitor ------------------------------------------------------------------------
+def test_a_mode_that_does_not_fit_the_default_monitor_is_refused_before_training():
+    """The --help example of old: mode='max' on the val loss lowered the rate from 0.01 to 1e-8 in 20 epochs."""
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained")
+
+    with pytest.raises(ValueError, match="mode='max' does not fit monitor='val_loss'") as err:
+        train(BLOBS, "constant(0.3)", plateau="mode='max', patience=2", callback=no_training)
+    assert "val_loss is watched by default, pass monitor='val_accuracy'" in str(err.value)
+    with pytest.raises(ValueError, match="mode='min' does not fit monitor='val_accuracy'"):
+        train(BLOBS, "constant(0.3)", plateau="monitor='val_accuracy'", callback=no_training)
+    with pytest.raises(ValueError, match=r"monitor must be a column of task 'blobs'.s history \(loss, val_loss, "
+                       r"val_accuracy\), got 'accuracy'"):
+        train(BLOBS, "constant(0.3)", plateau="monitor='accuracy', mode='max'", callback=no_training)
+
+
+@pytest.mark.parametrize("monitor", ["val_accuracy", "loss"])
+def test_the_plateau_is_fed_its_monitor(monitor):
+    mode = "max" if monitor == "val_accuracy" else "min"
+    kwargs = {"factor": 0.5, "patience": 1, "threshold": 0.5, "mode": mode, "monitor": monitor}
+    run = train(BLOBS, "constant(0.3)", epochs=8, plateau=kwargs)
+    p = Plateau(**kwargs)
+    rates = [p.effective(0.3)]
+    for v in run.history[monitor].tolist()[:-1]:
+        p.step(v)
+        rates.append(p.effective(0.3))
+    np.testing.assert_allclose(run.history["lr"], rates, rtol=1e-15)
+    assert min(rates) < 0.3, "the test needs a run whose plateau reduces the rate"
+    assert run.config["plateau"]["monitor"] == monitor
+    assert run.label == "constant(0.3)@" + Plateau(**kwargs).spec() and f"monitor={monitor!r})" in run.label
+
+
+def test_without_a_validation_split_the_plateau_watches_the_training_loss():
+    def load(seed):
+        d = _blobs_load(seed)
+        return Data(d.train, Split(d.val.x[:0], d.val.y[:0]), d.test)
+
+    task = Task(name="noval", description="", loss="ce", load=load, model=_blobs_model, epochs=4)
+    run = train(task, "constant(0.3)", plateau="patience=0")
+    assert list(run.history.columns) == ["epoch", "step", "lr", "loss"]
+    assert run.config["plateau"]["monitor"] == "loss"
+    with pytest.raises(ValueError, match=r"history \(loss\), got 'val_loss'"):
+        train(task, "constant(0.3)", plateau="monitor='val_loss'")
+
+
+# -- divergence beyond any reasonable scale -------------------------------------------------------
+def test_a_loss_a_million_times_the_first_is_divergence(monkeypatch):
+    """float64 `line` at rate 0.1 grows ~34x an epoch: it passes 1e6 x its first loss long before it overflows."""
+    run = train("line", "0.1", epochs=20)
+    h = run.history
+    limit = train_module.DIVERGED_FACTOR * h["loss"].iloc[0]
+    assert run.status == "diverged" and len(h) < 20
+    assert h["val_loss"].iloc[-1] > limit and (h[["loss", "val_loss"]].iloc[:-1] <= limit).all().all()
+    assert all(math.isnan(run.metrics[k]) for k in ("loss", "val_loss", "test_loss"))
+    assert run.metrics["epochs_done"] == len(h) and np.isfinite(run.step_loss).all()  # finite, but too far
+    monkeypatch.setattr(train_module, "DIVERGED_FACTOR", math.inf)  # without the rule: a figure of 1e20 and "ok"
+    unruled = train("line", "0.1", epochs=20)
+    assert unruled.status == "ok" and unruled.metrics["test_loss"] > 1e20
+
+
+# -- the options value ----------------------------------------------------------------------------
+def test_run_options_is_one_frozen_value_resolved_against_the_task():
+    import dataclasses
+
+    opts = RunOptions()
+    assert opts.batch_size is TASK_DEFAULT and repr(TASK_DEFAULT) == "TASK_DEFAULT"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.epochs = 3
+    p = plan(BLOBS, "0.1", RunOptions(epochs=2.0, optimizer="Adam"))
+    assert (p.config["epochs"], p.config["batch_size"], p.config["optimizer"]) == (2, 32, "adam")
+    assert p.options.epochs == 2 and p.options.batch_size == 32
+    assert plan(BLOBS, "0.1", RunOptions(batch_size=None)).config["batch_size"] is None
+    assert train(BLOBS, "0.1", epochs=1, batch_size=TASK_DEFAULT).config == train(BLOBS, "0.1", epochs=1).config
+    with pytest.raises(ValueError, match=r"batch_size must be a whole number >= 1, None \(full batch\) or TASK_DEF"):
+        RunOptions(batch_size=...)
+    assert opts.replace(seed=3).seed == 3 and opts.seed == 0

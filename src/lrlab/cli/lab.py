@@ -38,7 +38,8 @@ def register(sub: Any) -> None:
     p.add_argument("--seeds", default="1", help="number of seeds per schedule (0, 1, ..., N-1; default 1)")
     p.add_argument("--plateau", default=None, metavar="OPTIONS",
                    help='reduce on plateau for every SPEC, e.g. "factor=0.5, patience=10, min_lr=1e-5" '
-                   "(spec grammar: strings quoted, mode='max')")
+                   "(spec grammar: strings quoted). It watches val_loss; to watch accuracy: "
+                   "\"monitor='val_accuracy', mode='max', patience=2\"")
     p.add_argument("--target", default=None,
                    help="target of epochs_to_target: a val accuracy (or a val loss for tasks without accuracy)")
     p.add_argument("--out", default=None, metavar="DIR", help="write runs.csv, history.csv, report.html here")
@@ -137,18 +138,19 @@ def _pm(mean: Any, std: Any) -> str:
 # -- compare --------------------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace) -> int:
     from ..lab.compare import compare, split_entry
-    from ..lab.task import get_task
-    from ..lab.train import OPTIMIZERS, parse_plateau
+    from ..lab.options import TASK_DEFAULT
+    from ..lab.task import OPTIMIZERS, get_task
+    from ..plateau import Plateau
 
     # Check every option before importing torch, so a typo costs no startup time.
     options = {"data_dir": args.data_dir} if args.data_dir else {}
     task = get_task(args.task, **options)
     for spec in args.specs:
         split_entry(spec)
-    parse_plateau(args.plateau)
+    Plateau.from_options(args.plateau)
     epochs = _int("--epochs", args.epochs)
     if args.batch_size is None:
-        batch_size: Any = ...
+        batch_size: Any = TASK_DEFAULT
     elif args.batch_size.strip().lower() == "full":
         batch_size = None
     else:

@@ -4,9 +4,10 @@ Importing this package needs only numpy: torch, scikit-learn and mnist1d are imp
 or model is built.
 """
 
-# `train` and `compare` are the functions (they shadow their modules' names; `from lrlab.lab.train import plan`
+# `train` and `compare` are the functions (they shadow their modules' names; `from lrlab.lab.train import execute`
 # still works). None of these imports torch or pandas. (__all__ is pinned by tests/lab/test_tasks.py.)
 from .compare import Comparison, compare  # noqa: F401
+from .options import TASK_DEFAULT, RunOptions  # noqa: F401
 from .run import Run  # noqa: F401
 from .store import Store  # noqa: F401
 from .task import Data, Split, Task, get_task, register_task, task_names

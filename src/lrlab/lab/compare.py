@@ -19,48 +19,54 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..schedules import Schedule, parse
-from .run import Run
+from .. import _check
+from ..plateau import Plateau
+from ..schedules import Schedule
+from .options import TASK_DEFAULT, RunOptions, resolve_task
+from .plan import as_schedule, plan
+from .run import Run, history_frame
 from .store import DEFAULT_DB, Store
 from .task import Task
-from .train import execute, parse_plateau, plan, resolve_task
+from .train import execute
 
 
 # -- entries ----------------------------------------------------------------------------------
-def split_entry(entry: Any) -> tuple[Schedule, dict[str, Any] | None, bool]:
-    """(schedule, plateau kwargs, has its own plateau) of one comparison entry: a spec, a Schedule,
+def split_entry(entry: Any) -> tuple[Schedule, Plateau | None, bool]:
+    """(schedule, plateau, has its own plateau) of one comparison entry: a spec, a Schedule,
     "SPEC@plateau(k=v, ...)", or a (schedule, plateau) pair."""
     if isinstance(entry, tuple):
         if len(entry) != 2:
             raise ValueError(f"a comparison entry pair is (schedule, plateau), got {entry!r}")
-        return _schedule(entry[0]), parse_plateau(entry[1]), entry[1] is not None
+        return as_schedule(entry[0]), Plateau.from_options(entry[1]), entry[1] is not None
     if isinstance(entry, str):
         at = entry.rfind("@")
         if at >= 0:
             suffix = entry[at + 1 :].strip()
             if not suffix.startswith("plateau"):
                 raise ValueError(f"after '@' a spec takes plateau(...), got {suffix!r} in {entry!r}")
-            return _schedule(entry[:at]), parse_plateau(suffix), True
-    return _schedule(entry), None, False
-
-
-def _schedule(value: Any) -> Schedule:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return parse(str(value))
-    return parse(value)
+            return as_schedule(entry[:at]), Plateau.parse(suffix), True
+    return as_schedule(entry), None, False
 
 
 def _seeds(seeds: int | Iterable[int]) -> list[int]:
-    if isinstance(seeds, bool):
-        raise ValueError(f"seeds must be a count or a list of ints, got {seeds!r}")
-    if isinstance(seeds, int):
-        if seeds < 1:
-            raise ValueError(f"seeds must be >= 1, got {seeds!r}")
-        return list(range(seeds))
-    out = list(seeds)
-    if not out or not all(isinstance(s, int) and not isinstance(s, bool) for s in out):
-        raise ValueError(f"seeds must be a count or a non-empty list of ints, got {seeds!r}")
-    return out
+    """The seeds of a comparison: a count n (seeds 0..n-1) or a non-empty list of whole numbers."""
+    if _check.is_real(seeds):
+        return list(range(_check.whole("compare", "seeds", seeds, 1, what="a count >= 1 or a list of seeds")))
+    out = list(seeds) if isinstance(seeds, Iterable) and not isinstance(seeds, (str, bytes)) else []
+    if not out:
+        raise _check.fail("compare", "seeds", "a count >= 1 or a non-empty list of seeds", seeds)
+    return [RunOptions(seed=s).seed for s in out]
+
+
+def check_target(task: Task, target: float | None) -> float | None:
+    """The leaderboard target for `task`: an accuracy in (0, 1] when the task has accuracy, else a loss > 0."""
+    if target is None:
+        return None
+    if "accuracy" in task.metrics:
+        return _check.number("compare", "target", target, 0.0, 1.0, low_open=True,
+                             what=f"an accuracy in (0, 1] (task {task.name!r} is ranked by accuracy)")
+    return _check.number("compare", "target", target, 0.0, low_open=True,
+                         what=f"a loss > 0 (task {task.name!r} is ranked by loss)")
 
 
 # -- progress ---------------------------------------------------------------------------------
@@ -148,6 +154,9 @@ class Comparison:
     target: float | None = None
     labels: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.target = check_target(self.task, self.target)
+
     @property
     def metric(self) -> str:
         """The metric the leaderboard ranks by: "accuracy" when the task has it, else "loss"."""
@@ -174,9 +183,11 @@ class Comparison:
             return 0.98 * max(values)
         return 1.1 * min(values)
 
-    def epochs_to_target(self, run: Run) -> float:
-        """The first epoch (1-based) at which the run met the target; NaN if it never did."""
-        col, target = self._val_column(), self.resolved_target()
+    def epochs_to_target(self, run: Run, target: float | None = None) -> float:
+        """The first epoch (1-based) at which the run met the target (default: `resolved_target()`); NaN if it
+        never did."""
+        col = self._val_column()
+        target = self.resolved_target() if target is None else target
         if col not in run.history or not math.isfinite(target):
             return math.nan
         values = run.history[col].tolist()
@@ -186,8 +197,9 @@ class Comparison:
                 return float(epoch)
         return math.nan
 
-    def best_val(self, run: Run) -> float:
-        col = self._val_column()
+    def best_val(self, run: Run, col: str | None = None) -> float:
+        """The run's best value of the ranked column (default: `_val_column()`)."""
+        col = self._val_column() if col is None else col
         if col not in run.history or run.history.empty:
             return math.nan
         values = run.history[col]
@@ -198,11 +210,12 @@ class Comparison:
         """One row per run: runs.csv."""
         import pandas as pd
 
+        col, target = self._val_column(), self.resolved_target()  # once: each looks at every run
         rows = []
         for run in self.runs:
             row = run.row()
-            row[f"best_{self._val_column()}"] = self.best_val(run)
-            row["epochs_to_target"] = self.epochs_to_target(run)
+            row[f"best_{col}"] = self.best_val(run, col)
+            row["epochs_to_target"] = self.epochs_to_target(run, target)
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -245,16 +258,7 @@ class Comparison:
     @property
     def history(self) -> Any:
         """Every run's per-epoch history in one DataFrame, with schedule, seed and run_id columns first."""
-        import pandas as pd
-
-        parts = []
-        for run in self.runs:
-            h = run.history.copy()
-            h.insert(0, "run_id", run.id)
-            h.insert(0, "seed", run.seed)
-            h.insert(0, "schedule", run.label)
-            parts.append(h)
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        return history_frame(self.runs)
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """Write runs.csv, history.csv and leaderboard.csv into out_dir; returns the paths."""
@@ -277,7 +281,7 @@ def compare(
     seeds: int | Iterable[int] = (0,),
     optimizer: str | None = None,
     epochs: int | None = None,
-    batch_size: Any = ...,
+    batch_size: Any = TASK_DEFAULT,
     plateau: Any = None,
     db: str | Path | None = DEFAULT_DB,
     fresh: bool = False,
@@ -291,6 +295,8 @@ def compare(
     Every finished run is committed to `db` (None: keep nothing) before the next starts, so an interrupted
     comparison loses no finished run. fresh=True trains again even when a stored run matches.
     progress: True for rich bars, False for none. callback(step, model, loss, lr) goes to every trained run.
+    Options (optimizer, epochs, batch_size, plateau, optimizer_kwargs) are those of `train` (see RunOptions);
+    target is checked against the task (an accuracy in (0, 1], else a loss > 0).
     """
     task = resolve_task(task)
     if isinstance(schedules, (str, Schedule)):
@@ -298,19 +304,20 @@ def compare(
     if not schedules:
         raise ValueError("compare needs at least one schedule")
     seed_list = _seeds(seeds)
-    global_plateau = parse_plateau(plateau)
+    target = check_target(task, target)
+    base = RunOptions(optimizer=optimizer, epochs=epochs, batch_size=batch_size, plateau=plateau,
+                      optimizer_kwargs=optimizer_kwargs)
     entries = []
     for item in schedules:
         sched, own, has_own = split_entry(item)
-        entries.append((sched, own if has_own else global_plateau))
+        entries.append((sched, own if has_own else base.plateau))
     # Check every option before training anything (plan raises ValueError on bad ones).
     data_cache: dict[int, Any] = {}
 
-    def make_plan(sched: Schedule, plat: Any, seed: int) -> Any:
+    def make_plan(sched: Schedule, plat: Plateau | None, seed: int) -> Any:
         if seed not in data_cache:
             data_cache[seed] = task.load(seed)
-        return plan(task, sched, optimizer=optimizer, epochs=epochs, batch_size=batch_size, plateau=plat,
-                    seed=seed, data=data_cache[seed], **optimizer_kwargs)
+        return plan(task, sched, base.replace(plateau=plat, seed=seed), data=data_cache[seed])
 
     first = [make_plan(s, p, seed_list[0]) for s, p in entries]
     labels = [p.config["label"] for p in first]

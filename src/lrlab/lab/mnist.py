@@ -21,16 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-# sha256 and size in bytes of the four archives as served by the mirrors below. The same digests are listed
-# by several independent projects that download MNIST (e.g. torch.rb, guild.ai's MNIST example); the MD5s
-# torchvision lists for the same files are f68b3c2d..., d53e105e..., 9fb629c4..., ec29112d... .
-FILES: dict[str, tuple[str, int]] = {
-    "train-images-idx3-ubyte.gz": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
-    "train-labels-idx1-ubyte.gz": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
-    "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
-    "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
+# sha256 of the four archives as served by the mirrors below. The same digests are listed by several independent
+# projects that download MNIST (e.g. torch.rb, guild.ai's MNIST example); the MD5s torchvision lists for the same
+# files are f68b3c2d..., d53e105e..., 9fb629c4..., ec29112d... .
+CHECKSUMS: dict[str, str] = {
+    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
-CHECKSUMS: dict[str, str] = {name: digest for name, (digest, _) in FILES.items()}
 
 MIRRORS: tuple[str, ...] = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",

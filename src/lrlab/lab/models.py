@@ -11,6 +11,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from .task import torch_dtype
+
 
 @contextmanager
 def _seeded(seed: int) -> Iterator[None]:
@@ -22,18 +24,12 @@ def _seeded(seed: int) -> Iterator[None]:
         yield
 
 
-def _dtype(name: str) -> Any:
-    import torch
-
-    return {"float32": torch.float32, "float64": torch.float64}[name]
-
-
 def slope(init: float, dtype: str = "float64") -> Any:
     """y = a * x: torch.nn.Linear(1, 1, bias=False) with its one weight set to `init`. Input (n, 1) -> (n, 1)."""
     import torch
 
     with _seeded(0):  # the layer's own init draws from the RNG before we overwrite it
-        model = torch.nn.Linear(1, 1, bias=False, dtype=_dtype(dtype))
+        model = torch.nn.Linear(1, 1, bias=False, dtype=torch_dtype(dtype))
     with torch.no_grad():
         model.weight.fill_(float(init))
     return model
@@ -54,7 +50,7 @@ def mlp(sizes: Sequence[int], seed: int, dtype: str = "float32", init: str = "to
         for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
             if i:
                 layers.append(torch.nn.ReLU())
-            layer = torch.nn.Linear(n_in, n_out, dtype=_dtype(dtype))
+            layer = torch.nn.Linear(n_in, n_out, dtype=torch_dtype(dtype))
             if init == "keras":
                 torch.nn.init.xavier_uniform_(layer.weight)
                 torch.nn.init.zeros_(layer.bias)
@@ -69,7 +65,7 @@ def conv1d_net(seed: int, length: int = 40, classes: int = 10, channels: int = 2
 
     nn = torch.nn
     with _seeded(seed):
-        dt = _dtype(dtype)
+        dt = torch_dtype(dtype)
         convs = nn.Sequential(
             nn.Unflatten(1, (1, length)),
             nn.Conv1d(1, channels, 5, stride=2, padding=1, dtype=dt),

@@ -2,10 +2,15 @@
 
 A `Run` comes out of `lrlab.lab.train` (with its trained `model`) or out of the run store (with `id` set and
 `model` None). It is plain data; pandas is needed only because `history` is a DataFrame.
+
+Side by side: `history["lr"]` here is the rate of the epoch's FIRST update (the schedule at step
+`(epoch - 1) * steps_per_epoch`, times any plateau reduction made after the epoch before), while
+`lrlab.keras.LRLogger` logs the rate AFTER the epoch (`schedule(iterations)`: the next epoch's first rate).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +24,14 @@ class Run:
     config: task, schedule (spec of the schedule actually used, lengths bound), schedule_config, label (the spec as
     given, with any "@plateau(...)" suffix), optimizer, optimizer_kwargs, epochs, batch_size, seed, plateau (dict of
     Plateau kwargs or None), dtype.
-    history: one row per finished epoch: epoch, step, lr (rate of the epoch's first update), loss (mean training
-    loss of the epoch's updates), val_loss, val_<metric>.
+    history: one row per finished epoch (columns: `history_columns`): epoch, step, lr (rate of the epoch's first
+    update; Keras's LRLogger logs the rate after the epoch), loss (mean training loss of the epoch's updates),
+    val_loss, val_<metric>.
     step_lr / step_loss: the rate used by, and the batch loss seen at, every optimizer update.
     metrics: final loss/accuracy on train, val and test (keys loss, accuracy, val_loss, val_accuracy, test_loss,
     test_accuracy, where the task has them), plus epochs_done and steps.
-    status: "ok" or "diverged" (a NaN/inf loss ended the run early).
+    status: "ok" or "diverged" (a NaN/inf loss, or one past `lrlab.lab.train.DIVERGED_FACTOR` times the first
+    epoch's training loss, ended the run early; its figures are NaN).
     """
 
     config: dict[str, Any]
@@ -85,3 +92,28 @@ class Run:
             f"Run(id={self.id}, task={self.task!r}, schedule={self.label!r}, seed={self.seed}, "
             f"status={self.status!r}, metrics={shown}, wall_s={self.wall_s:.3f})"
         )
+
+
+def history_columns(metrics: Sequence[str], has_val: bool) -> list[str]:
+    """The columns of a run's history: epoch, step, lr, loss, and val_loss, val_<metric> with a validation split."""
+    cols = ["epoch", "step", "lr", "loss"]
+    if has_val:
+        cols += ["val_loss", *(f"val_{m}" for m in metrics)]
+    return cols
+
+
+def history_frame(runs: Iterable[Run], labels: Iterable[str] | None = None) -> Any:
+    """Many runs' histories in one DataFrame with schedule (the run's label unless given), seed and run_id
+    columns first: what a comparison's `history` is and what the curve plots read."""
+    import pandas as pd
+
+    runs = list(runs)
+    names = [run.label for run in runs] if labels is None else list(labels)
+    parts = []
+    for label, run in zip(names, runs):
+        h = run.history.copy()
+        h.insert(0, "run_id", run.id)
+        h.insert(0, "seed", run.seed)
+        h.insert(0, "schedule", label)
+        parts.append(h)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -34,9 +34,26 @@ from typing import Any
 
 import numpy as np
 
+from .. import _check
+
 LOSSES = ("mse", "bce", "ce")
 DTYPES = ("float32", "float64")
 OPTIMIZERS = ("sgd", "adam", "adamw")
+
+
+def torch_dtype(name: str) -> Any:
+    """The torch dtype of a task dtype name (one of DTYPES)."""
+    import torch
+
+    return {"float32": torch.float32, "float64": torch.float64}[_check.choice("", "dtype", name, DTYPES)]
+
+
+def optimizer_class(name: str) -> Any:
+    """The torch.optim class of an optimizer name (one of OPTIMIZERS)."""
+    import torch
+
+    classes = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+    return classes[_check.choice("", "optimizer", name, OPTIMIZERS)]
 
 
 @dataclass(frozen=True)
@@ -92,21 +109,13 @@ class Task:
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(f"Task {self.name!r}: loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"Task {self.name!r}: dtype must be one of {DTYPES}, got {self.dtype!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"Task {self.name!r}: optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"
-            )
-        if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 1:
-            raise ValueError(f"Task {self.name!r}: epochs must be an int >= 1, got {self.epochs!r}")
-        bs = self.batch_size
-        if bs is not None and (not isinstance(bs, int) or isinstance(bs, bool) or bs < 1):
-            raise ValueError(f"Task {self.name!r}: batch_size must be None or an int >= 1, got {bs!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"Task {self.name!r}: lr must be a number > 0, got {self.lr!r}")
+        who = f"Task {self.name!r}"
+        _check.choice(who, "loss", self.loss, LOSSES)
+        _check.choice(who, "dtype", self.dtype, DTYPES)
+        _check.choice(who, "optimizer", self.optimizer, OPTIMIZERS)
+        object.__setattr__(self, "epochs", _check.whole(who, "epochs", self.epochs, 1))
+        object.__setattr__(self, "batch_size", _check.whole(who, "batch_size", self.batch_size, 1, optional=True))
+        object.__setattr__(self, "lr", _check.positive(who, "lr", self.lr))
         if not callable(self.load) or not callable(self.model):
             raise ValueError(f"Task {self.name!r}: load and model must be callables")
 
@@ -121,12 +130,19 @@ _TASKS: dict[str, Callable[..., Task]] = {}
 def register_task(factory: Callable[..., Task] | None = None, name: str | None = None) -> Any:
     """Register a task factory under its name (the function name unless given); usable as a decorator,
     bare (`@register_task`) or with a name (`@register_task(name="my-task")`). Re-registering a name
-    replaces the earlier factory."""
+    replaces the earlier factory; a user's task named like a built-in one (e.g. "line") replaces the built-in,
+    whether registered before or after the built-ins are first loaded."""
     if factory is None:
         return lambda f: register_task(f, name)
     if not callable(factory):
         raise ValueError(f"register_task: factory must be callable, got {factory!r}")
     _TASKS[name or factory.__name__] = factory
+    return factory
+
+
+def register_builtin(factory: Callable[..., Task]) -> Callable[..., Task]:
+    """Register a built-in task factory under its function name, unless a user registered that name first."""
+    _TASKS.setdefault(factory.__name__, factory)
     return factory
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import mnist as _mnist
 from .models import conv1d_net, mlp, slope
-from .task import Data, Split, Task, register_task
+from .task import Data, Split, Task, register_builtin
 
 # ----------------------------------------------------------------------------------------------------- line
 
@@ -63,7 +63,7 @@ def _line_model(seed: int) -> object:
     return slope(LINE_A0, "float64")
 
 
-@register_task
+@register_builtin
 def line() -> Task:
     return Task(
         name="line",
@@ -84,7 +84,7 @@ def _load_or3(seed: int) -> Data:
     return Data(split, split, split)
 
 
-@register_task
+@register_builtin
 def or3() -> Task:
     return Task(
         name="or3",
@@ -112,7 +112,7 @@ def _load_quantiles(seed: int) -> Data:
     return Data(Split(x_train, y_train), Split(x_val, y_val), Split(x_test, y_test))
 
 
-@register_task
+@register_builtin
 def quantiles() -> Task:
     return Task(
         name="quantiles",
@@ -150,7 +150,7 @@ def _load_digits(seed: int) -> Data:
     return Data(Split(x_train, y_train), Split(x_val, y_val), Split(x_test, y_test))
 
 
-@register_task
+@register_builtin
 def digits() -> Task:
     return Task(
         name="digits",
@@ -214,7 +214,7 @@ def _load_mnist1d(seed: int) -> Data:
     )
 
 
-@register_task
+@register_builtin
 def mnist1d() -> Task:
     return Task(
         name="mnist1d",
@@ -224,7 +224,7 @@ def mnist1d() -> Task:
     )
 
 
-@register_task
+@register_builtin
 def mnist1d_cnn() -> Task:
     return Task(
         name="mnist1d_cnn",
@@ -266,7 +266,7 @@ def _mnist_task(name: str, description: str, sizes: tuple[int, ...], data_dir: s
     )
 
 
-@register_task
+@register_builtin
 def mnist(data_dir: str | Path | None = None, cache: str | Path | None = None, download: bool = True) -> Task:
     """data_dir: a local copy of the four IDX files; else the cache dir ($LRLAB_DATA_DIR/mnist or
     ~/.cache/lrlab/mnist), downloading once unless download=False."""
@@ -274,7 +274,7 @@ def mnist(data_dir: str | Path | None = None, cache: str | Path | None = None, d
                        data_dir, cache, download)
 
 
-@register_task
+@register_builtin
 def mnist_softmax(data_dir: str | Path | None = None, cache: str | Path | None = None,
                   download: bool = True) -> Task:
     """Softmax regression on MNIST (one linear layer 784-10); options as for `mnist`."""

@@ -1,248 +1,41 @@
 """The lab's trainer: a plain PyTorch loop whose learning rate comes from an lrlab schedule.
 
-The rate is set before every update through `lrlab.torch.Scheduler`; a plateau controller (if any) is fed the
-validation loss once per epoch. Per-step values stay on the torch side until the epoch ends, so the loop costs
-about what a hand-written loop costs (see bench/train_throughput.py).
+The rate is set before every update through `lrlab.torch.Scheduler`; a plateau controller (if any) is fed its
+monitored history column (default val_loss) once per epoch. Per-step values stay on the torch side until the
+epoch ends, so the loop costs about what a hand-written loop costs (see bench/train_throughput.py).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..schedules import Schedule, parse
-from .run import Run
-from .task import Data, Task, get_task
+from ..schedules import Schedule
+from .options import TASK_DEFAULT, RunOptions
+from .plan import Plan, plan
+from .run import Run, history_columns
+from .task import Task, optimizer_class, torch_dtype
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-
-# Plateau keyword -> the type its value is read as (strings: the allowed values).
-PLATEAU_KEYS: dict[str, Any] = {
-    "factor": float,
-    "patience": int,
-    "mode": ("min", "max"),
-    "threshold": float,
-    "threshold_mode": ("rel", "abs"),
-    "cooldown": int,
-    "min_lr": float,
-    "eps": float,
-    "convention": ("torch", "keras"),
-}
+DIVERGED_FACTOR = 1e6
+"""A run has diverged, and ends at that epoch with NaN figures, when an epoch's training loss (any step's) or its
+validation loss is NaN or infinite, or when the epoch's mean training loss or its validation loss exceeds
+DIVERGED_FACTOR times the first epoch's mean training loss: no schedule worth ranking makes a loss a million
+times worse than where it started (a float64 model can climb to 1e285 before it overflows)."""
 
 
-# -- options -----------------------------------------------------------------------------------
-def resolve_task(task: Task | str) -> Task:
-    """A Task given itself or by its registered name."""
-    if isinstance(task, Task):
-        return task
-    if isinstance(task, str):
-        return get_task(task)
-    raise ValueError(f"task must be a Task or a task name, got {task!r}")
-
-
-def parse_plateau(value: Any) -> dict[str, Any] | None:
-    """Plateau options as a dict of keyword arguments, from None, a dict, a Plateau, or a string such as
-    "factor=0.5,patience=10,min_lr=1e-5" (also "plateau(factor=0.5, ...)"). Unknown keys and bad values raise."""
-    if value is None or value is False:
-        return None
-    if isinstance(value, str):
-        return _parse_plateau_text(value)
-    if isinstance(value, Mapping):
-        return _check_plateau(dict(value), repr(dict(value)))
-    return _check_plateau(_plateau_kwargs(value), repr(value))
-
-
-def _parse_plateau_text(text: str) -> dict[str, Any]:
-    """The kwargs of "factor=0.5, patience=10" or "plateau(factor=0.5, ...)" (a bare "plateau": the defaults),
-    read with the spec grammar: numbers, quoted strings (mode='max'), True/False/None."""
-    from ..schedules.spec import parse_call
-
-    body = "plateau()" if text.strip() == "plateau" else text
-    try:
-        kwargs = parse_call(body, "plateau")
-    except ValueError as exc:  # keep the parser's column and caret lines under the first line
-        first, _, rest = str(exc).partition("\n")
-        hint = " (strings are quoted: mode='max')" if "schedule kind" in first else ""
-        raise ValueError(f"plateau: {first}{hint}" + (f"\n{rest}" if rest else "")) from None
-    return _check_plateau(kwargs, repr(text))
-
-
-def _check_plateau(kwargs: dict[str, Any], shown: str) -> dict[str, Any]:
-    """Only known keys; choices among their strings; numbers (not bools, not strings), integral where an int is
-    due, finite and >= 0; then Plateau's own checks."""
-    out: dict[str, Any] = {}
-    for key, raw in kwargs.items():
-        if key not in PLATEAU_KEYS:
-            raise ValueError(f"plateau: unknown option {key!r} in {shown}; known: {', '.join(PLATEAU_KEYS)}")
-        kind = PLATEAU_KEYS[key]
-        if isinstance(kind, tuple):
-            if not isinstance(raw, str) or raw not in kind:
-                raise ValueError(f"plateau: {key} must be one of {', '.join(repr(k) for k in kind)}, got {raw!r}")
-            out[key] = raw
-            continue
-        what = "an integer" if kind is int else "a number"
-        if isinstance(raw, bool) or not isinstance(raw, (int, float, np.integer, np.floating)):
-            raise ValueError(f"plateau: {key} must be {what}, got {raw!r}")
-        number: Any = float(raw)
-        if not math.isfinite(number) or number < 0:
-            raise ValueError(f"plateau: {key} must be a finite number >= 0, got {raw!r}")
-        if kind is int:
-            if number != int(number):
-                raise ValueError(f"plateau: {key} must be {what}, got {raw!r}")
-            number = int(number)
-        out[key] = number
-    from ..plateau import Plateau
-
-    Plateau(**out)  # its own checks (factor < 1, threshold with mode, ...): ValueError naming the setting
-    return out
-
-
-def _plateau_kwargs(plateau: Any) -> dict[str, Any]:
-    """The constructor arguments of a Plateau object."""
-    settings = getattr(plateau, "settings", None)
-    if not callable(settings):
-        raise ValueError(f"plateau must be a Plateau, a dict or a 'key=value,...' string, got {plateau!r}")
-    return dict(settings())
-
-
-def canonical_plateau(kwargs: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """All settings of the Plateau these kwargs build (so equal plateaus give equal configs); checks values."""
-    if kwargs is None:
-        return None
-    from ..plateau import Plateau
-
-    return dict(Plateau(**kwargs).settings())
-
-
-def plateau_spec(kwargs: Mapping[str, Any] | None) -> str:
-    """ "plateau(factor=0.5, patience=10)": the settings that differ from Plateau's defaults ("" for None)."""
-    if kwargs is None:
-        return ""
-    from ..plateau import Plateau
-
-    defaults = Plateau().settings()
-    full = canonical_plateau(kwargs) or {}
-    shown = {k: v for k, v in full.items() if v != defaults.get(k)}
-    return "plateau(" + ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v:g}" for k, v in shown.items()) + ")"
-
-
-def make_plateau(kwargs: Mapping[str, Any] | None) -> Any:
-    """A fresh lrlab.plateau.Plateau for these kwargs (each run gets its own: a plateau has state)."""
-    if kwargs is None:
-        return None
-    from ..plateau import Plateau
-
-    return Plateau(**kwargs)
-
-
-def _check_optimizer(name: str, kwargs: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    if not isinstance(name, str) or name.lower() not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
-    if "lr" in kwargs:
-        raise ValueError("optimizer option lr is not allowed: the learning rate comes from the schedule")
-    clean: dict[str, Any] = {}
-    for key, value in sorted(kwargs.items()):
-        if isinstance(value, tuple):
-            value = list(value)
-        clean[key] = value
-    if clean:  # unknown or bad options fail here, before any training
-        import torch
-
-        cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name.lower()]
-        try:
-            cls([torch.zeros(1, requires_grad=True)], lr=0.1, **clean)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise ValueError(f"optimizer {name.lower()}: {exc}") from None
-    return name.lower(), clean
-
-
-# -- the plan of one run ----------------------------------------------------------------------
-@dataclass
-class Plan:
-    """Everything a run needs, decided before training: the task, its data, the bound schedule, the config."""
-
-    task: Task
-    data: Data
-    schedule: Schedule
-    config: dict[str, Any]
-
-
-def plan(
-    task: Task | str,
-    schedule: Schedule | str | float,
-    *,
-    optimizer: str | None = None,
-    epochs: int | None = None,
-    batch_size: Any = ...,
-    plateau: Any = None,
-    seed: int = 0,
-    label: str | None = None,
-    data: Data | None = None,
-    **optimizer_kwargs: Any,
-) -> Plan:
-    """Check the options and fix the run's config (binding left-out schedule lengths to the run's steps)."""
-    task = resolve_task(task)
-    is_number = isinstance(schedule, (int, float)) and not isinstance(schedule, bool)
-    sched = parse(str(schedule)) if is_number else parse(schedule)
-    opt, opt_kwargs = _check_optimizer(task.optimizer if optimizer is None else optimizer, optimizer_kwargs)
-    epochs = task.epochs if epochs is None else epochs
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if batch_size is ...:
-        batch_size = task.batch_size
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be an integer >= 1 or None (full batch), got {batch_size!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    plateau_kwargs = parse_plateau(plateau)
-    data = task.load(int(seed)) if data is None else data
-    n_train = len(data.train)
-    if n_train == 0:
-        raise ValueError(f"task {task.name!r} has no training data")
-    if batch_size is not None and batch_size >= n_train:
-        batch_size = None
-    steps_per_epoch = 1 if batch_size is None else math.ceil(n_train / batch_size)
-    given = sched
-    if not sched.is_bound:
-        sched = sched.stretch(int(epochs) * steps_per_epoch)
-    try:
-        sched_config = sched.to_config()
-    except (ValueError, TypeError):  # e.g. custom(fn) with a function that cannot be named
-        sched_config = None
-    if label is None:
-        label = repr(given) + (f"@{plateau_spec(plateau_kwargs)}" if plateau_kwargs is not None else "")
-    config = {
-        "task": task.name,
-        "label": label,
-        "schedule": repr(sched),
-        "schedule_config": sched_config,
-        "optimizer": opt,
-        "optimizer_kwargs": opt_kwargs,
-        "epochs": int(epochs),
-        "batch_size": None if batch_size is None else int(batch_size),
-        "steps_per_epoch": steps_per_epoch,
-        "seed": int(seed),
-        "plateau": canonical_plateau(plateau_kwargs),
-        "dtype": task.dtype,
-    }
-    return Plan(task=task, data=data, schedule=sched, config=config)
-
-
-# -- training ---------------------------------------------------------------------------------
 def train(
     task: Task | str,
     schedule: Schedule | str | float,
     *,
     optimizer: str | None = None,
     epochs: int | None = None,
-    batch_size: Any = ...,
+    batch_size: Any = TASK_DEFAULT,
     plateau: Any = None,
     seed: int = 0,
     callback: Callable[[int, Any, float, float], Any] | None = None,
@@ -252,35 +45,25 @@ def train(
     """Train `task`'s model under `schedule` and return the Run.
 
     optimizer: "sgd", "adam" or "adamw" (None: the task's); optimizer_kwargs (momentum, ...) go to torch.optim.
-    epochs: None takes the task's. batch_size: ... (the default) takes the task's; None is full batch.
-    plateau: a Plateau, a dict of its kwargs or "factor=0.5,patience=10,min_lr=1e-5"; fed the val loss per epoch.
+    epochs: None takes the task's. batch_size: TASK_DEFAULT takes the task's; None is full batch.
+    plateau: a Plateau, a dict of its kwargs or "factor=0.5, patience=10, monitor='val_accuracy', mode='max'";
+    fed its monitor (default val_loss) once per epoch.
     callback(step, model, loss, lr) runs after every optimizer step (step counts from 1);
-    progress.update(epoch=, loss=, lr=) after every epoch.
+    progress.update(epoch=, loss=, lr=) after every epoch. (See `RunOptions` for the options' rules.)
     """
-    p = plan(
-        task, schedule, optimizer=optimizer, epochs=epochs, batch_size=batch_size, plateau=plateau, seed=seed,
-        **optimizer_kwargs,
-    )
-    return execute(p, callback=callback, progress=progress)
+    options = RunOptions(optimizer=optimizer, epochs=epochs, batch_size=batch_size, plateau=plateau, seed=seed,
+                         optimizer_kwargs=optimizer_kwargs)
+    return execute(plan(task, schedule, options), callback=callback, progress=progress)
 
 
-def _torch_dtype(torch: Any, name: str) -> Any:
-    try:
-        return {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-                "bfloat16": torch.bfloat16}[name]
-    except KeyError:
-        raise ValueError(f"task dtype must be float32 or float64, got {name!r}") from None
-
-
+# -- the loss and the evaluation ----------------------------------------------------------------
 class _Loss:
     """The task's loss and accuracy on torch tensors (targets shaped like the outputs for mse/bce)."""
 
-    def __init__(self, torch: Any, kind: str) -> None:
+    def __init__(self, kind: str) -> None:
         import torch.nn.functional as F
 
-        if kind not in ("mse", "bce", "ce"):
-            raise ValueError(f"task loss must be mse, bce or ce, got {kind!r}")
-        self.torch, self.kind = torch, kind
+        self.kind = kind
         self.fn = {"mse": F.mse_loss, "bce": F.binary_cross_entropy_with_logits, "ce": F.cross_entropy}[kind]
 
     def __call__(self, out: Any, y: Any) -> Any:
@@ -294,18 +77,20 @@ class _Loss:
         return ((out.reshape(y.shape) > 0).to(y.dtype) == y).sum()
 
 
-def _tensors(torch: Any, split: Any, dtype: Any, loss: str) -> tuple[Any, Any]:
+def _tensors(split: Any, dtype: Any, loss: str) -> tuple[Any, Any]:
+    import torch
+
     x = torch.as_tensor(np.asarray(split.x), dtype=dtype)
-    if loss == "ce":
-        y = torch.as_tensor(np.asarray(split.y), dtype=torch.long)
-    else:
-        y = torch.as_tensor(np.asarray(split.y), dtype=dtype)
+    y = torch.as_tensor(np.asarray(split.y), dtype=torch.long if loss == "ce" else dtype)
     return x, y
 
 
-def _evaluate(torch: Any, model: Any, lossf: _Loss, x: Any, y: Any, metrics: tuple[str, ...],
-              chunk: int = 8192) -> dict[str, float]:
+def _evaluate(
+    model: Any, lossf: _Loss, x: Any, y: Any, metrics: tuple[str, ...], chunk: int = 8192
+) -> dict[str, float]:
     """Mean loss (and accuracy) of `model` on (x, y), in eval mode without gradients."""
+    import torch
+
     n = len(x)
     if n == 0:
         return {}
@@ -324,117 +109,181 @@ def _evaluate(torch: Any, model: Any, lossf: _Loss, x: Any, y: Any, metrics: tup
     return out
 
 
-def execute(p: Plan, *, callback: Callable[..., Any] | None = None, progress: Any = None) -> Run:
-    """Run a plan: the training loop proper."""
-    import pandas as pd
+# -- the loop -----------------------------------------------------------------------------------
+@contextmanager
+def _deterministic() -> Iterator[None]:
+    """Deterministic kernels, without filling every new tensor with NaN first (that costs ~8% on a small MLP);
+    torch's settings are restored afterwards."""
     import torch
 
-    from ..torch import Scheduler
-
-    task, cfg = p.task, p.config
-    dtype = _torch_dtype(torch, task.dtype)
-    lossf = _Loss(torch, task.loss)
-    metrics_names = tuple(task.metrics)
-    seed, epochs, bs = cfg["seed"], cfg["epochs"], cfg["batch_size"]
-
-    # Deterministic kernels, without filling every new tensor with NaN first (that costs ~8% on a small MLP).
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     was_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     was_fill = torch.utils.deterministic.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.utils.deterministic.fill_uninitialized_memory = False
     try:
-        torch.manual_seed(seed)
-        model = task.model(seed)
-        model = model.to(dtype)
-        xtr, ytr = _tensors(torch, p.data.train, dtype, task.loss)
-        xva, yva = _tensors(torch, p.data.val, dtype, task.loss)
-        xte, yte = _tensors(torch, p.data.test, dtype, task.loss)
-        opt_cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg["optimizer"]]
-        try:
-            opt = opt_cls(model.parameters(), lr=float(p.schedule(0)), **cfg["optimizer_kwargs"])
-        except TypeError as exc:
-            raise ValueError(f"optimizer {cfg['optimizer']}: {exc}") from None
-        sched = Scheduler(opt, p.schedule, plateau=make_plateau(cfg["plateau"]))
-        gen = torch.Generator().manual_seed(seed)
-        n = len(xtr)
-
-        step_lr: list[float] = []
-        step_loss: list[Any] = []
-        rows: list[dict[str, Any]] = []
-        status = "ok"
-        step = 0
-        group = opt.param_groups[0]
-        start = time.perf_counter()
-        for epoch in range(1, epochs + 1):
-            model.train()
-            if bs is None:
-                batches: Any = [(xtr, ytr)]
-            else:  # gather batch by batch: a batch stays in cache from the gather to the forward pass
-                perm = torch.randperm(n, generator=gen)
-                batches = ((xtr[idx], ytr[idx]) for idx in perm.split(bs))
-            first = len(step_lr)
-            for xb, yb in batches:
-                lr = group["lr"]
-                opt.zero_grad(set_to_none=True)
-                loss = lossf(model(xb), yb)
-                loss.backward()
-                opt.step()
-                sched.step()
-                step += 1
-                step_lr.append(lr)
-                step_loss.append(loss.detach())
-                if callback is not None:
-                    callback(step, model, loss.item(), lr)
-            epoch_losses = torch.stack(step_loss[first:]).double()
-            train_loss = float(epoch_losses.mean())
-            model.eval()
-            val = _evaluate(torch, model, lossf, xva, yva, metrics_names)
-            row = {"epoch": epoch, "step": step, "lr": step_lr[first], "loss": train_loss}
-            row.update({f"val_{k}": v for k, v in val.items()})
-            rows.append(row)
-            if progress is not None:
-                progress.update(epoch=epoch, loss=train_loss, lr=step_lr[first])
-            monitored = val.get("loss", train_loss)
-            if not (torch.isfinite(epoch_losses).all() and math.isfinite(monitored)):
-                status = "diverged"  # the model is broken: its accuracies are not figures (losses stay as seen)
-                row.update({f"val_{k}": math.nan for k in val if k != "loss"})
-                break
-            if cfg["plateau"] is not None:
-                sched.report(monitored)
-        wall = time.perf_counter() - start
-
-        model.eval()
-        final: dict[str, float] = {}
-        for prefix, (x, y) in (("", (xtr, ytr)), ("val_", (xva, yva)), ("test_", (xte, yte))):
-            if status == "diverged":  # no evaluation of a NaN model: its "accuracy" would be made up
-                names = ("loss", *metrics_names) if len(x) else ()
-                final.update({f"{prefix}{k}": math.nan for k in names})
-            else:
-                figures = _evaluate(torch, model, lossf, x, y, metrics_names)
-                final.update({f"{prefix}{k}": v for k, v in figures.items()})
-        final["epochs_done"] = len(rows)
-        final["steps"] = step
+        yield
     finally:
         torch.use_deterministic_algorithms(was_deterministic, warn_only=was_warn_only)
         torch.utils.deterministic.fill_uninitialized_memory = was_fill
 
-    losses = torch.stack(step_loss).double().numpy() if step_loss else np.zeros(0)
-    history = pd.DataFrame(rows, columns=_history_columns(rows, metrics_names, len(xva) > 0))
+
+@dataclass
+class _Loop:
+    """The state of one run's training loop: model, optimizer, scheduler, tensors and what was recorded."""
+
+    p: Plan
+    model: Any
+    opt: Any
+    sched: Any
+    lossf: _Loss
+    splits: dict[str, tuple[Any, Any]]
+    gen: Any
+    step_lr: list[float] = field(default_factory=list)
+    step_loss: list[Any] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "ok"
+    step: int = 0
+    limit: float = math.inf  # DIVERGED_FACTOR times the first epoch's training loss, once known
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return tuple(self.p.task.metrics)
+
+
+def _setup(p: Plan) -> _Loop:
+    """Seed, build the model, the tensors, the optimizer and the scheduler (in this order: the numbers depend on
+    it)."""
+    import torch
+
+    from ..torch import Scheduler
+
+    task, opts = p.task, p.options
+    dtype = torch_dtype(task.dtype)
+    torch.manual_seed(opts.seed)
+    model = task.model(opts.seed).to(dtype)
+    splits = {name: _tensors(getattr(p.data, name), dtype, task.loss) for name in ("train", "val", "test")}
+    try:
+        opt = optimizer_class(opts.optimizer)(model.parameters(), lr=float(p.schedule(0)), **opts.optimizer_kwargs)
+    except TypeError as exc:
+        raise ValueError(f"optimizer {opts.optimizer}: {exc}") from None
+    sched = Scheduler(opt, p.schedule, plateau=p.make_plateau())
+    gen = torch.Generator().manual_seed(opts.seed)
+    return _Loop(p=p, model=model, opt=opt, sched=sched, lossf=_Loss(task.loss), splits=splits, gen=gen)
+
+
+def _batches(loop: _Loop) -> Iterator[tuple[Any, Any]]:
+    """The epoch's batches: the whole training split, or a fresh shuffle gathered batch by batch (a batch stays
+    in cache from the gather to the forward pass)."""
+    import torch
+
+    xtr, ytr = loop.splits["train"]
+    bs = loop.p.options.batch_size
+    if bs is None:
+        yield xtr, ytr
+        return
+    perm = torch.randperm(len(xtr), generator=loop.gen)
+    for idx in perm.split(bs):
+        yield xtr[idx], ytr[idx]
+
+
+def _train_epoch(loop: _Loop, callback: Callable[..., Any] | None) -> Any:
+    """One epoch of updates; returns its batch losses (float64 tensor)."""
+    import torch
+
+    loop.model.train()
+    group = loop.opt.param_groups[0]
+    first = len(loop.step_loss)
+    for xb, yb in _batches(loop):
+        lr = group["lr"]
+        loop.opt.zero_grad(set_to_none=True)
+        loss = loop.lossf(loop.model(xb), yb)
+        loss.backward()
+        loop.opt.step()
+        loop.sched.step()
+        loop.step += 1
+        loop.step_lr.append(lr)
+        loop.step_loss.append(loss.detach())
+        if callback is not None:
+            callback(loop.step, loop.model, loss.item(), lr)
+    return torch.stack(loop.step_loss[first:]).double()
+
+
+def _diverged(loop: _Loop, epoch_losses: Any, row: dict[str, Any]) -> bool:
+    """The DIVERGED_FACTOR rule for this epoch (the first epoch sets the limit)."""
+    import torch
+
+    losses = [row["loss"], *([row["val_loss"]] if "val_loss" in row else [])]
+    if not (torch.isfinite(epoch_losses).all() and all(math.isfinite(v) for v in losses)):
+        return True
+    if not loop.rows[:-1] and row["loss"] > 0:  # the first epoch
+        loop.limit = DIVERGED_FACTOR * row["loss"]
+    return any(v > loop.limit for v in losses)
+
+
+def _epoch(loop: _Loop, epoch: int, callback: Callable[..., Any] | None, progress: Any) -> bool:
+    """Train and validate one epoch, record its history row, feed the plateau; False when the run diverged."""
+    first = len(loop.step_lr)
+    epoch_losses = _train_epoch(loop, callback)
+    train_loss = float(epoch_losses.mean())
+    loop.model.eval()
+    val = _evaluate(loop.model, loop.lossf, *loop.splits["val"], loop.metrics)
+    row = {"epoch": epoch, "step": loop.step, "lr": loop.step_lr[first], "loss": train_loss}
+    row.update({f"val_{k}": v for k, v in val.items()})
+    loop.rows.append(row)
+    if progress is not None:
+        progress.update(epoch=epoch, loss=train_loss, lr=loop.step_lr[first])
+    if _diverged(loop, epoch_losses, row):
+        loop.status = "diverged"  # the model is broken: its accuracies are not figures (losses stay as seen)
+        row.update({f"val_{k}": math.nan for k in val if k != "loss"})
+        return False
+    plateau = loop.p.options.plateau
+    if plateau is not None:
+        loop.sched.report(row[plateau.monitor])
+    return True
+
+
+def _final_metrics(loop: _Loop) -> dict[str, float]:
+    """Loss (and accuracy) on every split after training; NaN for a diverged run (a NaN model's "accuracy"
+    would be made up); plus epochs_done and steps."""
+    loop.model.eval()
+    final: dict[str, float] = {}
+    for prefix, name in (("", "train"), ("val_", "val"), ("test_", "test")):
+        x, y = loop.splits[name]
+        if loop.status == "diverged":
+            names = ("loss", *loop.metrics) if len(x) else ()
+            final.update({f"{prefix}{k}": math.nan for k in names})
+        else:
+            figures = _evaluate(loop.model, loop.lossf, x, y, loop.metrics)
+            final.update({f"{prefix}{k}": v for k, v in figures.items()})
+    final["epochs_done"] = len(loop.rows)
+    final["steps"] = loop.step
+    return final
+
+
+def execute(p: Plan, *, callback: Callable[..., Any] | None = None, progress: Any = None) -> Run:
+    """Run a plan: the training loop proper."""
+    import pandas as pd
+    import torch
+
+    with _deterministic():
+        loop = _setup(p)
+        start = time.perf_counter()
+        for epoch in range(1, p.options.epochs + 1):
+            if not _epoch(loop, epoch, callback, progress):
+                break
+        wall = time.perf_counter() - start
+        final = _final_metrics(loop)
+
+    losses = torch.stack(loop.step_loss).double().numpy() if loop.step_loss else np.zeros(0)
+    columns = history_columns(loop.metrics, len(loop.splits["val"][0]) > 0)
     return Run(
-        config=dict(cfg),
-        history=history,
-        step_lr=np.asarray(step_lr, dtype=np.float64),
+        config=dict(p.config),
+        history=pd.DataFrame(loop.rows, columns=columns),
+        step_lr=np.asarray(loop.step_lr, dtype=np.float64),
         step_loss=np.asarray(losses, dtype=np.float64),
         metrics=final,
         wall_s=wall,
-        status=status,
-        model=model,
+        status=loop.status,
+        model=loop.model,
     )
-
-
-def _history_columns(rows: list[dict[str, Any]], metrics: tuple[str, ...], has_val: bool) -> list[str]:
-    cols = ["epoch", "step", "lr", "loss"]
-    if has_val:
-        cols += ["val_loss", *(f"val_{m}" for m in metrics)]
-    return cols

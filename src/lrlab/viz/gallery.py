@@ -58,16 +58,10 @@ MNIST_SEED_ACCURACY = 0.9789000153541565
 
 
 def _history_frame(runs: list[tuple[str, Any]]) -> Any:
-    """A comparison-style history (schedule, seed, epoch, ...) from (label, Run) pairs."""
-    import pandas as pd
+    """A comparison-style history (schedule, seed, run_id, epoch, ...) from (label, Run) pairs."""
+    from ..lab.run import history_frame
 
-    parts = []
-    for label, run in runs:
-        h = run.history.copy()
-        h.insert(0, "seed", run.seed)
-        h.insert(0, "schedule", label)
-        parts.append(h)
-    return pd.concat(parts, ignore_index=True)
+    return history_frame((run for _, run in runs), labels=[label for label, _ in runs])
 
 
 # -- the demos ----------------------------------------------------------------------------------

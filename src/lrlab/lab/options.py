@@ -1,0 +1,146 @@
+"""What a run may be asked besides its task and schedule (optimizer, epochs, batch size, plateau, seed): one frozen
+value, checked when built and resolved against the task in one place, so `train`, `plan` and `compare` share it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from .. import _check
+from ..plateau import Plateau, monitor_mode
+from .run import history_columns
+from .task import OPTIMIZERS, Data, Task, get_task, optimizer_class
+
+
+class _TaskDefault:
+    """The marker for "the task's own value" where None means something else (batch_size None: full batch)."""
+
+    _instance: _TaskDefault | None = None
+
+    def __new__(cls) -> _TaskDefault:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "TASK_DEFAULT"
+
+    def __reduce__(self) -> str:
+        return "TASK_DEFAULT"
+
+
+TASK_DEFAULT = _TaskDefault()
+"""batch_size=TASK_DEFAULT takes the task's batch size (None is full batch)."""
+
+_SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed accepts
+
+
+def resolve_task(task: Task | str) -> Task:
+    """A Task given itself or by its registered name."""
+    if isinstance(task, Task):
+        return task
+    if isinstance(task, str):
+        return get_task(task)
+    raise ValueError(f"task must be a Task or a task name, got {_check.shown(task)}")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The options of a run; None (and TASK_DEFAULT for batch_size) take the task's value.
+
+    optimizer: "sgd", "adam" or "adamw"; optimizer_kwargs (momentum, ...) go to torch.optim, never lr.
+    epochs: a whole number >= 1. batch_size: a whole number >= 1, None (full batch) or TASK_DEFAULT.
+    plateau: None, a Plateau, a dict of its arguments or options text ("factor=0.5, patience=10"); kept as a
+    Plateau (a template: every run builds its own, a plateau has state). seed: a whole number.
+    Everything is checked here, except what needs the task: `resolve(task, data)`.
+    """
+
+    optimizer: str | None = None
+    epochs: int | None = None
+    batch_size: Any = TASK_DEFAULT
+    plateau: Any = None
+    seed: int = 0
+    optimizer_kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        if self.optimizer is not None:
+            name = self.optimizer.lower() if isinstance(self.optimizer, str) else self.optimizer
+            self._set("optimizer", _check.choice("", "optimizer", name, OPTIMIZERS))
+        self._set("epochs", _check.whole("", "epochs", self.epochs, 1, optional=True))
+        if self.batch_size is not TASK_DEFAULT:
+            what = "a whole number >= 1, None (full batch) or TASK_DEFAULT"
+            self._set("batch_size", _check.whole("", "batch_size", self.batch_size, 1, optional=True, what=what))
+        self._set("seed", _check.whole("", "seed", self.seed, *_SEED_RANGE, what="a whole number"))
+        self._set("plateau", Plateau.from_options(self.plateau))
+        if not isinstance(self.optimizer_kwargs, Mapping):
+            raise _check.fail("", "optimizer_kwargs", "a dict", self.optimizer_kwargs)
+        if "lr" in self.optimizer_kwargs:
+            raise ValueError("optimizer option lr is not allowed: the learning rate comes from the schedule")
+        clean = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(self.optimizer_kwargs.items())}
+        self._set("optimizer_kwargs", MappingProxyType(clean))
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+
+    def replace(self, **changes: Any) -> RunOptions:
+        """A copy with some options changed (checked again)."""
+        return dataclasses.replace(self, **changes)
+
+    def resolve(self, task: Task, data: Data) -> RunOptions:
+        """These options with the task's values filled in: optimizer (its options tried on torch.optim, so a bad
+        one fails before training), epochs, batch_size (None when a batch holds all the training data), and the
+        plateau's monitor (default val_loss, or loss without a validation split; checked against the history)."""
+        optimizer = task.optimizer if self.optimizer is None else self.optimizer
+        kwargs = dict(self.optimizer_kwargs)
+        if kwargs:
+            import torch
+
+            try:
+                optimizer_class(optimizer)([torch.zeros(1, requires_grad=True)], lr=0.1, **kwargs)
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise ValueError(f"optimizer {optimizer}: {exc}") from None
+        batch_size = task.batch_size if self.batch_size is TASK_DEFAULT else self.batch_size
+        if len(data.train) == 0:
+            raise ValueError(f"task {task.name!r} has no training data")
+        if batch_size is not None and batch_size >= len(data.train):
+            batch_size = None
+        return RunOptions(
+            optimizer=optimizer,
+            epochs=task.epochs if self.epochs is None else self.epochs,
+            batch_size=batch_size,
+            plateau=watched(self.plateau, task, data),
+            seed=self.seed,
+            optimizer_kwargs=kwargs,
+        )
+
+    def steps_per_epoch(self, n_train: int) -> int:
+        """Optimizer steps per epoch over n_train samples (resolved options: the last partial batch counts)."""
+        return 1 if self.batch_size is None else math.ceil(n_train / self.batch_size)
+
+
+def watched(plateau: Plateau | None, task: Task, data: Data) -> Plateau | None:
+    """The plateau with its monitor set: the one it names, or val_loss (loss when the task has no validation
+    split). The monitor must be a column of the run's history, and the mode must fit it (Plateau checks)."""
+    if plateau is None:
+        return None
+    has_val = len(data.val) > 0
+    columns = [c for c in history_columns(task.metrics, has_val) if c not in ("epoch", "step", "lr")]
+    monitor = plateau.monitor or ("val_loss" if has_val else "loss")
+    if monitor not in columns:
+        raise ValueError(
+            f"plateau: monitor must be a column of task {task.name!r}'s history ({', '.join(columns)}), "
+            f"got {monitor!r}"
+        )
+    try:
+        return Plateau(**{**plateau.settings(), "monitor": monitor})
+    except ValueError as exc:
+        hint = ""
+        if plateau.monitor is None:
+            other = [c for c in columns if monitor_mode(c) in (None, plateau.mode)]
+            hint = f"; {monitor} is watched by default" + (f", pass monitor={other[0]!r} to watch it" if other else "")
+        raise ValueError(f"plateau: {str(exc).removeprefix('Plateau: ')}{hint}") from None
+
