@@ -1,5 +1,6 @@
 """The run store: round trip, config keys, reuse of stored runs, and interrupted comparisons (Ctrl-C in the
-third run; `kill -9` of a real `lrlab compare`) losing no finished run."""
+third run; `kill -9` of a real `lrlab compare`) losing no finished run. Opening checks: test_store_open.py;
+claims: test_store_claims.py."""
 
 from __future__ import annotations
 
@@ -145,13 +146,17 @@ def test_kill_9_of_lrlab_compare_loses_no_finished_run(tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()  # killed, not finished nor crashed
     with sqlite3.connect(str(db)) as conn:
         before = conn.execute("SELECT id, label FROM runs ORDER BY id").fetchall()
+        left = conn.execute("SELECT pid FROM claims").fetchall()
+    assert left in ([], [(proc.pid,)])  # the claim of the run it was training, if the kill came in one
     assert 1 <= len(before) < len(specs), before  # the kill came in the middle of the comparison
     assert [label for _, label in before] == specs[: len(before)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     with sqlite3.connect(str(db)) as conn:
         after = conn.execute("SELECT id, label FROM runs ORDER BY id").fetchall()
+        claims = conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0]
     assert after[: len(before)] == before  # nothing lost, nothing rewritten
+    assert claims == 0  # the killed process's claim was taken over, and every claim released
     assert sorted(label for _, label in after) == sorted(specs)  # each run stored once: only missing ones trained
     reused = len(before)
     assert f"{len(specs)} runs ({len(specs) - reused} trained, {reused} reused)" in out.stdout

@@ -234,7 +234,7 @@ def _store(path: str) -> Any:
 
     if not Path(path).exists():
         return None
-    return Store(path)
+    return Store(path, readonly=True)  # listing writes nothing: a read-only store lists too
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

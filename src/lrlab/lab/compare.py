@@ -333,15 +333,17 @@ def compare(
                 for i, (sched, plat) in enumerate(entries):
                     p = first[i] if seed == seed_list[0] else make_plan(sched, plat, seed)
                     bar = bars.bar(p.config["label"], seed, p.config["epochs"])
-                    stored = None if (store is None or fresh) else store.find(p.config)
-                    if stored is not None:
-                        stored.config["label"] = p.config["label"]
-                        runs.append(stored)
-                        bar.done("stored")
-                        continue
-                    run = execute(p, callback=callback, progress=bar)
-                    if store is not None:
-                        store.save(run)
+                    if store is None:
+                        run = execute(p, callback=callback, progress=bar)
+                    else:  # claimed while it trains: a second process waits for it, then reuses it
+                        with store.claim(p.config, fresh=fresh, on_wait=bar.done) as claim:
+                            if claim.run is not None:
+                                claim.run.config["label"] = p.config["label"]
+                                runs.append(claim.run)
+                                bar.done("stored")
+                                continue
+                            run = execute(p, callback=callback, progress=bar)
+                            claim.save(run)
                     runs.append(run)
                     bar.done(run.status)
     finally:

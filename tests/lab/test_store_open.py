@@ -1,0 +1,348 @@
+"""The run store fails before any work, with one line naming the file: a read-only file or directory, a lock held
+longer than the timeout, a malformed file, a database of another program (left byte for byte unchanged), a run id
+past SQLite's integers. A phase-1 store (no marker, duplicate keys) opens and is upgraded."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("pandas")
+
+from lrlab.cli import main  # noqa: E402
+from lrlab.lab.compare import compare  # noqa: E402
+from lrlab.lab.store import SCHEMA_VERSION, Store, config_key  # noqa: E402
+from lrlab.lab.task import Data, Split, Task  # noqa: E402
+from lrlab.lab.train import train  # noqa: E402
+
+LRLAB = [sys.executable, "-c", "import sys; from lrlab.cli import main; sys.exit(main())"]
+
+
+def _load(seed: int) -> Data:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 3)).astype(np.float32)
+    y = (x.sum(axis=1, keepdims=True) > 0).astype(np.float32)
+    return Data(Split(x[:40], y[:40]), Split(x[40:50], y[40:50]), Split(x[50:], y[50:]))
+
+
+def _model(seed: int):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+
+
+TINY = Task(name="tiny", description="test task", loss="bce", load=_load, model=_model, epochs=2, batch_size=20)
+
+# phase 1's store, as lrlab 0.x wrote it (no marker, a plain index on key)
+PHASE1_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT,
+    created TEXT NOT NULL,
+    task TEXT NOT NULL,
+    label TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    wall_s REAL NOT NULL,
+    config TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    history TEXT NOT NULL,
+    step_lr BLOB NOT NULL,
+    step_loss BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_key ON runs (key);
+"""
+
+
+class Trained:
+    """A compare() callback that counts training steps: nothing may train when the store fails at open."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def __call__(self, step, model, loss, lr) -> None:
+        self.steps += 1
+
+
+def _one_line_error(out: subprocess.CompletedProcess, command: str, *needles: str) -> str:
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"lrlab {command}: error: "), out.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def lrlab(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*LRLAB, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def _store_with_a_run(db: Path) -> int:
+    with Store(db) as store:
+        return store.save(train(TINY, "constant(0.1)"))
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """Make a file or directory read-only for this process, for real: chmod, or `chattr +i` as root (root writes
+    through chmod). Skips where neither works; checks that writing there fails before the test relies on it."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o555 if path.is_dir() else 0o444)
+
+        def undo() -> None:
+            path.chmod(mode)
+    else:
+        chattr = shutil.which("chattr")
+        if chattr is None or subprocess.run([chattr, "+i", str(path)], capture_output=True).returncode != 0:
+            pytest.skip("running as root, where chmod does not stop writes, and `chattr +i` is not available here")
+
+        def undo() -> None:
+            subprocess.run([chattr, "-i", str(path)], check=True)
+    try:
+        try:
+            if path.is_dir():
+                (path / "write-check").touch()
+                (path / "write-check").unlink()
+            else:
+                with path.open("r+b"):
+                    pass
+        except OSError:
+            pass  # read-only indeed
+        else:
+            pytest.skip(f"cannot make {path} read-only for this process")
+        yield
+    finally:
+        undo()
+
+
+# -- read-only ---------------------------------------------------------------------------------
+def test_read_only_db_fails_at_open_before_training(tmp_path):
+    db = tmp_path / "runs.db"
+    _store_with_a_run(db)
+    before = db.read_bytes()
+    trained = Trained()
+    with read_only(db):
+        with pytest.raises(ValueError, match="cannot write the run store") as err:
+            compare(TINY, ["constant(0.2)"], db=db, progress=False, callback=trained)
+        assert str(db) in str(err.value) and "read-only" in str(err.value)
+        assert trained.steps == 0  # failed at open: nothing trained, so nothing lost
+        out = lrlab("compare", "or3", "0.1", "--epochs", "2", "--db", str(db), "--no-progress")
+        _one_line_error(out, "compare", "cannot write the run store", str(db))
+        listing = lrlab("runs", "--db", str(db))  # reading needs no write: a read-only store lists
+        assert listing.returncode == 0 and "1 runs in" in listing.stdout, listing.stderr
+        shown = lrlab("runs", "show", "1", "--db", str(db))
+        assert shown.returncode == 0 and shown.stdout.startswith("run 1 ("), shown.stderr
+    assert db.read_bytes() == before
+
+
+def test_read_only_directory_fails_at_open_before_training(tmp_path):
+    folder = tmp_path / "store"
+    folder.mkdir()
+    db = folder / "runs.db"
+    _store_with_a_run(db)
+    trained = Trained()
+    with read_only(folder):
+        # the file is writable, its directory is not: SQLite cannot write its journal there
+        with pytest.raises(ValueError, match="cannot write the run store") as err:
+            compare(TINY, ["constant(0.2)"], db=db, progress=False, callback=trained)
+        assert str(db) in str(err.value)
+        with pytest.raises(ValueError, match="cannot write the run store"):
+            Store(folder / "new.db")
+        assert trained.steps == 0
+        out = lrlab("compare", "or3", "0.1", "--epochs", "2", "--db", str(folder / "other.db"), "--no-progress")
+        _one_line_error(out, "compare", "cannot write the run store", str(folder / "other.db"))
+    assert sorted(p.name for p in folder.iterdir()) == ["runs.db"]
+    with Store(db) as store:
+        assert len(store) == 1
+
+
+# -- locks -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("lock", ["EXCLUSIVE", "IMMEDIATE"])
+def test_a_lock_held_past_the_timeout_is_one_line(tmp_path, lock):
+    db = tmp_path / "runs.db"
+    _store_with_a_run(db)
+    holder = sqlite3.connect(str(db), isolation_level=None)
+    holder.execute(f"BEGIN {lock}")  # another writer holds the file
+    try:
+        with pytest.raises(ValueError, match="is locked: another process holds it") as err:
+            Store(db, timeout=0.2)
+        assert str(db) in str(err.value) and "\n" not in str(err.value)
+        if lock == "IMMEDIATE":  # a writer in progress lets readers read
+            with Store(db, readonly=True, timeout=0.2) as store:
+                assert len(store) == 1
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_a_lock_taken_after_open_fails_save_with_one_line(tmp_path):
+    db = tmp_path / "runs.db"
+    run = train(TINY, "constant(0.1)")
+    with Store(db, timeout=0.2) as store:
+        holder = sqlite3.connect(str(db), isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(ValueError, match="is locked: another process holds it"):
+                store.save(run)
+            with pytest.raises(ValueError, match="is locked"):
+                store.summaries()
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert store.save(run) == 1 and len(store) == 1  # the failed transaction left nothing behind
+
+
+# -- malformed files ---------------------------------------------------------------------------
+def _corrupt_runs_page(db: Path) -> None:
+    """Overwrite the page of the runs table (after the valid first page) with garbage."""
+    with sqlite3.connect(str(db)) as conn:
+        page = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'runs'").fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    assert page > 1
+    data = bytearray(db.read_bytes())
+    data[(page - 1) * size : page * size] = bytes(range(256)) * (size // 256)
+    db.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["later page", "first page", "text"])
+def test_a_malformed_file_is_not_a_valid_store(tmp_path, damage):
+    db = tmp_path / "runs.db"
+    if damage == "text":
+        db.write_text("id,loss\n1,0.5\n" * 100)
+    else:
+        _store_with_a_run(db)
+        if damage == "later page":
+            _corrupt_runs_page(db)
+        else:  # a valid 100-byte header, then garbage
+            data = bytearray(db.read_bytes())
+            data[100:4096] = b"\xa5" * 3996
+            db.write_bytes(bytes(data))
+    before = db.read_bytes()
+    trained = Trained()
+    with pytest.raises(ValueError, match="is not a valid lrlab run store") as err:
+        compare(TINY, ["constant(0.2)"], db=db, progress=False, callback=trained)
+    assert str(db) in str(err.value) and trained.steps == 0
+    with pytest.raises(ValueError, match="is not a valid lrlab run store"):
+        Store(db, readonly=True)
+    for args, command in ((["runs"], "runs"), (["runs", "show", "1"], "runs"),
+                          (["compare", "or3", "0.1", "--epochs", "2", "--no-progress"], "compare")):
+        _one_line_error(lrlab(*args, "--db", str(db)), command, "is not a valid lrlab run store", str(db))
+    assert db.read_bytes() == before
+
+
+# -- databases of other programs ---------------------------------------------------------------
+FOREIGN = {
+    "users": "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('ada');",
+    "own runs": "CREATE TABLE runs (id INTEGER PRIMARY KEY, name TEXT, score REAL); INSERT INTO runs (name) "
+                "VALUES ('x');",
+    "runs and more": PHASE1_SCHEMA + "CREATE TABLE users (id INTEGER PRIMARY KEY);",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FOREIGN))
+def test_a_database_of_another_program_is_left_unchanged(tmp_path, kind):
+    db = tmp_path / "app.db"
+    with sqlite3.connect(str(db)) as conn:
+        conn.executescript(FOREIGN[kind])
+    conn.close()
+    before = db.read_bytes()
+    trained = Trained()
+    for readonly in (False, True):
+        with pytest.raises(ValueError, match="is not an lrlab run store") as err:
+            Store(db, readonly=readonly)
+        assert str(db) in str(err.value) and "left unchanged" in str(err.value)
+    with pytest.raises(ValueError, match="is not an lrlab run store"):
+        compare(TINY, ["constant(0.2)"], db=db, progress=False, callback=trained)
+    assert trained.steps == 0
+    _one_line_error(lrlab("runs", "--db", str(db)), "runs", "is not an lrlab run store")
+    _one_line_error(lrlab("compare", "or3", "0.1", "--epochs", "2", "--db", str(db), "--no-progress"), "compare",
+                    "is not an lrlab run store", str(db))
+    assert db.read_bytes() == before  # no table, no index, no marker added
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+
+
+def test_a_store_of_a_newer_lrlab_is_refused(tmp_path):
+    db = tmp_path / "runs.db"
+    Store(db).close()
+    with sqlite3.connect(str(db)) as conn:
+        conn.execute("UPDATE lrlab_meta SET value = ? WHERE name = 'schema'", (str(SCHEMA_VERSION + 1),))
+    conn.close()
+    with pytest.raises(ValueError, match=f"has schema {SCHEMA_VERSION + 1}, newer than"):
+        Store(db)
+
+
+# -- phase 1 stores ----------------------------------------------------------------------------
+def _phase1_store(db: Path, tmp_path: Path) -> list[tuple]:
+    """A phase-1 store holding three runs, the first config stored twice (a --fresh rerun of phase 1)."""
+    runs = [train(TINY, spec, seed=0) for spec in ("constant(0.1)", "constant(0.2)", "constant(0.1)")]
+    runs[2].metrics["test_loss"] = 123.0  # tell the rerun apart
+    scratch = tmp_path / "scratch.db"
+    with Store(scratch) as store:
+        for run in runs:
+            store.save(run)
+    with sqlite3.connect(str(scratch)) as conn:
+        rows = conn.execute("SELECT * FROM runs ORDER BY id").fetchall()
+    conn.close()
+    keys = [config_key(r.config) for r in runs]
+    assert keys[0] == keys[2] != keys[1]
+    with sqlite3.connect(str(db)) as conn:
+        conn.executescript(PHASE1_SCHEMA)
+        for i, (row, key) in enumerate(zip(rows, keys)):
+            conn.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (i + 1, key, *row[2:]))
+    conn.close()
+    return rows
+
+
+def test_a_phase1_store_opens_and_is_upgraded(tmp_path):
+    db = tmp_path / "runs.db"
+    _phase1_store(db, tmp_path)
+    before = db.read_bytes()
+    with Store(db, readonly=True) as store:  # reading a phase-1 store changes nothing
+        assert len(store) == 3 and store.get(3).metrics["test_loss"] == 123.0
+    assert db.read_bytes() == before
+    with Store(db) as store:
+        assert len(store) == 3  # nothing dropped
+        again = store.find(store.get(1).config)
+        assert again is not None and again.id == 3  # the latest of the duplicates, as phase 1's find returned
+    with sqlite3.connect(str(db)) as conn:
+        assert conn.execute("SELECT value FROM lrlab_meta WHERE name = 'schema'").fetchone() == (str(SCHEMA_VERSION),)
+        keys = [k for (k,) in conn.execute("SELECT key FROM runs ORDER BY id")]
+        assert keys[0] is None and keys[1] is not None and keys[2] is not None
+        with pytest.raises(sqlite3.IntegrityError):  # a key is stored once from now on
+            conn.execute("UPDATE runs SET key = ? WHERE id = 1", (keys[2],))
+    conn.close()
+    trained = Trained()
+    done = compare(TINY, ["constant(0.1)", "constant(0.2)"], db=db, progress=False, callback=trained)
+    assert trained.steps == 0 and [r.id for r in done.runs] == [3, 2]
+    with Store(db) as store:  # opening an upgraded store again changes nothing
+        assert len(store) == 3
+
+
+# -- run ids -----------------------------------------------------------------------------------
+def test_a_run_id_past_sqlite_integers_is_one_line(tmp_path, capsys):
+    db = tmp_path / "runs.db"
+    _store_with_a_run(db)
+    huge = "99999999999999999999999"
+    with Store(db) as store:
+        with pytest.raises(ValueError, match=f"run id must be a whole number .* got {huge}"):
+            store.get(int(huge))
+        with pytest.raises(ValueError, match="limit must be"):
+            store.summaries(limit=int(huge))
+    assert main(["runs", "show", huge, "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and huge in err and "run id" in err
+    assert main(["runs", "show", str(2**63 - 1), "--db", str(db)]) == 2
+    assert f"no run with id {2**63 - 1}" in capsys.readouterr().err
