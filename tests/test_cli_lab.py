@@ -136,3 +136,12 @@ def test_write_removes_a_stale_report(tmp_path):
         paths = c.write(tmp_path)
     assert not (tmp_path / "report.html").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
+
+
+def test_a_diverged_run_gets_its_report(tmp_path):
+    """The issue's command: the leaderboard printed, then matplotlib overflowed and report.html never came."""
+    out = lrlab("compare", "line", "0.01", "1e10", "--out", "X", "--db", "runs.db", "--no-progress", cwd=tmp_path)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    html = (tmp_path / "X" / "report.html").read_text()
+    assert '<tr class="diverged">' in html and "data:image/png;base64," in html
+    assert "epochs_to_target: the first epoch whose val_loss is ≤" in html

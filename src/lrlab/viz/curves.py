@@ -200,7 +200,7 @@ def curves_figure(
     draw_curves(axes, source, band=band, metric=metric)
     n_seeds = history["seed"].nunique() if "seed" in history.columns else 1
     handles, names = axes[0].get_legend_handles_labels()
-    if any(n.endswith("(diverged)") for n in names):
+    if any("(diverged)" in n for n in names):
         from matplotlib.lines import Line2D
 
         mark = Line2D([], [], ls="none", marker="x", ms=8, mew=2, color="0.3")
