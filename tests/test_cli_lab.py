@@ -3,8 +3,10 @@ the store listed and shown, and bad input answered with one line and a non-zero 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,13 +14,16 @@ pytest.importorskip("torch")
 pd = pytest.importorskip("pandas")
 pytest.importorskip("rich")
 
+import lrlab as lrlab_package  # noqa: E402
 from lrlab.cli import main  # noqa: E402
 
 LRLAB = [sys.executable, "-c", "import sys; from lrlab.cli import main; sys.exit(main())"]
 
 
 def lrlab(*args, cwd=None):
-    return subprocess.run([*LRLAB, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+    """The command in a subprocess, importing the lrlab under test (a relative PYTHONPATH breaks with cwd)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(lrlab_package.__file__).resolve().parents[1])}
+    return subprocess.run([*LRLAB, *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +44,7 @@ def test_compare_prints_bars_and_a_leaderboard_and_writes_files(compared):
         assert label in out.stdout  # the leaderboard
         assert label in out.stderr  # a progress bar per run
     assert out.stderr.count("seed 1") == 3 and "20/20" in out.stderr and "loss" in out.stderr and "lr" in out.stderr
+    assert out.stderr.startswith("training 6 runs of line…\n")  # at once, before torch loads
     assert "best_val_loss" in out.stdout and "epochs_to_target" in out.stdout
     assert "6 runs (6 trained, 0 reused)" in out.stdout
     runs = pd.read_csv(tmp / "out" / "runs.csv")
@@ -57,8 +63,16 @@ def test_compare_prints_bars_and_a_leaderboard_and_writes_files(compared):
 def test_rerun_reuses_and_runs_lists_and_shows(compared, capsys):
     tmp, _ = compared
     db = str(tmp / "runs.db")
-    assert main(["compare", "line", "0.025", "--epochs", "20", "--seeds", "2", "--db", db, "--no-progress"]) == 0
+    stale = tmp / "again" / "report.html"
+    stale.parent.mkdir()
+    stale.write_text("<html>an older comparison</html>")
+    argv = ["compare", "line", "0.025", "--epochs", "20", "--seeds", "2", "--db", db, "--no-progress",
+            "--out", str(stale.parent)]
+    assert main(argv) == 0
     assert "2 runs (0 trained, 2 reused)" in capsys.readouterr().out
+    # the report is fresh and records the argv main() was given, not the test runner's sys.argv
+    html = stale.read_text()
+    assert "older comparison" not in html and "lrlab compare line 0.025 --epochs 20 --seeds 2" in html
     assert main(["runs", "--db", db]) == 0
     listing = capsys.readouterr().out
     assert "6 runs in" in listing and listing.count("line") >= 6 and "constant(0.025)" in listing
@@ -87,11 +101,11 @@ def test_runs_without_a_store(tmp_path, capsys):
         (["compare", "line", "0.1@plateau(factor=7)"], "factor"),
         (["compare", "line", "0.1", "--plateau", "factor=0.5 patience=2"], "plateau: cannot read"),
         (["compare", "line", "0.1@plateau(mode=max)"], "strings are quoted"),
-        (["compare", "line", "0.1", "--epochs", "ten"], "--epochs must be an integer"),
+        (["compare", "line", "0.1", "--epochs", "ten"], "--epochs must be a whole number"),
         (["compare", "line", "0.1", "--optimizer", "rmsprop"], "--optimizer must be one of"),
         (["compare", "line", "0.1", "--opt", "momentun=0.9"], "momentun"),
-        (["compare", "line", "0.1", "--seeds", "0"], "--seeds must be >= 1"),
-        (["runs", "show", "x"], "ID must be an integer"),
+        (["compare", "line", "0.1", "--seeds", "0"], "--seeds must be a whole number in [1, 10000], got 0"),
+        (["runs", "show", "x"], "ID must be a whole number"),
     ],
 )
 def test_bad_input_is_one_line(args, message, tmp_path):
@@ -99,6 +113,8 @@ def test_bad_input_is_one_line(args, message, tmp_path):
     assert out.returncode != 0
     assert "Traceback" not in out.stderr
     lines = out.stderr.strip().splitlines()
+    if lines[0].startswith("training "):  # options torch checks (--opt) fail after the line said it started
+        lines = lines[1:]
     assert lines[0].startswith(f"lrlab {args[0]}: error: ") and message in lines[0], out.stderr
     # one line; a spec that does not parse adds the spec and a caret under the place (the parser's message)
     assert len(lines) == 1 or (len(lines) == 3 and lines[2].strip() == "^"), out.stderr
@@ -109,3 +125,23 @@ def test_register_imports_no_framework():
             "bad = [m for m in ('torch', 'pandas', 'rich') if m in sys.modules]; assert not bad, bad")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_write_removes_a_stale_report(tmp_path):
+    from lrlab.lab.compare import compare
+
+    c = compare("line", ["0.025"], epochs=2, db=None, progress=False)
+    (tmp_path / "report.html").write_text("<html>an older comparison</html>")
+    with pytest.warns(UserWarning, match="removed .*report.html"):
+        paths = c.write(tmp_path)
+    assert not (tmp_path / "report.html").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
+
+
+def test_a_diverged_run_gets_its_report(tmp_path):
+    """The issue's command: the leaderboard printed, then matplotlib overflowed and report.html never came."""
+    out = lrlab("compare", "line", "0.01", "1e10", "--out", "X", "--db", "runs.db", "--no-progress", cwd=tmp_path)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    html = (tmp_path / "X" / "report.html").read_text()
+    assert '<tr class="diverged">' in html and "data:image/png;base64," in html
+    assert "epochs_to_target: the first epoch whose val_loss is ≤" in html

@@ -75,3 +75,15 @@ def test_mp4_with_ffmpeg(tmp_path):
             capture_output=True, text=True, check=True,
         )
         assert int(probe.stdout.strip()) == 7
+
+
+def test_info_box_numbers_stay_short():
+    from lrlab.viz.animate import _number
+
+    assert _number(1.945937013155588) == "1.945937"
+    assert _number(-9.645946807275891e127) == "-9.6459e+127"
+    assert _number(3.2e-7) == "3.2000e-07" and _number(0.0) == "0.000000"
+    assert _number(float("inf")) == "inf" and _number(0.025, fixed=False) == "0.025"
+    huge = [hand_trace("constant(2.0)", 40)]  # diverges: the weight reaches ~1e60
+    assert abs(huge[0].weights[-1]) > 1e50
+    assert all(len(_number(w)) <= 13 for w in huge[0].weights)  # sign, 5 digits, point, 6 decimals at most

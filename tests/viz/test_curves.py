@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from fakes import fake_comparison
 
@@ -42,3 +43,59 @@ def test_bad_inputs(tmp_path):
         plot_curves(c, tmp_path / "x.png", metric="val_f1")
     with pytest.raises(ValueError, match="column"):
         plot_curves(c.history.drop(columns="lr"), tmp_path / "x.png")
+
+
+def _diverged_comparison():
+    """Two schedules on 3 seeds; the second blows up at epoch 8 (1e285, then inf, then nothing) on seed 0."""
+    c = fake_comparison(schedules=("constant(0.1)", "constant(1e10)"), seeds=(0,), epochs=20)
+    h = c.history
+    bad = h["schedule"] == "constant(1e10)"
+    blow = bad & (h["epoch"] >= 8)
+    h.loc[blow, "loss"] = 1e285
+    h.loc[blow & (h["epoch"] == 9), ["loss", "val_loss"]] = np.inf
+    h.loc[blow, "val_loss"] = np.inf
+    c.history = h[~(bad & (h["epoch"] > 9))].reset_index(drop=True)
+    c.runs[1].status = "diverged"
+    c.runs[1].label = "constant(1e10)"
+    return c
+
+
+def test_diverged_run_draws_its_finite_part_and_a_mark(tmp_path, picture):
+    c = _diverged_comparison()
+    fig = curves_figure(c)
+    loss_ax = fig.axes[0]
+    lines = [ln for ln in loss_ax.lines if ln.get_label() and not ln.get_label().startswith("_")]
+    labels = [ln.get_label() for ln in lines]
+    assert labels == ["constant(0.1)", "constant(10000000000.0) (diverged)"]  # the canonical spec
+    # its finite part is drawn: 7 healthy epochs and the 1e285 of epoch 8 (clipped just above the axis), then a
+    # gap where it was inf
+    ys = lines[1].get_ydata()
+    low, high = loss_ax.get_ylim()
+    assert np.isfinite(ys).sum() == 8 and high < ys[7] < 1e6
+    # an × at the last finite epoch (8), pulled inside the axes, which the blow-up did not stretch
+    crosses = [ln for ln in loss_ax.lines if ln.get_marker() == "x"]
+    assert len(crosses) == 1 and list(crosses[0].get_xdata()) == [8.0]
+    assert low <= crosses[0].get_ydata()[0] <= high and high < 1e6
+    assert "last finite value before diverging" in [t.get_text() for t in fig.legends[0].get_texts()]
+    picture(plot_curves(c, tmp_path / "div.png"), min_size=(900, 300))
+
+
+def test_inf_and_nan_everywhere_never_crash(tmp_path, picture):
+    c = fake_comparison(schedules=("constant(1e10)",), seeds=(0, 1), epochs=6)
+    c.history.loc[c.history["epoch"] >= 3, ["loss", "val_loss", "val_accuracy"]] = [np.inf, np.nan, np.nan]
+    c.history.loc[c.history["epoch"] == 2, "loss"] = 1e300
+    picture(plot_curves(c, tmp_path / "all.png"), min_size=(900, 300))
+
+
+def test_identical_runs_and_many_schedules_stay_apart():
+    specs = [f"constant({0.01 * (k + 1):.2f})" for k in range(12)]
+    c = fake_comparison(schedules=specs, seeds=(0,), epochs=5)
+    twin = c.history[c.history["schedule"] == specs[0]].assign(schedule="twin")
+    c.history = pd.concat([c.history, twin], ignore_index=True)
+    fig = curves_figure(c)
+    lines = [ln for ln in fig.axes[0].lines if not ln.get_label().startswith("_")]
+    looks = [(ln.get_color(), str(ln.get_linestyle()), str(ln.get_dashes() if hasattr(ln, "get_dashes") else ""))
+             for ln in lines]
+    assert len(lines) == 13
+    assert len({(ln.get_color(), ln.get_linestyle()) for ln in lines[:12]}) == 12, looks  # 12 schedules, 12 looks
+    assert lines[12].get_label() == "twin (same curves)" and lines[12].get_linestyle() == "--"

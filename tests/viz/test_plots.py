@@ -76,3 +76,76 @@ def test_cli_plot_writes_file(tmp_path, capsys, picture):
     picture(out)
     assert main(["plot", "cosine(0.1)", "-o", str(tmp_path / "p.gif")]) == 2
     assert ".gif" in capsys.readouterr().err
+
+
+def test_labels_wrap_drop_defaults_and_stay_unique():
+    from lrlab.viz._figure import labels
+
+    long = "exponential(0.1, decay_steps=5, decay_rate=0.95, staircase=True)"
+    out = labels([long, "cosine(0.1, decay_steps=100, alpha=0.0)", "constant(0.1)", "constant(0.100000001)",
+                  "not a spec", "not a spec", "piecewise([4, 9], [0.025, 0.0125, 0.008333333333333333])"])
+    assert out[0].replace("\n", " ") == long and "staircase=True" in out[0]  # wrapped whole, never cut
+    assert all(len(line) <= 44 for line in out[0].splitlines())
+    assert out[1] == "cosine(0.1, decay_steps=100)"  # alpha=0.0 is the default: noise
+    assert out[2:4] == ["constant(0.1)", "constant(0.100000001)"]  # shortening would make them equal: kept
+    assert out[4:6] == ["not a spec #1", "not a spec #2"]
+    assert "0.0083333" in out[6] and "0.008333333333" not in out[6]
+    assert len(set(out)) == len(out)
+
+
+def test_long_runs_are_sampled_but_keep_every_jump():
+    from lrlab.viz.plots import POINTS, curve_points
+
+    s = lrlab.parse("multistep(0.1, [123457, 654321], gamma=0.5)")
+    t, lr = curve_points(s, 1_000_000)
+    assert len(t) <= 6 * POINTS and t[0] == 0 and t[-1] == 999_999
+    for m in (123457, 654321):  # the exact step of each drop is among the points, with the step before it
+        assert m in t and m - 1 in t
+        assert lr[list(t).index(m)] < lr[list(t).index(m - 1)]
+    big = lrlab.parse("warmup(multistep(0.1, [70000017]), 1000003)")
+    t, lr = curve_points(big, 100_000_000)
+    assert len(t) <= 4 * POINTS + 10 and {1_000_003, 71_000_020, 71_000_019} <= set(t.tolist())
+    assert np.array_equal(lr, big(t))
+
+
+def test_plot_accepts_spec_strings_and_a_long_run(tmp_path, picture):
+    out = plot_schedules(["cosine(0.1)", "step_decay(0.1, 0.5, 20000000)"], 100_000_000, tmp_path / "s.png")
+    picture(out, min_size=(600, 300))
+    plot_schedules("constant(0.1)", 10, tmp_path / "one.png")
+
+
+def test_log_axis_with_no_positive_rate_says_so():
+    from lrlab.viz.plots import schedules_figure
+
+    fig = schedules_figure([lrlab.parse("constant(0)")], 50, log=True)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "linear"
+    assert any("log axis" in t.get_text() for t in ax.texts)
+    fig = schedules_figure([lrlab.parse("constant(0)"), lrlab.parse("constant(0.1)")], 50, log=True)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "constant(0.0) (never > 0: not drawn on a log axis)", "constant(0.1)"]
+
+
+def test_few_steps_draw_the_last_step_flat():
+    from lrlab.viz.plots import schedules_figure
+
+    fig = schedules_figure([lrlab.parse("polynomial(0.1, decay_steps=50, end_lr=0.0, power=2.0)")], 50,
+                           steps_per_epoch=1)
+    (line,) = [ln for ln in fig.axes[0].lines if ln.get_label() and not ln.get_label().startswith("_")]
+    x, y = line.get_xdata(), line.get_ydata()
+    assert x[-1] == 50 and y[-1] == y[-2]  # epoch 49 holds its rate until 50: no drop drawn at the end
+
+
+def test_preview_uses_the_terminal_width_and_samples(monkeypatch):
+    import os
+
+    from lrlab.viz.terminal import preview
+
+    monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=(80, 24): os.terminal_size((50, 20)))
+    text = preview([lrlab.parse("cosine(0.1, decay_steps=100000000)")], 100_000_000)
+    axis = next(line for line in text.splitlines() if "+--" in line)
+    assert axis.count("-") == 50 - 14
+    text = preview([lrlab.parse("constant(0)")], 20, log=True, width=30)
+    assert "log axis" in text

@@ -29,16 +29,19 @@ class Outline(HTMLParser):
         for key in ("src", "href", "action"):
             if key in attrs and not attrs[key].startswith(("data:", "#")):
                 self.urls.append(attrs[key])
-        self._in_cell = tag in ("td", "th")
+        if tag in ("td", "th"):
+            self._in_cell, self._cell = True, []
 
     def handle_endtag(self, tag):
         if tag in ("td", "th"):
             self._in_cell = False
+            if "".join(self._cell).strip():
+                self.cells.append("".join(self._cell).strip())
 
     def handle_data(self, data):
         self.text.append(data)
-        if self._in_cell and data.strip():
-            self.cells.append(data.strip())
+        if self._in_cell:
+            self._cell.append(data)
 
 
 def _write(tmp_path):
@@ -72,20 +75,64 @@ def test_report_structure(tmp_path):
     assert all(f'"id": "{r.id}"' in joined for r in c.runs)
 
 
+def test_report_states_the_target_and_folds_the_spread(tmp_path):
+    from types import MethodType
+
+    c = fake_comparison()
+    c.leaderboard = _board_with_std(c)
+    c.leaderboard.loc[1, "diverged"] = 2
+    c.target = None
+    c.resolved_target = MethodType(lambda self: 0.9312, c)
+    c._val_column = MethodType(lambda self: "val_accuracy", c)
+    outline = Outline()
+    outline.feed(write_report(c, tmp_path / "r.html").read_text(encoding="utf-8"))
+    text = "".join(outline.text)
+    assert "epochs_to_target: the first epoch whose val_accuracy is ≥ 0.9312 (by default 98% of the best" in text
+    heads = outline.cells[: outline.cells.index(c.leaderboard["schedule"][0])]
+    assert not any(h.endswith("_std") for h in heads) and "test_accuracy" in heads and "reached" in heads
+    assert any(cell.endswith("± 0.012") for cell in outline.cells)
+    assert '<tr class="diverged">' in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
 def test_report_path_checked(tmp_path):
     with pytest.raises(ValueError, match="html"):
         write_report(fake_comparison(), tmp_path / "report.txt")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
-def test_report_renders_in_chromium(tmp_path):
-    _, _, path = _write(tmp_path)
-    shot = tmp_path / "shot.png"
+LONG_SPECS = (
+    "constant(0.1)", "cosine(0.1, decay_steps=200)", "one_cycle(0.1)",
+    "exponential(0.1, decay_steps=5, decay_rate=0.95, staircase=True)",
+    "polynomial(0.1, decay_steps=30, end_lr=0.001, power=2.0, cycle=True)",
+    "cosine_restarts(0.1, first_decay_steps=10, t_mul=2.0, m_mul=0.9)",
+    "constant(0.3)@plateau(factor=0.5, patience=3, min_lr=1e-5)",
+    "piecewise([4, 9, 14], [0.025, 0.0125, 0.008333333333333333, 0.00625])",
+)
+
+
+def _chromium(tmp_path, url, width, *extra):
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-           f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,1600",
-           path.resolve().as_uri()]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+           f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={width},1600", *extra, url]
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120).stdout
+
+
+def _board_with_std(c):
+    """The fake leaderboard with the lab's real columns: mean and _std pairs, reached, wall_s, diverged."""
+    board = c.leaderboard.copy()
+    for col in ("test_accuracy", "test_loss"):
+        board[f"{col}_std"] = 0.0123
+    board["best_val_accuracy"], board["best_val_accuracy_std"] = board["test_accuracy"], 0.01
+    board["epochs_to_target"], board["reached"], board["wall_s"], board["diverged"] = 12.0, "3/3", 1.234, 0
+    return board
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make browser)")
+def test_report_renders_in_chromium_and_the_leaderboard_fits(tmp_path):
+    c = fake_comparison(schedules=LONG_SPECS)
+    c.leaderboard = _board_with_std(c)
+    path = write_report(c, tmp_path / "report.html", command="lrlab compare quantiles " + " ".join(LONG_SPECS))
+    shot = tmp_path / "shot.png"
+    _chromium(tmp_path, path.resolve().as_uri(), 1200, f"--screenshot={shot}")
     im = Image.open(shot).convert("RGB")
     assert im.size == (1200, 1600)
     # not blank: many colours and a lot of non-white pixels (text, table, the embedded curves)
@@ -95,6 +142,19 @@ def test_report_renders_in_chromium(tmp_path):
     assert non_white > 0.03 * im.size[0] * im.size[1]
     # the embedded curves image is drawn: its blue and red lines are on the page
     assert any(n > 50 for n, rgb in colours if rgb[2] > 150 and rgb[0] < 80)
+    # widths as the browser lays them out, read by a probe in a copy of the report (the report has no script)
+    probe = tmp_path / "probe.html"
+    probe.write_text(path.read_text(encoding="utf-8").replace("</body>", (
+        '<script>var b = document.querySelector(".scroll");'
+        'document.title = [document.documentElement.scrollWidth, innerWidth, b.scrollWidth, b.clientWidth]'
+        '.join(" ");</script></body>')), encoding="utf-8")
+    for width in (1400, 700):
+        dom = _chromium(tmp_path, probe.resolve().as_uri(), width, "--dump-dom")
+        page, view, board, box = map(int, dom.split("<title>", 1)[1].split("</title>", 1)[0].split())
+        assert view == width
+        assert page <= view, f"the page scrolls sideways at {width} px"
+        if width == 1400:
+            assert board <= box, f"the leaderboard scrolls sideways at {width} px ({board} > {box})"
 
 
 def test_report_of_a_real_comparison(tmp_path, picture):

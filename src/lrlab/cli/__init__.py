@@ -3,8 +3,9 @@
 This module holds `list` and `plot`; `cli/lab.py` (compare, runs) and `cli/viz.py` (animate, demo) each
 expose `register(subparsers)` and import their heavy dependencies inside the command functions.
 
-Bad input (an unknown task, a spec that does not parse, a bad option) prints one clear line to stderr
-and exits with status 2; no traceback.
+Bad input (an unknown task, a spec that does not parse, a bad option, an output path that cannot be
+written) prints one clear line to stderr and exits with status 2; no traceback. Output paths are checked
+before any work (`cli.output.check_writable`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import inspect
 import sys
 from collections.abc import Sequence
 
-from .. import schedules
+from .. import __version__, schedules
 from . import lab, viz
+from .lab import _int
+from .output import check_writable
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -34,19 +37,19 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     """Preview schedules in the terminal; with -o, also write a matplotlib figure."""
     from ..viz.terminal import preview
 
-    if args.steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    steps = _int("--steps", args.steps)
     if args.output:
         from ..viz._figure import check_suffix
 
         check_suffix(args.output)  # before any output: a bad name fails alone
+        check_writable("-o", args.output, directory=False)
     parsed = [schedules.parse(spec) for spec in args.specs]
-    parsed = [s if s.is_bound else s.stretch(args.steps) for s in parsed]
-    print(preview(parsed, args.steps, log=args.log))
+    parsed = [s if s.is_bound else s.stretch(steps) for s in parsed]
+    print(preview(parsed, steps, log=args.log))
     if args.output:
         from ..viz.plots import plot_schedules
 
-        path = plot_schedules(parsed, args.steps, args.output, log=args.log)
+        path = plot_schedules(parsed, steps, args.output, log=args.log)
         print(f"wrote {path}")
     return 0
 
@@ -55,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lrlab", description="Learning-rate schedules: see them, use them, compare them."
     )
+    parser.add_argument("--version", action="version", version=f"lrlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="every schedule kind with its parameters")
@@ -62,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", help="preview schedules (terminal; -o FILE for png/svg/pdf)")
     p.add_argument("specs", nargs="+", metavar="SPEC", help='a schedule spec, e.g. "cosine(0.1, decay_steps=100)"')
-    p.add_argument("--steps", type=int, default=100, help="steps to show (default 100); binds left-out lengths")
+    p.add_argument("--steps", default="100", help="steps to show (default 100); binds left-out lengths")
     p.add_argument("--log", action="store_true", help="logarithmic learning-rate axis")
     p.add_argument("-o", "--output", help="also write a figure (.png, .svg or .pdf)")
     p.set_defaults(func=_cmd_plot)
@@ -73,11 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command in `argv` (default: sys.argv[1:]); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv  # for the commands that record how to reproduce them
     try:
         return int(args.func(args) or 0)
     except ValueError as exc:
+        print(f"lrlab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a write that failed after the checks (disk full, a path removed meanwhile)
         print(f"lrlab {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

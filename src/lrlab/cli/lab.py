@@ -1,7 +1,7 @@
 """`lrlab compare` (train a task under several schedules, show a leaderboard) and `lrlab runs` (the run store).
 
 torch, pandas and rich are imported inside the command functions, so `lrlab list` stays light.
-Options are read here as strings and checked by hand, so a bad value gives one line, not a usage dump.
+Options are read here as strings and checked with lrlab._check, so a bad value gives one line, not a usage dump.
 """
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ import shlex
 import sys
 from typing import Any
 
+from .. import _check
+from .output import check_writable
+
 DEFAULT_DB = "lrlab-runs/runs.db"
+MAX_SEEDS = 10_000  # seeds per schedule
+MAX_THREADS = 4096
+MAX_RUN_ID = 2**63 - 1  # SQLite's largest integer
 
 
 def register(sub: Any) -> None:
@@ -68,28 +74,26 @@ def register(sub: Any) -> None:
 
 
 # -- option parsing -------------------------------------------------------------------------------
-def _int(option: str, text: str | None, low: int = 1) -> int | None:
+def _int(option: str, text: str | None, low: int = 1, high: int = _check.MAX_STEPS) -> int | None:
+    """A whole-number option in [low, high] (lrlab._check.whole), or None when not given."""
     if text is None:
         return None
     try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{option} must be an integer, got {text!r}") from None
-    if value < low:
-        raise ValueError(f"{option} must be >= {low}, got {text!r}")
-    return value
+        value: Any = int(text)
+    except ValueError:  # not digits (or past Python's digit limit): whole() names the option and the text
+        value = text
+    return _check.whole("", option, value, low, high)
 
 
-def _float(option: str, text: str | None) -> float | None:
+def _float(option: str, text: str | None, low: float = -math.inf) -> float | None:
+    """A finite-number option >= low (lrlab._check.number), or None when not given."""
     if text is None:
         return None
     try:
-        value = float(text)
+        value: Any = float(text)
     except ValueError:
-        raise ValueError(f"{option} must be a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{option} must be a finite number, got {text!r}")
-    return value
+        value = text
+    return _check.number("", option, value, low)
 
 
 def _optimizer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -108,8 +112,9 @@ def _optimizer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError(f"--opt: bad option name {key!r}")
         try:
             value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            raise ValueError(f"--opt {key}: cannot read {_check.shown(raw)} as a value (give a number, True/False "
+                             "or a tuple such as (0.9, 0.99))") from None
         out[key] = value
     return out
 
@@ -148,6 +153,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for spec in args.specs:
         split_entry(spec)
     Plateau.from_options(args.plateau)
+    if args.out:
+        check_writable("--out", args.out, directory=True)
+    if "://" not in args.db:  # a path: an SQLite file (a URL names a database server)
+        check_writable("--db", args.db, directory=False)
     epochs = _int("--epochs", args.epochs)
     if args.batch_size is None:
         batch_size: Any = TASK_DEFAULT
@@ -155,12 +164,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         batch_size = None
     else:
         batch_size = _int("--batch-size", args.batch_size)
-    seeds = _int("--seeds", args.seeds)
+    seeds = _int("--seeds", args.seeds, high=MAX_SEEDS)
     target = _float("--target", args.target)
-    threads = _int("--threads", args.threads)
+    threads = _int("--threads", args.threads, high=MAX_THREADS)
     opt_kwargs = _optimizer_kwargs(args)
     if args.optimizer is not None and args.optimizer not in OPTIMIZERS:
         raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {args.optimizer!r}")
+    n_runs = len(args.specs) * (seeds or 1)
+    print(f"training {n_runs} run{'s' if n_runs != 1 else ''} of {task.name}…", file=sys.stderr, flush=True)
     try:
         import pandas  # noqa: F401
         import rich  # noqa: F401
@@ -179,8 +190,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ValueError(str(exc)) from None
     print_leaderboard(comparison)
     if args.out:
-        ours = len(sys.argv) > 2 and sys.argv[1] == "compare"  # else main() was called with its own argv
-        command = "lrlab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if ours else None
+        argv = getattr(args, "argv", None)  # what main() was given
+        command = "lrlab " + " ".join(shlex.quote(a) for a in argv) if argv else None
         for path in write_outputs(comparison, args.out, command):
             print(f"wrote {path}")
     trained = sum(1 for r in comparison.runs if r.model is not None)
@@ -190,11 +201,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def write_outputs(comparison: Any, out: str, command: str | None = None) -> list[Any]:
     """runs.csv, history.csv, leaderboard.csv and report.html (lrlab.viz.report)."""
+    import warnings
     from pathlib import Path
 
     from ..viz.report import write_report
 
-    paths = comparison.write(out)
+    with warnings.catch_warnings():  # a stale report.html is replaced right below
+        warnings.simplefilter("ignore")
+        paths = comparison.write(out)
     report = Path(out) / "report.html"
     write_report(comparison, report, command=command)
     return [*paths, report]
@@ -269,7 +283,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    run_id = _int("ID", args.run_id, low=0)
+    run_id = _int("ID", args.run_id, low=0, high=MAX_RUN_ID)
     store = _store(args.db)
     if store is None:
         raise ValueError(f"no run store at {args.db!r}")

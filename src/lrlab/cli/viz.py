@@ -7,6 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import _check
+from .lab import _float, _int
+from .output import check_writable
+
+MAX_ANIMATE_EPOCHS = 100_000  # every update is kept in memory and drawn
+
 GALLERY = ("descent", "keras-schedules", "decay-formulas", "lr-too-big-small", "mnist")
 
 
@@ -16,26 +22,27 @@ def _cmd_animate(args: argparse.Namespace) -> int:
 
     if args.task != "line":
         raise ValueError(f"animate shows one weight moving on a 1-D loss: only the 'line' task, got {args.task!r}")
-    if args.epochs is not None and args.epochs < 1:
-        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
-    if args.fps <= 0:
-        raise ValueError(f"--fps must be > 0, got {args.fps}")
+    epochs = _int("--epochs", args.epochs, high=MAX_ANIMATE_EPOCHS)
+    fps = _check.positive("", "--fps", _float("--fps", args.fps))
     suffix = Path(args.output).suffix.lower()
     if suffix not in (".gif", ".mp4"):
         raise ValueError(f"-o {args.output!r}: the animation is written as .gif or .mp4")
+    check_writable("-o", args.output, directory=False)
     parsed = [schedules.parse(spec) for spec in args.specs]  # bad specs fail before any training
 
     from ..viz.animate import animate
 
-    path, traces = animate(parsed, args.output, epochs=args.epochs, fps=args.fps)
+    path, traces = animate(parsed, args.output, epochs=epochs, fps=fps)
     for tr in traces:
-        print(f"{tr.label}: {len(tr.weights) - 1} updates, a = {tr.weights[-1]:.9f}, loss = {tr.losses[-1]:.9f}")
+        print(f"{tr.label}: {len(tr.weights) - 1} updates, a = {tr.weights[-1]:.10g}, loss = {tr.losses[-1]:.10g}")
     print(f"wrote {path}")
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Run one demo of the gallery, or all of them, and print where the pictures are."""
+    epochs = _int("--epochs", args.epochs)
+    check_writable("--out", args.out, directory=True)
     import torch
 
     from ..viz.gallery import run_demo
@@ -46,7 +53,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for name in names:
         start = time.perf_counter()
         print(f"== {name}")
-        paths = run_demo(name, args.out, epochs=args.epochs)
+        paths = run_demo(name, args.out, epochs=epochs)
         written += paths
         print(f"   ({time.perf_counter() - start:.1f} s)")
     print(f"\npictures in {Path(args.out).resolve()}:")
@@ -60,8 +67,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("animate", help="gradient-descent animation on the 'line' task (GIF, or mp4 with ffmpeg)")
     p.add_argument("task", metavar="TASK", help="the task: 'line' (one weight, the first seed)")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="one schedule per row of the animation")
-    p.add_argument("--epochs", type=int, default=None, help="updates to show (default: the task's 50)")
-    p.add_argument("--fps", type=float, default=4.0, help="frames per second (default 4)")
+    p.add_argument("--epochs", default=None, help="updates to show (default: the task's 50)")
+    p.add_argument("--fps", default="4", help="frames per second (default 4)")
     p.add_argument("-o", "--output", default="descent.gif", help="output .gif or .mp4 (default descent.gif)")
     p.set_defaults(func=_cmd_animate)
 
@@ -69,5 +76,5 @@ def register(sub: Any) -> None:
     p.add_argument("name", nargs="?", choices=GALLERY, metavar="NAME",
                    help=f"one of {', '.join(GALLERY)} (default: all)")
     p.add_argument("--out", default="lrlab-demo", metavar="DIR", help="where the pictures go (default lrlab-demo)")
-    p.add_argument("--epochs", type=int, default=None, help="fewer epochs for a quick look (default: the seeds')")
+    p.add_argument("--epochs", default=None, help="fewer epochs for a quick look (default: the seeds')")
     p.set_defaults(func=_cmd_demo)

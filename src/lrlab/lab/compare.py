@@ -261,9 +261,19 @@ class Comparison:
         return history_frame(self.runs)
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        """Write runs.csv, history.csv and leaderboard.csv into out_dir; returns the paths."""
+        """Write runs.csv, history.csv and leaderboard.csv into out_dir; returns the paths.
+
+        A report.html already there describes other runs: it is removed, with a warning (lrlab.viz.report
+        writes a fresh one; the lab does not draw)."""
+        import warnings
+
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
+        stale = out / "report.html"
+        if stale.is_file():
+            stale.unlink()
+            warnings.warn(f"removed {stale}: it described an earlier comparison (write a new one with "
+                          "lrlab.viz.report.write_report)", stacklevel=2)
         paths = [out / "runs.csv", out / "history.csv", out / "leaderboard.csv"]
         self.table.to_csv(paths[0], index=False)
         self.history.to_csv(paths[1], index=False)

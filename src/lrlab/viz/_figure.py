@@ -1,4 +1,4 @@
-"""Shared figure plumbing for lrlab.viz: Agg-only figures, the colour cycle, and deterministic saving.
+"""Shared figure plumbing for lrlab.viz: Agg-only figures, line styles, legend labels, and deterministic saving.
 
 Figures are built with `matplotlib.figure.Figure` directly (never pyplot), so no display or global
 backend state is involved and pictures are byte-for-byte reproducible for the same inputs.
@@ -7,6 +7,9 @@ backend state is involved and pictures are byte-for-byte reproducible for the sa
 from __future__ import annotations
 
 import io
+import re
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +20,61 @@ COLORS = (
 )  # fmt: skip
 
 
+DASHES = ("-", (0, (6, 2)), (0, (1.5, 1.5)), (0, (6, 2, 1.5, 2)))  # solid, dashed, dotted, dash-dot
+LABEL_WIDTH = 44  # characters per legend line
+LABEL_LINES = 3
+
+
 def color(i: int) -> str:
-    """The i-th colour of the lrlab cycle (wraps around)."""
+    """The i-th colour of the lrlab cycle (wraps around; `style` tells lines apart past the tenth)."""
     return COLORS[i % len(COLORS)]
+
+
+def style(i: int) -> dict[str, Any]:
+    """Colour and line style of the i-th line: ten colours, then the same ten dashed, dotted, dash-dotted,
+    so 40 lines never share a look."""
+    return {"color": color(i), "linestyle": DASHES[(i // len(COLORS)) % len(DASHES)]}
+
+
+_LONG_FLOAT = re.compile(r"(?<![\w.])(\d+\.\d{6,}(?:e[-+]?\d+)?)")
+
+
+def _tidy(name: str) -> str:
+    """A spec in its canonical form (default values dropped) with long floats to 5 significant digits."""
+    from ..schedules import parse
+
+    spec, at, rest = name.partition("@")
+    try:
+        spec = repr(parse(spec))
+    except Exception:  # not a spec (a title, a run label): keep the text as it is
+        pass
+    text = spec + at + rest
+    return _LONG_FLOAT.sub(lambda m: f"{float(m.group(1)):.5g}", text)
+
+
+def _wrap(text: str, width: int) -> str:
+    """Wrapped at spaces and commas, never mid-word; past LABEL_LINES lines the last one ends in "…"."""
+    lines = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [text]
+    if len(lines) > LABEL_LINES:
+        lines = [*lines[: LABEL_LINES - 1], lines[LABEL_LINES - 1] + " …"]
+    return "\n".join(lines)
+
+
+def labels(names: Sequence[Any], width: int = LABEL_WIDTH) -> list[str]:
+    """Legend labels for `names`: specs in canonical form, long floats shortened, wrapped (not cut), unique.
+
+    Where tidying makes two labels equal, those two keep their full text; still equal, they get "#1", "#2"."""
+    full = [str(n) for n in names]
+    tidy = [_tidy(n) for n in full]
+    tidy = [t if tidy.count(t) == 1 else f for t, f in zip(tidy, full)]
+    seen: dict[str, int] = {}
+    out = []
+    for t in tidy:
+        if tidy.count(t) > 1:
+            seen[t] = seen.get(t, 0) + 1
+            t = f"{t} #{seen[t]}"
+        out.append(_wrap(t, width))
+    return out
 
 
 def check_suffix(path: str | Path, allowed: tuple[str, ...] = SUFFIXES) -> Path:
@@ -69,12 +124,6 @@ def to_bytes(fig: Any, fmt: str = "png", dpi: int | None = None) -> bytes:
     with matplotlib.rc_context({"svg.hashsalt": "lrlab"}):
         fig.savefig(buf, format=fmt, dpi=dpi or fig.dpi, metadata=_metadata("." + fmt))
     return buf.getvalue()
-
-
-def rgb_frame(fig: Any) -> Any:
-    """The figure rendered on its Agg canvas as a Pillow RGB image (one animation frame)."""
-    fig.canvas.draw()
-    return frame_image(fig)
 
 
 def frame_image(fig: Any) -> Any:

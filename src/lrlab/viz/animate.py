@@ -8,6 +8,7 @@ the pictures are drawn from those arrays, so `render` also takes traces made any
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -94,6 +95,16 @@ def _frames_index(n_points: int, max_frames: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n_points - 1, max_frames)).astype(int))
 
 
+def _number(x: float, fixed: bool = True) -> str:
+    """x in at most about 12 characters: 6 decimals (or 6 significant digits when not `fixed`) for everyday
+    magnitudes, else scientific (1.2346e+40), so the info box never overflows."""
+    if not math.isfinite(x):
+        return str(x)
+    if x == 0 or 1e-3 <= abs(x) < 1e5:
+        return f"{x:.6f}" if fixed else f"{x:.6g}"
+    return f"{x:.4e}"
+
+
 def _limits(lo: float, hi: float, pad: float = 0.05) -> tuple[float, float]:
     span = hi - lo or 1.0
     return lo - pad * span, hi + pad * span
@@ -151,8 +162,8 @@ class _Row:
             xs = np.array([a - half, a + half])
             tangent.set_data(xs, loss + grad * (xs - a))
             point.set_data([a], [loss])
-        lr = "start" if k == 0 else f"{tr.lrs[k]:.6g}"
-        self.text.set_text(f"step {k:>4d}   lr {lr}\nweight {a:.6f}\nloss {loss:.6f}  grad {grad:+.3g}")
+        lr = "start" if k == 0 else _number(tr.lrs[k], fixed=False)
+        self.text.set_text(f"step {k:>4d}   lr {lr}\nweight {_number(a)}\nloss {_number(loss)}  grad {grad:+.3g}")
 
 
 def render(

@@ -52,23 +52,75 @@ def _summary(frame: Any, column: str, band: str) -> tuple[np.ndarray, np.ndarray
     return epochs, mean, low, high
 
 
-def _positive_log(ax: Any, values: np.ndarray) -> None:
+HUGE = 1e300  # values past this are treated as overflow: nothing finite can be drawn around them
+HEADROOM = 1e3  # a diverged curve may climb this factor above the healthy curves before the axis clips it
+
+
+def _diverged(source: Any, history: Any) -> set[str]:
+    """Schedules with a run that did not finish "ok" (from the runs when given), or with a non-finite or
+    overflowing loss in the history."""
+    out = {str(getattr(r, "label", None) or (getattr(r, "config", {}) or {}).get("schedule"))
+           for r in getattr(source, "runs", None) or [] if getattr(r, "status", "ok") != "ok"}
+    losses = [c for c in history.columns if c == "loss" or c.endswith("_loss")]
+    for name, frame in history.groupby("schedule", sort=False):
+        values = frame[losses].to_numpy(dtype=float)
+        if (~np.isfinite(values) | (np.abs(values) > HUGE)).any():
+            out.add(str(name))
+    return out
+
+
+def _use_log(values: np.ndarray) -> bool:
     """Log scale when every value is positive and they span more than a factor 20."""
-    finite = values[np.isfinite(values)]
-    if finite.size and finite.min() > 0 and finite.max() / finite.min() > 20:
-        from matplotlib.ticker import LogFormatter
+    return bool(values.size and values.min() > 0 and values.max() / values.min() > 20)
 
-        class Plain(LogFormatter):  # 0.1, 0.03 rather than 3×10⁻²; LogFormatter still picks which ticks get labels
-            def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
-                return f"{x:g}"
 
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(Plain(labelOnlyBase=False))
-        ax.yaxis.set_minor_formatter(Plain(labelOnlyBase=False, minor_thresholds=(1.5, 0.6)))
+def _log_axis(ax: Any) -> None:
+    from matplotlib.ticker import LogFormatter
+
+    class Plain(LogFormatter):  # 0.1, 0.03 rather than 3×10⁻²; LogFormatter still picks which ticks get labels
+        def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+            return f"{x:g}"
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(Plain(labelOnlyBase=False))
+    ax.yaxis.set_minor_formatter(Plain(labelOnlyBase=False, minor_thresholds=(1.5, 0.6)))
+
+
+def _limits(reference: np.ndarray, every: np.ndarray, log: bool) -> tuple[float, float]:
+    """y limits that show every value, except that diverged values may not stretch the axis more than
+    HEADROOM beyond the `reference` (healthy) values; they are clipped at the edge instead."""
+    if log:
+        ref, allv = np.log10(reference), np.log10(every)
+        head = np.log10(HEADROOM)
+        lo, hi = max(allv.min(), ref.min() - head, -300.0), min(allv.max(), ref.max() + head, 300.0)
+        pad = 0.05 * (hi - lo) if hi > lo else 0.5
+        return float(10 ** (lo - pad)), float(10 ** (hi + pad))
+    span = float(np.ptp(reference)) or max(abs(float(reference[0])), 1.0)
+    lo = max(float(every.min()), float(reference.min()) - HEADROOM * span)
+    hi = min(float(every.max()), float(reference.max()) + HEADROOM * span)
+    pad = 0.05 * (hi - lo) if hi > lo else 0.5 * span
+    return lo - pad, hi + pad
+
+
+def _inside(value: float, limits: tuple[float, float], log: bool) -> float:
+    """value, or the nearest point 3% inside the axis when it lies outside (a marker stays visible)."""
+    lo, hi = (np.log10(limits[0]), np.log10(limits[1])) if log else limits
+    v = np.log10(value) if log and value > 0 else (lo if log else value)
+    v = min(max(v, lo + 0.03 * (hi - lo)), hi - 0.03 * (hi - lo))
+    return float(10**v if log else v)
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    """values with inf and overflow (|v| > HUGE) as NaN, so matplotlib leaves a gap rather than failing."""
+    values = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(values) & (np.abs(values) <= HUGE), values, np.nan)
 
 
 def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None = None) -> None:
-    """Draw loss, `metric` (default: val_accuracy or val_loss) and lr against epoch on three Axes."""
+    """Draw loss, `metric` (default: val_accuracy or val_loss) and lr against epoch on three Axes.
+
+    A diverged schedule draws its finite part, an × where it stops and "(diverged)" in its label; its
+    blow-up does not stretch the axes. A schedule whose curves equal an earlier one's is drawn dashed on top."""
     if band not in BANDS:
         raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
     history = _history(source)
@@ -78,26 +130,63 @@ def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None
     columns = [("loss", "training loss"), (metric, metric.replace("_", " ")), ("lr", "learning rate")]
     n_seeds = history["seed"].nunique() if "seed" in history.columns else 1
     order = list(dict.fromkeys(history["schedule"]))
-    for ax, (column, title) in zip(axes, columns):
-        seen = []
+    diverged = _diverged(source, history)
+    names = _figure.labels(order)
+    summaries = {
+        name: [_summary(history[history["schedule"] == name], column, band) for column, _ in columns]
+        for name in order
+    }
+    twin = {}  # schedule -> the earlier schedule with the very same curves
+    for i, name in enumerate(order):
+        mine = [np.nan_to_num(m, nan=-1.0) for _, m, _, _ in summaries[name]]
+        for other in order[:i]:
+            theirs = [np.nan_to_num(m, nan=-1.0) for _, m, _, _ in summaries[other]]
+            if all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(mine, theirs)):
+                twin[name] = other
+                break
+    for k, (ax, (column, title)) in enumerate(zip(axes, columns)):
+        drawn = {name: [_finite(a) for a in summaries[name][k]] for name in order}
+        every = np.concatenate([v for name in order for v in drawn[name][1:]])
+        every = every[np.isfinite(every)]
+        healthy = np.concatenate([v for name in order if name not in diverged for v in drawn[name][1:]] or
+                                 [np.array([])])
+        healthy = healthy[np.isfinite(healthy)]
+        if column == "lr":
+            reference = every
+        elif healthy.size:
+            reference = healthy
+        else:  # every schedule diverged: the first values, before any blow-up, set the scale
+            firsts = [v[np.isfinite(v)][:1] for name in order for v in drawn[name][1:]]
+            reference = np.concatenate(firsts) if firsts else every
+        log = column in ("loss", "lr") or column.endswith("loss")
+        log = log and _use_log(every)
+        limits = _limits(reference[reference > 0] if log else reference, every, log) if every.size else None
         for i, name in enumerate(order):
-            frame = history[history["schedule"] == name]
-            epochs, mean, low, high = _summary(frame, column, band)
-            ax.plot(epochs, mean, color=_figure.color(i), lw=1.6, label=_label(name))
+            epochs, mean, low, high = drawn[name]
+            if limits is not None:  # off-axis values stay off-axis, without huge numbers in the drawing
+                lo, hi = limits
+                span = (lo / 10, hi * 10) if log else (2 * lo - hi, 2 * hi - lo)
+                mean, low, high = (np.clip(v, *span) for v in (mean, low, high))
+            look = _figure.style(i)
+            if name in twin:
+                look["linestyle"] = (3, (4, 4))  # dashed on top of its twin, so both colours show
+            label = names[i] + (" (diverged)" if name in diverged else "") + (" (same curves)" if name in twin else "")
+            ax.plot(epochs, mean, lw=1.6, label=label, **look)
             if n_seeds > 1 and band != "none":
-                ax.fill_between(epochs, low, high, color=_figure.color(i), alpha=0.18, lw=0)
-            seen.append(mean)
-        if column in ("loss", "lr") or column.endswith("loss"):
-            _positive_log(ax, np.concatenate(seen) if seen else np.array([]))
+                ax.fill_between(epochs, low, high, color=look["color"], alpha=0.18, lw=0)
+            last = np.flatnonzero(np.isfinite(mean))
+            if name in diverged and last.size and limits is not None:
+                y = _inside(mean[last[-1]], limits, log)
+                ax.plot([epochs[last[-1]]], [y], ls="none", marker="x", ms=9, mew=2.2, color=look["color"],
+                        zorder=5)
+        if limits is not None:
+            ax.set_ylim(*limits)  # before the scale, so matplotlib never autoscales around a blow-up
+        if log:
+            _log_axis(ax)
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(title)
         ax.grid(True, alpha=0.3)
-
-
-def _label(name: Any, width: int = 64) -> str:
-    text = str(name)
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def curves_figure(
@@ -108,11 +197,17 @@ def curves_figure(
     history = _history(source)
     fig = _figure.new_figure(*size)
     axes = fig.subplots(1, 3)
-    draw_curves(axes, history, band=band, metric=metric)
+    draw_curves(axes, source, band=band, metric=metric)
     n_seeds = history["seed"].nunique() if "seed" in history.columns else 1
     handles, names = axes[0].get_legend_handles_labels()
+    if any("(diverged)" in n for n in names):
+        from matplotlib.lines import Line2D
+
+        mark = Line2D([], [], ls="none", marker="x", ms=8, mew=2, color="0.3")
+        handles, names = [*handles, mark], [*names, "last finite value before diverging"]
     # as many columns as fit the figure's width (about 14 characters of small text per inch)
-    ncol = max(1, min(len(names), int(size[0] * 14 // (max(len(n) for n in names) + 6))))
+    longest = max(len(line) for n in names for line in n.splitlines())
+    ncol = max(1, min(len(names), int(size[0] * 14 // (longest + 6))))
     fig.legend(handles, names, loc="outside lower center", ncol=ncol, fontsize="small", frameon=False)
     heading = title or ""
     if n_seeds > 1:

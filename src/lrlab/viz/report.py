@@ -19,16 +19,23 @@ body { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, 
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.25em; margin-top: 1.6em;
      border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
 .sub { color: #666; margin-top: 0; }
-pre { background: #f5f5f5; border: 1px solid #e3e3e3; border-radius: 4px; padding: 0.7em; overflow-x: auto; }
-.scroll { overflow-x: auto; }
+pre { background: #f5f5f5; border: 1px solid #e3e3e3; border-radius: 4px; padding: 0.7em; overflow-x: auto;
+      white-space: pre-wrap; overflow-wrap: anywhere; }
+.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; font-size: 0.92em; margin: 0.5em 0; }
 th, td { border: 1px solid #d8d8d8; padding: 0.3em 0.6em; text-align: right; }
-th { background: #f0f3f7; } td.text, th.text { text-align: left; font-family: monospace; }
+td.num { white-space: nowrap; }
+th { background: #f0f3f7; font-size: 0.92em; } td.text, th.text { text-align: left; font-family: monospace; }
+td.text { max-width: 32em; overflow-wrap: anywhere; } td.text:first-child { min-width: 14em; }
 tr:nth-child(even) td { background: #fafafa; }
 tr.best td { background: #e8f5e9; font-weight: 600; }
+tr.diverged td.text { color: #b71c1c; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
 details { margin: 0.3em 0; } summary { cursor: pointer; font-family: monospace; }
 .diverged { color: #b71c1c; }
+@media (max-width: 820px) {
+  table { font-size: 0.8em; } th, td { padding: 0.2em 0.35em; } td.text:first-child { min-width: 9em; }
+}
 """
 
 
@@ -45,21 +52,52 @@ def _cell(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _heading(column: str) -> str:
+    """A column name that may wrap after its underscores (narrow columns, same text)."""
+    return "_<wbr>".join(html.escape(part) for part in str(column).split("_"))
+
+
 def _table(frame: Any, best: int | None = 0) -> str:
-    """A DataFrame as an HTML table; text columns left-aligned, row `best` highlighted."""
+    """A DataFrame as an HTML table; each "X_std" column folds into its "X" column as "mean ± std"; text
+    columns left-aligned; row `best` highlighted, rows with diverged runs marked."""
     import pandas as pd
 
-    text_cols = {c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])}
-    head = "".join(f'<th class="{"text" if c in text_cols else "num"}">{html.escape(str(c))}</th>'
-                   for c in frame.columns)
+    columns = [c for c in frame.columns if not (str(c).endswith("_std") and str(c)[:-4] in frame.columns)]
+    text_cols = {c for c in columns if not pd.api.types.is_numeric_dtype(frame[c]) and c != "reached"}
+    head = "".join(f'<th class="{"text" if c in text_cols else "num"}">{_heading(c)}</th>' for c in columns)
     rows = []
     for i, (_, row) in enumerate(frame.iterrows()):
-        cells = "".join(f'<td class="{"text" if c in text_cols else "num"}">{_cell(row[c])}</td>'
-                        for c in frame.columns)
-        mark = ' class="best"' if i == best else ""
-        rows.append(f"<tr{mark}>{cells}</tr>")
+        cells = []
+        for c in columns:
+            text = _cell(row[c])
+            std = row.get(f"{c}_std")
+            if isinstance(std, float) and math.isfinite(std) and text != "–":
+                text += f" ± {std:.2g}"
+            cells.append(f'<td class="{"text" if c in text_cols else "num"}">{text}</td>')
+        marks = (["best"] if i == best else []) + (["diverged"] if (row.get("diverged") or 0) > 0 else [])
+        mark = f' class="{" ".join(marks)}"' if marks else ""
+        rows.append(f"<tr{mark}>{''.join(cells)}</tr>")
     body = "\n".join(rows)
     return f'<div class="scroll"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table></div>'
+
+
+def _target_line(comparison: Any) -> str:
+    """What epochs_to_target counts: the column, the comparison and the target value, and where it came from."""
+    resolve = getattr(comparison, "resolved_target", None)
+    if resolve is None:
+        return ""
+    target = resolve()
+    column = comparison._val_column() if hasattr(comparison, "_val_column") else "val metric"
+    higher = column.endswith("accuracy")
+    if getattr(comparison, "target", None) is not None:
+        source = "as given (--target)"
+    elif higher:
+        source = "by default 98% of the best value any run reached"
+    else:
+        source = "by default 1.1 × the best value any run reached"
+    value = "none (no run has a finite value)" if not math.isfinite(target) else f"{target:.4g}"
+    return (f'<p class="sub">epochs_to_target: the first epoch whose {html.escape(column)} is '
+            f"{'≥' if higher else '≤'} <b>{value}</b> ({source}); reached: runs that got there.</p>")
 
 
 
@@ -103,9 +141,10 @@ def render_report(comparison: Any, command: str | None = None, *, band: str = "s
         f"<pre><code>{html.escape(command or '(command not recorded)')}</code></pre>",
         "<h2>Leaderboard</h2>",
         _table(board) if board is not None and len(board) else "<p>No finished runs.</p>",
+        _target_line(comparison),
     ]
     if history is not None and len(history):
-        fig = curves_figure(history, band=band, title=task, size=(12.0, 4.4))
+        fig = curves_figure(comparison, band=band, title=task, size=(12.0, 4.4))
         sections += ["<h2>Training curves</h2>", _image(_figure.to_bytes(fig, "png", dpi=110), "image/png",
                                                          f"training curves on {task}")]
     sections += ["<h2>Runs</h2>", _runs_section(comparison)]
