@@ -22,6 +22,16 @@ from ._ns import NUMPY, SCALAR, Namespace
 KINDS: dict[str, type[Schedule]] = {}
 """Every schedule kind by its spec name: what `parse` and `from_config` can build."""
 
+MAX_EVENTS = 40
+"""Most events of one repeating kind `events` lists (more would only blur a plotted curve)."""
+
+
+def multiples(size: float, steps: int, kind: str) -> list[tuple[int, str]]:
+    """Events of `kind` at every multiple of `size` up to `steps`; none past MAX_EVENTS of them."""
+    if size <= 0 or steps / size > MAX_EVENTS:
+        return []
+    return [(int(k * size), kind) for k in range(1, int(steps // size) + 1)]
+
 
 class Schedule:
     """Base class of every learning-rate schedule: `s(step) -> lr`.
@@ -143,6 +153,12 @@ class Schedule:
             out = self.apply(NUMPY, steps)
         out = np.asarray(out, dtype=np.float64)
         return out if out.shape == steps.shape else np.broadcast_to(out, steps.shape).copy()
+
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        """Where this schedule changes regime over `steps` steps, from its parameters: (first step of the new
+        regime, kind) pairs, kind one of "boundary", "restart", "warmup end", "phase end". Unsorted and may
+        reach outside [1, steps): `lrlab.viz.plots.schedule_events` sorts and keeps those inside."""
+        return []
 
     # -- lengths left out ---------------------------------------------------------------------
     def children(self) -> list[Schedule]:

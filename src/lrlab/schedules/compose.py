@@ -31,6 +31,10 @@ class warmup(Schedule):
         object.__setattr__(self, "_peak", schedule(0) if schedule.is_bound else None)
         self._set(host_only=schedule.host_only)
 
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        inner = [(t + self.steps, k) for t, k in self.schedule.events(max(steps - self.steps, 0))]
+        return [(self.steps, "warmup end"), *inner]
+
     def apply(self, xp: Namespace, t: Any) -> Any:
         steps = self.steps
         ramp = (self.start_lr - self._peak) * (1 - t / max(steps, 1)) + self._peak
@@ -58,6 +62,12 @@ class join(Schedule):
             )
         self._set(schedules=pieces, boundaries=bounds, host_only=any(s.host_only for s in pieces))
 
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        out = []
+        for piece, start, end in zip(self.schedules, [0, *self.boundaries], [*self.boundaries, steps]):
+            out += [(start + t, k) for t, k in piece.events(max(end - start, 0)) if t < end - start]
+        return out + [(b, "boundary") for b in self.boundaries]
+
     def apply(self, xp: Namespace, t: Any) -> Any:
         out = self.schedules[0].apply(xp, t)
         for boundary, piece in zip(self.boundaries, self.schedules[1:]):
@@ -83,6 +93,10 @@ class per_epoch(Schedule):
             host_only=schedule.host_only,
         )
 
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        spe = self.steps_per_epoch
+        return [(t * spe, k) for t, k in self.schedule.events(math.ceil(steps / spe))]
+
     def apply(self, xp: Namespace, t: Any) -> Any:
         return self.schedule.apply(xp, xp.floor(t / self.steps_per_epoch))
 
@@ -102,6 +116,9 @@ class scale(Schedule):
             factor=check.rate(k, "factor", factor),
             host_only=schedule.host_only,
         )
+
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        return self.schedule.events(steps)
 
     def apply(self, xp: Namespace, t: Any) -> Any:
         if not self.factor:  # 0 * a schedule that grows to inf stays 0
@@ -123,6 +140,9 @@ class clip(Schedule):
         if high is not None and high < low:
             raise ValueError(f"{k}: high must be >= low ({low!r}), got {high!r}")
         self._set(schedule=_schedule(k, "schedule", schedule), low=low, high=high, host_only=schedule.host_only)
+
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        return self.schedule.events(steps)
 
     def apply(self, xp: Namespace, t: Any) -> Any:
         out = xp.maximum(self.schedule.apply(xp, t), self.low)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import _check as check
 from ._ns import Namespace
-from .base import Schedule
+from .base import MAX_EVENTS, Schedule
 
 
 def _half_cosine(xp: Namespace, fraction: Any) -> Any:
@@ -49,6 +49,10 @@ class cosine(Schedule):
     def _decay(self, xp: Namespace, t: Any, peak: float) -> Any:
         decayed = (1 - self.alpha) * _half_cosine(xp, t / self.decay_steps) + self.alpha
         return peak * decayed
+
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        w = self.warmup_steps if self.warmup_target is not None else 0
+        return ([(w, "warmup end")] if w else []) + [(w + int(self.decay_steps), "phase end")]
 
     def apply(self, xp: Namespace, t: Any) -> Any:
         # Keras 3: without warmup_target there is no warmup; with it, the decay starts from the target.
@@ -94,6 +98,14 @@ class cosine_restarts(Schedule):
             m_mul=check.rate(k, "m_mul", m_mul),
             alpha=check.in_range(k, "alpha", alpha, 0.0, 1.0),
         )
+
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        out, start, period = [], 0.0, float(self.first_decay_steps)
+        while start + period < steps and len(out) < MAX_EVENTS:
+            start += period
+            out.append((math.ceil(start), "restart"))
+            period *= self.t_mul
+        return out
 
     def apply(self, xp: Namespace, t: Any) -> Any:
         if not self.initial_lr or self.alpha == 1:  # also where a growing m_mul ** restart overflows

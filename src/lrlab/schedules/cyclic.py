@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import _check as check
 from ._ns import Namespace
-from .base import Schedule
+from .base import Schedule, multiples
 
 
 class cyclic(Schedule):
@@ -34,6 +34,10 @@ class cyclic(Schedule):
             mode=check.choice(k, "mode", mode, ("triangular", "triangular2", "exp_range")),
             gamma=check.in_range(k, "gamma", gamma, 0.0, 1.0, low_open=True),
         )
+
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        down = self.step_size_up if self.step_size_down is None else self.step_size_down
+        return multiples(self.step_size_up + down, steps, "restart")
 
     def apply(self, xp: Namespace, t: Any) -> Any:
         down = self.step_size_up if self.step_size_down is None else self.step_size_down
@@ -112,6 +116,10 @@ class one_cycle(Schedule):
         if self.anneal == "cos":
             return end + (start - end) / 2.0 * (xp.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
+
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        ends = [math.floor(end) + 1 for end, _, _ in self.phases()]
+        return [(end, "warmup end" if i == 0 else "phase end") for i, end in enumerate(ends)]
 
     def apply(self, xp: Namespace, t: Any) -> Any:
         phases = self.phases()
