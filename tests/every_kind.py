@@ -14,6 +14,7 @@ SPECS = [
     "polynomial(0.1, 10, cycle=True)",
     "cosine(0.1, 30, alpha=0.1)",
     "cosine(0.0, 30, warmup_target=0.1, warmup_steps=5)",
+    "cosine(0.1, 30, alpha=0.1, exponent=2.0, k_decay=1.5)",
     "cosine_restarts(0.1, 5, t_mul=2.0, m_mul=0.8, alpha=0.01)",
     "cosine_restarts(0.1, 5, t_mul=1.0)",
     "cosine_restarts(0.1, 3, t_mul=1.5)",

@@ -36,8 +36,15 @@ def piecewise(draw):
 @st.composite
 def cosine(draw):
     target = draw(st.none() | rates)
+    shape = st.just(1.0) | st.floats(1e-3, 8.0) | st.sampled_from([0.5, 2.0])
     return lrlab.cosine(
-        draw(rates), draw(lengths), alpha=draw(unit), warmup_target=target, warmup_steps=draw(small_counts)
+        draw(rates),
+        draw(lengths),
+        alpha=draw(unit),
+        warmup_target=target,
+        warmup_steps=draw(small_counts),
+        exponent=draw(shape),
+        k_decay=draw(shape),
     )
 
 
