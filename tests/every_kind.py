@@ -34,5 +34,9 @@ SPECS = [
     "constant(0.1) * 0.5",
     "cosine(0.1, 30).clip(0.02, 0.08)",
     "random_uniform(0.01, 0.1, seed=3)",
+    "tanh_decay(0.1, 60, end_lr=0.001)",
+    "tanh_decay(0.1, 30, lb=-3.0, ub=5.0)",
+    'noise(cosine(0.1, 60), [10, 50], noise_pct=0.3, noise_type="uniform", noise_seed=4)',
+    "noise(tanh_decay(0.1, 60), 5)",
     'custom("math:sqrt")',
 ]

@@ -22,6 +22,7 @@ from .schedules import (
     join,
     linear,
     multistep,
+    noise,
     one_cycle,
     parse,
     per_epoch,
@@ -30,6 +31,7 @@ from .schedules import (
     random_uniform,
     scale,
     step_decay,
+    tanh_decay,
     warmup,
     wsd,
 )
@@ -53,6 +55,7 @@ __all__ = [
     "join",
     "linear",
     "multistep",
+    "noise",
     "one_cycle",
     "parse",
     "per_epoch",
@@ -61,6 +64,7 @@ __all__ = [
     "random_uniform",
     "scale",
     "step_decay",
+    "tanh_decay",
     "warmup",
     "wsd",
 ]

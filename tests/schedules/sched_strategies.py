@@ -87,6 +87,25 @@ def cyclic(draw):
     )
 
 
+@st.composite
+def tanh_decay(draw):
+    lb = draw(st.floats(-30.0, 10.0) | st.sampled_from([-7.0, -1e6]))
+    ub = lb + draw(st.floats(1e-3, 40.0) | st.sampled_from([10.0, 1e7]))
+    return lrlab.tanh_decay(draw(rates), draw(lengths), lb=lb, ub=ub, end_lr=draw(rates))
+
+
+@st.composite
+def noisy(draw, children):
+    noise_type = draw(st.sampled_from(["normal", "uniform"]))
+    std = draw(st.floats(0.0, 3.0) | st.just(1.0))
+    pct = draw(st.floats(max(std / 100, 1e-6), 1.0) | st.just(1.0))
+    start = draw(st.integers(0, 12_000))
+    window = draw(st.none() | st.integers(0, 3000))
+    noise_range = start if window is None else [start, start + window]
+    seed = draw(st.integers(0, 2**40))
+    return lrlab.noise(draw(children), noise_range, pct, std, noise_type, seed)
+
+
 leaves = st.one_of(
     st.builds(lrlab.constant, rates),
     st.builds(lrlab.step_decay, rates, growth_factors, lengths),
@@ -111,6 +130,7 @@ leaves = st.one_of(
     one_cycle(),
     st.builds(lrlab.inverse_sqrt, rates, small_counts, st.none() | st.floats(1e-3, 1e5)),
     wsd(),
+    tanh_decay(),
     st.builds(
         lambda low, width, seed: lrlab.random_uniform(low, low + width, seed), rates, rates, st.integers(0, 2**64)
     ),
@@ -141,6 +161,7 @@ def compose(children):
         st.builds(lrlab.per_epoch, children, st.integers(1, 500)),
         st.builds(lambda s, k: s * k, children, st.floats(0.0, 10.0) | st.sampled_from([0.0, 1e-300, 1e6])),
         clipped(children),
+        noisy(children),
     )
 
 

@@ -11,6 +11,7 @@ from .cyclic import cyclic, one_cycle
 from .decay import constant, exponential, inverse_time, linear, multistep, piecewise, polynomial, step_decay
 from .host import custom, random_uniform
 from .spec import as_schedule, parse, parse_call
+from .timm_style import noise, tanh_decay
 from .transformer import inverse_sqrt, wsd
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "join",
     "linear",
     "multistep",
+    "noise",
     "one_cycle",
     "parse",
     "parse_call",
@@ -42,6 +44,7 @@ __all__ = [
     "random_uniform",
     "scale",
     "step_decay",
+    "tanh_decay",
     "warmup",
     "wsd",
 ]
