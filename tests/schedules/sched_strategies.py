@@ -63,6 +63,19 @@ def one_cycle(draw):
     )
 
 
+momenta = st.floats(0.0, 1.0) | st.sampled_from([0.0, 0.85, 0.95, 1.0])
+
+
+@st.composite
+def one_cycle_momentum(draw):
+    three_phase = draw(st.booleans())
+    pct = draw(st.floats(1e-3, 0.499 if three_phase else 0.999))
+    return lrlab.one_cycle_momentum(
+        draw(momenta), draw(momenta), draw(st.integers(2, 20_000)), pct, draw(st.sampled_from(["cos", "linear"])),
+        three_phase,
+    )  # fmt: skip
+
+
 @st.composite
 def wsd(draw):
     total = draw(st.integers(1, 20_000))
@@ -131,6 +144,8 @@ leaves = st.one_of(
     st.builds(lrlab.inverse_sqrt, rates, small_counts, st.none() | st.floats(1e-3, 1e5)),
     wsd(),
     tanh_decay(),
+    one_cycle_momentum(),
+    cyclic().map(lambda c: c.momentum(*sorted([c.base_lr % 1.0, c.max_lr % 1.0]))),
     st.builds(
         lambda low, width, seed: lrlab.random_uniform(low, low + width, seed), rates, rates, st.integers(0, 2**64)
     ),

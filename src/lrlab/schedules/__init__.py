@@ -7,7 +7,7 @@ from ._ns import NUMPY, SCALAR, Namespace
 from .base import KINDS, Schedule, from_config
 from .compose import clip, join, per_epoch, scale, warmup
 from .cosine import cosine, cosine_restarts
-from .cyclic import cyclic, one_cycle
+from .cyclic import cyclic, cyclic_momentum, one_cycle, one_cycle_momentum
 from .decay import constant, exponential, inverse_time, linear, multistep, piecewise, polynomial, step_decay
 from .host import custom, random_uniform
 from .spec import as_schedule, parse, parse_call
@@ -27,6 +27,7 @@ __all__ = [
     "cosine_restarts",
     "custom",
     "cyclic",
+    "cyclic_momentum",
     "exponential",
     "from_config",
     "inverse_sqrt",
@@ -36,6 +37,7 @@ __all__ = [
     "multistep",
     "noise",
     "one_cycle",
+    "one_cycle_momentum",
     "parse",
     "parse_call",
     "per_epoch",
