@@ -36,6 +36,8 @@ SPECS = [
     "wsd(0.1, 50, 5, 10)",
     "per_epoch(exponential(0.1, 1, 0.9), 4)",
     "constant(0.1) * 0.5",
+    "cosine(0.1, 60) * step_decay(1.0, 0.5, 20)",
+    "warmup(exponential(0.1, 10, 0.9), 5) * (multistep(1.0, [30]) * 0.5) * cyclic(0.5, 1.0, 6)",
     "cosine(0.1, 30).clip(0.02, 0.08)",
     "random_uniform(0.01, 0.1, seed=3)",
     "tanh_decay(0.1, 60, end_lr=0.001)",

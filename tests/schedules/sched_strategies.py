@@ -177,6 +177,8 @@ def compose(children):
         st.builds(lambda s, k: s * k, children, st.floats(0.0, 10.0) | st.sampled_from([0.0, 1e-300, 1e6])),
         clipped(children),
         noisy(children),
+        st.builds(lambda a, b: a * b, children, children),
+        st.lists(children, min_size=2, max_size=4).map(lrlab.product),
     )
 
 

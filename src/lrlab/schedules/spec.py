@@ -3,7 +3,7 @@
 A small recursive-descent parser, never `eval`. Grammar:
 
     spec    := product END
-    product := postfix ("*" postfix)*
+    product := postfix ("*" postfix)*      (number * number, schedule * number, schedule * schedule)
     postfix := atom ("." "clip" "(" [arg ("," arg)*] ")")*
     atom    := NUMBER | STRING | None | True | False | list | call | "(" product ")"
     call    := NAME "(" [arg ("," arg)* [","]] ")"
@@ -18,7 +18,7 @@ import re
 from typing import Any, NamedTuple
 
 from .base import KINDS, Schedule, build
-from .compose import scale
+from .compose import product, scale
 
 _TOKEN = re.compile(
     r"""(?P<space>\s+)
@@ -116,7 +116,9 @@ class _Parser:
             return self._wrap(lambda: scale(left, right), pos)
         if isinstance(left, numbers) and isinstance(right, Schedule):
             return self._wrap(lambda: scale(right, left), start)
-        raise _error(self.text, pos, "one schedule times numbers on each side of '*'", "another operand")
+        if isinstance(left, Schedule) and isinstance(right, Schedule):
+            return self._wrap(lambda: product([left, right]), pos)
+        raise _error(self.text, pos, "a number or a schedule on each side of '*'", "another operand")
 
     def _wrap(self, make: Any, pos: int) -> Any:
         try:
