@@ -139,7 +139,8 @@ class product(Schedule):
     Nested products flatten to one list and multiply left to right ((s1 * s2) * s3), so `s1 * (s2 * s3)`
     equals `(s1 * s2) * s3` (and reads back from its spec) but may differ from the value of s1 * (s2 * s3) in
     the last bit. 0 times a factor grown to inf stays 0. torch's chain updates recursively: it agrees to
-    rounding (measured at most 1e-14 relative over 1000 steps).
+    rounding (measured over 2000 steps: at most 6e-17 absolute for a peak of 0.1, 1.3e-13 relative where
+    the cosine nears 0).
     """
 
     kind = "product"
