@@ -102,3 +102,20 @@ def test_momentum_by_hand_and_round_trips():
         lrlab.cyclic(0.01, 0.1).momentum(base_momentum=-0.1)
     with pytest.raises(ValueError, match="cyclic_momentum: step_size_up"):
         lrlab.cyclic_momentum(step_size_up=0)
+
+
+def test_momentum_in_the_spec_grammar():
+    assert lrlab.parse("one_cycle(0.1, 100).momentum()") == lrlab.one_cycle(0.1, 100).momentum()
+    assert lrlab.parse("cyclic(0.01, 0.1, 4).momentum(0.7, max_momentum=0.95)") == lrlab.cyclic_momentum(
+        0.7, 0.95, 4
+    )
+    for text, column in [
+        ("cosine(0.1).momentum()", 13),
+        ("one_cycle(0.1).momentum(0.8, colour=1)", 16),
+        ("one_cycle(0.1).momentum(2.0)", 16),
+        ("one_cycle(0.1).moment()", 16),
+    ]:
+        with pytest.raises(ValueError) as info:
+            lrlab.parse(text)
+        message = str(info.value)
+        assert f"column {column}" in message or "\n  " + " " * (column - 1) + "^" in message, message
