@@ -184,3 +184,26 @@ def test_noise_rules():
         lrlab.noise(base, [1, 2, 3])
     with pytest.raises(ValueError, match="noise_type"):
         lrlab.noise(base, 5, noise_type="cauchy")
+
+
+def test_noise_needs_no_torch():
+    """The noise draws are numpy's MT19937, not torch's generator: they work with torch not importable."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib.abc, json, sys\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import numpy as np, lrlab\n"
+        "s = lrlab.parse('noise(cosine(0.1, 40), 3, noise_seed=9)')\n"
+        "print(json.dumps([s(np.arange(50)).tolist(), s(17), 'torch' in sys.modules]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    values, at_17, torch_loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    s = lrlab.noise(lrlab.cosine(0.1, 40), 3, noise_seed=9)
+    assert values == s(np.arange(50)).tolist() and at_17 == s(17) and not torch_loaded
