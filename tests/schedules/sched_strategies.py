@@ -36,8 +36,15 @@ def piecewise(draw):
 @st.composite
 def cosine(draw):
     target = draw(st.none() | rates)
+    shape = st.just(1.0) | st.floats(1e-3, 8.0) | st.sampled_from([0.5, 2.0])
     return lrlab.cosine(
-        draw(rates), draw(lengths), alpha=draw(unit), warmup_target=target, warmup_steps=draw(small_counts)
+        draw(rates),
+        draw(lengths),
+        alpha=draw(unit),
+        warmup_target=target,
+        warmup_steps=draw(small_counts),
+        exponent=draw(shape),
+        k_decay=draw(shape),
     )
 
 
@@ -54,6 +61,19 @@ def one_cycle(draw):
         final_div_factor=draw(st.floats(1.0, 1e5)),
         three_phase=three_phase,
     )
+
+
+momenta = st.floats(0.0, 1.0) | st.sampled_from([0.0, 0.85, 0.95, 1.0])
+
+
+@st.composite
+def one_cycle_momentum(draw):
+    three_phase = draw(st.booleans())
+    pct = draw(st.floats(1e-3, 0.499 if three_phase else 0.999))
+    return lrlab.one_cycle_momentum(
+        draw(momenta), draw(momenta), draw(st.integers(2, 20_000)), pct, draw(st.sampled_from(["cos", "linear"])),
+        three_phase,
+    )  # fmt: skip
 
 
 @st.composite
@@ -80,6 +100,25 @@ def cyclic(draw):
     )
 
 
+@st.composite
+def tanh_decay(draw):
+    lb = draw(st.floats(-30.0, 10.0) | st.sampled_from([-7.0, -1e6]))
+    ub = lb + draw(st.floats(1e-3, 40.0) | st.sampled_from([10.0, 1e7]))
+    return lrlab.tanh_decay(draw(rates), draw(lengths), lb=lb, ub=ub, end_lr=draw(rates))
+
+
+@st.composite
+def noisy(draw, children):
+    noise_type = draw(st.sampled_from(["normal", "uniform"]))
+    std = draw(st.floats(0.0, 3.0) | st.just(1.0))
+    pct = draw(st.floats(max(std / 100, 1e-6), 1.0) | st.just(1.0))
+    start = draw(st.integers(0, 12_000))
+    window = draw(st.none() | st.integers(0, 3000))
+    noise_range = start if window is None else [start, start + window]
+    seed = draw(st.integers(0, 2**40))
+    return lrlab.noise(draw(children), noise_range, pct, std, noise_type, seed)
+
+
 leaves = st.one_of(
     st.builds(lrlab.constant, rates),
     st.builds(lrlab.step_decay, rates, growth_factors, lengths),
@@ -104,6 +143,9 @@ leaves = st.one_of(
     one_cycle(),
     st.builds(lrlab.inverse_sqrt, rates, small_counts, st.none() | st.floats(1e-3, 1e5)),
     wsd(),
+    tanh_decay(),
+    one_cycle_momentum(),
+    cyclic().map(lambda c: c.momentum(*sorted([c.base_lr % 1.0, c.max_lr % 1.0]))),
     st.builds(
         lambda low, width, seed: lrlab.random_uniform(low, low + width, seed), rates, rates, st.integers(0, 2**64)
     ),
@@ -134,6 +176,9 @@ def compose(children):
         st.builds(lrlab.per_epoch, children, st.integers(1, 500)),
         st.builds(lambda s, k: s * k, children, st.floats(0.0, 10.0) | st.sampled_from([0.0, 1e-300, 1e6])),
         clipped(children),
+        noisy(children),
+        st.builds(lambda a, b: a * b, children, children),
+        st.lists(children, min_size=2, max_size=4).map(lrlab.product),
     )
 
 

@@ -182,7 +182,7 @@ def test_a_broken_spec_says_where(s, cut, junk):
         ("cosine(0.1) +", 13),
         ("__import__('os').system('true')", 1),
         ("cosine(0.1, 100)[0]", 17),
-        ("cosine(0.1, decay_steps=100) * cosine(0.1, 10)", 32),
+        ("cosine(0.1, decay_steps=100) * [0.5]", 32),
         ("cosine(0.1; 100)", 11),
         ("lambda: 0.1", 7),
     ],

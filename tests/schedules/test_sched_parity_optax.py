@@ -128,6 +128,7 @@ SPECS_UNDER_JIT = [
     "polynomial(0.1, 13, end_lr=0.0, power=0.5, cycle=True)",
     "linear(0.0, 0.1, 17)",
     "cosine(0.0, 40, alpha=0.1, warmup_target=0.1, warmup_steps=10)",
+    "cosine(0.1, 40, alpha=0.1, exponent=1.5, k_decay=2.0)",
     "cosine_restarts(0.1, 1, t_mul=3.0, m_mul=0.5, alpha=0.01)",
     "cosine_restarts(0.1, 16, t_mul=1.5)",
     'cyclic(0.001, 0.1, 10, 5, mode="exp_range", gamma=0.99)',
@@ -157,3 +158,25 @@ def test_formula_under_jax_jit_equals_numpy(spec):
     # Near a cosine's floor 1 + cos(x) cancels: XLA's cos and libm's differ by an ulp of 1, i.e. of the peak.
     expected = s(steps)
     assert_matches(values, expected, list(steps), rtol=RTOL, atol=1e-15 * expected.max(), what=spec)
+
+
+@pytest.mark.parametrize(
+    ("steps", "alpha", "exponent"), [(100, 0.0, 2.0), (50, 0.1, 0.5), (30, 0.01, 3.7), (1, 0.0, 2.0)]
+)
+def test_cosine_decay_schedule_exponent(steps, alpha, exponent):
+    import optax
+
+    check(
+        lrlab.cosine(0.1, steps, alpha=alpha, exponent=exponent),
+        optax.cosine_decay_schedule(0.1, steps, alpha=alpha, exponent=exponent),
+        grid(steps + 10, [steps]),
+        "cosine exponent",
+    )
+
+
+def test_warmup_cosine_decay_schedule_exponent():
+    import optax
+
+    ref = optax.warmup_cosine_decay_schedule(0.0, 0.1, 10, 80, 0.001, exponent=2.0)
+    ours = lrlab.cosine(0.0, 70, alpha=0.01, warmup_target=0.1, warmup_steps=10, exponent=2.0)
+    check(ours, ref, grid(100, [10, 80]), "warmup cosine exponent")

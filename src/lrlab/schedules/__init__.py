@@ -5,12 +5,13 @@ Pure math on the standard library and numpy; no framework is imported here.
 
 from ._ns import NUMPY, SCALAR, Namespace
 from .base import KINDS, Schedule, from_config
-from .compose import clip, join, per_epoch, scale, warmup
+from .compose import clip, join, per_epoch, product, scale, warmup
 from .cosine import cosine, cosine_restarts
-from .cyclic import cyclic, one_cycle
+from .cyclic import cyclic, cyclic_momentum, one_cycle, one_cycle_momentum
 from .decay import constant, exponential, inverse_time, linear, multistep, piecewise, polynomial, step_decay
 from .host import custom, random_uniform
 from .spec import as_schedule, parse, parse_call
+from .timm_style import noise, tanh_decay
 from .transformer import inverse_sqrt, wsd
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "cosine_restarts",
     "custom",
     "cyclic",
+    "cyclic_momentum",
     "exponential",
     "from_config",
     "inverse_sqrt",
@@ -33,15 +35,19 @@ __all__ = [
     "join",
     "linear",
     "multistep",
+    "noise",
     "one_cycle",
+    "one_cycle_momentum",
     "parse",
     "parse_call",
     "per_epoch",
     "piecewise",
     "polynomial",
+    "product",
     "random_uniform",
     "scale",
     "step_decay",
+    "tanh_decay",
     "warmup",
     "wsd",
 ]

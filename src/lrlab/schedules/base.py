@@ -2,7 +2,7 @@
 
 A kind subclasses `Schedule`, validates its parameters in `__init__` and writes its formula once in
 `apply(xp, t)` against a `Namespace`. This base class gives every kind the scalar and array call paths,
-the spec string (`repr`), the JSON config, value equality and hashing, `s * k`, `s.clip(lo, hi)` and
+the spec string (`repr`), the JSON config, value equality and hashing, `s * k`, `s1 * s2`, `s.clip(lo, hi)` and
 `s.stretch(total_steps)` for lengths left out.
 """
 
@@ -21,6 +21,16 @@ from ._ns import NUMPY, SCALAR, Namespace
 
 KINDS: dict[str, type[Schedule]] = {}
 """Every schedule kind by its spec name: what `parse` and `from_config` can build."""
+
+MAX_EVENTS = 40
+"""Most events of one repeating kind `events` lists (more would only blur a plotted curve)."""
+
+
+def multiples(size: float, steps: int, kind: str) -> list[tuple[int, str]]:
+    """Events of `kind` at every multiple of `size` up to `steps`; none past MAX_EVENTS of them."""
+    if size <= 0 or steps / size > MAX_EVENTS:
+        return []
+    return [(int(k * size), kind) for k in range(1, int(steps // size) + 1)]
 
 
 class Schedule:
@@ -144,6 +154,12 @@ class Schedule:
         out = np.asarray(out, dtype=np.float64)
         return out if out.shape == steps.shape else np.broadcast_to(out, steps.shape).copy()
 
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        """Where this schedule changes regime over `steps` steps, from its parameters: (first step of the new
+        regime, kind) pairs, kind one of "boundary", "restart", "warmup end", "phase end". Unsorted and may
+        reach outside [1, steps): `lrlab.viz.plots.schedule_events` sorts and keeps those inside."""
+        return []
+
     # -- lengths left out ---------------------------------------------------------------------
     def children(self) -> list[Schedule]:
         """The schedules this one is made of (empty for a leaf)."""
@@ -189,10 +205,11 @@ class Schedule:
 
     # -- composition --------------------------------------------------------------------------
     def __mul__(self, factor: Any) -> Schedule:
-        if isinstance(factor, Schedule):
-            return NotImplemented
-        from .compose import scale
+        """`s * k` scales by a number; `s1 * s2` is the pointwise product of two schedules."""
+        from .compose import product, scale
 
+        if isinstance(factor, Schedule):
+            return product([self, factor])
         return scale(self, factor)
 
     __rmul__ = __mul__

@@ -9,7 +9,8 @@ from typing import Any
 
 from .. import _check as check
 from ._ns import Namespace
-from .base import Schedule
+from .base import MAX_EVENTS, Schedule
+from .decay import _power
 
 
 def _half_cosine(xp: Namespace, fraction: Any) -> Any:
@@ -20,6 +21,12 @@ class cosine(Schedule):
     """Cosine decay, equal to Keras 3's CosineDecay (warmup_target and warmup_steps included), to torch's
     CosineAnnealingLR with alpha = eta_min / lr, and to optax's warmup_cosine_decay_schedule with
     decay_steps = optax's decay_steps - warmup_steps and alpha = end_value / peak_value.
+
+    `exponent` p raises the half cosine to p, as optax's cosine_decay_schedule(..., exponent=p) (and its
+    warmup_cosine_decay_schedule) does: alpha + (1 - alpha) * (0.5 * (1 + cos(pi * t / decay_steps))) ** p.
+    `k_decay` k bends the time axis as timm's CosineLRScheduler(k_decay=k) does (k-decay, arXiv:2004.05909):
+    cos(pi * t**k / decay_steps**k); it equals timm's single cycle (cycle_limit=1) with lr_min = alpha *
+    initial_lr, to rounding.
 
     Difference: CosineAnnealingLR rises again after T_max (its cosine has period 2 * T_max); lrlab, like Keras
     and optax, holds alpha * initial_lr from decay_steps on.
@@ -36,6 +43,8 @@ class cosine(Schedule):
         alpha: float = 0.0,
         warmup_target: float | None = None,
         warmup_steps: int = 0,
+        exponent: float = 1.0,
+        k_decay: float = 1.0,
     ) -> None:
         k = self.kind
         self._set(
@@ -44,11 +53,23 @@ class cosine(Schedule):
             alpha=check.in_range(k, "alpha", alpha, 0.0, 1.0),
             warmup_target=None if warmup_target is None else check.rate(k, "warmup_target", warmup_target),
             warmup_steps=check.steps(k, "warmup_steps", warmup_steps, minimum=0),
+            exponent=check.positive(k, "exponent", exponent),
+            k_decay=check.positive(k, "k_decay", k_decay),
         )
 
     def _decay(self, xp: Namespace, t: Any, peak: float) -> Any:
-        decayed = (1 - self.alpha) * _half_cosine(xp, t / self.decay_steps) + self.alpha
+        fraction = t / self.decay_steps
+        if self.k_decay != 1:  # timm's t**k / T**k, as (t / T)**k: no overflow for a large T or k
+            fraction = _power(xp, fraction, self.k_decay)
+        half = _half_cosine(xp, fraction)
+        if self.exponent != 1:  # optax: ((1 + cos) / 2) ** exponent
+            half = _power(xp, half, self.exponent)
+        decayed = (1 - self.alpha) * half + self.alpha
         return peak * decayed
+
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        w = self.warmup_steps if self.warmup_target is not None else 0
+        return ([(w, "warmup end")] if w else []) + [(w + int(self.decay_steps), "phase end")]
 
     def apply(self, xp: Namespace, t: Any) -> Any:
         # Keras 3: without warmup_target there is no warmup; with it, the decay starts from the target.
@@ -94,6 +115,14 @@ class cosine_restarts(Schedule):
             m_mul=check.rate(k, "m_mul", m_mul),
             alpha=check.in_range(k, "alpha", alpha, 0.0, 1.0),
         )
+
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        out, start, period = [], 0.0, float(self.first_decay_steps)
+        while start + period < steps and len(out) < MAX_EVENTS:
+            start += period
+            out.append((math.ceil(start), "restart"))
+            period *= self.t_mul
+        return out
 
     def apply(self, xp: Namespace, t: Any) -> Any:
         if not self.initial_lr or self.alpha == 1:  # also where a growing m_mul ** restart overflows

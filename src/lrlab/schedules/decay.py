@@ -7,12 +7,13 @@ or two in float64.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from .. import _check as check
 from ._ns import Namespace
-from .base import Schedule
+from .base import Schedule, multiples
 
 
 class constant(Schedule):
@@ -38,6 +39,9 @@ class step_decay(Schedule):
             step_size=check.steps(k, "step_size", step_size),
         )
 
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        return multiples(self.step_size, steps, "boundary")
+
     def apply(self, xp: Namespace, t: Any) -> Any:
         if not self.initial_lr:  # 0 * drop ** k stays 0 where a growing drop ** k overflows
             return t * 0.0
@@ -55,6 +59,9 @@ class multistep(Schedule):
             milestones=check.increasing_steps(k, "milestones", milestones, strict=False),
             gamma=check.positive(k, "gamma", gamma),
         )
+
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        return [(m, "boundary") for m in self.milestones]
 
     def apply(self, xp: Namespace, t: Any) -> Any:
         if not self.initial_lr:  # 0 * gamma ** k stays 0 where a growing gamma ** k overflows
@@ -81,6 +88,9 @@ class piecewise(Schedule):
             )
         self._set(boundaries=[int(b) if b == int(b) else float(b) for b in bounds], values=rates)
 
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        return [(math.floor(b) + 1, "boundary") for b in self.boundaries]  # right-inclusive: b + 1 is new
+
     def apply(self, xp: Namespace, t: Any) -> Any:
         out = t * 0.0 + self.values[-1]
         for boundary, value in zip(reversed(self.boundaries), reversed(self.values[:-1])):
@@ -100,6 +110,9 @@ class exponential(Schedule):
             decay_rate=check.positive(k, "decay_rate", decay_rate),
             staircase=check.boolean(k, "staircase", staircase),
         )
+
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        return multiples(self.decay_steps, steps, "boundary") if self.staircase else []
 
     def apply(self, xp: Namespace, t: Any) -> Any:
         if not self.initial_lr:  # 0 * decay_rate ** p stays 0 where a growing decay_rate ** p overflows
@@ -122,6 +135,9 @@ class inverse_time(Schedule):
             decay_rate=check.rate(k, "decay_rate", decay_rate),
             staircase=check.boolean(k, "staircase", staircase),
         )
+
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        return multiples(self.decay_steps, steps, "boundary") if self.staircase else []
 
     def apply(self, xp: Namespace, t: Any) -> Any:
         p = t / self.decay_steps
@@ -169,6 +185,11 @@ class polynomial(Schedule):
             cycle=check.boolean(k, "cycle", cycle),
         )
 
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        if self.cycle:
+            return multiples(self.decay_steps, steps, "restart")
+        return [(int(self.decay_steps), "phase end")]
+
     def apply(self, xp: Namespace, t: Any) -> Any:
         decay_steps = self.decay_steps
         if self.cycle:
@@ -194,6 +215,9 @@ class linear(Schedule):
             end_lr=check.rate(k, "end_lr", end_lr),
             steps=check.steps(k, "steps", steps, optional=True),
         )
+
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        return [(int(self.steps), "phase end")]
 
     def apply(self, xp: Namespace, t: Any) -> Any:
         frac = 1 - xp.minimum(t, self.steps) / self.steps

@@ -3,8 +3,8 @@
 A small recursive-descent parser, never `eval`. Grammar:
 
     spec    := product END
-    product := postfix ("*" postfix)*
-    postfix := atom ("." "clip" "(" [arg ("," arg)*] ")")*
+    product := postfix ("*" postfix)*      (number * number, schedule * number, schedule * schedule)
+    postfix := atom ("." ("clip" | "momentum") "(" [arg ("," arg)*] ")")*
     atom    := NUMBER | STRING | None | True | False | list | call | "(" product ")"
     call    := NAME "(" [arg ("," arg)* [","]] ")"
     arg     := [NAME "="] product
@@ -13,12 +13,13 @@ A small recursive-descent parser, never `eval`. Grammar:
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from typing import Any, NamedTuple
 
 from .base import KINDS, Schedule, build
-from .compose import scale
+from .compose import product, scale
 
 _TOKEN = re.compile(
     r"""(?P<space>\s+)
@@ -99,11 +100,14 @@ class _Parser:
         value = self.atom()
         while self.tok.text == "." and self.tok.kind == "punct":
             self.i += 1
-            if self.tok.text != "clip":
-                raise self.fail("'clip' after '.'")
+            method = self.tok.text
+            if method not in ("clip", "momentum"):
+                raise self.fail("'clip' or 'momentum' after '.'")
+            if method == "momentum" and not hasattr(value, "momentum"):
+                raise self.fail("one_cycle(...) or cyclic(...) before '.momentum'")
             if not isinstance(value, Schedule):
-                raise self.fail("a schedule before '.clip'")
-            value = self.call(first=value)
+                raise self.fail(f"a schedule before '.{method}'")
+            value = self.call(first=value, method=method == "momentum")
         return value
 
     def _multiply(self, left: Any, right: Any, start: int, pos: int) -> Any:
@@ -116,7 +120,9 @@ class _Parser:
             return self._wrap(lambda: scale(left, right), pos)
         if isinstance(left, numbers) and isinstance(right, Schedule):
             return self._wrap(lambda: scale(right, left), start)
-        raise _error(self.text, pos, "one schedule times numbers on each side of '*'", "another operand")
+        if isinstance(left, Schedule) and isinstance(right, Schedule):
+            return self._wrap(lambda: product([left, right]), pos)
+        raise _error(self.text, pos, "a number or a schedule on each side of '*'", "another operand")
 
     def _wrap(self, make: Any, pos: int) -> Any:
         try:
@@ -170,9 +176,11 @@ class _Parser:
         self.i += 1
         return items
 
-    def call(self, first: Schedule | None = None) -> Schedule:
+    def call(self, first: Schedule | None = None, method: bool = False) -> Schedule:
+        """`kind(args)`, or `first.kind(args)` (clip: the kind with `first` as its schedule; with `method`,
+        `first.momentum(args)`)."""
         name = self.tok
-        if name.text not in KINDS:
+        if name.text not in KINDS and not method:
             known = ", ".join(sorted(KINDS))
             raise _error(self.text, name.pos, f"a schedule kind ({known})", repr(name.text))
         self.i += 1
@@ -195,6 +203,8 @@ class _Parser:
             elif self.tok.text != ")":
                 raise self.fail("',' or ')'")
         self.i += 1
+        if method:
+            return self._wrap(lambda: _call_method(args[0], name.text, args[1:], kwargs), name.pos)
         return self._wrap(lambda: build(name.text, args, kwargs), name.pos)
 
 
@@ -217,6 +227,16 @@ class _Parser:
         if close is not None:
             self.i += 1
         return out
+
+
+def _call_method(value: Schedule, name: str, args: list[Any], kwargs: dict[str, Any]) -> Schedule:
+    """`value.name(*args, **kwargs)`, a mismatch with its signature as a ValueError."""
+    bound = getattr(value, name)
+    try:
+        inspect.signature(bound).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise ValueError(f"{value.kind}.{name}: {exc}") from None
+    return bound(*args, **kwargs)
 
 
 def parse_call(text: str, name: str) -> dict[str, Any]:

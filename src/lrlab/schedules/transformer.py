@@ -23,6 +23,9 @@ class inverse_sqrt(Schedule):
             timescale=None if timescale is None else check.positive(k, "timescale", timescale),
         )
 
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        return [(self.warmup_steps, "warmup end")]
+
     def apply(self, xp: Namespace, t: Any) -> Any:
         warmup = self.warmup_steps
         timescale = self.timescale if self.timescale is not None else (warmup or 10_000)
@@ -70,6 +73,9 @@ class wsd(Schedule):
             end_lr=end_lr,
             decay=check.choice(k, "decay", decay, ("linear", "cosine", "1-sqrt")),
         )
+
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        return [(self.warmup_steps, "warmup end"), (int(self.total_steps - self.decay_steps), "phase end")]
 
     def apply(self, xp: Namespace, t: Any) -> Any:
         ratio = self.end_lr / self.peak_lr if self.peak_lr > 0 else 0.0

@@ -1,12 +1,11 @@
 """Schedule curves: one or many schedules on one axis, with markers where the schedule changes regime.
 
-The markers come from each schedule's parameters, not from the curve: piecewise boundaries, multistep
-milestones, step_decay drops, cosine_restarts restarts, join boundaries, warmup ends and one_cycle phase ends.
+The markers come from each schedule's parameters, not from the curve: each kind says where its regime changes
+(`Schedule.events`: piecewise boundaries, multistep milestones, cosine_restarts restarts, warmup ends, ...).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ import numpy as np
 from ..schedules import Schedule
 from . import _figure
 
-MAX_EVENTS = 40  # more events than this per schedule are not marked (they would only blur the curve)
 EVENT_STYLE = {  # event kind -> matplotlib marker
     "boundary": "o",
     "restart": "v",
@@ -31,70 +29,8 @@ def schedule_events(schedule: Schedule, steps: int) -> list[tuple[int, str]]:
     A step is the first one with the new regime: for piecewise (right-inclusive) boundary b that is b + 1.
     Kinds: "boundary", "restart", "warmup end", "phase end".
     """
-    out = sorted(set(_events(schedule, steps)))
+    out = sorted(set(schedule.events(steps)))
     return [(t, kind) for t, kind in out if 0 < t < steps]
-
-
-def _multiples(size: float, steps: int, kind: str) -> list[tuple[int, str]]:
-    if size <= 0 or steps / size > MAX_EVENTS:
-        return []
-    return [(int(k * size), kind) for k in range(1, int(steps // size) + 1)]
-
-
-def _events(s: Schedule, steps: int) -> list[tuple[int, str]]:
-    kind = s.kind
-    p = s.params()
-    if kind == "piecewise":
-        return [(math.floor(b) + 1, "boundary") for b in p["boundaries"]]
-    if kind == "multistep":
-        return [(int(m), "boundary") for m in p["milestones"]]
-    if kind == "step_decay":
-        return _multiples(p["step_size"], steps, "boundary")
-    if kind in ("exponential", "inverse_time") and p["staircase"]:
-        return _multiples(p["decay_steps"], steps, "boundary")
-    if kind == "polynomial":
-        if p["cycle"]:
-            return _multiples(p["decay_steps"], steps, "restart")
-        return [(int(p["decay_steps"]), "phase end")]
-    if kind == "cosine":
-        w = int(p["warmup_steps"]) if p["warmup_target"] is not None else 0
-        return ([(w, "warmup end")] if w else []) + [(w + int(p["decay_steps"]), "phase end")]
-    if kind == "cosine_restarts":
-        out, start, period = [], 0.0, float(p["first_decay_steps"])
-        while start + period < steps and len(out) < MAX_EVENTS:
-            start += period
-            out.append((math.ceil(start), "restart"))
-            period *= p["t_mul"]
-        return out
-    if kind == "cyclic":
-        up = p["step_size_up"]
-        down = up if p["step_size_down"] is None else p["step_size_down"]
-        return _multiples(up + down, steps, "restart")
-    if kind == "one_cycle":
-        phases = s.phases()  # type: ignore[attr-defined]
-        return [(math.floor(end) + 1, "warmup end" if i == 0 else "phase end") for i, (end, _, _) in enumerate(phases)]
-    if kind == "linear":
-        return [(int(p["steps"]), "phase end")]
-    if kind == "inverse_sqrt":
-        return [(int(p["warmup_steps"]), "warmup end")]
-    if kind == "wsd":
-        return [(int(p["warmup_steps"]), "warmup end"), (int(p["total_steps"] - p["decay_steps"]), "phase end")]
-    if kind == "warmup":
-        inner = [(t + p["steps"], k) for t, k in _events(p["schedule"], max(steps - p["steps"], 0))]
-        return [(int(p["steps"]), "warmup end"), *inner]
-    if kind == "join":
-        out = []
-        starts = [0, *p["boundaries"]]
-        ends = [*p["boundaries"], steps]
-        for piece, start, end in zip(p["schedules"], starts, ends):
-            out += [(start + t, k) for t, k in _events(piece, max(end - start, 0)) if t < end - start]
-        return out + [(int(b), "boundary") for b in p["boundaries"]]
-    if kind == "per_epoch":
-        spe = p["steps_per_epoch"]
-        return [(t * spe, k) for t, k in _events(p["schedule"], math.ceil(steps / spe))]
-    if kind in ("scale", "clip"):
-        return _events(p["schedule"], steps)
-    return []
 
 
 FULL_STEPS = 1_000_000  # up to this many steps a curve is computed at every step and reduced exactly
