@@ -527,3 +527,32 @@ def test_epoch_function_with_keras_learning_rate_scheduler():
         fn(-1, 0.1)
     with pytest.raises(ValueError, match="epoch_function: schedule must be"):
         lrlab.keras.epoch_function(0.1)
+
+
+# -- "rate times scale, with a floor": one function on every namespace -----------------------------------------
+def test_scaled_rate_is_one_formula_on_every_namespace(float64):
+    from lrlab.plateau import scaled_rate
+    from lrlab.schedules import NUMPY, SCALAR
+
+    lrs = np.array([0.0, 1e-6, 0.003, 0.1, 2.0])
+    for scale, floor in [(1.0, 0.0), (0.25, 1e-3), (0.01, 0.05)]:
+        want = [max(lr * scale, floor) for lr in lrs]
+        assert [scaled_rate(SCALAR, float(lr), scale, floor) for lr in lrs] == want
+        assert scaled_rate(NUMPY, lrs, scale, floor).tolist() == want
+        t = keras.ops.convert_to_tensor(lrs, dtype="float64")
+        got = scaled_rate(lrlab.keras.namespace(), t, scale, floor)
+        assert keras.ops.convert_to_numpy(got).tolist() == want
+    # torch's rule: reductions one by one, each skipped (with all later ones) when it lowers the rate by <= eps
+    rule = dict(factor=0.5, reductions=30, eps=1e-4)
+    by_hand = []
+    for lr in lrs:
+        r = float(lr)
+        for _ in range(30):
+            new = max(r * 0.5, 1e-5)
+            if r - new <= 1e-4:
+                break
+            r = new
+        by_hand.append(max(r, 1e-5))
+    assert [scaled_rate(SCALAR, float(lr), None, 1e-5, **rule) for lr in lrs] == by_hand
+    assert scaled_rate(NUMPY, lrs, None, 1e-5, **rule).tolist() == by_hand
+    assert by_hand[3] == 0.1 * 0.5**9  # 0.1 stops falling once a step would be <= 1e-4 (at 0.1 / 2**9)
