@@ -176,3 +176,41 @@ def test_optax_reduce_on_plateau_is_torch_rules_with_patience_minus_one(settings
 def test_plateau_chain_passes_bad_settings_to_optax():
     with pytest.raises(ValueError, match="Factor"):
         lj.plateau_chain(optax.sgd(0.1), factor=1.5)
+
+
+# -- momentum driven by a schedule, through optax.inject_hyperparams -------------------------------------------
+@pytest.mark.parametrize("factory", ["sgd", "adam"])
+def test_with_momentum_values_and_updates_by_hand(factory, x64):
+    lr, mom = lrlab.parse("warmup(cosine(0.1, decay_steps=20), 4)"), lrlab.parse("linear(0.95, 0.6, 10)")
+    opt = lj.with_momentum(getattr(optax, factory), lr, "linear(0.95, 0.6, 10)")
+    name = "b1" if factory == "adam" else "momentum"
+    params = jnp.zeros(3, dtype=jnp.float64)
+    state = opt.init(params)
+    update = jax.jit(opt.update)
+    rng = np.random.default_rng(0)
+    trace, nu = np.zeros(3), np.zeros(3)
+    for t in range(15):
+        g = rng.normal(size=3)
+        updates, state = update(jnp.asarray(g), state, params)
+        assert float(state.hyperparams[name]) == pytest.approx(mom(t), rel=1e-15)
+        assert float(state.hyperparams["learning_rate"]) == pytest.approx(lr(t), rel=1e-13)
+        if factory == "sgd":  # optax.trace then the rate: trace = g + m * trace; update = -lr * trace
+            trace = g + mom(t) * trace
+            want = -lr(t) * trace
+        else:  # scale_by_adam with this step's b1 in the moment and in its bias correction
+            trace = mom(t) * trace + (1 - mom(t)) * g
+            nu = 0.999 * nu + 0.001 * g * g
+            want = -lr(t) * (trace / (1 - mom(t) ** (t + 1))) / (np.sqrt(nu / (1 - 0.999 ** (t + 1))) + 1e-8)
+        np.testing.assert_allclose(np.asarray(updates), want, rtol=1e-12, atol=1e-15)  # atol: cancellation near 0
+
+
+def test_with_momentum_refuses_what_it_cannot_drive():
+    with pytest.raises(ValueError, match=r"'adagrad' takes no learning_rate and b1 or momentum"):
+        lj.with_momentum(optax.adagrad, 0.1, "constant(0.9)")
+    with pytest.raises(ValueError, match="not as momentum="):
+        lj.with_momentum(optax.sgd, 0.1, "constant(0.9)", momentum=0.5)
+    with pytest.raises(ValueError, match="schedule must be"):
+        lj.with_momentum(optax.sgd, 0.1, 0.9)
+    opt = lj.with_momentum(optax.sgd, 0.05, "constant(0.9)", nesterov=True)  # a plain rate; other kwargs pass on
+    state = opt.init(jnp.zeros(2))
+    assert float(state.hyperparams["learning_rate"]) == pytest.approx(0.05)

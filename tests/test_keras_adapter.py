@@ -305,7 +305,7 @@ def test_nan_metric_is_skipped_with_a_warning():
 
 # -- another backend: jax, where the train step is compiled with jax.jit ----------------------------------
 JAX_BACKEND_SCRIPT = """
-import json
+import json, os
 import numpy as np, keras, lrlab
 from lrlab.keras import LRLogger, ReduceOnPlateau, Schedule
 
@@ -338,6 +338,19 @@ m.fit(X, Y, batch_size=8, epochs=1, verbose=0)
 twin.fit(X, Y, batch_size=8, epochs=1, verbose=0)
 out["next_step"] = [bias(m), bias(twin)]
 
+# MomentumScheduler: refused with a compiled step, exact with run_eagerly=True (the test compares to its simulation).
+import sys
+sys.path.insert(0, os.environ["LRLAB_TESTS"])
+from test_keras_adapter import fit_weights
+momentum = lrlab.keras.MomentumScheduler("linear(0.95, 0.5, 6)")
+try:
+    fit_weights(keras.optimizers.SGD(Schedule("exponential(0.5, 4, 0.5)"), momentum=0.9), [momentum], 5)
+except ValueError as exc:
+    out["compiled"] = str(exc)
+out["eager"] = fit_weights(
+    keras.optimizers.SGD(Schedule("exponential(0.5, 4, 0.5)"), momentum=0.9), [momentum], 5, run_eagerly=True
+).tolist()
+
 # A model saved by the torch backend, loaded in this fresh process (import lrlab.keras is all it needs).
 import os
 loaded = keras.models.load_model(os.environ["LRLAB_SAVED_MODEL"])
@@ -356,7 +369,8 @@ def test_compiled_training_on_the_jax_backend(tmp_path):
     model = or_model(Schedule(s))
     model.fit(X, Y, batch_size=8, epochs=3, verbose=0)
     model.save(tmp_path / "torch.keras")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "LRLAB_SAVED_MODEL": str(tmp_path / "torch.keras")}
+    env = {**os.environ, "KERAS_BACKEND": "jax", "LRLAB_SAVED_MODEL": str(tmp_path / "torch.keras"),
+           "LRLAB_TESTS": os.path.dirname(__file__)}
     proc = subprocess.run(
         [sys.executable, "-c", JAX_BACKEND_SCRIPT], capture_output=True, text=True, env=env, timeout=300
     )
@@ -370,3 +384,175 @@ def test_compiled_training_on_the_jax_backend(tmp_path):
     got, want = out["next_step"]  # the compiled step uses the reduced scale (it is rebuilt on a reduction)
     assert got == want
     assert out["loaded"] == [repr(s), 3]
+    assert "run_eagerly=True" in out["compiled"]
+    want = simulate("sgd", lrlab.parse("exponential(0.5, 4, 0.5)"), lrlab.parse("linear(0.95, 0.5, 6)"), 10)
+    np.testing.assert_allclose(out["eager"], want, rtol=1e-5)
+
+
+# -- adapters do not import each other -------------------------------------------------------------------------
+def test_adapters_do_not_import_each_other():
+    import ast
+    import pathlib
+
+    adapters = {"torch", "keras", "jax"}
+    src = pathlib.Path(lrlab.__file__).parent
+    for name in sorted(adapters):
+        tree = ast.parse((src / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                parts = (node.module or "").split(".")
+                if node.level == 1:  # from .x import ... / from . import x
+                    targets = [parts[0]] if node.module else [a.name for a in node.names]
+                elif parts[0] == "lrlab":
+                    targets = parts[1:2] or [a.name for a in node.names]
+                else:
+                    targets = []
+            elif isinstance(node, ast.Import):
+                targets = [a.name.split(".")[1] for a in node.names if a.name.startswith("lrlab.")]
+            else:
+                continue
+            assert not (set(targets) & (adapters - {name})), f"lrlab/{name}.py imports {targets} (line {node.lineno})"
+
+
+# -- momentum driven by a schedule ---------------------------------------------------------------------------
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def simulate(optimizer: str, lrs, momenta, steps: int, batch: int = 4):
+    """The OR model (zero weights) trained by hand in float64: batches in order, BCE's gradient X^T (p - y) / n.
+    SGD: Keras's rule v = m v - lr g, w += v. Adam: Keras's rule with the beta_1 of each step (its bias
+    correction 1 - beta_1 ** t uses that same value), beta_2 = 0.999, epsilon = 1e-7."""
+    Xb = np.hstack([X.astype(np.float64), np.ones((8, 1))])
+    w, v, m2 = np.zeros(4), np.zeros(4), np.zeros(4)
+    for t in range(steps):
+        i = (t * batch) % 8
+        xb, yb = Xb[i : i + batch], Y[i : i + batch, 0].astype(np.float64)
+        g = xb.T @ (_sigmoid(xb @ w) - yb) / len(yb)
+        lr, mom = lrs(t), momenta(t)
+        if optimizer == "sgd":
+            v = mom * v - lr * g
+            w = w + v
+        else:
+            v = v + (g - v) * (1 - mom)
+            m2 = m2 + (g * g - m2) * (1 - 0.999)
+            alpha = lr * np.sqrt(1 - 0.999 ** (t + 1)) / (1 - mom ** (t + 1))
+            w = w - v * alpha / (np.sqrt(m2) + 1e-7)
+    return w
+
+
+def fit_weights(optimizer, callbacks, epochs: int, run_eagerly: bool = False) -> np.ndarray:
+    dtype = keras.config.floatx()  # given explicitly: Keras's global dtype policy keeps the floatx of its first use
+    dense = keras.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros", dtype=dtype)
+    model = keras.Sequential([keras.Input((3,), dtype=dtype), dense])
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", run_eagerly=run_eagerly)
+    model.fit(X, Y, batch_size=4, epochs=epochs, verbose=0, shuffle=False, callbacks=callbacks)
+    kernel, bias = (keras.ops.convert_to_numpy(w).astype(np.float64) for w in model.layers[0].weights)
+    return np.concatenate([kernel.ravel(), bias])
+
+
+class Recorder(keras.callbacks.Callback):
+    """The optimizer's beta_1 or momentum as the update of each batch used it."""
+
+    def __init__(self, attr):
+        super().__init__()
+        self.attr, self.seen = attr, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen.append(getattr(self.model.optimizer, self.attr))
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_momentum_scheduler_trains_like_the_hand_computed_optimizer(kind, float64):
+    m = lrlab.parse("linear(0.95, 0.5, 6)")  # 2 steps per epoch, 5 epochs: moves for 6 steps, then holds
+    s = lrlab.parse("exponential(0.5, 4, 0.5)")
+    if kind == "sgd":
+        optimizer, attr = keras.optimizers.SGD(Schedule(s), momentum=0.9), "momentum"
+    else:
+        optimizer, attr = keras.optimizers.Adam(Schedule(s), beta_1=0.9), "beta_1"
+    recorder = Recorder(attr)
+    got = fit_weights(optimizer, [lrlab.keras.MomentumScheduler(m), recorder], epochs=5)
+    assert recorder.seen == [m(t) for t in range(10)]
+    want = simulate(kind, s, m, 10)
+    # Keras's BCE (p clipped to [1e-7, 1 - 1e-7], through torch's binary_cross_entropy) is not exactly p - y: even
+    # one plain SGD(0.1) step differs from the hand gradient in the 9th digit, and 10 momentum steps reach the
+    # 8th, hence rtol 1e-6 for the weights while the momenta themselves are compared exactly above.
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    fixed = simulate(kind, s, lambda t: 0.9, 10)  # the schedule made a difference far beyond the tolerance
+    assert np.abs(fixed - want).max() > 1e-3
+
+
+def test_momentum_scheduler_refuses_what_it_cannot_drive():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+    for optimizer, match in [
+        (keras.optimizers.SGD(0.1), r"SGD was built with momentum=0\.0; .* momentum > 0"),
+        (keras.optimizers.Adagrad(0.1), "Adagrad has neither a numeric beta_1 nor momentum"),
+    ]:
+        model.compile(optimizer=optimizer, loss="binary_crossentropy")
+        with pytest.raises(ValueError, match=match):
+            model.fit(X, Y, epochs=1, verbose=0, callbacks=[lrlab.keras.MomentumScheduler("constant(0.9)")])
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.5), loss="binary_crossentropy", jit_compile=True)
+    with pytest.raises(ValueError, match="run_eagerly=True"):
+        model.fit(X, Y, epochs=1, verbose=0, callbacks=[lrlab.keras.MomentumScheduler("constant(0.9)")])
+    with pytest.raises(ValueError, match="stretch"):
+        lrlab.keras.MomentumScheduler("cosine(0.9)")
+
+
+# -- keras.callbacks.LearningRateScheduler ---------------------------------------------------------------------
+def test_epoch_function_with_keras_learning_rate_scheduler():
+    """Keras's own callback, given lrlab's function or the same rule written as a plain Keras function: same rates
+    and weights; and the same as the per-step Schedule of per_epoch(s, steps_per_epoch)."""
+    s = lrlab.parse("step_decay(0.4, 0.5, 2)")
+    fn = lrlab.keras.epoch_function(s)
+    assert fn(3, 0.123) == s(3) == 0.4 * 0.5 and fn.schedule == s
+
+    def run(lr, callbacks):
+        keras.utils.set_random_seed(0)
+        model = or_model(lr, seed=4)
+        history = model.fit(X, Y, batch_size=4, epochs=7, verbose=0, shuffle=False, callbacks=[*callbacks, LRLogger()])
+        return history.history["lr"], model.get_weights()
+
+    def by_hand(epoch, lr):
+        return 0.4 * 0.5 ** (epoch // 2)
+
+    lr_mine, w_mine = run(0.01, [keras.callbacks.LearningRateScheduler(fn)])
+    lr_ref, w_ref = run(0.01, [keras.callbacks.LearningRateScheduler(by_hand)])
+    assert lr_mine == lr_ref == [float(np.float32(s(e))) for e in range(7)]
+    for a, b in zip(w_mine, w_ref):
+        np.testing.assert_array_equal(a, b)
+    _, w_step = run(Schedule(lrlab.per_epoch(s, 2)), [])
+    for a, b in zip(w_mine, w_step):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"epoch_function: epoch must be a whole number in \[0, 2\*\*53\], got -1"):
+        fn(-1, 0.1)
+    with pytest.raises(ValueError, match="epoch_function: schedule must be"):
+        lrlab.keras.epoch_function(0.1)
+
+
+# -- "rate times scale, with a floor": one function on every namespace -----------------------------------------
+def test_scaled_rate_is_one_formula_on_every_namespace(float64):
+    from lrlab.plateau import scaled_rate
+    from lrlab.schedules import NUMPY, SCALAR
+
+    lrs = np.array([0.0, 1e-6, 0.003, 0.1, 2.0])
+    for scale, floor in [(1.0, 0.0), (0.25, 1e-3), (0.01, 0.05)]:
+        want = [max(lr * scale, floor) for lr in lrs]
+        assert [scaled_rate(SCALAR, float(lr), scale, floor) for lr in lrs] == want
+        assert scaled_rate(NUMPY, lrs, scale, floor).tolist() == want
+        t = keras.ops.convert_to_tensor(lrs, dtype="float64")
+        got = scaled_rate(lrlab.keras.namespace(), t, scale, floor)
+        assert keras.ops.convert_to_numpy(got).tolist() == want
+    # torch's rule: reductions one by one, each skipped (with all later ones) when it lowers the rate by <= eps
+    rule = dict(factor=0.5, reductions=30, eps=1e-4)
+    by_hand = []
+    for lr in lrs:
+        r = float(lr)
+        for _ in range(30):
+            new = max(r * 0.5, 1e-5)
+            if r - new <= 1e-4:
+                break
+            r = new
+        by_hand.append(max(r, 1e-5))
+    assert [scaled_rate(SCALAR, float(lr), None, 1e-5, **rule) for lr in lrs] == by_hand
+    assert scaled_rate(NUMPY, lrs, None, 1e-5, **rule).tolist() == by_hand
+    assert by_hand[3] == 0.1 * 0.5**9  # 0.1 stops falling once a step would be <= 1e-4 (at 0.1 / 2**9)

@@ -284,3 +284,284 @@ def test_trainer_style_checkpoint_and_chained_scheduler(tmp_path) -> None:
     fresh = Scheduler(opt, "exponential(0.1, decay_steps=1, decay_rate=0.5)", plateau=lrlab.Plateau())
     fresh.load_state_dict(torch.load(tmp_path / "scheduler.pt", weights_only=True))
     assert fresh.get_last_lr() == [0.1 * 0.5**4] and fresh.last_epoch == 4
+
+
+# -- momentum driven by a schedule ----------------------------------------------------------------------
+def _one_cycle_linear_momentum(total: int, pct_start: float, base: float, peak: float) -> lrlab.Schedule:
+    """OneCycleLR's momentum for anneal_strategy="linear" from existing kinds: down from max_momentum to
+    base_momentum over phase 1 (its last step is pct_start * total - 1), back up to the end (step total - 1)."""
+    end_up = int(pct_start * total) - 1
+    return lrlab.join([lrlab.linear(peak, base, end_up), lrlab.linear(base, peak, total - 1 - end_up)], [end_up])
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9),
+    lambda ps: torch.optim.Adam(ps, lr=0.1, betas=(0.9, 0.99)),
+])
+def test_momentum_equals_one_cycle_lr_cycle_momentum(make_opt) -> None:
+    """Same optimizer, data and model: OneCycleLR(anneal_strategy="linear", cycle_momentum=True) against lrlab's
+    one_cycle for the rate and join/linear for the momentum; every rate, momentum (or beta1) and weight agrees."""
+    total, pct = 40, 0.25
+    lr_spec = f"one_cycle(0.3, total_steps={total}, pct_start={pct}, anneal='linear')"
+    momentum = _one_cycle_linear_momentum(total, pct, 0.85, 0.95)
+    x, y, _, _ = _data()
+    runs = []
+    for use_lrlab in (False, True):
+        model = _net(3)
+        opt = make_opt(model.parameters())
+        if use_lrlab:
+            sched = Scheduler(opt, lr_spec, momentum=momentum)
+        else:
+            sched = torch.optim.lr_scheduler.OneCycleLR(
+                opt, 0.3, total_steps=total, pct_start=pct, anneal_strategy="linear", cycle_momentum=True
+            )
+        seen = []
+        for t in range(total):
+            g = opt.param_groups[0]
+            seen.append((g["lr"], g["betas"] if "betas" in g else g["momentum"]))
+            i = (t * BATCH) % len(x)
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x[i : i + BATCH]), y[i : i + BATCH]).backward()
+            opt.step()
+            if t < total - 1:  # OneCycleLR refuses a step past total_steps
+                sched.step()
+        runs.append((seen, [p.detach().clone() for p in model.parameters()]))
+    (ref, w_ref), (mine, w_mine) = runs
+    assert len({m for _, m in ref}) > 10  # the momentum did move
+    for (lr_r, m_r), (lr_m, m_m) in zip(ref, mine):
+        assert lr_m == pytest.approx(lr_r, rel=1e-14, abs=1e-16)
+        if isinstance(m_r, tuple):
+            assert isinstance(m_m, tuple) and m_m[1] == m_r[1] == 0.99  # beta2 kept
+            m_r, m_m = m_r[0], m_m[0]
+        assert m_m == pytest.approx(m_r, rel=1e-15)
+    for a, b in zip(w_ref, w_mine):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_momentum_cos_one_cycle_by_hand() -> None:
+    """anneal="cos": OneCycleLR's momentum, by the formula written here, through a custom schedule."""
+    total, pct, base, peak = 30, 0.3, 0.8, 0.95
+    end_up = pct * total - 1  # 8.0
+
+    def by_hand(t: int) -> float:
+        def cos(start: float, end: float, frac: float) -> float:
+            return end + (start - end) / 2.0 * (math.cos(math.pi * frac) + 1)
+
+        if t <= end_up:
+            return cos(peak, base, t / end_up)
+        return cos(base, peak, (t - end_up) / (total - 1 - end_up))
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    o1, o2 = torch.optim.SGD([p], lr=0.1, momentum=0.9), torch.optim.SGD([p], lr=0.1, momentum=0.9)
+    mine = Scheduler(o1, f"one_cycle(0.3, total_steps={total}, pct_start={pct})", momentum=lrlab.custom(by_hand))
+    ref = torch.optim.lr_scheduler.OneCycleLR(o2, 0.3, total_steps=total, pct_start=pct, base_momentum=base,
+                                              max_momentum=peak)
+    for t in range(total):
+        assert o1.param_groups[0]["momentum"] == o2.param_groups[0]["momentum"] == by_hand(t)
+        assert mine.get_last_momentum() == [by_hand(t)]
+        o1.step(), o2.step()
+        if t < total - 1:
+            mine.step(), ref.step()
+
+
+def test_momentum_per_group_and_errors() -> None:
+    p, q = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([{"params": [p]}, {"params": [q], "lr": 0.01}], lr=0.1, momentum=0.5)
+    sched = Scheduler(opt, "constant(0.1)", momentum=["linear(0.9, 0.5, 4)", "constant(0.7)"])
+    for t in range(6):
+        assert [g["momentum"] for g in opt.param_groups] == [lrlab.linear(0.9, 0.5, 4)(t), 0.7]
+        opt.step()
+        sched.step()
+    one = Scheduler(opt, "constant(0.1)", momentum="constant(0.3)")  # one schedule: every group
+    assert [g["momentum"] for g in opt.param_groups] == [0.3, 0.3] == one.get_last_momentum()
+    assert "momentum=constant(0.3)" in repr(one)
+    with pytest.raises(ValueError, match=r"momentum is a list of 1 schedules but the optimizer has 2 param groups"):
+        Scheduler(opt, "constant(0.1)", momentum=["constant(0.9)"])
+    with pytest.raises(ValueError, match=r"momentum\[1\]: schedule must be"):
+        Scheduler(opt, "constant(0.1)", momentum=["constant(0.9)", 0.9])
+    adagrad = torch.optim.Adagrad([{"params": [p]}, {"params": [q]}], lr=0.1)
+    with pytest.raises(ValueError, match=r"param group 0 has neither 'momentum' nor 'betas' \(Adagrad"):
+        Scheduler(adagrad, "constant(0.1)", momentum="constant(0.9)")
+    assert Scheduler(adagrad, "constant(0.1)").get_last_momentum() == []
+
+
+def _run_momentum(steps: int, resume_from: bytes | None = None, seed: int = 1):
+    x, y, xv, yv = _data()
+    model = _net(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01, betas=(0.9, 0.98))
+    sched = Scheduler(opt, "warmup(cosine(0.02, decay_steps=30), 3)", lrlab.Plateau(factor=0.5, patience=0),
+                      momentum=_one_cycle_linear_momentum(20, 0.3, 0.85, 0.95))
+    if resume_from is not None:
+        ckpt = torch.load(io.BytesIO(resume_from), weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+    seen = []
+    for _ in range(steps):
+        t = sched.last_epoch
+        seen.append((opt.param_groups[0]["lr"], opt.param_groups[0]["betas"]))
+        i = (t * BATCH) % len(x)
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x[i : i + BATCH]), y[i : i + BATCH]).backward()
+        opt.step()
+        sched.step()
+        if sched.last_epoch % 4 == 0:
+            sched.report(_val(model, xv, yv))
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, buf)
+    return seen, [p.detach().clone() for p in model.parameters()], buf.getvalue(), sched
+
+
+def test_momentum_resume_is_bit_for_bit() -> None:
+    seen_full, w_full, _, full = _run_momentum(24)
+    seen_a, _, ckpt, _ = _run_momentum(10)
+    seen_b, w_b, _, resumed = _run_momentum(14, resume_from=ckpt, seed=99)
+    assert seen_a + seen_b == seen_full
+    assert len({b[0] for _, b in seen_full}) > 10
+    assert all(torch.equal(a, b) for a, b in zip(w_full, w_b))
+    assert resumed.state_dict() == full.state_dict()
+    state = full.state_dict()
+    assert state["momentum"] == _one_cycle_linear_momentum(20, 0.3, 0.85, 0.95).to_config()
+    rebuilt = Scheduler.from_state_dict(torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))]), state)
+    assert rebuilt.momentum == full.momentum and rebuilt.get_last_momentum() == full.get_last_momentum()
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
+    with pytest.raises(ValueError, match="has a momentum schedule"):
+        Scheduler(opt, full.schedule, lrlab.Plateau(factor=0.5, patience=0)).load_state_dict(state)
+    with pytest.raises(ValueError, match="checkpoint's momentum is join"):
+        Scheduler(opt, full.schedule, lrlab.Plateau(factor=0.5, patience=0), momentum="constant(0.9)").load_state_dict(
+            state
+        )
+
+
+# -- one schedule per param group ------------------------------------------------------------------------
+def test_one_schedule_per_group() -> None:
+    model = _net(0)
+    opt = torch.optim.SGD([{"params": model[0].parameters(), "lr": 0.0}, {"params": model[2].parameters()}], lr=0.5)
+    s0, s1 = lrlab.parse("linear(0.0, 0.1, 5)"), lrlab.parse("step_decay(0.3, 0.5, 2)")
+    plateau = lrlab.Plateau(patience=0, min_lr=0.02)
+    sched = Scheduler(opt, [s0, "step_decay(0.3, 0.5, 2)"], plateau)  # group 0 may start at 0: no ratio rule
+    assert sched.schedule == [s0, s1]
+    for t in range(8):
+        if t == 4:
+            sched.report(1.0), sched.report(1.0)  # one reduction: scale 0.1, floored at 0.02
+        want = [plateau.effective(s0(t)), plateau.effective(s1(t))]
+        assert [g["lr"] for g in opt.param_groups] == want == sched.get_last_lr()
+        opt.step()
+        sched.step()
+    assert opt.param_groups[1]["lr"] == 0.02
+    assert repr(sched).startswith("lrlab.torch.Scheduler([linear(0.0, end_lr=0.1, steps=5), step_decay(")
+    state = json.loads(json.dumps(sched.state_dict()))
+    assert state["schedule"] == [s0.to_config(), s1.to_config()]
+    again = Scheduler(opt, [s0, s1], lrlab.Plateau(patience=0, min_lr=0.02))
+    again.load_state_dict(state)
+    assert again.get_last_lr() == sched.get_last_lr() and again.last_epoch == 8
+    rebuilt = Scheduler.from_state_dict(opt, state)
+    assert rebuilt.schedule == [s0, s1] and rebuilt.get_last_lr() == sched.get_last_lr()
+    other = torch.optim.SGD([{"params": model[0].parameters()}, {"params": model[2].parameters()}], lr=0.5)
+    with pytest.raises(ValueError, match=r"checkpoint's schedule is \["):
+        Scheduler(other, s0, lrlab.Plateau(patience=0, min_lr=0.02)).load_state_dict(state)
+    with pytest.raises(ValueError, match="checkpoint's schedule is step_decay"):
+        Scheduler(opt, [s0, s0], lrlab.Plateau(patience=0, min_lr=0.02)).load_state_dict(state)
+    with pytest.raises(ValueError, match="schedule is a list of 3 schedules but the optimizer has 2 param groups"):
+        Scheduler(opt, [s0, s1, s1])
+
+
+# -- the state's error contract -------------------------------------------------------------------------
+def _state_and_factory():
+    p, q = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+
+    def make():
+        opt = torch.optim.SGD([{"params": [p]}, {"params": [q], "lr": 0.05}], lr=0.1, momentum=0.9)
+        return opt, Scheduler(opt, SPEC, lrlab.Plateau(**PLATEAU), momentum="linear(0.95, 0.85, 10)")
+
+    opt, sched = make()
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    sched.report(1.0)
+    return sched.state_dict(), make
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("base_lrs", "abc", r"the state's base_lrs must be a list of numbers, got 'abc'"),
+        ("base_lrs", [0.1], r"the state's base_lrs must be a list of 2 rates \(one per param group\), got \[0\.1\]"),
+        ("base_lrs", [0.1, math.nan], r"base_lrs must be a list of finite numbers >= 0"),
+        ("last_lr", [0.1, 0.2, 0.3], r"the state's last_lr must be a list of 2 rates"),
+        ("last_epoch", 10**400, r"the state's last_epoch must be a whole number in \[0, 2\*\*53\], got 1000"),
+        ("last_epoch", -1, r"the state's last_epoch must be a whole number"),
+        ("step_count", "3", r"the state's step_count must be a whole number"),
+        ("schedule", [SPEC], r"the state's schedule must be a schedule config"),
+        ("schedule_repr", 5, r"the state's schedule_repr must be a string or a list of strings, got 5"),
+        ("momentum", "linear", r"the state's momentum must be a schedule config"),
+        ("plateau", [1], r"the state's plateau must be a Plateau state"),
+        ("last_momentum", [True], r"last_momentum must be a list of numbers"),
+    ],
+)
+def test_load_state_dict_names_the_bad_key(key: str, value, match: str) -> None:
+    state, make = _state_and_factory()
+    _, sched = make()
+    before = sched.state_dict()
+    with pytest.raises(ValueError, match=match):
+        sched.load_state_dict({**state, key: value})
+    assert sched.state_dict() == before  # nothing was loaded
+    with pytest.raises(ValueError, match=match):
+        Scheduler.from_state_dict(make()[0], {**state, key: value})
+    missing = {k: v for k, v in state.items() if k != key}
+    if key not in ("momentum", "last_momentum"):  # states saved before momentum= have none of these
+        with pytest.raises(ValueError, match=f"the state has no {key!r}"):
+            sched.load_state_dict(missing)
+
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ODD = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**400), 10**400),
+    st.sampled_from([-1, 0, 1, 2**53, 2**53 + 1, 10**30]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.lists(st.one_of(st.floats(), st.integers(-5, 5), st.none(), st.text(max_size=3)), max_size=4),
+    st.dictionaries(st.text(max_size=6), st.one_of(st.integers(), st.text(max_size=4)), max_size=3),
+)
+
+
+@st.composite
+def mutated(draw, state: dict, inner: tuple[str, ...] = ("schedule", "momentum")):
+    """A valid state with one field (top level, or inside one of its `inner` dicts) replaced or removed."""
+    state = json.loads(json.dumps(state))
+    where = state
+    if inner and draw(st.booleans()):
+        where = state[draw(st.sampled_from(inner))]
+    key = draw(st.sampled_from(sorted(where)) | st.text(max_size=5))
+    if draw(st.integers(0, 4)) == 0:
+        where.pop(key, None)
+    else:
+        where[key] = draw(_ODD)
+    return state
+
+
+def only_value_error(call) -> bool:
+    """Run call(); True when it returned, False when it raised ValueError (any other exception escapes)."""
+    try:
+        call()
+    except ValueError:
+        return False
+    return True
+
+
+STATE, MAKE = _state_and_factory()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated(STATE))
+def test_mutated_state_raises_only_value_error(state: dict) -> None:
+    opt, sched = MAKE()
+    before = sched.state_dict()
+    if not only_value_error(lambda: sched.load_state_dict(state)):
+        assert sched.state_dict() == before  # a refused state changes nothing
+    only_value_error(lambda: Scheduler.from_state_dict(opt, state))

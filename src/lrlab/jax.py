@@ -90,3 +90,37 @@ def plateau_chain(optimizer: Any, **reduce_on_plateau: Any) -> Any:
     from optax.contrib import reduce_on_plateau as _reduce_on_plateau
 
     return optax.chain(optimizer, _reduce_on_plateau(**reduce_on_plateau))
+
+
+def with_momentum(optimizer: Callable[..., Any], learning_rate: Any, momentum: Any, /, **kwargs: Any) -> Any:
+    """`optimizer` (an optax factory: optax.sgd, optax.adam, ...) with its rate and its momentum driven by lrlab
+    schedules, through `optax.inject_hyperparams`: the momentum schedule goes to `b1` where the factory has one
+    (adam, adamw, nadam, lion, ...), else to `momentum` (sgd, rmsprop). Update number t + 1 uses `momentum(t)` and
+    `learning_rate(t)`; `state.hyperparams` holds the values the last update used.
+
+        opt = lrlab.jax.with_momentum(optax.sgd, "one_cycle(0.1, total_steps=1000)", "linear(0.95, 0.85, 300)")
+
+    `learning_rate` may also be a plain number; other keyword arguments go to the factory.
+    """
+    import inspect
+
+    import optax
+
+    try:
+        params = inspect.signature(optimizer).parameters
+    except (TypeError, ValueError):
+        raise ValueError(f"lrlab.jax.with_momentum: optimizer must be an optax factory such as optax.sgd, "
+                         f"got {optimizer!r}") from None
+    name = "b1" if "b1" in params else "momentum" if "momentum" in params else None
+    if name is None or "learning_rate" not in params:
+        raise ValueError(
+            f"lrlab.jax.with_momentum: optimizer {getattr(optimizer, '__name__', optimizer)!r} takes no learning_rate "
+            "and b1 or momentum; use an optax factory such as optax.sgd or optax.adam"
+        )
+    if name in kwargs or "learning_rate" in kwargs:
+        raise ValueError(f"lrlab.jax.with_momentum: pass the rate and the momentum as arguments, not as {name}=")
+    if isinstance(learning_rate, (int, float)) and not isinstance(learning_rate, bool):
+        rate: Any = float(learning_rate)
+    else:
+        rate = schedule(learning_rate)
+    return optax.inject_hyperparams(optimizer)(learning_rate=rate, **{name: schedule(momentum)}, **kwargs)

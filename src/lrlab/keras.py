@@ -7,6 +7,10 @@
 - `LRLogger()` puts each epoch's learning rate into `history.history["lr"]`.
 - `ReduceOnPlateau(...)` is keras.callbacks.ReduceLROnPlateau, built on `lrlab.Plateau(convention="keras")`,
   that also works when the optimizer holds a `Schedule` (it scales the schedule).
+- `MomentumScheduler(s)` sets the optimizer's `beta_1` (Adam family) or `momentum` (SGD, RMSprop) to `s(step)`
+  before every batch (Keras 3 optimizers take only a number there: the documented callable `beta_1` is cast, not
+  called).
+- `epoch_function(s)` is `fn(epoch, lr) -> s(epoch)` for `keras.callbacks.LearningRateScheduler`.
 
 Importing this module imports keras; `import lrlab` alone never does.
 """
@@ -15,15 +19,26 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import keras
 import numpy as np
 
-from .plateau import Plateau
-from .schedules import Namespace, as_schedule
+from . import _check
+from .plateau import Plateau, scaled_rate
+from .schedules import SCALAR, Namespace, as_schedule
+from .schedules import Schedule as _Schedule
 
-__all__ = ["LRLogger", "ReduceOnPlateau", "Schedule", "current_lr", "namespace"]
+__all__ = [
+    "LRLogger",
+    "MomentumScheduler",
+    "ReduceOnPlateau",
+    "Schedule",
+    "current_lr",
+    "epoch_function",
+    "namespace",
+]
 
 
 def namespace(dtype: str | None = None) -> Namespace:
@@ -70,13 +85,35 @@ def namespace(dtype: str | None = None) -> Namespace:
 
 
 def _number(name: str, value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        out = math.nan
-    if not (math.isfinite(out) and out >= 0):
-        raise ValueError(f"Schedule: {name} must be a finite number >= 0, got {value!r}")
-    return out
+    """A scale or a floor: a finite number >= 0 (0-d tensors and numpy scalars are read as numbers)."""
+    if not _check.is_real(value) and getattr(value, "ndim", None) == 0:
+        value = float(keras.ops.convert_to_numpy(value))
+    return _check.rate("Schedule", name, value)
+
+
+def _host_value(schedule: _Schedule, step: Any, dtype: str) -> Any:
+    """schedule(step) computed on the host, for host-only kinds (random_uniform, custom).
+
+    On the jax backend through `jax.pure_callback`, so it also traces in the compiled train step; elsewhere
+    eagerly from the step's integer value. Written here rather than borrowed from lrlab.jax: adapters do not
+    import each other.
+    """
+    ops = keras.ops
+    if keras.backend.backend() != "jax":
+        return ops.convert_to_tensor(schedule(int(ops.convert_to_numpy(step))), dtype=dtype)
+    import jax
+    import jax.numpy as jnp
+
+    count = jnp.asarray(step)
+    host_dtype = jnp.asarray(0.0).dtype  # float64 only with jax's x64 enabled
+
+    def on_host(c: np.ndarray) -> np.ndarray:
+        c = np.asarray(c)
+        value = schedule(int(c)) if c.ndim == 0 else schedule(c.astype(np.int64))
+        return np.asarray(value, dtype=host_dtype)
+
+    shape = jax.ShapeDtypeStruct(count.shape, host_dtype)
+    return ops.cast(jax.pure_callback(on_host, shape, count, vmap_method="expand_dims"), dtype)
 
 
 @keras.saving.register_keras_serializable(package="lrlab")
@@ -121,16 +158,12 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         ops = keras.ops
         dtype = keras.config.floatx()
         xp = namespace(dtype)
-        if self.schedule.host_only and keras.backend.backend() == "jax":
-            from .jax import schedule as jax_schedule  # jax.pure_callback: runs on the host, traces under jit
-
-            value = ops.cast(jax_schedule(self.schedule)(ops.convert_to_tensor(step)), dtype)
-        elif self.schedule.host_only:
-            value = ops.convert_to_tensor(self.schedule(int(ops.convert_to_numpy(step))), dtype=dtype)
+        if self.schedule.host_only:
+            value = _host_value(self.schedule, step, dtype)
         else:
             t = ops.cast(step, dtype)
             value = ops.cast(self.schedule.apply(xp, t), dtype)
-        return xp.maximum(value * ops.cast(self._scale, dtype), ops.cast(self._min_lr, dtype))
+        return scaled_rate(xp, value, ops.cast(self._scale, dtype), ops.cast(self._min_lr, dtype))
 
     def get_config(self) -> dict[str, Any]:
         return {"schedule": self.schedule.to_config(), "scale": self.scale, "min_lr": self.min_lr}
@@ -165,7 +198,7 @@ class LRLogger(keras.callbacks.Callback):
     def __init__(self, key: str = "lr") -> None:
         super().__init__()
         if not isinstance(key, str) or not key:
-            raise ValueError(f"LRLogger: key must be a non-empty string, got {key!r}")
+            raise _check.fail("LRLogger", "key", "a non-empty string", key)
         self.key = key
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -195,10 +228,9 @@ class ReduceOnPlateau(keras.callbacks.Callback):
         verbose: int = 0,
     ) -> None:
         super().__init__()
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"ReduceOnPlateau: mode must be 'auto', 'min' or 'max', got {mode!r}")
+        mode = _check.choice("ReduceOnPlateau", "mode", mode, ("auto", "min", "max"))
         if not isinstance(monitor, str) or not monitor:
-            raise ValueError(f"ReduceOnPlateau: monitor must be a metric name, got {monitor!r}")
+            raise _check.fail("ReduceOnPlateau", "monitor", "a metric name", monitor)
         self.monitor = monitor
         self.mode = mode
         self.verbose = verbose
@@ -283,7 +315,68 @@ class ReduceOnPlateau(keras.callbacks.Callback):
             old_lr = current_lr(optimizer)
             if not old_lr > np.float32(self.plateau.min_lr):
                 return
-            new_lr = max(old_lr * self.plateau.factor, self.plateau.min_lr)
+            new_lr = scaled_rate(SCALAR, old_lr, self.plateau.factor, self.plateau.min_lr)
             _inner(optimizer).learning_rate = new_lr
         if self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: ReduceOnPlateau reducing learning rate to {new_lr}.")
+
+
+def epoch_function(schedule: Any) -> Callable[..., float]:
+    """`fn(epoch, lr) -> schedule(epoch)` for `keras.callbacks.LearningRateScheduler(fn)`: the rate of each epoch
+    (the current `lr` Keras passes is not used). Same rates as `Schedule(per_epoch(schedule, steps_per_epoch))`,
+    held in Keras's float variable instead of computed each step."""
+    sched = as_schedule(schedule, who="lrlab.keras.epoch_function")
+
+    def fn(epoch: int, lr: float | None = None) -> float:
+        return float(sched(_check.steps("lrlab.keras.epoch_function", "epoch", epoch, minimum=0)))
+
+    fn.schedule = sched  # type: ignore[attr-defined]
+    return fn
+
+
+class MomentumScheduler(keras.callbacks.Callback):
+    """Drives the optimizer's momentum with a schedule: before every batch, `beta_1` (Adam, AdamW, Nadam, ...) or
+    else `momentum` (SGD, RMSprop) is set to `schedule(step)`, step = optimizer.iterations (the update about to
+    be made is number step + 1, as for the rate). The torch adapter's `momentum=` does the same.
+
+    Keras 3 reads these as plain numbers inside the train step, so the step must run eagerly to see each new
+    value: the torch backend's default (no jit_compile), or `run_eagerly=True` on any backend; a compiled step
+    (jax, tensorflow, torch with jit_compile=True) is refused at train begin, since it would keep the first value.
+    SGD and RMSprop keep a momentum buffer only when built with momentum > 0, so they must be.
+    """
+
+    def __init__(self, schedule: Any) -> None:
+        super().__init__()
+        self.schedule = as_schedule(schedule, who="lrlab.keras.MomentumScheduler")
+
+    def _target(self) -> tuple[Any, str]:
+        optimizer = _inner(self.model.optimizer)
+        name = type(optimizer).__name__
+        for attr in ("beta_1", "momentum"):
+            value = getattr(optimizer, attr, None)
+            if _check.is_real(value):
+                if attr == "momentum" and not value > 0:
+                    raise ValueError(
+                        f"MomentumScheduler: {name} was built with momentum={value!r}; Keras keeps a momentum "
+                        f"buffer only when it is > 0: build it with momentum > 0 (e.g. {name}(momentum=0.9))"
+                    )
+                return optimizer, attr
+        raise ValueError(f"MomentumScheduler: {name} has neither a numeric beta_1 nor momentum to drive")
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        model = self.model
+        eager = model.run_eagerly or (keras.backend.backend() == "torch" and not model.jit_compile)
+        if not eager:
+            raise ValueError(
+                f"MomentumScheduler: the {keras.backend.backend()} backend's compiled train step would keep the first "
+                "momentum; compile the model with run_eagerly=True (or use the torch backend without jit_compile)"
+            )
+        self._set()
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._set()
+
+    def _set(self) -> None:
+        optimizer, attr = self._target()
+        step = int(keras.ops.convert_to_numpy(optimizer.iterations))
+        setattr(optimizer, attr, float(self.schedule(step)))

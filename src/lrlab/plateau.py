@@ -275,6 +275,7 @@ class Plateau:
         (`new = max(old * factor, min_lr)`, skipped when `old - new <= eps`, and all later ones with it), so
         for a constant schedule the result equals torch's rate bit for bit, and the rate stops falling at
         about `eps / (1 - factor)`. With convention="keras" it is `max(lr * scale, min_lr)`.
+        Both are `scaled_rate` (the one place where "rate times scale, with a floor" is written).
         """
         if isinstance(lr, np.ndarray):
             return self._effective_array(lr.astype(np.float64))
@@ -284,34 +285,26 @@ class Plateau:
             raise ValueError(f"Plateau.effective: lr must be a number or a numpy array, got {lr!r}") from None
         if not rate >= 0:
             raise ValueError(f"Plateau.effective: lr must be >= 0, got {lr!r}")
+        from .schedules import SCALAR
+
         if self.convention == "keras" or self.reductions == 0:
-            return max(rate * self.scale, self.min_lr)
+            return scaled_rate(SCALAR, rate, self.scale, self.min_lr)
         cache = self._cache
         if cache is not None and cache[0] == rate and cache[1] == self.reductions:
             return cache[2]
-        r, floor, factor, eps = rate, self.min_lr, self.factor, self.eps
-        for _ in range(self.reductions):
-            new = max(r * factor, floor)
-            if r - new > eps:
-                r = new
-            else:
-                break
-        out = max(r, floor)
+        out = scaled_rate(SCALAR, rate, self.scale, self.min_lr, **self._eps_rule())
         self._cache = (rate, self.reductions, out)
         return out
 
     def _effective_array(self, lr: np.ndarray) -> np.ndarray:
-        if self.convention == "keras" or self.reductions == 0:
-            return np.maximum(lr * self.scale, self.min_lr)
-        r = lr.copy()
-        active = np.ones(r.shape, dtype=bool)
-        for _ in range(self.reductions):
-            new = np.maximum(r * self.factor, self.min_lr)
-            active &= (r - new) > self.eps
-            if not active.any():
-                break
-            r = np.where(active, new, r)
-        return np.maximum(r, self.min_lr)
+        from .schedules import NUMPY
+
+        rule = self._eps_rule() if self.convention == "torch" else {}
+        return scaled_rate(NUMPY, lr, self.scale, self.min_lr, **rule)
+
+    def _eps_rule(self) -> dict[str, Any]:
+        """scaled_rate's arguments for torch's one-by-one reductions."""
+        return {"factor": self.factor, "reductions": self.reductions, "eps": self.eps}
 
     # -- state ------------------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
@@ -395,3 +388,36 @@ def _metric(metric: Any) -> float:
             "Stop or skip this epoch (the plateau's state is unchanged)"
         )
     return value
+
+
+def scaled_rate(
+    xp: Any,
+    lr: Any,
+    scale: Any,
+    min_lr: Any,
+    *,
+    factor: float | None = None,
+    reductions: int = 0,
+    eps: float | None = None,
+) -> Any:
+    """A rate times a plateau's scale, floored at min_lr: `max(lr * scale, min_lr)`, written once for every
+    caller (Plateau.effective on floats and arrays, the Keras schedule and callback, the torch adapter).
+
+    `xp` is a schedules Namespace (SCALAR, NUMPY, keras's, ...). With `eps` (torch's convention) the
+    `reductions` are applied one by one instead, `new = max(old * factor, min_lr)`, each skipped, with all later
+    ones, when it lowers the rate by no more than `eps` (torch.optim.lr_scheduler.ReduceLROnPlateau's rule);
+    `scale` is then unused. That rule stops early, so it needs concrete values (Python floats or numpy arrays).
+    """
+    if eps is None or reductions == 0:
+        return xp.maximum(lr * scale, min_lr)
+    if factor is None:
+        raise ValueError("scaled_rate: factor must be given with eps (torch's one-by-one reductions)")
+    r = lr
+    active: Any = True
+    for _ in range(reductions):
+        new = xp.maximum(r * factor, min_lr)
+        active = active & (r - new > eps)
+        if not (active.any() if hasattr(active, "any") else active):
+            break
+        r = xp.where(active, new, r)
+    return xp.maximum(r, min_lr)

@@ -11,6 +11,12 @@ Rules:
   initial lr: `schedule(t) * group["initial_lr"] / first_group_initial_lr` (then the plateau, per group).
   With more than one group, group 0's initial lr must be > 0. The lrs the optimizer was built with only set
   these ratios: the schedule's own values replace them from the first step.
+- One schedule per param group: `Scheduler(optimizer, [s0, s1, ...])` (like LambdaLR's list form, one per group):
+  group i gets `s_i(t)` (then the plateau); no ratio rule.
+- `momentum=` (a schedule, spec or config; or a list, one per group) drives each group's `betas[0]` where the group
+  has `betas` (Adam and friends; `betas[1]` is kept), else its `momentum` (SGD, RMSprop), set before every update
+  like the rate: the value at update t + 1 is `momentum(t)`. torch's OneCycleLR(cycle_momentum=True) does the same
+  with its own curve. A group with neither is refused at construction.
 - `state_dict()` is plain data (the schedule's `to_config()`, the plateau's state, the counters), so it loads with
   `torch.load(..., weights_only=True)` (as transformers' Trainer loads it) and a resumed run continues bit for bit.
   `load_state_dict` refuses a state whose schedule or plateau settings differ from this scheduler's (ValueError);
@@ -27,10 +33,13 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
+from . import _check
 from .plateau import Plateau
 from .schedules import Schedule, as_schedule, from_config
 
 _FORMAT = "lrlab.torch.Scheduler/1"
+_WHO = "lrlab.torch.Scheduler"
+_KEYS = ("schedule", "schedule_repr", "plateau", "last_epoch", "step_count", "base_lrs", "last_lr")
 
 
 def _config(schedule: Schedule) -> dict[str, Any] | None:
@@ -41,32 +50,90 @@ def _config(schedule: Schedule) -> dict[str, Any] | None:
         return None
 
 
+def _schedules(value: Any, groups: int, name: str) -> tuple[list[Schedule], bool]:
+    """One schedule per param group, and whether they were given as a list (else one for all groups)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != groups:
+            raise ValueError(
+                f"{_WHO}: {name} is a list of {len(value)} schedules but the optimizer has {groups} param groups; "
+                "give one schedule per group, or a single schedule"
+            )
+        return [as_schedule(v, who=f"{_WHO}: {name}[{i}]") for i, v in enumerate(value)], True
+    return [as_schedule(value, who=_WHO)], False
+
+
+def _set(group: dict[str, Any], key: str, value: float) -> None:
+    """group[key] = value, filling a tensor in place (as torch's schedulers do)."""
+    if isinstance(group[key], torch.Tensor):
+        group[key].fill_(value)
+    else:
+        group[key] = value
+
+
+def _momentum_key(group: dict[str, Any], index: int, optimizer: torch.optim.Optimizer) -> str:
+    """'betas' (its first entry is driven) or 'momentum'; ValueError naming the group when it has neither."""
+    if "betas" in group:
+        return "betas"
+    if "momentum" in group:
+        return "momentum"
+    raise ValueError(
+        f"{_WHO}: momentum: param group {index} has neither 'momentum' nor 'betas' "
+        f"({type(optimizer).__name__} takes no momentum); drop momentum= or use an optimizer that has one"
+    )
+
+
 class Scheduler(LRScheduler):
     """An lrlab schedule driving a torch optimizer: `step()` per optimizer step, `report(metric)` per epoch."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, schedule: Schedule | str, plateau: Plateau | None = None):
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        schedule: Schedule | str | list[Any],
+        plateau: Plateau | None = None,
+        *,
+        momentum: Schedule | str | list[Any] | None = None,
+    ):
         if not isinstance(optimizer, torch.optim.Optimizer):
-            raise ValueError(f"lrlab.torch.Scheduler: optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
+            raise ValueError(f"{_WHO}: optimizer must be a torch.optim.Optimizer, got {_check.shown(optimizer)}")
         if plateau is not None and not isinstance(plateau, Plateau):
-            raise ValueError(f"lrlab.torch.Scheduler: plateau must be an lrlab.Plateau or None, got {plateau!r}")
-        self.schedule = as_schedule(schedule, who="lrlab.torch.Scheduler")
-        self.plateau = plateau
+            raise ValueError(f"{_WHO}: plateau must be an lrlab.Plateau or None, got {_check.shown(plateau)}")
         groups = optimizer.param_groups
-        _first_initial_lr(groups, [float(g.get("initial_lr", g["lr"])) for g in groups])
+        self._lr, self._lr_listed = _schedules(schedule, len(groups), "schedule")
+        self.schedule: Schedule | list[Schedule] = self._lr if self._lr_listed else self._lr[0]
+        self.plateau = plateau
+        self._momentum: list[Schedule] = []
+        self._momentum_listed = False
+        self.momentum: Schedule | list[Schedule] | None = None
+        if momentum is not None:
+            self._momentum, self._momentum_listed = _schedules(momentum, len(groups), "momentum")
+            self.momentum = self._momentum if self._momentum_listed else self._momentum[0]
+            for i, group in enumerate(groups):
+                _momentum_key(group, i, optimizer)
+        self._last_momentum: list[float] = []
+        if not self._lr_listed:
+            _first_initial_lr(groups, [float(g.get("initial_lr", g["lr"])) for g in groups])
         super().__init__(optimizer)
 
     # -- rates ------------------------------------------------------------------------------------
     def rates(self, step: int) -> list[float]:
         """The rate of each param group for update number `step + 1`, with the plateau as it is now."""
         groups = self.optimizer.param_groups
-        initial = [float(g.setdefault("initial_lr", g["lr"])) for g in groups]
-        first = _first_initial_lr(groups, initial)
-        base = self.schedule(step)
-        out = []
-        for i, init in enumerate(initial):
-            lr = base if i == 0 or init == first else base * init / first
-            out.append(self.plateau.effective(lr) if self.plateau is not None else lr)
-        return out
+        if self._lr_listed:
+            lrs = [s(step) for s in self._lr]
+        else:
+            initial = [float(g.setdefault("initial_lr", g["lr"])) for g in groups]
+            first = _first_initial_lr(groups, initial)
+            base = self._lr[0](step)
+            lrs = [base if i == 0 or init == first else base * init / first for i, init in enumerate(initial)]
+        if self.plateau is None:
+            return lrs
+        return [self.plateau.effective(lr) for lr in lrs]
+
+    def momenta(self, step: int) -> list[float]:
+        """The momentum (or beta1) of each param group for update number `step + 1` ([] without momentum=)."""
+        if not self._momentum_listed:
+            return [self._momentum[0](step)] * len(self.optimizer.param_groups) if self._momentum else []
+        return [s(step) for s in self._momentum]
 
     def get_lr(self) -> list[float]:
         return self.rates(self.last_epoch)
@@ -74,20 +141,40 @@ class Scheduler(LRScheduler):
     def _get_closed_form_lr(self) -> list[float]:
         return self.rates(self.last_epoch)
 
+    def step(self, epoch: int | None = None) -> None:
+        """torch's step (the rates), then the momenta for the same update."""
+        super().step(epoch)
+        self._apply_momenta()
+
+    def _apply_momenta(self) -> None:
+        if not self._momentum:
+            return
+        groups = self.optimizer.param_groups
+        for i, (group, m) in enumerate(zip(groups, self.momenta(self.last_epoch))):
+            if _momentum_key(group, i, self.optimizer) == "betas":
+                betas = group["betas"]
+                if isinstance(betas[0], torch.Tensor):
+                    betas[0].fill_(m)
+                else:
+                    group["betas"] = (m, *betas[1:])
+            else:
+                _set(group, "momentum", m)
+        self._last_momentum = self.momenta(self.last_epoch)
+
+    def get_last_momentum(self) -> list[float]:
+        """The momentum (or beta1) last set in each param group ([] without momentum=)."""
+        return list(self._last_momentum)
+
     def _apply(self) -> None:
         for group, lr in zip(self.optimizer.param_groups, self.rates(self.last_epoch)):
-            if isinstance(group["lr"], torch.Tensor):
-                group["lr"].fill_(lr)
-            else:
-                group["lr"] = lr
+            _set(group, "lr", lr)
         self._last_lr = [float(g["lr"]) for g in self.optimizer.param_groups]
+        self._apply_momenta()
 
     def report(self, metric: float) -> bool:
         """Feed one epoch's metric to the plateau; a reduction takes effect at once. True when it reduced."""
         if self.plateau is None:
-            raise ValueError(
-                "lrlab.torch.Scheduler.report: this scheduler has no plateau; pass plateau=lrlab.Plateau()"
-            )
+            raise ValueError(f"{_WHO}.report: this scheduler has no plateau; pass plateau=lrlab.Plateau()")
         reduced = self.plateau.step(metric)
         if reduced:
             self._apply()
@@ -98,37 +185,42 @@ class Scheduler(LRScheduler):
         """Plain data only: loads with torch.load(..., weights_only=True) and json."""
         return {
             "format": _FORMAT,
-            "schedule": _config(self.schedule),
-            "schedule_repr": repr(self.schedule),
+            "schedule": _saved(self._lr, self._lr_listed, _config),
+            "schedule_repr": _saved(self._lr, self._lr_listed, repr),
+            "momentum": _saved(self._momentum, self._momentum_listed, _config) if self._momentum else None,
+            "momentum_repr": _saved(self._momentum, self._momentum_listed, repr) if self._momentum else None,
             "plateau": self.plateau.state_dict() if self.plateau is not None else None,
             "last_epoch": int(self.last_epoch),
             "step_count": int(self._step_count),
             "base_lrs": [float(x) for x in self.base_lrs],
             "last_lr": [float(x) for x in self._last_lr],
+            "last_momentum": [float(x) for x in self._last_momentum],
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore counters and plateau; the state's schedule and plateau settings must match (ValueError)."""
+        """Restore counters and plateau; the state's schedules and plateau settings must match (ValueError).
+
+        Every field is checked first (ValueError naming the key); nothing changes unless all are valid."""
         state = _check_state(state_dict)
-        saved, mine = state["schedule"], _config(self.schedule)
-        if saved is None or mine is None:
-            if state["schedule_repr"] != repr(self.schedule):
-                raise ValueError(
-                    "lrlab.torch.Scheduler.load_state_dict: the checkpoint's schedule "
-                    f"{state['schedule_repr']} cannot be compared with this scheduler's {self.schedule!r}: a schedule "
-                    "holding an unnamed Python function resumes only with that same object; pass an importable "
-                    'function (custom("pkg.mod:fn")) to resume in another process'
-                )
-        elif saved != mine:
-            raise ValueError(
-                f"lrlab.torch.Scheduler.load_state_dict: the checkpoint's schedule is {state['schedule_repr']}, "
-                f"this scheduler's is {self.schedule!r}; build the scheduler with the saved schedule "
-                "(Scheduler.from_state_dict) or start afresh"
-            )
+        groups = len(self.optimizer.param_groups)
+        for key in ("base_lrs", "last_lr"):
+            if len(state[key]) != groups:
+                raise _check.fail(_WHO, f"the state's {key}", f"a list of {groups} rates (one per param group)",
+                                  state_dict[key])
+        _same_schedules("schedule", state, self._lr, self._lr_listed)
+        if state["momentum"] is None and state["momentum_repr"] is None:
+            if self._momentum:
+                raise ValueError(f"{_WHO}.load_state_dict: the checkpoint has no momentum schedule but this "
+                                 f"scheduler has one ({self.momentum!r})")
+        elif not self._momentum:
+            raise ValueError(f"{_WHO}.load_state_dict: the checkpoint has a momentum schedule "
+                             f"({_check.shown(state['momentum_repr'])}) but this scheduler has none")
+        else:
+            _same_schedules("momentum", state, self._momentum, self._momentum_listed)
         if (state["plateau"] is None) != (self.plateau is None):
             has = "has a plateau" if state["plateau"] is not None else "has no plateau"
             raise ValueError(
-                f"lrlab.torch.Scheduler.load_state_dict: the checkpoint {has} but this scheduler "
+                f"{_WHO}.load_state_dict: the checkpoint {has} but this scheduler "
                 f"{'has one' if self.plateau is not None else 'has none'}"
             )
         if self.plateau is not None:
@@ -140,43 +232,119 @@ class Scheduler(LRScheduler):
 
     @classmethod
     def from_state_dict(cls, optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> Scheduler:
-        """A scheduler with the schedule and plateau saved in `state_dict` (the documented replacement)."""
+        """A scheduler with the schedules and plateau saved in `state_dict` (the documented replacement)."""
         state = _check_state(state_dict)
-        if state["schedule"] is None:
-            raise ValueError(
-                f"lrlab.torch.Scheduler.from_state_dict: the checkpoint's schedule {state['schedule_repr']} "
-                "holds an unnamed Python function and cannot be rebuilt; build the scheduler with it yourself"
-            )
+        schedule = _rebuilt("schedule", state)
+        momentum = _rebuilt("momentum", state) if state["momentum_repr"] is not None else None
         plateau = Plateau.from_state_dict(state["plateau"]) if state["plateau"] is not None else None
-        out = cls(optimizer, from_config(state["schedule"]), plateau)
+        out = cls(optimizer, schedule, plateau, momentum=momentum)
         out.load_state_dict(state)
         return out
 
     def __repr__(self) -> str:
         extra = f", plateau={self.plateau!r}" if self.plateau is not None else ""
-        return f"lrlab.torch.Scheduler({self.schedule!r}{extra}, last_epoch={self.last_epoch})"
+        extra += f", momentum={self.momentum!r}" if self.momentum is not None else ""
+        return f"{_WHO}({self.schedule!r}{extra}, last_epoch={self.last_epoch})"
 
 
 def _first_initial_lr(groups: list[dict[str, Any]], initial: list[float]) -> float:
     first = initial[0] if initial else 0.0
     if len(initial) > 1 and not first > 0:
         raise ValueError(
-            f"lrlab.torch.Scheduler: param group 0 has initial lr {first!r}; with several param groups every group "
-            "keeps its ratio to group 0's initial lr, so it must be > 0 (put a group with a nonzero lr first)"
+            f"{_WHO}: param group 0 has initial lr {first!r}; with several param groups every group "
+            "keeps its ratio to group 0's initial lr, so it must be > 0 (put a group with a nonzero lr first, "
+            "or give one schedule per group as a list)"
         )
     return first
 
 
+def _saved(schedules: list[Schedule], listed: bool, fn: Any) -> Any:
+    """fn of the schedule, or a list of fn of each when they were given as a list."""
+    return [fn(s) for s in schedules] if listed else fn(schedules[0])
+
+
+def _same_schedules(key: str, state: dict[str, Any], mine: list[Schedule], listed: bool) -> None:
+    """ValueError unless the state's schedules (under `key`) are this scheduler's."""
+    saved, saved_repr = state[key], state[f"{key}_repr"]
+    if isinstance(saved_repr, list) != listed or (listed and len(saved_repr) != len(mine)):
+        raise ValueError(
+            f"{_WHO}.load_state_dict: the checkpoint's {key} is {_check.shown(saved_repr)}, this scheduler's is "
+            f"{_saved(mine, listed, repr)}; build the scheduler with the saved schedules "
+            "(Scheduler.from_state_dict) or start afresh"
+        )
+    pairs = zip(saved, saved_repr, mine) if listed else [(saved, saved_repr, mine[0])]
+    for config, text, schedule in pairs:
+        own = _config(schedule)
+        if config is None or own is None:
+            if text != repr(schedule):
+                raise ValueError(
+                    f"{_WHO}.load_state_dict: the checkpoint's {key} {text} cannot be compared with this "
+                    f"scheduler's {schedule!r}: a schedule holding an unnamed Python function resumes only with "
+                    'that same object; pass an importable function (custom("pkg.mod:fn")) to resume in another '
+                    "process"
+                )
+        elif config != own:
+            raise ValueError(
+                f"{_WHO}.load_state_dict: the checkpoint's {key} is {text}, this scheduler's is {schedule!r}; "
+                "build the scheduler with the saved schedule (Scheduler.from_state_dict) or start afresh"
+            )
+
+
+def _rebuilt(key: str, state: dict[str, Any]) -> Schedule | list[Schedule]:
+    """The schedule(s) saved under `key`, rebuilt from their configs."""
+    configs, texts = state[key], state[f"{key}_repr"]
+    listed = isinstance(texts, list)
+    out = []
+    for config, text in zip(configs, texts) if listed else [(configs, texts)]:
+        if config is None:
+            raise ValueError(
+                f"{_WHO}.from_state_dict: the checkpoint's {key} {text} holds an unnamed Python function and "
+                "cannot be rebuilt; build the scheduler with it yourself"
+            )
+        try:
+            out.append(from_config(config))
+        except (ValueError, TypeError) as exc:  # TypeError: from_config on an unhashable "kind" (see notes)
+            raise ValueError(
+                f"{_WHO}.from_state_dict: the state's {key} is not a schedule config: {exc}"
+            ) from None
+    return out if listed else out[0]
+
+
+def _check_schedule_field(state: dict[str, Any], key: str, *, optional: bool) -> None:
+    """`key` holds a config dict (or None) and `key_repr` its repr string, or both are lists of those."""
+    configs, texts = state.get(key), state.get(f"{key}_repr")
+    if optional and configs is None and texts is None:
+        return
+    what = "a schedule config (a dict, or None for an unnamed function) or a list of them"
+    if isinstance(texts, list):
+        if not isinstance(configs, list) or len(configs) != len(texts) or not texts:
+            raise _check.fail(_WHO, f"the state's {key}", f"a list of {len(texts)} configs (as {key}_repr)", configs)
+        if not all(c is None or isinstance(c, dict) for c in configs):
+            raise _check.fail(_WHO, f"the state's {key}", what, configs)
+        if not all(isinstance(t, str) for t in texts):
+            raise _check.fail(_WHO, f"the state's {key}_repr", "a list of strings", texts)
+        return
+    if not isinstance(texts, str):
+        raise _check.fail(_WHO, f"the state's {key}_repr", "a string or a list of strings", texts)
+    if configs is not None and not isinstance(configs, dict):
+        raise _check.fail(_WHO, f"the state's {key}", what, configs)
+
+
 def _check_state(state: Any) -> dict[str, Any]:
+    """The state, with every field checked (ValueError naming the key); momentum fields default to None."""
     if not isinstance(state, dict) or state.get("format") != _FORMAT:
         got = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"lrlab.torch.Scheduler: not a state of this scheduler (format {got!r}, expected {_FORMAT!r})")
-    for key in ("schedule", "schedule_repr", "plateau", "last_epoch", "step_count", "base_lrs"):
+        raise ValueError(f"{_WHO}: not a state of this scheduler (format {_check.shown(got)}, expected {_FORMAT!r})")
+    for key in _KEYS:
         if key not in state:
-            raise ValueError(f"lrlab.torch.Scheduler: the state has no {key!r}")
-    for key in ("last_epoch", "step_count"):
-        if isinstance(state[key], bool) or not isinstance(state[key], int) or state[key] < 0:
-            raise ValueError(
-                f"lrlab.torch.Scheduler: the state's {key} must be a whole number >= 0, got {state[key]!r}"
-            )
-    return state
+            raise ValueError(f"{_WHO}: the state has no {key!r}")
+    out = {"momentum": None, "momentum_repr": None, "last_momentum": [], **state}
+    _check_schedule_field(out, "schedule", optional=False)
+    _check_schedule_field(out, "momentum", optional=True)
+    if out["plateau"] is not None and not isinstance(out["plateau"], dict):
+        raise _check.fail(_WHO, "the state's plateau", "a Plateau state (a dict) or None", out["plateau"])
+    out["last_epoch"] = _check.whole(_WHO, "the state's last_epoch", out["last_epoch"], 0, _check.MAX_STEPS)
+    out["step_count"] = _check.whole(_WHO, "the state's step_count", out["step_count"], 0, _check.MAX_STEPS + 1)
+    for key in ("base_lrs", "last_lr", "last_momentum"):
+        out[key] = _check.rates(_WHO, f"the state's {key}", out[key])
+    return out
