@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: this CPU build is on disk; the ranges in pyproject.toml are then already met.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
+	# timm's schedulers are a test reference; its requirements would replace the CPU torch with a CUDA build
+	$(PY) -m pip install -q --no-deps 'timm>=1.0,<2'
 	touch $(STAMP)
 
 # The main job: six schedules on the fourth seed's task (Adam, 3 seeds), a leaderboard and lrlab-out/report.html.

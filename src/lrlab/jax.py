@@ -22,7 +22,7 @@ import numpy as np
 
 from .schedules import Namespace, as_schedule
 
-__all__ = ["NAMESPACE", "plateau_chain", "schedule"]
+__all__ = ["NAMESPACE", "plateau_chain", "schedule", "with_momentum"]
 
 NAMESPACE = Namespace(
     name="jax",
