@@ -154,7 +154,8 @@ def test_unwritable_outputs_fail_first_with_one_line(args, tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"lrlab {args[0]}: error: "), out.stderr
-    assert ("afile" in lines[0] and "not a folder" in lines[0]) or "cannot create a file in '/proc'" in lines[0]
+    said = lines[0]
+    assert ("afile" in said and "not a folder" in said) or "cannot create a file in '/proc'" in said, said
     assert out.stdout == ""  # before any work: no preview, no training, nothing written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 

@@ -21,9 +21,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("pandas")
 
 from lrlab.lab.compare import compare  # noqa: E402
+from lrlab.lab.options import RunOptions  # noqa: E402
+from lrlab.lab.plan import plan  # noqa: E402
 from lrlab.lab.store import Store, config_key  # noqa: E402
 from lrlab.lab.task import Data, Split, Task  # noqa: E402
-from lrlab.lab.train import plan, train  # noqa: E402
+from lrlab.lab.train import train  # noqa: E402
 
 
 def _load(seed: int) -> Data:
@@ -197,7 +199,7 @@ def test_a_claim_left_by_a_killed_process_is_taken_over(tmp_path):
             proc.kill()
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    config = plan("or3", "constant(0.5)", epochs=3).config
+    config = plan("or3", "constant(0.5)", RunOptions(epochs=3)).config
     with Store(db, stale_after_s=3600) as store:
         assert [(c["key"], c["pid"]) for c in store.claims()] == [(config_key(config), proc.pid)]
         with store.claim(config, on_wait=_never_wait) as claim:  # no waiting for the dead

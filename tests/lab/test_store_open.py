@@ -343,6 +343,6 @@ def test_a_run_id_past_sqlite_integers_is_one_line(tmp_path, capsys):
             store.summaries(limit=int(huge))
     assert main(["runs", "show", huge, "--db", str(db)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and huge in err and "run id" in err
+    assert err.count("\n") == 1 and huge in err and "ID must be a whole number" in err
     assert main(["runs", "show", str(2**63 - 1), "--db", str(db)]) == 2
     assert f"no run with id {2**63 - 1}" in capsys.readouterr().err

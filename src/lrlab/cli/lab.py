@@ -155,8 +155,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     Plateau.from_options(args.plateau)
     if args.out:
         check_writable("--out", args.out, directory=True)
-    if "://" not in args.db:  # a path: an SQLite file (a URL names a database server)
-        check_writable("--db", args.db, directory=False)
+    from ..lab.store import Store
+
+    Store(args.db).close()  # the store checks itself at open (writable, not damaged, not another program's)
     epochs = _int("--epochs", args.epochs)
     if args.batch_size is None:
         batch_size: Any = TASK_DEFAULT

@@ -163,6 +163,9 @@ class Store:
                 self._conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True,
                                              timeout=self.timeout, isolation_level=None)
             else:
+                for folder in (self.path.parent, *self.path.parent.parents):
+                    if folder.exists() and not folder.is_dir():
+                        raise ValueError(f"the run store {str(self.path)!r}: {str(folder)!r} is a file, not a folder")
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._conn = self._connect()
         except (sqlite3.Error, OSError) as exc:
