@@ -13,11 +13,14 @@ import json
 import math
 import numbers
 import operator
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ._ns import NUMPY, SCALAR, Namespace
+
+_UNTRACED = object()
 
 KINDS: dict[str, type[Schedule]] = {}
 """Every schedule kind by its spec name: what `parse` and `from_config` can build."""
@@ -67,6 +70,24 @@ class Schedule:
         """The formula, on non-negative steps `t` of namespace `xp` (float, numpy, jax, torch, keras)."""
         raise NotImplementedError
 
+    def apply_cast(self, xp: Namespace, t: Any, constant: Callable[[Any], Any]) -> Any:
+        """`apply(xp, t)` with every number of the formula (parameters, literals) passed through `constant`
+        first, e.g. made an array of the adapter's float dtype, so no Python int reaches the array library
+        (past 2**31 jax overflows int32 inside jit without x64). It replays the formula's trace; a formula
+        that cannot be traced (host-only kinds) runs as `apply(xp, t)`."""
+        from ._compile import Untraceable, replay, trace
+
+        formula = self.__dict__.get("_formula", _UNTRACED)
+        if formula is _UNTRACED:
+            try:
+                formula = None if self.host_only else trace(self.apply)[1]
+            except (Untraceable, RecursionError):
+                formula = None
+            object.__setattr__(self, "_formula", formula)
+        if formula is None:
+            return self.apply(xp, t)
+        return replay(formula, xp, t, constant)
+
     # `s(t)` finds __call__ on the class: this property hands back the instance's entry function itself, so
     # a lookup runs one Python function (the compiled formula behind a check of t) rather than two.
     __call__ = property(
@@ -88,7 +109,7 @@ class Schedule:
         """Set `_scalar` (the formula on an int) and `_entry` (what `s(t)` runs) on this instance."""
         from ._compile import scalar_functions
 
-        compiled = scalar_functions(self.apply, self._call) if self.is_bound else None
+        compiled = scalar_functions(self.apply, self._call) if self.is_bound and not self.host_only else None
         if compiled is None:  # host-only kinds, lengths left out: the formula as written
             apply, slow = self.apply, self._call
 

@@ -84,7 +84,7 @@ class per_epoch(Schedule):
         )
 
     def apply(self, xp: Namespace, t: Any) -> Any:
-        return self.schedule.apply(xp, xp.floor(t / self.steps_per_epoch))
+        return self.schedule.apply(xp, xp.floordiv(t, self.steps_per_epoch))
 
     def stretch(self, total_steps: int) -> Schedule:
         total = check.steps(self.kind, "total_steps", total_steps)
