@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sched_testutil  # noqa: F401  (custom() looks its function up in imported modules)
+import sched_testutil  # noqa: F401  (registers the function custom("sched_testutil:seed_decay") names)
 from hypothesis import strategies as st
 
 import lrlab

@@ -9,7 +9,7 @@ from .compose import clip, join, per_epoch, scale, warmup
 from .cosine import cosine, cosine_restarts
 from .cyclic import cyclic, one_cycle
 from .decay import constant, exponential, inverse_time, linear, multistep, piecewise, polynomial, step_decay
-from .host import custom, random_uniform
+from .host import custom, random_uniform, register_function
 from .spec import as_schedule, parse, parse_call
 from .transformer import inverse_sqrt, wsd
 
@@ -40,6 +40,7 @@ __all__ = [
     "piecewise",
     "polynomial",
     "random_uniform",
+    "register_function",
     "scale",
     "step_decay",
     "warmup",
