@@ -120,7 +120,7 @@ def test_torch_checkpoint_naming_os_exit_is_a_value_error():
     buf = io.BytesIO()
     torch.save(state, buf)
     loaded = torch.load(io.BytesIO(buf.getvalue()), weights_only=True)
-    with pytest.raises(ValueError, match="os:_exit.*not a registered function"):
+    with pytest.raises(ValueError, match=r"os:_exit.*not a registered function"):
         Scheduler.from_state_dict(opt, loaded)
     with pytest.raises(ValueError):
         Scheduler(opt, lrlab.custom(halving)).load_state_dict(loaded)
@@ -150,7 +150,7 @@ def test_unregistered_function_works_in_process_but_cannot_be_saved():
     s = lrlab.custom(local)
     assert s(3) == 0.2 and s.fn is local
     assert repr(s).startswith("custom(<function ") and "local" in repr(s)
-    with pytest.raises(ValueError, match="not registered.*lrlab.register_function"):
+    with pytest.raises(ValueError, match=r"not registered.*lrlab\.register_function"):
         s.to_config()
 
 
