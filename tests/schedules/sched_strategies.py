@@ -105,7 +105,7 @@ leaves = st.one_of(
     st.builds(lrlab.inverse_sqrt, rates, small_counts, st.none() | st.floats(1e-3, 1e5)),
     wsd(),
     st.builds(
-        lambda low, width, seed: lrlab.random_uniform(low, low + width, seed), rates, rates, st.integers(0, 2**64)
+        lambda low, width, seed: lrlab.random_uniform(low, low + width, seed), rates, rates, st.integers(0, 2**64 - 1)
     ),
     st.just(lrlab.custom("sched_testutil:seed_decay")),
 )

@@ -294,12 +294,16 @@ def scalar_functions(
                 "    if t.__class__ is not int or t < 0:",
                 "        return _slow(t)",
                 "    try:",
-                *("    " + line for line in body),
+                *("    " + line for line in body[:-1]),
+                f"        _r = {tracer.arg(result)}",
                 "    except OverflowError:",
                 "        return _slow(t)",
+                "    if _r < _INF:",
+                "        return _r",
+                "    return _slow(t)  # an infinite value: the slow path explains it",
             ]
         )
-        namespace: dict[str, Any] = {**_GLOBALS, **tracer.constants, "_slow": slow}
+        namespace: dict[str, Any] = {**_GLOBALS, **tracer.constants, "_slow": slow, "_INF": math.inf}
         exec(compile(source, "<lrlab scalar formula>", "exec"), namespace)  # our own generated statements only
     except (Untraceable, RecursionError, SyntaxError):
         # Python branches on the step, unset lengths, a graph deeper than Python's stack or a function

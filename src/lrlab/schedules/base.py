@@ -119,10 +119,13 @@ class Schedule:
             def entry(t: Any) -> Any:
                 if t.__class__ is int and t >= 0:
                     try:
-                        return apply(SCALAR, t)
+                        value = apply(SCALAR, t)
                     except (OverflowError, TypeError):
                         pass  # overflow: numpy gives inf; TypeError: a length is unset, which _call explains
-                return slow(t)
+                    else:
+                        if value < math.inf:
+                            return value
+                return slow(t)  # explains an infinite value
 
             compiled = formula, entry
         object.__setattr__(self, "_scalar", compiled[0])
@@ -142,9 +145,13 @@ class Schedule:
                 raise ValueError(f"step must be a finite number >= 0, got {t!r}")
             if step == int(step) and step < 2**53:
                 try:
-                    return float(self._scalar(int(step)))
+                    value = float(self._scalar(int(step)))
                 except OverflowError:
                     pass
+                else:
+                    if not value < math.inf:
+                        raise self._overflow(t, value)
+                    return value
             return float(self._call_array(np.array([step]))[0])
         try:
             steps = np.asarray(t)
@@ -163,7 +170,18 @@ class Schedule:
         with np.errstate(all="ignore"):
             out = self.apply(NUMPY, steps)
         out = np.asarray(out, dtype=np.float64)
+        if not np.isfinite(out).all():  # a rate that grows past float64 (exponential(0.1, 1, 10) at 400)
+            bad = np.flatnonzero(~np.isfinite(np.broadcast_to(out, steps.shape)))[0]
+            raise self._overflow(steps.ravel()[bad], np.broadcast_to(out, steps.shape).ravel()[bad])
         return out if out.shape == steps.shape else np.broadcast_to(out, steps.shape).copy()
+
+    def _overflow(self, step: Any, value: Any) -> ValueError:
+        from .. import _check
+
+        shown = int(step) if float(step) == int(step) else float(step)
+        return ValueError(
+            f"{_check.shown(self)} overflows at step {shown}: its value is {float(value)!r}, not a finite rate"
+        )
 
     # -- lengths left out ---------------------------------------------------------------------
     def children(self) -> list[Schedule]:
@@ -300,23 +318,32 @@ def from_config(config: dict[str, Any] | str) -> Schedule:
 
 
 def _from_config(config: dict[str, Any] | str) -> Schedule:
+    from .. import _check
+
     if isinstance(config, str):
-        try:
-            config = json.loads(config)
+        try:  # an int past Python's digit limit becomes a float (inf), which the parameter's check refuses
+            config = json.loads(config, parse_int=_json_int)
         except json.JSONDecodeError as exc:
             raise ValueError(f"schedule config is not valid JSON: {exc}") from None
     if not isinstance(config, dict) or "kind" not in config:
-        raise ValueError(f"a schedule config is a dict with a 'kind' key, got {config!r}")
+        raise ValueError(f"a schedule config is a dict with a 'kind' key, got {_check.shown(config)}")
     kind = config["kind"]
-    if kind not in KINDS:
-        raise ValueError(f"unknown schedule kind {kind!r}; known: {', '.join(sorted(KINDS))}")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise _check.fail("schedule config", "kind", f"a schedule kind ({', '.join(sorted(KINDS))})", kind)
     cls = KINDS[kind]
     names = {p.name for p in cls._fields}
     params = {k: v for k, v in config.items() if k != "kind"}
-    unknown = sorted(set(params) - names)
+    unknown = [k for k in params if not isinstance(k, str) or k not in names]
     if unknown:
-        raise ValueError(f"{kind}: unknown parameter {unknown[0]!r} in config")
+        raise ValueError(f"{kind}: unknown parameter {_check.shown(unknown[0])} in config")
     return build(kind, [], {k: _from_config_value(v) for k, v in params.items()})
+
+
+def _json_int(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:  # more digits than sys.get_int_max_str_digits()
+        return float(text)
 
 
 def _from_config_value(value: Any) -> Any:

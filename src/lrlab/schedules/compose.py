@@ -97,11 +97,16 @@ class scale(Schedule):
 
     def __init__(self, schedule: Schedule, factor: float) -> None:
         k = self.kind
-        self._set(
-            schedule=_schedule(k, "schedule", schedule),
-            factor=check.rate(k, "factor", factor),
-            host_only=schedule.host_only,
-        )
+        schedule, factor = _schedule(k, "schedule", schedule), check.rate(k, "factor", factor)
+        inner = schedule
+        total = factor
+        while isinstance(inner, scale):  # s * 1e308 * 1e308: the factors together overflow at every step
+            total *= inner.factor
+            inner = inner.schedule
+        if not math.isfinite(total):
+            what = "a number that keeps the rate finite (the product of factors overflows)"
+            raise check.fail(k, "factor", what, factor)
+        self._set(schedule=schedule, factor=factor, host_only=schedule.host_only)
 
     def apply(self, xp: Namespace, t: Any) -> Any:
         if not self.factor:  # 0 * a schedule that grows to inf stays 0

@@ -50,7 +50,8 @@ class random_uniform(Schedule):
         low, high = check.rate(k, "low", low), check.rate(k, "high", high)
         if high < low:
             raise ValueError(f"{k}: high must be >= low ({low!r}), got {high!r}")
-        self._set(low=low, high=high, seed=check.whole(k, "seed", seed, 0))
+        # only the seed's low 64 bits reach the hash: a larger one would alias a smaller one
+        self._set(low=low, high=high, seed=check.whole(k, "seed", seed, 0, 2**64 - 1))
         object.__setattr__(self, "_key_seed", _splitmix64(self.seed))
 
     def apply(self, xp: Namespace, t: Any) -> Any:
