@@ -80,3 +80,23 @@ def test_compiled_train_step_turns_at_the_boundaries(backend):
         # the weight is float32 and sums the rates: each read-back rate is good to ~1e-5 of the largest
         bad = [t for t in range(STEPS) if abs(got[t] - want[t]) > 1e-3 * want[t] + 2e-5]
         assert not bad, f"{backend} {spec}: step {bad[0]} used {got[bad[0]]!r}, s(t) = {want[bad[0]]!r}"
+
+
+def test_giant_lengths_on_the_jax_backend_without_x64():
+    """optax's giant-step case through lrlab.keras.Schedule under jax.jit in float32: no int32 overflow."""
+    pytest.importorskip("jax")
+    code = (
+        "import jax, lrlab\n"
+        "from lrlab.keras import Schedule\n"
+        "s = Schedule(lrlab.cosine(1000, decay_steps=10**10))\n"
+        "print(float(jax.jit(s.__call__)(10**9)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": SRC},
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert float(proc.stdout.strip().splitlines()[-1]) == pytest.approx(975.5282581475767, rel=1e-6)
