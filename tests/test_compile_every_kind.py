@@ -1,5 +1,5 @@
-"""The scalar fast path: every kind that is not host-only compiles (no silent fallback to the slow path), its
-values equal the formula on Python floats, and one_cycle builds its phases once."""
+"""The scalar fast path (schedules/_compile.py): every kind that is not host-only compiles (no silent fallback
+to the slow path), its values equal the formula on Python floats, and one_cycle builds its phases once."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import math
 
 import numpy as np
 import pytest
-import sched_testutil  # noqa: F401  (registers "sched_testutil:seed_decay")
 
 import lrlab
+from every_kind import SPECS as EVERY_KIND
 from lrlab.schedules import SCALAR
 from lrlab.schedules._compile import Untraceable, scalar_functions
 
-SPECS = [
+SPECS = [s for s in EVERY_KIND if not lrlab.parse(s).host_only] + [
     "constant(0.1)",
     "step_decay(0.1, 0.5, 7)",
     "multistep(0.1, [3, 10, 20], gamma=0.5)",
@@ -38,7 +38,7 @@ SPECS = [
 ]
 
 
-def test_specs_cover_every_kind_that_is_not_host_only():
+def test_specs_cover_every_kind_that_is_not_host_only():  # tests/every_kind.py holds one spec of every kind
     kinds = set()
     for spec in SPECS:
         stack = [lrlab.parse(spec)]
