@@ -1,5 +1,11 @@
-"""One schedule spec of every kind, shared by the adapter tests (the host-only custom kind through an
-importable function)."""
+"""One schedule spec of every kind, shared by the adapter tests (the host-only custom kind through a
+registered function)."""
+
+import math
+
+import lrlab
+
+lrlab.register_function(math.sqrt)  # as "math:sqrt"
 
 SPECS = [
     "constant(0.1)",

@@ -2,7 +2,11 @@
 
 `schedule(s)` evaluates the schedule's own formula with jax.numpy, so it traces under `jax.jit` and plugs
 into any optax optimizer: `optax.sgd(lrlab.jax.schedule(s))`. With x64 enabled the values equal `s(t)`;
-without it they are float32 and close. Host-only kinds (random_uniform, custom) run on the host through
+without it they are float32 and close. Staircases, restarts, cycles and epochs turn at exactly the step
+`s(t)` does in both (float32: for steps below 2**24), although XLA computes `t / n` as `t * (1 / n)`: the
+formulas floor quotients with the namespace's exact `floordiv`. Every parameter reaches jax.numpy as an
+array of the float dtype, so lengths of 2**31 and more work without x64 too.
+Host-only kinds (random_uniform, custom) run on the host through
 `jax.pure_callback`, so they also work under `jit` (not under `grad` of the rate, which nobody needs).
 
 Reduce-on-plateau for optax users: chain `optax.contrib.reduce_on_plateau` after the optimizer and pass the
@@ -36,7 +40,7 @@ NAMESPACE = Namespace(
     maximum=jnp.maximum,
     where=jnp.where,
 )
-"""The formula operations on jax.numpy."""
+"""The formula operations on jax.numpy (floordiv and ceildiv: the exact ones built from floor and where)."""
 
 
 def _float_dtype() -> Any:
@@ -71,7 +75,12 @@ def schedule(s: Any) -> Callable[[Any], jax.Array]:
     def fn(count: Any) -> jax.Array:
         dtype = _float_dtype()
         t = jnp.asarray(count).astype(dtype)
-        return jnp.asarray(sched.apply(NAMESPACE, t), dtype=dtype)
+
+        def constant(value: Any) -> Any:
+            # a Python int past int32 inside jit would overflow without x64: every number becomes the float dtype
+            return value if isinstance(value, bool) else jnp.asarray(float(value), dtype=dtype)
+
+        return jnp.asarray(sched.apply_cast(NAMESPACE, t, constant), dtype=dtype)
 
     fn.schedule = sched  # type: ignore[attr-defined]
     return fn

@@ -162,7 +162,9 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
             value = _host_value(self.schedule, step, dtype)
         else:
             t = ops.cast(step, dtype)
-            value = ops.cast(self.schedule.apply(xp, t), dtype)
+            # every number of the formula as a tensor of dtype: a length past 2**31 would overflow int32 in jax
+            constant = lambda v: v if isinstance(v, bool) else ops.convert_to_tensor(float(v), dtype=dtype)  # noqa: E731
+            value = ops.cast(self.schedule.apply_cast(xp, t, constant), dtype)
         return scaled_rate(xp, value, ops.cast(self._scale, dtype), ops.cast(self._min_lr, dtype))
 
     def get_config(self) -> dict[str, Any]:

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+import lrlab
+
 
 def grid(n: int, marks: Iterable[float] = (), spread: int = 1) -> list[int]:
     """Steps 0..n plus every mark and its neighbours within `spread` (negative ones dropped)."""
@@ -60,6 +62,7 @@ def torch_lrs(make, base_lr: float, n: int, momentum: float = 0.0) -> np.ndarray
     return np.array(out)
 
 
+@lrlab.register_function
 def seed_decay(step: int) -> float:
-    """The first seed's hand-made decay: 0.025, then /2, /3, /4, each for 5 steps (importable for custom())."""
+    """The first seed's hand-made decay: 0.025, then /2, /3, /4, each for 5 steps (registered for custom())."""
     return 0.025 / (1 + min(step // 5, 3))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -38,10 +39,26 @@ def test_config_round_trips_through_json(s):
     assert lrlab.from_config(text) == s
 
 
+def overflow_step(s, steps):
+    """The step a schedule's ValueError says its rate overflows at, over these steps; None when it does not."""
+    try:
+        s(np.asarray(steps))
+    except ValueError as exc:
+        match = re.search(r"overflows at step (\d+)", str(exc))
+        assert match, str(exc)
+        return int(match.group(1))
+    return None
+
+
 @SETTINGS
 @given(schedules, st.lists(st.integers(0, 50_000), min_size=1, max_size=40))
 def test_scalar_and_array_values_are_identical(s, extra):
     steps = sorted(set(extra) | {0, 1, 2, 9_999, 10_000})
+    first = overflow_step(s, steps)
+    if first is not None:  # a growing rate: a ValueError from the step it overflows on, on both paths
+        with pytest.raises(ValueError, match=f"overflows at step {first}"):
+            s(first)
+        steps = [t for t in steps if t < first]
     array = s(np.array(steps))
     assert isinstance(array, np.ndarray) and array.dtype == np.float64 and array.shape == (len(steps),)
     for t, expected in zip(steps, array):
@@ -54,6 +71,10 @@ def test_scalar_and_array_values_are_identical(s, extra):
 @SETTINGS
 @given(schedules)
 def test_values_are_non_negative_and_finite_unless_growth_was_asked(s):
+    first = overflow_step(s, ALL_STEPS)
+    if first is not None:
+        assert may_grow(s), f"{s!r} overflows at step {first}"
+        return
     values = s(ALL_STEPS)
     assert not np.isnan(values).any(), f"NaN at step {int(np.argmax(np.isnan(values)))}"
     assert (values >= 0).all(), f"negative at step {int(np.argmax(values < 0))}"
@@ -154,6 +175,10 @@ def test_compiled_scalar_path_equals_the_formula(spec):
     for t in [0, 1, 2, 7, 99, 100, 101, 999, 1000, 1001, 4999, 5000, 12_345, 20_000, 10**6]:
         try:
             expected = s.apply(SCALAR, t)
-        except OverflowError:  # Python floats overflow where numpy gives inf
+        except OverflowError:  # Python floats overflow where numpy gives inf (an inf rate: a ValueError)
+            if overflow_step(s, [t]) is not None:
+                with pytest.raises(ValueError, match=f"overflows at step {t}"):
+                    s(t)
+                continue
             expected = float(s(np.array([t]))[0])
         assert s(t) == expected

@@ -102,7 +102,7 @@ def test_random_uniform_is_deterministic_bounded_and_seeded():
     assert a(2**60) == a(np.array([2**60]))[0] or True  # float steps beyond 2**53 are rounded first
 
 
-def test_custom_with_an_importable_function_round_trips():
+def test_custom_with_a_registered_function_round_trips():
     s = lrlab.custom(seed_decay)
     assert s.fn == "sched_testutil:seed_decay"
     assert lrlab.parse(repr(s)) == s == lrlab.custom("sched_testutil:seed_decay")

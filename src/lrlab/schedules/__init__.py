@@ -9,7 +9,7 @@ from .compose import clip, join, per_epoch, product, scale, warmup
 from .cosine import cosine, cosine_restarts
 from .cyclic import cyclic, cyclic_momentum, one_cycle, one_cycle_momentum
 from .decay import constant, exponential, inverse_time, linear, multistep, piecewise, polynomial, step_decay
-from .host import custom, random_uniform
+from .host import custom, random_uniform, register_function
 from .spec import as_schedule, parse, parse_call
 from .timm_style import noise, tanh_decay
 from .transformer import inverse_sqrt, wsd
@@ -45,6 +45,7 @@ __all__ = [
     "polynomial",
     "product",
     "random_uniform",
+    "register_function",
     "scale",
     "step_decay",
     "tanh_decay",

@@ -3,13 +3,19 @@
 Every schedule writes its formula once against a `Namespace`. The same formula then runs on Python
 floats (the fast scalar path), on numpy arrays, and, through the adapters, on jax.numpy, torch and
 keras.ops tensors. A formula may also use `+ - * / **` and comparisons, which every backend has.
+
+A formula that floors (or ceils) a quotient of steps calls `xp.floordiv(t, n)` (`xp.ceildiv(t, n)`), never
+`xp.floor(t / n)`: a compiler may compute `t / n` as `t * (1 / n)` (XLA does under `jax.jit`), one ulp
+short of k exactly at t = k * n, and the floor then lands one step late. `floordiv` corrects the floor by
+one where q * n > t or (q + 1) * n <= t, so it is exact for whole-number steps on every backend (below
+2**53 in float64, 2**24 in float32).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,6 +35,43 @@ class Namespace:
     minimum: Callable[[Any, Any], Any]
     maximum: Callable[[Any, Any], Any]
     where: Callable[[Any, Any, Any], Any]
+    floordiv: Callable[[Any, Any], Any] = field(default=None)  # type: ignore[assignment]
+    """floor(t / n), exact for whole numbers; built from `floor` and `where` when not given."""
+    ceildiv: Callable[[Any, Any], Any] = field(default=None)  # type: ignore[assignment]
+    """ceil(t / n), exact for whole numbers; built from `floordiv` and `where` when not given."""
+
+    def __post_init__(self) -> None:
+        if self.floordiv is None:
+            object.__setattr__(self, "floordiv", exact_floordiv(self.floor, self.where))
+        if self.ceildiv is None:
+            object.__setattr__(self, "ceildiv", exact_ceildiv(self.floordiv, self.where))
+
+
+def exact_floordiv(floor: Callable[[Any], Any], where: Callable[[Any, Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """floor(t / n) for an array library, corrected by one where the rounded quotient crossed a whole number.
+
+    q * n and (q + 1) * n are exact for whole numbers below the float's integer limit, so the corrected q
+    is the true floor whatever `t / n` rounded to (the reciprocal multiply of XLA included).
+    """
+
+    def floordiv(t: Any, n: Any) -> Any:
+        q = floor(t / n)
+        q = where(q * n > t, q - 1.0, q)
+        return where((q + 1.0) * n <= t, q + 1.0, q)
+
+    return floordiv
+
+
+def exact_ceildiv(
+    floordiv: Callable[[Any, Any], Any], where: Callable[[Any, Any, Any], Any]
+) -> Callable[[Any, Any], Any]:
+    """ceil(t / n) from an exact floordiv: the floor, plus one where n does not divide t."""
+
+    def ceildiv(t: Any, n: Any) -> Any:
+        q = floordiv(t, n)
+        return where(q * n < t, q + 1.0, q)
+
+    return ceildiv
 
 
 def _py_where(cond: Any, a: Any, b: Any) -> Any:
@@ -43,6 +86,26 @@ def _py_ceil(x: float) -> float:
     return float(math.ceil(x))
 
 
+def _py_floordiv(t: Any, n: Any) -> float:
+    """floor(t / n) as a float: exact integer division for ints, a corrected floor otherwise."""
+    if t.__class__ is int and n.__class__ is int:
+        return float(t // n)
+    q = math.floor(t / n)
+    if q * n > t:
+        q -= 1
+    elif (q + 1) * n <= t:
+        q += 1
+    return float(q)
+
+
+def _py_ceildiv(t: Any, n: Any) -> float:
+    """ceil(t / n) as a float, exact like `_py_floordiv`."""
+    if t.__class__ is int and n.__class__ is int:
+        return float(-(-t // n))
+    q = _py_floordiv(t, n)
+    return q + 1.0 if q * n < t else q
+
+
 SCALAR = Namespace(
     name="python",
     cos=math.cos,
@@ -54,6 +117,8 @@ SCALAR = Namespace(
     minimum=min,
     maximum=max,
     where=_py_where,
+    floordiv=_py_floordiv,
+    ceildiv=_py_ceildiv,
 )
 
 NUMPY = Namespace(

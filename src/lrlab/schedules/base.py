@@ -13,11 +13,14 @@ import json
 import math
 import numbers
 import operator
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ._ns import NUMPY, SCALAR, Namespace
+
+_UNTRACED = object()
 
 KINDS: dict[str, type[Schedule]] = {}
 """Every schedule kind by its spec name: what `parse` and `from_config` can build."""
@@ -77,6 +80,24 @@ class Schedule:
         """The formula, on non-negative steps `t` of namespace `xp` (float, numpy, jax, torch, keras)."""
         raise NotImplementedError
 
+    def apply_cast(self, xp: Namespace, t: Any, constant: Callable[[Any], Any]) -> Any:
+        """`apply(xp, t)` with every number of the formula (parameters, literals) passed through `constant`
+        first, e.g. made an array of the adapter's float dtype, so no Python int reaches the array library
+        (past 2**31 jax overflows int32 inside jit without x64). It replays the formula's trace; a formula
+        that cannot be traced (host-only kinds) runs as `apply(xp, t)`."""
+        from ._compile import Untraceable, replay, trace
+
+        formula = self.__dict__.get("_formula", _UNTRACED)
+        if formula is _UNTRACED:
+            try:
+                formula = None if self.host_only else trace(self.apply)[1]
+            except (Untraceable, RecursionError):
+                formula = None
+            object.__setattr__(self, "_formula", formula)
+        if formula is None:
+            return self.apply(xp, t)
+        return replay(formula, xp, t, constant)
+
     # `s(t)` finds __call__ on the class: this property hands back the instance's entry function itself, so
     # a lookup runs one Python function (the compiled formula behind a check of t) rather than two.
     __call__ = property(
@@ -98,7 +119,7 @@ class Schedule:
         """Set `_scalar` (the formula on an int) and `_entry` (what `s(t)` runs) on this instance."""
         from ._compile import scalar_functions
 
-        compiled = scalar_functions(self.apply, self._call) if self.is_bound else None
+        compiled = scalar_functions(self.apply, self._call) if self.is_bound and not self.host_only else None
         if compiled is None:  # host-only kinds, lengths left out: the formula as written
             apply, slow = self.apply, self._call
 
@@ -108,10 +129,13 @@ class Schedule:
             def entry(t: Any) -> Any:
                 if t.__class__ is int and t >= 0:
                     try:
-                        return apply(SCALAR, t)
+                        value = apply(SCALAR, t)
                     except (OverflowError, TypeError):
                         pass  # overflow: numpy gives inf; TypeError: a length is unset, which _call explains
-                return slow(t)
+                    else:
+                        if value < math.inf:
+                            return value
+                return slow(t)  # explains an infinite value
 
             compiled = formula, entry
         object.__setattr__(self, "_scalar", compiled[0])
@@ -131,9 +155,13 @@ class Schedule:
                 raise ValueError(f"step must be a finite number >= 0, got {t!r}")
             if step == int(step) and step < 2**53:
                 try:
-                    return float(self._scalar(int(step)))
+                    value = float(self._scalar(int(step)))
                 except OverflowError:
                     pass
+                else:
+                    if not value < math.inf:
+                        raise self._overflow(t, value)
+                    return value
             return float(self._call_array(np.array([step]))[0])
         try:
             steps = np.asarray(t)
@@ -152,6 +180,12 @@ class Schedule:
         with np.errstate(all="ignore"):
             out = self.apply(NUMPY, steps)
         out = np.asarray(out, dtype=np.float64)
+        # a rate that grows past float64 (exponential(0.1, 1, 10) at 400); rates are >= 0, so the maximum tells
+        if out.size and not out.max() < math.inf:
+            full = np.broadcast_to(out, steps.shape).ravel()
+            bad = np.flatnonzero(~(full < math.inf))
+            if bad.size:
+                raise self._overflow(steps.ravel()[bad[0]], full[bad[0]])
         return out if out.shape == steps.shape else np.broadcast_to(out, steps.shape).copy()
 
     def events(self, steps: int) -> list[tuple[int, str]]:
@@ -159,6 +193,14 @@ class Schedule:
         regime, kind) pairs, kind one of "boundary", "restart", "warmup end", "phase end". Unsorted and may
         reach outside [1, steps): `lrlab.viz.plots.schedule_events` sorts and keeps those inside."""
         return []
+
+    def _overflow(self, step: Any, value: Any) -> ValueError:
+        from .. import _check
+
+        shown = int(step) if float(step) == int(step) else float(step)
+        return ValueError(
+            f"{_check.shown(self)} overflows at step {shown}: its value is {float(value)!r}, not a finite rate"
+        )
 
     # -- lengths left out ---------------------------------------------------------------------
     def children(self) -> list[Schedule]:
@@ -296,23 +338,32 @@ def from_config(config: dict[str, Any] | str) -> Schedule:
 
 
 def _from_config(config: dict[str, Any] | str) -> Schedule:
+    from .. import _check
+
     if isinstance(config, str):
-        try:
-            config = json.loads(config)
+        try:  # an int past Python's digit limit becomes a float (inf), which the parameter's check refuses
+            config = json.loads(config, parse_int=_json_int)
         except json.JSONDecodeError as exc:
             raise ValueError(f"schedule config is not valid JSON: {exc}") from None
     if not isinstance(config, dict) or "kind" not in config:
-        raise ValueError(f"a schedule config is a dict with a 'kind' key, got {config!r}")
+        raise ValueError(f"a schedule config is a dict with a 'kind' key, got {_check.shown(config)}")
     kind = config["kind"]
-    if kind not in KINDS:
-        raise ValueError(f"unknown schedule kind {kind!r}; known: {', '.join(sorted(KINDS))}")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise _check.fail("schedule config", "kind", f"a schedule kind ({', '.join(sorted(KINDS))})", kind)
     cls = KINDS[kind]
     names = {p.name for p in cls._fields}
     params = {k: v for k, v in config.items() if k != "kind"}
-    unknown = sorted(set(params) - names)
+    unknown = [k for k in params if not isinstance(k, str) or k not in names]
     if unknown:
-        raise ValueError(f"{kind}: unknown parameter {unknown[0]!r} in config")
+        raise ValueError(f"{kind}: unknown parameter {_check.shown(unknown[0])} in config")
     return build(kind, [], {k: _from_config_value(v) for k, v in params.items()})
+
+
+def _json_int(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:  # more digits than sys.get_int_max_str_digits()
+        return float(text)
 
 
 def _from_config_value(value: Any) -> Any:

@@ -99,7 +99,7 @@ class per_epoch(Schedule):
         return [(t * spe, k) for t, k in self.schedule.events(math.ceil(steps / spe))]
 
     def apply(self, xp: Namespace, t: Any) -> Any:
-        return self.schedule.apply(xp, xp.floor(t / self.steps_per_epoch))
+        return self.schedule.apply(xp, xp.floordiv(t, self.steps_per_epoch))
 
     def stretch(self, total_steps: int) -> Schedule:
         total = check.steps(self.kind, "total_steps", total_steps)
@@ -112,11 +112,16 @@ class scale(Schedule):
 
     def __init__(self, schedule: Schedule, factor: float) -> None:
         k = self.kind
-        self._set(
-            schedule=_schedule(k, "schedule", schedule),
-            factor=check.rate(k, "factor", factor),
-            host_only=schedule.host_only,
-        )
+        schedule, factor = _schedule(k, "schedule", schedule), check.rate(k, "factor", factor)
+        inner = schedule
+        total = factor
+        while isinstance(inner, scale):  # s * 1e308 * 1e308: the factors together overflow at every step
+            total *= inner.factor
+            inner = inner.schedule
+        if not math.isfinite(total):
+            what = "a number that keeps the rate finite (the product of factors overflows)"
+            raise check.fail(k, "factor", what, factor)
+        self._set(schedule=schedule, factor=factor, host_only=schedule.host_only)
 
     def events(self, steps: int) -> list[tuple[int, str]]:
         return self.schedule.events(steps)

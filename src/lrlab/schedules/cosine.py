@@ -127,17 +127,19 @@ class cosine_restarts(Schedule):
     def apply(self, xp: Namespace, t: Any) -> Any:
         if not self.initial_lr or self.alpha == 1:  # also where a growing m_mul ** restart overflows
             return t * 0.0 + self.initial_lr * self.alpha
-        fraction = t / self.first_decay_steps
+        n = self.first_decay_steps
+        fraction = t / n
         t_mul = self.t_mul
         if t_mul == 1.0:
-            restart = xp.floor(fraction)
+            restart = xp.floordiv(t, n)
             fraction = fraction - restart
         else:
             # Keras's closed form; the two corrections put a step that lands on a restart into the new
-            # period even where log() rounds the wrong way (Keras then shows a spike of one step).
+            # period even where log() rounds the wrong way (Keras then shows a spike of one step). They
+            # compare steps, not t / n, which a compiler may round below a restart (XLA's t * (1 / n)).
             restart = xp.floor(xp.log(1.0 - fraction * (1.0 - t_mul)) / math.log(t_mul))
-            restart = xp.where((1.0 - t_mul ** (restart + 1.0)) / (1.0 - t_mul) <= fraction, restart + 1.0, restart)
-            restart = xp.where((1.0 - t_mul**restart) / (1.0 - t_mul) > fraction, restart - 1.0, restart)
+            restart = xp.where(n * ((1.0 - t_mul ** (restart + 1.0)) / (1.0 - t_mul)) <= t, restart + 1.0, restart)
+            restart = xp.where(n * ((1.0 - t_mul**restart) / (1.0 - t_mul)) > t, restart - 1.0, restart)
             done = (1.0 - t_mul**restart) / (1.0 - t_mul)
             fraction = (fraction - done) / t_mul**restart
         peak = self.m_mul**restart

@@ -49,7 +49,7 @@ class cyclic(Schedule):
         down = self.step_size_up if self.step_size_down is None else self.step_size_down
         total = float(self.step_size_up + down)
         ratio = self.step_size_up / total
-        cycle = xp.floor(1 + t / total)
+        cycle = 1 + xp.floordiv(t, total)
         x = 1.0 + t / total - cycle
         factor = xp.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
         height = (self.max_lr - self.base_lr) * factor
@@ -123,9 +123,15 @@ class one_cycle(Schedule):
                 f"{k}: max_lr / div_factor / final_div_factor must be finite, got {max_lr!r} / {div_factor!r}"
                 f" / {final_div_factor!r}"
             )
+        object.__setattr__(self, "_phases", None if self.total_steps is None else self._make_phases())
 
     def phases(self) -> list[tuple[float, float, float]]:
-        """(end_step, start_lr, end_lr) of each phase, as torch computes them."""
+        """(end_step, start_lr, end_lr) of each phase, as torch computes them (computed once, at construction)."""
+        if self._phases is None:
+            self._require_bound()
+        return list(self._phases)
+
+    def _make_phases(self) -> list[tuple[float, float, float]]:
         initial = self.max_lr / self.div_factor
         floor_lr = initial / self.final_div_factor
         return _phases(self.total_steps, self.pct_start, self.three_phase, initial, self.max_lr, floor_lr)
@@ -146,7 +152,7 @@ class one_cycle(Schedule):
         return [(end, "warmup end" if i == 0 else "phase end") for i, end in enumerate(ends)]
 
     def apply(self, xp: Namespace, t: Any) -> Any:
-        phases = self.phases()
+        phases = self._phases
         starts = [0.0] + [end for end, _, _ in phases[:-1]]
         pieces = []
         for i, ((end, lo, hi), start) in enumerate(zip(phases, starts)):

@@ -45,7 +45,7 @@ class step_decay(Schedule):
     def apply(self, xp: Namespace, t: Any) -> Any:
         if not self.initial_lr:  # 0 * drop ** k stays 0 where a growing drop ** k overflows
             return t * 0.0
-        return self.initial_lr * self.drop ** xp.floor(t / self.step_size)
+        return self.initial_lr * self.drop ** xp.floordiv(t, self.step_size)
 
 
 class multistep(Schedule):
@@ -117,9 +117,7 @@ class exponential(Schedule):
     def apply(self, xp: Namespace, t: Any) -> Any:
         if not self.initial_lr:  # 0 * decay_rate ** p stays 0 where a growing decay_rate ** p overflows
             return t * 0.0
-        p = t / self.decay_steps
-        if self.staircase:
-            p = xp.floor(p)
+        p = xp.floordiv(t, self.decay_steps) if self.staircase else t / self.decay_steps
         return self.initial_lr * self.decay_rate**p
 
 
@@ -140,9 +138,7 @@ class inverse_time(Schedule):
         return multiples(self.decay_steps, steps, "boundary") if self.staircase else []
 
     def apply(self, xp: Namespace, t: Any) -> Any:
-        p = t / self.decay_steps
-        if self.staircase:
-            p = xp.floor(p)
+        p = xp.floordiv(t, self.decay_steps) if self.staircase else t / self.decay_steps
         return self.initial_lr / (1 + self.decay_rate * p)
 
 
@@ -193,7 +189,7 @@ class polynomial(Schedule):
     def apply(self, xp: Namespace, t: Any) -> Any:
         decay_steps = self.decay_steps
         if self.cycle:
-            multiplier = xp.where(t == 0, 1.0, xp.ceil(t / decay_steps))
+            multiplier = xp.where(t == 0, 1.0, xp.ceildiv(t, decay_steps))
             decay_steps = decay_steps * multiplier
         else:
             t = xp.minimum(t, decay_steps)

@@ -1,20 +1,24 @@
 """Schedules computed on the host only: a deterministic pseudo-random rate, and any Python function.
 
 Their formulas need integer hashing or arbitrary Python, so they run on Python floats and numpy only;
-the adapters call them back on the host (jax.pure_callback, eager torch/keras).
+the adapters call them back on the host (jax.pure_callback, eager torch/keras). A function is named in
+text (a spec, a config, a checkpoint) only if the program registered it (`register_function`).
 """
 
 from __future__ import annotations
 
-import sys
+import json
+import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
 from .. import _check as check
 from ._ns import Namespace
 from .base import Schedule
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _MASK = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -46,7 +50,8 @@ class random_uniform(Schedule):
         low, high = check.rate(k, "low", low), check.rate(k, "high", high)
         if high < low:
             raise ValueError(f"{k}: high must be >= low ({low!r}), got {high!r}")
-        self._set(low=low, high=high, seed=check.whole(k, "seed", seed, 0))
+        # only the seed's low 64 bits reach the hash: a larger one would alias a smaller one
+        self._set(low=low, high=high, seed=check.whole(k, "seed", seed, 0, 2**64 - 1))
         object.__setattr__(self, "_key_seed", _splitmix64(self.seed))
 
     def apply(self, xp: Namespace, t: Any) -> Any:
@@ -61,57 +66,89 @@ class random_uniform(Schedule):
         raise ValueError(f"{self.kind} runs on the host only, not on {xp.name}")
 
 
-def _resolve(ref: str) -> Callable[[int], float]:
-    """The function a "package.module:function" name refers to, looked up in modules already imported.
+_REGISTRY: dict[str, Callable[[int], float]] = {}
+"""Functions a spec, a config or a checkpoint may name, by name: only those the program registered."""
+_NAMES: dict[Any, str] = {}
+"""The registered name of each registered function."""
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:<>\-]*")
 
-    lrlab never imports a module because a spec, a config or a checkpoint names it: importing runs the
-    module's code, and a checkpoint loaded with torch.load(weights_only=True) must stay data. The program
-    that defines the function imports its module first (or passes the function itself).
+_HOW = (
+    "register it in the program that reads it, before reading: lrlab.register_function(fn) "
+    '(or the decorator @lrlab.register_function, or @lrlab.register_function(name="..."))'
+)
+
+
+@overload
+def register_function(fn: F, name: str | None = None) -> F: ...
+
+
+@overload
+def register_function(fn: None = None, name: str | None = None) -> Callable[[F], F]: ...
+
+
+def register_function(fn: Any = None, name: str | None = None) -> Any:
+    """Allow `fn` to be named in specs, configs and checkpoints (`custom("name")`), as Keras's
+    `register_keras_serializable` does for objects; returns `fn` unchanged.
+
+    Data never picks a function of its own: only a registered one (a spec, a config, a `torch.load`
+    checkpoint or a `.keras` file could otherwise call `os:_exit` with the step). The name defaults to
+    "module:qualname". Use it as a call, `register_function(fn, name=...)`, or as a decorator, bare or with
+    a name. Registering a name again replaces its function (a module reloaded).
     """
-    module_name, _, attr = ref.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f'custom: fn must be a callable or "package.module:function", got {ref!r}')
-    module = sys.modules.get(module_name)
-    if module is None:
-        raise ValueError(
-            f"custom: fn {ref!r} names module {module_name!r}, which is not imported; lrlab looks functions up "
-            "only in modules already imported (importing one named in a spec or config would run its code): "
-            "import it first, or pass the function itself"
-        )
-    target: Any = module
+    if fn is None:
+        return lambda f: register_function(f, name)
     try:
-        for part in attr.split("."):
-            target = getattr(target, part)
-    except AttributeError:
-        raise ValueError(f"custom: module {module_name!r} has no {attr!r} (fn {ref!r})") from None
-    if not callable(target):
-        raise ValueError(f"custom: fn {ref!r} is not callable")
-    return target
+        usable = callable(fn) and not isinstance(fn, (type, Schedule)) and isinstance(hash(fn), int)
+    except TypeError:  # an unhashable callable cannot be looked up by its name
+        usable = False
+    if not usable:
+        raise check.fail("register_function", "fn", "a (hashable) function step -> rate", fn)
+    if name is None:
+        module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
+        if not isinstance(module, str) or not isinstance(qualname, str):
+            raise check.fail("register_function", "fn", "a function with a __module__ and __qualname__ (or name=)", fn)
+        name = f"{module}:{qualname}"
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise check.fail("register_function", "name", "a name of letters, digits and _ . : < > -", name)
+    old = _REGISTRY.get(name)
+    if old is not None and _NAMES.get(old) == name:
+        del _NAMES[old]
+    _REGISTRY[name] = fn
+    _NAMES[fn] = name
+    return fn
 
 
-def _reference(fn: Callable[..., Any]) -> str | None:
-    """'module:qualname' when that import gives back this very function, else None."""
-    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
-    if not module or "<" in qualname:
-        return None
+def registered_function(name: str) -> Callable[[int], float]:
+    """The function registered under `name`; a ValueError naming it and saying how to register it otherwise."""
+    fn = _REGISTRY.get(name) if isinstance(name, str) else None
+    if fn is None:
+        raise ValueError(f"custom: fn {check.shown(name)} is not a registered function; {_HOW}")
+    return fn
+
+
+def _registered_name(fn: Any) -> str | None:
     try:
-        return f"{module}:{qualname}" if _resolve(f"{module}:{qualname}") is fn else None
-    except ValueError:
+        return _NAMES.get(fn)
+    except TypeError:  # an unhashable callable is never registered
         return None
 
 
 class custom(Schedule):
+    """Any function step -> rate, like torch's LambdaLR. `custom(fn)` works in-process with any function; a
+    spec, config or checkpoint names it, `custom("name")`, only once the program registered it with
+    `lrlab.register_function` (its repr and config then carry the name)."""
+
     kind = "custom"
-    summary = 'any function step -> rate (like LambdaLR); serialisable as "package.module:function"'
+    summary = 'any function step -> rate (like LambdaLR); saved by name once lrlab.register_function(fn) is called'
     host_only = True
 
     def __init__(self, fn: Callable[[int], float] | str) -> None:
         if isinstance(fn, str):
-            ref, func = fn, _resolve(fn)
-        elif callable(fn):
-            ref, func = _reference(fn), fn
+            ref, func = fn, registered_function(fn)
+        elif callable(fn) and not isinstance(fn, (type, Schedule)):
+            ref, func = _registered_name(fn), fn
         else:
-            raise ValueError(f'custom: fn must be a callable or "package.module:function", got {fn!r}')
+            raise check.fail("custom", "fn", "a function or the name of a registered one", fn)
         self._set(fn=ref if ref is not None else func)
         object.__setattr__(self, "_func", func)
 
@@ -139,11 +176,8 @@ class custom(Schedule):
 
     def to_config(self) -> dict[str, Any]:
         if not isinstance(self.fn, str):
-            raise ValueError(
-                f"custom: {self.fn!r} cannot be saved; pass an importable function or its "
-                '"package.module:function" name'
-            )
+            raise ValueError(f"custom: fn {check.shown(self.fn)} cannot be saved: it is not registered; {_HOW}")
         return super().to_config()
 
     def __repr__(self) -> str:
-        return f'custom("{self.fn}")' if isinstance(self.fn, str) else f"custom({self.fn!r})"
+        return f"custom({json.dumps(self.fn)})" if isinstance(self.fn, str) else f"custom({self.fn!r})"

@@ -18,6 +18,7 @@ import json
 import re
 from typing import Any, NamedTuple
 
+from .._check import shown
 from .base import KINDS, Schedule, build
 from .compose import product, scale
 
@@ -28,11 +29,23 @@ _TOKEN = re.compile(
       | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
       | (?P<punct>[()\[\],=*.])
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,  # digits and spaces are ASCII only: a full-width "０.１" is no number
 )
 MAX_DEPTH = 100
 """Deepest nesting of calls, lists and parentheses `parse` reads (far below Python's recursion limit)."""
 _CONSTANTS = {"None": None, "True": True, "False": False, "true": True, "false": False}
+_NOT_NUMBERS = {"nan", "NaN", "NAN", "inf", "Inf", "INF", "infinity", "Infinity"}
+
+
+def number(text: str) -> int | float:
+    """A number token's value: an int for whole-number text, else a float. An int too long for Python's
+    digit limit becomes a float (inf), which the parameter's own check then refuses by name."""
+    if re.fullmatch(r"[-+]?[0-9]+", text):
+        try:
+            return int(text)
+        except ValueError:  # more digits than sys.get_int_max_str_digits()
+            return float(text)
+    return float(text)
 
 
 class _Token(NamedTuple):
@@ -54,10 +67,25 @@ def _tokenize(text: str) -> list[_Token]:
     return tokens
 
 
+_SHOWN = 100
+"""Characters of a long spec an error message shows around the column it points at."""
+
+
+def _where(text: str, pos: int) -> str:
+    """The spec (a window of it around `pos` when long) and a caret under column pos + 1."""
+    if len(text) <= _SHOWN:
+        return f"  {text}\n  {' ' * pos}^"
+    start = max(0, min(pos - _SHOWN // 2, len(text) - _SHOWN))
+    left = "..." if start else ""
+    right = "..." if start + _SHOWN < len(text) else ""
+    return f"  {left}{text[start : start + _SHOWN]}{right}\n  {' ' * (len(left) + pos - start)}^"
+
+
 def _error(text: str, pos: int, expected: str, found: str) -> ValueError:
+    if len(found) > _SHOWN:
+        found = found[: _SHOWN - 20] + "..." + found[-17:]
     return ValueError(
-        f"cannot read schedule spec at column {pos + 1}: expected {expected}, found {found}\n"
-        f"  {text}\n  {' ' * pos}^"
+        f"cannot read schedule spec at column {pos + 1}: expected {expected}, found {found}\n{_where(text, pos)}"
     )
 
 
@@ -128,7 +156,7 @@ class _Parser:
         try:
             return make()
         except ValueError as exc:
-            raise ValueError(f"{exc}\n  {self.text}\n  {' ' * pos}^") from None
+            raise ValueError(f"{exc}\n{_where(self.text, pos)}") from None
 
     def atom(self) -> Any:
         self.depth += 1
@@ -143,14 +171,15 @@ class _Parser:
         tok = self.tok
         if tok.kind == "number":
             self.i += 1
-            text = tok.text
-            return int(text) if re.fullmatch(r"[-+]?\d+", text) else float(text)
+            return number(tok.text)
         if tok.kind == "string":
             self.i += 1
             if tok.text.startswith("'"):
                 return tok.text[1:-1].replace("\\'", "'")
             return json.loads(tok.text)
         if tok.kind == "name":
+            if tok.text in _NOT_NUMBERS:
+                raise self.fail("a finite number (nan and inf are not numbers a spec allows)")
             if tok.text in _CONSTANTS:
                 self.i += 1
                 return _CONSTANTS[tok.text]
@@ -259,7 +288,7 @@ def parse(text: str) -> Schedule:
     if isinstance(text, Schedule):
         return text
     if not isinstance(text, str):
-        raise ValueError(f"a schedule spec is a string, got {text!r}")
+        raise ValueError(f"a schedule spec is a string, got {shown(text)}")
     value = _Parser(text).spec()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         from .decay import constant
@@ -267,9 +296,9 @@ def parse(text: str) -> Schedule:
         try:
             return constant(value)
         except ValueError as exc:
-            raise ValueError(f"{exc}\n  {text}\n  ^") from None
+            raise ValueError(f"{exc}\n{_where(text, 0)}") from None
     if not isinstance(value, Schedule):
-        raise ValueError(f"a schedule spec must describe a schedule, got {value!r} from {text!r}")
+        raise ValueError(f"a schedule spec must describe a schedule, got {shown(value)} from {shown(text)}")
     return value
 
 
