@@ -198,13 +198,15 @@ class one_cycle_momentum(Schedule):
             anneal=check.choice(k, "anneal", anneal, ("cos", "linear")),
             three_phase=three_phase,
         )
+        object.__setattr__(self, "_phases", None if self.total_steps is None else self._make_phases())
 
-    def phases(self) -> list[tuple[float, float, float]]:
+    def _make_phases(self) -> list[tuple[float, float, float]]:
         """(end_step, start_momentum, end_momentum) of each phase, as torch computes them."""
         high, low = self.max_momentum, self.base_momentum
         return _phases(self.total_steps, self.pct_start, self.three_phase, high, low, high)
 
-    # the rate's formula and events on these phases: one formula, two curves
+    # the rate's phases, formula and events on these phases: one formula, two curves
+    phases = one_cycle.phases
     _anneal = one_cycle._anneal
     events = one_cycle.events
     apply = one_cycle.apply
