@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from typing import Any
 
 import pytest
 
@@ -565,3 +566,52 @@ def test_mutated_state_raises_only_value_error(state: dict) -> None:
     if not only_value_error(lambda: sched.load_state_dict(state)):
         assert sched.state_dict() == before  # a refused state changes nothing
     only_value_error(lambda: Scheduler.from_state_dict(opt, state))
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9),
+    lambda ps: torch.optim.Adam(ps, lr=0.1, betas=(0.9, 0.99)),
+], ids=["sgd", "adam"])
+@pytest.mark.parametrize("which", ["one_cycle", "one_cycle_three_phase", "cyclic_triangular2"])
+def test_momentum_schedules_drive_the_scheduler_like_torch(make_opt, which: str) -> None:
+    """End to end: `one_cycle(...).momentum()` / `cyclic(...).momentum()` given to the Scheduler set the same rate
+    and momentum (or betas[0]) as torch's OneCycleLR / CyclicLR with cycle_momentum=True, bit for bit, and train
+    to the same weights."""
+    total = 40
+    if which.startswith("one_cycle"):
+        three = which.endswith("three_phase")
+        rate = lrlab.one_cycle(0.3, total_steps=total, pct_start=0.25, three_phase=three)
+        momentum = rate.momentum(base_momentum=0.8, max_momentum=0.95)
+
+        def reference(opt: Any) -> Any:
+            return torch.optim.lr_scheduler.OneCycleLR(opt, 0.3, total_steps=total, pct_start=0.25,
+                                                       three_phase=three, base_momentum=0.8, max_momentum=0.95)
+    else:
+        rate = lrlab.cyclic(0.01, 0.3, step_size_up=7, step_size_down=5, mode="triangular2")
+        momentum = rate.momentum(base_momentum=0.8, max_momentum=0.95)
+
+        def reference(opt: Any) -> Any:
+            return torch.optim.lr_scheduler.CyclicLR(opt, 0.01, 0.3, step_size_up=7, step_size_down=5,
+                                                     mode="triangular2", base_momentum=0.8, max_momentum=0.95)
+    x, y, _, _ = _data()
+    runs = []
+    for use_lrlab in (False, True):
+        model = _net(3)
+        opt = make_opt(model.parameters())
+        sched = Scheduler(opt, rate, momentum=momentum) if use_lrlab else reference(opt)
+        seen = []
+        for t in range(total):
+            g = opt.param_groups[0]
+            seen.append((g["lr"], g["betas"][0] if "betas" in g else g["momentum"]))
+            i = (t * BATCH) % len(x)
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x[i : i + BATCH]), y[i : i + BATCH]).backward()
+            opt.step()
+            if t < total - 1:
+                sched.step()
+        runs.append((seen, [p.detach().clone() for p in model.parameters()]))
+    (ref, w_ref), (mine, w_mine) = runs
+    assert len({m for _, m in ref}) > 5  # the momentum did move
+    assert mine == ref
+    for a, b in zip(w_ref, w_mine):
+        assert torch.equal(a, b)
