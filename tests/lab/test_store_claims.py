@@ -14,33 +14,18 @@ import sys
 import threading
 import time
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("pandas")
 
+from tiny_task import TINY  # noqa: E402
+
 from lrlab.lab.compare import compare  # noqa: E402
 from lrlab.lab.options import RunOptions  # noqa: E402
 from lrlab.lab.plan import plan  # noqa: E402
 from lrlab.lab.store import Store, config_key  # noqa: E402
-from lrlab.lab.task import Data, Split, Task  # noqa: E402
 from lrlab.lab.train import train  # noqa: E402
-
-
-def _load(seed: int) -> Data:
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(60, 3)).astype(np.float32)
-    y = (x.sum(axis=1, keepdims=True) > 0).astype(np.float32)
-    return Data(Split(x[:40], y[:40]), Split(x[40:50], y[40:50]), Split(x[50:], y[50:]))
-
-
-def _model(seed: int):
-    torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
-
-
-TINY = Task(name="tiny", description="test task", loss="bce", load=_load, model=_model, epochs=2, batch_size=20)
 
 
 class Waited(Exception):
