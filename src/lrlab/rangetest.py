@@ -42,6 +42,8 @@ DIVERGE = 4.0
 """The test stops when the smoothed loss exceeds this many times its best (fastai's and Lightning's value)."""
 MODES = ("exp", "linear")
 RULES = ("valley", "steep", "minimum", "slide", "gradient")
+WARMUP_FRACTION = 0.05
+"""The warmup of the ready warmup+cosine spec: this share of the run."""
 FASTAI_SKIP_END = 5
 """fastai's `lr_find` drops the first `num_it // 10` and the last 5 points before its rules."""
 
@@ -298,6 +300,7 @@ class FindResult:
 
     runs: list[RangeTest]
     label: str = ""
+    run_steps: int | None = None  # the length of the run the ready specs are for (sizes their warmup)
 
     def __post_init__(self) -> None:
         if not self.runs:
@@ -353,6 +356,19 @@ class FindResult:
             rows.append({"rule": rule, "lr": self.suggestions[rule], "low": low, "high": high,
                          "ratio": high / low if finite and low > 0 else math.nan, "seeds": finite})
         return rows
+
+    def specs(self, rule: str = "valley") -> list[str]:
+        """Ready specs for `lrlab compare` at the rate `rule` suggests (its median over the seeds, 3 digits): a
+        one_cycle with that peak and a warmup into a cosine from it (warmup: 5% of `run_steps`, else 100 steps);
+        the lengths are left to the run. [] when the rule gave no rate."""
+        from .schedules import cosine, one_cycle, warmup
+
+        peak = self.suggestions[_check.choice("specs", "rule", rule, RULES)]
+        if not math.isfinite(peak) or peak <= 0:
+            return []
+        peak = float(f"{peak:.3g}")
+        warm = max(1, round(WARMUP_FRACTION * self.run_steps)) if self.run_steps else 100
+        return [repr(one_cycle(peak)), repr(warmup(cosine(peak), warm))]
 
     def to_frame(self) -> Any:
         """A pandas DataFrame of every run's curve (seed, step, lr, loss, smoothed)."""
