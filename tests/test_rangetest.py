@@ -215,7 +215,35 @@ def test_results_over_seeds_give_medians_and_spreads() -> None:
     for rule in rt.RULES:
         per = found.per_seed[rule]
         assert found.spread[rule] == (min(per), max(per))
-        assert found.suggestions[rule] == pytest.approx(sorted(per)[1], rel=1e-12)  # median of 3
+        assert found.suggestions[rule] == sorted(per)[1]  # median of 3
     frame = found.to_frame()
     assert list(frame.columns) == ["seed", "step", "lr", "loss", "smoothed"]
     assert len(frame) == sum(len(r.lrs) for r in runs)
+
+
+def test_the_picture_marks_every_suggestion_and_is_reproducible(tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    s = rt.Settings(steps=60)
+    runs = []
+    for seed in range(3):
+        t = rt.Tracker()
+        lrs = []
+        rng = np.random.default_rng(seed)
+        for i in range(60):
+            lrs.append(s.schedule(i))
+            if t.add(2.0 - i / 60 + rng.normal(0, 0.02) + (0.0 if i < 50 else 10.0 * (i - 49))):
+                break
+        runs.append(rt.RangeTest.from_tracker(lrs, t, s, seed=seed))
+    found = rt.FindResult(runs, label="synthetic")
+    fig = found.plot(tmp_path / "a.png")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_title() == "synthetic"
+    labels = ax.get_legend_handles_labels()[1]
+    for rule in rt.RULES:
+        assert f"{rule} {found.suggestions[rule]:.3g}" in labels
+    found.plot(tmp_path / "b.png")
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    single = runs[0].plot(tmp_path / "one.svg")
+    assert "loss" in single.axes[0].get_legend_handles_labels()[1]
+    with pytest.raises(ValueError, match="must end in"):
+        found.plot(tmp_path / "a.jpg")

@@ -246,9 +246,13 @@ def suggest(lrs: Any, smoothed: Any, steps: int | None = None) -> dict[str, floa
 
 
 def _geomedian(values: Iterable[float]) -> float:
-    """The median of the finite values > 0 on a log scale (NaN when there are none)."""
-    v = np.array([x for x in values if math.isfinite(x) and x > 0], dtype=np.float64)
-    return float(np.exp(np.median(np.log(v)))) if v.size else math.nan
+    """The median of the finite values > 0: the middle one, or the geometric mean of the middle two (rates are
+    compared on a log scale). NaN when there are none."""
+    v = sorted(x for x in values if math.isfinite(x) and x > 0)
+    if not v:
+        return math.nan
+    half = len(v) // 2
+    return v[half] if len(v) % 2 else min(max(math.sqrt(v[half - 1] * v[half]), v[half - 1]), v[half])
 
 
 # -- the results --------------------------------------------------------------------------------
@@ -404,8 +408,8 @@ def loss_at(found: FindResult, lr: float) -> float:
 
 
 def y_limits(found: FindResult) -> tuple[float, float]:
-    """A loss axis that shows the descent: from just under the lowest smoothed loss to 1.5 x the starting one
-    (a diverging tail would otherwise flatten the picture)."""
+    """A loss axis that shows the descent: from just under the lowest smoothed loss to a quarter of the descent
+    above the highest loss of the first tenth (a diverging tail would otherwise flatten the picture)."""
     sm = found.smoothed
     finite = sm[np.isfinite(sm)]
     if not finite.size:
@@ -413,9 +417,8 @@ def y_limits(found: FindResult) -> tuple[float, float]:
     low = float(finite.min())
     first = sm[:, : max(1, sm.shape[1] // 10)]
     start = float(np.nanmax(first)) if np.isfinite(first).any() else float(finite.max())
-    high = max(start * 1.5 if start > 0 else start + 1.0, low + 1e-12)
-    pad = 0.05 * (high - low)
-    return low - pad, high
+    span = max(start - low, 0.05 * abs(start), 1e-12)
+    return low - 0.05 * span, start + 0.25 * span
 
 
 def _draw(found: FindResult, ax: Any, title: str) -> Any:
@@ -448,8 +451,9 @@ def _draw(found: FindResult, ax: Any, title: str) -> Any:
             continue
         low, high = spread[rule]
         y = loss_at(found, lr)
-        ax.errorbar([lr], [y], xerr=[[lr - low], [high - lr]], fmt=MARKERS[rule], color=_COLORS[rule],
-                    markersize=8, capsize=3, zorder=5, label=f"{rule} {lr:.3g}")
+        xerr = [[max(lr - low, 0.0)], [max(high - lr, 0.0)]]
+        ax.errorbar([lr], [y], xerr=xerr, fmt=MARKERS[rule], color=_COLORS[rule], markersize=8, capsize=3,
+                    zorder=5, label=f"{rule} {lr:.3g}")
     ax.set_xscale("log")
     ax.set_ylim(*y_limits(found))
     ax.set_xlabel("learning rate")
