@@ -112,6 +112,43 @@ def test_animate_options_never_raise(epochs, fps, tmp_path, capsys):
     _one_error_line(capsys.readouterr().err)
 
 
+@pytest.fixture
+def no_finding():
+    """lab.find.find_lr and torch's thread setting replaced: the options are read and checked, nothing trains."""
+    from lrlab import rangetest as rt
+
+    calls = []
+
+    def fake_find_lr(task, **kwargs):
+        calls.append(kwargs)
+        tracker = rt.Tracker()
+        for loss in (2.0, 1.9, 1.5, 1.4, 9.0):
+            tracker.add(loss)
+        run = rt.RangeTest.from_tracker([1e-3, 1e-2, 1e-1, 1.0, 10.0], tracker, rt.Settings(), seed=0)
+        return rt.FindResult([run], label=task.name)
+
+    with mock.patch("lrlab.lab.find.find_lr", fake_find_lr), mock.patch("torch.set_num_threads", lambda n: None):
+        yield calls
+
+
+@pytest.mark.parametrize("option", ["--start", "--end", "--steps", "--seeds", "--threads", "--batch-size",
+                                    "--optimizer"])
+@SETTINGS
+@given(value=VALUES)
+def test_find_options_never_raise(option, value, no_finding, capsys):
+    assert _exit(["find", "line", f"{option}={value}"]) in (0, 2)
+    _one_error_line(capsys.readouterr().err)
+
+
+def test_values_reach_find_checked(no_finding, capsys):
+    assert main(["find", "line", "--start", " 1e-5 ", "--end", "1", "--steps", "40", "--seeds", "2", "--linear",
+                 "--batch-size", "full", "--optimizer", "adam"]) == 0
+    (kwargs,) = no_finding
+    assert kwargs["start_lr"] == 1e-5 and kwargs["end_lr"] == 1.0 and kwargs["steps"] == 40
+    assert kwargs["seeds"] == 2 and kwargs["mode"] == "linear" and kwargs["batch_size"] is None
+    assert kwargs["optimizer"] == "adam"
+
+
 def test_values_reach_compare_checked(no_training, tmp_path, capsys):
     assert main(["compare", "line", "0.1", "--epochs", " 7 ", "--seeds", "2", "--batch-size", "full",
                  "--target", "3.5", "--opt", "nesterov=False", "--db", str(tmp_path / "r.db"), "--no-progress"]) == 0
@@ -129,9 +166,13 @@ def test_values_reach_compare_checked(no_training, tmp_path, capsys):
     (["compare", "line", "0.1", "--epochs", "9" * 5000], "--epochs must be a whole number"),
     (["plot", "cosine(0.1)", "--steps", "1e3"], "--steps must be a whole number"),
     (["animate", "line", "0.1", "--fps", "0"], "--fps must be a finite number > 0"),
+    (["find", "line", "--start", "1", "--end", "0.5"], "--start must be < --end, got --start=1.0, --end=0.5"),
+    (["find", "line", "--steps", "1"], "--steps must be a whole number in [2, 2**53], got 1"),
+    (["find", "line", "--start", "0"], "--start must be a finite number > 0, got 0.0"),
+    (["find", "line", "--seeds", "0"], "--seeds must be a whole number"),
 ])
 def test_bad_numbers_are_one_line(args, message, tmp_path):
-    out = lrlab(*args, *(["--db", str(tmp_path / "r.db")] if args[0] != "plot" and args[0] != "animate" else []),
+    out = lrlab(*args, *(["--db", str(tmp_path / "r.db")] if args[0] not in ("plot", "animate", "find") else []),
                 cwd=tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     lines = out.stderr.strip().splitlines()
@@ -147,6 +188,8 @@ def test_bad_numbers_are_one_line(args, message, tmp_path):
     ["compare", "line", "0.1", "--db", "afile/runs.db"],
     ["compare", "line", "0.1", "--out", "/proc/lrlab-out", "--db", "runs.db"],  # refuses writes, even to root
     ["plot", "cosine(0.1)", "-o", "/proc/lrlab.png"],
+    ["find", "line", "-o", "afile/find.png"],
+    ["find", "line", "-o", "/proc/find.png"],
 ])
 def test_unwritable_outputs_fail_first_with_one_line(args, tmp_path):
     (tmp_path / "afile").write_text("a file, not a folder")

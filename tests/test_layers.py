@@ -14,7 +14,9 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "lrlab"
 
-LAYERS = {"_check": 0, "schedules": 1, "plateau": 2, "torch": 3, "keras": 3, "jax": 3, "lab": 4, "viz": 5, "cli": 6}
+# rangetest (the range test's framework-free part) sits beside plateau: the adapters and the lab both use it.
+LAYERS = {"_check": 0, "schedules": 1, "plateau": 2, "rangetest": 2, "torch": 3, "keras": 3, "jax": 3, "lab": 4,
+          "viz": 5, "cli": 6}
 ADAPTERS = {"torch", "keras", "jax"}
 FACADE = {"__init__", "__main__"}  # `import lrlab` and `python -m lrlab`: entry points, not layers
 

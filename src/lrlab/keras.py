@@ -37,6 +37,7 @@ __all__ = [
     "Schedule",
     "current_lr",
     "epoch_function",
+    "find_lr",
     "namespace",
 ]
 
@@ -382,3 +383,121 @@ class MomentumScheduler(keras.callbacks.Callback):
         optimizer, attr = self._target()
         step = int(keras.ops.convert_to_numpy(optimizer.iterations))
         setattr(optimizer, attr, float(self.schedule(step)))
+
+
+# -- the range test -----------------------------------------------------------------------------
+def _variables(model: Any) -> list[Any]:
+    """Every variable a range test moves: the model's (weights, batch-norm statistics, dropout seed states), the
+    optimizer's (iterations, rate, moments) and the compiled metrics'."""
+    seen: dict[int, Any] = {}
+    for v in [*model.variables, *model.optimizer.variables, *(v for m in model.metrics for v in m.variables)]:
+        seen.setdefault(id(v), v)
+    return list(seen.values())
+
+
+def find_lr(
+    model: Any,
+    x: Any,
+    y: Any,
+    *,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    steps: int = 100,
+    mode: str = "exp",
+    beta: float = 0.98,
+    diverge: float | None = 4.0,
+    restore: bool = True,
+    seed: int | None = 0,
+) -> Any:
+    """The learning-rate range test on a compiled Keras model: an `lrlab.rangetest.RangeTest` (rates, losses,
+    smoothed losses, every rule's suggestion, `plot()`, `to_frame()`).
+
+    Update t + 1 is `model.train_on_batch` on the next batch of (x, y) (numpy arrays; reshuffled each pass with
+    numpy's generator of `seed` when `shuffle`, never the global one) at the rate
+    `lrlab.rangetest.sweep(start_lr, end_lr, steps, mode)(t)`. Smoothing and stopping as `lrlab.torch.find_lr`.
+    The optimizer must hold a number as its rate (compile with a float; a LearningRateSchedule cannot be
+    overridden): ValueError otherwise.
+
+    restore=True puts back every variable the test moved (weights, batch-norm statistics, dropout seed states,
+    the optimizer's iterations, rate and moments, the metrics) and the RNG states of numpy, random and (on the
+    torch backend) torch, so training
+    after `find_lr` equals training without it. An optimizer not built before the test stays built (its slots at
+    their initial zeros)."""
+    import random
+
+    from .rangetest import RangeTest, Settings, Tracker
+
+    settings = Settings(start_lr, end_lr, steps, mode, beta, diverge)
+    batch_size = _check.whole("find_lr", "batch_size", batch_size, 1)
+    if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
+        raise ValueError("find_lr: model must be compiled (model.compile(optimizer, loss)) before the range test")
+    if isinstance(model.optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        raise ValueError(
+            "find_lr: the model's optimizer holds a LearningRateSchedule; compile a copy with a float learning "
+            "rate for the range test"
+        )
+    xs, ys = np.asarray(x), np.asarray(y)
+    if len(xs) == 0:
+        raise ValueError("find_lr: x holds no samples; the range test needs training data")
+    if len(xs) != len(ys):
+        raise ValueError(f"find_lr: x and y differ in length: {len(xs)} != {len(ys)}")
+    model.optimizer.build(model.trainable_variables) if not model.optimizer.built else None
+    saved = [(v, keras.ops.convert_to_numpy(v.value).copy()) for v in _variables(model)] if restore else []
+    np_state, py_state = np.random.get_state(), random.getstate()
+    torch_state = _torch_rng() if restore else None
+    lazy = _lazy_builds(model) if restore else []
+    schedule = settings.schedule
+    rng = np.random.default_rng(seed)
+    tracker = Tracker(settings.beta, settings.diverge)
+    lrs: list[float] = []
+    order = np.arange(len(xs))
+    at = len(xs)
+    try:
+        for t in range(settings.steps):
+            if at >= len(xs):
+                order = rng.permutation(len(xs)) if shuffle else np.arange(len(xs))
+                at = 0
+            idx = order[at : at + batch_size]
+            at += batch_size
+            lr = schedule(t)
+            model.optimizer.learning_rate = lr
+            logs = model.train_on_batch(xs[idx], ys[idx], return_dict=True)
+            lrs.append(lr)
+            if tracker.add(float(logs["loss"])):
+                break
+    finally:
+        if restore:
+            for v, value in saved:
+                v.assign(value)
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+            if torch_state is not None:
+                import torch
+
+                torch.set_rng_state(torch_state)
+            for obj, name, value in lazy:
+                setattr(obj, name, value)
+    return RangeTest.from_tracker(lrs, tracker, settings, seed=seed)
+
+
+def _lazy_builds(model: Any) -> list[tuple[Any, str, Any]]:
+    """What Keras builds at a model's first training call and then skips (the compiled loss and metrics, the
+    train function), as (object, attribute, value) to put back: a first `fit` after the test then builds them as it
+    would have, drawing the same batch (and the same random numbers) for it."""
+    out: list[tuple[Any, str, Any]] = [(model, "train_function", getattr(model, "train_function", None))]
+    for name in ("_compile_loss", "_compile_metrics"):
+        part = getattr(model, name, None)
+        if part is not None and hasattr(part, "built"):
+            out.append((part, "built", part.built))
+    return out
+
+
+def _torch_rng() -> Any:
+    """torch's CPU RNG state on the torch backend (its training steps draw from it), else None."""
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    return torch.get_rng_state()

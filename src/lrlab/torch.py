@@ -348,3 +348,168 @@ def _check_state(state: Any) -> dict[str, Any]:
     for key in ("base_lrs", "last_lr", "last_momentum"):
         out[key] = _check.rates(_WHO, f"the state's {key}", out[key])
     return out
+
+
+# -- the range test -----------------------------------------------------------------------------
+class _Snapshot:
+    """Everything a range test touches, copied so it can be put back exactly: parameters and buffers (values and
+    the tensor objects themselves), gradients, train/eval mode of every module, the optimizer's param groups and
+    state (step counters, moments, rates), and the RNG states of torch (CPU, and CUDA when it is initialised),
+    numpy and random, plus the loader's own torch.Generator (and its sampler's) when it has one."""
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: Any) -> None:
+        import copy
+        import random
+
+        import numpy as np
+
+        self.model, self.optimizer = model, optimizer
+        self.tensors: list[tuple[dict[str, Any], str, Any, torch.Tensor]] = []
+        self.grads: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+        for module in model.modules():
+            for table in (module._parameters, module._buffers):
+                for name, t in table.items():
+                    if t is not None:
+                        self.tensors.append((table, name, t, t.detach().clone()))
+        for p in model.parameters():
+            self.grads.append((p, None if p.grad is None else p.grad.detach().clone()))
+        self.modes = [(m, m.training) for m in model.modules()]
+        self.groups = [(g, {k: (v, copy.deepcopy(v)) for k, v in g.items() if k != "params"})
+                       for g in optimizer.param_groups]
+        self.state = {p: (s, {k: (v, copy.deepcopy(v)) for k, v in s.items()}) for p, s in optimizer.state.items()}
+        self.rng = torch.get_rng_state()
+        self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        self.np_rng = np.random.get_state()
+        self.py_rng = random.getstate()
+        self.generators = [g for g in (getattr(loader, "generator", None),
+                                       getattr(getattr(loader, "sampler", None), "generator", None))
+                           if isinstance(g, torch.Generator)]
+        self.generator_states = [g.get_state() for g in self.generators]
+
+    @staticmethod
+    def _put(original: Any, saved: Any) -> Any:
+        """The saved value, written into the original tensor (same object) where it was one."""
+        if isinstance(original, torch.Tensor) and isinstance(saved, torch.Tensor) and original.shape == saved.shape:
+            with torch.no_grad():
+                original.copy_(saved)
+            return original
+        return saved
+
+    def restore(self) -> None:
+        import random
+
+        import numpy as np
+
+        with torch.no_grad():
+            for table, name, original, saved in self.tensors:
+                original.copy_(saved)
+                table[name] = original
+        for p, grad in self.grads:
+            if grad is None:
+                p.grad = None
+            elif p.grad is not None and p.grad.shape == grad.shape:
+                p.grad.copy_(grad)
+            else:
+                p.grad = grad
+        for module, training in self.modes:
+            module.training = training
+        for group, saved in self.groups:
+            params = group["params"]
+            group.clear()
+            group["params"] = params
+            group.update({k: self._put(original, value) for k, (original, value) in saved.items()})
+        state = self.optimizer.state
+        state.clear()
+        for p, (table, saved) in self.state.items():
+            table.clear()
+            table.update({k: self._put(original, value) for k, (original, value) in saved.items()})
+            state[p] = table
+        torch.set_rng_state(self.rng)
+        if self.cuda_rng is not None:
+            torch.cuda.set_rng_state_all(self.cuda_rng)
+        np.random.set_state(self.np_rng)
+        random.setstate(self.py_rng)
+        for g, s in zip(self.generators, self.generator_states):
+            g.set_state(s)
+
+
+def _batches_forever(loader: Any) -> Any:
+    """The loader's batches, starting it again when it ends; ValueError when a pass yields nothing."""
+    seen = 0
+    while True:
+        before = seen
+        for batch in loader:
+            seen += 1
+            yield batch
+        if seen == before:
+            if seen == 0:
+                raise ValueError("find_lr: loader yielded no batches; give it at least one (inputs, targets) batch")
+            raise ValueError(
+                f"find_lr: loader ran out after {seen} batches and yields nothing when started again (an iterator, "
+                "not a re-iterable loader); pass a DataLoader or a list of batches, or fewer steps"
+            )
+
+
+def find_lr(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Any,
+    loader: Any,
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    steps: int = 100,
+    mode: str = "exp",
+    beta: float = 0.98,
+    diverge: float | None = 4.0,
+    restore: bool = True,
+    seed: int | None = None,
+) -> Any:
+    """The learning-rate range test on your own model: an `lrlab.rangetest.RangeTest` (rates, losses, smoothed
+    losses, every rule's suggestion, `plot()`, `to_frame()`).
+
+    Update t + 1 runs at `lrlab.rangetest.sweep(start_lr, end_lr, steps, mode)(t)` (exponential or linear, an lrlab
+    schedule) on the next batch of `loader` (any iterable of (inputs, targets); started again when it ends):
+    `loss_fn(model(inputs), targets)`, backward, `optimizer.step()`. The loss is smoothed (bias-corrected, beta)
+    and the test stops after the update whose smoothed loss exceeds `diverge` times its best or is not finite.
+    Several param groups keep their ratio to group 0's rate (as `Scheduler`); the suggestions are group 0's.
+
+    restore=True (the default) puts everything back afterwards, exactly: weights, buffers, gradients, train/eval
+    modes, the optimizer's groups and state, and the RNG states of torch, numpy and random (and the loader's own
+    generator), so training after `find_lr` equals training without it, bit for bit. The model is in train mode
+    during the test."""
+    from .rangetest import RangeTest, Settings, Tracker
+
+    settings = Settings(start_lr, end_lr, steps, mode, beta, diverge)
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"find_lr: model must be a torch.nn.Module, got {_check.shown(model)}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(f"find_lr: optimizer must be a torch.optim.Optimizer, got {_check.shown(optimizer)}")
+    if not callable(loss_fn):
+        raise ValueError(f"find_lr: loss_fn must be callable, got {_check.shown(loss_fn)}")
+    schedule = settings.schedule
+    groups = optimizer.param_groups
+    first = float(groups[0]["lr"])
+    ratios = [float(g["lr"]) / first if first > 0 else 1.0 for g in groups]
+    snapshot = _Snapshot(model, optimizer, loader) if restore else None
+    tracker = Tracker(settings.beta, settings.diverge)
+    lrs: list[float] = []
+    try:
+        model.train()
+        batches = _batches_forever(loader)
+        for t in range(settings.steps):
+            x, y = next(batches)
+            lr = schedule(t)
+            for group, ratio in zip(groups, ratios):
+                _set(group, "lr", lr * ratio if ratio != 1.0 else lr)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            lrs.append(lr)
+            if tracker.add(loss.item()):
+                break
+    finally:
+        if snapshot is not None:
+            snapshot.restore()
+    return RangeTest.from_tracker(lrs, tracker, settings, seed=seed)

@@ -60,6 +60,27 @@ def register(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_compare)
 
+    p = sub.add_parser(
+        "find",
+        help="the learning-rate range test on a task: suggestions and ready specs",
+        description="Train TASK's model for --steps updates while the rate rises from --start to --end (stopping "
+        "early when the smoothed loss passes 4x its best), once per seed; show the curves, each rule's suggestion "
+        "(valley, steep, minimum, slide, gradient) with its spread over the seeds, and specs ready for "
+        "`lrlab compare`.",
+    )
+    p.add_argument("task", help="a task name (quantiles, digits, mnist1d, ...)")
+    p.add_argument("--optimizer", default=None, help="sgd, adam or adamw (default: the task's)")
+    p.add_argument("--start", default="1e-7", help="the first rate (default 1e-7)")
+    p.add_argument("--end", default="10", help="the last rate (default 10)")
+    p.add_argument("--steps", default="100", help="updates (default 100)")
+    p.add_argument("--seeds", default="3", help="seeds 0..N-1 (default 3)")
+    p.add_argument("--linear", action="store_true", help="a linear rise (default: exponential)")
+    p.add_argument("--batch-size", default=None, help='batch size, or "full" (default: the task\'s)')
+    p.add_argument("-o", "--output", default=None, help="also write the picture (.png, .svg or .pdf)")
+    p.add_argument("--data-dir", default=None, metavar="DIR", help="local data for tasks that take one (mnist)")
+    p.add_argument("--threads", default="1", help="torch CPU threads (default 1)")
+    p.set_defaults(func=cmd_find)
+
     p = sub.add_parser("runs", help="list stored runs; `lrlab runs show ID` prints one")
     p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=f"the run store (default {DEFAULT_DB})")
     p.add_argument("--task", default=None, help="only runs of this task")
@@ -239,6 +260,72 @@ def print_leaderboard(comparison: Any) -> None:
                   str(row.get("diverged", 0))]
         table.add_row(*cells)
     _console().print(table)
+
+
+# -- find -----------------------------------------------------------------------------------------
+def cmd_find(args: argparse.Namespace) -> int:
+    from ..lab.options import TASK_DEFAULT
+    from ..lab.task import OPTIMIZERS, get_task
+    from ..rangetest import Settings
+
+    options = {"data_dir": args.data_dir} if args.data_dir else {}
+    task = get_task(args.task, **options)
+    start, end = _float("--start", args.start), _float("--end", args.end)
+    steps = _int("--steps", args.steps, low=1)
+    if start is None or end is None or steps is None:
+        raise ValueError("--start, --end and --steps need values")
+    try:
+        Settings(start, end, steps, "linear" if args.linear else "exp")
+    except ValueError as exc:
+        text = str(exc).removeprefix("find_lr: ")
+        for name, option in (("start_lr", "--start"), ("end_lr", "--end"), ("steps", "--steps")):
+            text = text.replace(name, option)
+        raise ValueError(text) from None
+    seeds = _int("--seeds", args.seeds, high=MAX_SEEDS)
+    threads = _int("--threads", args.threads, high=MAX_THREADS)
+    if args.batch_size is None:
+        batch_size: Any = TASK_DEFAULT
+    elif args.batch_size.strip().lower() == "full":
+        batch_size = None
+    else:
+        batch_size = _int("--batch-size", args.batch_size)
+    if args.optimizer is not None and args.optimizer not in OPTIMIZERS:
+        raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {args.optimizer!r}")
+    if args.output:
+        from ..viz._figure import check_suffix
+
+        check_suffix(args.output)
+        check_writable("-o", args.output, directory=False)
+    print(f"range test on {task.name}: {seeds} seed{'s' if seeds != 1 else ''}, {steps} steps…", file=sys.stderr,
+          flush=True)
+    try:
+        import torch
+    except ImportError as exc:
+        raise ValueError(f"lrlab find needs the lab extras (pip install 'lrlab[lab]'): {exc}") from None
+    from ..lab.find import find_lr
+    from ..viz.terminal import preview_find
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    found = find_lr(task, seeds=seeds, optimizer=args.optimizer, start_lr=start, end_lr=end, steps=steps,
+                    mode="linear" if args.linear else "exp", batch_size=batch_size)
+    stops = [r.stopped for r in found.runs]
+    print(f"{found.label}; stopped early: {sum(s is not None for s in stops)} of {len(stops)} seeds "
+          f"(at update {', '.join(str(len(r.lrs)) for r in found.runs)})")
+    print(preview_find(found))
+    specs = found.specs("valley")
+    if specs:
+        print(f"\nready specs at the valley rate (task default: {task.lr:g}):")
+        for spec in specs:
+            print(f"  {spec}")
+        optimizer = f" --optimizer {args.optimizer}" if args.optimizer else ""
+        optimizer += f" --batch-size {shlex.quote(args.batch_size)}" if args.batch_size else ""
+        quoted = " ".join(shlex.quote(s) for s in [*specs, f"constant({task.lr:g})"])
+        print(f"  lrlab compare {task.name} {quoted}{optimizer} --seeds 3")
+    if args.output:
+        found.plot(args.output)
+        print(f"wrote {args.output}")
+    return 0
 
 
 # -- runs -----------------------------------------------------------------------------------------

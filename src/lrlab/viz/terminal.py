@@ -1,4 +1,5 @@
-"""A compact text preview of schedule curves, for the terminal (no plotting library needed)."""
+"""Compact text previews for the terminal (no plotting library needed): schedule curves (`preview`) and range
+tests (`preview_find`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..rangetest import FindResult
 from ..schedules import Schedule
 
 MARKERS = "*o+x#@%&"
@@ -75,3 +77,59 @@ def preview(
     if note:
         lines.append(note)
     return "\n".join(lines)
+
+
+FIND_LETTERS = {"valley": "V", "steep": "S", "minimum": "M", "slide": "L", "gradient": "G"}
+
+
+def preview_find(found: FindResult, *, width: int | None = None, height: int = 16) -> str:
+    """A range test as text: loss against log(rate), each seed's smoothed curve ('.'), their mean ('*'), a letter
+    per suggestion on the mean (V valley, S steep, M minimum, L slide, G gradient); the loss axis is cut as in the
+    picture (`lrlab.rangetest.y_limits`) so a diverging tail does not flatten the descent."""
+    from ..rangetest import loss_at, y_limits
+
+    if width is None:
+        width = max(20, shutil.get_terminal_size((80, 24)).columns - 14)
+    lrs, sm = found.lrs, found.smoothed
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(sm, axis=0) if len(sm) > 1 else sm[0]
+    lo_x, hi_x = math.log10(lrs[0]), math.log10(lrs[-1]) if lrs[-1] > lrs[0] else math.log10(lrs[0]) + 1
+    low, high = y_limits(found)
+    cols = min(width, max(len(lrs), 2))
+    grid = [[" "] * cols for _ in range(height)]
+
+    def cell(lr: float, loss: float) -> tuple[int, int] | None:
+        if not (math.isfinite(loss) and lr > 0) or loss > high:
+            return None
+        col = round((math.log10(lr) - lo_x) / (hi_x - lo_x) * (cols - 1))
+        row = round((high - loss) / (high - low) * (height - 1))
+        return min(max(row, 0), height - 1), min(max(col, 0), cols - 1)
+
+    for curve, marker in [*[(row, ".") for row in sm if len(sm) > 1], (mean, "*")]:
+        for lr, loss in zip(lrs, curve):
+            where = cell(lr, loss)
+            if where:
+                grid[where[0]][where[1]] = marker
+    lines_extra = []
+    spread = found.spread
+    for rule, lr in found.suggestions.items():
+        letter = FIND_LETTERS[rule]
+        if math.isfinite(lr):
+            where = cell(lr, min(loss_at(found, lr), high))
+            if where:
+                grid[where[0]][where[1]] = letter
+            a, b = spread[rule]
+            band = f"  (seeds {a:.3g} .. {b:.3g}, x{b / a:.2g})" if len(found.runs) > 1 and a > 0 else ""
+            lines_extra.append(f"  {letter} {rule:<9}{lr:.3g}{band}")
+        else:
+            lines_extra.append(f"  {letter} {rule:<9}-  (too few points)")
+    top, bottom = f"{high:.3g}", f"{low:.3g}"
+    pad = max(len(top), len(bottom))
+    lines = []
+    for i, row in enumerate(grid):
+        label = top if i == 0 else bottom if i == height - 1 else ""
+        lines.append(f"{label:>{pad}} |" + "".join(row))
+    lines.append(" " * pad + " +" + "-" * cols)
+    left, right = f"{lrs[0]:.3g}", f"{lrs[-1]:.3g}"
+    lines.append(" " * pad + f"  {left}{'learning rate (log)':^{max(cols - len(left) - len(right), 4)}}{right}")
+    return "\n".join(lines + lines_extra)

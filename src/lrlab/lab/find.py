@@ -1,0 +1,128 @@
+"""The learning-rate range test on a lab task, over several seeds: `find_lr(task, seeds=3)`.
+
+Each seed builds the task's model and optimizer exactly as `train` does for that seed (same init, same shuffles),
+and runs `lrlab.torch.find_lr` on it (the rules, smoothing and stopping are `lrlab.rangetest`'s). The seeds run one
+after another in `range_tests`, the one function that knows how: the stacked engine (K runs of one task as one
+model) can replace it and everything around it stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .. import _check
+from ..rangetest import BETA, DIVERGE, FindResult, RangeTest, Settings
+from .options import TASK_DEFAULT, RunOptions, resolve_task
+from .task import Data, Task, optimizer_class, torch_dtype
+
+
+def _seeds(seeds: int | Iterable[int]) -> list[int]:
+    """A count n (seeds 0..n-1) or a non-empty list of whole numbers."""
+    what = "a count >= 1 or a non-empty list of seeds"
+    if _check.is_real(seeds):
+        return list(range(_check.whole("find_lr", "seeds", seeds, 1, what=what)))
+    out = list(seeds) if isinstance(seeds, Iterable) and not isinstance(seeds, (str, bytes)) else []
+    if not out:
+        raise _check.fail("find_lr", "seeds", what, seeds)
+    return [RunOptions(seed=s).seed for s in out]
+
+
+@dataclass(frozen=True)
+class FindPlan:
+    """One seed's range test, decided before any training: the task, its data, the resolved options, settings."""
+
+    task: Task
+    data: Data
+    options: RunOptions
+    settings: Settings
+
+
+class _Epochs:
+    """The task's training batches, one shuffled epoch per pass (as `train` draws them); a range test starts it
+    again when an epoch ends."""
+
+    def __init__(self, x: Any, y: Any, batch_size: int | None, seed: int) -> None:
+        import torch
+
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        import torch
+
+        if self.batch_size is None:
+            yield self.x, self.y
+            return
+        for idx in torch.randperm(len(self.x), generator=self.gen).split(self.batch_size):
+            yield self.x[idx], self.y[idx]
+
+
+def run_one(p: FindPlan) -> RangeTest:
+    """One seed's range test on the sequential engine (model, optimizer and batches as `train` builds them)."""
+    import torch
+
+    from ..torch import find_lr as torch_find_lr
+    from .train import _deterministic, _Loss, _tensors
+
+    task, opts, s = p.task, p.options, p.settings
+    with _deterministic():
+        dtype = torch_dtype(task.dtype)
+        torch.manual_seed(opts.seed)
+        model = task.model(opts.seed).to(dtype)
+        x, y = _tensors(p.data.train, dtype, task.loss)
+        try:
+            opt = optimizer_class(opts.optimizer)(model.parameters(), lr=s.start_lr, **opts.optimizer_kwargs)
+        except TypeError as exc:
+            raise ValueError(f"optimizer {opts.optimizer}: {exc}") from None
+        return torch_find_lr(model, opt, _Loss(task.loss), _Epochs(x, y, opts.batch_size, opts.seed),
+                             start_lr=s.start_lr, end_lr=s.end_lr, steps=s.steps, mode=s.mode, beta=s.beta,
+                             diverge=s.diverge, restore=False, seed=opts.seed)
+
+
+def range_tests(plans: list[FindPlan], progress: Callable[[RangeTest], Any] | None = None) -> list[RangeTest]:
+    """Every plan's range test, one seed after another. The stacked engine replaces this function (all seeds as
+    one stacked model); its results must equal these member by member."""
+    out = []
+    for p in plans:
+        out.append(run_one(p))
+        if progress is not None:
+            progress(out[-1])
+    return out
+
+
+def find_lr(
+    task: Task | str,
+    seeds: int | Iterable[int] = 3,
+    *,
+    optimizer: str | None = None,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    steps: int = 100,
+    mode: str = "exp",
+    batch_size: Any = TASK_DEFAULT,
+    beta: float = BETA,
+    diverge: float | None = DIVERGE,
+    progress: Callable[[RangeTest], Any] | None = None,
+    **optimizer_kwargs: Any,
+) -> FindResult:
+    """The range test on `task` for each seed (a count n: seeds 0..n-1, or a list): a `FindResult` with every
+    seed's curve, each rule's median rate and its spread over the seeds, `specs()` (ready for `lrlab compare`; the
+    warmup sized to the task's default run), `plot()` and `to_frame()`.
+
+    optimizer, batch_size, optimizer_kwargs: as `lrlab.lab.train` (the task's by default). The sweep, smoothing and
+    stopping: see `lrlab.rangetest` (ValueError for start_lr >= end_lr, steps < 2, a task without training data)."""
+    settings = Settings(start_lr, end_lr, steps, mode, beta, diverge)
+    task = resolve_task(task)
+    seed_list = _seeds(seeds)
+    plans = []
+    for seed in seed_list:
+        asked = RunOptions(optimizer=optimizer, batch_size=batch_size, seed=seed, optimizer_kwargs=optimizer_kwargs)
+        data = task.load(seed)
+        plans.append(FindPlan(task=task, data=data, options=asked.resolve(task, data), settings=settings))
+    opts = plans[0].options
+    batch = "full batch" if opts.batch_size is None else f"batch {opts.batch_size}"
+    run_steps = int(task.epochs) * opts.steps_per_epoch(len(plans[0].data.train))
+    return FindResult(range_tests(plans, progress), label=f"{task.name}: {opts.optimizer}, {batch}",
+                      run_steps=run_steps)

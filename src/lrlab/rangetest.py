@@ -1,0 +1,481 @@
+"""The learning-rate range test without a framework: the rising rate, the smoothing, the stopping rule, the
+suggestion rules and the result type. Standard library and numpy only (matplotlib and pandas lazily, for `plot`
+and `to_frame`), so `lrlab.torch.find_lr`, `lrlab.keras.find_lr` and `lrlab.lab.find_lr` all share it.
+
+The test (Smith, "Cyclical Learning Rates", 2015; as fastai's `lr_find`, Lightning's `Tuner.lr_find` and
+torch-lr-finder run it): the rate of update t + 1 is `sweep(start_lr, end_lr, steps)(t)`, rising exponentially (or
+linearly) from `start_lr` at the first update to `end_lr` at the last; every update's training loss is recorded and
+smoothed with a bias-corrected moving average (beta 0.98, as fastai's Recorder and Lightning's `_LRCallback`); the
+test stops after the update whose smoothed loss exceeds `diverge` (4) times the best so far or is not finite.
+
+Suggestion rules, each equal to its reference's rule on the same curve (the references' sources are cited in each
+rule; they are restated here, not imported):
+
+| rule | reference | the rate it gives |
+|---|---|---|
+| `valley` | fastai (its default) | in the longest decreasing stretch of losses, about half way along |
+| `steep` | fastai | left end of the steepest segment of loss against log(rate) |
+| `minimum` | fastai | the rate at the lowest loss, / 10 |
+| `slide` | fastai | the interval slide rule on the loss gradient |
+| `gradient` | torch-lr-finder (`plot(suggest_lr=True)`) | argmin of `np.gradient(loss)`, skipping 10 first, 5 last |
+
+`gradient(..., spacing="lr", skip_end=1)` is Lightning's `suggestion()` (the gradient against the rate itself,
+which on an exponential sweep favours the last points: the log spacing ignored).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _check
+from .schedules import Schedule, exponential, linear
+
+BETA = 0.98
+"""Smoothing of the loss: fastai's and Lightning's value."""
+DIVERGE = 4.0
+"""The test stops when the smoothed loss exceeds this many times its best (fastai's and Lightning's value)."""
+MODES = ("exp", "linear")
+RULES = ("valley", "steep", "minimum", "slide", "gradient")
+WARMUP_FRACTION = 0.05
+"""The warmup of the ready warmup+cosine spec: this share of the run."""
+FASTAI_SKIP_END = 5
+"""fastai's `lr_find` drops the first `num_it // 10` and the last 5 points before its rules."""
+
+_WHO = "find_lr"
+
+
+# -- settings and the rising rate ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Settings:
+    """A range test's settings, checked (ValueError naming the parameter and its value)."""
+
+    start_lr: float = 1e-7
+    end_lr: float = 10.0
+    steps: int = 100
+    mode: str = "exp"
+    beta: float = BETA
+    diverge: float | None = DIVERGE
+
+    def __post_init__(self) -> None:
+        w = _WHO
+        start = _check.positive(w, "start_lr", self.start_lr)
+        end = _check.positive(w, "end_lr", self.end_lr)
+        if not start < end:
+            raise ValueError(f"{w}: start_lr must be < end_lr, got start_lr={start!r}, end_lr={end!r}")
+        object.__setattr__(self, "start_lr", start)
+        object.__setattr__(self, "end_lr", end)
+        object.__setattr__(self, "steps", _check.whole(w, "steps", self.steps, 2, _check.MAX_STEPS))
+        object.__setattr__(self, "mode", _check.choice(w, "mode", self.mode, MODES))
+        object.__setattr__(self, "beta", _check.in_range(w, "beta", self.beta, 0.0, 1.0, high_open=True))
+        if self.diverge is not None:
+            what = "a finite number > 1 (or None: stop only on a loss that is not finite)"
+            object.__setattr__(self, "diverge", _check.number(w, "diverge", self.diverge, 1.0, low_open=True,
+                                                              what=what))
+
+    @property
+    def schedule(self) -> Schedule:
+        return sweep(self.start_lr, self.end_lr, self.steps, self.mode)
+
+
+def sweep(start_lr: float, end_lr: float, steps: int, mode: str = "exp") -> Schedule:
+    """The rising rate as an lrlab schedule: `start_lr` at step 0, `end_lr` at step `steps - 1`.
+
+    exp: `exponential(start_lr, steps - 1, end_lr / start_lr)`, i.e. `start * (end / start) ** (t / (steps - 1))`,
+    torch-lr-finder's ExponentialLR to the last bit; linear: `linear(start_lr, end_lr, steps - 1)`."""
+    s = Settings(start_lr, end_lr, steps, mode)
+    if s.mode == "exp":
+        return exponential(s.start_lr, s.steps - 1, s.end_lr / s.start_lr)
+    return linear(s.start_lr, s.end_lr, s.steps - 1)
+
+
+# -- smoothing and stopping ---------------------------------------------------------------------
+def smooth(losses: Sequence[float] | np.ndarray, beta: float = BETA) -> np.ndarray:
+    """The bias-corrected moving average: `avg = beta * avg + (1 - beta) * loss`, `avg / (1 - beta ** (i + 1))`
+    (Lightning's `_LRCallback`; fastai's `AvgSmoothLoss` is the same average)."""
+    avg = 0.0
+    out = np.empty(len(losses))
+    for i, loss in enumerate(losses):
+        avg = beta * avg + (1 - beta) * float(loss)
+        out[i] = avg / (1 - beta ** (i + 1))
+    return out
+
+
+class Tracker:
+    """Feeds one update's loss at a time; `add` says when the test must stop (the stopping rule in one place)."""
+
+    def __init__(self, beta: float = BETA, diverge: float | None = DIVERGE) -> None:
+        self.beta, self.diverge = beta, diverge
+        self.losses: list[float] = []
+        self.smoothed: list[float] = []
+        self.best = math.inf
+        self.stopped: str | None = None
+        self._avg = 0.0
+
+    def add(self, loss: float) -> bool:
+        """Record `loss`; True when the test stops here (smoothed loss > diverge x best, or not finite)."""
+        loss = float(loss)
+        self._avg = self.beta * self._avg + (1 - self.beta) * loss
+        value = self._avg / (1 - self.beta ** (len(self.losses) + 1))
+        self.losses.append(loss)
+        self.smoothed.append(value)
+        if not math.isfinite(value):
+            self.stopped = "not finite"
+        elif self.diverge is not None and value > self.diverge * self.best:
+            self.stopped = "diverged"
+        self.best = min(self.best, value) if math.isfinite(value) else self.best
+        return self.stopped is not None
+
+
+# -- suggestion rules ---------------------------------------------------------------------------
+def _arrays(lrs: Any, losses: Any) -> tuple[np.ndarray, np.ndarray]:
+    lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    if lrs.shape != losses.shape or lrs.ndim != 1:
+        raise ValueError(f"lrs and losses must be 1-D and of one length, got shapes {lrs.shape} and {losses.shape}")
+    return lrs, losses
+
+
+def valley(lrs: Any, losses: Any) -> float:
+    """fastai's `valley` (fastai/callback/schedule.py): the longest strictly decreasing subsequence of the losses,
+    of length L, ending at the first index `end` that reaches L; the valley is `end - L .. end` (fastai's start is
+    one before the subsequence's first point) and the rate is `int(L / 3) + int(L / 6)` points into it. NaN for no
+    points."""
+    lrs, losses = _arrays(lrs, losses)
+    n = len(losses)
+    if n == 0:
+        return math.nan
+    lds = np.ones(n, dtype=np.int64)  # longest decreasing subsequence ending at each index
+    end = 0
+    for i in range(1, n):
+        lds[i] = max(1, int((lds[:i][losses[:i] > losses[i]] + 1).max(initial=1)))
+        if lds[i] > lds[end]:
+            end = i
+    length = int(lds[end])
+    sections = length / 3
+    return float(lrs[end - length + int(sections) + int(sections / 2)])
+
+
+def steep(lrs: Any, losses: Any) -> float:
+    """fastai's `steep`: the rate at the left end of the segment where the loss falls fastest against log(rate),
+    `argmin(diff(loss) / diff(log(lr)))`. NaN for fewer than 2 points."""
+    lrs, losses = _arrays(lrs, losses)
+    if len(losses) < 2:
+        return math.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grads = np.diff(losses) / np.diff(np.log(lrs))
+    if np.isnan(grads).all():
+        return math.nan
+    return float(lrs[int(np.nanargmin(grads)) if np.isnan(grads).any() else int(np.argmin(grads))])
+
+
+def minimum(lrs: Any, losses: Any) -> float:
+    """fastai's `minimum`: the rate at the lowest loss (the first, on ties), divided by 10. NaN for no points."""
+    lrs, losses = _arrays(lrs, losses)
+    if len(losses) == 0 or np.isnan(losses).all():
+        return math.nan
+    return float(lrs[int(np.nanargmin(losses))]) / 10
+
+
+def slide(lrs: Any, losses: Any, lr_diff: int = 15, thresh: float = 0.005, adjust_value: float = 1.0) -> float:
+    """fastai's `slide` (the interval slide rule): with g = np.gradient(loss), walk a pair of points `lr_diff` apart
+    from the right end leftwards while |g[right] - g[left]| > thresh; the rate is the last left point passed (the
+    first one when the first pair already agrees), times `adjust_value`. `thresh` is in loss units per point, as in
+    fastai. NaN for fewer than `lr_diff + 1` points (fastai raises an IndexError there)."""
+    lrs, losses = _arrays(lrs, losses)
+    n = len(losses)
+    if n < max(lr_diff + 1, 2):
+        return math.nan
+    g = np.gradient(losses)
+    right = g[n - 1 :: -1][: n - lr_diff]  # g[-1], g[-2], ... ; pairs while the left index stays >= -n
+    left = g[n - 1 - lr_diff :: -1]
+    apart = ~(np.abs(right - left) <= thresh)  # NaN counts as agreeing: fastai's `>` is False there
+    moves = int(np.argmin(apart)) if not apart.all() else len(apart)  # passes of fastai's while loop
+    return float(lrs[n - 1 - lr_diff - max(moves - 1, 0)]) * adjust_value
+
+
+def gradient(lrs: Any, losses: Any, skip_start: int = 10, skip_end: int = 5, spacing: str = "index") -> float:
+    """The argmin of the loss gradient, after dropping `skip_start` first and `skip_end` last points.
+
+    spacing="index" with the defaults is torch-lr-finder's `plot(suggest_lr=True)` (torch_lr_finder/lr_finder.py:
+    `np.gradient(losses).argmin()` on `losses[skip_start:-skip_end]`, skip_start=10, skip_end=5); on an
+    exponential sweep that is the gradient against log(rate). spacing="lr" with skip_end=1 is Lightning's
+    `_LRFinder.suggestion()` (lightning/pytorch/tuner/lr_finder.py: non-finite losses dropped, then
+    `torch.gradient(losses, spacing=[lrs])`). skip_end=0 keeps the end (torch-lr-finder's reading). NaN for fewer
+    than 2 points left."""
+    lrs, losses = _arrays(lrs, losses)
+    skip_start = _check.whole("gradient", "skip_start", skip_start, 0)
+    skip_end = _check.whole("gradient", "skip_end", skip_end, 0)
+    spacing = _check.choice("gradient", "spacing", spacing, ("index", "lr"))
+    end = len(losses) - skip_end
+    lrs, losses = lrs[skip_start:end], losses[skip_start:end]
+    if spacing == "lr":
+        finite = np.isfinite(losses)
+        lrs, losses = lrs[finite], losses[finite]
+    if len(losses) < 2:
+        return math.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.gradient(losses) if spacing == "index" else np.gradient(losses, lrs)
+    if np.isnan(g).all():
+        return math.nan
+    return float(lrs[int(np.nanargmin(g))])
+
+
+def suggest(lrs: Any, smoothed: Any, steps: int | None = None) -> dict[str, float]:
+    """Every rule's rate on a recorded curve, each on its reference's window: fastai's rules on
+    `[steps // 10 : -5]` cut at the first non-finite loss (fastai's `lr_find`; steps: the test's planned length,
+    default the curve's), `gradient` on torch-lr-finder's (10 first, 5 last dropped). NaN where too few points."""
+    lrs, smoothed = _arrays(lrs, smoothed)
+    steps = len(lrs) if steps is None else steps
+    window = slice(steps // 10, max(len(lrs) - FASTAI_SKIP_END, 0))
+    wl, ws = lrs[window], smoothed[window]
+    bad = np.flatnonzero(~np.isfinite(ws))
+    if bad.size:
+        wl, ws = wl[: bad[0]], ws[: bad[0]]
+    return {
+        "valley": valley(wl, ws),
+        "steep": steep(wl, ws),
+        "minimum": minimum(wl, ws),
+        "slide": slide(wl, ws),
+        "gradient": gradient(lrs, smoothed),
+    }
+
+
+def _geomedian(values: Iterable[float]) -> float:
+    """The median of the finite values > 0: the middle one, or the geometric mean of the middle two (rates are
+    compared on a log scale). NaN when there are none."""
+    v = sorted(x for x in values if math.isfinite(x) and x > 0)
+    if not v:
+        return math.nan
+    half = len(v) // 2
+    return v[half] if len(v) % 2 else min(max(math.sqrt(v[half - 1] * v[half]), v[half - 1]), v[half])
+
+
+# -- the results --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RangeTest:
+    """One range test: the rate and loss of every update done, the smoothed loss, each rule's rate (NaN where a
+    rule has too few points), why it stopped early (None: it ran all `settings.steps` updates)."""
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed: np.ndarray
+    suggestions: dict[str, float]
+    settings: Settings = field(default_factory=Settings)
+    stopped: str | None = None
+    seed: int | None = None
+
+    @classmethod
+    def from_tracker(cls, lrs: Sequence[float], tracker: Tracker, settings: Settings,
+                     seed: int | None = None) -> RangeTest:
+        """The result of a finished loop (`lrs`: the rate of each recorded update)."""
+        lrs_a = np.asarray(lrs, dtype=np.float64)
+        smoothed = np.asarray(tracker.smoothed, dtype=np.float64)
+        return cls(lrs=lrs_a, losses=np.asarray(tracker.losses, dtype=np.float64), smoothed=smoothed,
+                   suggestions=suggest(lrs_a, smoothed, settings.steps), settings=settings,
+                   stopped=tracker.stopped, seed=seed)
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame: step, lr, loss, smoothed (and seed when known)."""
+        import pandas as pd
+
+        frame = pd.DataFrame({"step": np.arange(1, len(self.lrs) + 1), "lr": self.lrs, "loss": self.losses,
+                              "smoothed": self.smoothed})
+        if self.seed is not None:
+            frame.insert(0, "seed", self.seed)
+        return frame
+
+    def plot(self, path: str | Path | None = None, *, ax: Any = None, title: str | None = None) -> Any:
+        """The curve on a log-rate axis with a marker per suggestion; returns the matplotlib Figure (written to
+        `path` when given: png, svg or pdf)."""
+        return FindResult([self]).plot(path, ax=ax, title=title)
+
+
+@dataclass(frozen=True)
+class FindResult:
+    """Range tests of one set-up over several seeds: a band over the seeds and the spread of each suggestion.
+
+    suggestions: each rule's median over the seeds (on a log scale); spread: each rule's (lowest, highest);
+    per_seed: each rule's rate per seed; lrs, losses, smoothed: one row per seed (NaN past an early stop)."""
+
+    runs: list[RangeTest]
+    label: str = ""
+    run_steps: int | None = None  # the length of the run the ready specs are for (sizes their warmup)
+
+    def __post_init__(self) -> None:
+        if not self.runs:
+            raise ValueError("FindResult: no range tests")
+
+    @property
+    def seeds(self) -> list[int | None]:
+        return [r.seed for r in self.runs]
+
+    @property
+    def lrs(self) -> np.ndarray:
+        """The rates of the longest run (every run follows the same sweep)."""
+        return max(self.runs, key=lambda r: len(r.lrs)).lrs
+
+    def _rows(self, name: str) -> np.ndarray:
+        n = max(len(r.lrs) for r in self.runs)
+        out = np.full((len(self.runs), n), np.nan)
+        for i, r in enumerate(self.runs):
+            values = getattr(r, name)
+            out[i, : len(values)] = values
+        return out
+
+    @property
+    def losses(self) -> np.ndarray:
+        return self._rows("losses")
+
+    @property
+    def smoothed(self) -> np.ndarray:
+        return self._rows("smoothed")
+
+    @property
+    def per_seed(self) -> dict[str, list[float]]:
+        return {rule: [r.suggestions[rule] for r in self.runs] for rule in RULES}
+
+    @property
+    def suggestions(self) -> dict[str, float]:
+        return {rule: _geomedian(values) for rule, values in self.per_seed.items()}
+
+    @property
+    def spread(self) -> dict[str, tuple[float, float]]:
+        out = {}
+        for rule, values in self.per_seed.items():
+            v = [x for x in values if math.isfinite(x)]
+            out[rule] = (min(v), max(v)) if v else (math.nan, math.nan)
+        return out
+
+    def table(self) -> list[dict[str, Any]]:
+        """One row per rule: rate (median), low, high, high / low, and how many seeds gave a rate."""
+        rows = []
+        for rule in RULES:
+            low, high = self.spread[rule]
+            finite = sum(math.isfinite(x) for x in self.per_seed[rule])
+            rows.append({"rule": rule, "lr": self.suggestions[rule], "low": low, "high": high,
+                         "ratio": high / low if finite and low > 0 else math.nan, "seeds": finite})
+        return rows
+
+    def specs(self, rule: str = "valley") -> list[str]:
+        """Ready specs for `lrlab compare` at the rate `rule` suggests (its median over the seeds, 3 digits): a
+        one_cycle with that peak and a warmup into a cosine from it (warmup: 5% of `run_steps`, else 100 steps);
+        the lengths are left to the run. [] when the rule gave no rate."""
+        from .schedules import cosine, one_cycle, warmup
+
+        peak = self.suggestions[_check.choice("specs", "rule", rule, RULES)]
+        if not math.isfinite(peak) or peak <= 0:
+            return []
+        peak = float(f"{peak:.3g}")
+        warm = max(1, round(WARMUP_FRACTION * self.run_steps)) if self.run_steps else 100
+        return [repr(one_cycle(peak)), repr(warmup(cosine(peak), warm))]
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame of every run's curve (seed, step, lr, loss, smoothed)."""
+        import pandas as pd
+
+        frames = [r.to_frame() for r in self.runs]
+        for i, (frame, r) in enumerate(zip(frames, self.runs)):
+            if r.seed is None:
+                frame.insert(0, "seed", i)
+        return pd.concat(frames, ignore_index=True)
+
+    def plot(self, path: str | Path | None = None, *, ax: Any = None, title: str | None = None) -> Any:
+        """Loss against rate (log axis): each seed's smoothed curve, the band between the lowest and highest over
+        the seeds, and a marker per suggestion (its median, with a bar over the seeds' spread). Returns the Figure;
+        written to `path` (png, svg, pdf) when given, without dates, so the same result gives the same bytes."""
+        fig = _draw(self, ax, title if title is not None else self.label)
+        if path is not None:
+            _save(fig, path)
+        return fig
+
+
+MARKERS = {"valley": "o", "steep": "v", "minimum": "s", "slide": "D", "gradient": "^"}
+_COLORS = {"valley": "#d62728", "steep": "#2ca02c", "minimum": "#9467bd", "slide": "#ff7f0e", "gradient": "#8c564b"}
+
+
+def loss_at(found: FindResult, lr: float) -> float:
+    """The seeds' mean smoothed loss at rate `lr`, interpolated on log(rate) (where a marker sits)."""
+    mean = np.nanmean(found.smoothed, axis=0) if len(found.runs) > 1 else found.smoothed[0]
+    ok = np.isfinite(mean)
+    if not ok.any() or not math.isfinite(lr) or lr <= 0:
+        return math.nan
+    return float(np.interp(np.log(lr), np.log(found.lrs[ok]), mean[ok]))
+
+
+def y_limits(found: FindResult) -> tuple[float, float]:
+    """A loss axis that shows the descent: from just under the lowest smoothed loss to a quarter of the descent
+    above the highest loss of the first tenth (a diverging tail would otherwise flatten the picture)."""
+    sm = found.smoothed
+    finite = sm[np.isfinite(sm)]
+    if not finite.size:
+        return 0.0, 1.0
+    low = float(finite.min())
+    first = sm[:, : max(1, sm.shape[1] // 10)]
+    start = float(np.nanmax(first)) if np.isfinite(first).any() else float(finite.max())
+    span = max(start - low, 0.05 * abs(start), 1e-12)
+    return low - 0.05 * span, start + 0.25 * span
+
+
+def _draw(found: FindResult, ax: Any, title: str) -> Any:
+    """Draw onto `ax` (a new Agg figure when None; no pyplot)."""
+    if ax is None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(8, 5), dpi=100, layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    lrs, sm = found.lrs, found.smoothed
+    if len(found.runs) == 1:
+        ax.plot(found.runs[0].lrs, found.runs[0].losses, color="#1f77b4", alpha=0.25, lw=0.8, label="loss")
+        ax.plot(lrs, sm[0], color="#1f77b4", lw=1.8, label="smoothed loss")
+    else:
+        with np.errstate(all="ignore"):
+            low, high = np.nanmin(sm, axis=0), np.nanmax(sm, axis=0)
+            mean = np.nanmean(sm, axis=0)
+        ax.fill_between(lrs, low, high, color="#1f77b4", alpha=0.2, lw=0,
+                        label=f"band over {len(found.runs)} seeds")
+        for row in sm:
+            ax.plot(lrs, row, color="#1f77b4", alpha=0.35, lw=0.7)
+        ax.plot(lrs, mean, color="#1f77b4", lw=1.8, label="mean smoothed loss")
+    spread = found.spread
+    for rule, lr in found.suggestions.items():
+        if not math.isfinite(lr):
+            continue
+        low, high = spread[rule]
+        y = loss_at(found, lr)
+        xerr = [[max(lr - low, 0.0)], [max(high - lr, 0.0)]]
+        ax.errorbar([lr], [y], xerr=xerr, fmt=MARKERS[rule], color=_COLORS[rule], markersize=8, capsize=3,
+                    zorder=5, label=f"{rule} {lr:.3g}")
+    ax.set_xscale("log")
+    ax.set_ylim(*y_limits(found))
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    """Write the figure by its suffix (png, svg, pdf), with no date or version in the file."""
+    import matplotlib
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".png", ".svg", ".pdf"):
+        raise ValueError(f"output {str(path)!r} must end in .png, .svg, .pdf (got suffix {path.suffix!r})")
+    meta = {".svg": {"Date": None, "Creator": None},
+            ".pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}}.get(
+        suffix, {"Software": None})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with matplotlib.rc_context({"svg.hashsalt": "lrlab"}):
+        fig.savefig(path, format=suffix[1:], metadata=meta)
+    return path
