@@ -159,13 +159,14 @@ def _batched_sequential(model: Any, names: list[str]) -> Callable[..., Any] | No
                 h = what(h)
                 continue
             w, b = what
-            weight = params[w].transpose(1, 2)
-            if shared and h is x:  # (n, in) against (K, in, out)
-                h = torch.matmul(h, weight) if b is None else torch.matmul(h, weight) + params[b].unsqueeze(1)
-            elif b is None:
-                h = torch.bmm(h, weight)
+            if shared and h is x:  # (n, in) against every member's (out, in): one matrix product
+                k, n_out = params[w].shape[:2]
+                h = (h @ params[w].reshape(k * n_out, -1).T).view(-1, k, n_out).transpose(0, 1)
+                h = h if b is None else h + params[b].unsqueeze(1)
+            elif b is None:  # W @ h^T: the weight's gradient then comes out in its own layout (no copy)
+                h = torch.bmm(params[w], h.transpose(1, 2)).transpose(1, 2)
             else:
-                h = torch.baddbmm(params[b].unsqueeze(1), h, weight)
+                h = torch.baddbmm(params[b].unsqueeze(2), params[w], h.transpose(1, 2)).transpose(1, 2)
         return h
 
     return forward
@@ -212,8 +213,6 @@ class _Stack:
 
     def __init__(self, plans: Sequence[Plan], device: str) -> None:
         import torch
-        from torch.func import vmap
-
         first = plans[0]
         keys = {stack_key(p) for p in plans}
         if len(keys) > 1:
@@ -230,10 +229,13 @@ class _Stack:
             raise ValueError(f"task {first.task.name!r}'s model cannot be stacked: {reason}")
         self.models = models
         self.names = [name for name, _ in models[0].named_parameters()]
-        self.params = [
-            torch.stack([dict(m.named_parameters())[n].detach() for m in models]).requires_grad_()
-            for n in self.names
-        ]
+        # All parameters live in one (K, P) tensor, so the optimizer updates one tensor per step; the layers see
+        # views of it shaped as the model's parameters (with the leading K).
+        own = [dict(m.named_parameters()) for m in models]
+        self.flat = torch.cat([torch.stack([o[n].detach().reshape(-1) for o in own]) for n in self.names], 1)
+        self.flat.requires_grad_()
+        self.shapes = [tuple(own[0][n].shape) for n in self.names]
+        self.sizes = [int(np.prod(shape, dtype=np.int64)) for shape in self.shapes]
         self.forward = stacked_forward(models[0], self.names)
         self.lossf = Loss(first.task.loss)
         self.shared = all(_same_data(p.data, first.data) for p in plans)
@@ -244,14 +246,17 @@ class _Stack:
             per = [{n: tensors(getattr(p.data, n), self.dtype, loss, device) for n in _SPLITS} for p in plans]
             self.splits = {n: tuple(torch.stack([q[n][i] for q in per]) for i in range(2)) for n in _SPLITS}
         self.members_axis = torch.arange(self.size, device=device).unsqueeze(1)
-        self.batch_loss = vmap(self.lossf)
-        self.eval_loss = {s: vmap(self.lossf, in_dims=(0, None if s else 0)) for s in (True, False)}
-        self.eval_correct = {s: vmap(self.lossf.correct, in_dims=(0, None if s else 0)) for s in (True, False)}
         try:
-            self.opt = stacked_optimizer(first.options.optimizer, self.params,
+            self.opt = stacked_optimizer(first.options.optimizer, [self.flat],
                                          [p.options.optimizer_kwargs for p in plans])
         except TypeError as exc:
             raise ValueError(f"optimizer {first.options.optimizer}: {exc}") from None
+
+    @property
+    def params(self) -> list[Any]:
+        """The parameters as views of the flat tensor, (K, *shape) each, in `names`' order."""
+        parts = self.flat.split(self.sizes, dim=1)
+        return [part.view(self.size, *shape) for part, shape in zip(parts, self.shapes)]
 
     def n(self, split: str) -> int:
         x = self.splits[split][0]
@@ -262,16 +267,17 @@ class _Stack:
         returns the members' batch losses (K,)."""
         torch = self.torch
         x, y = self.splits["train"]
+        params = self.params
         if idx is None:
-            out = self.forward(self.params, x, self.shared)
+            out = self.forward(params, x, self.shared)
             yb = y.expand(self.size, *y.shape) if self.shared else y
         elif self.shared:
-            out, yb = self.forward(self.params, x[idx], False), y[idx]
+            out, yb = self.forward(params, x[idx], False), y[idx]
         else:
-            out = self.forward(self.params, x[self.members_axis, idx], False)
+            out = self.forward(params, x[self.members_axis, idx], False)
             yb = y[self.members_axis, idx]
-        losses = self.batch_loss(out, yb)
-        grads = torch.autograd.grad(losses.sum(), self.params)
+        losses = self.lossf.per_member(out, yb)
+        grads = torch.autograd.grad(losses.sum(), [self.flat])
         self.opt.step(grads, lr, active=active)
         return losses.detach()
 
@@ -284,17 +290,20 @@ class _Stack:
             return [{} for _ in range(self.size)]
         total = torch.zeros(self.size, dtype=torch.float64, device=self.device)
         correct = torch.zeros(self.size, dtype=torch.long, device=self.device)
+        params = self.params
         with torch.no_grad():
             for i in range(0, n, EVAL_CHUNK):
                 if self.shared:
                     xb, yb = x[i : i + EVAL_CHUNK], y[i : i + EVAL_CHUNK]
                 else:
                     xb, yb = x[:, i : i + EVAL_CHUNK], y[:, i : i + EVAL_CHUNK]
-                out = self.forward(self.params, xb, self.shared)
+                out = self.forward(params, xb, self.shared)
+                if self.shared:
+                    yb = yb.expand(self.size, *yb.shape)
                 rows = min(EVAL_CHUNK, n - i)
-                total += self.eval_loss[self.shared](out, yb).double() * rows
+                total += self.lossf.per_member(out, yb).double() * rows
                 if metrics:
-                    correct += self.eval_correct[self.shared](out, yb)
+                    correct += self.lossf.correct_per_member(out, yb)
         totals, counts = total.cpu().tolist(), correct.cpu().tolist()
         figures = []
         for k in range(self.size):
@@ -364,18 +373,20 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
             lr_table = torch.tensor(rates, dtype=stack.dtype, device=device).T.contiguous()
             losses = torch.stack([stack.step(idx, lr_table[s], active) for s, idx in enumerate(batches)])
             losses = losses.double().cpu()
+            finite = torch.isfinite(losses).all(0).tolist()
+            means = losses.mean(0).tolist()
+            losses_np = losses.numpy()
             val = stack.evaluate("val", metrics)
             for k in live:
                 m = members[k]
-                epoch_losses = losses[:, k].contiguous()
                 m.step_lr += rates[k]
-                m.step_loss.append(epoch_losses.numpy())
+                m.step_loss.append(losses_np[:, k])
                 m.step += len(batches)
-                train_loss = float(epoch_losses.mean())
+                train_loss = means[k]
                 row = {"epoch": epoch, "step": m.step, "lr": m.step_lr[-len(batches)], "loss": train_loss}
                 row.update({f"val_{key}": v for key, v in val[k].items()})
                 m.rows.append(row)
-                if diverged(m, epoch_losses, row):
+                if diverged(m, finite[k], row):
                     m.status, m.done = "diverged", True
                     mark_diverged(row)
                     continue

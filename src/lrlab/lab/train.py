@@ -95,6 +95,22 @@ class Loss:
             return (out.argmax(dim=-1) == y).sum()
         return ((out.reshape(y.shape) > 0).to(y.dtype) == y).sum()
 
+    # The same two for K members at once (the stacked engine): outputs (K, B, ...), targets (K, B, ...) -> (K,).
+    def per_member(self, out: Any, y: Any) -> Any:
+        """Each member's mean loss over its batch."""
+        import torch.nn.functional as F
+
+        if self.kind == "ce":
+            return F.cross_entropy(out.flatten(0, 1), y.flatten(0, 1), reduction="none").view(y.shape[:2]).mean(1)
+        fn = {"mse": F.mse_loss, "bce": F.binary_cross_entropy_with_logits}[self.kind]
+        return fn(out.reshape(y.shape), y, reduction="none").flatten(1).mean(1)
+
+    def correct_per_member(self, out: Any, y: Any) -> Any:
+        """Each member's count of right answers."""
+        if self.kind == "ce":
+            return (out.argmax(dim=-1) == y).sum(1)
+        return ((out.reshape(y.shape) > 0).to(y.dtype) == y).flatten(1).sum(1)
+
 
 def tensors(split: Any, dtype: Any, loss: str, device: Any = "cpu") -> tuple[Any, Any]:
     """A split's (x, y) as torch tensors: x in `dtype`, y in `dtype` too (class ids long for "ce")."""
@@ -229,13 +245,12 @@ def _train_epoch(loop: _Loop, callback: Callable[..., Any] | None) -> Any:
     return torch.stack(loop.step_loss[first:]).double()
 
 
-def diverged(loop: Any, epoch_losses: Any, row: dict[str, Any]) -> bool:
+def diverged(loop: Any, steps_finite: bool, row: dict[str, Any]) -> bool:
     """The DIVERGED_FACTOR rule for this epoch (the first epoch sets the limit). `loop`: any run's state with
-    `rows` (this epoch's row last) and `limit` (set here); epoch_losses: the epoch's batch losses (a tensor)."""
-    import torch
-
+    `rows` (this epoch's row last) and `limit` (set here); steps_finite: whether every batch loss of the epoch
+    was finite."""
     losses = [row["loss"], *([row["val_loss"]] if "val_loss" in row else [])]
-    if not (bool(torch.isfinite(epoch_losses).all()) and all(math.isfinite(v) for v in losses)):
+    if not (steps_finite and all(math.isfinite(v) for v in losses)):
         return True
     if not loop.rows[:-1] and row["loss"] > 0:  # the first epoch
         loop.limit = DIVERGED_FACTOR * row["loss"]
@@ -249,6 +264,8 @@ def mark_diverged(row: dict[str, Any]) -> None:
 
 def _epoch(loop: _Loop, epoch: int, callback: Callable[..., Any] | None, progress: Any) -> bool:
     """Train and validate one epoch, record its history row, feed the plateau; False when the run diverged."""
+    import torch
+
     first = len(loop.step_lr)
     epoch_losses = _train_epoch(loop, callback)
     train_loss = float(epoch_losses.mean())
@@ -259,7 +276,7 @@ def _epoch(loop: _Loop, epoch: int, callback: Callable[..., Any] | None, progres
     loop.rows.append(row)
     if progress is not None:
         progress.update(epoch=epoch, loss=train_loss, lr=loop.step_lr[first])
-    if diverged(loop, epoch_losses, row):
+    if diverged(loop, bool(torch.isfinite(epoch_losses).all()), row):
         loop.status = "diverged"
         mark_diverged(row)
         return False
