@@ -216,3 +216,87 @@ def test_on_cuda_every_member_equals_its_sequential_run():
         assert st.status == seq.status
         np.testing.assert_array_equal(st.step_lr, seq.step_lr)
         np.testing.assert_allclose(st.history.to_numpy(float), seq.history.to_numpy(float), rtol=RTOL)
+
+
+# -- compare -----------------------------------------------------------------------------------
+def test_compare_engines_give_the_same_runs_and_share_the_store(tmp_path):
+    from lrlab.lab.compare import compare
+    from lrlab.lab.store import Store
+
+    specs = ["constant(0.05)", "cosine(0.1)@plateau(factor=0.5, patience=0, threshold=0.9)", blowup(14)]
+    common = dict(seeds=2, epochs=3, optimizer="sgd", dtype="float64", progress=False)
+    seq = compare("quantiles", specs, engine="sequential", db=None, **common)
+    db = str(tmp_path / "runs.db")
+    st = compare("quantiles", specs, engine="stacked", db=db, **common)
+    assert [r.label for r in st.runs] == [r.label for r in seq.runs]
+    assert [r.seed for r in st.runs] == [0, 0, 0, 1, 1, 1]
+    for a, b in zip(seq.runs, st.runs):
+        assert_same_run(a, b)
+    assert st.leaderboard["diverged"].tolist() == seq.leaderboard["diverged"].tolist() == [0, 0, 2]
+    # the stacked runs are the same records in the store: a sequential comparison reuses them all
+    again = compare("quantiles", specs, engine="sequential", db=db, **common)
+    assert all(r.model is None and r.id is not None for r in again.runs)
+    with Store(db) as store:
+        assert len(store.summaries()) == 6
+    for a, b in zip(st.runs, again.runs):
+        assert b.status == a.status
+        np.testing.assert_array_equal(b.step_lr, a.step_lr)
+
+
+def test_compare_auto_falls_back_for_a_model_that_cannot_be_stacked(capsys):
+    from lrlab.lab.compare import compare
+
+    task = Task(name="bn", description="", loss="bce", load=_seeded_load, model=_bn_model, epochs=2,
+                batch_size=16, dtype="float64")
+    c = compare(task, ["0.1", "0.2"], db=None, progress=False)
+    assert [r.status for r in c.runs] == ["ok", "ok"]
+    err = capsys.readouterr().err
+    assert "cannot be stacked" in err and "buffers" in err and len(err.strip().splitlines()) == 1
+
+
+def test_compare_shows_one_bar_per_stack():
+    from lrlab.lab.compare import compare
+
+    events = []
+
+    class Bars:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def bar(self, label, seed, epochs):
+            raise AssertionError("no per-run bar when stacking")
+
+        def stack(self, label, members, epochs):
+            events.append(("stack", label, members, epochs))
+
+            class Bar:
+                def update(self, epoch, done, diverged, best):
+                    events.append((epoch, done, diverged))
+
+                def done(self, status):
+                    events.append(status)
+
+            return Bar()
+
+    compare("or3", ["0.5", "1.0", "piecewise([3], [0.5, 1e12])"], seeds=[0, 1], epochs=5, db=None,
+            progress=Bars(), max_stack=4, device="cpu")  # (the jump: the 5th update, in epoch 5)
+    assert events[0] == ("stack", "or3", 4, 5)
+    assert events[1:6] == [(1, 0, 0), (2, 0, 0), (3, 0, 0), (4, 0, 0), (5, 4, 1)]
+    assert events[6] == "4/4 done, 1 diverged" and events[7] == ("stack", "or3", 2, 5)
+    assert events[-1] == "2/2 done, 1 diverged"
+
+
+def test_compare_engine_options_are_checked():
+    from lrlab.lab.compare import compare
+
+    with pytest.raises(ValueError, match="engine must be one of"):
+        compare("or3", ["0.5"], engine="fast", db=None, progress=False)
+    with pytest.raises(ValueError, match="callback"):
+        compare("or3", ["0.5"], engine="stacked", callback=print, db=None, progress=False)
+    with pytest.raises(ValueError, match="max_stack"):
+        compare("or3", ["0.5"], max_stack=0, db=None, progress=False)
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        compare("or3", ["0.5"], dtype="float16", db=None, progress=False)
