@@ -221,8 +221,9 @@ class _Stack:
         self.dtype = torch_dtype(first.config["dtype"])
         self.size = len(plans)
         models = []
-        for p in plans:  # as train._setup: the global seed, then the model
-            torch.manual_seed(p.options.seed)
+        for p in plans:  # as train._setup: the global seed (the CPU generator's: the models are built on the CPU;
+            # torch.manual_seed would also queue a lazy seeding of every GPU, a traceback each), then the model
+            torch.default_generator.manual_seed(p.options.seed)
             models.append(p.task.model(p.options.seed).to(device=device, dtype=self.dtype))
         reason = unstackable(models[0])
         if reason is not None:
