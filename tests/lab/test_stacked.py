@@ -254,6 +254,14 @@ def test_compare_auto_falls_back_for_a_model_that_cannot_be_stacked(capsys):
     assert "cannot be stacked" in err and "buffers" in err and len(err.strip().splitlines()) == 1
 
 
+def test_compare_auto_falls_back_for_an_optimizer_option_the_stacked_engine_lacks(capsys):
+    from lrlab.lab.compare import compare
+
+    c = compare("or3", ["0.5", "1.0"], epochs=2, db=None, progress=False, maximize=False)
+    assert [r.status for r in c.runs] == ["ok", "ok"] and c.runs[0].config["optimizer_kwargs"] == {"maximize": False}
+    assert "has no option 'maximize'" in capsys.readouterr().err
+
+
 def test_compare_shows_one_bar_per_stack():
     from lrlab.lab.compare import compare
 

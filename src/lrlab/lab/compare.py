@@ -26,7 +26,7 @@ from ..schedules import Schedule
 from .options import TASK_DEFAULT, RunOptions, resolve_task
 from .plan import as_schedule, plan
 from .run import Run, history_frame
-from .stacked import execute_stack, stacks, unstackable
+from .stacked import execute_stack, stacks, unstackable_plan
 from .store import DEFAULT_DB, Store
 from .task import Task
 from .train import execute, resolve_device
@@ -405,13 +405,10 @@ ENGINES = ("auto", "stacked", "sequential")
 
 
 def _can_stack(task: Task, p: Any) -> bool:
-    """Whether the task's model can be stacked; if not, says so in one line on stderr."""
-    import torch
-
-    torch.manual_seed(p.options.seed)
-    reason = unstackable(task.model(p.options.seed))
+    """Whether the runs can be stacked; if not, says why in one line on stderr."""
+    reason = unstackable_plan(p)
     if reason is not None:
-        print(f"lrlab: task {task.name!r}'s model cannot be stacked ({reason}); training one run after another",
+        print(f"lrlab: task {task.name!r}'s runs cannot be stacked ({reason}); training one run after another",
               file=sys.stderr)
     return reason is None
 

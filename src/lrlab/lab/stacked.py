@@ -51,6 +51,21 @@ def unstackable(model: Any) -> str | None:
     return None
 
 
+def unstackable_plan(p: Plan) -> str | None:
+    """Why `p`'s runs cannot be stacked (its model, or an optimizer option the stacked optimizers do not have),
+    or None when they can."""
+    from .stacked_optim import DEFAULTS
+
+    unknown = sorted(set(p.options.optimizer_kwargs) - set(DEFAULTS[p.options.optimizer]))
+    if unknown:
+        return f"the stacked {p.options.optimizer} has no option {unknown[0]!r}"
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(p.options.seed)
+        return unstackable(p.task.model(p.options.seed))
+
+
 def stack_key(p: Plan) -> tuple[Any, ...]:
     """Plans with equal keys can share a stack: one task, one optimizer kind, batch size, dtype and split sizes."""
     sizes = tuple(len(getattr(p.data, name)) for name in _SPLITS)
