@@ -122,6 +122,18 @@ def test_members_differ_in_optimizer_options(optimizer, members):
     _check_all(plans)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_big_models_keep_a_tensor_per_parameter(monkeypatch, optimizer):
+    import lrlab.lab.stacked as stacked_module
+
+    monkeypatch.setattr(stacked_module, "FLAT_ELEMENTS", 0)  # as a model past the flat tensor's size would
+    plans = _plans("digits", ["constant(0.05)", ("constant(0.05)", PLATEAU), blowup(38)], (0, 1), 3,
+                   optimizer=optimizer, optimizer_kwargs={"weight_decay": 1e-3} if optimizer == "sgd" else {})
+    stack = stacked_module._Stack(plans, "cpu")
+    assert stack.flat is None and len(stack.leaves) == 4
+    _check_all(plans)
+
+
 def test_members_differ_in_epochs_and_float32_stays_close():
     plans = [plan("quantiles", "constant(0.01)", RunOptions(epochs=e, seed=e)) for e in (1, 3, 2)]
     stacked = execute_stack(plans)

@@ -27,6 +27,9 @@ from .train import Loss, deterministic, diverged, final_metrics, mark_diverged, 
 EVAL_CHUNK = 8192
 """Samples per evaluation pass, as the sequential trainer's `evaluate`."""
 
+FLAT_ELEMENTS = 2**20
+"""Stacks with at most this many parameters in all keep them in one flat tensor (see _Stack)."""
+
 MEMORY_SHARE = 0.5
 """The share of the free memory (host RAM, or the GPU's) an automatic stack size may plan to use."""
 
@@ -245,13 +248,17 @@ class _Stack:
             raise ValueError(f"task {first.task.name!r}'s model cannot be stacked: {reason}")
         self.models = models
         self.names = [name for name, _ in models[0].named_parameters()]
-        # All parameters live in one (K, P) tensor, so the optimizer updates one tensor per step; the layers see
-        # views of it shaped as the model's parameters (with the leading K).
+        # Small models: all parameters live in one (K, P) tensor, so the optimizer updates one tensor per step and
+        # the layers see views of it. Big ones keep a tensor per parameter (the views' backward would copy them).
         own = [dict(m.named_parameters()) for m in models]
-        self.flat = torch.cat([torch.stack([o[n].detach().reshape(-1) for o in own]) for n in self.names], 1)
-        self.flat.requires_grad_()
         self.shapes = [tuple(own[0][n].shape) for n in self.names]
         self.sizes = [int(np.prod(shape, dtype=np.int64)) for shape in self.shapes]
+        self.flat = None
+        self.leaves = [torch.stack([o[n].detach() for o in own]).requires_grad_() for n in self.names]
+        if self.size * sum(self.sizes) <= FLAT_ELEMENTS:
+            self.flat = torch.cat([leaf.detach().reshape(self.size, -1) for leaf in self.leaves], 1)
+            self.flat.requires_grad_()
+            self.leaves = [self.flat]
         self.forward = stacked_forward(models[0], self.names)
         self.lossf = Loss(first.task.loss)
         self.shared = all(_same_data(p.data, first.data) for p in plans)
@@ -263,14 +270,16 @@ class _Stack:
             self.splits = {n: tuple(torch.stack([q[n][i] for q in per]) for i in range(2)) for n in _SPLITS}
         self.members_axis = torch.arange(self.size, device=device).unsqueeze(1)
         try:
-            self.opt = stacked_optimizer(first.options.optimizer, [self.flat],
+            self.opt = stacked_optimizer(first.options.optimizer, self.leaves,
                                          [p.options.optimizer_kwargs for p in plans])
         except TypeError as exc:
             raise ValueError(f"optimizer {first.options.optimizer}: {exc}") from None
 
     @property
     def params(self) -> list[Any]:
-        """The parameters as views of the flat tensor, (K, *shape) each, in `names`' order."""
+        """The parameters, (K, *shape) each, in `names`' order (views of the flat tensor for a small model)."""
+        if self.flat is None:
+            return self.leaves
         parts = self.flat.split(self.sizes, dim=1)
         return [part.view(self.size, *shape) for part, shape in zip(parts, self.shapes)]
 
@@ -293,7 +302,7 @@ class _Stack:
             out = self.forward(params, x[self.members_axis, idx], False)
             yb = y[self.members_axis, idx]
         losses = self.lossf.per_member(out, yb)
-        grads = torch.autograd.grad(losses.sum(), [self.flat])
+        grads = torch.autograd.grad(losses.sum(), self.leaves)
         self.opt.step(grads, lr, active=active)
         return losses.detach()
 

@@ -136,8 +136,8 @@ class SGD(StackedOptimizer):
                     buf.copy_(torch.where(view(uses_momentum), new_buf, buf))
                     with_momentum = torch.where(view(self.nesterov), g + buf * m, buf)
                     g = torch.where(view(uses_momentum), with_momentum, g)
-                if everyone:  # (the same arithmetic, without the selection)
-                    param.sub_(g * view(lr))
+                if everyone:  # param - g * lr in one pass, without the selection
+                    param.addcmul_(g, view(lr), value=-1)
                 else:
                     param.copy_(torch.where(view(active), param - g * view(lr), param))
             self.has_buffer |= uses_momentum
