@@ -18,13 +18,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The main job: six schedules on the fourth seed's task (Adam, 3 seeds), a leaderboard and lrlab-out/report.html.
-# Runs are kept in lrlab-runs/runs.db, so a second `make demo` reuses them.
+# Runs are kept in lrlab-runs/runs.db, so a second `make demo` reuses them. The 18 runs train as one stack
+# (--engine auto: lrlab.lab.stacked, equal to one run after another); --engine sequential trains them one by one.
 DEMO_SPECS := 'constant(0.01)' 'step_decay(0.01, drop=0.5, step_size=150)' \
 	'exponential(0.01, decay_steps=100, decay_rate=0.7)' 'cosine(0.01)' 'one_cycle(0.02)' \
 	'constant(0.05)@plateau(factor=0.5, patience=5, min_lr=1e-5)'
 
 demo: $(STAMP)
-	$(VENV)/bin/lrlab compare quantiles $(DEMO_SPECS) --optimizer adam --epochs 50 --seeds 3 --out lrlab-out
+	$(VENV)/bin/lrlab compare quantiles $(DEMO_SPECS) --optimizer adam --epochs 50 --seeds 3 --engine auto --out lrlab-out
 	@echo "report: $(CURDIR)/lrlab-out/report.html"
 
 test: $(STAMP)
@@ -34,6 +35,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/lookup.py
 	$(PY) bench/train_throughput.py
+	$(PY) bench/stacked.py
 
 # Debian's Chromium, so the report test renders report.html headless and checks the leaderboard fits at 1400 and
 # 700 px (the test skips without it; .ci/run installs it first).

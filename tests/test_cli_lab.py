@@ -42,8 +42,9 @@ def test_compare_prints_bars_and_a_leaderboard_and_writes_files(compared):
     assert "Traceback" not in out.stderr
     for label in ("constant(0.025)", "piecewise([4, 9, 14]", "constant(0.02)@plateau(factor=0.5, patience=2)"):
         assert label in out.stdout  # the leaderboard
-        assert label in out.stderr  # a progress bar per run
-    assert out.stderr.count("seed 1") == 3 and "20/20" in out.stderr and "loss" in out.stderr and "lr" in out.stderr
+    # the six runs trained as one stack (--engine auto): one bar with epochs, members done, best loss
+    assert "line: stack of 6" in out.stderr and "20/20" in out.stderr and "6/6 done, 0 diverged" in out.stderr
+    assert "best 3.463" in out.stderr and "seed 1" not in out.stderr
     assert out.stderr.startswith("training 6 runs of line…\n")  # at once, before torch loads
     assert "best_val_loss" in out.stdout and "epochs_to_target" in out.stdout
     assert "6 runs (6 trained, 0 reused)" in out.stdout
@@ -58,6 +59,32 @@ def test_compare_prints_bars_and_a_leaderboard_and_writes_files(compared):
     html = (tmp / "out" / "report.html").read_text()
     assert "<html" in html.lower() and "constant(0.025)" in html
     assert "<h1>lrlab report: line</h1>" in html and "data:image/png;base64," in html  # lrlab.viz's report
+
+
+def test_sequential_engine_shows_a_bar_per_run_and_dtype_is_kept(tmp_path):
+    out = lrlab("compare", "or3", "0.5", "cosine(1.0)", "--epochs", "3", "--seeds", "2", "--engine", "sequential",
+                "--device", "cpu", "--dtype", "float64", "--db", str(tmp_path / "runs.db"), "--out",
+                str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    for label in ("constant(0.5)", "cosine(1.0)"):
+        assert label in out.stderr  # a progress bar per run
+    assert out.stderr.count("seed 1") == 2 and "3/3" in out.stderr and "loss" in out.stderr and "lr" in out.stderr
+    assert "stack of" not in out.stderr
+    assert "4 runs (4 trained, 0 reused)" in out.stdout
+    from lrlab.lab.store import Store
+
+    with Store(str(tmp_path / "runs.db")) as store:
+        assert {store.get(s["id"]).config["dtype"] for s in store.summaries()} == {"float64"}
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("--engine", "fast", "--engine must be one of"), ("--device", "tpu", "--device must be one of"),
+     ("--dtype", "float16", "--dtype must be one of"), ("--max-stack", "0", "--max-stack must be")],
+)
+def test_engine_options_are_checked(tmp_path, capsys, option, value, message):
+    assert main(["compare", "or3", "0.5", option, value, "--db", str(tmp_path / "r.db")]) != 0
+    assert message in capsys.readouterr().err
 
 
 def test_rerun_reuses_and_runs_lists_and_shows(compared, capsys):

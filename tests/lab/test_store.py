@@ -127,11 +127,13 @@ def _db_count(db) -> int:
 
 def test_kill_9_of_lrlab_compare_loses_no_finished_run(tmp_path):
     """A real `lrlab compare` process is killed with SIGKILL as soon as its first run is stored (each run takes
-    ~1 s, so four are still to come); a rerun trains only the runs that were not stored."""
+    ~1 s, so four are still to come); a rerun trains only the runs that were not stored. (The sequential engine:
+    the stacked one stores a stack's runs together, when the stack ends.)"""
     db = tmp_path / "runs.db"
     specs = [f"constant({lr})" for lr in (0.5, 0.4, 0.3, 0.2, 0.1)]
     cmd = [sys.executable, "-c", "import sys; from lrlab.cli import main; sys.exit(main())",
-           "compare", "or3", *specs, "--epochs", "1000", "--db", str(db), "--no-progress", "--threads", "1"]
+           "compare", "or3", *specs, "--epochs", "1000", "--db", str(db), "--no-progress", "--threads", "1",
+           "--engine", "sequential"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + 120

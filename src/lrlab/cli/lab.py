@@ -57,6 +57,13 @@ def register(sub: Any) -> None:
         default="1",
         help="torch CPU threads (default 1: fastest for the small built-in models; raise it for big ones)",
     )
+    p.add_argument("--engine", default="auto",
+                   help="auto (stack the runs when more than one is to be trained and the model can be stacked), "
+                   "stacked or sequential (default auto)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu or cuda (default auto)")
+    p.add_argument("--dtype", default=None, help="float32 or float64 (default: the task's)")
+    p.add_argument("--max-stack", default=None, metavar="K",
+                   help="at most K runs per stack (default: as many as fit in half the free memory)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_compare)
 
@@ -163,9 +170,10 @@ def _pm(mean: Any, std: Any) -> str:
 
 # -- compare --------------------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ..lab.compare import compare, split_entry
+    from ..lab.compare import ENGINES, compare, split_entry
     from ..lab.options import TASK_DEFAULT
-    from ..lab.task import OPTIMIZERS, get_task
+    from ..lab.task import DTYPES, OPTIMIZERS, get_task
+    from ..lab.train import DEVICES
     from ..plateau import Plateau
 
     # Check every option before importing torch, so a typo costs no startup time.
@@ -189,6 +197,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     seeds = _int("--seeds", args.seeds, high=MAX_SEEDS)
     target = _float("--target", args.target)
     threads = _int("--threads", args.threads, high=MAX_THREADS)
+    engine = _check.choice("", "--engine", args.engine, ENGINES)
+    device = _check.choice("", "--device", args.device, DEVICES)
+    dtype = None if args.dtype is None else _check.choice("", "--dtype", args.dtype, DTYPES)
+    max_stack = _int("--max-stack", args.max_stack)
     opt_kwargs = _optimizer_kwargs(args)
     if args.optimizer is not None and args.optimizer not in OPTIMIZERS:
         raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {args.optimizer!r}")
@@ -206,7 +218,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         comparison = compare(
             task, args.specs, seeds=seeds, optimizer=args.optimizer, epochs=epochs, batch_size=batch_size,
             plateau=args.plateau, db=args.db, fresh=args.fresh, progress=not args.no_progress, target=target,
-            **opt_kwargs,
+            engine=engine, device=device, dtype=dtype, max_stack=max_stack, **opt_kwargs,
         )
     except OSError as exc:
         raise ValueError(str(exc)) from None

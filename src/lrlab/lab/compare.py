@@ -12,6 +12,7 @@ validation split use the training loss.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from collections.abc import Iterable, Sequence
@@ -25,9 +26,10 @@ from ..schedules import Schedule
 from .options import TASK_DEFAULT, RunOptions, resolve_task
 from .plan import as_schedule, plan
 from .run import Run, history_frame
+from .stacked import execute_stack, stacks, unstackable_plan
 from .store import DEFAULT_DB, Store
 from .task import Task
-from .train import execute
+from .train import execute, resolve_device
 
 
 # -- entries ----------------------------------------------------------------------------------
@@ -88,6 +90,9 @@ class _NoBars:
     def bar(self, label: str, seed: int, epochs: int) -> _NoBar:
         return _NoBar()
 
+    def stack(self, label: str, members: int, epochs: int) -> _NoBar:
+        return _NoBar()
+
 
 class RichBars:
     """Rich progress bars on stderr: one per run, with epoch, loss and lr."""
@@ -118,6 +123,11 @@ class RichBars:
         tid = self.progress.add_task(f"{label} seed {seed}", total=epochs, loss="-", lr="-", status="")
         return _RichBar(self.progress, tid, epochs)
 
+    def stack(self, label: str, members: int, epochs: int) -> _RichStackBar:
+        """One bar for a stack of runs: epoch, members done (of them diverged), best loss so far."""
+        tid = self.progress.add_task(f"{label}: stack of {members}", total=epochs, loss="-", lr="-", status="")
+        return _RichStackBar(self.progress, tid, members)
+
 
 class _RichBar:
     def __init__(self, progress: Any, tid: Any, epochs: int) -> None:
@@ -131,6 +141,24 @@ class _RichBar:
         if status == "stored":
             fields.update(completed=self.epochs)
         self.progress.update(self.tid, **fields)
+
+
+class _RichStackBar:
+    def __init__(self, progress: Any, tid: Any, members: int) -> None:
+        self.progress, self.tid, self.members = progress, tid, members
+
+    def update(self, epoch: int, done: int, diverged: int, best: float) -> None:
+        self.progress.update(self.tid, completed=epoch, loss=f"best {best:.4g}", lr="",
+                             status=f"{done}/{self.members} done, {diverged} diverged")
+
+    def done(self, status: str) -> None:
+        self.progress.update(self.tid, status=status)
+
+
+def _stack_bar(bars: Any, label: str, members: int, epochs: int) -> Any:
+    """The progress object's bar for a stack (a progress object without `stack` shows none)."""
+    make = getattr(bars, "stack", None)
+    return _NoBar() if make is None else make(label, members, epochs)
 
 
 def _bars(progress: Any) -> Any:
@@ -298,6 +326,10 @@ def compare(
     progress: Any = True,
     target: float | None = None,
     callback: Any = None,
+    engine: str = "auto",
+    device: str = "auto",
+    dtype: str | None = None,
+    max_stack: int | None = None,
     **optimizer_kwargs: Any,
 ) -> Comparison:
     """Train `task` under every schedule for every seed; reuse runs stored in `db` with the same config.
@@ -307,6 +339,14 @@ def compare(
     progress: True for rich bars, False for none. callback(step, model, loss, lr) goes to every trained run.
     Options (optimizer, epochs, batch_size, plateau, optimizer_kwargs) are those of `train` (see RunOptions);
     target is checked against the task (an accuracy in (0, 1], else a loss > 0).
+
+    engine: "sequential" trains one run after another (lrlab.lab.train); "stacked" trains the runs to be trained as
+    stacks of one model (lrlab.lab.stacked: equal results, one progress bar per stack); "auto" stacks when more
+    than one run is to be trained, no callback is given and the model can be stacked. A model that cannot be
+    stacked (BatchNorm, dropout) falls back to the sequential trainer with a one-line message on stderr.
+    device: "auto" (CUDA when there is one), "cpu" or "cuda"; dtype: None (the task's), "float32" or "float64"
+    (kept in each run's config). max_stack: at most this many runs per stack (None: as many as fit in half the
+    free memory of the device).
     """
     task = resolve_task(task)
     if isinstance(schedules, (str, Schedule)):
@@ -315,6 +355,11 @@ def compare(
         raise ValueError("compare needs at least one schedule")
     seed_list = _seeds(seeds)
     target = check_target(task, target)
+    engine = _check.choice("compare", "engine", engine, ENGINES)
+    max_stack = _check.whole("compare", "max_stack", max_stack, 1, optional=True)
+    if engine == "stacked" and callback is not None:
+        raise ValueError("compare: callback needs engine='sequential' or 'auto' (the stacked engine calls none)")
+    device = resolve_device(device)
     base = RunOptions(optimizer=optimizer, epochs=epochs, batch_size=batch_size, plateau=plateau,
                       optimizer_kwargs=optimizer_kwargs)
     entries = []
@@ -327,7 +372,7 @@ def compare(
     def make_plan(sched: Schedule, plat: Plateau | None, seed: int) -> Any:
         if seed not in data_cache:
             data_cache[seed] = task.load(seed)
-        return plan(task, sched, base.replace(plateau=plat, seed=seed), data=data_cache[seed])
+        return plan(task, sched, base.replace(plateau=plat, seed=seed), data=data_cache[seed], dtype=dtype)
 
     first = [make_plan(s, p, seed_list[0]) for s, p in entries]
     labels = [p.config["label"] for p in first]
@@ -335,28 +380,80 @@ def compare(
     if dupes:
         raise ValueError(f"schedule {dupes[0]!r} is listed twice")
 
+    plans = [first[i] if seed == seed_list[0] else make_plan(sched, plat, seed)
+             for seed in seed_list for i, (sched, plat) in enumerate(entries)]
+    stacked = engine != "sequential" and len(plans) > 1 and callback is None and _can_stack(task, plans[0])
     store = Store(db) if db is not None else None
-    runs: list[Run] = []
+    runs: list[Run | None] = [None] * len(plans)
     try:
         with _bars(progress) as bars:
-            for seed in seed_list:
-                for i, (sched, plat) in enumerate(entries):
-                    p = first[i] if seed == seed_list[0] else make_plan(sched, plat, seed)
-                    bar = bars.bar(p.config["label"], seed, p.config["epochs"])
-                    if store is None:
-                        run = execute(p, callback=callback, progress=bar)
-                    else:  # claimed while it trains: a second process waits for it, then reuses it
-                        with store.claim(p.config, fresh=fresh, on_wait=bar.done) as claim:
-                            if claim.run is not None:
-                                claim.run.config["label"] = p.config["label"]
-                                runs.append(claim.run)
-                                bar.done("stored")
-                                continue
-                            run = execute(p, callback=callback, progress=bar)
-                            claim.save(run)
-                    runs.append(run)
-                    bar.done(run.status)
+            if stacked:
+                for group in stacks(plans, max_stack=max_stack, device=device):
+                    _train_stack(plans, group, runs, store, fresh, bars, device)
+            else:
+                for i, p in enumerate(plans):
+                    runs[i] = _train_one(p, store, fresh, bars, callback, device)
     finally:
         if store is not None:
             store.close()
-    return Comparison(task=task, runs=runs, target=target, labels=labels)
+    runs_done = [r for r in runs if r is not None]
+    return Comparison(task=task, runs=runs_done, target=target, labels=labels)
+
+
+# -- training the runs ------------------------------------------------------------------------
+ENGINES = ("auto", "stacked", "sequential")
+
+
+def _can_stack(task: Task, p: Any) -> bool:
+    """Whether the runs can be stacked; if not, says why in one line on stderr."""
+    reason = unstackable_plan(p)
+    if reason is not None:
+        print(f"lrlab: task {task.name!r}'s runs cannot be stacked ({reason}); training one run after another",
+              file=sys.stderr)
+    return reason is None
+
+
+def _train_one(p: Any, store: Store | None, fresh: bool, bars: Any, callback: Any, device: str) -> Run:
+    """One run by the sequential trainer, or its stored twin; claimed in the store while it trains (a second
+    process waits for it, then reuses it)."""
+    bar = bars.bar(p.config["label"], p.config["seed"], p.config["epochs"])
+    if store is None:
+        run = execute(p, callback=callback, progress=bar, device=device)
+    else:
+        with store.claim(p.config, fresh=fresh, on_wait=bar.done) as claim:
+            if claim.run is not None:
+                claim.run.config["label"] = p.config["label"]
+                bar.done("stored")
+                return claim.run
+            run = execute(p, callback=callback, progress=bar, device=device)
+            claim.save(run)
+    bar.done(run.status)
+    return run
+
+
+def _train_stack(plans: list[Any], group: list[int], runs: list[Run | None], store: Store | None, fresh: bool,
+                 bars: Any, device: str) -> None:
+    """The runs of one stack: stored ones reused, the others claimed, trained as one stack and saved; one bar."""
+    with contextlib.ExitStack() as held:
+        claims: dict[int, Any] = {}
+        todo = []
+        for i in group:
+            p = plans[i]
+            if store is not None:
+                claim = held.enter_context(store.claim(p.config, fresh=fresh))
+                if claim.run is not None:
+                    claim.run.config["label"] = p.config["label"]
+                    runs[i] = claim.run
+                    continue
+                claims[i] = claim
+            todo.append(i)
+        if not todo:
+            return
+        first = plans[todo[0]]
+        bar = _stack_bar(bars, first.task.name, len(todo), max(plans[i].config["epochs"] for i in todo))
+        trained = execute_stack([plans[i] for i in todo], device=device, progress=bar)
+        for i, run in zip(todo, trained):
+            if i in claims:
+                claims[i].save(run)
+            runs[i] = run
+        bar.done(f"{len(trained)}/{len(trained)} done, {sum(r.status != 'ok' for r in trained)} diverged")

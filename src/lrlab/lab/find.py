@@ -64,19 +64,19 @@ def run_one(p: FindPlan) -> RangeTest:
     import torch
 
     from ..torch import find_lr as torch_find_lr
-    from .train import _deterministic, _Loss, _tensors
+    from .train import Loss, deterministic, tensors
 
     task, opts, s = p.task, p.options, p.settings
-    with _deterministic():
+    with deterministic():
         dtype = torch_dtype(task.dtype)
         torch.manual_seed(opts.seed)
         model = task.model(opts.seed).to(dtype)
-        x, y = _tensors(p.data.train, dtype, task.loss)
+        x, y = tensors(p.data.train, dtype, task.loss)
         try:
             opt = optimizer_class(opts.optimizer)(model.parameters(), lr=s.start_lr, **opts.optimizer_kwargs)
         except TypeError as exc:
             raise ValueError(f"optimizer {opts.optimizer}: {exc}") from None
-        return torch_find_lr(model, opt, _Loss(task.loss), _Epochs(x, y, opts.batch_size, opts.seed),
+        return torch_find_lr(model, opt, Loss(task.loss), _Epochs(x, y, opts.batch_size, opts.seed),
                              start_lr=s.start_lr, end_lr=s.end_lr, steps=s.steps, mode=s.mode, beta=s.beta,
                              diverge=s.diverge, restore=False, seed=opts.seed)
 

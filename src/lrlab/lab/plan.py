@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .. import _check
 from ..plateau import Plateau
 from ..schedules import Schedule, parse
 from .options import RunOptions, resolve_task
-from .task import Data, Task
+from .task import DTYPES, Data, Task
 
 
 @dataclass
@@ -42,10 +43,13 @@ def plan(
     *,
     label: str | None = None,
     data: Data | None = None,
+    dtype: str | None = None,
 ) -> Plan:
     """Resolve the options against the task and fix the run's config (binding left-out schedule lengths to the
-    run's steps). label: how the run is named (default: the spec as given, plus "@plateau(...)")."""
+    run's steps). label: how the run is named (default: the spec as given, plus "@plateau(...)").
+    dtype: None trains in the task's dtype, "float32" or "float64" overrides it (kept in the config)."""
     task = resolve_task(task)
+    dtype = task.dtype if dtype is None else _check.choice("", "dtype", dtype, DTYPES)
     given = as_schedule(schedule)
     asked = RunOptions() if options is None else options
     data = task.load(asked.seed) if data is None else data
@@ -71,6 +75,6 @@ def plan(
         "steps_per_epoch": steps_per_epoch,
         "seed": opts.seed,
         "plateau": None if opts.plateau is None else opts.plateau.settings(),
-        "dtype": task.dtype,
+        "dtype": dtype,
     }
     return Plan(task=task, data=data, schedule=sched, options=opts, config=config)

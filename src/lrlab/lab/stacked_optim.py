@@ -121,12 +121,14 @@ class SGD(StackedOptimizer):
         lr = self._per_member("lr", lr)
         mom = self.momentum if momentum is None else self._per_member("momentum", momentum)
         active = self._active(active)
+        everyone = bool(active.all())
+        any_decay = bool((self.weight_decay != 0).any())
         uses_momentum = (mom != 0) & active
         with torch.no_grad():
             for param, grad, buf in zip(self.params, grads, self.buffers):
                 view = lambda v, p=param: self._view(v, p)  # noqa: E731
                 wd = view(self.weight_decay)
-                g = torch.where(wd != 0, grad + wd * param, grad)
+                g = torch.where(wd != 0, grad + wd * param, grad) if any_decay else grad
                 if bool(uses_momentum.any()):
                     m = view(mom)
                     started = buf * m + g * (1 - view(self.dampening))
@@ -134,7 +136,10 @@ class SGD(StackedOptimizer):
                     buf.copy_(torch.where(view(uses_momentum), new_buf, buf))
                     with_momentum = torch.where(view(self.nesterov), g + buf * m, buf)
                     g = torch.where(view(uses_momentum), with_momentum, g)
-                param.copy_(torch.where(view(active), param - g * view(lr), param))
+                if everyone:  # param - g * lr in one pass, without the selection
+                    param.addcmul_(g, view(lr), value=-1)
+                else:
+                    param.copy_(torch.where(view(active), param - g * view(lr), param))
             self.has_buffer |= uses_momentum
 
 
@@ -171,6 +176,8 @@ class Adam(StackedOptimizer):
         b1 = self.beta1 if beta1 is None else self._per_member("beta1", beta1)
         b2 = self.beta2
         active = self._active(active)
+        everyone = bool(active.all())  # then every selection below keeps the new values: skip it
+        any_decay = bool((self.weight_decay != 0).any())
         with torch.no_grad():
             self.steps += active.to(self.steps.dtype)
             step = self.steps.to(self._dtype)
@@ -183,15 +190,15 @@ class Adam(StackedOptimizer):
                 on = view(active)
                 wd = view(self.weight_decay)
                 p = param
-                if self.decoupled:
+                g = grad
+                if any_decay and self.decoupled:
                     p = torch.where(wd != 0, param * (1 - view(lr) * wd), param)
-                    g = grad
-                else:
+                elif any_decay:
                     g = torch.where(wd != 0, grad + wd * param, grad)
                 exp_avg = torch.lerp(self.exp_avg[i], g, view(1 - b1).expand_as(g))
                 exp_avg_sq = self.exp_avg_sq[i] * view(b2) + g * g * view(1 - b2)
-                self.exp_avg[i].copy_(torch.where(on, exp_avg, self.exp_avg[i]))
-                self.exp_avg_sq[i].copy_(torch.where(on, exp_avg_sq, self.exp_avg_sq[i]))
+                self.exp_avg[i].copy_(exp_avg if everyone else torch.where(on, exp_avg, self.exp_avg[i]))
+                self.exp_avg_sq[i].copy_(exp_avg_sq if everyone else torch.where(on, exp_avg_sq, self.exp_avg_sq[i]))
                 second = exp_avg_sq
                 if self.max_exp_avg_sq is not None:
                     biggest = torch.maximum(self.max_exp_avg_sq[i], exp_avg_sq)
@@ -199,7 +206,7 @@ class Adam(StackedOptimizer):
                     second = torch.where(view(self.amsgrad), biggest, exp_avg_sq)
                 denom = second.sqrt() / view(bias_correction2_sqrt) + view(self.eps)
                 updated = p - view(step_size) * (exp_avg / denom)
-                param.copy_(torch.where(on, updated, param))
+                param.copy_(updated if everyone else torch.where(on, updated, param))
 
 
 class AdamW(Adam):

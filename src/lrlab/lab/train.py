@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _check
 from ..schedules import Schedule
 from .options import TASK_DEFAULT, RunOptions
 from .plan import Plan, plan
@@ -40,6 +41,8 @@ def train(
     seed: int = 0,
     callback: Callable[[int, Any, float, float], Any] | None = None,
     progress: Any = None,
+    device: str = "cpu",
+    dtype: str | None = None,
     **optimizer_kwargs: Any,
 ) -> Run:
     """Train `task`'s model under `schedule` and return the Run.
@@ -50,14 +53,30 @@ def train(
     fed its monitor (default val_loss) once per epoch.
     callback(step, model, loss, lr) runs after every optimizer step (step counts from 1);
     progress.update(epoch=, loss=, lr=) after every epoch. (See `RunOptions` for the options' rules.)
+    device: "cpu", "cuda" or "auto" (CUDA when there is one); dtype: None (the task's), "float32" or "float64".
     """
     options = RunOptions(optimizer=optimizer, epochs=epochs, batch_size=batch_size, plateau=plateau, seed=seed,
                          optimizer_kwargs=optimizer_kwargs)
-    return execute(plan(task, schedule, options), callback=callback, progress=progress)
+    return execute(plan(task, schedule, options, dtype=dtype), callback=callback, progress=progress, device=device)
+
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str) -> str:
+    """"cpu" or "cuda" for a device option: "auto" is CUDA when there is one; "cuda" without CUDA is a ValueError."""
+    import torch
+
+    name = _check.choice("", "device", device, DEVICES)
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device must be 'cpu' or 'auto' here: device='cuda' was asked but torch sees no CUDA device")
+    return name
 
 
 # -- the loss and the evaluation ----------------------------------------------------------------
-class _Loss:
+class Loss:
     """The task's loss and accuracy on torch tensors (targets shaped like the outputs for mse/bce)."""
 
     def __init__(self, kind: str) -> None:
@@ -76,17 +95,34 @@ class _Loss:
             return (out.argmax(dim=-1) == y).sum()
         return ((out.reshape(y.shape) > 0).to(y.dtype) == y).sum()
 
+    # The same two for K members at once (the stacked engine): outputs (K, B, ...), targets (K, B, ...) -> (K,).
+    def per_member(self, out: Any, y: Any) -> Any:
+        """Each member's mean loss over its batch."""
+        import torch.nn.functional as F
 
-def _tensors(split: Any, dtype: Any, loss: str) -> tuple[Any, Any]:
+        if self.kind == "ce":
+            return F.cross_entropy(out.flatten(0, 1), y.flatten(0, 1), reduction="none").view(y.shape[:2]).mean(1)
+        fn = {"mse": F.mse_loss, "bce": F.binary_cross_entropy_with_logits}[self.kind]
+        return fn(out.reshape(y.shape), y, reduction="none").flatten(1).mean(1)
+
+    def correct_per_member(self, out: Any, y: Any) -> Any:
+        """Each member's count of right answers."""
+        if self.kind == "ce":
+            return (out.argmax(dim=-1) == y).sum(1)
+        return ((out.reshape(y.shape) > 0).to(y.dtype) == y).flatten(1).sum(1)
+
+
+def tensors(split: Any, dtype: Any, loss: str, device: Any = "cpu") -> tuple[Any, Any]:
+    """A split's (x, y) as torch tensors: x in `dtype`, y in `dtype` too (class ids long for "ce")."""
     import torch
 
-    x = torch.as_tensor(np.asarray(split.x), dtype=dtype)
-    y = torch.as_tensor(np.asarray(split.y), dtype=torch.long if loss == "ce" else dtype)
+    x = torch.as_tensor(np.asarray(split.x), dtype=dtype, device=device)
+    y = torch.as_tensor(np.asarray(split.y), dtype=torch.long if loss == "ce" else dtype, device=device)
     return x, y
 
 
-def _evaluate(
-    model: Any, lossf: _Loss, x: Any, y: Any, metrics: tuple[str, ...], chunk: int = 8192
+def evaluate(
+    model: Any, lossf: Loss, x: Any, y: Any, metrics: tuple[str, ...], chunk: int = 8192
 ) -> dict[str, float]:
     """Mean loss (and accuracy) of `model` on (x, y), in eval mode without gradients."""
     import torch
@@ -94,8 +130,8 @@ def _evaluate(
     n = len(x)
     if n == 0:
         return {}
-    total = torch.zeros((), dtype=torch.float64)
-    correct = torch.zeros((), dtype=torch.long)
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
+    correct = torch.zeros((), dtype=torch.long, device=x.device)
     with torch.no_grad():
         for i in range(0, n, chunk):
             xb, yb = x[i : i + chunk], y[i : i + chunk]
@@ -111,7 +147,7 @@ def _evaluate(
 
 # -- the loop -----------------------------------------------------------------------------------
 @contextmanager
-def _deterministic() -> Iterator[None]:
+def deterministic() -> Iterator[None]:
     """Deterministic kernels, without filling every new tensor with NaN first (that costs ~8% on a small MLP);
     torch's settings are restored afterwards."""
     import torch
@@ -136,7 +172,7 @@ class _Loop:
     model: Any
     opt: Any
     sched: Any
-    lossf: _Loss
+    lossf: Loss
     splits: dict[str, tuple[Any, Any]]
     gen: Any
     step_lr: list[float] = field(default_factory=list)
@@ -151,7 +187,7 @@ class _Loop:
         return tuple(self.p.task.metrics)
 
 
-def _setup(p: Plan) -> _Loop:
+def _setup(p: Plan, device: str = "cpu") -> _Loop:
     """Seed, build the model, the tensors, the optimizer and the scheduler (in this order: the numbers depend on
     it)."""
     import torch
@@ -159,17 +195,17 @@ def _setup(p: Plan) -> _Loop:
     from ..torch import Scheduler
 
     task, opts = p.task, p.options
-    dtype = torch_dtype(task.dtype)
+    dtype = torch_dtype(p.config["dtype"])
     torch.manual_seed(opts.seed)
-    model = task.model(opts.seed).to(dtype)
-    splits = {name: _tensors(getattr(p.data, name), dtype, task.loss) for name in ("train", "val", "test")}
+    model = task.model(opts.seed).to(device=device, dtype=dtype)
+    splits = {name: tensors(getattr(p.data, name), dtype, task.loss, device) for name in ("train", "val", "test")}
     try:
         opt = optimizer_class(opts.optimizer)(model.parameters(), lr=float(p.schedule(0)), **opts.optimizer_kwargs)
     except TypeError as exc:
         raise ValueError(f"optimizer {opts.optimizer}: {exc}") from None
     sched = Scheduler(opt, p.schedule, plateau=p.make_plateau())
     gen = torch.Generator().manual_seed(opts.seed)
-    return _Loop(p=p, model=model, opt=opt, sched=sched, lossf=_Loss(task.loss), splits=splits, gen=gen)
+    return _Loop(p=p, model=model, opt=opt, sched=sched, lossf=Loss(task.loss), splits=splits, gen=gen)
 
 
 def _batches(loop: _Loop) -> Iterator[tuple[Any, Any]]:
@@ -209,33 +245,40 @@ def _train_epoch(loop: _Loop, callback: Callable[..., Any] | None) -> Any:
     return torch.stack(loop.step_loss[first:]).double()
 
 
-def _diverged(loop: _Loop, epoch_losses: Any, row: dict[str, Any]) -> bool:
-    """The DIVERGED_FACTOR rule for this epoch (the first epoch sets the limit)."""
-    import torch
-
+def diverged(loop: Any, steps_finite: bool, row: dict[str, Any]) -> bool:
+    """The DIVERGED_FACTOR rule for this epoch (the first epoch sets the limit). `loop`: any run's state with
+    `rows` (this epoch's row last) and `limit` (set here); steps_finite: whether every batch loss of the epoch
+    was finite."""
     losses = [row["loss"], *([row["val_loss"]] if "val_loss" in row else [])]
-    if not (torch.isfinite(epoch_losses).all() and all(math.isfinite(v) for v in losses)):
+    if not (steps_finite and all(math.isfinite(v) for v in losses)):
         return True
     if not loop.rows[:-1] and row["loss"] > 0:  # the first epoch
         loop.limit = DIVERGED_FACTOR * row["loss"]
     return any(v > loop.limit for v in losses)
 
 
+def mark_diverged(row: dict[str, Any]) -> None:
+    """A diverged epoch's row: its model is broken, so its accuracies are not figures (losses stay as seen)."""
+    row.update({k: math.nan for k in row if k.startswith("val_") and k != "val_loss"})
+
+
 def _epoch(loop: _Loop, epoch: int, callback: Callable[..., Any] | None, progress: Any) -> bool:
     """Train and validate one epoch, record its history row, feed the plateau; False when the run diverged."""
+    import torch
+
     first = len(loop.step_lr)
     epoch_losses = _train_epoch(loop, callback)
     train_loss = float(epoch_losses.mean())
     loop.model.eval()
-    val = _evaluate(loop.model, loop.lossf, *loop.splits["val"], loop.metrics)
+    val = evaluate(loop.model, loop.lossf, *loop.splits["val"], loop.metrics)
     row = {"epoch": epoch, "step": loop.step, "lr": loop.step_lr[first], "loss": train_loss}
     row.update({f"val_{k}": v for k, v in val.items()})
     loop.rows.append(row)
     if progress is not None:
         progress.update(epoch=epoch, loss=train_loss, lr=loop.step_lr[first])
-    if _diverged(loop, epoch_losses, row):
-        loop.status = "diverged"  # the model is broken: its accuracies are not figures (losses stay as seen)
-        row.update({f"val_{k}": math.nan for k in val if k != "loss"})
+    if diverged(loop, bool(torch.isfinite(epoch_losses).all()), row):
+        loop.status = "diverged"
+        mark_diverged(row)
         return False
     plateau = loop.p.options.plateau
     if plateau is not None:
@@ -243,31 +286,44 @@ def _epoch(loop: _Loop, epoch: int, callback: Callable[..., Any] | None, progres
     return True
 
 
-def _final_metrics(loop: _Loop) -> dict[str, float]:
-    """Loss (and accuracy) on every split after training; NaN for a diverged run (a NaN model's "accuracy"
-    would be made up); plus epochs_done and steps."""
-    loop.model.eval()
+def final_metrics(
+    status: str, metrics: tuple[str, ...], sizes: dict[str, int], figures: Callable[[str], dict[str, float]],
+    epochs_done: int, steps: int,
+) -> dict[str, float]:
+    """Loss (and accuracy) on every split after training (`figures(split name)`, never called for a diverged
+    run: NaN then, a NaN model's "accuracy" would be made up; `sizes`: each split's length); plus epochs_done and
+    steps."""
     final: dict[str, float] = {}
     for prefix, name in (("", "train"), ("val_", "val"), ("test_", "test")):
-        x, y = loop.splits[name]
-        if loop.status == "diverged":
-            names = ("loss", *loop.metrics) if len(x) else ()
+        if status == "diverged":
+            names = ("loss", *metrics) if sizes[name] else ()
             final.update({f"{prefix}{k}": math.nan for k in names})
         else:
-            figures = _evaluate(loop.model, loop.lossf, x, y, loop.metrics)
-            final.update({f"{prefix}{k}": v for k, v in figures.items()})
-    final["epochs_done"] = len(loop.rows)
-    final["steps"] = loop.step
+            final.update({f"{prefix}{k}": v for k, v in figures(name).items()})
+    final["epochs_done"] = epochs_done
+    final["steps"] = steps
     return final
 
 
-def execute(p: Plan, *, callback: Callable[..., Any] | None = None, progress: Any = None) -> Run:
-    """Run a plan: the training loop proper."""
+def _final_metrics(loop: _Loop) -> dict[str, float]:
+    loop.model.eval()
+    sizes = {name: len(x) for name, (x, _) in loop.splits.items()}
+    return final_metrics(loop.status, loop.metrics, sizes,
+                         lambda name: evaluate(loop.model, loop.lossf, *loop.splits[name], loop.metrics),
+                         len(loop.rows), loop.step)
+
+
+def execute(
+    p: Plan, *, callback: Callable[..., Any] | None = None, progress: Any = None, device: str = "cpu"
+) -> Run:
+    """Run a plan: the training loop proper, on `device` ("cpu", "cuda", "auto") in the plan's dtype
+    (config["dtype"])."""
     import pandas as pd
     import torch
 
-    with _deterministic():
-        loop = _setup(p)
+    device = resolve_device(device)
+    with deterministic():
+        loop = _setup(p, device)
         start = time.perf_counter()
         for epoch in range(1, p.options.epochs + 1):
             if not _epoch(loop, epoch, callback, progress):
@@ -275,7 +331,7 @@ def execute(p: Plan, *, callback: Callable[..., Any] | None = None, progress: An
         wall = time.perf_counter() - start
         final = _final_metrics(loop)
 
-    losses = torch.stack(loop.step_loss).double().numpy() if loop.step_loss else np.zeros(0)
+    losses = torch.stack(loop.step_loss).double().cpu().numpy() if loop.step_loss else np.zeros(0)
     columns = history_columns(loop.metrics, len(loop.splits["val"][0]) > 0)
     return Run(
         config=dict(p.config),

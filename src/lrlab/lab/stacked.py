@@ -1,0 +1,443 @@
+"""The stacked engine: K runs of one task trained as one model whose parameters carry a leading member dimension,
+one forward and backward pass per step for all of them.
+
+A small model spends most of a sequential run in Python and kernel launches; stacked, K runs cost little more than
+one. Each member keeps its own plan: schedule, plateau, seed (initial weights and data order), epochs and optimizer
+options within one optimizer kind. In float64 a member equals the sequential trainer's run of its plan
+(`train.execute`) to rounding: history, per-step rates and losses, final metrics, status.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .plan import Plan
+from .run import Run, history_columns
+from .stacked_optim import stacked_optimizer
+from .task import Data, torch_dtype
+from .train import Loss, deterministic, diverged, final_metrics, mark_diverged, resolve_device, tensors
+
+EVAL_CHUNK = 8192
+"""Samples per evaluation pass, as the sequential trainer's `evaluate`."""
+
+FLAT_ELEMENTS = 2**20
+"""Stacks with at most this many parameters in all keep them in one flat tensor (see _Stack)."""
+
+MEMORY_SHARE = 0.5
+"""The share of the free memory (host RAM, or the GPU's) an automatic stack size may plan to use."""
+
+_ELEMENTWISE = ("ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "ELU", "Softplus", "Identity", "Mish")
+_SPLITS = ("train", "val", "test")
+
+
+# -- what can be stacked ------------------------------------------------------------------------
+def unstackable(model: Any) -> str | None:
+    """Why `model` cannot be stacked, or None when it can: a model with buffers (running statistics, e.g.
+    BatchNorm) or active dropout (random masks drawn per call) trains only sequentially."""
+    import torch
+
+    buffers = [name for name, _ in model.named_buffers()]
+    if buffers:
+        return f"it has buffers ({buffers[0]}): running statistics are not stacked"
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd) and module.p > 0:
+            return f"it has dropout ({name})"
+    if not any(True for _ in model.parameters()):
+        return "it has no parameters"
+    return None
+
+
+def unstackable_plan(p: Plan) -> str | None:
+    """Why `p`'s runs cannot be stacked (its model, or an optimizer option the stacked optimizers do not have),
+    or None when they can."""
+    from .stacked_optim import DEFAULTS
+
+    unknown = sorted(set(p.options.optimizer_kwargs) - set(DEFAULTS[p.options.optimizer]))
+    if unknown:
+        return f"the stacked {p.options.optimizer} has no option {unknown[0]!r}"
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(p.options.seed)
+        return unstackable(p.task.model(p.options.seed))
+
+
+def stack_key(p: Plan) -> tuple[Any, ...]:
+    """Plans with equal keys can share a stack: one task, one optimizer kind, batch size, dtype and split sizes."""
+    sizes = tuple(len(getattr(p.data, name)) for name in _SPLITS)
+    return (p.task.name, p.options.optimizer, p.options.batch_size, p.config["dtype"], sizes)
+
+
+def _same_data(a: Data, b: Data) -> bool:
+    if a is b:
+        return True
+    return all(
+        np.array_equal(np.asarray(getattr(a, n).x), np.asarray(getattr(b, n).x))
+        and np.array_equal(np.asarray(getattr(a, n).y), np.asarray(getattr(b, n).y))
+        for n in _SPLITS
+    )
+
+
+# -- memory -------------------------------------------------------------------------------------
+def free_memory(device: str) -> int:
+    """Bytes free on `device` ("cpu": the host's available memory; "cuda": the current GPU's)."""
+    import torch
+
+    if device == "cuda":
+        return int(torch.cuda.mem_get_info()[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 4 * 2**30
+
+
+def member_bytes(p: Plan) -> int:
+    """An estimate of one member's memory: parameters, gradients and optimizer state, plus the activations of a
+    training batch (kept for the backward pass) and of an evaluation chunk."""
+    import torch
+
+    dtype = torch_dtype(p.config["dtype"])
+    model = p.task.model(p.options.seed).to(dtype)
+    n_params = sum(t.numel() for t in model.parameters())
+    state = {"sgd": 1, "adam": 3, "adamw": 3}[p.options.optimizer]  # momentum; exp_avg, exp_avg_sq (amsgrad)
+    activations = 0
+
+    def count(_module: Any, _inputs: Any, output: Any) -> None:
+        nonlocal activations
+        if isinstance(output, torch.Tensor):
+            activations += output.numel()
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()]
+    try:
+        x = torch.as_tensor(np.asarray(p.data.train.x[:1]), dtype=dtype)
+        with torch.no_grad():
+            model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    batch = p.options.batch_size or len(p.data.train)
+    elems = n_params * (3 + state) + activations * (2 * batch + min(EVAL_CHUNK, max(len(p.data.val), batch)))
+    return int(elems * dtype.itemsize)
+
+
+def auto_stack(p: Plan, device: str) -> int:
+    """How many members of `p`'s kind fit in MEMORY_SHARE of the free memory of `device` (at least 1)."""
+    return max(1, int(MEMORY_SHARE * free_memory(device) // max(1, member_bytes(p))))
+
+
+def stacks(plans: Sequence[Plan], *, max_stack: int | None = None, device: str = "cpu") -> list[list[int]]:
+    """The plans' indices grouped into stacks: equal `stack_key`s, in order of first appearance, chunked to at
+    most `max_stack` members (None: `auto_stack` for the group's first plan)."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, p in enumerate(plans):
+        groups.setdefault(stack_key(p), []).append(i)
+    out = []
+    for members in groups.values():
+        size = max_stack if max_stack is not None else auto_stack(plans[members[0]], resolve_device(device))
+        out += [members[i : i + size] for i in range(0, len(members), size)]
+    return out
+
+
+# -- the stacked forward pass -------------------------------------------------------------------
+def _batched_sequential(model: Any, names: list[str]) -> Callable[..., Any] | None:
+    """The forward pass of a Sequential of Linear layers and element-wise activations as batched matmuls, or
+    None when the model is not one."""
+    import torch
+
+    if not isinstance(model, torch.nn.Sequential):
+        return None
+    layers: list[tuple[str, Any]] = []
+    index = {name: i for i, name in enumerate(names)}
+    for name, module in model.named_children():
+        if isinstance(module, torch.nn.Linear):
+            layers.append(("linear", (index[f"{name}.weight"], index.get(f"{name}.bias"))))
+        elif type(module).__name__ in _ELEMENTWISE and type(module).__module__.startswith("torch.nn"):
+            layers.append(("elementwise", module))
+        else:
+            return None
+
+    def forward(params: Sequence[Any], x: Any, shared: bool) -> Any:
+        h = x
+        for kind, what in layers:
+            if kind == "elementwise":
+                h = what(h)
+                continue
+            w, b = what
+            if shared and h is x:  # (n, in) against every member's (out, in): one matrix product
+                k, n_out = params[w].shape[:2]
+                h = (h @ params[w].reshape(k * n_out, -1).T).view(-1, k, n_out).transpose(0, 1)
+                h = h if b is None else h + params[b].unsqueeze(1)
+            elif b is None:  # W @ h^T: the weight's gradient then comes out in its own layout (no copy)
+                h = torch.bmm(params[w], h.transpose(1, 2)).transpose(1, 2)
+            else:
+                h = torch.baddbmm(params[b].unsqueeze(2), params[w], h.transpose(1, 2)).transpose(1, 2)
+        return h
+
+    return forward
+
+
+def stacked_forward(model: Any, names: list[str]) -> Callable[..., Any]:
+    """forward(params, x, shared) -> outputs (K, n, ...): params in `names`' order with a leading K; x (n, ...) when
+    shared by all members, else (K, n, ...). Batched matmuls for a plain MLP, vmap over functional_call else."""
+    fast = _batched_sequential(model, names)
+    if fast is not None:
+        return fast
+    from torch.func import functional_call, vmap
+
+    def one(params: Sequence[Any], x: Any) -> Any:
+        return functional_call(model, dict(zip(names, params)), (x,))
+
+    shared_map, own_map = vmap(one, in_dims=(0, None)), vmap(one, in_dims=(0, 0))
+
+    def forward(params: Sequence[Any], x: Any, shared: bool) -> Any:
+        return (shared_map if shared else own_map)(list(params), x)
+
+    return forward
+
+
+# -- one stack ----------------------------------------------------------------------------------
+@dataclass
+class _Member:
+    """One member's record, as the sequential trainer's loop keeps it (`diverged` reads rows and limit)."""
+
+    plan: Plan
+    plateau: Any
+    gen: Any
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    step_lr: list[float] = field(default_factory=list)
+    step_loss: list[np.ndarray] = field(default_factory=list)
+    status: str = "ok"
+    step: int = 0
+    limit: float = math.inf
+    done: bool = False
+
+
+class _Stack:
+    """The stacked model, its data and optimizer."""
+
+    def __init__(self, plans: Sequence[Plan], device: str) -> None:
+        import torch
+        first = plans[0]
+        keys = {stack_key(p) for p in plans}
+        if len(keys) > 1:
+            raise ValueError("execute_stack: plans must share task, optimizer, batch size, dtype and split sizes")
+        self.torch, self.device, self.task = torch, device, first.task
+        self.dtype = torch_dtype(first.config["dtype"])
+        self.size = len(plans)
+        models = []
+        for p in plans:  # as train._setup: the global seed (the CPU generator's: the models are built on the CPU;
+            # torch.manual_seed would also queue a lazy seeding of every GPU, a traceback each), then the model
+            torch.default_generator.manual_seed(p.options.seed)
+            models.append(p.task.model(p.options.seed).to(device=device, dtype=self.dtype))
+        reason = unstackable(models[0])
+        if reason is not None:
+            raise ValueError(f"task {first.task.name!r}'s model cannot be stacked: {reason}")
+        self.models = models
+        self.names = [name for name, _ in models[0].named_parameters()]
+        # Small models: all parameters live in one (K, P) tensor, so the optimizer updates one tensor per step and
+        # the layers see views of it. Big ones keep a tensor per parameter (the views' backward would copy them).
+        own = [dict(m.named_parameters()) for m in models]
+        self.shapes = [tuple(own[0][n].shape) for n in self.names]
+        self.sizes = [int(np.prod(shape, dtype=np.int64)) for shape in self.shapes]
+        self.flat = None
+        self.leaves = [torch.stack([o[n].detach() for o in own]).requires_grad_() for n in self.names]
+        if self.size * sum(self.sizes) <= FLAT_ELEMENTS:
+            self.flat = torch.cat([leaf.detach().reshape(self.size, -1) for leaf in self.leaves], 1)
+            self.flat.requires_grad_()
+            self.leaves = [self.flat]
+        self.forward = stacked_forward(models[0], self.names)
+        self.lossf = Loss(first.task.loss)
+        self.shared = all(_same_data(p.data, first.data) for p in plans)
+        loss = first.task.loss
+        if self.shared:
+            self.splits = {n: tensors(getattr(first.data, n), self.dtype, loss, device) for n in _SPLITS}
+        else:
+            per = [{n: tensors(getattr(p.data, n), self.dtype, loss, device) for n in _SPLITS} for p in plans]
+            self.splits = {n: tuple(torch.stack([q[n][i] for q in per]) for i in range(2)) for n in _SPLITS}
+        self.members_axis = torch.arange(self.size, device=device).unsqueeze(1)
+        try:
+            self.opt = stacked_optimizer(first.options.optimizer, self.leaves,
+                                         [p.options.optimizer_kwargs for p in plans])
+        except TypeError as exc:
+            raise ValueError(f"optimizer {first.options.optimizer}: {exc}") from None
+
+    @property
+    def params(self) -> list[Any]:
+        """The parameters, (K, *shape) each, in `names`' order (views of the flat tensor for a small model)."""
+        if self.flat is None:
+            return self.leaves
+        parts = self.flat.split(self.sizes, dim=1)
+        return [part.view(self.size, *shape) for part, shape in zip(parts, self.shapes)]
+
+    def n(self, split: str) -> int:
+        x = self.splits[split][0]
+        return int(x.shape[0] if self.shared else x.shape[1])
+
+    def step(self, idx: Any, lr: Any, active: Any) -> Any:
+        """One update of every active member on its batch (idx: (K, B) sample indices, None: the full split);
+        returns the members' batch losses (K,)."""
+        torch = self.torch
+        x, y = self.splits["train"]
+        params = self.params
+        if idx is None:
+            out = self.forward(params, x, self.shared)
+            yb = y.expand(self.size, *y.shape) if self.shared else y
+        elif self.shared:
+            out, yb = self.forward(params, x[idx], False), y[idx]
+        else:
+            out = self.forward(params, x[self.members_axis, idx], False)
+            yb = y[self.members_axis, idx]
+        losses = self.lossf.per_member(out, yb)
+        grads = torch.autograd.grad(losses.sum(), self.leaves)
+        self.opt.step(grads, lr, active=active)
+        return losses.detach()
+
+    def evaluate(self, split: str, metrics: tuple[str, ...]) -> list[dict[str, float]]:
+        """Every member's `train.evaluate` figures on a split (mean loss, accuracy), in chunks of EVAL_CHUNK."""
+        torch = self.torch
+        x, y = self.splits[split]
+        n = self.n(split)
+        if n == 0:
+            return [{} for _ in range(self.size)]
+        total = torch.zeros(self.size, dtype=torch.float64, device=self.device)
+        correct = torch.zeros(self.size, dtype=torch.long, device=self.device)
+        params = self.params
+        with torch.no_grad():
+            for i in range(0, n, EVAL_CHUNK):
+                if self.shared:
+                    xb, yb = x[i : i + EVAL_CHUNK], y[i : i + EVAL_CHUNK]
+                else:
+                    xb, yb = x[:, i : i + EVAL_CHUNK], y[:, i : i + EVAL_CHUNK]
+                out = self.forward(params, xb, self.shared)
+                if self.shared:
+                    yb = yb.expand(self.size, *yb.shape)
+                rows = min(EVAL_CHUNK, n - i)
+                total += self.lossf.per_member(out, yb).double() * rows
+                if metrics:
+                    correct += self.lossf.correct_per_member(out, yb)
+        totals, counts = total.cpu().tolist(), correct.cpu().tolist()
+        figures = []
+        for k in range(self.size):
+            f = {"loss": float(totals[k]) / n}
+            if "accuracy" in metrics:
+                f["accuracy"] = int(counts[k]) / n
+            figures.append(f)
+        return figures
+
+    def member_model(self, k: int) -> Any:
+        """Member k's own nn.Module, its parameters copied from the stack (eval mode, as the sequential run's)."""
+        model = self.models[k]
+        own = dict(model.named_parameters())
+        with self.torch.no_grad():
+            for name, stacked in zip(self.names, self.params):
+                own[name].copy_(stacked[k])
+        return model.eval()
+
+
+def _rates(m: _Member, start: int, count: int) -> list[float]:
+    """The member's rates for updates start+1 .. start+count: its schedule, then its plateau as it is now (the
+    rule of lrlab.torch.Scheduler.rates; the plateau changes only between epochs)."""
+    schedule, plateau = m.plan.schedule, m.plateau
+    if plateau is None:
+        return [float(schedule(t)) for t in range(start, start + count)]
+    return [float(plateau.effective(schedule(t))) for t in range(start, start + count)]
+
+
+def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any = None) -> list[Run]:
+    """Train plans of one task (one optimizer kind, batch size and dtype; any schedules, plateaus, seeds, epochs
+    and optimizer options) as one stacked model; one Run per plan, as `train.execute(plan)` gives it.
+
+    progress.update(epoch=, done=, diverged=, best=) after every epoch (members done, of which diverged, and the
+    best validation loss so far). A member's wall_s is the stack's training time divided by its members.
+    ValueError when the plans cannot share a stack (`stack_key`) or the model cannot be stacked (`unstackable`).
+    """
+    import pandas as pd
+    import torch
+
+    if not plans:
+        return []
+    device = resolve_device(device)
+    first = plans[0]
+    metrics = tuple(first.task.metrics)
+    with deterministic():
+        stack = _Stack(plans, device)
+        members = [_Member(plan=p, plateau=p.make_plateau(), gen=torch.Generator().manual_seed(p.options.seed))
+                   for p in plans]
+        n_train = stack.n("train")
+        bs = first.options.batch_size
+        best = math.inf
+        start = time.perf_counter()
+        for epoch in range(1, max(p.options.epochs for p in plans) + 1):
+            for m in members:
+                m.done = m.done or epoch > m.plan.options.epochs
+            live = [k for k, m in enumerate(members) if not m.done]
+            if not live:
+                break
+            active = torch.tensor([not m.done for m in members], device=device)
+            if bs is None:
+                batches: list[Any] = [None]
+            else:  # every member draws its own order, as its sequential run would (done members draw nothing)
+                perms = [torch.randperm(n_train, generator=m.gen) if not m.done else torch.arange(n_train)
+                         for m in members]
+                batches = list(torch.stack(perms).to(device).split(bs, dim=1))
+            rates = [_rates(m, m.step, len(batches)) if not m.done else [0.0] * len(batches) for m in members]
+            lr_table = torch.tensor(rates, dtype=stack.dtype, device=device).T.contiguous()
+            losses = torch.stack([stack.step(idx, lr_table[s], active) for s, idx in enumerate(batches)])
+            losses = losses.double().cpu()
+            finite = torch.isfinite(losses).all(0).tolist()
+            means = losses.mean(0).tolist()
+            losses_np = losses.numpy()
+            val = stack.evaluate("val", metrics)
+            for k in live:
+                m = members[k]
+                m.step_lr += rates[k]
+                m.step_loss.append(losses_np[:, k])
+                m.step += len(batches)
+                train_loss = means[k]
+                row = {"epoch": epoch, "step": m.step, "lr": m.step_lr[-len(batches)], "loss": train_loss}
+                row.update({f"val_{key}": v for key, v in val[k].items()})
+                m.rows.append(row)
+                if diverged(m, finite[k], row):
+                    m.status, m.done = "diverged", True
+                    mark_diverged(row)
+                    continue
+                best = min(best, row.get("val_loss", train_loss))
+                if m.plateau is not None:
+                    m.plateau.step(row[m.plateau.monitor])
+            if progress is not None:
+                progress.update(epoch=epoch, done=sum(m.done or epoch >= m.plan.options.epochs for m in members),
+                                diverged=sum(m.status == "diverged" for m in members), best=best)
+        wall = time.perf_counter() - start
+        finals = {name: stack.evaluate(name, metrics) for name in _SPLITS}
+        sizes = {name: stack.n(name) for name in _SPLITS}
+
+    runs = []
+    columns = history_columns(metrics, sizes["val"] > 0)
+    for k, m in enumerate(members):
+        final = final_metrics(m.status, metrics, sizes, lambda name, k=k: finals[name][k], len(m.rows), m.step)
+        losses = np.concatenate(m.step_loss) if m.step_loss else np.zeros(0)
+        runs.append(Run(
+            config=dict(m.plan.config),
+            history=pd.DataFrame(m.rows, columns=columns),
+            step_lr=np.asarray(m.step_lr, dtype=np.float64),
+            step_loss=np.asarray(losses, dtype=np.float64),
+            metrics=final,
+            wall_s=wall / len(members),
+            status=m.status,
+            model=stack.member_model(k),
+        ))
+    return runs
