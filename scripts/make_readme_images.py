@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from lrlab.lab.compare import compare
     from lrlab.viz import _figure
-    from lrlab.viz.curves import curves_figure
+    from lrlab.viz.run_curves import curves_figure
 
     start = time.perf_counter()
     comparison = compare("quantiles", list(SCHEDULES), seeds=args.seeds, optimizer="adam", epochs=args.epochs,

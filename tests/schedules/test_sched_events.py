@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import lrlab
-from lrlab.viz.plots import schedule_events
+from lrlab.viz.schedule_plots import schedule_events
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     parsed = [s if s.is_bound else s.stretch(steps) for s in parsed]
     print(preview(parsed, steps, log=args.log))
     if args.output:
-        from ..viz.plots import plot_schedules
+        from ..viz.schedule_plots import plot_schedules
 
         path = plot_schedules(parsed, steps, args.output, log=args.log)
         print(f"wrote {path}")

@@ -6,7 +6,7 @@ or model is built.
 
 # `train` and `compare` are the functions (they shadow their modules' names; `from lrlab.lab.train import execute`
 # still works); `find_lr` is lab/find.py's. None of these imports torch or pandas.
-# (__all__ is pinned by tests/lab/test_tasks.py.)
+# (__all__ is pinned by tests/lab/test_builtin_tasks.py.)
 from .compare import Comparison, compare  # noqa: F401
 from .find import find_lr  # noqa: F401
 from .options import TASK_DEFAULT, RunOptions  # noqa: F401

@@ -149,7 +149,7 @@ def register_builtin(factory: Callable[..., Task]) -> Callable[..., Task]:
 def get_task(name: str, **options: Any) -> Task:
     """The task registered under `name` (options go to its factory, e.g. data_dir for mnist);
     ValueError listing the known names otherwise."""
-    from . import tasks  # noqa: F401  (registers the built-in tasks)
+    from . import builtin_tasks  # noqa: F401  (registers the built-in tasks)
 
     if name not in _TASKS:
         raise ValueError(f"unknown task {name!r}; known: {', '.join(sorted(_TASKS))}")
@@ -168,6 +168,6 @@ def get_task(name: str, **options: Any) -> Task:
 
 def task_names() -> list[str]:
     """Names of all registered tasks, sorted."""
-    from . import tasks  # noqa: F401
+    from . import builtin_tasks  # noqa: F401
 
     return sorted(_TASKS)

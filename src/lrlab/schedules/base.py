@@ -191,7 +191,7 @@ class Schedule:
     def events(self, steps: int) -> list[tuple[int, str]]:
         """Where this schedule changes regime over `steps` steps, from its parameters: (first step of the new
         regime, kind) pairs, kind one of "boundary", "restart", "warmup end", "phase end". Unsorted and may
-        reach outside [1, steps): `lrlab.viz.plots.schedule_events` sorts and keeps those inside."""
+        reach outside [1, steps): `lrlab.viz.schedule_plots.schedule_events` sorts and keeps those inside."""
         return []
 
     def _overflow(self, step: Any, value: Any) -> ValueError:

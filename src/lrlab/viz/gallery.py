@@ -118,7 +118,7 @@ def keras_schedules(out: Path, say: Say = print, epochs: int | None = None) -> l
 def decay_formulas(out: Path, say: Say = print, epochs: int | None = None) -> list[Path]:
     """Third seed: step, exponential, 1/t and polynomial decay per epoch."""
     from ..schedules import parse
-    from .plots import plot_schedules
+    from .schedule_plots import plot_schedules
 
     n = epochs or 50
     scheds = [parse(spec) for _, spec in DECAY_SPECS]
@@ -135,7 +135,7 @@ def lr_too_big_small(out: Path, say: Say = print, epochs: int | None = None) -> 
     from ..lab.task import get_task
     from ..lab.train import train
     from .boundary import boundaries_figure
-    from .curves import curves_figure
+    from .run_curves import curves_figure
 
     task = get_task("quantiles")
     data = task.load(0)
@@ -173,7 +173,7 @@ def mnist(out: Path, say: Say = print, epochs: int | None = None, *, stand_in: b
     """Third seed: the 784-128-10 MLP with exponential decay on MNIST; `digits` stands in when MNIST is absent."""
     from ..lab.task import get_task
     from ..lab.train import train
-    from .curves import curves_figure
+    from .run_curves import curves_figure
 
     if stand_in is None:
         stand_in = not mnist_available()

@@ -126,7 +126,7 @@ def _runs_section(comparison: Any) -> str:
 
 def render_report(comparison: Any, command: str | None = None, *, band: str = "std") -> str:
     """The report of `comparison` as one HTML string (see write_report)."""
-    from .curves import curves_figure
+    from .run_curves import curves_figure
 
     task = _task_name(comparison)
     board = getattr(comparison, "leaderboard", None)

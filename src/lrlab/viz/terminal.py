@@ -27,8 +27,8 @@ def preview(
     """The curves of `schedules` over steps 0..steps-1 as text: one marker per schedule, a legend.
 
     width: columns of the plot (default: the terminal's width less the axis labels). Long runs are sampled
-    (`lrlab.viz.plots.curve_points`), so a preview of 10**8 steps costs what one of 10**4 does."""
-    from .plots import curve_points
+    (`lrlab.viz.schedule_plots.curve_points`), so a preview of 10**8 steps costs what one of 10**4 does."""
+    from .schedule_plots import curve_points
 
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps!r}")

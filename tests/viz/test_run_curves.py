@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from fakes import fake_comparison
 
-from lrlab.viz.curves import _summary, curves_figure, pick_metric, plot_curves
+from lrlab.viz.run_curves import _summary, curves_figure, pick_metric, plot_curves
 
 
 def test_curves_png(tmp_path, picture):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import lrlab
-from lrlab.viz.plots import plot_schedules, schedule_events
+from lrlab.viz.schedule_plots import plot_schedules, schedule_events
 
 
 def test_events_from_parameters():
@@ -94,7 +94,7 @@ def test_labels_wrap_drop_defaults_and_stay_unique():
 
 
 def test_long_runs_are_sampled_but_keep_every_jump():
-    from lrlab.viz.plots import POINTS, curve_points
+    from lrlab.viz.schedule_plots import POINTS, curve_points
 
     s = lrlab.parse("multistep(0.1, [123457, 654321], gamma=0.5)")
     t, lr = curve_points(s, 1_000_000)
@@ -115,7 +115,7 @@ def test_plot_accepts_spec_strings_and_a_long_run(tmp_path, picture):
 
 
 def test_log_axis_with_no_positive_rate_says_so():
-    from lrlab.viz.plots import schedules_figure
+    from lrlab.viz.schedule_plots import schedules_figure
 
     fig = schedules_figure([lrlab.parse("constant(0)")], 50, log=True)
     ax = fig.axes[0]
@@ -129,7 +129,7 @@ def test_log_axis_with_no_positive_rate_says_so():
 
 
 def test_few_steps_draw_the_last_step_flat():
-    from lrlab.viz.plots import schedules_figure
+    from lrlab.viz.schedule_plots import schedules_figure
 
     fig = schedules_figure([lrlab.parse("polynomial(0.1, decay_steps=50, end_lr=0.0, power=2.0)")], 50,
                            steps_per_epoch=1)
