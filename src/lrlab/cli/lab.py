@@ -124,6 +124,17 @@ def _float(option: str, text: str | None, low: float = -math.inf) -> float | Non
     return _check.number("", option, value, low)
 
 
+def _batch_size(text: str | None) -> Any:
+    """--batch-size: the task's (not given), None for "full" (full batch), or a whole number >= 1."""
+    from ..lab.options import TASK_DEFAULT
+
+    if text is None:
+        return TASK_DEFAULT
+    if text.strip().lower() == "full":
+        return None
+    return _int("--batch-size", text)
+
+
 def _optimizer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if args.momentum is not None:
@@ -171,7 +182,6 @@ def _pm(mean: Any, std: Any) -> str:
 # -- compare --------------------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace) -> int:
     from ..lab.compare import ENGINES, compare, split_entry
-    from ..lab.options import TASK_DEFAULT
     from ..lab.task import DTYPES, OPTIMIZERS, get_task
     from ..lab.train import DEVICES
     from ..plateau import Plateau
@@ -188,12 +198,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     Store(args.db).close()  # the store checks itself at open (writable, not damaged, not another program's)
     epochs = _int("--epochs", args.epochs)
-    if args.batch_size is None:
-        batch_size: Any = TASK_DEFAULT
-    elif args.batch_size.strip().lower() == "full":
-        batch_size = None
-    else:
-        batch_size = _int("--batch-size", args.batch_size)
+    batch_size = _batch_size(args.batch_size)
     seeds = _int("--seeds", args.seeds, high=MAX_SEEDS)
     target = _float("--target", args.target)
     threads = _int("--threads", args.threads, high=MAX_THREADS)
@@ -276,7 +281,6 @@ def print_leaderboard(comparison: Any) -> None:
 
 # -- find -----------------------------------------------------------------------------------------
 def cmd_find(args: argparse.Namespace) -> int:
-    from ..lab.options import TASK_DEFAULT
     from ..lab.task import OPTIMIZERS, get_task
     from ..rangetest import Settings
 
@@ -295,12 +299,7 @@ def cmd_find(args: argparse.Namespace) -> int:
         raise ValueError(text) from None
     seeds = _int("--seeds", args.seeds, high=MAX_SEEDS)
     threads = _int("--threads", args.threads, high=MAX_THREADS)
-    if args.batch_size is None:
-        batch_size: Any = TASK_DEFAULT
-    elif args.batch_size.strip().lower() == "full":
-        batch_size = None
-    else:
-        batch_size = _int("--batch-size", args.batch_size)
+    batch_size = _batch_size(args.batch_size)
     if args.optimizer is not None and args.optimizer not in OPTIMIZERS:
         raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {args.optimizer!r}")
     if args.output:
