@@ -15,7 +15,8 @@ pytest.importorskip("torch")
 def test_each_seeds_curve_is_the_trainers_run_under_the_sweep() -> None:
     """The range test of seed s is `train(task, sweep, seed=s)`'s first steps: same init, shuffles and rates."""
     steps = 30
-    found = find_lr("quantiles", seeds=[0, 1], start_lr=1e-4, end_lr=0.1, steps=steps, diverge=None)
+    found = find_lr("quantiles", seeds=[0, 1], start_lr=1e-4, end_lr=0.1, steps=steps, diverge=None,
+                    engine="sequential")
     assert found.seeds == [0, 1]
     sweep = rt.sweep(1e-4, 0.1, steps)
     for seed, run in zip((0, 1), found.runs):
@@ -25,6 +26,28 @@ def test_each_seeds_curve_is_the_trainers_run_under_the_sweep() -> None:
         assert run.smoothed.tolist() == rt.smooth(ref.step_loss[:steps]).tolist()
     assert not np.array_equal(found.runs[0].losses, found.runs[1].losses)
     assert found.losses.shape == (2, steps)
+
+
+@pytest.mark.parametrize("name", ["quantiles", "digits", "mnist1d_cnn"])
+def test_stacked_seeds_equal_the_sequential_range_tests(name: str) -> None:
+    """engine="auto" trains the seeds as one stack (lrlab.lab.stacked); in float64 every seed's curve equals the
+    sequential test's: rates exactly, losses to 1e-9, the same stop and the same suggestions."""
+    import dataclasses
+
+    task = dataclasses.replace(lrlab.lab.get_task(name), dtype="float64")
+    kwargs = {"seeds": 3, "start_lr": 1e-5, "end_lr": 10.0, "steps": 40}
+    seq = find_lr(task, engine="sequential", **kwargs)
+    stacked = find_lr(task, engine="stacked", **kwargs)
+    for a, b in zip(seq.runs, stacked.runs):
+        assert b.lrs.tolist() == a.lrs.tolist() and b.stopped == a.stopped and b.seed == a.seed
+        np.testing.assert_allclose(b.losses, a.losses, rtol=1e-9)
+        for rule in rt.RULES:
+            assert b.suggestions[rule] == pytest.approx(a.suggestions[rule], rel=1e-9, nan_ok=True)
+
+
+def test_engine_is_checked() -> None:
+    with pytest.raises(ValueError, match="engine must be one of 'auto', 'stacked', 'sequential', got 'gpu'"):
+        find_lr("quantiles", seeds=2, steps=10, engine="gpu")
 
 
 def test_result_suggestions_spread_and_ready_specs() -> None:

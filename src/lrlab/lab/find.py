@@ -1,9 +1,10 @@
 """The learning-rate range test on a lab task, over several seeds: `find_lr(task, seeds=3)`.
 
-Each seed builds the task's model and optimizer exactly as `train` does for that seed (same init, same shuffles),
-and runs `lrlab.torch.find_lr` on it (the rules, smoothing and stopping are `lrlab.rangetest`'s). The seeds run one
-after another in `range_tests`, the one function that knows how: the stacked engine (K runs of one task as one
-model) can replace it and everything around it stays.
+Each seed builds the task's model and optimizer exactly as `train` does for that seed (same init, same shuffles).
+Several seeds train as one stacked model (`lrlab.lab.stacked`: the sweep is the members' schedule, and each member's
+per-step losses are read by `lrlab.rangetest.Tracker`, the stopping rule of the sequential test); one seed, or a
+model that cannot be stacked, runs `lrlab.torch.find_lr` seed after seed. `range_tests` is the one place that
+chooses.
 """
 
 from __future__ import annotations
@@ -81,14 +82,79 @@ def run_one(p: FindPlan) -> RangeTest:
                              diverge=s.diverge, restore=False, seed=opts.seed)
 
 
-def range_tests(plans: list[FindPlan], progress: Callable[[RangeTest], Any] | None = None) -> list[RangeTest]:
-    """Every plan's range test, one seed after another. The stacked engine replaces this function (all seeds as
-    one stacked model); its results must equal these member by member."""
+def range_tests(plans: list[FindPlan], progress: Callable[[RangeTest], Any] | None = None,
+                engine: str = "auto") -> list[RangeTest]:
+    """Every plan's range test. engine "auto" (the default) trains the seeds as one stack when there are several
+    and the model can be stacked (`lrlab.lab.stacked`), else one after another ("sequential"); "stacked" insists.
+    The stacked curves equal the sequential ones member by member (rates exactly, losses to rounding:
+    tests/lab/test_find.py)."""
+    engine = _check.choice("find_lr", "engine", engine, ENGINES)
+    if engine != "sequential" and (len(plans) > 1 or engine == "stacked"):
+        why = _why_not_stacked(plans)
+        if why is None:
+            out = _stacked(plans)
+            for r in out:
+                if progress is not None:
+                    progress(r)
+            return out
+        if engine == "stacked":
+            raise ValueError(f"find_lr: engine='stacked', but {why}")
     out = []
     for p in plans:
         out.append(run_one(p))
         if progress is not None:
             progress(out[-1])
+    return out
+
+
+ENGINES = ("auto", "stacked", "sequential")
+
+
+def _sweep_plans(plans: list[FindPlan]) -> list[Any]:
+    """Each seed's range test as a lab run: the sweep as its schedule, for the whole epochs that cover its steps."""
+    import math
+
+    from ..rangetest import sweep
+    from .plan import plan as make_plan
+
+    out = []
+    for p in plans:
+        s = p.settings
+        epochs = math.ceil(s.steps / p.options.steps_per_epoch(len(p.data.train)))
+        schedule = sweep(s.start_lr, s.end_lr, s.steps, s.mode)
+        out.append(make_plan(p.task, schedule, p.options.replace(epochs=epochs, plateau=None), data=p.data))
+    return out
+
+
+def _why_not_stacked(plans: list[FindPlan]) -> str | None:
+    from .stacked import stack_key, unstackable_plan
+
+    runs = _sweep_plans(plans)
+    for r in runs:
+        why = unstackable_plan(r)
+        if why is not None:
+            return why
+    if len({stack_key(r) for r in runs}) > 1:
+        return "the seeds' runs cannot share one stack"
+    return None
+
+
+def _stacked(plans: list[FindPlan]) -> list[RangeTest]:
+    """All seeds as one stacked model, then each member's curve read by the same Tracker as the sequential test
+    (members are independent, so the updates before a member's stop are those it would have made alone)."""
+    from ..rangetest import Tracker
+    from .stacked import execute_stack
+
+    out = []
+    for p, run in zip(plans, execute_stack(_sweep_plans(plans))):
+        s = p.settings
+        tracker = Tracker(s.beta, s.diverge)
+        lrs: list[float] = []
+        for lr, loss in zip(run.step_lr[: s.steps], run.step_loss[: s.steps]):
+            lrs.append(float(lr))
+            if tracker.add(float(loss)):
+                break
+        out.append(RangeTest.from_tracker(lrs, tracker, s, seed=p.options.seed))
     return out
 
 
@@ -105,14 +171,17 @@ def find_lr(
     beta: float = BETA,
     diverge: float | None = DIVERGE,
     progress: Callable[[RangeTest], Any] | None = None,
+    engine: str = "auto",
     **optimizer_kwargs: Any,
 ) -> FindResult:
     """The range test on `task` for each seed (a count n: seeds 0..n-1, or a list): a `FindResult` with every
     seed's curve, each rule's median rate and its spread over the seeds, `specs()` (ready for `lrlab compare`; the
     warmup sized to the task's default run), `plot()` and `to_frame()`.
 
-    optimizer, batch_size, optimizer_kwargs: as `lrlab.lab.train` (the task's by default). The sweep, smoothing and
-    stopping: see `lrlab.rangetest` (ValueError for start_lr >= end_lr, steps < 2, a task without training data)."""
+    optimizer, batch_size, optimizer_kwargs: as `lrlab.lab.train` (the task's by default). engine: "auto" trains
+    the seeds as one stack where the model allows (see `range_tests`), "stacked" or "sequential". The sweep,
+    smoothing and stopping: see `lrlab.rangetest` (ValueError for start_lr >= end_lr, steps < 2, a task without
+    training data)."""
     settings = Settings(start_lr, end_lr, steps, mode, beta, diverge)
     task = resolve_task(task)
     seed_list = _seeds(seeds)
@@ -124,5 +193,5 @@ def find_lr(
     opts = plans[0].options
     batch = "full batch" if opts.batch_size is None else f"batch {opts.batch_size}"
     run_steps = int(task.epochs) * opts.steps_per_epoch(len(plans[0].data.train))
-    return FindResult(range_tests(plans, progress), label=f"{task.name}: {opts.optimizer}, {batch}",
+    return FindResult(range_tests(plans, progress, engine), label=f"{task.name}: {opts.optimizer}, {batch}",
                       run_steps=run_steps)
