@@ -15,6 +15,23 @@ from ..schedules import Schedule
 MARKERS = "*o+x#@%&"
 
 
+def _width(width: int | None) -> int:
+    """The plot's columns: as given, or the terminal's width less the axis labels."""
+    return width if width is not None else max(20, shutil.get_terminal_size((80, 24)).columns - 14)
+
+
+def _framed(grid: list[list[str]], top: str, bottom: str, x_axis: str) -> list[str]:
+    """The grid's rows with the y axis labelled `top` and `bottom`, then the x axis and its labels (`x_axis`)."""
+    pad = max(len(top), len(bottom))
+    lines = []
+    for i, row in enumerate(grid):
+        label = top if i == 0 else bottom if i == len(grid) - 1 else ""
+        lines.append(f"{label:>{pad}} |" + "".join(row))
+    lines.append(" " * pad + " +" + "-" * len(grid[0]))
+    lines.append(" " * pad + "  " + x_axis)
+    return lines
+
+
 def preview(
     schedules: Sequence[Schedule],
     steps: int,
@@ -32,8 +49,7 @@ def preview(
 
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps!r}")
-    if width is None:
-        width = max(20, shutil.get_terminal_size((80, 24)).columns - 14)
+    width = _width(width)
     labels = list(labels) if labels is not None else [repr(s) for s in schedules]
     sampled = [curve_points(s, steps) for s in schedules]
     curves = [lr for _, lr in sampled]
@@ -64,13 +80,7 @@ def preview(
             grid[min(max(row, 0), height - 1)][int(col)] = marker
     top = f"{10**high:.3g}" if log else f"{high:.3g}"
     bottom = f"{10**low:.3g}" if log else f"{low:.3g}"
-    pad = max(len(top), len(bottom))
-    lines = []
-    for i, row in enumerate(grid):
-        label = top if i == 0 else bottom if i == height - 1 else ""
-        lines.append(f"{label:>{pad}} |" + "".join(row))
-    lines.append(" " * pad + " +" + "-" * cols)
-    lines.append(" " * pad + f"  0{'step':^{max(cols - 2 - len(str(steps - 1)), 4)}}{steps - 1}")
+    lines = _framed(grid, top, bottom, f"0{'step':^{max(cols - 2 - len(str(steps - 1)), 4)}}{steps - 1}")
     for marker, label, curve in zip(MARKERS * 4, labels, curves):
         lines.append(f"  {marker} {label}   [start {curve[0]:.4g}, min {np.nanmin(curve):.4g}, "
                      f"max {np.nanmax(curve):.4g}]")
@@ -88,8 +98,7 @@ def preview_find(found: FindResult, *, width: int | None = None, height: int = 1
     picture (`lrlab.rangetest.y_limits`) so a diverging tail does not flatten the descent."""
     from ..rangetest import loss_at, y_limits
 
-    if width is None:
-        width = max(20, shutil.get_terminal_size((80, 24)).columns - 14)
+    width = _width(width)
     lrs, sm = found.lrs, found.smoothed
     with np.errstate(all="ignore"):
         mean = np.nanmean(sm, axis=0) if len(sm) > 1 else sm[0]
@@ -123,13 +132,6 @@ def preview_find(found: FindResult, *, width: int | None = None, height: int = 1
             lines_extra.append(f"  {letter} {rule:<9}{lr:.3g}{band}")
         else:
             lines_extra.append(f"  {letter} {rule:<9}-  (too few points)")
-    top, bottom = f"{high:.3g}", f"{low:.3g}"
-    pad = max(len(top), len(bottom))
-    lines = []
-    for i, row in enumerate(grid):
-        label = top if i == 0 else bottom if i == height - 1 else ""
-        lines.append(f"{label:>{pad}} |" + "".join(row))
-    lines.append(" " * pad + " +" + "-" * cols)
     left, right = f"{lrs[0]:.3g}", f"{lrs[-1]:.3g}"
-    lines.append(" " * pad + f"  {left}{'learning rate (log)':^{max(cols - len(left) - len(right), 4)}}{right}")
-    return "\n".join(lines + lines_extra)
+    x_axis = f"{left}{'learning rate (log)':^{max(cols - len(left) - len(right), 4)}}{right}"
+    return "\n".join(_framed(grid, f"{high:.3g}", f"{low:.3g}", x_axis) + lines_extra)
