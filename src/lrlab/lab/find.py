@@ -89,21 +89,19 @@ def range_tests(plans: list[FindPlan], progress: Callable[[RangeTest], Any] | No
     The stacked curves equal the sequential ones member by member (rates exactly, losses to rounding:
     tests/lab/test_find.py)."""
     engine = _check.choice("find_lr", "engine", engine, ENGINES)
+    runs = None
     if engine != "sequential" and (len(plans) > 1 or engine == "stacked"):
-        why = _why_not_stacked(plans)
-        if why is None:
-            out = _stacked(plans)
-            for r in out:
-                if progress is not None:
-                    progress(r)
-            return out
-        if engine == "stacked":
+        runs = _sweep_plans(plans)
+        why = _why_not_stacked(runs)
+        if why is not None and engine == "stacked":
             raise ValueError(f"find_lr: engine='stacked', but {why}")
+        runs = runs if why is None else None
+    results = (run_one(p) for p in plans) if runs is None else iter(_stacked(plans, runs))
     out = []
-    for p in plans:
-        out.append(run_one(p))
+    for r in results:
+        out.append(r)
         if progress is not None:
-            progress(out[-1])
+            progress(r)
     return out
 
 
@@ -126,10 +124,10 @@ def _sweep_plans(plans: list[FindPlan]) -> list[Any]:
     return out
 
 
-def _why_not_stacked(plans: list[FindPlan]) -> str | None:
+def _why_not_stacked(runs: list[Any]) -> str | None:
+    """Why these runs cannot train as one stack, or None when they can."""
     from .stacked import stack_key, unstackable_plan
 
-    runs = _sweep_plans(plans)
     for r in runs:
         why = unstackable_plan(r)
         if why is not None:
@@ -139,14 +137,14 @@ def _why_not_stacked(plans: list[FindPlan]) -> str | None:
     return None
 
 
-def _stacked(plans: list[FindPlan]) -> list[RangeTest]:
+def _stacked(plans: list[FindPlan], runs: list[Any]) -> list[RangeTest]:
     """All seeds as one stacked model, then each member's curve read by the same Tracker as the sequential test
     (members are independent, so the updates before a member's stop are those it would have made alone)."""
     from ..rangetest import Tracker
     from .stacked import execute_stack
 
     out = []
-    for p, run in zip(plans, execute_stack(_sweep_plans(plans))):
+    for p, run in zip(plans, execute_stack(runs)):
         s = p.settings
         tracker = Tracker(s.beta, s.diverge)
         lrs: list[float] = []
