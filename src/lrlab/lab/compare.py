@@ -334,8 +334,9 @@ def compare(
 ) -> Comparison:
     """Train `task` under every schedule for every seed; reuse runs stored in `db` with the same config.
 
-    Every finished run is committed to `db` (None: keep nothing) before the next starts, so an interrupted
-    comparison loses no finished run. fresh=True trains again even when a stored run matches.
+    Every finished run is committed to `db` (None: keep nothing) before the next starts (a stack's runs when the
+    stack ends), so an interrupted comparison loses no finished run (only the stack in training). fresh=True
+    trains again even when a stored run matches.
     progress: True for rich bars, False for none. callback(step, model, loss, lr) goes to every trained run.
     Options (optimizer, epochs, batch_size, plateau, optimizer_kwargs) are those of `train` (see RunOptions);
     target is checked against the task (an accuracy in (0, 1], else a loss > 0).
