@@ -53,7 +53,9 @@ class RunOptions:
     """The options of a run; None (and TASK_DEFAULT for batch_size) take the task's value.
 
     optimizer: "sgd", "adam" or "adamw"; optimizer_kwargs (momentum, ...) go to torch.optim, never lr.
-    epochs: a whole number >= 1. batch_size: a whole number >= 1, None (full batch) or TASK_DEFAULT.
+    epochs: a whole number >= 1. steps: a budget in optimizer updates (a whole number >= 1), exclusive with epochs:
+    the run trains ceil(steps / steps_per_epoch) epochs and stops after exactly `steps` updates.
+    batch_size: a whole number >= 1, None (full batch) or TASK_DEFAULT.
     plateau: None, a Plateau, a dict of its arguments or options text ("factor=0.5, patience=10"); kept as a
     Plateau (a template: every run builds its own, a plateau has state). seed: a whole number.
     Everything is checked here, except what needs the task: `resolve(task, data)`.
@@ -65,12 +67,17 @@ class RunOptions:
     plateau: Any = None
     seed: int = 0
     optimizer_kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    steps: int | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer is not None:
             name = self.optimizer.lower() if isinstance(self.optimizer, str) else self.optimizer
             self._set("optimizer", _check.choice("", "optimizer", name, OPTIMIZERS))
         self._set("epochs", _check.whole("", "epochs", self.epochs, 1, optional=True))
+        self._set("steps", _check.whole("", "steps", self.steps, 1, optional=True))
+        if self.epochs is not None and self.steps is not None:
+            raise ValueError(f"epochs and steps are exclusive (a run's length is one or the other), got epochs="
+                             f"{self.epochs} and steps={self.steps}")
         if self.batch_size is not TASK_DEFAULT:
             what = "a whole number >= 1, None (full batch) or TASK_DEFAULT"
             self._set("batch_size", _check.whole("", "batch_size", self.batch_size, 1, optional=True, what=what))
@@ -108,14 +115,27 @@ class RunOptions:
             raise ValueError(f"task {task.name!r} has no training data")
         if batch_size is not None and batch_size >= len(data.train):
             batch_size = None
+        epochs = task.epochs if self.epochs is None else self.epochs
+        if self.steps is not None:
+            spe = 1 if batch_size is None else math.ceil(len(data.train) / batch_size)
+            epochs = math.ceil(self.steps / spe)
         return RunOptions(
             optimizer=optimizer,
-            epochs=task.epochs if self.epochs is None else self.epochs,
+            epochs=epochs,
             batch_size=batch_size,
             plateau=watched(self.plateau, task, data),
             seed=self.seed,
             optimizer_kwargs=kwargs,
-        )
+        )._with_steps(self.steps)
+
+    def _with_steps(self, steps: int | None) -> RunOptions:
+        """Resolved options keep both: the epochs that hold the budget and the budget (None: whole epochs)."""
+        self._set("steps", steps)
+        return self
+
+    def total_steps(self, n_train: int) -> int:
+        """The run's updates (resolved options): the step budget, or epochs x steps per epoch."""
+        return self.steps if self.steps is not None else int(self.epochs) * self.steps_per_epoch(n_train)
 
     def steps_per_epoch(self, n_train: int) -> int:
         """Optimizer steps per epoch over n_train samples (resolved options: the last partial batch counts)."""

@@ -46,7 +46,8 @@ def plan(
     dtype: str | None = None,
 ) -> Plan:
     """Resolve the options against the task and fix the run's config (binding left-out schedule lengths to the
-    run's steps). label: how the run is named (default: the spec as given, plus "@plateau(...)").
+    run's steps: the step budget when options.steps is given, else epochs x steps per epoch).
+    label: how the run is named (default: the spec as given, plus "@plateau(...)").
     dtype: None trains in the task's dtype, "float32" or "float64" overrides it (kept in the config)."""
     task = resolve_task(task)
     dtype = task.dtype if dtype is None else _check.choice("", "dtype", dtype, DTYPES)
@@ -56,7 +57,8 @@ def plan(
     opts = asked.resolve(task, data)
     epochs = int(opts.epochs)
     steps_per_epoch = opts.steps_per_epoch(len(data.train))
-    sched = given if given.is_bound else given.stretch(epochs * steps_per_epoch)
+    total = opts.total_steps(len(data.train))
+    sched = given if given.is_bound else given.stretch(total)
     try:
         sched_config = sched.to_config()
     except (ValueError, TypeError):  # e.g. custom(fn) with a function that cannot be named
@@ -71,6 +73,7 @@ def plan(
         "optimizer": opts.optimizer,
         "optimizer_kwargs": dict(opts.optimizer_kwargs),
         "epochs": epochs,
+        "steps": opts.steps,
         "batch_size": opts.batch_size,
         "steps_per_epoch": steps_per_epoch,
         "seed": opts.seed,

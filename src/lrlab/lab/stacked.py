@@ -224,6 +224,12 @@ class _Member:
     step: int = 0
     limit: float = math.inf
     done: bool = False
+    total: int = 0  # the member's updates in all (its step budget, or epochs x steps per epoch)
+    epoch: int = 0  # the epochs begun
+    pos: int = 0  # the updates done in the current epoch (0: between epochs)
+    perm: Any = None  # the current epoch's data order (CPU)
+    epoch_first: int = 0  # the step at which the current epoch began
+    epoch_losses: list[np.ndarray] = field(default_factory=list)  # the current epoch's batch losses so far
 
 
 class _Stack:
@@ -338,6 +344,39 @@ class _Stack:
             figures.append(f)
         return figures
 
+    def load_member(self, k: int, state: dict[str, Any]) -> None:
+        """Member k's parameters and optimizer state from a checkpoint (lrlab.lab.checkpoint; the torch optimizer's
+        state, per parameter in `names`' order)."""
+        torch = self.torch
+        saved = state["optimizer"]
+        opt = self.opt
+
+        def per_name(leaves: list[Any]) -> list[Any]:  # per-parameter (K, *shape) views of tensors shaped as leaves
+            if self.flat is None:
+                return leaves
+            parts = leaves[0].split(self.sizes, dim=1)
+            return [part.view(self.size, *shape) for part, shape in zip(parts, self.shapes)]
+
+        with torch.no_grad():
+            for name, param in zip(self.names, self.params):
+                param[k].copy_(state["model"][name])
+            if not saved:
+                return
+            if hasattr(opt, "buffers"):  # SGD: the momentum buffers (None until momentum is used)
+                has = [saved.get(i, {}).get("momentum_buffer") is not None for i in range(len(self.names))]
+                if any(has):
+                    for i, view in enumerate(per_name(opt.buffers)):
+                        view[k].copy_(saved[i]["momentum_buffer"])
+                opt.has_buffer[k] = all(has)
+                return
+            opt.steps[k] = float(saved[0]["step"])
+            for key, stacked in (("exp_avg", opt.exp_avg), ("exp_avg_sq", opt.exp_avg_sq),
+                                 ("max_exp_avg_sq", opt.max_exp_avg_sq)):
+                if key not in saved[0] or stacked is None:
+                    continue
+                for i, view in enumerate(per_name(stacked)):
+                    view[k].copy_(saved[i][key])
+
     def member_model(self, k: int) -> Any:
         """Member k's own nn.Module, its parameters copied from the stack (eval mode, as the sequential run's)."""
         model = self.models[k]
@@ -357,10 +396,64 @@ def _rates(m: _Member, start: int, count: int) -> list[float]:
     return [float(plateau.effective(schedule(t))) for t in range(start, start + count)]
 
 
-def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any = None) -> list[Run]:
-    """Train plans of one task (one optimizer kind, batch size and dtype; any schedules, plateaus, seeds, epochs
-    and optimizer options) as one stacked model; one Run per plan, as `train.execute(plan)` gives it.
+def _start_member(m: _Member, state: dict[str, Any], stack: _Stack, k: int) -> None:
+    """Member k resumes from a checkpoint: parameters, optimizer state, data order, plateau and history."""
+    from . import checkpoint
 
+    checkpoint.check(state, m.plan.config, m.total)
+    stack.load_member(k, state)
+    m.gen.set_state(state["generator"])
+    m.perm = state["perm"]
+    m.step, m.epoch, m.pos = int(state["step"]), int(state["epoch"]), int(state["pos"])
+    m.epoch_first = m.step - m.pos
+    m.epoch_losses = [np.asarray(state["step_loss"], dtype=np.float64)[m.epoch_first :]]
+    m.rows = [dict(r) for r in state["rows"]]
+    m.step_lr = [float(v) for v in state["step_lr"]]
+    m.step_loss = [np.asarray(state["step_loss"], dtype=np.float64)]
+    m.limit, m.status = float(state["limit"]), state["status"]
+    if (m.plateau is None) != (state["plateau"] is None):
+        raise ValueError("start: the checkpoint's run and this run differ in having a plateau")
+    if m.plateau is not None:
+        m.plateau.load_state_dict(state["plateau"])
+
+
+def _chunk_batches(members: list[_Member], live: list[int], span: int, n_train: int, bs: int | None,
+                   device: str) -> list[list[tuple[Any, list[int]]]]:
+    """The batches of the next `span` updates: per update, a list of (indices (K, B) or None, the members that take
+    it). Members not between epochs ends ride along on any indices and are left alone (the active mask); only the
+    last update of a span can mix batch sizes (an epoch's short last batch), then it is one call per size."""
+    import torch
+
+    everyone = list(live)
+    if bs is None:
+        return [[(None, everyone)] for _ in range(span)]
+    dummy = torch.arange(n_train)
+    orders = [m.perm if k in set(live) else dummy for k, m in enumerate(members)]
+    starts = [members[k].pos * bs if k in set(live) else 0 for k in range(len(members))]
+    out: list[list[tuple[Any, list[int]]]] = []
+    if span > 1:
+        full = torch.stack([o[a : a + (span - 1) * bs] for o, a in zip(orders, starts)]).to(device)
+        out += [[(idx, everyone)] for idx in full.split(bs, dim=1)]
+    last = [o[a + (span - 1) * bs : a + span * bs] for o, a in zip(orders, starts)]
+    sizes: dict[int, list[int]] = {}
+    for k in live:
+        sizes.setdefault(len(last[k]), []).append(k)
+    calls = []
+    for size, who in sizes.items():
+        idx = torch.stack([last[k] if k in who else dummy[:size] for k in range(len(members))]).to(device)
+        calls.append((idx, who))
+    out.append(calls)
+    return out
+
+
+def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any = None,
+                  starts: Sequence[dict[str, Any] | None] | None = None) -> list[Run]:
+    """Train plans of one task (one optimizer kind, batch size and dtype; any schedules, plateaus, seeds, step
+    budgets or epochs and optimizer options) as one stacked model; one Run per plan, as `train.execute(plan)` gives
+    it. A member past its budget (or diverged) stops updating (the optimizer's active mask).
+
+    starts: per plan a checkpoint (lrlab.lab.checkpoint) to resume from, or None (from scratch): the member goes on
+    as `train.execute(plan, start=checkpoint)` would; members may stand at different steps.
     progress.update(epoch=, done=, diverged=, best=) after every epoch (members done, of which diverged, and the
     best validation loss so far). A member's wall_s is the stack's training time divided by its members.
     ValueError when the plans cannot share a stack (`stack_key`) or the model cannot be stacked (`unstackable`).
@@ -370,6 +463,9 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
 
     if not plans:
         return []
+    starts = [None] * len(plans) if starts is None else list(starts)
+    if len(starts) != len(plans):
+        raise ValueError(f"execute_stack: starts needs one entry per plan ({len(plans)}), got {len(starts)}")
     device = resolve_device(device)
     first = plans[0]
     metrics = tuple(first.task.metrics)
@@ -379,39 +475,63 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
                    for p in plans]
         n_train = stack.n("train")
         bs = first.options.batch_size
+        spe = first.options.steps_per_epoch(n_train)
+        for k, (m, state) in enumerate(zip(members, starts)):
+            m.total = m.plan.options.total_steps(n_train)
+            if state is not None:
+                _start_member(m, state, stack, k)
+            m.done = m.step >= m.total and m.pos == 0
         best = math.inf
-        start = time.perf_counter()
-        for epoch in range(1, max(p.options.epochs for p in plans) + 1):
-            for m in members:
-                m.done = m.done or epoch > m.plan.options.epochs
+        begin = time.perf_counter()
+        while True:
             live = [k for k, m in enumerate(members) if not m.done]
             if not live:
                 break
-            active = torch.tensor([not m.done for m in members], device=device)
-            if bs is None:
-                batches: list[Any] = [None]
-            else:  # every member draws its own order, as its sequential run would (done members draw nothing)
-                perms = [torch.randperm(n_train, generator=m.gen) if not m.done else torch.arange(n_train)
-                         for m in members]
-                batches = list(torch.stack(perms).to(device).split(bs, dim=1))
-            rates = [_rates(m, m.step, len(batches)) if not m.done else [0.0] * len(batches) for m in members]
+            for k in live:  # every member draws its own order when its epoch begins, as its sequential run would
+                m = members[k]
+                if m.pos == 0:
+                    m.epoch, m.epoch_first, m.epoch_losses = m.epoch + 1, m.step, []
+                    m.perm = torch.randperm(n_train, generator=m.gen) if bs is not None else None
+            # the updates until the next member's epoch (or budget) ends: no member passes an epoch's end inside
+            span = min(min(spe - members[k].pos, members[k].total - members[k].step) for k in live)
+            rates = [_rates(m, m.step, span) if k in live else [0.0] * span for k, m in enumerate(members)]
             lr_table = torch.tensor(rates, dtype=stack.dtype, device=device).T.contiguous()
-            losses = torch.stack([stack.step(idx, lr_table[s], active) for s, idx in enumerate(batches)])
-            losses = losses.double().cpu()
-            finite = torch.isfinite(losses).all(0).tolist()
-            means = losses.mean(0).tolist()
-            losses_np = losses.numpy()
-            val = stack.evaluate("val", metrics)
+            steps = []
+            masks: dict[tuple[int, ...], Any] = {}
+            for s, calls in enumerate(_chunk_batches(members, live, span, n_train, bs, device) if span else []):
+                out = None
+                for idx, who in calls:
+                    if tuple(who) not in masks:
+                        masks[tuple(who)] = torch.tensor([k in who for k in range(len(members))], device=device)
+                    active = masks[tuple(who)]
+                    got = stack.step(idx, lr_table[s], active)
+                    out = got if out is None else torch.where(active, got, out)
+                steps.append(out)
+            losses_np = torch.stack(steps).double().cpu().numpy() if span else np.zeros((0, len(members)))
+            ended = []
             for k in live:
                 m = members[k]
                 m.step_lr += rates[k]
                 m.step_loss.append(losses_np[:, k])
-                m.step += len(batches)
-                train_loss = means[k]
-                row = {"epoch": epoch, "step": m.step, "lr": m.step_lr[-len(batches)], "loss": train_loss}
+                m.epoch_losses.append(losses_np[:, k])
+                m.step += span
+                m.pos += span
+                if m.pos >= spe or m.step >= m.total:
+                    ended.append(k)
+            if not ended:
+                continue
+            val = stack.evaluate("val", metrics)
+            for k in ended:
+                m = members[k]
+                epoch_losses = np.concatenate(m.epoch_losses)
+                if m.pos >= spe:
+                    m.pos, m.perm = 0, None
+                m.done = m.step >= m.total
+                train_loss = float(torch.from_numpy(epoch_losses).mean())
+                row = {"epoch": m.epoch, "step": m.step, "lr": m.step_lr[m.epoch_first], "loss": train_loss}
                 row.update({f"val_{key}": v for key, v in val[k].items()})
                 m.rows.append(row)
-                if diverged(m, finite[k], row):
+                if diverged(m, bool(np.isfinite(epoch_losses).all()), row):
                     m.status, m.done = "diverged", True
                     mark_diverged(row)
                     continue
@@ -419,9 +539,9 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
                 if m.plateau is not None:
                     m.plateau.step(row[m.plateau.monitor])
             if progress is not None:
-                progress.update(epoch=epoch, done=sum(m.done or epoch >= m.plan.options.epochs for m in members),
+                progress.update(epoch=max(m.epoch for m in members), done=sum(m.done for m in members),
                                 diverged=sum(m.status == "diverged" for m in members), best=best)
-        wall = time.perf_counter() - start
+        wall = time.perf_counter() - begin
         finals = {name: stack.evaluate(name, metrics) for name in _SPLITS}
         sizes = {name: stack.n(name) for name in _SPLITS}
 

@@ -49,7 +49,8 @@ FORMAT_VERSION = 3  # bump when the trainer changes what a config produces; old 
 # 3: a loss past 1e6 x the first epoch's is divergence (lrlab.lab.train.DIVERGED_FACTOR); plateau names its monitor
 SCHEMA_VERSION = 2  # the layout of the file; 1 was phase 1's (a runs table alone, no marker)
 
-_KEY_FIELDS = ("task", "schedule_config", "optimizer", "optimizer_kwargs", "epochs", "batch_size", "seed", "plateau")
+_KEY_FIELDS = ("task", "schedule_config", "optimizer", "optimizer_kwargs", "epochs", "batch_size", "seed", "plateau",
+               "steps")
 _MAX_ID = 2**63 - 1  # the largest SQLite integer
 
 _RUN_COLUMNS = ("id", "key", "created", "task", "label", "schedule", "seed", "status", "wall_s", "config", "metrics",

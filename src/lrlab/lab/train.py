@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -181,6 +181,10 @@ class _Loop:
     status: str = "ok"
     step: int = 0
     limit: float = math.inf  # DIVERGED_FACTOR times the first epoch's training loss, once known
+    epoch: int = 0  # the epochs begun
+    pos: int = 0  # the updates done in the current epoch (0: between epochs)
+    perm: Any = None  # the current epoch's data order (None: full batch, or between epochs)
+    epoch_first: int = 0  # the index in step_loss of the current epoch's first update
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -209,8 +213,9 @@ def _setup(p: Plan, device: str = "cpu") -> _Loop:
 
 
 def _batches(loop: _Loop) -> Iterator[tuple[Any, Any]]:
-    """The epoch's batches: the whole training split, or a fresh shuffle gathered batch by batch (a batch stays
-    in cache from the gather to the forward pass)."""
+    """The epoch's remaining batches: the whole training split, or the epoch's shuffle (drawn when the epoch
+    begins) gathered batch by batch from the current position (a batch stays in cache from the gather to the
+    forward pass)."""
     import torch
 
     xtr, ytr = loop.splits["train"]
@@ -218,19 +223,26 @@ def _batches(loop: _Loop) -> Iterator[tuple[Any, Any]]:
     if bs is None:
         yield xtr, ytr
         return
-    perm = torch.randperm(len(xtr), generator=loop.gen)
-    for idx in perm.split(bs):
+    if loop.pos == 0:
+        loop.perm = torch.randperm(len(xtr), generator=loop.gen)
+    for idx in loop.perm[loop.pos * bs :].split(bs):
         yield xtr[idx], ytr[idx]
 
 
-def _train_epoch(loop: _Loop, callback: Callable[..., Any] | None) -> Any:
-    """One epoch of updates; returns its batch losses (float64 tensor)."""
+def _train_epoch(loop: _Loop, callback: Callable[..., Any] | None, total: float, save: Callable[[], None]) -> Any:
+    """The epoch's updates (from where it stands, to its end or the run's `total` updates); returns the epoch's
+    batch losses (float64 tensor). save() runs after every update (it checkpoints the steps asked)."""
     import torch
 
     loop.model.train()
     group = loop.opt.param_groups[0]
-    first = len(loop.step_loss)
+    if loop.pos == 0:
+        loop.epoch += 1
+        loop.epoch_first = len(loop.step_loss)
+    spe = loop.p.config["steps_per_epoch"]
     for xb, yb in _batches(loop):
+        if loop.step >= total:
+            break
         lr = group["lr"]
         loop.opt.zero_grad(set_to_none=True)
         loss = loop.lossf(loop.model(xb), yb)
@@ -240,9 +252,12 @@ def _train_epoch(loop: _Loop, callback: Callable[..., Any] | None) -> Any:
         loop.step += 1
         loop.step_lr.append(lr)
         loop.step_loss.append(loss.detach())
+        loop.pos += 1
         if callback is not None:
             callback(loop.step, loop.model, loss.item(), lr)
-    return torch.stack(loop.step_loss[first:]).double()
+        if loop.pos < spe:  # a checkpoint at an epoch's end waits for its row
+            save()
+    return torch.stack(loop.step_loss[loop.epoch_first :]).double()
 
 
 def diverged(loop: Any, steps_finite: bool, row: dict[str, Any]) -> bool:
@@ -262,12 +277,16 @@ def mark_diverged(row: dict[str, Any]) -> None:
     row.update({k: math.nan for k in row if k.startswith("val_") and k != "val_loss"})
 
 
-def _epoch(loop: _Loop, epoch: int, callback: Callable[..., Any] | None, progress: Any) -> bool:
-    """Train and validate one epoch, record its history row, feed the plateau; False when the run diverged."""
+def _epoch(loop: _Loop, callback: Callable[..., Any] | None, progress: Any, total: float = math.inf,
+           save: Callable[[], None] = lambda: None) -> bool:
+    """Train (the rest of) one epoch, up to `total` updates in all, validate, record its history row (a partial
+    epoch's when the budget ends in it), feed the plateau; False when the run diverged."""
     import torch
 
-    first = len(loop.step_lr)
-    epoch_losses = _train_epoch(loop, callback)
+    epoch_losses = _train_epoch(loop, callback, total, save)
+    if loop.pos >= loop.p.config["steps_per_epoch"]:
+        loop.pos, loop.perm = 0, None
+    first, epoch = loop.epoch_first, loop.epoch
     train_loss = float(epoch_losses.mean())
     loop.model.eval()
     val = evaluate(loop.model, loop.lossf, *loop.splits["val"], loop.metrics)
@@ -283,6 +302,8 @@ def _epoch(loop: _Loop, epoch: int, callback: Callable[..., Any] | None, progres
     plateau = loop.p.options.plateau
     if plateau is not None:
         loop.sched.report(row[plateau.monitor])
+    if loop.pos == 0:
+        save()
     return True
 
 
@@ -314,21 +335,43 @@ def _final_metrics(loop: _Loop) -> dict[str, float]:
 
 
 def execute(
-    p: Plan, *, callback: Callable[..., Any] | None = None, progress: Any = None, device: str = "cpu"
+    p: Plan, *, callback: Callable[..., Any] | None = None, progress: Any = None, device: str = "cpu",
+    start: dict[str, Any] | None = None, save_at: Iterable[int] = (), on_save: Callable[[dict[str, Any]], Any] | None
+    = None,
 ) -> Run:
     """Run a plan: the training loop proper, on `device` ("cpu", "cuda", "auto") in the plan's dtype
-    (config["dtype"])."""
+    (config["dtype"]), for the plan's steps (its step budget, or its epochs).
+
+    start: a checkpoint (lrlab.lab.checkpoint) to resume from: the run continues from its step as if never
+    stopped (the checkpoint's history rows and per-step arrays are the run's first ones; wall_s counts this call's
+    training alone). save_at: steps (0 to the run's total) at which on_save(checkpoint) is called with the state
+    after that update (after the epoch's row when it ends an epoch); checkpoint.save writes one to a file."""
     import pandas as pd
     import torch
 
+    from . import checkpoint
+
     device = resolve_device(device)
+    total = p.options.total_steps(len(p.data.train))
+    saves = sorted({_check.whole("execute", "save_at", s, 0, total) for s in save_at})
+    if saves and on_save is None:
+        raise ValueError("execute: save_at needs on_save (what to do with each checkpoint)")
     with deterministic():
         loop = _setup(p, device)
-        start = time.perf_counter()
-        for epoch in range(1, p.options.epochs + 1):
-            if not _epoch(loop, epoch, callback, progress):
+        if start is not None:
+            checkpoint.restore(loop, checkpoint.check(start, p.config, total))
+
+        def save() -> None:
+            if loop.step in saves and on_save is not None:
+                on_save(checkpoint.capture(loop))
+
+        if start is None:
+            save()  # step 0, when asked
+        begin = time.perf_counter()
+        while loop.step < total or loop.pos > 0:  # (a run resumed at its budget's end still owes that row)
+            if not _epoch(loop, callback, progress, total, save) or loop.step >= total:
                 break
-        wall = time.perf_counter() - start
+        wall = time.perf_counter() - begin
         final = _final_metrics(loop)
 
     losses = torch.stack(loop.step_loss).double().cpu().numpy() if loop.step_loss else np.zeros(0)
