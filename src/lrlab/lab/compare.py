@@ -7,7 +7,8 @@ patience=10, min_lr=1e-5)", so plateau-controlled runs sit in the same compariso
 Leaderboard target (epochs_to_target): with an accuracy metric, the first epoch whose val_accuracy reaches
 `target` (default: 98% of the best val accuracy any run of the comparison reached); without one, the first epoch
 whose val_loss is at most `target` (default: 1.1 times the best val loss any run reached). Tasks without a
-validation split use the training loss.
+validation split use the training loss. A task whose unit is "steps" (Task.unit) counts the way there in
+optimizer steps instead: steps_to_target, the step count of that epoch's history row.
 """
 
 from __future__ import annotations
@@ -211,19 +212,33 @@ class Comparison:
             return 0.98 * max(values)
         return 1.1 * min(values)
 
-    def epochs_to_target(self, run: Run, target: float | None = None) -> float:
+    @property
+    def target_column(self) -> str:
+        """How the table and leaderboard name the way to the target: epochs_to_target, or steps_to_target for a
+        task whose unit is "steps"."""
+        return "steps_to_target" if self.task.unit == "steps" else "epochs_to_target"
+
+    def epochs_to_target(self, run: Run, target: float | None = None, *, unit: str = "epoch") -> float:
         """The first epoch (1-based) at which the run met the target (default: `resolved_target()`); NaN if it
-        never did."""
+        never did. unit="step": that epoch's step count instead (`steps_to_target`)."""
         col = self._val_column()
         target = self.resolved_target() if target is None else target
         if col not in run.history or not math.isfinite(target):
             return math.nan
         values = run.history[col].tolist()
-        epochs = run.history["epoch"].tolist()
+        epochs = run.history[unit].tolist()
         for epoch, v in zip(epochs, values):
             if (v >= target) if col.endswith("accuracy") else (v <= target):
                 return float(epoch)
         return math.nan
+
+    def steps_to_target(self, run: Run, target: float | None = None) -> float:
+        """The optimizer steps done when the run first met the target (at an epoch's end); NaN if it never did."""
+        return self.epochs_to_target(run, target, unit="step")
+
+    def to_target(self, run: Run, target: float | None = None) -> float:
+        """epochs_to_target, or steps_to_target for a task whose unit is "steps"."""
+        return self.epochs_to_target(run, target, unit="step" if self.task.unit == "steps" else "epoch")
 
     def best_val(self, run: Run, col: str | None = None) -> float:
         """The run's best value of the ranked column (default: `_val_column()`)."""
@@ -243,7 +258,7 @@ class Comparison:
         for run in self.runs:
             row = run.row()
             row[f"best_{col}"] = self.best_val(run, col)
-            row["epochs_to_target"] = self.epochs_to_target(run, target)
+            row[self.target_column] = self.to_target(run, target)
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -272,8 +287,8 @@ class Comparison:
             for col in figures:
                 row[col] = part[col].mean(skipna=False)
                 row[f"{col}_std"] = part[col].std(ddof=1, skipna=False) if len(part) > 1 else math.nan
-            reached = part["epochs_to_target"].dropna()
-            row["epochs_to_target"] = reached.mean() if len(reached) else math.nan
+            reached = part[self.target_column].dropna()
+            row[self.target_column] = reached.mean() if len(reached) else math.nan
             row["reached"] = f"{len(reached)}/{len(part)}"
             row["wall_s"] = part["wall_s"].mean()
             rows.append(row)
@@ -319,6 +334,7 @@ def compare(
     seeds: int | Iterable[int] = (0,),
     optimizer: str | None = None,
     epochs: int | None = None,
+    steps: int | None = None,
     batch_size: Any = TASK_DEFAULT,
     plateau: Any = None,
     db: str | Path | None = DEFAULT_DB,
@@ -338,7 +354,7 @@ def compare(
     stack ends), so an interrupted comparison loses no finished run (only the stack in training). fresh=True
     trains again even when a stored run matches.
     progress: True for rich bars, False for none. callback(step, model, loss, lr) goes to every trained run.
-    Options (optimizer, epochs, batch_size, plateau, optimizer_kwargs) are those of `train` (see RunOptions);
+    Options (optimizer, epochs or steps, batch_size, plateau, optimizer_kwargs) are those of RunOptions;
     target is checked against the task (an accuracy in (0, 1], else a loss > 0).
 
     engine: "sequential" trains one run after another (lrlab.lab.train); "stacked" trains the runs to be trained as
@@ -361,7 +377,7 @@ def compare(
     if engine == "stacked" and callback is not None:
         raise ValueError("compare: callback needs engine='sequential' or 'auto' (the stacked engine calls none)")
     device = resolve_device(device)
-    base = RunOptions(optimizer=optimizer, epochs=epochs, batch_size=batch_size, plateau=plateau,
+    base = RunOptions(optimizer=optimizer, epochs=epochs, steps=steps, batch_size=batch_size, plateau=plateau,
                       optimizer_kwargs=optimizer_kwargs)
     entries = []
     for item in schedules:
@@ -383,6 +399,23 @@ def compare(
 
     plans = [first[i] if seed == seed_list[0] else make_plan(sched, plat, seed)
              for seed in seed_list for i, (sched, plat) in enumerate(entries)]
+    runs = train_plans(plans, db=db, fresh=fresh, progress=progress, callback=callback, engine=engine,
+                       device=device, max_stack=max_stack)
+    return Comparison(task=task, runs=runs, target=target, labels=labels)
+
+
+def train_plans(plans: Sequence[Any], *, db: str | Path | None = DEFAULT_DB, fresh: bool = False,
+                progress: Any = True, callback: Any = None, engine: str = "auto", device: str = "auto",
+                max_stack: int | None = None, starts: Sequence[dict[str, Any] | None] | None = None) -> list[Run]:
+    """Train plans of one task (any schedules, budgets, seeds) as `compare` does (see there for the options): the
+    stored twins reused, the rest stacked where it can be, each run saved as it (or its stack) ends.
+    starts: per plan a checkpoint to resume from (lrlab.lab.checkpoint) or None."""
+    if not plans:
+        return []
+    starts = [None] * len(plans) if starts is None else list(starts)
+    engine = _check.choice("train_plans", "engine", engine, ENGINES)
+    device = resolve_device(device)
+    task = plans[0].task
     stacked = engine != "sequential" and len(plans) > 1 and callback is None and _can_stack(task, plans[0])
     store = Store(db) if db is not None else None
     runs: list[Run | None] = [None] * len(plans)
@@ -390,15 +423,14 @@ def compare(
         with _bars(progress) as bars:
             if stacked:
                 for group in stacks(plans, max_stack=max_stack, device=device):
-                    _train_stack(plans, group, runs, store, fresh, bars, device)
+                    _train_stack(plans, group, runs, store, fresh, bars, device, starts)
             else:
                 for i, p in enumerate(plans):
-                    runs[i] = _train_one(p, store, fresh, bars, callback, device)
+                    runs[i] = _train_one(p, store, fresh, bars, callback, device, starts[i])
     finally:
         if store is not None:
             store.close()
-    runs_done = [r for r in runs if r is not None]
-    return Comparison(task=task, runs=runs_done, target=target, labels=labels)
+    return [r for r in runs if r is not None]
 
 
 # -- training the runs ------------------------------------------------------------------------
@@ -414,26 +446,27 @@ def _can_stack(task: Task, p: Any) -> bool:
     return reason is None
 
 
-def _train_one(p: Any, store: Store | None, fresh: bool, bars: Any, callback: Any, device: str) -> Run:
+def _train_one(p: Any, store: Store | None, fresh: bool, bars: Any, callback: Any, device: str,
+               start: dict[str, Any] | None = None) -> Run:
     """One run by the sequential trainer, or its stored twin; claimed in the store while it trains (a second
     process waits for it, then reuses it)."""
     bar = bars.bar(p.config["label"], p.config["seed"], p.config["epochs"])
     if store is None:
-        run = execute(p, callback=callback, progress=bar, device=device)
+        run = execute(p, callback=callback, progress=bar, device=device, start=start)
     else:
         with store.claim(p.config, fresh=fresh, on_wait=bar.done) as claim:
             if claim.run is not None:
                 claim.run.config["label"] = p.config["label"]
                 bar.done("stored")
                 return claim.run
-            run = execute(p, callback=callback, progress=bar, device=device)
+            run = execute(p, callback=callback, progress=bar, device=device, start=start)
             claim.save(run)
     bar.done(run.status)
     return run
 
 
 def _train_stack(plans: list[Any], group: list[int], runs: list[Run | None], store: Store | None, fresh: bool,
-                 bars: Any, device: str) -> None:
+                 bars: Any, device: str, starts: Sequence[dict[str, Any] | None] | None = None) -> None:
     """The runs of one stack: stored ones reused, the others claimed, trained as one stack and saved; one bar."""
     with contextlib.ExitStack() as held:
         claims: dict[int, Any] = {}
@@ -452,7 +485,8 @@ def _train_stack(plans: list[Any], group: list[int], runs: list[Run | None], sto
             return
         first = plans[todo[0]]
         bar = _stack_bar(bars, first.task.name, len(todo), max(plans[i].config["epochs"] for i in todo))
-        trained = execute_stack([plans[i] for i in todo], device=device, progress=bar)
+        trained = execute_stack([plans[i] for i in todo], device=device, progress=bar,
+                                starts=None if starts is None else [starts[i] for i in todo])
         for i, run in zip(todo, trained):
             if i in claims:
                 claims[i].save(run)

@@ -39,6 +39,7 @@ from .. import _check
 LOSSES = ("mse", "bce", "ce")
 DTYPES = ("float32", "float64")
 OPTIMIZERS = ("sgd", "adam", "adamw")
+UNITS = ("epochs", "steps")
 
 
 def torch_dtype(name: str) -> Any:
@@ -94,6 +95,8 @@ class Task:
     loss: "mse", "bce" (binary cross-entropy on logits) or "ce" (cross-entropy on class logits).
     batch_size None means full-batch gradient descent. dtype "float64" for exact reproductions.
     epochs, optimizer and lr are the task's defaults (a run may override them).
+    unit: "epochs" (default) or "steps": how the leaderboard counts the way to its target (epochs_to_target or
+    steps_to_target) and what the run curves show on their x axis.
     """
 
     name: str
@@ -107,12 +110,14 @@ class Task:
     lr: float = 0.1
     dtype: str = "float32"
     options: dict[str, Any] = field(default_factory=dict)
+    unit: str = "epochs"
 
     def __post_init__(self) -> None:
         who = f"Task {self.name!r}"
         _check.choice(who, "loss", self.loss, LOSSES)
         _check.choice(who, "dtype", self.dtype, DTYPES)
         _check.choice(who, "optimizer", self.optimizer, OPTIMIZERS)
+        _check.choice(who, "unit", self.unit, UNITS)
         object.__setattr__(self, "epochs", _check.whole(who, "epochs", self.epochs, 1))
         object.__setattr__(self, "batch_size", _check.whole(who, "batch_size", self.batch_size, 1, optional=True))
         object.__setattr__(self, "lr", _check.positive(who, "lr", self.lr))

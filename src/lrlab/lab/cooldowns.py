@@ -1,0 +1,263 @@
+"""WSD cooldowns from one run ("anytime" schedules, Hägele et al. 2024): the stable phase of a warmup-stable-decay
+schedule is trained once, checkpointed where each training length's cooldown begins, and a cooldown branches
+from each checkpoint, so many lengths cost little more than the longest; each length's final metric is reported
+next to a full cosine run of the same length.
+
+Lengths: L_i = round(at_i * steps); the cooldown of length L_i takes D_i = round(fraction * L_i) steps and starts
+at S_i = L_i - D_i. The trunk is `wsd(PEAK, total_steps=max S_i, warmup_steps=W, decay_steps=0, end_lr=E)` (a
+constant PEAK after the spec's warmup) trained with a budget of max S_i steps; branch i resumes from its
+checkpoint at S_i under `wsd(PEAK, total_steps=L_i, warmup_steps=W, decay_steps=D_i, end_lr=E, decay=...)` with a
+budget of L_i steps. The rates of the two schedules agree up to S_i, so branch i IS the run of that wsd schedule
+trained from scratch (equal to rounding; tests/lab/test_cooldowns.py checks it in float64). It is stored under
+that run's config (plus a "branch" field, which is not part of the store key): a branch and a fresh run of the same
+wsd schedule share a key, and either one is reused for the other.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import _check
+from ..schedules import Schedule, parse
+from .compare import _bars, _seeds, train_plans
+from .options import TASK_DEFAULT, RunOptions, resolve_task
+from .plan import Plan, plan
+from .run import Run
+from .store import DEFAULT_DB, Store
+from .task import Task
+from .train import execute, resolve_device
+
+DEFAULT_AT = (0.25, 0.5, 0.75, 1.0)
+
+
+def check_at(at: Any) -> tuple[float, ...]:
+    """The fractions of the longest length at which runs end: increasing numbers in (0, 1]."""
+    values = list(at) if isinstance(at, Iterable) and not isinstance(at, (str, bytes)) else [at]
+    if not values:
+        raise ValueError("cooldowns: at must list at least one fraction of the steps, got none")
+    out = []
+    for v in values:
+        out.append(_check.number("cooldowns", "at", v, 0.0, 1.0, low_open=True, what="fractions in (0, 1]"))
+    for a, b in itertools.pairwise(out):
+        if b <= a:
+            raise ValueError(f"cooldowns: at must be increasing, got {a:g} then {b:g}")
+    return tuple(out)
+
+
+def check_fraction(fraction: Any) -> float:
+    """The share of each run spent cooling down: a number in (0, 1)."""
+    return _check.number("cooldowns", "fraction", fraction, 0.0, 1.0, low_open=True, high_open=True,
+                         what="a number in (0, 1)")
+
+
+def check_spec(spec: Schedule | str) -> Schedule:
+    """The wsd schedule whose cooldowns are branched; its lengths (total_steps, decay_steps) come from the
+    lengths and the fraction, so it must leave them out."""
+    sched = parse(spec) if isinstance(spec, str) else spec
+    if not isinstance(sched, Schedule) or sched.kind != "wsd":
+        raise ValueError(f"cooldowns: the spec must be a wsd schedule, e.g. \"wsd(0.1, decay='1-sqrt')\", got {spec!r}")
+    if sched.total_steps is not None or sched.decay_steps != 0:
+        raise ValueError(f"cooldowns: leave total_steps and decay_steps out of the spec (the lengths come from --at "
+                         f"and --steps, the cooldown from --fraction), got {spec!r}")
+    return sched
+
+
+def branch_schedule(spec: Schedule, length: int, fraction: float) -> Schedule:
+    """The wsd schedule of one length: spec's peak, warmup, end rate and decay shape, cooling down over the last
+    round(fraction * length) steps."""
+    from ..schedules import wsd
+
+    decay = round(fraction * length)
+    if spec.warmup_steps + decay > length:
+        raise ValueError(f"cooldowns: a run of {length} steps has no room for the warmup ({spec.warmup_steps}) and a "
+                         f"cooldown of {decay} steps; ask for more steps or a shorter warmup")
+    return wsd(spec.peak_lr, total_steps=length, warmup_steps=spec.warmup_steps, decay_steps=decay,
+               end_lr=spec.end_lr, decay=spec.decay)
+
+
+def trunk_schedule(spec: Schedule, length: int) -> Schedule:
+    """The stable phase: spec's warmup, then its peak rate, for `length` steps."""
+    from ..schedules import wsd
+
+    return wsd(spec.peak_lr, total_steps=length, warmup_steps=spec.warmup_steps, decay_steps=0, end_lr=spec.end_lr,
+               decay=spec.decay)
+
+
+@dataclass
+class Cooldowns:
+    """The result: per seed and length the wsd branch and the cosine run, and what the trunks cost.
+
+    lengths[i] steps; starts[i] where its cooldown began; branches and cosine: Runs in (seed, length) order;
+    metric: the metrics key compared; trunk_steps / branch_steps: the optimizer steps trained here (0 when stored
+    runs were reused); scratch_steps: what training every wsd length from scratch takes (sum of lengths x seeds);
+    trunk_wall_s / branch_wall_s: their training times."""
+
+    task: Task
+    spec: Schedule
+    lengths: list[int]
+    starts: list[int]
+    seeds: list[int]
+    metric: str
+    branches: list[Run] = field(default_factory=list)
+    cosine: list[Run] = field(default_factory=list)
+    trunk_steps: int = 0
+    branch_steps: int = 0
+    trunk_wall_s: float = 0.0
+    branch_wall_s: float = 0.0
+
+    @property
+    def scratch_steps(self) -> int:
+        return sum(self.lengths) * len(self.seeds)
+
+    def _values(self, runs: Sequence[Run], length: int) -> list[float]:
+        return [float(r.metrics.get(self.metric, math.nan)) for r in runs if r.config.get("steps") == length]
+
+    @property
+    def table(self) -> Any:
+        """One row per length: length, cooldown_start, wsd and cosine metric (mean and std over seeds, ddof=1) and
+        their difference (wsd - cosine)."""
+        import numpy as np
+        import pandas as pd
+
+        rows = []
+        for length, start in zip(self.lengths, self.starts):
+            row: dict[str, Any] = {"length": length, "cooldown_start": start}
+            for name, runs in (("wsd", self.branches), ("cosine", self.cosine)):
+                values = self._values(runs, length)
+                row[name] = float(np.mean(values)) if values else math.nan
+                row[f"{name}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+            row["difference"] = row["wsd"] - row["cosine"]
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """cooldowns.csv (the table) and runs.csv (one row per run, family wsd or cosine) in out_dir."""
+        import pandas as pd
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / "cooldowns.csv", out / "runs.csv"]
+        self.table.to_csv(paths[0], index=False)
+        rows = [{"family": fam, "length": r.config.get("steps"), **r.row()}
+                for fam, runs in (("wsd", self.branches), ("cosine", self.cosine)) for r in runs]
+        pd.DataFrame(rows).to_csv(paths[1], index=False)
+        return paths
+
+
+def cooldowns(
+    task: Task | str,
+    spec: Schedule | str,
+    *,
+    at: Sequence[float] = DEFAULT_AT,
+    fraction: float = 0.2,
+    steps: int | None = None,
+    seeds: int | Iterable[int] = (0,),
+    optimizer: str | None = None,
+    batch_size: Any = TASK_DEFAULT,
+    metric: str | None = None,
+    cosine: bool = True,
+    db: str | Path | None = DEFAULT_DB,
+    fresh: bool = False,
+    progress: Any = True,
+    engine: str = "auto",
+    device: str = "auto",
+    dtype: str | None = None,
+    max_stack: int | None = None,
+    **optimizer_kwargs: Any,
+) -> Cooldowns:
+    """Branch the cooldowns of `spec` (a wsd schedule without lengths) from one stable run per seed and compare
+    each length's final `metric` with a cosine run of that length (see the module docstring).
+
+    at: increasing fractions in (0, 1] of `steps` (default: the task's epochs x steps per epoch) where runs end;
+    fraction: each run's share of cooldown, in (0, 1). metric: a key of Run.metrics (default test_accuracy, or
+    test_loss for a task without accuracy). cosine=False leaves the cosine runs out. The branches train stacked
+    (engine "auto" or "stacked"; "sequential" one after another); the cosine runs go through `train_plans` as in
+    `compare`. Runs are stored in `db` and reused (a branch already stored for every length of a seed spares that
+    seed's trunk); fresh=True trains everything again. Other options as in `compare`."""
+    task = resolve_task(task)
+    sched = check_spec(spec)
+    at = check_at(at)
+    fraction = check_fraction(fraction)
+    seed_list = _seeds(seeds)
+    device = resolve_device(device)
+    base = RunOptions(optimizer=optimizer, steps=steps, batch_size=batch_size, optimizer_kwargs=optimizer_kwargs)
+    data = task.load(seed_list[0])
+    probe = plan(task, sched, base.replace(seed=seed_list[0]), data=data, dtype=dtype)
+    total = probe.options.total_steps(len(data.train))
+    lengths = [max(1, round(a * total)) for a in at]
+    if len(set(lengths)) < len(lengths):
+        raise ValueError(f"cooldowns: at gives equal lengths on {total} steps ({lengths}); ask for more steps")
+    branch_scheds = [branch_schedule(sched, n, fraction) for n in lengths]
+    starts = [n - s.decay_steps for n, s in zip(lengths, branch_scheds)]
+    if metric is None:
+        metric = "test_accuracy" if "accuracy" in task.metrics else "test_loss"
+    result = Cooldowns(task=task, spec=sched, lengths=lengths, starts=starts, seeds=seed_list, metric=metric)
+
+    def branch_plans(seed: int, d: Any) -> list[Plan]:
+        out = []
+        for n, s, start in zip(lengths, branch_scheds, starts):
+            p = plan(task, s, base.replace(steps=n, seed=seed), data=d, dtype=dtype)
+            p.config["branch"] = {"from_step": start, "trunk": repr(trunk_schedule(sched, max(starts)))}
+            out.append(p)
+        return out
+
+    all_plans: list[Plan] = []
+    all_starts: list[Any] = []
+    with _bars(progress) as bars:
+        for seed in seed_list:
+            d = data if seed == seed_list[0] else task.load(seed)
+            plans = branch_plans(seed, d)
+            checkpoints = _trunk(task, sched, plans, starts, base.replace(seed=seed), d, dtype, db, fresh, bars,
+                                 device, result)
+            all_plans += plans
+            all_starts += [checkpoints.get(s) for s in starts]
+    begin = time.perf_counter()
+    branches = train_plans(all_plans, db=db, fresh=fresh, progress=progress, engine=engine, device=device,
+                           max_stack=max_stack, starts=all_starts)
+    result.branch_wall_s = time.perf_counter() - begin
+    result.branches = branches
+    result.branch_steps = sum(len(r.step_lr) - c["step"] for r, c in zip(branches, all_starts)
+                              if c is not None and r.model is not None)
+    if cosine:
+        cos = [plan(task, f"cosine({sched.peak_lr!r})", base.replace(steps=n, seed=seed), dtype=dtype,
+                    data=p.data) for seed, group in zip(seed_list, _chunks(all_plans, len(lengths)))
+               for n, p in zip(lengths, group)]
+        result.cosine = train_plans(cos, db=db, fresh=fresh, progress=progress, engine=engine, device=device,
+                                    max_stack=max_stack)
+    return result
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _trunk(task: Task, sched: Schedule, plans: list[Plan], starts: list[int], options: RunOptions, data: Any,
+           dtype: str | None, db: str | Path | None, fresh: bool, bars: Any, device: str,
+           result: Cooldowns) -> dict[int, dict[str, Any]]:
+    """One seed's stable run, checkpointed at every cooldown start ({} when every branch of the seed is stored)."""
+    if db is not None and not fresh:
+        with Store(db) as store:
+            if all(store.find(p.config) is not None for p in plans):
+                return {}
+    length = max(starts)
+    if length == 0:  # every cooldown starts at step 0: the "trunk" is the initial state
+        length_plan = plan(task, trunk_schedule(sched, max(1, sched.warmup_steps)), options.replace(steps=1),
+                           data=data, dtype=dtype)
+    else:
+        length_plan = plan(task, trunk_schedule(sched, length), options.replace(steps=length), data=data,
+                           dtype=dtype, label=f"trunk {sched!r}")
+    saved: dict[int, dict[str, Any]] = {}
+    bar = bars.bar(f"trunk to step {length}", options.seed, length_plan.config["epochs"])
+    begin = time.perf_counter()
+    execute(length_plan, progress=bar, device=device, save_at=sorted(set(starts)),
+            on_save=lambda c: saved.__setitem__(c["step"], c))
+    result.trunk_wall_s += time.perf_counter() - begin
+    result.trunk_steps += length
+    bar.done("trunk")
+    return saved
