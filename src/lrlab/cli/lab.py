@@ -40,6 +40,8 @@ def register(sub: Any) -> None:
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                    help="any other optimizer option, e.g. --opt betas=(0.9,0.99); repeatable")
     p.add_argument("--epochs", default=None, help="epochs per run (default: the task's)")
+    p.add_argument("--steps", default=None, metavar="N",
+                   help="a budget of N optimizer steps per run instead of --epochs (the last epoch may be partial)")
     p.add_argument("--batch-size", default=None, help='batch size, or "full" for full-batch (default: the task\'s)')
     p.add_argument("--seeds", default="1", help="number of seeds per schedule (0, 1, ..., N-1; default 1)")
     p.add_argument("--plateau", default=None, metavar="OPTIONS",
@@ -198,6 +200,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     Store(args.db).close()  # the store checks itself at open (writable, not damaged, not another program's)
     epochs = _int("--epochs", args.epochs)
+    steps = _int("--steps", args.steps)
+    if epochs is not None and steps is not None:
+        raise ValueError("--epochs and --steps are exclusive (a run's length is one or the other)")
     batch_size = _batch_size(args.batch_size)
     seeds = _int("--seeds", args.seeds, high=MAX_SEEDS)
     target = _float("--target", args.target)
@@ -221,7 +226,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         torch.set_num_threads(threads)
     try:
         comparison = compare(
-            task, args.specs, seeds=seeds, optimizer=args.optimizer, epochs=epochs, batch_size=batch_size,
+            task, args.specs, seeds=seeds, optimizer=args.optimizer, epochs=epochs, steps=steps, batch_size=batch_size,
             plateau=args.plateau, db=args.db, fresh=args.fresh, progress=not args.no_progress, target=target,
             engine=engine, device=device, dtype=dtype, max_stack=max_stack, **opt_kwargs,
         )
@@ -262,10 +267,12 @@ def print_leaderboard(comparison: Any) -> None:
     target = comparison.resolved_target()
     best_col = next((c for c in board.columns if c.startswith("best_") and not c.endswith("_std")), None)
     title = f"{comparison.task.name}: {len(comparison.runs)} runs"
-    table = Table(title=title, caption=f"epochs_to_target: first epoch with {best_col[5:] if best_col else metric} "
+    to_target = comparison.target_column
+    what = "steps at the end of the first epoch" if to_target == "steps_to_target" else "first epoch"
+    table = Table(title=title, caption=f"{to_target}: {what} with {best_col[5:] if best_col else metric} "
                   f"{'>=' if metric == 'accuracy' else '<='} {_fmt(target)}")
     for name in ("#", "schedule", f"test_{metric}", best_col or "best", "test_loss" if metric != "loss" else None,
-                 "epochs_to_target", "reached", "wall_s", "diverged"):
+                 to_target, "reached", "wall_s", "diverged"):
         if name is not None:
             table.add_column(name, justify="left" if name == "schedule" else "right")
     for i, row in enumerate(board.to_dict("records"), 1):
@@ -273,7 +280,7 @@ def print_leaderboard(comparison: Any) -> None:
                  _pm(row.get(best_col), row.get(f"{best_col}_std"))]
         if metric != "loss":
             cells.append(_pm(row.get("test_loss"), row.get("test_loss_std")))
-        cells += [_fmt(row.get("epochs_to_target"), 3), row.get("reached", "-"), f"{row.get('wall_s', 0):.2f}",
+        cells += [_fmt(row.get(to_target), 3), row.get("reached", "-"), f"{row.get('wall_s', 0):.2f}",
                   str(row.get("diverged", 0))]
         table.add_row(*cells)
     _console().print(table)

@@ -36,35 +36,35 @@ from .train import execute, resolve_device
 DEFAULT_AT = (0.25, 0.5, 0.75, 1.0)
 
 
-def check_at(at: Any) -> tuple[float, ...]:
+def check_at(at: Any, who: str = "cooldowns", name: str = "at") -> tuple[float, ...]:
     """The fractions of the longest length at which runs end: increasing numbers in (0, 1]."""
     values = list(at) if isinstance(at, Iterable) and not isinstance(at, (str, bytes)) else [at]
     if not values:
-        raise ValueError("cooldowns: at must list at least one fraction of the steps, got none")
-    out = []
-    for v in values:
-        out.append(_check.number("cooldowns", "at", v, 0.0, 1.0, low_open=True, what="fractions in (0, 1]"))
+        raise _check.fail(who, name, "increasing fractions in (0, 1]", at)
+    out = [_check.number(who, name, v, 0.0, 1.0, low_open=True, what="increasing fractions in (0, 1]")
+           for v in values]
     for a, b in itertools.pairwise(out):
         if b <= a:
-            raise ValueError(f"cooldowns: at must be increasing, got {a:g} then {b:g}")
+            raise _check.fail(who, name, "increasing fractions in (0, 1]", at)
     return tuple(out)
 
 
-def check_fraction(fraction: Any) -> float:
+def check_fraction(fraction: Any, who: str = "cooldowns", name: str = "fraction") -> float:
     """The share of each run spent cooling down: a number in (0, 1)."""
-    return _check.number("cooldowns", "fraction", fraction, 0.0, 1.0, low_open=True, high_open=True,
-                         what="a number in (0, 1)")
+    return _check.number(who, name, fraction, 0.0, 1.0, low_open=True, high_open=True, what="a number in (0, 1)")
 
 
-def check_spec(spec: Schedule | str) -> Schedule:
+def check_spec(spec: Schedule | str, who: str = "cooldowns") -> Schedule:
     """The wsd schedule whose cooldowns are branched; its lengths (total_steps, decay_steps) come from the
     lengths and the fraction, so it must leave them out."""
+    prefix = f"{who}: " if who else ""
     sched = parse(spec) if isinstance(spec, str) else spec
     if not isinstance(sched, Schedule) or sched.kind != "wsd":
-        raise ValueError(f"cooldowns: the spec must be a wsd schedule, e.g. \"wsd(0.1, decay='1-sqrt')\", got {spec!r}")
+        raise ValueError(f"{prefix}the spec must be a wsd schedule, e.g. \"wsd(0.1, decay='1-sqrt')\", got "
+                         f"{_check.shown(spec if isinstance(spec, str) else repr(sched))}")
     if sched.total_steps is not None or sched.decay_steps != 0:
-        raise ValueError(f"cooldowns: leave total_steps and decay_steps out of the spec (the lengths come from --at "
-                         f"and --steps, the cooldown from --fraction), got {spec!r}")
+        raise ValueError(f"{prefix}leave total_steps and decay_steps out of the wsd spec (the lengths come from at "
+                         f"and steps, the cooldown from fraction), got {_check.shown(spec)}")
     return sched
 
 

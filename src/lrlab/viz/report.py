@@ -96,6 +96,10 @@ def _target_line(comparison: Any) -> str:
     else:
         source = "by default 1.1 × the best value any run reached"
     value = "none (no run has a finite value)" if not math.isfinite(target) else f"{target:.4g}"
+    if getattr(comparison, "target_column", "epochs_to_target") == "steps_to_target":
+        return (f'<p class="sub">steps_to_target: the optimizer steps done at the end of the first epoch whose '
+                f"{html.escape(column)} is {'≥' if higher else '≤'} <b>{value}</b> ({source}); reached: runs that "
+                "got there.</p>")
     return (f'<p class="sub">epochs_to_target: the first epoch whose {html.escape(column)} is '
             f"{'≥' if higher else '≤'} <b>{value}</b> ({source}); reached: runs that got there.</p>")
 

@@ -1,4 +1,5 @@
-"""Training curves of a comparison: loss, a validation metric and the learning rate against epoch.
+"""Training curves of a comparison: loss, a validation metric and the learning rate against epoch (or against
+optimizer steps, for a task whose unit is "steps").
 
 One colour per schedule; with several seeds the line is the mean and a band shows the spread
 (mean ± std, or min–max).
@@ -35,11 +36,19 @@ def pick_metric(history: Any) -> str:
     return "loss"
 
 
-def _summary(frame: Any, column: str, band: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """epoch, centre, low, high of `column` over the seeds of one schedule (inf counts as missing)."""
-    values = frame[["epoch", column]].copy()
+def x_axis(source: Any) -> str:
+    """The history column the curves are drawn against: "step" for a Comparison whose task's unit is "steps"
+    (lrlab.lab.Task.unit), else "epoch"."""
+    task = getattr(source, "task", None)
+    return "step" if getattr(task, "unit", "epochs") == "steps" else "epoch"
+
+
+def _summary(frame: Any, column: str, band: str, x: str = "epoch") -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                          np.ndarray]:
+    """x (epoch or step), centre, low, high of `column` over the seeds of one schedule (inf counts as missing)."""
+    values = frame[[x, column]].copy()
     values[column] = values[column].astype(float).replace([np.inf, -np.inf], np.nan)
-    grouped = values.groupby("epoch")[column]
+    grouped = values.groupby(x)[column]
     epochs = np.asarray(grouped.mean().index, dtype=float)
     mean = grouped.mean().to_numpy(dtype=float)
     if band == "minmax":
@@ -116,8 +125,9 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values) & (np.abs(values) <= HUGE), values, np.nan)
 
 
-def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None = None) -> None:
-    """Draw loss, `metric` (default: val_accuracy or val_loss) and lr against epoch on three Axes.
+def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None = None, x: str | None = None) -> None:
+    """Draw loss, `metric` (default: val_accuracy or val_loss) and lr against x ("epoch" or "step"; default
+    `x_axis(source)`) on three Axes.
 
     A diverged schedule draws its finite part, an × where it stops and "(diverged)" in its label; its
     blow-up does not stretch the axes. A schedule whose curves equal an earlier one's is drawn dashed on top."""
@@ -125,6 +135,9 @@ def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None
         raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
     history = _history(source)
     metric = metric or pick_metric(history)
+    x = x or x_axis(source)
+    if x not in ("epoch", "step") or x not in history.columns:
+        raise ValueError(f"x must be 'epoch' or 'step' (a history column), got {x!r}")
     if metric not in history.columns:
         raise ValueError(f"metric {metric!r} is not a history column; have {list(history.columns)}")
     columns = [("loss", "training loss"), (metric, metric.replace("_", " ")), ("lr", "learning rate")]
@@ -133,7 +146,7 @@ def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None
     diverged = _diverged(source, history)
     names = _figure.labels(order)
     summaries = {
-        name: [_summary(history[history["schedule"] == name], column, band) for column, _ in columns]
+        name: [_summary(history[history["schedule"] == name], column, band, x) for column, _ in columns]
         for name in order
     }
     twin = {}  # schedule -> the earlier schedule with the very same curves
@@ -184,7 +197,7 @@ def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None
         if log:
             _log_axis(ax)
         ax.set_title(title)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(x)
         ax.set_ylabel(title)
         ax.grid(True, alpha=0.3)
 
