@@ -78,10 +78,13 @@ def restore(loop: Any, state: dict[str, Any]) -> None:
         own = dict(loop.model.named_parameters())
         for name, value in state["model"].items():
             own[name].copy_(value)
-    groups = loop.opt.state_dict()["param_groups"]  # this run's own options and rates, the saved state
-    loop.opt.load_state_dict({"state": {i: dict(s) for i, s in state["optimizer"].items()}, "param_groups": groups})
+    groups = loop.opt.state_dict()["param_groups"]  # this run's own options and rates, the saved state (copied:
+    # torch's load_state_dict keeps tensors that need no cast, and the optimizer updates its state in place)
+    opt_state = {i: {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in s.items()}
+                 for i, s in state["optimizer"].items()}
+    loop.opt.load_state_dict({"state": opt_state, "param_groups": groups})
     loop.gen.set_state(state["generator"])
-    loop.perm = state["perm"]
+    loop.perm = None if state["perm"] is None else state["perm"].clone()
     loop.step, loop.epoch, loop.pos = int(state["step"]), int(state["epoch"]), int(state["pos"])
     loop.rows = [dict(r) for r in state["rows"]]
     loop.step_lr = [float(v) for v in state["step_lr"]]

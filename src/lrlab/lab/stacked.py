@@ -487,13 +487,14 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
             live = [k for k, m in enumerate(members) if not m.done]
             if not live:
                 break
-            for k in live:  # every member draws its own order when its epoch begins, as its sequential run would
-                m = members[k]
+            # the updates until the next member's epoch (or budget) ends: no member passes an epoch's end inside (0:
+            # a member resumed at its budget's end mid-epoch owes that epoch's row, and nobody moves first)
+            span = min(min(spe - members[k].pos, members[k].total - members[k].step) for k in live)
+            for k in live if span else []:  # every member draws its own order when its epoch begins, as its
+                m = members[k]  # sequential run would
                 if m.pos == 0:
                     m.epoch, m.epoch_first, m.epoch_losses = m.epoch + 1, m.step, []
                     m.perm = torch.randperm(n_train, generator=m.gen) if bs is not None else None
-            # the updates until the next member's epoch (or budget) ends: no member passes an epoch's end inside
-            span = min(min(spe - members[k].pos, members[k].total - members[k].step) for k in live)
             rates = [_rates(m, m.step, span) if k in live else [0.0] * span for k, m in enumerate(members)]
             lr_table = torch.tensor(rates, dtype=stack.dtype, device=device).T.contiguous()
             steps = []
