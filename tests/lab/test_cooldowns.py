@@ -88,6 +88,22 @@ def test_the_table_sets_each_length_against_cosine_and_a_stored_branch_is_a_fres
     assert [p.name for p in paths] == ["cooldowns.csv", "runs.csv"] and all(p.is_file() for p in paths)
 
 
+def test_an_interrupted_trunk_goes_on_from_its_last_checkpoint_file(tmp_path):
+    kwargs = {"at": (0.3, 0.6, 1.0), "fraction": 0.3, "steps": 20, "db": None, "progress": False, "cosine": False,
+              "optimizer": "adam", **OPTIONS}
+    whole = cooldowns("or3", "wsd(0.4)", **kwargs)
+    first = cooldowns("or3", "wsd(0.4)", checkpoint_dir=tmp_path, **kwargs)
+    files = sorted(tmp_path.glob("trunk-*-step*.pt"))
+    assert sorted(int(f.stem.rsplit("step", 1)[1]) for f in files) == [4, 8, 14]
+    next(f for f in files if f.stem.endswith("step14")).unlink()  # as if killed between step 8 and step 14
+    resumed = cooldowns("or3", "wsd(0.4)", checkpoint_dir=tmp_path, **kwargs)
+    assert (whole.trunk_steps, first.trunk_steps, resumed.trunk_steps) == (14, 14, 14 - 8)
+    for a, b in zip(whole.branches, resumed.branches):
+        assert_identical(a, b)
+    done = cooldowns("or3", "wsd(0.4)", checkpoint_dir=tmp_path, **kwargs)
+    assert done.trunk_steps == 0  # every checkpoint is there: no trunk to train
+
+
 @pytest.mark.parametrize(("call", "message"), [
     (lambda: check_at([0.5, 0.25]), "at must be increasing fractions in"),
     (lambda: check_at([0.0, 0.5]), "at must be increasing fractions in"),

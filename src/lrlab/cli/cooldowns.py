@@ -41,6 +41,8 @@ def register(sub: Any) -> None:
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", help="any other optimizer option")
     p.add_argument("--batch-size", default=None, help='batch size, or "full" (default: the task\'s)')
     p.add_argument("--out", default=None, metavar="DIR", help="write cooldowns.csv, runs.csv and cooldowns.png here")
+    p.add_argument("--checkpoints", default=None, metavar="DIR",
+                   help="also keep the trunks' checkpoints here: an interrupted call goes on from the last one")
     p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=f"the run store (default {DEFAULT_DB})")
     p.add_argument("--fresh", action="store_true", help="train again even when stored runs match")
     p.add_argument("--data-dir", default=None, metavar="DIR", help="local data for tasks that take one (mnist)")
@@ -94,6 +96,8 @@ def cmd_cooldowns(args: argparse.Namespace) -> int:
         raise _check.fail("", "--metric", "a metric name such as test_loss", args.metric)
     if args.out:
         check_writable("--out", args.out, directory=True)
+    if args.checkpoints:
+        check_writable("--checkpoints", args.checkpoints, directory=True)
     from ..lab.store import Store
 
     Store(args.db).close()
@@ -113,7 +117,7 @@ def cmd_cooldowns(args: argparse.Namespace) -> int:
         result = cooldowns(task, spec, at=at, fraction=fraction, steps=steps, seeds=seeds, optimizer=args.optimizer,
                            batch_size=batch_size, metric=args.metric, cosine=not args.no_cosine, db=args.db,
                            fresh=args.fresh, progress=not args.no_progress, engine=engine, device=device, dtype=dtype,
-                           max_stack=max_stack, **opt_kwargs)
+                           max_stack=max_stack, checkpoint_dir=args.checkpoints, **opt_kwargs)
     except OSError as exc:
         raise ValueError(str(exc)) from None
     if not any(result.metric in r.metrics for r in result.branches):

@@ -25,6 +25,7 @@ from typing import Any
 
 from .. import _check
 from ..schedules import Schedule, parse
+from . import checkpoint
 from .compare import _bars, _seeds, train_plans
 from .options import TASK_DEFAULT, RunOptions, resolve_task
 from .plan import Plan, plan
@@ -169,6 +170,7 @@ def cooldowns(
     device: str = "auto",
     dtype: str | None = None,
     max_stack: int | None = None,
+    checkpoint_dir: str | Path | None = None,
     **optimizer_kwargs: Any,
 ) -> Cooldowns:
     """Branch the cooldowns of `spec` (a wsd schedule without lengths) from one stable run per seed and compare
@@ -179,7 +181,9 @@ def cooldowns(
     test_loss for a task without accuracy). cosine=False leaves the cosine runs out. The branches train stacked
     (engine "auto" or "stacked"; "sequential" one after another); the cosine runs go through `train_plans` as in
     `compare`. Runs are stored in `db` and reused (a branch already stored for every length of a seed spares that
-    seed's trunk); fresh=True trains everything again. Other options as in `compare`."""
+    seed's trunk); fresh=True trains everything again. checkpoint_dir: a folder where every trunk checkpoint is also
+    written (lrlab.lab.checkpoint.save), so an interrupted call goes on from the last cooldown start it reached.
+    Other options as in `compare`."""
     task = resolve_task(task)
     sched = check_spec(spec)
     at = check_at(at)
@@ -214,7 +218,7 @@ def cooldowns(
             d = data if seed == seed_list[0] else task.load(seed)
             plans = branch_plans(seed, d)
             checkpoints = _trunk(task, sched, plans, starts, base.replace(seed=seed), d, dtype, db, fresh, bars,
-                                 device, result)
+                                 device, result, None if checkpoint_dir is None else Path(checkpoint_dir))
             all_plans += plans
             all_starts += [checkpoints.get(s) for s in starts]
     begin = time.perf_counter()
@@ -239,8 +243,9 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
 
 def _trunk(task: Task, sched: Schedule, plans: list[Plan], starts: list[int], options: RunOptions, data: Any,
            dtype: str | None, db: str | Path | None, fresh: bool, bars: Any, device: str,
-           result: Cooldowns) -> dict[int, dict[str, Any]]:
-    """One seed's stable run, checkpointed at every cooldown start ({} when every branch of the seed is stored)."""
+           result: Cooldowns, folder: Path | None) -> dict[int, dict[str, Any]]:
+    """One seed's stable run, checkpointed at every cooldown start ({} when every branch of the seed is stored);
+    with a folder, each checkpoint is also a file there, and a trunk whose files exist goes on from the latest."""
     if db is not None and not fresh:
         with Store(db) as store:
             if all(store.find(p.config) is not None for p in plans):
@@ -253,11 +258,36 @@ def _trunk(task: Task, sched: Schedule, plans: list[Plan], starts: list[int], op
         length_plan = plan(task, trunk_schedule(sched, length), options.replace(steps=length), data=data,
                            dtype=dtype, label=f"trunk {sched!r}")
     saved: dict[int, dict[str, Any]] = {}
+    files = _checkpoint_files(length_plan, sorted(set(starts)), folder)
+    if not fresh:  # the checkpoints an earlier call left: the trunk goes on from the latest
+        saved = {step: checkpoint.load(path) for step, path in files.items() if path.is_file()}
+    done = max(saved, default=None)
+    if done == length:
+        return saved
+
+    def keep(state: dict[str, Any]) -> None:
+        saved[state["step"]] = state
+        if state["step"] in files:
+            checkpoint.save(state, files[state["step"]])
+
     bar = bars.bar(f"trunk to step {length}", options.seed, length_plan.config["epochs"])
     begin = time.perf_counter()
-    execute(length_plan, progress=bar, device=device, save_at=sorted(set(starts)),
-            on_save=lambda c: saved.__setitem__(c["step"], c))
+    execute(length_plan, progress=bar, device=device, start=None if done is None else saved[done],
+            save_at=[s for s in sorted(set(starts)) if done is None or s > done], on_save=keep)
     result.trunk_wall_s += time.perf_counter() - begin
-    result.trunk_steps += length
+    result.trunk_steps += length - (done or 0)
     bar.done("trunk")
     return saved
+
+
+def _checkpoint_files(trunk: Plan, steps: list[int], folder: Path | None) -> dict[int, Path]:
+    """Where a trunk's checkpoints are kept in `folder` (none without one): named by a hash of the trunk's whole
+    config, so another task, seed, dtype or option never picks them up."""
+    if folder is None:
+        return {}
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(trunk.config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    return {step: folder / f"trunk-{digest}-step{step}.pt" for step in steps}
