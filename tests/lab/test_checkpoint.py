@@ -97,3 +97,43 @@ def test_bad_starts_are_one_line_errors():
         execute(_plan(), save_at=[3])
     with pytest.raises(ValueError, match="save_at"):
         execute(_plan(), save_at=[12], on_save=print)
+
+
+@pytest.mark.parametrize("options", [
+    {"optimizer": "sgd", "optimizer_kwargs": {"momentum": 0.9}, "plateau": PLATEAU},
+    {"optimizer": "adamw", "optimizer_kwargs": {"amsgrad": True}},
+    {"optimizer": "sgd"},
+])
+def test_the_stacked_engine_hands_out_the_sequential_checkpoints(options):
+    plans = [_plan(seed=0, **options), _plan("cosine(0.3)", seed=1, steps=8, **options)]
+    steps = [[0, 2, 3, 4, 11], [1, 6, 8]]
+    stacked: dict = {}
+    execute_stack(plans, save_at=steps, on_save=lambda k, c: stacked.__setitem__((k, c["step"]), c))
+    assert sorted(stacked) == [(k, s) for k in (0, 1) for s in steps[k]]
+    for k, p in enumerate(plans):
+        full, saved = _with_checkpoints(p, steps[k])
+        for s in steps[k]:
+            a, b = stacked[(k, s)], saved[s]
+            assert a.keys() == b.keys()
+            assert all(a[key] == b[key] for key in ("config", "step", "epoch", "pos", "status"))
+            assert len(a["rows"]) == len(b["rows"]) and all(
+                r == pytest.approx(q, rel=1e-9) for r, q in zip(a["rows"], b["rows"]))
+            assert (a["plateau"] is None) == (b["plateau"] is None)
+            if b["plateau"] is not None:  # settings equal, counters and best to rounding
+                assert a["plateau"].keys() == b["plateau"].keys()
+                for key, v in b["plateau"].items():
+                    assert a["plateau"][key] == (v if isinstance(v, str) or v is None else pytest.approx(v, rel=1e-9))
+            assert (a["perm"] is None) == (b["perm"] is None) and torch.equal(a["generator"], b["generator"])
+            assert a["perm"] is None or torch.equal(a["perm"], b["perm"])
+            np.testing.assert_array_equal(a["step_lr"], b["step_lr"])
+            np.testing.assert_allclose(a["step_loss"], b["step_loss"], rtol=1e-9, atol=0)
+            for name, t in b["model"].items():
+                np.testing.assert_allclose(a["model"][name].numpy(), t.numpy(), rtol=1e-9, atol=1e-12)
+            assert a["optimizer"].keys() == b["optimizer"].keys()
+            for i, state in b["optimizer"].items():
+                assert a["optimizer"][i].keys() == state.keys()
+                for key, t in state.items():
+                    assert a["optimizer"][i][key].dtype == t.dtype, key
+                    np.testing.assert_allclose(a["optimizer"][i][key].numpy(), t.numpy(), rtol=1e-9, atol=1e-12)
+            # and the sequential trainer goes on from the stacked engine's checkpoint
+            assert_same_run(execute(p, start=a), full)

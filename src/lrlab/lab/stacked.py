@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -350,13 +350,7 @@ class _Stack:
         torch = self.torch
         saved = state["optimizer"]
         opt = self.opt
-
-        def per_name(leaves: list[Any]) -> list[Any]:  # per-parameter (K, *shape) views of tensors shaped as leaves
-            if self.flat is None:
-                return leaves
-            parts = leaves[0].split(self.sizes, dim=1)
-            return [part.view(self.size, *shape) for part, shape in zip(parts, self.shapes)]
-
+        per_name = self._per_name
         with torch.no_grad():
             for name, param in zip(self.names, self.params):
                 param[k].copy_(state["model"][name])
@@ -376,6 +370,40 @@ class _Stack:
                     continue
                 for i, view in enumerate(per_name(stacked)):
                     view[k].copy_(saved[i][key])
+
+    def _per_name(self, leaves: list[Any]) -> list[Any]:
+        """Per-parameter (K, *shape) views, in `names`' order, of tensors shaped as the leaves."""
+        if self.flat is None:
+            return leaves
+        parts = leaves[0].split(self.sizes, dim=1)
+        return [part.view(self.size, *shape) for part, shape in zip(parts, self.shapes)]
+
+    def member_state(self, k: int) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+        """Member k's parameters by name and its optimizer state as its torch optimizer's state_dict()["state"]
+        would hold it (CPU copies): what a checkpoint keeps (`load_member` reads it back)."""
+        from torch.optim.optimizer import _get_scalar_dtype
+
+        torch, opt = self.torch, self.opt
+
+        def cpu(t: Any) -> Any:
+            return t[k].detach().to("cpu", copy=True)
+
+        model = {name: cpu(p) for name, p in zip(self.names, self.params)}
+        state: dict[int, dict[str, Any]] = {}
+        if hasattr(opt, "buffers"):
+            if bool(opt.has_buffer[k]):
+                state = {i: {"momentum_buffer": cpu(b)} for i, b in enumerate(self._per_name(opt.buffers))}
+            return model, state
+        if float(opt.steps[k]) == 0:
+            return model, state
+        step = torch.tensor(float(opt.steps[k]), dtype=_get_scalar_dtype())
+        avg, avg_sq = self._per_name(opt.exp_avg), self._per_name(opt.exp_avg_sq)
+        most = None if opt.max_exp_avg_sq is None else self._per_name(opt.max_exp_avg_sq)
+        for i in range(len(self.names)):
+            state[i] = {"step": step.clone(), "exp_avg": cpu(avg[i]), "exp_avg_sq": cpu(avg_sq[i])}
+            if most is not None and bool(opt.amsgrad[k]):
+                state[i]["max_exp_avg_sq"] = cpu(most[i])
+        return model, state
 
     def member_model(self, k: int) -> Any:
         """Member k's own nn.Module, its parameters copied from the stack (eval mode, as the sequential run's)."""
@@ -417,6 +445,30 @@ def _start_member(m: _Member, state: dict[str, Any], stack: _Stack, k: int) -> N
         m.plateau.load_state_dict(state["plateau"])
 
 
+def _capture(m: _Member, stack: _Stack, k: int) -> dict[str, Any]:
+    """Member k's checkpoint, as lrlab.lab.checkpoint.capture gives its sequential run's."""
+    from . import checkpoint
+
+    model, opt_state = stack.member_state(k)
+    return {
+        "format": checkpoint.FORMAT,
+        "config": dict(m.plan.config),
+        "step": m.step,
+        "epoch": m.epoch,
+        "pos": m.pos,
+        "perm": None if m.perm is None or m.pos == 0 else m.perm.clone(),
+        "generator": m.gen.get_state(),
+        "model": model,
+        "optimizer": opt_state,
+        "plateau": None if m.plateau is None else m.plateau.state_dict(),
+        "rows": [dict(r) for r in m.rows],
+        "step_lr": np.asarray(m.step_lr, dtype=np.float64),
+        "step_loss": np.concatenate(m.step_loss) if m.step_loss else np.zeros(0),
+        "limit": float(m.limit),
+        "status": m.status,
+    }
+
+
 def _chunk_batches(members: list[_Member], live: list[int], span: int, n_train: int, bs: int | None,
                    device: str) -> list[list[tuple[Any, list[int]]]]:
     """The batches of the next `span` updates: per update, a list of (indices (K, B) or None, the members that take
@@ -447,13 +499,17 @@ def _chunk_batches(members: list[_Member], live: list[int], span: int, n_train: 
 
 
 def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any = None,
-                  starts: Sequence[dict[str, Any] | None] | None = None) -> list[Run]:
+                  starts: Sequence[dict[str, Any] | None] | None = None,
+                  save_at: Sequence[Iterable[int]] | None = None,
+                  on_save: Callable[[int, dict[str, Any]], Any] | None = None) -> list[Run]:
     """Train plans of one task (one optimizer kind, batch size and dtype; any schedules, plateaus, seeds, step
     budgets or epochs and optimizer options) as one stacked model; one Run per plan, as `train.execute(plan)` gives
     it. A member past its budget (or diverged) stops updating (the optimizer's active mask).
 
     starts: per plan a checkpoint (lrlab.lab.checkpoint) to resume from, or None (from scratch): the member goes on
-    as `train.execute(plan, start=checkpoint)` would; members may stand at different steps.
+    as `train.execute(plan, start=checkpoint)` would; members may stand at different steps. save_at: per plan the
+    steps at which on_save(index of the plan, checkpoint) is called with the state `train.execute(plan, save_at=...)`
+    would hand out there.
     progress.update(epoch=, done=, diverged=, best=) after every epoch (members done, of which diverged, and the
     best validation loss so far). A member's wall_s is the stack's training time divided by its members.
     ValueError when the plans cannot share a stack (`stack_key`) or the model cannot be stacked (`unstackable`).
@@ -466,6 +522,9 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
     starts = [None] * len(plans) if starts is None else list(starts)
     if len(starts) != len(plans):
         raise ValueError(f"execute_stack: starts needs one entry per plan ({len(plans)}), got {len(starts)}")
+    saves = [set() for _ in plans] if save_at is None else [set(steps) for steps in save_at]
+    if len(saves) != len(plans) or (any(saves) and on_save is None):
+        raise ValueError("execute_stack: save_at needs one list of steps per plan, and on_save")
     device = resolve_device(device)
     first = plans[0]
     metrics = tuple(first.task.metrics)
@@ -481,6 +540,11 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
             if state is not None:
                 _start_member(m, state, stack, k)
             m.done = m.step >= m.total and m.pos == 0
+            bad = [s for s in saves[k] if not isinstance(s, int) or not 0 <= s <= m.total]
+            if bad:
+                raise ValueError(f"execute_stack: save_at must be steps in [0, {m.total}] (plan {k}), got {bad[0]!r}")
+            if state is None and 0 in saves[k]:
+                on_save(k, _capture(m, stack, k))
         best = math.inf
         begin = time.perf_counter()
         while True:
@@ -489,7 +553,9 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
                 break
             # the updates until the next member's epoch (or budget) ends: no member passes an epoch's end inside (0:
             # a member resumed at its budget's end mid-epoch owes that epoch's row, and nobody moves first)
-            span = min(min(spe - members[k].pos, members[k].total - members[k].step) for k in live)
+            span = min(min(spe - members[k].pos, members[k].total - members[k].step,
+                           min((s - members[k].step for s in saves[k] if s > members[k].step), default=spe))
+                       for k in live)
             for k in live if span else []:  # every member draws its own order when its epoch begins, as its
                 m = members[k]  # sequential run would
                 if m.pos == 0:
@@ -519,6 +585,8 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
                 m.pos += span
                 if m.pos >= spe or m.step >= m.total:
                     ended.append(k)
+                if m.step in saves[k] and m.pos < spe and span:  # mid-epoch (a budget's end too: before its row)
+                    on_save(k, _capture(m, stack, k))
             if not ended:
                 continue
             val = stack.evaluate("val", metrics)
@@ -539,6 +607,8 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
                 best = min(best, row.get("val_loss", train_loss))
                 if m.plateau is not None:
                     m.plateau.step(row[m.plateau.monitor])
+                if m.pos == 0 and m.step in saves[k]:  # at an epoch's end: after its row
+                    on_save(k, _capture(m, stack, k))
             if progress is not None:
                 progress.update(epoch=max(m.epoch for m in members), done=sum(m.done for m in members),
                                 diverged=sum(m.status == "diverged" for m in members), best=best)
