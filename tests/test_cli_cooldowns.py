@@ -18,7 +18,7 @@ def test_cooldowns_prints_the_table_and_writes_files(tmp_path):
                 "--steps", "16", "--batch-size", "3", "--seeds", "2", "--db", str(tmp_path / "runs.db"),
                 "--out", str(tmp_path / "out"))
     assert out.returncode == 0, out.stderr
-    assert "trunk to step 12" in out.stderr and "stack of 4" in out.stderr  # the bars
+    assert "trunks to step 12: stack of 2" in out.stderr and "stack of 4" in out.stderr  # the bars
     assert "wsd branch" in out.stdout and "cosine" in out.stdout and "difference" in out.stdout
     # the saving: trunks to step 12 for 2 seeds, cooldowns of 2 and 4 steps, against 2 x (8 + 16) from scratch
     assert "trunk 24 + branches 12 = 36, against 48 for every wsd length from scratch (0.75x)" in out.stdout

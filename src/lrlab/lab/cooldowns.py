@@ -26,10 +26,11 @@ from typing import Any
 from .. import _check
 from ..schedules import Schedule, parse
 from . import checkpoint
-from .compare import _bars, _seeds, train_plans
+from .compare import _bars, _seeds, _stack_bar, train_plans
 from .options import TASK_DEFAULT, RunOptions, resolve_task
 from .plan import Plan, plan
 from .run import Run
+from .stacked import execute_stack, unstackable_plan
 from .store import DEFAULT_DB, Store
 from .task import Task
 from .train import execute, resolve_device
@@ -212,15 +213,16 @@ def cooldowns(
         return out
 
     all_plans: list[Plan] = []
-    all_starts: list[Any] = []
+    trunks: list[_Trunk] = []
+    folder = None if checkpoint_dir is None else Path(checkpoint_dir)
+    for seed in seed_list:
+        d = data if seed == seed_list[0] else task.load(seed)
+        plans = branch_plans(seed, d)
+        all_plans += plans
+        trunks.append(_trunk(task, sched, plans, starts, base.replace(seed=seed), d, dtype, db, fresh, folder))
     with _bars(progress) as bars:
-        for seed in seed_list:
-            d = data if seed == seed_list[0] else task.load(seed)
-            plans = branch_plans(seed, d)
-            checkpoints = _trunk(task, sched, plans, starts, base.replace(seed=seed), d, dtype, db, fresh, bars,
-                                 device, result, None if checkpoint_dir is None else Path(checkpoint_dir))
-            all_plans += plans
-            all_starts += [checkpoints.get(s) for s in starts]
+        _train_trunks([t for t in trunks if t.todo], bars, device, engine, result)
+    all_starts = [t.saved.get(s) for t in trunks for s in starts]
     begin = time.perf_counter()
     branches = train_plans(all_plans, db=db, fresh=fresh, progress=progress, engine=engine, device=device,
                            max_stack=max_stack, starts=all_starts)
@@ -241,43 +243,64 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+@dataclass
+class _Trunk:
+    """One seed's stable run: its plan, the checkpoints it has (from files, or trained), the steps still to save."""
+
+    plan: Plan | None
+    saved: dict[int, dict[str, Any]]
+    todo: list[int]
+    files: dict[int, Path]
+
+    def keep(self, state: dict[str, Any]) -> None:
+        self.saved[state["step"]] = state
+        if state["step"] in self.files:
+            checkpoint.save(state, self.files[state["step"]])
+
+
 def _trunk(task: Task, sched: Schedule, plans: list[Plan], starts: list[int], options: RunOptions, data: Any,
-           dtype: str | None, db: str | Path | None, fresh: bool, bars: Any, device: str,
-           result: Cooldowns, folder: Path | None) -> dict[int, dict[str, Any]]:
-    """One seed's stable run, checkpointed at every cooldown start ({} when every branch of the seed is stored);
-    with a folder, each checkpoint is also a file there, and a trunk whose files exist goes on from the latest."""
+           dtype: str | None, db: str | Path | None, fresh: bool, folder: Path | None) -> _Trunk:
+    """One seed's stable run up to the last cooldown start, checkpointed at every cooldown start: nothing to do
+    when every branch of the seed is stored, or (with a folder) when every checkpoint is there as a file; a trunk
+    whose first files exist goes on from the latest."""
     if db is not None and not fresh:
         with Store(db) as store:
             if all(store.find(p.config) is not None for p in plans):
-                return {}
+                return _Trunk(None, {}, [], {})
     length = max(starts)
-    if length == 0:  # every cooldown starts at step 0: the "trunk" is the initial state
-        length_plan = plan(task, trunk_schedule(sched, max(1, sched.warmup_steps)), options.replace(steps=1),
-                           data=data, dtype=dtype)
+    if length == 0:  # every cooldown starts at step 0: the trunk's checkpoint is the initial state
+        trunk = plan(task, trunk_schedule(sched, 1), options.replace(steps=1), data=data, dtype=dtype)
     else:
-        length_plan = plan(task, trunk_schedule(sched, length), options.replace(steps=length), data=data,
-                           dtype=dtype, label=f"trunk {sched!r}")
-    saved: dict[int, dict[str, Any]] = {}
-    files = _checkpoint_files(length_plan, sorted(set(starts)), folder)
-    if not fresh:  # the checkpoints an earlier call left: the trunk goes on from the latest
-        saved = {step: checkpoint.load(path) for step, path in files.items() if path.is_file()}
-    done = max(saved, default=None)
-    if done == length:
-        return saved
+        trunk = plan(task, trunk_schedule(sched, length), options.replace(steps=length), data=data, dtype=dtype,
+                     label=f"trunk {sched!r}")
+    steps = sorted(set(starts))
+    files = _checkpoint_files(trunk, steps, folder)
+    saved = {} if fresh else {step: checkpoint.load(path) for step, path in files.items() if path.is_file()}
+    done = max(saved, default=-1)
+    return _Trunk(trunk, saved, [s for s in steps if s > done], files)
 
-    def keep(state: dict[str, Any]) -> None:
-        saved[state["step"]] = state
-        if state["step"] in files:
-            checkpoint.save(state, files[state["step"]])
 
-    bar = bars.bar(f"trunk to step {length}", options.seed, length_plan.config["epochs"])
+def _train_trunks(trunks: list[_Trunk], bars: Any, device: str, engine: str, result: Cooldowns) -> None:
+    """Train the trunks that have checkpoints to make: stacked when there are several and the engine allows."""
+    if not trunks:
+        return
+    plans = [t.plan for t in trunks]
+    begins = [max(t.saved, default=None) for t in trunks]
+    starts = [None if b is None else t.saved[b] for b, t in zip(begins, trunks)]
+    length = max(p.options.total_steps(len(p.data.train)) for p in plans)
     begin = time.perf_counter()
-    execute(length_plan, progress=bar, device=device, start=None if done is None else saved[done],
-            save_at=[s for s in sorted(set(starts)) if done is None or s > done], on_save=keep)
+    if engine != "sequential" and len(plans) > 1 and unstackable_plan(plans[0]) is None:
+        bar = _stack_bar(bars, f"trunks to step {length}", len(plans), max(p.config["epochs"] for p in plans))
+        execute_stack(plans, device=device, progress=bar, starts=starts, save_at=[t.todo for t in trunks],
+                      on_save=lambda k, state: trunks[k].keep(state))
+        bar.done("trunks")
+    else:
+        for t, start in zip(trunks, starts):
+            bar = bars.bar(f"trunk to step {length}", t.plan.options.seed, t.plan.config["epochs"])
+            execute(t.plan, progress=bar, device=device, start=start, save_at=t.todo, on_save=t.keep)
+            bar.done("trunk")
     result.trunk_wall_s += time.perf_counter() - begin
-    result.trunk_steps += length - (done or 0)
-    bar.done("trunk")
-    return saved
+    result.trunk_steps += sum(max(t.todo) - (b or 0) for t, b in zip(trunks, begins))
 
 
 def _checkpoint_files(trunk: Plan, steps: list[int], folder: Path | None) -> dict[int, Path]:
