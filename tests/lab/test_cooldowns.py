@@ -90,14 +90,16 @@ def test_the_table_sets_each_length_against_cosine_and_a_stored_branch_is_a_fres
 
 def test_an_interrupted_trunk_goes_on_from_its_last_checkpoint_file(tmp_path):
     kwargs = {"at": (0.3, 0.6, 1.0), "fraction": 0.3, "steps": 20, "db": None, "progress": False, "cosine": False,
-              "optimizer": "adam", **OPTIONS}
+              "optimizer": "adam", "seeds": 2, **OPTIONS}  # two seeds: the trunks train as one stack
     whole = cooldowns("or3", "wsd(0.4)", **kwargs)
     first = cooldowns("or3", "wsd(0.4)", checkpoint_dir=tmp_path, **kwargs)
     files = sorted(tmp_path.glob("trunk-*-step*.pt"))
-    assert sorted(int(f.stem.rsplit("step", 1)[1]) for f in files) == [4, 8, 14]
-    next(f for f in files if f.stem.endswith("step14")).unlink()  # as if killed between step 8 and step 14
+    assert sorted(int(f.stem.rsplit("step", 1)[1]) for f in files) == [4, 4, 8, 8, 14, 14]
+    for f in files:
+        if f.stem.endswith("step14"):  # as if killed between step 8 and step 14
+            f.unlink()
     resumed = cooldowns("or3", "wsd(0.4)", checkpoint_dir=tmp_path, **kwargs)
-    assert (whole.trunk_steps, first.trunk_steps, resumed.trunk_steps) == (14, 14, 14 - 8)
+    assert (whole.trunk_steps, first.trunk_steps, resumed.trunk_steps) == (28, 28, 2 * (14 - 8))
     for a, b in zip(whole.branches, resumed.branches):
         assert_identical(a, b)
     done = cooldowns("or3", "wsd(0.4)", checkpoint_dir=tmp_path, **kwargs)
