@@ -4,10 +4,11 @@ Importing this package needs only numpy: torch, scikit-learn and mnist1d are imp
 or model is built.
 """
 
-# `train` and `compare` are the functions (they shadow their modules' names; `from lrlab.lab.train import execute`
-# still works); `find_lr` is lab/find.py's. None of these imports torch or pandas.
+# `train`, `compare` and `cooldowns` are the functions (they shadow their modules' names; `from lrlab.lab.train
+# import execute` still works); `find_lr` is lab/find.py's. None of these imports torch or pandas.
 # (__all__ is pinned by tests/lab/test_builtin_tasks.py.)
 from .compare import Comparison, compare  # noqa: F401
+from .cooldowns import Cooldowns, cooldowns  # noqa: F401
 from .find import find_lr  # noqa: F401
 from .options import TASK_DEFAULT, RunOptions  # noqa: F401
 from .run import Run  # noqa: F401

@@ -36,6 +36,7 @@ def train(
     *,
     optimizer: str | None = None,
     epochs: int | None = None,
+    steps: int | None = None,
     batch_size: Any = TASK_DEFAULT,
     plateau: Any = None,
     seed: int = 0,
@@ -48,15 +49,16 @@ def train(
     """Train `task`'s model under `schedule` and return the Run.
 
     optimizer: "sgd", "adam" or "adamw" (None: the task's); optimizer_kwargs (momentum, ...) go to torch.optim.
-    epochs: None takes the task's. batch_size: TASK_DEFAULT takes the task's; None is full batch.
+    epochs: None takes the task's; steps: a budget of optimizer steps instead (exclusive with epochs).
+    batch_size: TASK_DEFAULT takes the task's; None is full batch.
     plateau: a Plateau, a dict of its kwargs or "factor=0.5, patience=10, monitor='val_accuracy', mode='max'";
     fed its monitor (default val_loss) once per epoch.
     callback(step, model, loss, lr) runs after every optimizer step (step counts from 1);
     progress.update(epoch=, loss=, lr=) after every epoch. (See `RunOptions` for the options' rules.)
     device: "cpu", "cuda" or "auto" (CUDA when there is one); dtype: None (the task's), "float32" or "float64".
     """
-    options = RunOptions(optimizer=optimizer, epochs=epochs, batch_size=batch_size, plateau=plateau, seed=seed,
-                         optimizer_kwargs=optimizer_kwargs)
+    options = RunOptions(optimizer=optimizer, epochs=epochs, steps=steps, batch_size=batch_size, plateau=plateau,
+                         seed=seed, optimizer_kwargs=optimizer_kwargs)
     return execute(plan(task, schedule, options, dtype=dtype), callback=callback, progress=progress, device=device)
 
 
