@@ -472,16 +472,16 @@ def _capture(m: _Member, stack: _Stack, k: int) -> dict[str, Any]:
 def _chunk_batches(members: list[_Member], live: list[int], span: int, n_train: int, bs: int | None,
                    device: str) -> list[list[tuple[Any, list[int]]]]:
     """The batches of the next `span` updates: per update, a list of (indices (K, B) or None, the members that take
-    it). Members not between epochs ends ride along on any indices and are left alone (the active mask); only the
-    last update of a span can mix batch sizes (an epoch's short last batch), then it is one call per size."""
+    it). Members that do not move (done) ride along on stand-in indices and are left alone (the active mask); only
+    the last update of a span can mix batch sizes (an epoch's short last batch), then it is one call per size."""
     import torch
 
-    everyone = list(live)
+    everyone, moving = list(live), set(live)
     if bs is None:
         return [[(None, everyone)] for _ in range(span)]
     dummy = torch.arange(n_train)
-    orders = [m.perm if k in set(live) else dummy for k, m in enumerate(members)]
-    starts = [members[k].pos * bs if k in set(live) else 0 for k in range(len(members))]
+    orders = [m.perm if k in moving else dummy for k, m in enumerate(members)]
+    starts = [members[k].pos * bs if k in moving else 0 for k in range(len(members))]
     out: list[list[tuple[Any, list[int]]]] = []
     if span > 1:
         full = torch.stack([o[a : a + (span - 1) * bs] for o, a in zip(orders, starts)]).to(device)
