@@ -39,7 +39,7 @@ def pick_metric(history: Any) -> str:
 def x_axis(source: Any) -> str:
     """The history column the curves are drawn against: "step" for a Comparison whose task's unit is "steps"
     (lrlab.lab.Task.unit), else "epoch"."""
-    task = getattr(source, "task", None)
+    task = None if hasattr(source, "columns") else getattr(source, "task", None)  # (a DataFrame: its columns)
     return "step" if getattr(task, "unit", "epochs") == "steps" else "epoch"
 
 
