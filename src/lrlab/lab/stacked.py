@@ -357,12 +357,17 @@ def _rates(m: _Member, start: int, count: int) -> list[float]:
     return [float(plateau.effective(schedule(t))) for t in range(start, start + count)]
 
 
-def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any = None) -> list[Run]:
+def execute_stack(
+    plans: Sequence[Plan], *, device: str = "cpu", progress: Any = None,
+    on_epoch: Callable[[int, int, dict[str, Any]], bool] | None = None,
+) -> list[Run]:
     """Train plans of one task (one optimizer kind, batch size and dtype; any schedules, plateaus, seeds, epochs
     and optimizer options) as one stacked model; one Run per plan, as `train.execute(plan)` gives it.
 
     progress.update(epoch=, done=, diverged=, best=) after every epoch (members done, of which diverged, and the
-    best validation loss so far). A member's wall_s is the stack's training time divided by its members.
+    best validation loss so far). on_epoch(k, epoch, row) after every epoch of each live member k that did not
+    diverge, with its history row: True stops that member there (status "pruned"; the others train on unchanged).
+    A member's wall_s is the stack's training time divided by its members.
     ValueError when the plans cannot share a stack (`stack_key`) or the model cannot be stacked (`unstackable`).
     """
     import pandas as pd
@@ -416,6 +421,9 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
                     mark_diverged(row)
                     continue
                 best = min(best, row.get("val_loss", train_loss))
+                if on_epoch is not None and on_epoch(k, epoch, row):
+                    m.status, m.done = "pruned", True
+                    continue
                 if m.plateau is not None:
                     m.plateau.step(row[m.plateau.monitor])
             if progress is not None:

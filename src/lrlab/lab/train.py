@@ -262,8 +262,10 @@ def mark_diverged(row: dict[str, Any]) -> None:
     row.update({k: math.nan for k in row if k.startswith("val_") and k != "val_loss"})
 
 
-def _epoch(loop: _Loop, epoch: int, callback: Callable[..., Any] | None, progress: Any) -> bool:
-    """Train and validate one epoch, record its history row, feed the plateau; False when the run diverged."""
+def _epoch(loop: _Loop, epoch: int, callback: Callable[..., Any] | None, progress: Any,
+           on_epoch: Callable[[int, dict[str, Any]], bool] | None = None) -> bool:
+    """Train and validate one epoch, record its history row, feed the plateau; False when the run diverged or
+    on_epoch(epoch, row) asked to stop (status "pruned")."""
     import torch
 
     first = len(loop.step_lr)
@@ -279,6 +281,9 @@ def _epoch(loop: _Loop, epoch: int, callback: Callable[..., Any] | None, progres
     if diverged(loop, bool(torch.isfinite(epoch_losses).all()), row):
         loop.status = "diverged"
         mark_diverged(row)
+        return False
+    if on_epoch is not None and on_epoch(epoch, row):
+        loop.status = "pruned"
         return False
     plateau = loop.p.options.plateau
     if plateau is not None:
@@ -314,10 +319,12 @@ def _final_metrics(loop: _Loop) -> dict[str, float]:
 
 
 def execute(
-    p: Plan, *, callback: Callable[..., Any] | None = None, progress: Any = None, device: str = "cpu"
+    p: Plan, *, callback: Callable[..., Any] | None = None, progress: Any = None, device: str = "cpu",
+    on_epoch: Callable[[int, dict[str, Any]], bool] | None = None,
 ) -> Run:
     """Run a plan: the training loop proper, on `device` ("cpu", "cuda", "auto") in the plan's dtype
-    (config["dtype"])."""
+    (config["dtype"]). on_epoch(epoch, row) after every epoch that did not diverge, with its history row: True
+    stops the run there (status "pruned"), as `execute_stack`'s on_epoch does for a member."""
     import pandas as pd
     import torch
 
@@ -326,7 +333,7 @@ def execute(
         loop = _setup(p, device)
         start = time.perf_counter()
         for epoch in range(1, p.options.epochs + 1):
-            if not _epoch(loop, epoch, callback, progress):
+            if not _epoch(loop, epoch, callback, progress, on_epoch):
                 break
         wall = time.perf_counter() - start
         final = _final_metrics(loop)
