@@ -411,13 +411,17 @@ def default_space(total_steps: int, peak: float) -> str:
     steps = _check.whole("default_space", "total_steps", total_steps, 1)
     peak = _check.positive("default_space", "peak", peak)
     lr = f"loguniform({peak / 10:.4g}, {peak * 10:.4g})"
-    tenth, fifth, half = max(1, steps // 10), max(1, steps // 5), max(2, steps // 2)
+    tenth, half = max(1, steps // 10), max(2, steps // 2)
+    warm = f"int(0, {steps // 5})" if steps >= 5 else "0"
+    if steps >= 20:  # warmup and decay within the run (steps // 10 + steps // 2 <= steps), each a range
+        wsd = f"wsd({lr}, warmup_steps=int(0, {steps // 10}), decay_steps=int({tenth}, {half}), "
+    else:
+        wsd = f"wsd({lr}, decay_steps={steps}, "
     return " | ".join([
         f"constant({lr})",
         f"step_decay({lr}, drop=uniform(0.1, 0.9), step_size=int({tenth}, {max(tenth + 1, half)}))",
         f"exponential({lr}, decay_steps={steps}, decay_rate=loguniform(0.001, 0.5))",
-        f"warmup(cosine({lr}, alpha=uniform(0, 0.1)), steps=int(0, {fifth}))",
+        f"warmup(cosine({lr}, alpha=uniform(0, 0.1)), steps={warm})",
         f"one_cycle({lr}, pct_start=uniform(0.1, 0.5))",
-        f"wsd({lr}, warmup_steps=int(0, {tenth}), decay_steps=int({tenth}, {max(tenth + 1, half)}), "
-        "decay=choice('linear', 'cosine', '1-sqrt'))",
+        wsd + "decay=choice('linear', 'cosine', '1-sqrt'))",
     ])

@@ -30,7 +30,9 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import pickle
+import socket
 import sys
 import threading
 import time
@@ -55,6 +57,8 @@ HEARTBEAT_S = 10
 GRACE_S = 60
 """Seconds without a heartbeat after which another worker marks a trial FAIL."""
 POLL_S = 1.0
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+"""Who ran a trial (its user attribute "worker"): host and process id."""
 """How often a worker waiting for other workers' trials looks again."""
 
 
@@ -286,6 +290,7 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
             for t in trials:
                 spec = space.sample(t)
                 t.set_user_attr("spec", spec)
+                t.set_user_attr("worker", WORKER_ID)
                 try:
                     sched, plat, _ = split_entry(spec)
                     plans.append(plan(task, sched, s.options().replace(plateau=plat), data=data, dtype=s.dtype,
@@ -421,7 +426,7 @@ class TuneResult:
 
 
 def trials_frame(study: Any) -> Any:
-    """One row per trial of the study: number, state, spec, value, epochs trained, status, duration_s."""
+    """One row per trial of the study: number, state, spec, worker, value, epochs trained, status, duration_s."""
     import pandas as pd
 
     rows = []
@@ -431,9 +436,11 @@ def trials_frame(study: Any) -> Any:
         value = t.value if t.value is not None else (
             t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else math.nan)
         rows.append({"number": t.number, "state": t.state.name, "spec": t.user_attrs.get("spec"),
+                     "worker": t.user_attrs.get("worker"),
                      "value": value, "epochs": t.user_attrs.get("epochs", len(t.intermediate_values)),
                      "status": t.user_attrs.get("status", t.state.name.lower()), "duration_s": duration})
-    return pd.DataFrame(rows, columns=["number", "state", "spec", "value", "epochs", "status", "duration_s"])
+    return pd.DataFrame(rows, columns=["number", "state", "spec", "worker", "value", "epochs", "status",
+                                       "duration_s"])
 
 
 def best_trials(study: Any, k: int) -> list[Any]:
