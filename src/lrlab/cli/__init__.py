@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__, schedules
-from . import lab, viz
+from . import lab, tune, viz
 from .lab import _int
 from .output import check_writable
 
@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plot)
 
     lab.register(sub)
+    tune.register(sub)
     viz.register(sub)
     return parser
 

@@ -46,6 +46,7 @@ from .. import _check
 from .options import TASK_DEFAULT, RunOptions, resolve_task
 from .space import Space, default_space
 from .task import Task
+from .train import resolve_device
 
 DEFAULT_STORAGE = Path("lrlab-runs") / "tune.db"
 """The default storage: an SQLite file holding the study (and, through the run store, the confirmed runs)."""
@@ -379,6 +380,7 @@ class _LiveView:
         with contextlib.suppress(Exception):
             self._update()
         self.live.stop()
+        self.live.console.line()
 
     def _loop(self) -> None:
         while not self.stop.wait(1.0):
@@ -503,7 +505,7 @@ def tune(
     optimizer: str | None = None,
     batch_size: Any = TASK_DEFAULT,
     dtype: str | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     progress: bool = True,
     heartbeat_s: int = HEARTBEAT_S,
     grace_s: int = GRACE_S,
@@ -521,7 +523,8 @@ def tune(
     asked and trained together as one stack. confirm/seeds: the confirmation (module docstring; confirm=0 skips
     it); the confirmed runs use seeds seed+1 .. seed+seeds and are kept in the run store beside the study.
     heartbeat_s/grace_s: Optuna's heartbeat (a trial without a beat for grace_s seconds is marked FAIL).
-    optimizer, batch_size, dtype, device, optimizer_kwargs: as `lrlab.lab.train`.
+    optimizer, batch_size, dtype, device, optimizer_kwargs: as `lrlab.lab.compare`. progress: a live view on stderr
+    (and the confirmation's bars). threads: torch CPU threads in each worker.
     """
     import optuna
 
@@ -532,6 +535,7 @@ def tune(
     confirm = _check.whole("tune", "confirm", confirm, 0)
     seeds = _check.whole("tune", "seeds", seeds, 1)
     seed = _check.whole("tune", "seed", seed, 0, 2**31)
+    device = resolve_device(device)
     heartbeat_s = _check.whole("tune", "heartbeat_s", heartbeat_s, 1)
     grace_s = _check.whole("tune", "grace_s", grace_s, 1)
     sampler = _check.choice("tune", "sampler", sampler, SAMPLERS)
