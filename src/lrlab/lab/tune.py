@@ -446,7 +446,7 @@ def trials_frame(study: Any) -> Any:
 
 
 def best_trials(study: Any, k: int) -> list[Any]:
-    """The k best COMPLETE trials with distinct specs, best first (diverged ones excluded)."""
+    """The k best COMPLETE trials with distinct specs, best first (diverged ones excluded; k >= 1)."""
     from optuna.trial import TrialState
 
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -574,23 +574,35 @@ def tune(
     with quiet():
         the_study = optuna.load_study(study_name=name, storage=_storage(settings))
     frame = trials_frame(the_study)
-    picked = best_trials(the_study, confirm)
-    comparison = board = None
-    if confirm and picked:
-        from .compare import compare
-
-        comparison = compare(task, [t.user_attrs["spec"] for t in picked], seeds=range(seed + 1, seed + 1 + seeds),
-                             optimizer=optimizer, epochs=epochs, batch_size=batch_size, db=_runs_db(url),
-                             progress=progress, dtype=dtype, device=device, **optimizer_kwargs)
-        board = _confirmation_board(comparison, picked)
+    comparison, board = confirm_best(the_study, task, confirm, seeds, seed=seed, epochs=epochs, db=_runs_db(url),
+                                     optimizer=optimizer, batch_size=batch_size, dtype=dtype, device=device,
+                                     progress=progress, **optimizer_kwargs)
     if board is not None and not board.empty:
         best_spec = str(board["schedule"].iloc[0])
-    elif picked:
-        best_spec = str(picked[0].user_attrs["spec"])
+    elif best_trials(the_study, 1):
+        best_spec = str(best_trials(the_study, 1)[0].user_attrs["spec"])
     else:
         raise ValueError(f"tune: no trial of study {name!r} finished without diverging or being pruned")
     return TuneResult(best_spec=best_spec, trials=frame, leaderboard=board, study=the_study, comparison=comparison,
                       storage=url, metric=metric)
+
+
+def confirm_best(
+    study: Any, task: Task | str, k: int = 5, seeds: int = 5, *, seed: int = 0, epochs: int | None = None,
+    db: str | Path | None = None, progress: bool = False, **options: Any,
+) -> tuple[Any, Any]:
+    """Train the k best trials of `study` (distinct specs, `best_trials`) again on seeds seed+1 .. seed+seeds with
+    `epochs` epochs through `compare` (runs kept in the run store `db`; options: compare's optimizer, batch_size,
+    dtype, device and optimizer options): (the Comparison, its leaderboard with the worst seed's test metric, the
+    trial number and the search value). (None, None) when k is 0 or no trial completed."""
+    from .compare import compare
+
+    picked = best_trials(study, k) if k else []
+    if not picked:
+        return None, None
+    comparison = compare(task, [t.user_attrs["spec"] for t in picked], seeds=range(seed + 1, seed + 1 + seeds),
+                         epochs=epochs, db=db, progress=progress, **options)
+    return comparison, _confirmation_board(comparison, picked)
 
 
 def _picklable(task: Task) -> Any:
