@@ -188,3 +188,22 @@ def test_worker_processes_on_one_machine_share_the_count(tmp_path):
     finished = result.trials[result.trials["state"].isin(["COMPLETE", "PRUNED"])]
     assert 6 <= len(finished) <= 7  # 6 between the two, one more only where both asked at once
     assert set(result.trials["state"]) <= {"COMPLETE", "PRUNED"}
+
+
+def test_a_model_that_cannot_be_stacked_trains_its_trials_one_by_one_with_the_same_pruning(tmp_path, monkeypatch):
+    import lrlab.lab.stacked as stacked
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the stacked engine was used")
+
+    monkeypatch.setattr(stacked, "unstackable_plan", lambda p: "it has dropout (test)")
+    monkeypatch.setattr(stacked, "execute_stack", refuse)
+    result = tune("or3", "constant(loguniform(0.01, 3))", trials=8, epochs=6, batch=2, confirm=0, progress=False,
+                  storage=tmp_path / "t.db", pruner="asha", sampler="random")
+    trials = result.trials
+    assert len(trials) == 8 and set(trials["state"]) == {"COMPLETE", "PRUNED"}
+    for t in result.study.trials:  # every epoch trained was reported, and a pruned trial stopped where it was told
+        assert sorted(t.intermediate_values) == list(range(1, t.user_attrs["epochs"] + 1))
+        assert (t.state.name == "PRUNED") == (t.user_attrs["status"] == "pruned")
+        assert t.state.name == "PRUNED" or t.user_attrs["epochs"] == 6
+    assert (trials[trials["state"] == "PRUNED"]["epochs"] < 6).all()

@@ -365,6 +365,7 @@ class _LiveView:
         from rich.live import Live
 
         self.s = s
+        self.study: Any = None
         self.live = Live("", console=Console(stderr=True), refresh_per_second=2, transient=False)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -390,9 +391,10 @@ class _LiveView:
     def _update(self) -> None:
         import optuna
 
-        with quiet():
-            study = optuna.load_study(study_name=self.s.study, storage=self.s.url)
-        self.live.update(status_line(study, self.s.trials))
+        if self.study is None:
+            with quiet():
+                self.study = optuna.load_study(study_name=self.s.study, storage=_storage(self.s))
+        self.live.update(status_line(self.study, self.s.trials))
 
 
 def status_line(study: Any, total: int) -> str:
