@@ -207,3 +207,17 @@ def test_a_model_that_cannot_be_stacked_trains_its_trials_one_by_one_with_the_sa
         assert (t.state.name == "PRUNED") == (t.user_attrs["status"] == "pruned")
         assert t.state.name == "PRUNED" or t.user_attrs["epochs"] == 6
     assert (trials[trials["state"] == "PRUNED"]["epochs"] < 6).all()
+
+
+def test_the_default_space_is_centred_on_the_range_tests_rate_with_peak_from_find(tmp_path):
+    from lrlab.lab.find import find_lr
+    from lrlab.lab.space import Space
+
+    valley = float(f"{find_lr('quantiles', seeds=3).suggestions['valley']:.3g}")
+    result = tune("quantiles", trials=2, epochs=1, batch=2, confirm=0, progress=False, storage=tmp_path / "t.db",
+                  peak_from_find=True)
+    space = Space(result.study.user_attrs["lrlab"]["space"])
+    assert len(space.branches) == 6
+    for branch in space.branches:
+        low, high = branch.dists[0].args
+        assert low == pytest.approx(valley / 10, rel=1e-3) and high == pytest.approx(valley * 10, rel=1e-3)
