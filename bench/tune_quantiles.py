@@ -5,7 +5,7 @@ trials per minute. The issue's goal is >= 0.99 test accuracy on every seed withi
 hand-picked schedules reaches 0.986 mean in 50 epochs); this script reports what it measures.
 
     KERAS_BACKEND=torch python bench/tune_quantiles.py [--trials 128] [--epochs 20] [--batch 16] [--workers 1]
-        [--storage DIR_OR_URL] [--device cpu]
+        [--storage DIR_OR_URL] [--device cpu] [--peak-from-find]
 
 Each run starts a fresh study in a temporary SQLite file (or the --storage given, study named by the time).
 Timings depend on the machine's load: run it on a quiet machine and report the load beside the numbers.
@@ -33,6 +33,8 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--storage", default=None, help="an SQLite path or URL (default: a temporary file)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--peak-from-find", action="store_true",
+                    help="centre the default space on the range test's valley rate (default: the task's rate)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
 
@@ -47,7 +49,7 @@ def main() -> int:
     start = time.perf_counter()
     result = tune("quantiles", trials=args.trials, epochs=args.epochs, batch=args.batch, workers=args.workers,
                   confirm=0, storage=storage, study=f"bench-{int(time.time())}", progress=sys.stderr.isatty(),
-                  device=args.device, threads=args.threads)
+                  device=args.device, threads=args.threads, peak_from_find=args.peak_from_find)
     search_s = time.perf_counter() - start
     trials = result.trials
     finished = trials[trials["state"].isin(["COMPLETE", "PRUNED"])]
@@ -60,7 +62,9 @@ def main() -> int:
 
     print(f"quantiles, {args.epochs} epochs per trial, {len(finished)} finished trials "
           f"({int((finished['state'] == 'PRUNED').sum())} pruned, {int((trials['state'] == 'FAIL').sum())} failed), "
-          f"batch {args.batch}, {args.workers} worker(s), device {args.device}, {args.threads} thread(s)")
+          f"batch {args.batch}, {args.workers} worker(s), device {args.device}, {args.threads} thread(s), "
+          f"peak {'from the range test' if args.peak_from_find else 'around the task rate'}")
+    print(f"space: {result.study.user_attrs['lrlab']['space']}")
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
     print(f"search: {search_s:.1f} s, {len(finished) / (search_s / 60):.1f} trials per minute")
     print(f"confirmation: best {len(picked)} on {args.seeds} fresh seeds, {confirm_s:.1f} s")

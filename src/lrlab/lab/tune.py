@@ -161,8 +161,8 @@ def _sampler(name: str, seed: int | None) -> Any:
 def _pruner(name: str, epochs: int) -> Any:
     import optuna
 
-    if name == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner()
+    if name == "asha":  # the first rung at a quarter of the budget: less unfair to late decays than epoch 1
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, epochs // 4), reduction_factor=3)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
     if name == "median":
@@ -171,13 +171,29 @@ def _pruner(name: str, epochs: int) -> Any:
 
 
 def _storage(s: _Settings) -> Any:
+    """Optuna's RDBStorage for the settings' URL, with its heartbeat. An SQLite file is put in WAL mode with
+    synchronous=NORMAL: a commit then survives the death of its process (kill -9) and never leaves the file
+    damaged, without the fsync per commit that made each reported epoch cost ~10 ms (only a power cut can lose the
+    last commits)."""
     import optuna
 
     kwargs: dict[str, Any] = {}
     if s.url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60}  # workers write the same file: wait for a lock, do not fail
-    return optuna.storages.RDBStorage(s.url, engine_kwargs=kwargs, heartbeat_interval=s.heartbeat_s,
-                                      grace_period=s.grace_s)
+    storage = optuna.storages.RDBStorage(s.url, engine_kwargs=kwargs, heartbeat_interval=s.heartbeat_s,
+                                         grace_period=s.grace_s)
+    if s.url.startswith("sqlite"):
+        from sqlalchemy import event
+
+        def pragmas(conn: Any, _record: Any) -> None:
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        event.listen(storage.engine, "connect", pragmas)
+        storage.engine.dispose()  # the connections opened while creating the tables get the pragmas too
+    return storage
 
 
 def _open_study(s: _Settings, worker: int) -> Any:
