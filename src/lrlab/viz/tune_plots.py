@@ -22,7 +22,7 @@ def _optuna_figure(make: Any, study: Any, path: Path) -> Path:
 
     with matplotlib.rc_context(), warnings.catch_warnings():  # optuna sets the ggplot style: kept to this figure
         warnings.simplefilter("ignore", ExperimentalWarning)
-        warnings.filterwarnings("ignore", message="Some regimes for parameter")  # few trials: said in the plot
+        warnings.simplefilter("ignore", UserWarning)  # importances from few trials: what the plot shows anyway
         ax = make(study)
         fig = ax.figure
         try:
