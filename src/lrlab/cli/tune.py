@@ -44,7 +44,8 @@ def register(sub: Any) -> None:
     p.add_argument("--storage", default=DEFAULT_STORAGE, metavar="URL",
                    help=f"an SQLite file or URL, or postgresql://... for many machines (default {DEFAULT_STORAGE})")
     p.add_argument("--study", default=None,
-                   help="the study's name (default: the task's name and a digest of space, epochs and seed)")
+                   help="the study's name (default: the task's name and a digest of the space, epochs, seed and run "
+                   "options: the same command resumes its study)")
     p.add_argument("--workers", default="1", help="worker processes on this machine (default 1)")
     p.add_argument("--batch", default="16", metavar="K", help="trials trained together as one stack (default 16)")
     p.add_argument("--confirm", default="5", metavar="K", help="best trials to confirm (default 5)")

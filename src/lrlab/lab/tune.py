@@ -27,6 +27,7 @@ by mean test metric, with its spread (std and the worst seed).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -499,9 +500,11 @@ def _confirmation_board(comparison: Any, picked: list[Any]) -> Any:
 
 
 # -- tune --------------------------------------------------------------------------------------------------
-def _study_name(task: Task, space: str, epochs: int, seed: int) -> str:
-    digest = hashlib.sha256(f"{space}\n{epochs}\n{seed}".encode()).hexdigest()[:8]
-    return f"{task.name}-{digest}"
+def _study_name(settings: _Settings) -> str:
+    """The task's name and a digest of the settings a study is bound to (`_Settings.fingerprint`)."""
+    digest = hashlib.sha256(json.dumps(settings.fingerprint(), sort_keys=True).encode()).hexdigest()[:8]
+    name = settings.task if isinstance(settings.task, str) else settings.task.name
+    return f"{name}-{digest}"
 
 
 def tune(
@@ -536,7 +539,8 @@ def tune(
     trials: the study's total number of finished trials, however many workers joined; workers: worker processes
     to start on this machine (1: this process); the same call elsewhere with the same storage and study joins.
     storage: an SQLite path or URL, or postgresql://... (default lrlab-runs/tune.db); study: the study's name
-    (default: the task's name and a digest of space, epochs and seed, so the same call resumes its study).
+    (default: the task's name and a digest of the space, epochs, seed and run options, so the same call resumes its
+    study).
     sampler: tpe, random or cmaes; pruner: asha (successive halving), hyperband, median or none. batch: trials
     asked and trained together as one stack. confirm/seeds: the confirmation (module docstring; confirm=0 skips
     it); the confirmed runs use seeds seed+1 .. seed+seeds and are kept in the run store beside the study.
@@ -573,14 +577,16 @@ def tune(
     space_text = Space(space).text
     metric, direction = _objective(task, len(data.val) > 0)
     url = storage_url(storage)
-    name = study if study is not None else _study_name(task, space_text, epochs, seed)
-    if not isinstance(name, str) or not name.strip():
-        raise _check.fail("tune", "study", "a non-empty name", name)
+    if study is not None and (not isinstance(study, str) or not study.strip()):
+        raise _check.fail("tune", "study", "a non-empty name", study)
     settings = _Settings(task=_picklable(task), space=space_text, epochs=epochs, trials=trials, batch=batch,
-                         seed=seed, sampler=sampler, pruner=pruner, url=url, study=name, metric=metric,
+                         seed=seed, sampler=sampler, pruner=pruner, url=url, study=study or "", metric=metric,
                          direction=direction, optimizer=optimizer, batch_size=batch_size,
                          optimizer_kwargs=dict(optimizer_kwargs), dtype=dtype, device=device,
                          heartbeat_s=heartbeat_s, grace_s=grace_s, threads=threads)
+    if study is None:
+        settings = dataclasses.replace(settings, study=_study_name(settings))
+    name = settings.study
     with quiet():
         _open_study(settings, 0)  # creates it (and its tables) before any worker starts
     view = _LiveView(settings) if progress else contextlib.nullcontext()
