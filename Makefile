@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) bench/lookup.py
 	$(PY) bench/train_throughput.py
 	$(PY) bench/stacked.py
+	$(PY) bench/tune_quantiles.py
 
 # Debian's Chromium, so the report test renders report.html headless and checks the leaderboard fits at 1400 and
 # 700 px (the test skips without it; .ci/run installs it first).

@@ -4,7 +4,7 @@ Importing this package needs only numpy: torch, scikit-learn and mnist1d are imp
 or model is built.
 """
 
-# `train`, `compare` and `cooldowns` are the functions (they shadow their modules' names; `from lrlab.lab.train
+# `train`, `compare`, `cooldowns` and `tune` are the functions (they shadow their modules' names; `from lrlab.lab.train
 # import execute` still works); `find_lr` is lab/find.py's. None of these imports torch or pandas.
 # (__all__ is pinned by tests/lab/test_builtin_tasks.py.)
 from .compare import Comparison, compare  # noqa: F401
@@ -15,5 +15,6 @@ from .run import Run  # noqa: F401
 from .store import Store  # noqa: F401
 from .task import Data, Split, Task, get_task, register_task, task_names
 from .train import train  # noqa: F401
+from .tune import tune  # noqa: F401
 
 __all__ = ["Data", "Split", "Task", "get_task", "register_task", "task_names"]

@@ -501,7 +501,8 @@ def _chunk_batches(members: list[_Member], live: list[int], span: int, n_train: 
 def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any = None,
                   starts: Sequence[dict[str, Any] | None] | None = None,
                   save_at: Sequence[Iterable[int]] | None = None,
-                  on_save: Callable[[int, dict[str, Any]], Any] | None = None) -> list[Run]:
+                  on_save: Callable[[int, dict[str, Any]], Any] | None = None,
+                  on_epoch: Callable[[int, int, dict[str, Any]], bool] | None = None) -> list[Run]:
     """Train plans of one task (one optimizer kind, batch size and dtype; any schedules, plateaus, seeds, step
     budgets or epochs and optimizer options) as one stacked model; one Run per plan, as `train.execute(plan)` gives
     it. A member past its budget (or diverged) stops updating (the optimizer's active mask).
@@ -509,7 +510,8 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
     starts: per plan a checkpoint (lrlab.lab.checkpoint) to resume from, or None (from scratch): the member goes on
     as `train.execute(plan, start=checkpoint)` would; members may stand at different steps. save_at: per plan the
     steps at which on_save(index of the plan, checkpoint) is called with the state `train.execute(plan, save_at=...)`
-    would hand out there.
+    would hand out there. on_epoch(k, epoch, row) after every epoch of each live member k that did not diverge,
+    with its history row: True stops that member there (status "pruned"; the others train on unchanged).
     progress.update(epoch=, done=, diverged=, best=) after every epoch (members done, of which diverged, and the
     best validation loss so far). A member's wall_s is the stack's training time divided by its members.
     ValueError when the plans cannot share a stack (`stack_key`) or the model cannot be stacked (`unstackable`).
@@ -605,6 +607,9 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
                     mark_diverged(row)
                     continue
                 best = min(best, row.get("val_loss", train_loss))
+                if on_epoch is not None and on_epoch(k, m.epoch, row):
+                    m.status, m.done = "pruned", True
+                    continue
                 if m.plateau is not None:
                     m.plateau.step(row[m.plateau.monitor])
                 if m.pos == 0 and m.step in saves[k]:  # at an epoch's end: after its row

@@ -280,7 +280,8 @@ def mark_diverged(row: dict[str, Any]) -> None:
 
 
 def _epoch(loop: _Loop, callback: Callable[..., Any] | None, progress: Any, total: float = math.inf,
-           save: Callable[[], None] = lambda: None) -> bool:
+           save: Callable[[], None] = lambda: None,
+           on_epoch: Callable[[int, dict[str, Any]], bool] | None = None) -> bool:
     """Train (the rest of) one epoch, up to `total` updates in all, validate, record its history row (a partial
     epoch's when the budget ends in it), feed the plateau; False when the run diverged."""
     import torch
@@ -300,6 +301,9 @@ def _epoch(loop: _Loop, callback: Callable[..., Any] | None, progress: Any, tota
     if diverged(loop, bool(torch.isfinite(epoch_losses).all()), row):
         loop.status = "diverged"
         mark_diverged(row)
+        return False
+    if on_epoch is not None and on_epoch(epoch, row):
+        loop.status = "pruned"
         return False
     plateau = loop.p.options.plateau
     if plateau is not None:
@@ -339,7 +343,7 @@ def _final_metrics(loop: _Loop) -> dict[str, float]:
 def execute(
     p: Plan, *, callback: Callable[..., Any] | None = None, progress: Any = None, device: str = "cpu",
     start: dict[str, Any] | None = None, save_at: Iterable[int] = (), on_save: Callable[[dict[str, Any]], Any] | None
-    = None,
+    = None, on_epoch: Callable[[int, dict[str, Any]], bool] | None = None,
 ) -> Run:
     """Run a plan: the training loop proper, on `device` ("cpu", "cuda", "auto") in the plan's dtype
     (config["dtype"]), for the plan's steps (its step budget, or its epochs).
@@ -347,7 +351,9 @@ def execute(
     start: a checkpoint (lrlab.lab.checkpoint) to resume from: the run continues from its step as if never
     stopped (the checkpoint's history rows and per-step arrays are the run's first ones; wall_s counts this call's
     training alone). save_at: steps (0 to the run's total) at which on_save(checkpoint) is called with the state
-    after that update (after the epoch's row when it ends an epoch); checkpoint.save writes one to a file."""
+    after that update (after the epoch's row when it ends an epoch); checkpoint.save writes one to a file.
+    on_epoch(epoch, row) after every epoch that did not diverge, with its history row: True stops the run there
+    (status "pruned"), as `execute_stack`'s on_epoch does for a member."""
     import pandas as pd
     import torch
 
@@ -371,7 +377,7 @@ def execute(
             save()  # step 0, when asked
         begin = time.perf_counter()
         while loop.step < total or loop.pos > 0:  # (a run resumed at its budget's end still owes that row)
-            if not _epoch(loop, callback, progress, total, save) or loop.step >= total:
+            if not _epoch(loop, callback, progress, total, save, on_epoch) or loop.step >= total:
                 break
         wall = time.perf_counter() - begin
         final = _final_metrics(loop)

@@ -1,0 +1,152 @@
+"""`lrlab tune`: search a space of schedules on a task with Optuna, confirm the best on fresh seeds.
+
+Options are read here as strings and checked before any training; torch, optuna and rich are imported inside the
+command function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+from .. import _check
+from .lab import MAX_SEEDS, MAX_THREADS, _batch_size, _console, _fmt, _int, _optimizer_kwargs, _pm, write_outputs
+from .output import check_writable
+
+DEFAULT_STORAGE = "lrlab-runs/tune.db"
+SAMPLERS = ("tpe", "random", "cmaes")
+PRUNERS = ("asha", "hyperband", "median", "none")
+
+
+def register(sub: Any) -> None:
+    """Add the tune subcommand to the `lrlab` parser."""
+    p = sub.add_parser(
+        "tune",
+        help="search for the schedule that trains a task best (Optuna), confirmed on fresh seeds",
+        description="Search SPACE (default: constant, step, exponential, cosine with warmup, one_cycle and wsd "
+        "around the task's rate) for the schedule with the best validation metric after --epochs epochs. Trials "
+        "train in batches as one stacked model; Optuna's pruner stops poor ones early. Pruning compares at equal "
+        "epochs, which is unfair to schedules that decay late (wsd, long cosine), so the --confirm best trials "
+        "train again on --seeds fresh seeds with the full budget: that leaderboard is the answer. The same "
+        "command with the same --storage and --study on another machine joins the search.",
+    )
+    p.add_argument("task", help="a task name (quantiles, digits, mnist1d, ...)")
+    p.add_argument("--space", default=None,
+                   help="the search space: specs with distributions in place of numbers, branches separated by |, "
+                   "e.g. \"one_cycle(loguniform(1e-3, 1)) | wsd(loguniform(1e-3, 1), decay=choice('linear', "
+                   "'1-sqrt'))\"; distributions: loguniform, uniform, int, logint, choice")
+    p.add_argument("--trials", default="64", help="finished trials of the study, however many workers (default 64)")
+    p.add_argument("--epochs", default=None, help="epochs per trial (default: the task's)")
+    p.add_argument("--sampler", default="tpe", help="tpe, random or cmaes (default tpe)")
+    p.add_argument("--pruner", default="asha", help="asha, hyperband, median or none (default asha)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, metavar="URL",
+                   help=f"an SQLite file or URL, or postgresql://... for many machines (default {DEFAULT_STORAGE})")
+    p.add_argument("--study", default=None,
+                   help="the study's name (default: the task's name and a digest of the space, epochs, seed and run "
+                   "options: the same command resumes its study)")
+    p.add_argument("--workers", default="1", help="worker processes on this machine (default 1)")
+    p.add_argument("--batch", default="16", metavar="K", help="trials trained together as one stack (default 16)")
+    p.add_argument("--confirm", default="5", metavar="K", help="best trials to confirm (default 5)")
+    p.add_argument("--seeds", default="5", metavar="S", help="fresh seeds per confirmed trial (default 5)")
+    p.add_argument("--no-confirm", action="store_true", help="skip the confirmation (the best trial is the answer)")
+    p.add_argument("--peak-from-find", action="store_true",
+                   help="centre the default space on `lrlab find`'s valley rate instead of the task's rate")
+    p.add_argument("--seed", default="0", help="the trials' seed (default 0; confirmation uses the next S)")
+    p.add_argument("--optimizer", default=None, help="sgd, adam or adamw (default: the task's)")
+    p.add_argument("--batch-size", default=None, help='batch size, or "full" (default: the task\'s)')
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="write the confirmation's report and the study's plots here")
+    p.add_argument("--threads", default="1", help="torch CPU threads per worker (default 1)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu or cuda (default auto)")
+    p.add_argument("--data-dir", default=None, metavar="DIR", help="local data for tasks that take one (mnist)")
+    p.add_argument("--no-progress", action="store_true", help="no live view")
+    p.set_defaults(func=cmd_tune, momentum=None, weight_decay=None, nesterov=False, opt=[])
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from ..lab.space import Space
+    from ..lab.task import OPTIMIZERS, get_task
+    from ..lab.train import DEVICES
+
+    options = {"data_dir": args.data_dir} if args.data_dir else {}
+    task = get_task(args.task, **options)
+    if args.space is not None:
+        Space(args.space)
+    trials = _int("--trials", args.trials)
+    epochs = _int("--epochs", args.epochs)
+    workers = _int("--workers", args.workers, high=512)
+    batch = _int("--batch", args.batch)
+    confirm = 0 if args.no_confirm else _int("--confirm", args.confirm, low=0)
+    seeds = _int("--seeds", args.seeds, high=MAX_SEEDS)
+    seed = _int("--seed", args.seed, low=0, high=2**31)
+    threads = _int("--threads", args.threads, high=MAX_THREADS)
+    sampler = _check.choice("", "--sampler", args.sampler, SAMPLERS)
+    pruner = _check.choice("", "--pruner", args.pruner, PRUNERS)
+    device = _check.choice("", "--device", args.device, DEVICES)
+    batch_size = _batch_size(args.batch_size)
+    if args.optimizer is not None and args.optimizer not in OPTIMIZERS:
+        raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {args.optimizer!r}")
+    if args.study is not None and not args.study.strip():
+        raise ValueError("--study needs a name")
+    if args.out:
+        check_writable("--out", args.out, directory=True)
+    if "://" not in args.storage:
+        check_writable("--storage", args.storage, directory=False)
+    try:
+        import optuna  # noqa: F401
+        import torch
+    except ImportError as exc:
+        raise ValueError(f"lrlab tune needs the lab extras (pip install 'lrlab[lab]'): {exc}") from None
+    from ..lab.tune import storage_url, tune
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    print(f"tuning {task.name}: {trials} trials in {args.storage}"
+          f"{f' with {workers} workers' if workers and workers > 1 else ''}…", file=sys.stderr, flush=True)
+    result = tune(task, args.space, trials=trials, epochs=epochs, storage=args.storage, study=args.study,
+                  workers=workers, sampler=sampler, pruner=pruner, confirm=confirm, seeds=seeds, batch=batch,
+                  seed=seed, peak_from_find=args.peak_from_find, optimizer=args.optimizer, batch_size=batch_size,
+                  device=device, progress=not args.no_progress, threads=threads, **_optimizer_kwargs(args))
+    if result.leaderboard is not None:
+        print_confirmed(result)
+    print(f"study {result.study.study_name!r} in {storage_url(args.storage)}: {_summary(result.trials)}")
+    if args.out:
+        argv = getattr(args, "argv", None)
+        command = "lrlab " + " ".join(shlex.quote(a) for a in argv) if argv else None
+        from ..viz.tune_plots import write_tune_plots
+
+        paths = write_outputs(result.comparison, args.out, command) if result.comparison is not None else []
+        result.trials.to_csv(f"{args.out}/trials.csv", index=False)
+        plots, skipped = write_tune_plots(result.study, args.out)
+        for path in [*paths, f"{args.out}/trials.csv", *plots]:
+            print(f"wrote {path}")
+        for line in skipped:
+            print(line, file=sys.stderr)
+    print("best spec (confirmed):" if result.leaderboard is not None else "best spec (not confirmed):")
+    print(result.best_spec)
+    return 0
+
+
+def _summary(trials: Any) -> str:
+    counts = trials["state"].value_counts().to_dict() if len(trials) else {}
+    return ", ".join(f"{counts.get(state, 0)} {state.lower()}" for state in ("COMPLETE", "PRUNED", "FAIL"))
+
+
+def print_confirmed(result: Any) -> None:
+    """The confirmed leaderboard as a rich table on stdout: mean ± std and worst seed of the test metric."""
+    from rich.table import Table
+
+    board = result.leaderboard
+    metric = result.comparison.metric
+    table = Table(title=f"{result.comparison.task.name}: the best {len(board)} trials on "
+                  f"{int(board['runs'].max()) if len(board) else 0} fresh seeds")
+    for name in ("#", "trial", "schedule", f"test_{metric}", "worst", "search value", "diverged"):
+        table.add_column(name, justify="left" if name == "schedule" else "right")
+    for i, row in enumerate(board.to_dict("records"), 1):
+        table.add_row(str(i), str(row["trial"]), row["schedule"],
+                      _pm(row.get(f"test_{metric}"), row.get(f"test_{metric}_std")),
+                      _fmt(row.get(f"test_{metric}_worst")), _fmt(row.get("search_value")),
+                      str(row.get("diverged", 0)))
+    _console().print(table)

@@ -1,0 +1,671 @@
+"""Schedule search on Optuna: `tune(task)` searches a space of schedule shapes (lrlab.lab.space), trains the
+trials in batches on the stacked engine with Optuna's pruner watching every epoch, and confirms the best trials on
+fresh seeds. Optuna does the searching, pruning, storage and the coordination of workers; lrlab adds the space,
+the batching of trials into stacks and the confirmation.
+
+How a worker runs: it counts the study's finished trials (COMPLETE and PRUNED; FAIL does not count) and the
+running ones, asks for at most `batch` trials so that the study ends with `trials` finished ones (a few more only
+where workers asked at the same moment), samples a spec for each, trains them as one stack and reports each
+member's validation metric every epoch (`trial.report`); a member whose `trial.should_prune()` is true leaves the
+stack (told PRUNED). When the study is full but trials of other workers still run, it waits for them: a worker
+killed with kill -9 stops beating (Optuna's heartbeat), the others mark its trials FAIL, and asks again in their
+place, so the study still ends with `trials` finished ones.
+
+The objective is the final epoch's validation accuracy (maximised) where the task has accuracy, else its validation
+loss (minimised; the training loss for a task without a validation split). A diverged trial is told COMPLETE with
+the worst value (accuracy 0, loss +inf) and user attribute status="diverged": the sampler learns that the region is
+bad, and the trial counts (a FAIL would be ignored by the sampler and retried without end in a space that
+diverges often). A spec the schedule refuses (possible for values the space check did not probe) is told FAIL.
+
+Pruning compares trials at equal epochs, which is biased against schedules that decay late (WSD, a long cosine
+keep a high rate and a poor metric until their decay): they are pruned before the decay that makes them good.
+That is why the answer is the confirmation, not the single best trial: the `confirm` best trials (distinct
+specs) train again on `seeds` fresh seeds with the full budget through `compare` (stored in the run store), ranked
+by mean test metric, with its spread (std and the worst seed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import pickle
+import socket
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import _check
+from .options import TASK_DEFAULT, RunOptions, resolve_task
+from .space import Space, default_space
+from .task import Task
+from .train import resolve_device
+
+DEFAULT_STORAGE = Path("lrlab-runs") / "tune.db"
+"""The default storage: an SQLite file holding the study (and, through the run store, the confirmed runs)."""
+
+SAMPLERS = ("tpe", "random", "cmaes")
+PRUNERS = ("asha", "hyperband", "median", "none")
+HEARTBEAT_S = 10
+"""Seconds between a worker's heartbeats for its running trials."""
+GRACE_S = 60
+"""Seconds without a heartbeat after which another worker marks a trial FAIL."""
+POLL_S = 1.0
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+"""Who ran a trial (its user attribute "worker"): host and process id."""
+"""How often a worker waiting for other workers' trials looks again."""
+
+
+# -- storage ---------------------------------------------------------------------------------------------
+def storage_url(storage: str | Path | None) -> str:
+    """The SQLAlchemy URL of a storage: None is DEFAULT_STORAGE, a path an SQLite file (absolute, so every worker
+    finds the same file), postgresql:// is read as psycopg 3 (postgresql+psycopg://); other URLs as given."""
+    if storage is None:
+        storage = DEFAULT_STORAGE
+    if isinstance(storage, Path) or (isinstance(storage, str) and "://" not in storage):
+        path = Path(storage).expanduser()
+        if not str(storage).strip():
+            raise _check.fail("tune", "storage", "a database URL or an SQLite file path", storage)
+        if path.is_dir():
+            raise ValueError(f"tune: storage must be a file or a URL, got the directory {str(path)!r}")
+        path.resolve().parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path.resolve()}"
+    if not isinstance(storage, str):
+        raise _check.fail("tune", "storage", "a database URL or an SQLite file path", storage)
+    scheme, rest = storage.split("://", 1)
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return storage
+
+
+def _runs_db(url: str) -> Path | None:
+    """Where the run store keeps the confirmed runs for a storage URL: today's Store takes an SQLite path and
+    refuses a file holding other tables, so the runs go to a file beside the study's (tune.db -> tune.runs.db);
+    for a server URL, the default run store of this machine."""
+    # integrator: replace with store.database_url/Store(url)
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        return path.with_name(f"{path.stem}.runs{path.suffix or '.db'}")
+    from .store import DEFAULT_DB
+
+    return DEFAULT_DB
+
+
+# -- settings --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Settings:
+    """What a worker needs (picklable, for worker processes): the task, the space, the run options and the
+    study's whereabouts."""
+
+    task: Any  # a Task, or its registered name where the Task cannot be pickled
+    space: str
+    epochs: int
+    trials: int
+    batch: int
+    seed: int
+    sampler: str
+    pruner: str
+    url: str
+    study: str
+    metric: str
+    direction: str
+    optimizer: str | None = None
+    batch_size: Any = TASK_DEFAULT
+    optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
+    dtype: str | None = None
+    device: str = "cpu"
+    heartbeat_s: int = HEARTBEAT_S
+    grace_s: int = GRACE_S
+    threads: int | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings a study is bound to: a worker joining with others is refused."""
+        task = self.task if isinstance(self.task, str) else self.task.name
+        return {"task": task, "space": self.space, "epochs": self.epochs, "seed": self.seed, "metric": self.metric,
+                "optimizer": self.optimizer, "batch_size": repr(self.batch_size), "dtype": self.dtype,
+                "optimizer_kwargs": json.dumps(self.optimizer_kwargs, sort_keys=True, default=repr)}
+
+    def options(self) -> RunOptions:
+        return RunOptions(optimizer=self.optimizer, epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
+                          optimizer_kwargs=self.optimizer_kwargs)
+
+
+def _objective(task: Task, has_val: bool) -> tuple[str, str]:
+    """(history column, direction) of the objective."""
+    if not has_val:
+        return "loss", "minimize"
+    if "accuracy" in task.metrics:
+        return "val_accuracy", "maximize"
+    return "val_loss", "minimize"
+
+
+def _sampler(name: str, seed: int | None) -> Any:
+    import optuna
+
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+
+
+def _pruner(name: str, epochs: int) -> Any:
+    import optuna
+
+    if name == "asha":  # the first rung at a quarter of the budget: less unfair to late decays than epoch 1
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, epochs // 4), reduction_factor=3)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    return optuna.pruners.NopPruner()
+
+
+def _storage(s: _Settings) -> Any:
+    """Optuna's RDBStorage for the settings' URL, with its heartbeat. An SQLite file is put in WAL mode with
+    synchronous=NORMAL: a commit then survives the death of its process (kill -9) and never leaves the file
+    damaged, without the fsync per commit that made each reported epoch cost ~10 ms (only a power cut can lose the
+    last commits)."""
+    import optuna
+
+    kwargs: dict[str, Any] = {}
+    if s.url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 60}  # workers write the same file: wait for a lock, do not fail
+    storage = optuna.storages.RDBStorage(s.url, engine_kwargs=kwargs, heartbeat_interval=s.heartbeat_s,
+                                         grace_period=s.grace_s)
+    if s.url.startswith("sqlite"):
+        from sqlalchemy import event
+
+        def pragmas(conn: Any, _record: Any) -> None:
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        event.listen(storage.engine, "connect", pragmas)
+        storage.engine.dispose()  # the connections opened while creating the tables get the pragmas too
+    return storage
+
+
+def _open_study(s: _Settings, worker: int) -> Any:
+    """The study (created, or joined: then its settings must be these), its sampler seeded for this worker."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = _storage(s)
+    study = optuna.create_study(storage=storage, study_name=s.study, direction=s.direction, load_if_exists=True,
+                                sampler=_sampler(s.sampler, None), pruner=_pruner(s.pruner, s.epochs))
+    mine = s.fingerprint()
+    theirs = study.user_attrs.get("lrlab")
+    if theirs is None:
+        study.set_user_attr("lrlab", mine)
+    elif theirs != mine:
+        differ = sorted(k for k in mine if theirs.get(k) != mine[k])
+        raise ValueError(f"tune: study {s.study!r} in {s.url} was started with other settings ({', '.join(differ)}); "
+                         "give another --study, or the same settings to join it")
+    if study.direction.name.lower() != s.direction:
+        raise ValueError(f"tune: study {s.study!r} {study.direction.name.lower()}s, not {s.direction}")
+    # seeds: worker i of this machine seed + i; a worker joining a study with trials also adds their count, so
+    # machines that join at different moments do not draw the same candidates
+    study.sampler = _sampler(s.sampler, s.seed + worker + len(study.get_trials(deepcopy=False)))
+    return study
+
+
+def _counts(study: Any) -> dict[str, int]:
+    from optuna.trial import TrialState
+
+    out = {"complete": 0, "pruned": 0, "running": 0, "failed": 0, "waiting": 0}
+    names = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.RUNNING: "running",
+             TrialState.FAIL: "failed", TrialState.WAITING: "waiting"}
+    for t in study.get_trials(deepcopy=False):
+        out[names[t.state]] += 1
+    return out
+
+
+@contextlib.contextmanager
+def quiet() -> Any:
+    """Optuna's warnings about the features used here as documented (heartbeats with ask-and-tell, experimental
+    arguments) silenced."""
+    from optuna.exceptions import ExperimentalWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+        yield
+
+
+def _fail_stale(study: Any) -> None:
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fail_stale_trials is marked experimental
+        optuna.storages.fail_stale_trials(study)
+
+
+# -- the worker ------------------------------------------------------------------------------------------
+def run_worker(s: _Settings, worker: int = 0) -> int:
+    """One worker's loop on the study (see the module docstring); returns how many trials it finished."""
+    with quiet():
+        return _worker_loop(s, worker)
+
+
+def _worker_loop(s: _Settings, worker: int) -> int:
+    import torch
+
+    if s.threads is not None:
+        torch.set_num_threads(s.threads)
+    task = resolve_task(s.task)
+    space = Space(s.space)
+    data = task.load(s.seed)
+    study = _open_study(s, worker)
+    finished = failed = 0
+    while True:
+        _fail_stale(study)
+        c = _counts(study)
+        done = c["complete"] + c["pruned"]
+        room = s.trials - done - c["running"] - c["waiting"]
+        if room <= 0:
+            if done >= s.trials or c["running"] == 0:
+                return finished
+            time.sleep(POLL_S)  # others' trials run: wait for them (or for their worker's heartbeat to stop)
+            continue
+        told = _run_batch(study, s, task, data, space, min(s.batch, room))
+        finished += told["finished"]
+        failed += told["failed"]
+        if failed >= max(10, s.trials) and not finished:
+            raise ValueError(f"tune: the first {failed} trials all failed; the last: {told['error']}")
+
+
+def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k: int) -> dict[str, Any]:
+    """Ask k trials, train them (one stack where the model allows), tell them. Trials left untold by an
+    interruption are told FAIL, so the study never waits on them."""
+    from optuna.storages._heartbeat import get_heartbeat_thread
+    from optuna.trial import TrialState
+
+    from .compare import split_entry
+    from .plan import plan
+    from .stacked import execute_stack, unstackable_plan
+    from .train import execute
+
+    out: dict[str, Any] = {"finished": 0, "failed": 0, "error": None}
+    trials = [study.ask() for _ in range(k)]
+    told: set[int] = set()
+    with contextlib.ExitStack() as beats:
+        for t in trials:
+            beats.enter_context(get_heartbeat_thread(t._trial_id, study._storage))
+        try:
+            todo, plans = [], []
+            for t in trials:
+                spec = space.sample(t)
+                t.set_user_attr("spec", spec)
+                t.set_user_attr("worker", WORKER_ID)
+                try:
+                    sched, plat, _ = split_entry(spec)
+                    plans.append(plan(task, sched, s.options().replace(plateau=plat), data=data, dtype=s.dtype,
+                                      label=spec))
+                except ValueError as exc:
+                    t.set_user_attr("error", str(exc).splitlines()[0])
+                    study.tell(t, state=TrialState.FAIL)
+                    told.add(t.number)
+                    out["failed"] += 1
+                    out["error"] = str(exc).splitlines()[0]
+                    continue
+                todo.append(t)
+            if not todo:
+                return out
+
+            def report(t: Any, epoch: int, row: dict[str, Any]) -> bool:
+                value = row.get(s.metric)
+                if value is None or not math.isfinite(value):
+                    return False
+                t.report(float(value), epoch)
+                return t.should_prune()
+
+            if unstackable_plan(plans[0]) is None:
+                runs = execute_stack(plans, device=s.device,
+                                     on_epoch=lambda i, epoch, row: report(todo[i], epoch, row))
+            else:
+                runs = [execute(p, device=s.device, on_epoch=lambda epoch, row, t=t: report(t, epoch, row))
+                        for p, t in zip(plans, todo)]
+            for t, run in zip(todo, runs):
+                _tell(study, t, run, s)
+                told.add(t.number)
+                out["finished"] += 1
+        finally:
+            for t in trials:
+                if t.number not in told:
+                    with contextlib.suppress(Exception):
+                        study.tell(t, state=TrialState.FAIL)
+    return out
+
+
+def _tell(study: Any, t: Any, run: Any, s: _Settings) -> None:
+    from optuna.trial import TrialState
+
+    t.set_user_attr("status", run.status)
+    t.set_user_attr("epochs", len(run.history))
+    test = f"test_{s.metric.removeprefix('val_')}"
+    if test in run.metrics and math.isfinite(run.metrics[test]):
+        t.set_user_attr(test, float(run.metrics[test]))
+    if run.status == "pruned":
+        study.tell(t, state=TrialState.PRUNED)
+    elif run.status == "diverged" or run.history.empty:
+        study.tell(t, 0.0 if s.direction == "maximize" else math.inf)
+    else:
+        study.tell(t, float(run.history[s.metric].iloc[-1]))
+
+
+def _worker_main(s: _Settings, worker: int) -> None:
+    """The entry point of a worker process (multiprocessing, spawn)."""
+    try:
+        run_worker(s, worker)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+# -- the live view ---------------------------------------------------------------------------------------
+class _LiveView:
+    """A rich line on stderr, refreshed every second from the storage: trials done, pruned, running, best."""
+
+    def __init__(self, s: _Settings) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.s = s
+        self.study: Any = None
+        self.live = Live("", console=Console(stderr=True), refresh_per_second=2, transient=False)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> _LiveView:
+        self.live.start()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        with contextlib.suppress(Exception):
+            self._update()
+        self.live.stop()
+        self.live.console.line()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(1.0):
+            with contextlib.suppress(Exception):  # the study may not exist yet, or the file be locked a moment
+                self._update()
+
+    def _update(self) -> None:
+        import optuna
+
+        if self.study is None:
+            with quiet():
+                self.study = optuna.load_study(study_name=self.s.study, storage=_storage(self.s))
+        self.live.update(status_line(self.study, self.s.trials))
+
+
+def status_line(study: Any, total: int) -> str:
+    """"done 12/64 (pruned 5), running 4, failed 0; best 0.9821: SPEC"."""
+    c = _counts(study)
+    text = (f"trials done {c['complete'] + c['pruned']}/{total} (pruned {c['pruned']}), running {c['running']}, "
+            f"failed {c['failed']}")
+    try:
+        best = study.best_trial
+    except ValueError:
+        return text
+    return f"{text}; best {best.value:.4g}: {best.user_attrs.get('spec', '?')}"
+
+
+# -- the result ------------------------------------------------------------------------------------------
+@dataclass
+class TuneResult:
+    """What `tune` found. best_spec: the confirmed leaderboard's first spec (the best trial's without
+    confirmation); trials: one row per trial (number, state, spec, value, epochs, status, duration_s);
+    leaderboard: the confirmation's ranking (None without confirmation); comparison: its Comparison;
+    study: the optuna Study; storage: its URL."""
+
+    best_spec: str
+    trials: Any
+    leaderboard: Any
+    study: Any
+    comparison: Any
+    storage: str
+    metric: str
+
+    def __repr__(self) -> str:
+        return f"TuneResult(best_spec={self.best_spec!r}, trials={len(self.trials)})"
+
+
+def trials_frame(study: Any) -> Any:
+    """One row per trial of the study: number, state, spec, worker, value, epochs trained, status, duration_s."""
+    import pandas as pd
+
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and \
+            t.datetime_start else math.nan
+        value = t.value if t.value is not None else (
+            t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else math.nan)
+        rows.append({"number": t.number, "state": t.state.name, "spec": t.user_attrs.get("spec"),
+                     "worker": t.user_attrs.get("worker"),
+                     "value": value, "epochs": t.user_attrs.get("epochs", len(t.intermediate_values)),
+                     "status": t.user_attrs.get("status", t.state.name.lower()), "duration_s": duration})
+    return pd.DataFrame(rows, columns=["number", "state", "spec", "worker", "value", "epochs", "status",
+                                       "duration_s"])
+
+
+def best_trials(study: Any, k: int) -> list[Any]:
+    """The k best COMPLETE trials with distinct specs, best first (diverged ones excluded; k >= 1)."""
+    from optuna.trial import TrialState
+
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.user_attrs.get("status") == "ok" and t.value is not None and math.isfinite(t.value)]
+    maximize = study.direction.name == "MAXIMIZE"
+    done.sort(key=lambda t: (-t.value if maximize else t.value, t.number))
+    out, seen = [], set()
+    for t in done:
+        spec = t.user_attrs.get("spec")
+        if spec not in seen:
+            seen.add(spec)
+            out.append(t)
+        if len(out) == k:
+            break
+    return out
+
+
+def _confirmation_board(comparison: Any, picked: list[Any]) -> Any:
+    """The comparison's leaderboard with the worst seed's test metric and the trial each spec came from."""
+    table = comparison.table
+    test = f"test_{comparison.metric}"
+    board = comparison.leaderboard
+    if board.empty:
+        return board
+    by_label = dict(zip(comparison.labels, picked))
+    worst = table.groupby("schedule")[test].agg("min" if comparison.higher_is_better else "max")
+    board.insert(board.columns.get_loc(f"{test}_std") + 1, f"{test}_worst",
+                 [worst.get(label, math.nan) for label in board["schedule"]])
+    board.insert(1, "trial", [by_label[label].number if label in by_label else -1 for label in board["schedule"]])
+    board["search_value"] = [by_label[label].value if label in by_label else math.nan for label in board["schedule"]]
+    return board
+
+
+# -- tune --------------------------------------------------------------------------------------------------
+def _study_name(settings: _Settings) -> str:
+    """The task's name and a digest of the settings a study is bound to (`_Settings.fingerprint`)."""
+    digest = hashlib.sha256(json.dumps(settings.fingerprint(), sort_keys=True).encode()).hexdigest()[:8]
+    name = settings.task if isinstance(settings.task, str) else settings.task.name
+    return f"{name}-{digest}"
+
+
+def tune(
+    task: Task | str,
+    space: str | None = None,
+    *,
+    trials: int = 64,
+    epochs: int | None = None,
+    storage: str | Path | None = None,
+    study: str | None = None,
+    workers: int = 1,
+    sampler: str = "tpe",
+    pruner: str = "asha",
+    confirm: int = 5,
+    seeds: int = 5,
+    batch: int = 16,
+    seed: int = 0,
+    peak_from_find: bool = False,
+    optimizer: str | None = None,
+    batch_size: Any = TASK_DEFAULT,
+    dtype: str | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    heartbeat_s: int = HEARTBEAT_S,
+    grace_s: int = GRACE_S,
+    threads: int | None = None,
+    **optimizer_kwargs: Any,
+) -> TuneResult:
+    """Search `space` (default: `default_space` around the task's rate, or around `lrlab find`'s valley rate with
+    peak_from_find) for the schedule that trains `task` best in `epochs` epochs (default: the task's), then confirm.
+
+    trials: the study's total number of finished trials, however many workers joined; workers: worker processes
+    to start on this machine (1: this process); the same call elsewhere with the same storage and study joins.
+    storage: an SQLite path or URL, or postgresql://... (default lrlab-runs/tune.db); study: the study's name
+    (default: the task's name and a digest of the space, epochs, seed and run options, so the same call resumes its
+    study).
+    sampler: tpe, random or cmaes; pruner: asha (successive halving), hyperband, median or none. batch: trials
+    asked and trained together as one stack. confirm/seeds: the confirmation (module docstring; confirm=0 skips
+    it); the confirmed runs use seeds seed+1 .. seed+seeds and are kept in the run store beside the study.
+    heartbeat_s/grace_s: Optuna's heartbeat (a trial without a beat for grace_s seconds is marked FAIL).
+    optimizer, batch_size, dtype, device, optimizer_kwargs: as `lrlab.lab.compare`. progress: a live view on stderr
+    (and the confirmation's bars). threads: torch CPU threads in each worker.
+    """
+    import optuna
+
+    task = resolve_task(task)
+    trials = _check.whole("tune", "trials", trials, 1)
+    workers = _check.whole("tune", "workers", workers, 1, 512)
+    batch = _check.whole("tune", "batch", batch, 1)
+    confirm = _check.whole("tune", "confirm", confirm, 0)
+    seeds = _check.whole("tune", "seeds", seeds, 1)
+    seed = _check.whole("tune", "seed", seed, 0, 2**31)
+    device = resolve_device(device)
+    heartbeat_s = _check.whole("tune", "heartbeat_s", heartbeat_s, 1)
+    grace_s = _check.whole("tune", "grace_s", grace_s, 1)
+    sampler = _check.choice("tune", "sampler", sampler, SAMPLERS)
+    pruner = _check.choice("tune", "pruner", pruner, PRUNERS)
+    if grace_s <= heartbeat_s:
+        raise ValueError(f"tune: grace_s must exceed heartbeat_s ({heartbeat_s}), got {grace_s}")
+    base = RunOptions(optimizer=optimizer, epochs=epochs, batch_size=batch_size, seed=seed,
+                      optimizer_kwargs=optimizer_kwargs)
+    data = task.load(seed)
+    resolved = base.resolve(task, data)
+    epochs = int(resolved.epochs)
+    if space is None:
+        peak = task.lr
+        if peak_from_find:
+            peak = find_peak(task, optimizer=optimizer, batch_size=batch_size, **optimizer_kwargs)
+        space = default_space(epochs * resolved.steps_per_epoch(len(data.train)), peak)
+    space_text = Space(space).text
+    metric, direction = _objective(task, len(data.val) > 0)
+    url = storage_url(storage)
+    if study is not None and (not isinstance(study, str) or not study.strip()):
+        raise _check.fail("tune", "study", "a non-empty name", study)
+    settings = _Settings(task=_picklable(task), space=space_text, epochs=epochs, trials=trials, batch=batch,
+                         seed=seed, sampler=sampler, pruner=pruner, url=url, study=study or "", metric=metric,
+                         direction=direction, optimizer=optimizer, batch_size=batch_size,
+                         optimizer_kwargs=dict(optimizer_kwargs), dtype=dtype, device=device,
+                         heartbeat_s=heartbeat_s, grace_s=grace_s, threads=threads)
+    if study is None:
+        settings = dataclasses.replace(settings, study=_study_name(settings))
+    name = settings.study
+    with quiet():
+        _open_study(settings, 0)  # creates it (and its tables) before any worker starts
+    view = _LiveView(settings) if progress else contextlib.nullcontext()
+    with view:
+        if workers == 1:
+            run_worker(settings, 0)
+        else:
+            _run_processes(settings, workers)
+    with quiet():
+        the_study = optuna.load_study(study_name=name, storage=_storage(settings))
+    frame = trials_frame(the_study)
+    comparison, board = confirm_best(the_study, task, confirm, seeds, seed=seed, epochs=epochs, db=_runs_db(url),
+                                     optimizer=optimizer, batch_size=batch_size, dtype=dtype, device=device,
+                                     progress=progress, **optimizer_kwargs)
+    if board is not None and not board.empty:
+        best_spec = str(board["schedule"].iloc[0])
+    elif best_trials(the_study, 1):
+        best_spec = str(best_trials(the_study, 1)[0].user_attrs["spec"])
+    else:
+        raise ValueError(f"tune: no trial of study {name!r} finished without diverging or being pruned")
+    return TuneResult(best_spec=best_spec, trials=frame, leaderboard=board, study=the_study, comparison=comparison,
+                      storage=url, metric=metric)
+
+
+def confirm_best(
+    study: Any, task: Task | str, k: int = 5, seeds: int = 5, *, seed: int = 0, epochs: int | None = None,
+    db: str | Path | None = None, progress: bool = False, **options: Any,
+) -> tuple[Any, Any]:
+    """Train the k best trials of `study` (distinct specs, `best_trials`) again on seeds seed+1 .. seed+seeds with
+    `epochs` epochs through `compare` (runs kept in the run store `db`; options: compare's optimizer, batch_size,
+    dtype, device and optimizer options): (the Comparison, its leaderboard with the worst seed's test metric, the
+    trial number and the search value). (None, None) when k is 0 or no trial completed."""
+    from .compare import compare
+
+    picked = best_trials(study, k) if k else []
+    if not picked:
+        return None, None
+    comparison = compare(task, [t.user_attrs["spec"] for t in picked], seeds=range(seed + 1, seed + 1 + seeds),
+                         epochs=epochs, db=db, progress=progress, **options)
+    return comparison, _confirmation_board(comparison, picked)
+
+
+def _picklable(task: Task) -> Any:
+    """The task itself when worker processes can receive it, else its registered name."""
+    try:
+        pickle.dumps(task)
+        return task
+    except Exception:
+        return task.name
+
+
+def _run_processes(s: _Settings, workers: int) -> None:
+    """`workers` worker processes (spawn) on the study; ValueError naming the ones that failed."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker_main, args=(s, i), daemon=False) for i in range(workers)]
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+                p.join()
+    bad = [f"worker {i} (exit {p.exitcode})" for i, p in enumerate(procs) if p.exitcode != 0]
+    if bad:
+        raise ValueError(f"tune: {', '.join(bad)} failed; the study keeps every finished trial")
+
+
+def find_peak(task: Task, seeds: int | Iterable[int] = 3, **kwargs: Any) -> float:
+    """The valley rate of `lrlab find` on the task (median over seeds), for a default space centred on it."""
+    from .find import find_lr
+
+    found = find_lr(task, seeds=seeds, **kwargs)
+    peak = found.suggestions["valley"]
+    if not math.isfinite(peak) or peak <= 0:
+        raise ValueError(f"tune: the range test on {task.name!r} suggested no rate; give a space or drop "
+                         "--peak-from-find")
+    return float(f"{peak:.3g}")

@@ -1,0 +1,223 @@
+"""`tune`: pruned members leave a stack without changing the others, a search on a tiny task gives a confirmed
+leaderboard, and workers sharing one storage (an SQLite file, and PostgreSQL) finish the study's N trials between
+them, also when one of them is killed with kill -9 in the middle of a trial (Optuna's heartbeat marks its trials
+FAIL and the survivor trains others in their place)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+optuna = pytest.importorskip("optuna")
+
+from lrlab.lab.compare import split_entry  # noqa: E402
+from lrlab.lab.options import RunOptions  # noqa: E402
+from lrlab.lab.plan import plan  # noqa: E402
+from lrlab.lab.stacked import execute_stack  # noqa: E402
+from lrlab.lab.train import execute  # noqa: E402
+from lrlab.lab.tune import storage_url, tune  # noqa: E402
+from lrlab.schedules import parse  # noqa: E402
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+SPECS = ["constant(0.5)", "cosine(0.8)", "warmup(cosine(0.3), steps=3)"]
+
+
+def _plans(task="or3", epochs=6):
+    return [plan(task, s, RunOptions(epochs=epochs), dtype="float64") for s in SPECS]
+
+
+def test_a_pruned_member_leaves_the_stack_and_the_others_train_as_without_it():
+    whole = execute_stack(_plans())
+    calls = []
+
+    def prune_second_at_3(k, epoch, row):
+        calls.append((k, epoch))
+        assert row["epoch"] == epoch and "val_accuracy" in row
+        return k == 1 and epoch == 3
+
+    pruned = execute_stack(_plans(), on_epoch=prune_second_at_3)
+    assert pruned[1].status == "pruned" and len(pruned[1].history) == 3
+    assert calls.count((1, 4)) == 0 and calls.count((0, 6)) == 1  # a pruned member is asked no more
+    np.testing.assert_array_equal(pruned[1].history.to_numpy(float), whole[1].history.to_numpy(float)[:3])
+    np.testing.assert_array_equal(pruned[1].step_lr, whole[1].step_lr[: len(pruned[1].step_lr)])
+    for k in (0, 2):
+        assert pruned[k].status == "ok"
+        np.testing.assert_allclose(pruned[k].history.to_numpy(float), whole[k].history.to_numpy(float), rtol=1e-12)
+        np.testing.assert_allclose(pruned[k].step_loss, whole[k].step_loss, rtol=1e-12)
+        assert pruned[k].metrics == pytest.approx(whole[k].metrics, rel=1e-12)
+
+
+def test_the_sequential_trainer_prunes_the_same_way():
+    p = _plans()[1]
+    full = execute(p)
+    cut = execute(p, on_epoch=lambda epoch, row: epoch == 2)
+    assert cut.status == "pruned" and len(cut.history) == 2
+    np.testing.assert_array_equal(cut.history.to_numpy(float), full.history.to_numpy(float)[:2])
+    stacked = execute_stack([p], on_epoch=lambda k, epoch, row: epoch == 2)[0]
+    np.testing.assert_allclose(stacked.history.to_numpy(float), cut.history.to_numpy(float), rtol=1e-9)
+
+
+def test_storage_urls():
+    assert storage_url("postgresql://postgres@h:5432/db") == "postgresql+psycopg://postgres@h:5432/db"
+    assert storage_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+    assert storage_url(Path("rel/x.db")).startswith("sqlite:////") and storage_url("rel/x.db").endswith("rel/x.db")
+
+
+def test_tune_on_a_tiny_task_gives_a_confirmed_leaderboard(tmp_path):
+    space = "constant(loguniform(0.01, 3)) | warmup(cosine(loguniform(0.01, 3)), steps=int(0, 3))"
+    result = tune("or3", space, trials=6, epochs=8, batch=3, confirm=2, seeds=2, storage=tmp_path / "t.db",
+                  progress=False, sampler="random")
+    trials = result.trials
+    assert len(trials) == 6 and set(trials["state"]) <= {"COMPLETE", "PRUNED"}
+    assert trials["spec"].map(lambda s: split_entry(s)[0] is not None).all()
+    board = result.leaderboard
+    assert len(board) == 2 and list(board["runs"]) == [2, 2]
+    assert result.best_spec == board["schedule"].iloc[0]
+    parse(result.best_spec)
+    assert (board["test_accuracy_worst"] <= board["test_accuracy"] + 1e-12).all()
+    assert board["test_accuracy"].is_monotonic_decreasing or board["diverged"].iloc[0] < board["diverged"].iloc[1]
+    confirmed = result.comparison.table
+    assert sorted(set(confirmed["seed"])) == [1, 2]  # fresh seeds: the search trained on seed 0
+    best = result.study.best_trial
+    assert best.value == max(t.value for t in result.study.trials if t.state.name == "COMPLETE")
+    assert best.user_attrs["spec"] in set(trials["spec"])
+    # the same call again resumes its study: nothing more to train, the same trials
+    again = tune("or3", space, trials=6, epochs=8, batch=3, confirm=0, storage=tmp_path / "t.db", progress=False,
+                 sampler="random")
+    assert len(again.trials) == 6 and again.leaderboard is None
+
+
+def test_a_study_refuses_a_worker_with_other_settings(tmp_path):
+    tune("or3", "constant(loguniform(0.1, 1))", trials=1, epochs=2, confirm=0, storage=tmp_path / "t.db",
+         study="s", progress=False)
+    with pytest.raises(ValueError, match="was started with other settings \\(epochs\\)"):
+        tune("or3", "constant(loguniform(0.1, 1))", trials=1, epochs=3, confirm=0, storage=tmp_path / "t.db",
+             study="s", progress=False)
+
+
+# -- workers sharing a storage --------------------------------------------------------------------------
+EPOCHS = 15
+WORKER = """
+import sys, torch
+torch.set_num_threads(1)
+from lrlab.lab.tune import tune
+tune("or3", "constant(loguniform(0.05, 2)) | cosine(loguniform(0.05, 2))", trials={trials}, epochs=EPOCHS, batch=2,
+     confirm=0, storage=sys.argv[1], study="shared", progress=False, pruner="none", heartbeat_s=1, grace_s=3)
+"""
+
+
+def _start(url: str, trials: int) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    code = WORKER.format(trials=trials).replace("EPOCHS", str(EPOCHS))
+    return subprocess.Popen([sys.executable, "-c", code, url], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _trials(url: str) -> list:
+    return optuna.load_study(study_name="shared", storage=storage_url(url)).get_trials(deepcopy=False)
+
+
+def _wait_for(what, timeout: float = 120.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        found = what()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def _running_of(url: str, pid: int):
+    try:
+        return [t for t in _trials(url) if t.state.name == "RUNNING" and t.user_attrs.get("worker", "")
+                .endswith(f":{pid}")]
+    except KeyError:  # the study is not created yet
+        return []
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage(request, tmp_path):
+    if request.param == "sqlite":
+        return str(tmp_path / "tune.db")
+    return request.getfixturevalue("pg_url")
+
+
+def test_two_workers_finish_n_trials_between_them_and_survive_kill_9(storage):
+    trials, batch = 10, 2
+    # the study exists before the two start (as after the first `lrlab tune` on a machine): both join it at once
+    optuna.create_study(storage=storage_url(storage), study_name="shared", direction="maximize")
+    a, b = _start(storage, trials), _start(storage, trials)
+    try:
+        _wait_for(lambda: _running_of(storage, b.pid))  # both work on the study
+        _wait_for(lambda: _running_of(storage, a.pid))  # a is in the middle of a trial
+        os.kill(a.pid, signal.SIGKILL)
+        a.wait()
+        doomed = _running_of(storage, a.pid)  # what it was training when it died
+        assert doomed
+        out, _ = b.communicate(timeout=240)
+        assert b.returncode == 0, out.decode()[-2000:]
+    finally:
+        for p in (a, locals().get("b")):
+            if p is not None and p.poll() is None:
+                p.kill()
+    all_trials = _trials(storage)
+    states = [t.state.name for t in all_trials]
+    finished = [t for t in all_trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert "RUNNING" not in states
+    assert trials <= len(finished) <= trials + batch - 1  # N between them, not N each
+    numbers = [t.number for t in all_trials]
+    assert sorted(numbers) == list(range(len(all_trials)))  # none lost, none twice
+    failed = {t.number for t in all_trials if t.state.name == "FAIL"}
+    assert {t.number for t in doomed} <= failed  # the killed worker's trial was marked failed by the other
+    assert all(t.user_attrs["worker"].endswith(f":{a.pid}") for t in all_trials if t.number in failed)
+    assert all(t.user_attrs.get("epochs") == EPOCHS and t.value is not None for t in finished)
+    assert any(t.user_attrs["worker"].endswith(f":{b.pid}") for t in finished)
+
+
+def test_worker_processes_on_one_machine_share_the_count(tmp_path):
+    result = tune("or3", "constant(loguniform(0.05, 2))", trials=6, epochs=4, batch=1, workers=2, confirm=0,
+                  storage=tmp_path / "t.db", progress=False, pruner="none", sampler="random")
+    finished = result.trials[result.trials["state"].isin(["COMPLETE", "PRUNED"])]
+    assert 6 <= len(finished) <= 7  # 6 between the two, one more only where both asked at once
+    assert set(result.trials["state"]) <= {"COMPLETE", "PRUNED"}
+
+
+def test_a_model_that_cannot_be_stacked_trains_its_trials_one_by_one_with_the_same_pruning(tmp_path, monkeypatch):
+    import lrlab.lab.stacked as stacked
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the stacked engine was used")
+
+    monkeypatch.setattr(stacked, "unstackable_plan", lambda p: "it has dropout (test)")
+    monkeypatch.setattr(stacked, "execute_stack", refuse)
+    result = tune("or3", "constant(loguniform(0.01, 3))", trials=8, epochs=6, batch=2, confirm=0, progress=False,
+                  storage=tmp_path / "t.db", pruner="asha", sampler="random")
+    trials = result.trials
+    assert len(trials) == 8 and set(trials["state"]) == {"COMPLETE", "PRUNED"}
+    for t in result.study.trials:  # every epoch trained was reported, and a pruned trial stopped where it was told
+        assert sorted(t.intermediate_values) == list(range(1, t.user_attrs["epochs"] + 1))
+        assert (t.state.name == "PRUNED") == (t.user_attrs["status"] == "pruned")
+        assert t.state.name == "PRUNED" or t.user_attrs["epochs"] == 6
+    assert (trials[trials["state"] == "PRUNED"]["epochs"] < 6).all()
+
+
+def test_the_default_space_is_centred_on_the_range_tests_rate_with_peak_from_find(tmp_path):
+    from lrlab.lab.find import find_lr
+    from lrlab.lab.space import Space
+
+    valley = float(f"{find_lr('quantiles', seeds=3).suggestions['valley']:.3g}")
+    result = tune("quantiles", trials=2, epochs=1, batch=2, confirm=0, progress=False, storage=tmp_path / "t.db",
+                  peak_from_find=True)
+    space = Space(result.study.user_attrs["lrlab"]["space"])
+    assert len(space.branches) == 6
+    for branch in space.branches:
+        low, high = branch.dists[0].args
+        assert low == pytest.approx(valley / 10, rel=1e-3) and high == pytest.approx(valley * 10, rel=1e-3)

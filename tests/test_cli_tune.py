@@ -1,0 +1,59 @@
+"""`lrlab tune`: a real search in-process (the confirmed leaderboard, the spec ready to paste, the report and the
+study's plots), and bad options answered with one line and exit 2 before any training."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("optuna")
+pytest.importorskip("rich")
+
+from lrlab.cli import main
+from lrlab.lab.compare import split_entry
+
+SPACE = "constant(loguniform(0.05, 2)) | warmup(cosine(loguniform(0.05, 2)), steps=int(0, 3))"
+
+
+def test_tune_prints_the_confirmed_leaderboard_and_the_best_spec_and_writes_the_plots(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["tune", "or3", "--space", SPACE, "--trials", "4", "--epochs", "4", "--batch", "2", "--confirm",
+                 "2", "--seeds", "2", "--sampler", "random", "--storage", str(tmp_path / "t.db"), "--out", str(out),
+                 "--no-progress"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    lines = printed.out.splitlines()
+    assert "best 2 trials on 2 fresh seeds" in printed.out
+    assert lines[-2] == "best spec (confirmed):"
+    split_entry(lines[-1])  # ready to paste
+    assert lines[-1] in (out / "leaderboard.csv").read_text()
+    for name in ("report.html", "runs.csv", "trials.csv", "history.png", "best_curves.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "importances.png").exists() or "importances.png skipped" in printed.err
+    assert "4 complete" in printed.out or "pruned" in printed.out
+
+
+def test_no_confirm_prints_the_best_trial(tmp_path, capsys):
+    code = main(["tune", "or3", "--space", "constant(loguniform(0.05, 2))", "--trials", "2", "--epochs", "2",
+                 "--no-confirm", "--storage", str(tmp_path / "t.db"), "--no-progress"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert lines[-2] == "best spec (not confirmed):" and lines[-1].startswith("constant(")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sampler", "grid"], "--sampler must be one of"),
+    (["--pruner", "x"], "--pruner must be one of"),
+    (["--trials", "0"], "--trials"),
+    (["--workers", "none"], "--workers"),
+    (["--space", "cosine(uniform(2, 1))"], "needs low < high"),
+    (["--space", "cosine(gauss(1, 2))"], "unknown distribution"),
+    (["--optimizer", "lion"], "--optimizer must be one of"),
+    (["--study", " "], "--study needs a name"),
+])
+def test_bad_options_exit_2_with_one_line(tmp_path, capsys, args, message):
+    code = main(["tune", "or3", "--storage", str(tmp_path / "t.db"), *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "t.db").exists()  # nothing started
