@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__, schedules
-from . import lab, viz
+from . import forecast, lab, viz
 from .lab import _int
 from .output import check_writable
 
@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lab.register(sub)
     viz.register(sub)
+    forecast.register(sub)
     return parser
 
 

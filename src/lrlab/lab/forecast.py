@@ -550,3 +550,9 @@ def optimise(fc: Forecast, steps: int, *, peak: float | None = None, low: float 
         families[name] = (repr(sched), fc.final(sched(np.arange(steps))))
     best = min(families.values(), key=lambda item: item[1])
     return Optimum(spec=best[0], final=best[1], families=families)
+
+
+def smoothed(curve: Curve, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """A curve's measured loss as the fit sees it: (middle step, mean batch loss) of each block (none skipped)."""
+    parts = blocks(curve.lrs.size, bins)
+    return np.array([b.mean() for b in parts]), np.array([curve.loss[b].mean() for b in parts])
