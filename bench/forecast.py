@@ -45,6 +45,7 @@ def run_task(name: str, db: str, laws: list[str]) -> None:
     from lrlab.lab import compare, get_task
     from lrlab.lab import forecast as fc_mod
     from lrlab.lab.plan import plan
+    from lrlab.schedules import parse
 
     task = get_task(name)
     p = plan(task, f"constant({task.lr})")
@@ -54,9 +55,11 @@ def run_task(name: str, db: str, laws: list[str]) -> None:
           f"(longer horizon: {2 * epochs} epochs)", flush=True)
     base = compare(task, fitting + held, db=db, progress=False)
     long = compare(task, longer, epochs=2 * epochs, db=db, progress=False)
-    by_label = {r.label: r for r in base.runs}
-    fit_runs = [by_label[s] for s in fitting]
-    targets = [(s, by_label[s]) for s in held] + [(f"{s} x2 steps", r) for s, r in zip(longer, long.runs)]
+    by_label = {r.label: r for r in [*base.runs, *long.runs] if r.config["epochs"] == epochs}
+    by_long = {r.label: r for r in long.runs}
+    fit_runs = [by_label[repr(parse(s))] for s in fitting]
+    targets = [(s, by_label[repr(parse(s))]) for s in held]
+    targets += [(f"{s} x2 steps", by_long[repr(parse(s))]) for s in longer]
     for law in laws:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -33,7 +33,8 @@ def forecast_figure(fc: Any, predictions: Sequence[Any], measured: Mapping[str, 
     for i, pred in enumerate(predictions):
         st = _figure.style(i)
         first = _start(fc, pred.loss.size)
-        right.plot(np.arange(first, pred.loss.size + 1), pred.loss[first - 1:], lw=1.2, label=_figure.labels([pred.label])[0], **st)
+        right.plot(np.arange(first, pred.loss.size + 1), pred.loss[first - 1:], lw=1.2,
+                   label=_figure.labels([pred.label])[0], **st)
         for run in (measured or {}).get(pred.label, []):
             t, loss = smoothed(run, fc.bins)
             right.plot(t, loss, ls="none", marker=".", ms=3, color=st["color"])
