@@ -41,7 +41,7 @@ from .. import _check
 LAWS = ("multi_power", "tissue")
 HUBER_DELTA = 1e-3  # Luo et al.'s Huber delta on log residuals
 TISSUE_LAMBDA = 0.999  # Tissue et al.'s decay factor of the annealing momentum
-WARN_IN_SAMPLE = 0.03  # mean relative error of the fitted curves past which the law is said not to hold
+WARN_IN_SAMPLE = 0.03  # mean relative error of the fitted curves (beyond twice their noise) past which the law fails
 WARN_HELD_OUT = 0.10  # relative error of a left-out schedule's final loss past which the law is said not to hold
 FIT_TERMS = 128  # changes of the rate the multi-power law sums while fitting (grouped beyond; exact in predictions)
 _TINY = 1e-12  # rates are floored here (relative to the scale) where a law raises them to a negative power
@@ -235,6 +235,7 @@ class _Prepared:
     observed: np.ndarray  # block means
     terms: dict[str, np.ndarray]  # the law's parameter-free terms at every probe step
     owner: np.ndarray  # block index of each probe
+    parts: list[np.ndarray]  # the steps of each block
 
     def predicted(self, params: Sequence[float]) -> np.ndarray:
         values = law_from(self.law, self.terms, params)
@@ -248,7 +249,7 @@ def _prepare(curve: Curve, law: str, scale: float, bins: int, per_bin: int, skip
     probes = [_probe(b, per_bin) for b in parts]
     owner = np.concatenate([np.full(p.size, i) for i, p in enumerate(probes)])
     terms = law_terms(law, curve.lrs / scale, np.concatenate(probes), fitting=True)
-    return _Prepared(curve, law, observed, terms, owner)
+    return _Prepared(curve, law, observed, terms, owner, parts)
 
 
 # -- the fit ----------------------------------------------------------------------------------------------
@@ -292,7 +293,8 @@ class Forecast:
         """One line: the law, its parameters and the fit's errors."""
         shown = ", ".join(f"{k}={v:.4g}" for k, v in self.params.items())
         q = self.quality
-        text = f"{self.law}({shown}; rates / {self.scale:g}): in-sample error {q['in_sample_mean']:.2%} mean"
+        text = (f"{self.law}({shown}; rates / {self.scale:g}): in-sample error {q['in_sample_mean']:.2%} mean "
+                f"(noise of the block means {q['noise']:.2%})")
         if q.get("held_out_final") is not None:
             text += f", leave-one-schedule-out final-loss error {q['held_out_final_mean']:.2%} mean, " \
                     f"{q['held_out_final_worst']:.2%} worst"
@@ -382,6 +384,15 @@ def _probe_steps(curve: Curve, fc: Forecast) -> np.ndarray:
     return np.concatenate([_probe(b, fc.per_bin) for b in blocks(curve.lrs.size, fc.bins, fc.skip)])
 
 
+def _noise(p: _Prepared) -> np.ndarray:
+    """The relative standard error of each block mean of a prepared curve (NaN for one-step blocks)."""
+    out = []
+    for b in p.parts:
+        values = p.curve.loss[b]
+        out.append(values.std(ddof=1) / math.sqrt(values.size) / values.mean() if values.size > 1 else math.nan)
+    return np.array(out)
+
+
 def _errors(fc: Forecast, curves: Sequence[Curve]) -> tuple[list[float], list[float]]:
     """Per curve: mean relative error over the blocks, and relative error of the final loss."""
     checked = [compare_curve(fc, c) for c in curves]
@@ -431,6 +442,7 @@ def fit(runs: Sequence[Any], law: str = "multi_power", *, bins: int = 64, per_bi
     fc.quality = {
         "in_sample": dict(zip([c.label for c in curves], means)),
         "in_sample_mean": float(np.mean(means)),
+        "noise": float(np.nanmean(np.concatenate([_noise(p) for p in prepared]))),
         "in_sample_final": dict(zip([c.label for c in curves], finals)),
         "held_out_final": None,
     }
@@ -453,9 +465,10 @@ def fit(runs: Sequence[Any], law: str = "multi_power", *, bins: int = 64, per_bi
 def _warning(fc: Forecast) -> str | None:
     q = fc.quality
     problems = []
-    if q["in_sample_mean"] > WARN_IN_SAMPLE:
-        problems.append(f"the fitted curves are off by {q['in_sample_mean']:.1%} on average "
-                        f"(threshold {WARN_IN_SAMPLE:.0%})")
+    limit = WARN_IN_SAMPLE + 2 * q["noise"]
+    if q["in_sample_mean"] > limit:
+        problems.append(f"the fitted curves are off by {q['in_sample_mean']:.1%} on average (threshold {limit:.1%}: "
+                        f"{WARN_IN_SAMPLE:.0%} plus twice the {q['noise']:.1%} noise of the measured block means)")
     if q.get("held_out_final") is not None and q["held_out_final_worst"] > WARN_HELD_OUT:
         worst = max(q["held_out_final"], key=q["held_out_final"].get)
         problems.append(f"left out of the fit, {worst} is predicted {q['held_out_final_worst']:.1%} off at the end "
