@@ -143,8 +143,11 @@ def _forecast(args: argparse.Namespace, task: Any, law: str, runs: list[Any], st
         print(f"checking: training {len(args.predict) * (seeds or 1)} runs of the candidates…", file=sys.stderr,
               flush=True)
         checked = compare(task, args.predict, seeds=seeds, epochs=epochs, db=args.db, progress=not args.no_progress)
+        from ..schedules import parse
+
+        labels = {repr(parse(spec)): spec for spec in args.predict}  # a run's label is its spec, canonical
         for run in checked.runs:
-            measured.setdefault(run.label, []).append(run)
+            measured.setdefault(labels.get(run.label, run.label), []).append(run)
     predictions = [fc.predict(spec, horizon) for spec in args.predict]
     rows = _table(fc, predictions, measured, horizon, task.name)
     if args.optimise:

@@ -509,7 +509,7 @@ def _families(steps: int, warmup: int, low: float, peak: float) -> dict[str, tup
         def make(x: np.ndarray) -> Any:
             p, d, e = float(x[0]), round(float(x[1])), float(x[2])
             return wsd(p, total_steps=steps, warmup_steps=warmup, decay_steps=min(max(d, 1), span),
-                       end_lr=min(p, round(e * p, 12)), decay=kind)
+                       end_lr=min(p, float(f"{e * p:.4g}")) if e > 1e-4 else 0.0, decay=kind)
         return [(low, peak), (1, span), (0.0, 1.0)], make
 
     def _cos(x: np.ndarray) -> Any:
@@ -565,7 +565,9 @@ def optimise(fc: Forecast, steps: int, *, peak: float | None = None, low: float 
     return Optimum(spec=best[0], final=best[1], families=families)
 
 
-def smoothed(curve: Curve, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """A curve's measured loss as the fit sees it: (middle step, mean batch loss) of each block (none skipped)."""
+def smoothed(curve: Any, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """A curve's (or Run's) measured loss as the fit sees it: (middle step, mean batch loss) of each block (none
+    skipped)."""
+    curve = curve if isinstance(curve, Curve) else Curve.from_run(curve)
     parts = blocks(curve.lrs.size, bins)
     return np.array([b.mean() for b in parts]), np.array([curve.loss[b].mean() for b in parts])
