@@ -159,3 +159,32 @@ def test_cli_one_line_errors(tmp_path, capsys):
     assert code == 2 and "--law must be one of 'multi_power', 'tissue'" in err and "\n" not in err
     code, err = _cli(["forecast", "mnist1d", "--fit", "cosine(0.01", "--predict", "cosine(0.01)"], capsys)
     assert code == 2 and err.startswith("lrlab forecast: error:")  # the spec parser's message, with its caret line
+
+
+def test_cli_fits_checks_optimises_and_writes(tmp_path, capsys):
+    """A real forecast on quantiles (10 epochs = 120 updates): specs trained, candidates checked, then the same
+    runs fitted again by id and an optimised spec that parses."""
+    import csv
+
+    from lrlab.cli import main
+
+    db, out = str(tmp_path / "runs.db"), tmp_path / "out"
+    fit = ["constant(0.005)", "cosine(0.005)", "wsd(0.005, decay_steps=24)"]
+    code = main(["forecast", "quantiles", "--fit", *fit, "--predict", "step_decay(0.005, 0.5, 40)", "--check",
+                 "--epochs", "10", "--law", "tissue", "--db", db, "--out", str(out), "--no-progress"])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "fitted on 3 runs" in text and "step_decay(0.005, 0.5, 40)" in text and "measured" in text
+    assert (out / "forecast.png").stat().st_size > 0
+    with open(out / "forecast.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["schedule"] for r in rows] == ["step_decay(0.005, 0.5, 40)"]
+    assert float(rows[0]["measured_final"]) > 0 and float(rows[0]["forecast_final"]) > 0
+    assert float(rows[0]["final_error"]) == pytest.approx(
+        abs(float(rows[0]["forecast_final"]) - float(rows[0]["measured_final"])) / float(rows[0]["measured_final"]))
+
+    code = main(["forecast", "quantiles", "--fit", "1,2", "3", "--optimise", "--law", "tissue", "--db", db])
+    text = capsys.readouterr().out
+    assert code == 0 and "optimised schedule over 120 updates" in text
+    spec = text.split("optimised schedule over 120 updates")[1].splitlines()[1].strip()
+    assert parse(spec).is_bound
