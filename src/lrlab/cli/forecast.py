@@ -91,7 +91,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
     runs = []
     if ids:
-        if not Path(args.db).exists():
+        if "://" not in str(args.db) and not Path(args.db).exists():  # a URL (PostgreSQL) is the store's to check
             raise ValueError(f"--fit: no run store at {args.db!r} to take run ids from")
         with Store(args.db, readonly=True) as store:
             for rid in ids:
