@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__, schedules
-from . import cooldowns, lab, tune, viz
+from . import cooldowns, forecast, lab, tune, viz
 from .lab import _int
 from .output import check_writable
 
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     cooldowns.register(sub)
     tune.register(sub)
     viz.register(sub)
+    forecast.register(sub)
     return parser
 
 
