@@ -1,6 +1,8 @@
-"""The run store fails before any work, with one line naming the file: a read-only file or directory, a lock held
-longer than the timeout, a malformed file, a database of another program (left byte for byte unchanged), a run id
-past SQLite's integers. A phase-1 store (no marker, duplicate keys) opens and is upgraded."""
+"""The run store fails before any work, with one line naming the store: a read-only file or directory, a lock held
+longer than the timeout, a malformed file, a database of another program (left unchanged: an SQLite file byte for
+byte), a newer store, a server that cannot be reached or a bad URL (the password never shown), a run id past
+SQLite's integers. Stores of phase 1 (no marker, duplicate keys) and schema 2 (unprefixed tables) open read-only as
+they are and are upgraded when opened for writing."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("pandas")
 
+from store_sql import sql, tables  # noqa: E402
 from tiny_task import TINY  # noqa: E402
 
 from lrlab.cli import main  # noqa: E402
@@ -195,7 +198,7 @@ def test_a_lock_taken_after_open_fails_save_with_one_line(tmp_path):
 def _corrupt_runs_page(db: Path) -> None:
     """Overwrite the page of the runs table (after the valid first page) with garbage."""
     with sqlite3.connect(str(db)) as conn:
-        page = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'runs'").fetchone()[0]
+        page = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'lrlab_runs'").fetchone()[0]
         size = conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
     assert page > 1
@@ -231,44 +234,58 @@ def test_a_malformed_file_is_not_a_valid_store(tmp_path, damage):
 
 
 # -- databases of other programs ---------------------------------------------------------------
-FOREIGN = {
-    "users": "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('ada');",
-    "own runs": "CREATE TABLE runs (id INTEGER PRIMARY KEY, name TEXT, score REAL); INSERT INTO runs (name) "
-                "VALUES ('x');",
-    "runs and more": PHASE1_SCHEMA + "CREATE TABLE users (id INTEGER PRIMARY KEY);",
+PHASE1_COLUMNS = ("id INTEGER PRIMARY KEY, key TEXT, created TEXT, task TEXT, label TEXT, schedule TEXT, seed INTEGER, "
+                  "status TEXT, wall_s REAL, config TEXT, metrics TEXT, history TEXT, step_lr TEXT, step_loss TEXT")
+FOREIGN = {  # portable SQL: SQLite and PostgreSQL
+    "users": ["CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)", "INSERT INTO users VALUES (1, 'ada')"],
+    "own runs": ["CREATE TABLE runs (id INTEGER PRIMARY KEY, name TEXT, score REAL)",
+                 "INSERT INTO runs (id, name) VALUES (1, 'x')"],
+    "runs and more": [f"CREATE TABLE runs ({PHASE1_COLUMNS})", "CREATE TABLE users (id INTEGER PRIMARY KEY)"],
+    "lrlab and more": ["CREATE TABLE users (id INTEGER PRIMARY KEY)"],  # in a run store made first
 }
 
 
+def _contents(db) -> tuple:
+    """What a database holds: an SQLite file's bytes; a server's tables and their rows."""
+    if isinstance(db, Path):
+        return (db.read_bytes(),)
+    return tuple((t, sql(db, f"SELECT * FROM {t}")) for t in tables(db))
+
+
 @pytest.mark.parametrize("kind", sorted(FOREIGN))
-def test_a_database_of_another_program_is_left_unchanged(tmp_path, kind):
-    db = tmp_path / "app.db"
-    with sqlite3.connect(str(db)) as conn:
-        conn.executescript(FOREIGN[kind])
-    conn.close()
-    before = db.read_bytes()
+def test_a_database_of_another_program_is_left_unchanged(db, kind, capsys):
+    if kind == "lrlab and more":
+        Store(db).close()
+    for statement in FOREIGN[kind]:
+        sql(db, statement)
+    before = _contents(db)
+    name = str(db)
     trained = Trained()
     for readonly in (False, True):
         with pytest.raises(ValueError, match="is not an lrlab run store") as err:
             Store(db, readonly=readonly)
-        assert str(db) in str(err.value) and "left unchanged" in str(err.value)
+        message = str(err.value)
+        assert name in message and "left unchanged" in message and "\n" not in message
+        assert ("tables runs with other columns" if kind == "own runs" else "users") in message  # says which
     with pytest.raises(ValueError, match="is not an lrlab run store"):
         compare(TINY, ["constant(0.2)"], db=db, progress=False, callback=trained)
     assert trained.steps == 0
-    _one_line_error(lrlab("runs", "--db", str(db)), "runs", "is not an lrlab run store")
-    _one_line_error(lrlab("compare", "or3", "0.1", "--epochs", "2", "--db", str(db), "--no-progress"), "compare",
-                    "is not an lrlab run store", str(db))
-    assert db.read_bytes() == before  # no table, no index, no marker added
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+    for args in (["runs"], ["compare", "or3", "0.1", "--epochs", "2", "--no-progress"]):  # in this process: quicker
+        assert main([*args, "--db", name]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"lrlab {args[0]}: error: "), err
+        assert "is not an lrlab run store" in err and name in err
+    assert _contents(db) == before  # no table, no index, no marker added
+    if isinstance(db, Path):
+        assert sorted(p.name for p in db.parent.iterdir()) == ["runs.db"]
 
 
-def test_a_store_of_a_newer_lrlab_is_refused(tmp_path):
-    db = tmp_path / "runs.db"
+def test_a_store_of_a_newer_lrlab_is_refused(db):
     Store(db).close()
-    with sqlite3.connect(str(db)) as conn:
-        conn.execute("UPDATE lrlab_meta SET value = ? WHERE name = 'schema'", (str(SCHEMA_VERSION + 1),))
-    conn.close()
-    with pytest.raises(ValueError, match=f"has schema {SCHEMA_VERSION + 1}, newer than"):
-        Store(db)
+    sql(db, "UPDATE lrlab_meta SET value = :v WHERE name = 'schema'", v=str(SCHEMA_VERSION + 1))
+    for readonly in (False, True):
+        with pytest.raises(ValueError, match=f"has schema {SCHEMA_VERSION + 1}, newer than"):
+            Store(db, readonly=readonly)
 
 
 # -- phase 1 stores ----------------------------------------------------------------------------
@@ -281,7 +298,7 @@ def _phase1_store(db: Path, tmp_path: Path) -> list[tuple]:
         for run in runs:
             store.save(run)
     with sqlite3.connect(str(scratch)) as conn:
-        rows = conn.execute("SELECT * FROM runs ORDER BY id").fetchall()
+        rows = conn.execute("SELECT * FROM lrlab_runs ORDER BY id").fetchall()
     conn.close()
     keys = [config_key(r.config) for r in runs]
     assert keys[0] == keys[2] != keys[1]
@@ -306,10 +323,12 @@ def test_a_phase1_store_opens_and_is_upgraded(tmp_path):
         assert again is not None and again.id == 3  # the latest of the duplicates, as phase 1's find returned
     with sqlite3.connect(str(db)) as conn:
         assert conn.execute("SELECT value FROM lrlab_meta WHERE name = 'schema'").fetchone() == (str(SCHEMA_VERSION),)
-        keys = [k for (k,) in conn.execute("SELECT key FROM runs ORDER BY id")]
+        keys = [k for (k,) in conn.execute("SELECT key FROM lrlab_runs ORDER BY id")]
         assert keys[0] is None and keys[1] is not None and keys[2] is not None
         with pytest.raises(sqlite3.IntegrityError):  # a key is stored once from now on
-            conn.execute("UPDATE runs SET key = ? WHERE id = 1", (keys[2],))
+            conn.execute("UPDATE lrlab_runs SET key = ? WHERE id = 1", (keys[2],))
+        assert [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")] == [
+            "lrlab_claims", "lrlab_meta", "lrlab_runs", "sqlite_sequence"]
     conn.close()
     trained = Trained()
     done = compare(TINY, ["constant(0.1)", "constant(0.2)"], db=db, progress=False, callback=trained)

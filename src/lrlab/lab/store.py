@@ -142,6 +142,14 @@ def database_url(db: str | Path) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def sqlite_path(db: str | Path) -> Path | None:
+    """The SQLite file a run store's db names (a plain path or an sqlite:/// URL); None for a database server."""
+    url = sa.engine.make_url(database_url(db))
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
 def _parse_url(text: str) -> sa.engine.URL:
     try:
         return sa.engine.make_url(text)
