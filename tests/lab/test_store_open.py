@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("pandas")
@@ -25,7 +26,7 @@ from tiny_task import TINY  # noqa: E402
 
 from lrlab.cli import main  # noqa: E402
 from lrlab.lab.compare import compare  # noqa: E402
-from lrlab.lab.store import SCHEMA_VERSION, Store, config_key  # noqa: E402
+from lrlab.lab.store import SCHEMA_VERSION, Store, config_key, database_url, sqlite_path  # noqa: E402
 from lrlab.lab.train import train  # noqa: E402
 
 LRLAB = [sys.executable, "-c", "import sys; from lrlab.cli import main; sys.exit(main())"]
@@ -335,6 +336,120 @@ def test_a_phase1_store_opens_and_is_upgraded(tmp_path):
     assert trained.steps == 0 and [r.id for r in done.runs] == [3, 2]
     with Store(db) as store:  # opening an upgraded store again changes nothing
         assert len(store) == 3
+
+
+# schema 2's store, as lrlab wrote it before the tables had a prefix (the DDL of that store.py)
+SCHEMA2 = """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT,
+    created TEXT NOT NULL,
+    task TEXT NOT NULL,
+    label TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    wall_s REAL NOT NULL,
+    config TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    history TEXT NOT NULL,
+    step_lr BLOB NOT NULL,
+    step_loss BLOB NOT NULL
+);
+CREATE UNIQUE INDEX runs_key ON runs (key);
+CREATE TABLE lrlab_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO lrlab_meta (name, value) VALUES ('schema', '2');
+CREATE TABLE claims (
+    key TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    claimed_at REAL NOT NULL,
+    heartbeat REAL NOT NULL
+);
+"""
+
+
+def test_a_schema2_store_opens_and_is_upgraded(tmp_path):
+    db = tmp_path / "runs.db"
+    rows = _phase1_store(tmp_path / "phase1.db", tmp_path)  # three runs; ids 1 and 3 share a config
+    with sqlite3.connect(str(db)) as conn:
+        conn.executescript(SCHEMA2)
+        conn.execute("INSERT INTO runs VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (1, *rows[0][2:]))
+        for row in rows[1:]:
+            conn.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+        conn.execute("INSERT INTO claims VALUES ('k', 't', 'elsewhere', 1, 2.0, 3.0)")  # a run in training
+    conn.close()
+    before = db.read_bytes()
+    with Store(db, readonly=True) as store:  # read as it is, unchanged
+        assert len(store) == 3 and store.find(store.get(1).config).id == 3
+        assert [(c["key"], c["host"]) for c in store.claims()] == [("k", "elsewhere")]
+    assert db.read_bytes() == before
+    with Store(db) as store:
+        assert len(store) == 3 and store.find(store.get(1).config).id == 3
+        assert [(c["key"], c["pid"], c["heartbeat"]) for c in store.claims()] == [("k", 1, 3.0)]  # kept
+        assert store.save(train(TINY, "constant(0.3)")) == 4  # ids go on
+    with sqlite3.connect(str(db)) as conn:
+        assert conn.execute("SELECT value FROM lrlab_meta WHERE name = 'schema'").fetchone() == (str(SCHEMA_VERSION),)
+        assert [n for (n,) in conn.execute("SELECT name FROM sqlite_master ORDER BY name")] == [
+            "lrlab_claims", "lrlab_meta", "lrlab_runs", "lrlab_runs_key", "sqlite_autoindex_lrlab_claims_1",
+            "sqlite_autoindex_lrlab_meta_1", "sqlite_sequence"]
+        with pytest.raises(sqlite3.IntegrityError):  # the key's unique index came along
+            conn.execute("UPDATE lrlab_runs SET key = (SELECT key FROM lrlab_runs WHERE id = 3) WHERE id = 1")
+    conn.close()
+
+
+# -- database servers and URLs -----------------------------------------------------------------
+def test_database_url():
+    assert database_url(Path("a/runs.db")) == f"sqlite:///{Path.cwd() / 'a' / 'runs.db'}"
+    assert database_url("runs.db") == f"sqlite:///{Path.cwd() / 'runs.db'}"
+    assert database_url("/tmp/x.db") == "sqlite:////tmp/x.db"
+    assert database_url("sqlite:///x.db") == "sqlite:///x.db"
+    assert database_url("postgresql://ada:pw@db.lan:5433/lab") == "postgresql+psycopg://ada:pw@db.lan:5433/lab"
+    assert database_url("postgresql+psycopg://ada@db.lan/lab") == "postgresql+psycopg://ada@db.lan/lab"
+    assert sqlite_path("sqlite:////tmp/x.db") == Path("/tmp/x.db") and sqlite_path("postgresql://h/lab") is None
+
+
+@pytest.mark.parametrize("db, needle", [
+    ("postgresql://ada:s3cret@127.0.0.1:1/lab", "cannot reach the run store 'postgresql://ada:***@127.0.0.1:1/lab'"),
+    ("postgresql://ada:s3cret@host:port/lab", "not a database URL SQLAlchemy can read"),
+    ("nosuch://ada:s3cret@host/lab", "cannot use this database URL"),
+    ("sqlite://", "not an in-memory database"),
+])
+def test_a_bad_or_unreachable_database_is_one_line_without_its_password(db, needle, capsys):
+    for readonly in (False, True):
+        with pytest.raises(ValueError) as err:
+            Store(db, readonly=readonly, timeout=0.5)
+        message = str(err.value)
+        assert needle in message and "\n" not in message and "s3cret" not in message, message
+    assert main(["runs", "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err and "s3cret" not in err
+
+
+def test_a_lock_held_past_the_timeout_on_postgresql_is_one_line(pg_url):
+    run = train(TINY, "constant(0.1)")
+    with Store(pg_url, timeout=0.2) as store:
+        engine = sa.create_engine(database_url(pg_url))
+        try:
+            with engine.begin() as holder:  # another process holds the table
+                holder.execute(sa.text("LOCK TABLE lrlab_runs IN ACCESS EXCLUSIVE MODE"))
+                for act in (lambda: store.save(run), store.summaries):
+                    with pytest.raises(ValueError, match="is locked: another process holds it") as err:
+                        act()
+                    assert pg_url in str(err.value) and "\n" not in str(err.value)
+        finally:
+            engine.dispose()
+        assert store.save(run) == 1 and len(store) == 1  # the failed transaction left nothing behind
+
+
+def test_lrlab_runs_lists_a_postgresql_store(pg_url):
+    _store_with_a_run(pg_url)
+    listing = lrlab("runs", "--db", pg_url)
+    assert listing.returncode == 0 and f"1 runs in {pg_url}" in " ".join(listing.stdout.split()), listing.stderr
+    assert "constant(0.1)" in listing.stdout
+    shown = lrlab("runs", "show", "1", "--db", pg_url)
+    assert shown.returncode == 0 and shown.stdout.startswith("run 1 ("), shown.stderr
 
 
 # -- run ids -----------------------------------------------------------------------------------
