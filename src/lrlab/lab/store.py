@@ -113,8 +113,32 @@ def _tables(prefix: str) -> tuple[sa.Table, sa.Table]:
     return runs, claims
 
 
+class _Sql:
+    """The statements on one layout's tables, built once (SQLAlchemy caches their compiled form): a run store spends
+    its time in the database and in decoding runs, not in building SQL."""
+
+    def __init__(self, runs: sa.Table, claims: sa.Table | None) -> None:
+        key, token = sa.bindparam("_key"), sa.bindparam("_token")
+        self.runs, self.claims = runs, claims
+        self.find = sa.select(runs).where(runs.c.key == key).order_by(runs.c.id.desc()).limit(1)
+        self.get = sa.select(runs).where(runs.c.id == sa.bindparam("_id"))
+        self.count = sa.select(sa.func.count()).select_from(runs)
+        self.unkey = runs.update().where(runs.c.key == key).values(key=None)
+        self.insert = runs.insert().returning(runs.c.id)
+        if claims is not None:
+            mine = sa.and_(claims.c.key == key, claims.c.token == token)
+            self.claim = claims.insert()
+            self.owner = sa.select(claims.c.token, claims.c.host, claims.c.pid, claims.c.heartbeat).where(
+                claims.c.key == key)
+            self.release = claims.delete().where(mine)
+            self.beat = claims.update().where(mine).values(heartbeat=sa.bindparam("_beat"))
+            self.listing = sa.select(*(claims.c[n] for n in _CLAIM_LISTING)).order_by(claims.c.claimed_at)
+
+
+_CLAIM_LISTING = ("key", "host", "pid", "claimed_at", "heartbeat")
 _RUNS, _CLAIMS = _tables("lrlab_")
 _OLD_RUNS, _OLD_CLAIMS = _tables("")  # schema 1 and 2, read as they are when opened read-only
+_CURRENT, _PHASE1, _SCHEMA2 = _Sql(_RUNS, _CLAIMS), _Sql(_OLD_RUNS, None), _Sql(_OLD_RUNS, _OLD_CLAIMS)
 _META = sa.Table("lrlab_meta", sa.MetaData(), sa.Column("name", sa.Text, primary_key=True),
                  sa.Column("value", sa.Text, nullable=False))
 _LAYOUTS = {3: {"lrlab_meta", "lrlab_runs", "lrlab_claims"}, 2: {"lrlab_meta", "runs", "claims"}}
@@ -227,7 +251,7 @@ class Store:
         self.stale_after_s = _check.positive("Store", "stale_after_s", stale_after_s)
         self.poll_s = _check.positive("Store", "poll_s", poll_s)
         self._empty = False
-        self._runs, self._claims = _RUNS, _CLAIMS
+        self._sql = _CURRENT
         self.url = database_url(db)
         url = sa.engine.make_url(self.url)
         plain = isinstance(db, Path) or not _SCHEME.match(str(db))
@@ -374,7 +398,7 @@ class Store:
         if self.readonly:
             self._empty = state == "new"
             if state in ("phase1", "schema2"):  # read as it is
-                self._runs, self._claims = _OLD_RUNS, (_OLD_CLAIMS if state == "schema2" else None)
+                self._sql = _SCHEMA2 if state == "schema2" else _PHASE1
             return
         # Again under the write lock: another process may have created or upgraded the store meanwhile.
         with self._transaction(write=True, commit=False) as conn:
@@ -461,8 +485,7 @@ class Store:
         hist = {"columns": [str(c) for c in history.columns], "data": history.astype(object).values.tolist()}
         created = run.created or time.strftime("%Y-%m-%d %H:%M:%S")
         key = config_key(run.config)
-        runs, claims = self._runs, self._claims
-        assert claims is not None
+        q = self._sql
         row = {
             "key": key, "created": created, "task": run.task, "label": run.label,
             "schedule": str(run.config.get("schedule")), "seed": run.seed, "status": run.status,
@@ -473,10 +496,10 @@ class Store:
         }
         with self._transaction(write=True) as conn:
             if key is not None:
-                conn.execute(runs.update().where(runs.c.key == key).values(key=None))
-            rid = conn.execute(runs.insert().values(**row).returning(runs.c.id)).scalar_one()
+                conn.execute(q.unkey, {"_key": key})
+            rid = conn.execute(q.insert, row).scalar_one()
             if _claim is not None:
-                conn.execute(claims.delete().where(claims.c.key == _claim[0], claims.c.token == _claim[1]))
+                conn.execute(q.release, {"_key": _claim[0], "_token": _claim[1]})
         run.id = int(rid)
         run.created = created
         return run.id
@@ -496,35 +519,31 @@ class Store:
         key = config_key(config)
         if key is None:
             return Claim(self, None, None, None)
-        runs, claims = self._runs, self._claims
-        assert claims is not None
+        q = self._sql
         host, pid = socket.gethostname(), os.getpid()
-        stored = sa.select(runs).where(runs.c.key == key)
         announced = False
         while True:
             token = uuid.uuid4().hex
             with self._transaction(write=True) as conn:
-                if not fresh and (row := conn.execute(stored).first()) is not None:
+                if not fresh and (row := conn.execute(q.find, {"_key": key}).first()) is not None:
                     return Claim(self, None, None, self._run(row))
                 now = time.time()
-                insert = claims.insert().values(key=key, token=token, host=host, pid=pid, claimed_at=now,
-                                                heartbeat=now)
+                mine = {"key": key, "token": token, "host": host, "pid": pid, "claimed_at": now, "heartbeat": now}
                 try:
                     with conn.begin_nested():  # PostgreSQL: a failed INSERT must not end the transaction
-                        conn.execute(insert)
+                        conn.execute(q.claim, mine)
                     held = True
                 except sa.exc.IntegrityError:  # held: by whom?
                     held = False
-                    owner = conn.execute(sa.select(claims.c.token, claims.c.host, claims.c.pid, claims.c.heartbeat)
-                                         .where(claims.c.key == key)).first()
+                    owner = conn.execute(q.owner, {"_key": key}).first()
                     if owner is not None and self._stale(owner.host, owner.pid, owner.heartbeat, now):
-                        conn.execute(claims.delete().where(claims.c.key == key, claims.c.token == owner.token))
-                        conn.execute(insert)
+                        conn.execute(q.release, {"_key": key, "_token": owner.token})
+                        conn.execute(q.claim, mine)
                         held = True
                 if held:
                     # PostgreSQL: the owner may have stored the run and released its claim since the SELECT above
                     # (SQLite's write lock rules that out); then the run is reused and the claim rolled back.
-                    if not fresh and (row := conn.execute(stored).first()) is not None:
+                    if not fresh and (row := conn.execute(q.find, {"_key": key}).first()) is not None:
                         conn.rollback()
                         return Claim(self, None, None, self._run(row))
                     return Claim(self, key, token, None)
@@ -541,27 +560,20 @@ class Store:
 
     def claims(self) -> list[dict[str, Any]]:
         """The runs being trained now: key, host, pid, claimed_at, heartbeat (oldest first)."""
-        claims = self._claims
-        if self._empty or claims is None:
+        if self._empty or self._sql.claims is None:
             return []
-        names = ("key", "host", "pid", "claimed_at", "heartbeat")
         with self._transaction() as conn:
-            rows = conn.execute(sa.select(*(claims.c[n] for n in names)).order_by(claims.c.claimed_at)).all()
-        return [dict(zip(names, row)) for row in rows]
+            rows = conn.execute(self._sql.listing).all()
+        return [dict(zip(_CLAIM_LISTING, row)) for row in rows]
 
     def _beat(self, key: str, token: str) -> None:
         """A claim's owner is alive (the heartbeat thread's call: a connection of its own from the pool)."""
-        claims = self._claims
-        assert claims is not None
         with self._transaction(write=True) as conn:
-            conn.execute(claims.update().where(claims.c.key == key, claims.c.token == token)
-                         .values(heartbeat=time.time()))
+            conn.execute(self._sql.beat, {"_key": key, "_token": token, "_beat": time.time()})
 
     def _release(self, key: str, token: str) -> None:
-        claims = self._claims
-        assert claims is not None
         with self._transaction(write=True) as conn:
-            conn.execute(claims.delete().where(claims.c.key == key, claims.c.token == token))
+            conn.execute(self._sql.release, {"_key": key, "_token": token})
 
     def _writable(self) -> None:
         if self.readonly:
@@ -573,9 +585,8 @@ class Store:
         key = config_key(config)
         if key is None or self._empty:
             return None
-        runs = self._runs
         with self._transaction() as conn:
-            row = conn.execute(sa.select(runs).where(runs.c.key == key).order_by(runs.c.id.desc()).limit(1)).first()
+            row = conn.execute(self._sql.find, {"_key": key}).first()
             return None if row is None else self._run(row)
 
     def get(self, run_id: int) -> Run:
@@ -584,7 +595,7 @@ class Store:
         row = None
         if not self._empty:
             with self._transaction() as conn:
-                row = conn.execute(sa.select(self._runs).where(self._runs.c.id == rid)).first()
+                row = conn.execute(self._sql.get, {"_id": rid}).first()
         if row is None:
             raise ValueError(f"no run with id {rid} in {self.name!r}")
         with self._guard():
@@ -595,7 +606,7 @@ class Store:
         limit = _check.whole(f"run store {self.name!r}", "limit", limit, 0, _MAX_ID, optional=True)
         if self._empty:
             return []
-        runs = self._runs
+        runs = self._sql.runs
         names = ("id", "created", "task", "label", "schedule", "seed", "status", "wall_s", "config", "metrics")
         query = sa.select(*(runs.c[n] for n in names)).order_by(runs.c.id.desc())
         if task is not None:
@@ -618,7 +629,7 @@ class Store:
         if self._empty:
             return 0
         with self._transaction() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(self._runs)).scalar_one())
+            return int(conn.execute(self._sql.count).scalar_one())
 
     def _run(self, row: sa.Row) -> Run:
         import pandas as pd
