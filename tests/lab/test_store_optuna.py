@@ -46,3 +46,17 @@ def test_a_study_and_the_runs_share_one_database(db):
     with Store(db) as store:
         assert len(store) == 1 and store.get(rid).metrics == run.metrics and store.find(run.config).id == rid
     assert len(optuna.load_study(study_name="search", storage=url).trials) == 4
+
+
+def test_optuna_creates_its_study_in_a_run_store(db):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    run = train(TINY, "constant(0.1)")
+    with Store(db) as store:  # the runs first, in an empty database
+        rid = store.save(run)
+    url = database_url(db)
+    study = optuna.create_study(storage=url, study_name="later", direction="maximize")
+    study.optimize(lambda trial: trial.suggest_int("n", 0, 9), n_trials=2)
+    assert len(optuna.load_study(study_name="later", storage=url).trials) == 2
+    with Store(db) as store:
+        assert len(store) == 1 and store.get(rid).config == run.config
+    assert set(tables(db)) - OPTUNA_TABLES == set(LRLAB_TABLES)
