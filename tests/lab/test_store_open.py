@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -441,6 +442,24 @@ def test_a_lock_held_past_the_timeout_on_postgresql_is_one_line(pg_url):
         finally:
             engine.dispose()
         assert store.save(run) == 1 and len(store) == 1  # the failed transaction left nothing behind
+
+
+def test_a_database_user_who_may_only_read_fails_at_open_and_reads(pg_url):
+    _store_with_a_run(pg_url)
+    role = f"lrlab_reader_{uuid.uuid4().hex[:8]}"
+    sql(pg_url, f"CREATE ROLE {role} LOGIN")
+    try:
+        sql(pg_url, f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        reader = sa.engine.make_url(pg_url).set(username=role).render_as_string(hide_password=False)
+        trained = Trained()
+        with pytest.raises(ValueError, match="cannot write the run store") as err:
+            compare(TINY, ["constant(0.2)"], db=reader, progress=False, callback=trained)
+        assert reader in str(err.value) and "permission denied" in str(err.value) and trained.steps == 0
+        with Store(reader, readonly=True) as store:  # reading needs no more
+            assert len(store) == 1 and store.get(1).label == "constant(0.1)"
+    finally:
+        sql(pg_url, f"DROP OWNED BY {role}")
+        sql(pg_url, f"DROP ROLE {role}")
 
 
 def test_lrlab_runs_lists_a_postgresql_store(pg_url):
