@@ -263,27 +263,27 @@ class Store:
                 raise ValueError(f"the run store {self.name!r}: give an SQLite file (sqlite:///path.db), not an "
                                  "in-memory database")
             self.path = Path(url.database)
-        try:
-            self._engine = self._create_engine(url)
-        except (sa.exc.SQLAlchemyError, ValueError, ImportError) as exc:
-            raise ValueError(f"the run store {self.name!r}: cannot use this database URL "
-                             f"({' '.join(str(exc).split())})") from None
+        self._engine = self._sqlite_engine(url) if self.path is not None else self._server_engine(url)
         try:
             self._open()
         except BaseException:
             self._engine.dispose()
             raise
 
-    def _create_engine(self, url: sa.engine.URL) -> sa.engine.Engine:
-        if self.path is not None:
-            return self._sqlite_engine(url)
+    def _server_engine(self, url: sa.engine.URL) -> sa.engine.Engine:
+        """PostgreSQL waits `timeout` for a lock (lock_timeout) and for the server (connect_timeout, at least 2 s);
+        a read-only store's transactions are read-only. Other dialects are given the URL as it is."""
         args: dict[str, Any] = {}
         if url.get_backend_name() == "postgresql":
             options = f"-c lock_timeout={max(1, round(self.timeout * 1000))}"  # 0 would mean: wait for ever
             if self.readonly:
                 options += " -c default_transaction_read_only=on"
             args = {"connect_timeout": max(2, math.ceil(self.timeout)), "options": options}
-        return sa.create_engine(url, connect_args=args, pool_pre_ping=True)
+        try:
+            return sa.create_engine(url, connect_args=args, pool_pre_ping=True)
+        except (sa.exc.SQLAlchemyError, ValueError, ImportError) as exc:  # no such dialect or driver
+            raise ValueError(f"the run store {self.name!r}: cannot use this database URL "
+                             f"({' '.join(str(exc).split())})") from None
 
     def _sqlite_engine(self, url: sa.engine.URL) -> sa.engine.Engine:
         """pysqlite's own BEGIN is off (isolation_level=None): a write transaction begins with BEGIN IMMEDIATE
