@@ -1,10 +1,11 @@
-"""What the run store costs: save + find of 200 runs on SQLite, before (the stdlib-sqlite3 store of an earlier
-commit) and after the move to SQLAlchemy Core, and on PostgreSQL.
+"""What the run store costs: save, find and claim of 200 runs on SQLite, before (the stdlib-sqlite3 store of an
+earlier commit) and after the move to SQLAlchemy Core, and on PostgreSQL.
 
 Each round saves N runs one by one (each its own committed transaction, as `compare` does) into a new database,
-then finds each again by its config; the rounds of the candidates are interleaved (A B C A B C ...), so load on
-the machine hits all of them alike, and the median round and the best are reported. The runs are made up, of the
-size of real ones: 20 epochs of history, 2000 steps of per-step arrays, the seed changed from run to run.
+then finds each again by its config, then claims each (a rerun of `compare`: the claim finds the stored run and
+reuses it). The rounds of the candidates are interleaved (A B C A B C ...), so load on the machine hits all of
+them alike, and the median round and the best are reported. The runs are made up, of the size of real ones:
+20 epochs of history, 2000 steps of per-step arrays, the seed changed from run to run.
 Run: `python bench/store.py [--runs 200] [--rounds 5] [--baseline REV] [--postgres URL]`. REV is the commit whose
 src/lrlab/lab/store.py is the "before" (default cdf77b5, the sqlite3 store); --postgres '' skips PostgreSQL.
 """
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+WHAT = ("save", "find", "claim")
 
 
 def baseline_module(rev: str) -> Any:
@@ -62,8 +64,9 @@ def make_runs(n: int) -> list[Any]:
             for seed in range(n)]
 
 
-def one_round(store_cls: Any, db: Any, runs: list[Any]) -> tuple[float, float]:
-    """Seconds to save every run (one commit each), and to find every one again."""
+def one_round(store_cls: Any, db: Any, runs: list[Any]) -> tuple[float, float, float]:
+    """Seconds to save every run (one commit each), to find every one again, and to claim every one (a rerun of
+    `compare`: the claim finds the stored run and reuses it)."""
     with store_cls(db) as store:
         start = time.perf_counter()
         for run in runs:
@@ -74,7 +77,12 @@ def one_round(store_cls: Any, db: Any, runs: list[Any]) -> tuple[float, float]:
         for run in runs:
             assert store.find(run.config).id == run.id
         found = time.perf_counter() - start
-    return saved, found
+        start = time.perf_counter()
+        for run in runs:
+            with store.claim(run.config) as claim:
+                assert claim.run.id == run.id
+        claimed = time.perf_counter() - start
+    return saved, found, claimed
 
 
 def postgres_database(server: str) -> tuple[str, Any] | None:
@@ -120,7 +128,7 @@ def main() -> None:
     candidates: dict[str, Any] = {f"sqlite3 ({args.baseline})": old.Store, "SQLAlchemy, SQLite": Store}
     if pg is not None:
         candidates["SQLAlchemy, PostgreSQL"] = Store
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name in candidates}
+    times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in candidates}
     try:
         for r in range(args.rounds):
             for i, (name, cls) in enumerate(candidates.items()):
@@ -140,14 +148,14 @@ def main() -> None:
     first = times[next(iter(times))]
     print(f"{args.runs} runs, {args.rounds} interleaved rounds: the median round and the best (a busy machine makes "
           "the median noisy; the best is the cost without interference)")
-    print(f"{'store':<25}{'save ms/run':>12}{'find ms/run':>12}{'save ratio':>11}{'find ratio':>11}"
-          f"{'best save':>10}{'best find':>10}")
+    print(f"{'store':<25}" + "".join(f"{w + ' ms/run':>14}" for w in WHAT) + "".join(f"{w + ' x':>10}" for w in WHAT)
+          + "".join(f"{'best ' + w + ' x':>14}" for w in WHAT))
     for name, rounds in times.items():
-        save, find = (statistics.median(t[i] for t in rounds) for i in (0, 1))
-        base_save, base_find = (statistics.median(t[i] for t in first) for i in (0, 1))
-        best = [min(t[i] for t in rounds) / min(t[i] for t in first) for i in (0, 1)]
-        print(f"{name:<25}{1000 * save / args.runs:>12.3f}{1000 * find / args.runs:>12.3f}"
-              f"{save / base_save:>11.2f}{find / base_find:>11.2f}{best[0]:>10.2f}{best[1]:>10.2f}")
+        median = [statistics.median(t[i] for t in rounds) for i in range(3)]
+        ratio = [m / statistics.median(t[i] for t in first) for i, m in enumerate(median)]
+        best = [min(t[i] for t in rounds) / min(t[i] for t in first) for i in range(3)]
+        print(f"{name:<25}" + "".join(f"{1000 * m / args.runs:>14.3f}" for m in median)
+              + "".join(f"{r:>10.2f}" for r in ratio) + "".join(f"{b:>14.2f}" for b in best))
 
 if __name__ == "__main__":
     main()
