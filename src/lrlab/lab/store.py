@@ -71,7 +71,8 @@ OPTUNA_TABLES = frozenset({
     "trial_user_attributes", "trial_values", "trials", "version_info",
 })
 
-_KEY_FIELDS = ("task", "schedule_config", "optimizer", "optimizer_kwargs", "epochs", "batch_size", "seed", "plateau")
+_KEY_FIELDS = ("task", "schedule_config", "optimizer", "optimizer_kwargs", "epochs", "batch_size", "seed", "plateau",
+               "steps")
 _MAX_ID = 2**63 - 1  # the largest SQLite integer (and PostgreSQL bigint)
 
 _RUN_COLUMNS = ("id", "key", "created", "task", "label", "schedule", "seed", "status", "wall_s", "config", "metrics",
