@@ -63,6 +63,14 @@ FORMAT_VERSION = 3  # bump when the trainer changes what a config produces; old 
 SCHEMA_VERSION = 3  # the layout of the tables
 # 1: phase 1's (a runs table alone, no marker); 2: runs + claims + lrlab_meta; 3: lrlab_ prefixes (beside Optuna)
 
+_KEY_FIELDS = ("task", "schedule_config", "optimizer", "optimizer_kwargs", "epochs", "batch_size", "seed", "plateau",
+               "steps")
+_MAX_ID = 2**63 - 1  # the largest SQLite integer
+
+_RUN_COLUMNS = ("id", "key", "created", "task", "label", "schedule", "seed", "status", "wall_s", "config", "metrics",
+                "history", "step_lr", "step_loss")
+_BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite's autoincrement needs INTEGER PRIMARY KEY
+
 # The tables an Optuna study keeps in its storage (optuna.storages._rdb.models, and alembic's version table):
 # a database holding them besides lrlab's is a run store (tests/lab/test_store_optuna.py checks the list).
 OPTUNA_TABLES = frozenset({
@@ -70,14 +78,6 @@ OPTUNA_TABLES = frozenset({
     "trial_heartbeats", "trial_intermediate_values", "trial_params", "trial_system_attributes",
     "trial_user_attributes", "trial_values", "trials", "version_info",
 })
-
-_KEY_FIELDS = ("task", "schedule_config", "optimizer", "optimizer_kwargs", "epochs", "batch_size", "seed", "plateau",
-               "steps")
-_MAX_ID = 2**63 - 1  # the largest SQLite integer (and PostgreSQL bigint)
-
-_RUN_COLUMNS = ("id", "key", "created", "task", "label", "schedule", "seed", "status", "wall_s", "config", "metrics",
-                "history", "step_lr", "step_loss")
-_BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite's autoincrement needs INTEGER PRIMARY KEY
 
 
 def _tables(prefix: str) -> tuple[sa.Table, sa.Table]:
