@@ -10,3 +10,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """A run store's db, on either backend: an SQLite file's path, or the URL of an empty PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "runs.db"
+    return request.getfixturevalue("pg_url")

@@ -1,6 +1,6 @@
 """The run store: round trip, config keys, reuse of stored runs, and interrupted comparisons (Ctrl-C in the
-third run; `kill -9` of a real `lrlab compare`) losing no finished run. Opening checks: test_store_open.py;
-claims: test_store_claims.py."""
+third run; `kill -9` of a real `lrlab compare`) losing no finished run; on SQLite and PostgreSQL (the `db`
+fixture). Opening checks: test_store_open.py; claims: test_store_claims.py; beside Optuna: test_store_optuna.py."""
 
 from __future__ import annotations
 
@@ -38,9 +38,9 @@ def _model(seed: int):
 TINY = Task(name="tiny", description="test task", loss="bce", load=_load, model=_model, epochs=4, batch_size=16)
 
 
-def test_round_trip(tmp_path):
+def test_round_trip(db):
     run = train(TINY, "cosine(0.2)", plateau="factor=0.5", momentum=0.9, seed=2)
-    with Store(tmp_path / "runs.db") as store:
+    with Store(db) as store:
         rid = store.save(run)
         assert run.id == rid and len(store) == 1
         back = store.get(rid)
@@ -53,9 +53,12 @@ def test_round_trip(tmp_path):
     assert back.schedule == run.schedule == __import__("lrlab").parse("cosine(0.2, decay_steps=20)")
 
 
-def test_get_missing_and_bad_path(tmp_path):
-    with Store(tmp_path / "runs.db") as store, pytest.raises(ValueError, match="no run with id 7"):
+def test_get_missing(db):
+    with Store(db) as store, pytest.raises(ValueError, match="no run with id 7"):
         store.get(7)
+
+
+def test_bad_path(tmp_path):
     with pytest.raises(ValueError, match="directory"):
         Store(tmp_path)
 
@@ -69,8 +72,7 @@ def test_config_key_identity():
         assert config_key(dict(base, **change)) != config_key(base), change
 
 
-def test_rerun_reuses_stored_runs_and_fresh_retrains(tmp_path):
-    db = tmp_path / "runs.db"
+def test_rerun_reuses_stored_runs_and_fresh_retrains(db):
     trained = []
 
     def count(step, model, loss, lr):
@@ -94,8 +96,7 @@ def test_rerun_reuses_stored_runs_and_fresh_retrains(tmp_path):
         assert len(store) == 7
 
 
-def test_ctrl_c_in_the_third_run_loses_no_finished_run(tmp_path):
-    db = tmp_path / "runs.db"
+def test_ctrl_c_in_the_third_run_loses_no_finished_run(db):
     specs = ["constant(0.1)", "constant(0.2)", "constant(0.3)", "constant(0.4)"]
     seen: list[float] = []
 
@@ -120,7 +121,7 @@ def test_ctrl_c_in_the_third_run_loses_no_finished_run(tmp_path):
 def _db_count(db) -> int:
     try:
         with sqlite3.connect(str(db), timeout=5) as conn:
-            return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            return conn.execute("SELECT COUNT(*) FROM lrlab_runs").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
 
@@ -147,16 +148,16 @@ def test_kill_9_of_lrlab_compare_loses_no_finished_run(tmp_path):
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()  # killed, not finished nor crashed
     with sqlite3.connect(str(db)) as conn:
-        before = conn.execute("SELECT id, label FROM runs ORDER BY id").fetchall()
-        left = conn.execute("SELECT pid FROM claims").fetchall()
+        before = conn.execute("SELECT id, label FROM lrlab_runs ORDER BY id").fetchall()
+        left = conn.execute("SELECT pid FROM lrlab_claims").fetchall()
     assert left in ([], [(proc.pid,)])  # the claim of the run it was training, if the kill came in one
     assert 1 <= len(before) < len(specs), before  # the kill came in the middle of the comparison
     assert [label for _, label in before] == specs[: len(before)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     with sqlite3.connect(str(db)) as conn:
-        after = conn.execute("SELECT id, label FROM runs ORDER BY id").fetchall()
-        claims = conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0]
+        after = conn.execute("SELECT id, label FROM lrlab_runs ORDER BY id").fetchall()
+        claims = conn.execute("SELECT COUNT(*) FROM lrlab_claims").fetchone()[0]
     assert after[: len(before)] == before  # nothing lost, nothing rewritten
     assert claims == 0  # the killed process's claim was taken over, and every claim released
     assert sorted(label for _, label in after) == sorted(specs)  # each run stored once: only missing ones trained

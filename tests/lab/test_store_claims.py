@@ -1,24 +1,25 @@
 """Claims: a run being trained is claimed in the store, so a second process waits for it and reuses it instead of
 training it again; a claim is released however its block ends, and taken over when its owner is gone (killed
 with SIGKILL, or silent past the stale timeout on another host). Two real `lrlab compare` processes on one db
-store every run once."""
+store every run once. On SQLite and PostgreSQL (the `db` fixture)."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 
 import pytest
+import sqlalchemy as sa
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("pandas")
 
+from store_sql import sql  # noqa: E402
 from tiny_task import TINY  # noqa: E402
 
 from lrlab.lab.compare import compare  # noqa: E402
@@ -37,15 +38,11 @@ def _never_wait(status: str) -> None:
 
 
 def _rows(db) -> list[tuple]:
-    with sqlite3.connect(str(db)) as conn:
-        rows = conn.execute("SELECT label, seed, key FROM runs ORDER BY id").fetchall()
-    conn.close()
-    return rows
+    return sql(db, "SELECT label, seed, key FROM lrlab_runs ORDER BY id")
 
 
 # -- one process -------------------------------------------------------------------------------
-def test_a_second_claimant_waits_for_the_owner_then_reuses_its_run(tmp_path):
-    db = tmp_path / "runs.db"
+def test_a_second_claimant_waits_for_the_owner_then_reuses_its_run(db):
     run = train(TINY, "constant(0.1)")
     waiting, got = threading.Event(), {}
 
@@ -76,8 +73,7 @@ def test_a_second_claimant_waits_for_the_owner_then_reuses_its_run(tmp_path):
 
 
 @pytest.mark.parametrize("failure", [RuntimeError, KeyboardInterrupt])
-def test_a_claim_is_released_when_training_fails_and_the_waiter_trains(tmp_path, failure):
-    db = tmp_path / "runs.db"
+def test_a_claim_is_released_when_training_fails_and_the_waiter_trains(db, failure):
     config = train(TINY, "constant(0.1)").config
     waiting, got = threading.Event(), {}
 
@@ -98,8 +94,7 @@ def test_a_claim_is_released_when_training_fails_and_the_waiter_trains(tmp_path,
         assert store.claims() == [] and len(store) == 0
 
 
-def test_ctrl_c_in_compare_releases_its_claim(tmp_path):
-    db = tmp_path / "runs.db"
+def test_ctrl_c_in_compare_releases_its_claim(db):
 
     def interrupt(step, model, loss, lr):
         if lr == 0.2:
@@ -111,28 +106,24 @@ def test_ctrl_c_in_compare_releases_its_claim(tmp_path):
         assert store.claims() == [] and [r["schedule"] for r in store.summaries()] == ["constant(0.1)"]
 
 
-def test_a_stale_claim_of_another_host_is_taken_over_a_live_one_is_not(tmp_path):
-    db = tmp_path / "runs.db"
+def test_a_stale_claim_of_another_host_is_taken_over_a_live_one_is_not(db):
     config = train(TINY, "constant(0.1)").config
     key = config_key(config)
     with Store(db, stale_after_s=600) as store:
         now = time.time()
-        with sqlite3.connect(str(db)) as conn:  # a process on another machine claimed it and beats
-            conn.execute("INSERT INTO claims VALUES (?, 'their-token', 'elsewhere', 1, ?, ?)", (key, now, now))
-        conn.close()
+        # a process on another machine claimed it and beats
+        sql(db, "INSERT INTO lrlab_claims VALUES (:key, 'their-token', 'elsewhere', 1, :now, :now)", key=key, now=now)
         with pytest.raises(Waited, match="waiting for pid 1 on elsewhere"):
             store.claim(config, on_wait=_never_wait)
-        with sqlite3.connect(str(db)) as conn:  # ... and went silent an hour ago
-            conn.execute("UPDATE claims SET heartbeat = ? WHERE key = ?", (now - 3600, key))
-        conn.close()
+        # ... and went silent an hour ago
+        sql(db, "UPDATE lrlab_claims SET heartbeat = :beat WHERE key = :key", beat=now - 3600, key=key)
         with store.claim(config, on_wait=_never_wait) as claim:
             assert claim.held and [(c["host"], c["pid"]) for c in store.claims()] == [
                 (__import__("socket").gethostname(), os.getpid())]
         assert store.claims() == []
 
 
-def test_the_owner_beats_its_heartbeat_while_it_holds_the_claim(tmp_path):
-    db = tmp_path / "runs.db"
+def test_the_owner_beats_its_heartbeat_while_it_holds_the_claim(db):
     config = train(TINY, "constant(0.1)").config
     with Store(db, heartbeat_s=0.01) as store, store.claim(config):
         first = store.claims()[0]["heartbeat"]
@@ -142,8 +133,7 @@ def test_the_owner_beats_its_heartbeat_while_it_holds_the_claim(tmp_path):
         assert store.claims()[0]["heartbeat"] > first
 
 
-def test_a_key_is_stored_once_and_fresh_replaces_it(tmp_path):
-    db = tmp_path / "runs.db"
+def test_a_key_is_stored_once_and_fresh_replaces_it(db):
     first = compare(TINY, ["constant(0.1)"], db=db, progress=False).runs[0]
     again = compare(TINY, ["constant(0.1)"], db=db, progress=False, fresh=True).runs[0]
     assert again.id != first.id
@@ -151,9 +141,8 @@ def test_a_key_is_stored_once_and_fresh_replaces_it(tmp_path):
     assert len(rows) == 2 and rows[0][2] is None and rows[1][2] == config_key(first.config)  # old row kept
     with Store(db) as store:
         assert store.find(first.config).id == again.id
-    with sqlite3.connect(str(db)) as conn, pytest.raises(sqlite3.IntegrityError):
-        conn.execute("UPDATE runs SET key = ? WHERE id = ?", (rows[1][2], first.id))
-    conn.close()
+    with pytest.raises(sa.exc.IntegrityError):
+        sql(db, "UPDATE lrlab_runs SET key = :key WHERE id = :id", key=rows[1][2], id=first.id)
 
 
 # -- real processes ----------------------------------------------------------------------------
@@ -169,10 +158,9 @@ compare("or3", ["constant(0.5)"], epochs=3, db=sys.argv[1], progress=False, call
 """
 
 
-def test_a_claim_left_by_a_killed_process_is_taken_over(tmp_path):
+def test_a_claim_left_by_a_killed_process_is_taken_over(db):
     """A real compare is killed with SIGKILL in the middle of training a run: its claim stays in the store, and
     the next process takes it over at once (the pid is not alive here), without waiting for a heartbeat."""
-    db = tmp_path / "runs.db"
     proc = subprocess.Popen([sys.executable, "-c", HANG, str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     try:
@@ -199,10 +187,9 @@ def test_a_claim_left_by_a_killed_process_is_taken_over(tmp_path):
 SPECS = ["0.01", "0.02", "0.03", "0.04", "0.05"]
 
 
-def test_two_lrlab_compare_processes_train_and_store_every_run_once(tmp_path):
+def test_two_lrlab_compare_processes_train_and_store_every_run_once(db):
     """Two identical `lrlab compare` processes at once on one db (phase 1 trained and stored 13 of 15 runs
     twice): every key is stored once, the two together train each run once, and both print the leaderboard."""
-    db = tmp_path / "runs.db"
     cmd = [sys.executable, "-m", "lrlab", "compare", "line", *SPECS, "--seeds", "3", "--epochs", "300",
            "--db", str(db), "--no-progress", "--threads", "1"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]

@@ -20,6 +20,8 @@ DEFAULT_DB = "lrlab-runs/runs.db"
 MAX_SEEDS = 10_000  # seeds per schedule
 MAX_THREADS = 4096
 MAX_RUN_ID = 2**63 - 1  # SQLite's largest integer
+DB_HELP = ("the run store: an SQLite file, or a database URL (sqlite:///FILE, postgresql://USER@HOST:PORT/NAME "
+           "for many machines)")
 
 
 def register(sub: Any) -> None:
@@ -51,7 +53,7 @@ def register(sub: Any) -> None:
     p.add_argument("--target", default=None,
                    help="target of epochs_to_target: a val accuracy (or a val loss for tasks without accuracy)")
     p.add_argument("--out", default=None, metavar="DIR", help="write runs.csv, history.csv, report.html here")
-    p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=f"the run store (default {DEFAULT_DB})")
+    p.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=f"{DB_HELP} (default {DEFAULT_DB})")
     p.add_argument("--fresh", action="store_true", help="train again even when a stored run matches")
     p.add_argument("--data-dir", default=None, metavar="DIR", help="local data for tasks that take one (mnist)")
     p.add_argument(
@@ -91,14 +93,14 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_find)
 
     p = sub.add_parser("runs", help="list stored runs; `lrlab runs show ID` prints one")
-    p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=f"the run store (default {DEFAULT_DB})")
+    p.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=f"{DB_HELP} (default {DEFAULT_DB})")
     p.add_argument("--task", default=None, help="only runs of this task")
     p.add_argument("--limit", default=None, help="at most this many (newest first)")
     p.set_defaults(func=cmd_runs)
     runs_sub = p.add_subparsers(dest="runs_command", metavar="show ID")
     s = runs_sub.add_parser("show", help="print one stored run")
     s.add_argument("run_id", metavar="ID")
-    s.add_argument("--db", default=argparse.SUPPRESS, metavar="FILE", help="the run store")
+    s.add_argument("--db", default=argparse.SUPPRESS, metavar="DB", help=DB_HELP)
     s.add_argument("--all", action="store_true", help="every epoch of the history (default: first and last 10)")
     s.set_defaults(func=cmd_show)
 
@@ -198,7 +200,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         check_writable("--out", args.out, directory=True)
     from ..lab.store import Store
 
-    Store(args.db).close()  # the store checks itself at open (writable, not damaged, not another program's)
+    with Store(args.db) as store:  # the store checks itself at open (writable, not damaged, not another program's)
+        db_name = store.name  # a URL's password hidden
     epochs = _int("--epochs", args.epochs)
     steps = _int("--steps", args.steps)
     if epochs is not None and steps is not None:
@@ -239,7 +242,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for path in write_outputs(comparison, args.out, command):
             print(f"wrote {path}")
     trained = sum(1 for r in comparison.runs if r.model is not None)
-    print(f"{len(comparison.runs)} runs ({trained} trained, {len(comparison.runs) - trained} reused) in {args.db}")
+    print(f"{len(comparison.runs)} runs ({trained} trained, {len(comparison.runs) - trained} reused) in {db_name}")
     return 0
 
 
@@ -347,14 +350,13 @@ def cmd_find(args: argparse.Namespace) -> int:
 
 
 # -- runs -----------------------------------------------------------------------------------------
-def _store(path: str) -> Any:
-    from pathlib import Path
+def _store(db: str) -> Any:
+    from ..lab.store import Store, sqlite_path
 
-    from ..lab.store import Store
-
-    if not Path(path).exists():
+    file = sqlite_path(db)
+    if file is not None and not file.exists():
         return None
-    return Store(path, readonly=True)  # listing writes nothing: a read-only store lists too
+    return Store(db, readonly=True)  # listing writes nothing: a read-only store lists too
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -367,10 +369,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     with store:
         rows = store.summaries(task=args.task, limit=limit)
-    if not rows:
-        print(f"no runs stored in {args.db}" + (f" for task {args.task!r}" if args.task else ""))
+    if not rows:  # store.name: a URL's password hidden
+        print(f"no runs stored in {store.name}" + (f" for task {args.task!r}" if args.task else ""))
         return 0
-    table = Table(title=f"{len(rows)} runs in {args.db}")
+    table = Table(title=f"{len(rows)} runs in {store.name}")
     for name in ("id", "created", "task", "schedule", "optimizer", "epochs", "batch", "seed", "status",
                  "test_accuracy", "test_loss", "wall_s"):
         table.add_column(name, justify="left" if name in ("created", "task", "schedule", "optimizer", "status")

@@ -348,7 +348,8 @@ def compare(
     max_stack: int | None = None,
     **optimizer_kwargs: Any,
 ) -> Comparison:
-    """Train `task` under every schedule for every seed; reuse runs stored in `db` with the same config.
+    """Train `task` under every schedule for every seed; reuse runs stored in `db` (a path: an SQLite file; or a
+    database URL, e.g. postgresql://USER@HOST:PORT/NAME: see lrlab.lab.store) with the same config.
 
     Every finished run is committed to `db` (None: keep nothing) before the next starts (a stack's runs when the
     stack ends), so an interrupted comparison loses no finished run (only the stack in training). fresh=True

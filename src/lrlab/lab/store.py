@@ -1,24 +1,34 @@
-"""The run store: every finished run in one SQLite file (stdlib sqlite3), committed as soon as it ends.
+"""The run store: every finished run in SQLAlchemy tables, committed as soon as it ends; an SQLite file by default,
+a PostgreSQL database (or another SQLAlchemy URL) for many machines.
 
 A run is found again by its config key (task, schedule config, optimizer and its options, epochs, batch size,
 seed, plateau, and FORMAT_VERSION), so re-running a comparison reuses what is stored instead of training again.
 History is kept as JSON (columns + rows), the per-step arrays as float64 bytes.
 
-The file holds three tables: `lrlab_meta` (the marker: name "schema", value SCHEMA_VERSION), `runs` (one row per
+`db` is an SQLAlchemy URL (`sqlite:///path.db`, `postgresql://user@host:port/name`) or a plain path, which means
+an SQLite file; `database_url` is the one place that turns it into a URL (Optuna is given the same one, so a study
+and the runs share one database). Only SQLite and PostgreSQL (psycopg 3) are tested; other SQLAlchemy dialects
+may work.
+
+lrlab's tables: `lrlab_meta` (the marker: name "schema", value SCHEMA_VERSION), `lrlab_runs` (one row per
 finished run; `key` is unique: it is set on the run `find` returns for a config, and NULL on runs whose schedule
-has no config and on runs replaced by a later save of the same config, which keep their row), and `claims` (the
-runs being trained now: key, owner token, host, pid, claimed_at, heartbeat). A file with other tables is not a run
-store and is never altered. A store of phase 1 (a `runs` table with today's columns and no marker) is upgraded
-when opened for writing: the marker and `claims` are added, and older duplicates of a key lose their key.
+has no config and on runs replaced by a later save of the same config, which keep their row), and `lrlab_claims`
+(the runs being trained now: key, owner token, host, pid, claimed_at, heartbeat). The database may also hold an
+Optuna study's tables (OPTUNA_TABLES); one with any other table is not a run store and is never altered. Older
+stores are upgraded when opened for writing (read-only, they are read as they are): schema 2 (`runs`, `claims`
+and the marker) has its tables renamed; phase 1 (a `runs` table alone, no marker) gets the marker and the claims
+table, and older duplicates of a key lose their key.
 
 Claims keep two processes from training the same run: a claim is an INSERT on the claims table's primary key, so
-only one process gets it (plain SQL, the same on PostgreSQL). The others wait, and reuse the run once it is
+only one process gets it (an IntegrityError tells the others). The others wait, and reuse the run once it is
 stored; they take the claim over when its owner is gone (a pid no longer alive on this host, or a heartbeat older
-than `stale_after_s`). Saving the run and releasing its claim are one transaction.
+than `stale_after_s`). Saving the run and releasing its claim are one transaction. On SQLite a write transaction
+takes the file's write lock first (BEGIN IMMEDIATE); on PostgreSQL row locks and the key's unique index do it.
 
-Every failure of the database (a read-only file or directory, a lock held longer than the timeout, a malformed
-file, a database of another program) is a one-line ValueError naming the file; a store opened for writing is
-checked when it opens (pages, marker, and a write that is rolled back), before anything is trained.
+Every failure of the database (a read-only file, directory or user, a lock held longer than the timeout, a
+malformed file, a database of another program, a server that cannot be reached, a bad URL) is a one-line
+ValueError naming the store (a URL's password hidden); a store opened for writing is checked when it opens
+(pages, marker, and a write that is rolled back), before anything is trained.
 
 All SQL of lrlab lives in this module.
 """
@@ -28,7 +38,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
+import re
 import socket
 import sqlite3
 import threading
@@ -39,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 
 from .. import _check
 from .run import Run
@@ -47,7 +60,8 @@ DEFAULT_DB = Path("lrlab-runs") / "runs.db"
 FORMAT_VERSION = 3  # bump when the trainer changes what a config produces; old runs then train again
 # 2: a diverged run reports NaN metrics (1 evaluated the NaN model and stored made-up accuracies)
 # 3: a loss past 1e6 x the first epoch's is divergence (lrlab.lab.train.DIVERGED_FACTOR); plateau names its monitor
-SCHEMA_VERSION = 2  # the layout of the file; 1 was phase 1's (a runs table alone, no marker)
+SCHEMA_VERSION = 3  # the layout of the tables
+# 1: phase 1's (a runs table alone, no marker); 2: runs + claims + lrlab_meta; 3: lrlab_ prefixes (beside Optuna)
 
 _KEY_FIELDS = ("task", "schedule_config", "optimizer", "optimizer_kwargs", "epochs", "batch_size", "seed", "plateau",
                "steps")
@@ -55,38 +69,118 @@ _MAX_ID = 2**63 - 1  # the largest SQLite integer
 
 _RUN_COLUMNS = ("id", "key", "created", "task", "label", "schedule", "seed", "status", "wall_s", "config", "metrics",
                 "history", "step_lr", "step_loss")
-_RUNS_TABLE = """
-CREATE TABLE runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT,
-    created TEXT NOT NULL,
-    task TEXT NOT NULL,
-    label TEXT NOT NULL,
-    schedule TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    wall_s REAL NOT NULL,
-    config TEXT NOT NULL,
-    metrics TEXT NOT NULL,
-    history TEXT NOT NULL,
-    step_lr BLOB NOT NULL,
-    step_loss BLOB NOT NULL
-)"""
-_META_TABLE = "CREATE TABLE lrlab_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
-_CLAIMS_TABLE = """
-CREATE TABLE claims (
-    key TEXT PRIMARY KEY,
-    token TEXT NOT NULL,
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    claimed_at REAL NOT NULL,
-    heartbeat REAL NOT NULL
-)"""
-_KEY_INDEX = "CREATE UNIQUE INDEX runs_key ON runs (key)"  # NULLs are distinct (SQLite and PostgreSQL alike)
-_MARK = "INSERT INTO lrlab_meta (name, value) VALUES ('schema', ?)"
+_BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite's autoincrement needs INTEGER PRIMARY KEY
+
+# The tables an Optuna study keeps in its storage (optuna.storages._rdb.models, and alembic's version table):
+# a database holding them besides lrlab's is a run store (tests/lab/test_store_optuna.py checks the list).
+OPTUNA_TABLES = frozenset({
+    "alembic_version", "studies", "study_directions", "study_system_attributes", "study_user_attributes",
+    "trial_heartbeats", "trial_intermediate_values", "trial_params", "trial_system_attributes",
+    "trial_user_attributes", "trial_values", "trials", "version_info",
+})
+
+
+def _tables(prefix: str) -> tuple[sa.Table, sa.Table]:
+    """The runs and claims tables, named with `prefix` ("lrlab_" today; "" in the stores of schema 1 and 2)."""
+    meta = sa.MetaData()
+    runs = sa.Table(
+        f"{prefix}runs", meta,
+        sa.Column("id", _BIG, primary_key=True, autoincrement=True),
+        sa.Column("key", sa.Text),
+        sa.Column("created", sa.Text, nullable=False),
+        sa.Column("task", sa.Text, nullable=False),
+        sa.Column("label", sa.Text, nullable=False),
+        sa.Column("schedule", sa.Text, nullable=False),
+        sa.Column("seed", _BIG, nullable=False),
+        sa.Column("status", sa.Text, nullable=False),
+        sa.Column("wall_s", sa.Float, nullable=False),
+        sa.Column("config", sa.Text, nullable=False),
+        sa.Column("metrics", sa.Text, nullable=False),
+        sa.Column("history", sa.Text, nullable=False),
+        sa.Column("step_lr", sa.LargeBinary, nullable=False),
+        sa.Column("step_loss", sa.LargeBinary, nullable=False),
+        sa.Index(f"{prefix}runs_key", "key", unique=True),  # NULLs are distinct (SQLite and PostgreSQL alike)
+        sqlite_autoincrement=True,  # an id is never given twice, even after its run is deleted
+    )
+    claims = sa.Table(
+        f"{prefix}claims", meta,
+        sa.Column("key", sa.Text, primary_key=True),
+        sa.Column("token", sa.Text, nullable=False),
+        sa.Column("host", sa.Text, nullable=False),
+        sa.Column("pid", _BIG, nullable=False),
+        sa.Column("claimed_at", sa.Float, nullable=False),
+        sa.Column("heartbeat", sa.Float, nullable=False),
+    )
+    return runs, claims
+
+
+class _Sql:
+    """The statements on one layout's tables, built once (SQLAlchemy caches their compiled form): a run store spends
+    its time in the database and in decoding runs, not in building SQL."""
+
+    def __init__(self, runs: sa.Table, claims: sa.Table | None) -> None:
+        key, token = sa.bindparam("_key"), sa.bindparam("_token")
+        self.runs, self.claims = runs, claims
+        self.find = sa.select(runs).where(runs.c.key == key).order_by(runs.c.id.desc()).limit(1)
+        self.get = sa.select(runs).where(runs.c.id == sa.bindparam("_id"))
+        self.count = sa.select(sa.func.count()).select_from(runs)
+        self.unkey = runs.update().where(runs.c.key == key).values(key=None)
+        self.insert = runs.insert().returning(runs.c.id)
+        if claims is not None:
+            mine = sa.and_(claims.c.key == key, claims.c.token == token)
+            self.claim = claims.insert()
+            self.owner = sa.select(claims.c.token, claims.c.host, claims.c.pid, claims.c.heartbeat).where(
+                claims.c.key == key)
+            self.release = claims.delete().where(mine)
+            self.beat = claims.update().where(mine).values(heartbeat=sa.bindparam("_beat"))
+            self.listing = sa.select(*(claims.c[n] for n in _CLAIM_LISTING)).order_by(claims.c.claimed_at)
+
+
+_CLAIM_LISTING = ("key", "host", "pid", "claimed_at", "heartbeat")
+_RUNS, _CLAIMS = _tables("lrlab_")
+_OLD_RUNS, _OLD_CLAIMS = _tables("")  # schema 1 and 2, read as they are when opened read-only
+_CURRENT, _PHASE1, _SCHEMA2 = _Sql(_RUNS, _CLAIMS), _Sql(_OLD_RUNS, None), _Sql(_OLD_RUNS, _OLD_CLAIMS)
+_META = sa.Table("lrlab_meta", sa.MetaData(), sa.Column("name", sa.Text, primary_key=True),
+                 sa.Column("value", sa.Text, nullable=False))
+_LAYOUTS = {3: {"lrlab_meta", "lrlab_runs", "lrlab_claims"}, 2: {"lrlab_meta", "runs", "claims"}}
+_OPEN_LOCK = 0x6C726C6162  # PostgreSQL: the advisory lock under which a store is created or upgraded ("lrlab")
 
 # primary SQLite result codes (sqlite3.Error.sqlite_errorcode & 0xFF)
 _PERM, _BUSY, _LOCKED, _READONLY, _CORRUPT, _CANTOPEN, _NOTADB = 3, 5, 6, 8, 11, 14, 26
+# PostgreSQL SQLSTATEs: lock_not_available, query_canceled, deadlock_detected; read_only_sql_transaction,
+# insufficient_privilege; and the classes of connection, authentication and unknown database failures
+_PG_LOCKED, _PG_DENIED, _PG_UNREACHABLE = {"55P03", "57014", "40P01"}, {"25006", "42501"}, ("08", "28", "3D")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def database_url(db: str | Path) -> str:
+    """The SQLAlchemy URL of a run store (or of an Optuna storage sharing its database).
+
+    A plain path (any Path, or a string without `scheme://`) is an SQLite file: `sqlite:///<absolute path>`.
+    `postgresql://` (and `postgres://`) is given the installed driver, psycopg 3: `postgresql+psycopg://`. Other
+    URLs are returned as they are. ValueError (one line, the password hidden) for a URL SQLAlchemy cannot read."""
+    if isinstance(db, Path) or not _SCHEME.match(str(db)):
+        return "sqlite:///" + str(Path(db).expanduser().absolute())
+    url = _parse_url(str(db))
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url.render_as_string(hide_password=False)
+
+
+def sqlite_path(db: str | Path) -> Path | None:
+    """The SQLite file a run store's db names (a plain path or an sqlite:/// URL); None for a database server."""
+    url = sa.engine.make_url(database_url(db))
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def _parse_url(text: str) -> sa.engine.URL:
+    try:
+        return sa.engine.make_url(text)
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        shown = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", text)
+        raise ValueError(f"the run store {shown!r}: not a database URL SQLAlchemy can read ({exc})") from None
 
 
 def config_key(config: dict[str, Any]) -> str | None:
@@ -129,18 +223,22 @@ def _alive(pid: int) -> bool:
 
 
 class Store:
-    """Runs in an SQLite file; `save` commits at once. Usable as a context manager.
+    """Runs in an SQLite file or a database server; `save` commits at once. Usable as a context manager.
 
-    readonly=True opens without writing anything (listing and showing runs; a read-only file works); otherwise the
-    file is created or upgraded and must be writable. timeout: seconds to wait for a lock another process holds.
-    heartbeat_s / stale_after_s: how often a claim's owner says it is alive, and after how long without a beat a
-    claim of another host is taken over. poll_s: how often a process waiting for a claimed run looks again.
-    Every database failure is a one-line ValueError naming the file.
+    db: an SQLAlchemy URL (`sqlite:///path.db`, `postgresql://user@host:port/name`) or a plain path (an SQLite
+    file). readonly=True opens without writing anything (listing and showing runs; a read-only file works, opened
+    read-only; on PostgreSQL its transactions are read-only); otherwise the tables are created or upgraded and must
+    be writable. timeout: seconds to wait for a lock another process holds (SQLite's busy timeout; PostgreSQL's
+    lock_timeout, and its connect timeout, at least 2 s). heartbeat_s / stale_after_s: how often a claim's owner
+    says it is alive, and after how long without a beat a claim of another host is taken over. poll_s: how often a
+    process waiting for a claimed run looks again. Every database failure is a one-line ValueError naming the
+    store (`name`: the path as given, or the URL with its password hidden); `path` is the SQLite file (None for a
+    server), `url` the URL the engine uses.
     """
 
     def __init__(
         self,
-        path: str | Path = DEFAULT_DB,
+        db: str | Path = DEFAULT_DB,
         *,
         readonly: bool = False,
         timeout: float = 30.0,
@@ -148,41 +246,84 @@ class Store:
         stale_after_s: float = 60.0,
         poll_s: float = 0.2,
     ) -> None:
-        self.path = Path(path)
         self.readonly = _check.boolean("Store", "readonly", readonly)
         self.timeout = _check.rate("Store", "timeout", timeout)
         self.heartbeat_s = _check.positive("Store", "heartbeat_s", heartbeat_s)
         self.stale_after_s = _check.positive("Store", "stale_after_s", stale_after_s)
         self.poll_s = _check.positive("Store", "poll_s", poll_s)
         self._empty = False
-        if self.path.is_dir():
-            raise ValueError(f"db must be a file, got the directory {str(self.path)!r}")
-        if readonly and not self.path.exists():
-            raise ValueError(f"no run store at {str(self.path)!r}")
-        try:
-            if readonly:
-                self._conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True,
-                                             timeout=self.timeout, isolation_level=None)
-            else:
-                for folder in (self.path.parent, *self.path.parent.parents):
-                    if folder.exists() and not folder.is_dir():
-                        raise ValueError(f"the run store {str(self.path)!r}: {str(folder)!r} is a file, not a folder")
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._conn = self._connect()
-        except (sqlite3.Error, OSError) as exc:
-            raise self._error(exc) from exc
+        self._sql = _CURRENT
+        self.url = database_url(db)
+        url = sa.engine.make_url(self.url)
+        plain = isinstance(db, Path) or not _SCHEME.match(str(db))
+        self.name = str(db) if plain else sa.engine.make_url(str(db)).render_as_string(hide_password=True)
+        self._password = url.password
+        self.path: Path | None = None
+        if url.get_backend_name() == "sqlite":
+            if url.database in (None, "", ":memory:") or str(url.database).startswith("file:"):
+                raise ValueError(f"the run store {self.name!r}: give an SQLite file (sqlite:///path.db), not an "
+                                 "in-memory database")
+            self.path = Path(url.database)
+        self._engine = self._sqlite_engine(url) if self.path is not None else self._server_engine(url)
         try:
             self._open()
         except BaseException:
-            self._conn.close()
+            self._engine.dispose()
             raise
 
-    def _connect(self) -> sqlite3.Connection:
-        """A new connection in autocommit mode: transactions are begun and ended here, explicitly."""
-        return sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None)
+    def _server_engine(self, url: sa.engine.URL) -> sa.engine.Engine:
+        """PostgreSQL waits `timeout` for a lock (lock_timeout) and for the server (connect_timeout, at least 2 s);
+        a read-only store's transactions are read-only. Other dialects are given the URL as it is."""
+        args: dict[str, Any] = {}
+        if url.get_backend_name() == "postgresql":
+            options = f"-c lock_timeout={max(1, round(self.timeout * 1000))}"  # 0 would mean: wait for ever
+            if self.readonly:
+                options += " -c default_transaction_read_only=on"
+            args = {"connect_timeout": max(2, math.ceil(self.timeout)), "options": options}
+        try:
+            return sa.create_engine(url, connect_args=args, pool_pre_ping=True)
+        except (sa.exc.SQLAlchemyError, ValueError, ImportError) as exc:  # no such dialect or driver
+            raise ValueError(f"the run store {self.name!r}: cannot use this database URL "
+                             f"({' '.join(str(exc).split())})") from None
+
+    def _sqlite_engine(self, url: sa.engine.URL) -> sa.engine.Engine:
+        """pysqlite's own BEGIN is off (isolation_level=None): a write transaction begins with BEGIN IMMEDIATE
+        (SQLAlchemy's recipe), taking the write lock first; a read, with a plain BEGIN. A read-only store opens the
+        file read-only (`?mode=ro`)."""
+        path = self.path
+        assert path is not None
+        if path.is_dir():
+            raise ValueError(f"db must be a file, got the directory {self.name!r}")
+        if self.readonly:
+            if not path.exists():
+                raise ValueError(f"no run store at {self.name!r}")
+            target, uri = path.resolve().as_uri() + "?mode=ro", True
+        else:
+            for folder in (path.parent, *path.parent.parents):
+                if folder.exists() and not folder.is_dir():
+                    raise ValueError(f"the run store {self.name!r}: {str(folder)!r} is a file, not a folder")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise self._error(exc) from exc
+            target, uri = str(path), False
+        timeout = self.timeout
+
+        def connect() -> sqlite3.Connection:
+            return sqlite3.connect(target, uri=uri, timeout=timeout, isolation_level=None, check_same_thread=False)
+
+        engine = sa.create_engine(url, creator=connect, poolclass=sa.pool.QueuePool)
+        readonly = self.readonly
+
+        @sa.event.listens_for(engine, "begin")
+        def begin(conn: sa.engine.Connection) -> None:  # on the driver's connection: a third of a find's cost less
+            write = conn.get_execution_options().get("lrlab_write") and not readonly
+            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
 
     def close(self) -> None:
-        self._conn.close()
+        self._engine.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -192,109 +333,147 @@ class Store:
 
     # -- errors and transactions ------------------------------------------------------------------
     def _error(self, exc: BaseException) -> ValueError:
-        """One line naming the file for a failure of the database or the file system."""
-        where = str(self.path)
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-        if code in (_BUSY, _LOCKED):
+        """One line naming the store for a failure of the database, the server or the file system."""
+        where = self.name
+        orig = getattr(exc, "orig", None) or exc
+        text = " ".join(str(orig).split()) or type(orig).__name__
+        if self._password:
+            text = text.replace(self._password, "***")
+        code = (getattr(orig, "sqlite_errorcode", None) or 0) & 0xFF
+        state = str(getattr(orig, "sqlstate", None) or "")
+        if code in (_BUSY, _LOCKED) or state in _PG_LOCKED:
             return ValueError(f"the run store {where!r} is locked: another process holds it "
                               f"(waited {self.timeout:g} s)")
         if code in (_CORRUPT, _NOTADB):
             return ValueError(f"{where!r} is not a valid lrlab run store: {text}")
-        if code in (_READONLY, _CANTOPEN, _PERM) or isinstance(exc, PermissionError):
+        if code in (_READONLY, _CANTOPEN, _PERM) or isinstance(orig, PermissionError):
             return ValueError(f"cannot write the run store {where!r}: {text} (is the file or its directory "
                               "read-only?)")
+        if state in _PG_DENIED:
+            return ValueError(f"cannot write the run store {where!r}: {text} (may this user write there?)")
+        if self.path is None and isinstance(exc, sa.exc.OperationalError) and (
+                not state or state.startswith(_PG_UNREACHABLE)):
+            return ValueError(f"cannot reach the run store {where!r}: {text}")
         return ValueError(f"the run store {where!r}: {text}")
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
-        """Turn sqlite3.Error and OSError into the one-line ValueError of `_error`."""
+        """Turn the errors of SQLAlchemy, the driver and the file system into the one-line ValueError of `_error`."""
         try:
             yield
-        except (sqlite3.Error, OSError) as exc:
+        except (sa.exc.SQLAlchemyError, sqlite3.Error, OSError) as exc:
             raise self._error(exc) from exc
 
     @contextlib.contextmanager
-    def _write(self, conn: sqlite3.Connection | None = None, *, commit: bool = True) -> Iterator[sqlite3.Connection]:
-        """A write transaction (BEGIN IMMEDIATE: the lock is taken first); COMMIT at the end, or ROLLBACK when
-        commit is False or the block raises (KeyboardInterrupt included)."""
-        conn = self._conn if conn is None else conn
-        with self._guard():
-            conn.execute("BEGIN IMMEDIATE")
+    def _transaction(self, *, write: bool = False, commit: bool = True) -> Iterator[sa.engine.Connection]:
+        """A transaction on a connection of the engine's pool: a write one takes SQLite's write lock first (BEGIN
+        IMMEDIATE). COMMIT at the end, or ROLLBACK when commit is False or the block raises (KeyboardInterrupt
+        included)."""
+        with self._guard(), self._engine.connect() as conn:
+            if write:
+                conn.execution_options(lrlab_write=True)
+            trans = conn.begin()
             try:
                 yield conn
-                if conn.in_transaction:  # the block may have ended it itself
-                    conn.execute("COMMIT" if commit else "ROLLBACK")
             except BaseException:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
+                with contextlib.suppress(sa.exc.SQLAlchemyError, sqlite3.Error):
+                    trans.rollback()
                 raise
+            if trans.is_active:  # the block may have ended it itself
+                if commit:
+                    trans.commit()
+                else:
+                    trans.rollback()
 
     # -- opening ----------------------------------------------------------------------------------
     def _open(self) -> None:
-        """Recognise the file, check its pages, and (for writing) create, upgrade or probe it in one transaction."""
-        with self._guard():
-            state = self._inspect()  # a database of another program fails here, before anything is locked
-            row = self._conn.execute("PRAGMA quick_check(1)").fetchone()
-            if row is None or row[0] != "ok":
-                found = " ".join(str(row[0]).replace("*** in database main ***", "").split()) if row else "?"
-                raise ValueError(f"{str(self.path)!r} is not a valid lrlab run store: {found}")
+        """Recognise the tables, check an SQLite file's pages, and (for writing) create, upgrade or probe the store
+        in one transaction."""
+        with self._transaction() as conn:
+            state = self._inspect(conn)  # a database of another program fails here, before anything is locked
+            if self.path is not None:
+                row = conn.exec_driver_sql("PRAGMA quick_check(1)").fetchone()
+                if row is None or row[0] != "ok":
+                    found = " ".join(str(row[0]).replace("*** in database main ***", "").split()) if row else "?"
+                    raise ValueError(f"{self.name!r} is not a valid lrlab run store: {found}")
         if self.readonly:
             self._empty = state == "new"
+            if state in ("phase1", "schema2"):  # read as it is
+                self._sql = _SCHEMA2 if state == "schema2" else _PHASE1
             return
-        # Again under the write lock: another process may have created or upgraded the file meanwhile.
-        with self._write(commit=False) as conn:
-            state = self._inspect()
+        # Again under the write lock: another process may have created or upgraded the store meanwhile.
+        with self._transaction(write=True, commit=False) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _OPEN_LOCK})
+            state = self._inspect(conn)
             if state == "new":
-                for sql in (_META_TABLE, _RUNS_TABLE, _KEY_INDEX, _CLAIMS_TABLE):
-                    conn.execute(sql)
-                conn.execute(_MARK, (str(SCHEMA_VERSION),))
+                for table in (_META, _RUNS, _CLAIMS):
+                    table.create(conn)
+            elif state == "schema2":
+                for old, new in (("runs", "lrlab_runs"), ("claims", "lrlab_claims")):
+                    conn.execute(sa.text(f"ALTER TABLE {old} RENAME TO {new}"))
+                conn.execute(sa.text("DROP INDEX IF EXISTS runs_key"))
+                next(iter(_RUNS.indexes)).create(conn)
             elif state == "phase1":
-                conn.execute(_META_TABLE)
-                conn.execute(_MARK, (str(SCHEMA_VERSION),))
-                conn.execute(_CLAIMS_TABLE)
+                conn.execute(sa.text("ALTER TABLE runs RENAME TO lrlab_runs"))
+                _META.create(conn)
+                _CLAIMS.create(conn)
                 # phase 1 stored a --fresh rerun beside the old run; the latest is the one find() returned
-                conn.execute("UPDATE runs SET key = NULL WHERE key IS NOT NULL AND id NOT IN "
-                             "(SELECT MAX(id) FROM runs WHERE key IS NOT NULL GROUP BY key)")
-                conn.execute("DROP INDEX IF EXISTS runs_key")
-                conn.execute(_KEY_INDEX)
-            else:  # the write probe: a row that is rolled back (a read-only file or directory fails here)
-                conn.execute("INSERT INTO lrlab_meta (name, value) VALUES ('write probe', '')")
+                conn.execute(sa.text("UPDATE lrlab_runs SET key = NULL WHERE key IS NOT NULL AND id NOT IN "
+                                     "(SELECT MAX(id) FROM lrlab_runs WHERE key IS NOT NULL GROUP BY key)"))
+                conn.execute(sa.text("DROP INDEX IF EXISTS runs_key"))
+                next(iter(_RUNS.indexes)).create(conn)
+            else:  # the write probe: a row that is rolled back (a read-only file, directory or user fails here)
+                conn.execute(_META.insert().values(name="write probe", value=""))
+            if state in ("new", "phase1"):
+                conn.execute(_META.insert().values(name="schema", value=str(SCHEMA_VERSION)))
+            elif state == "schema2":
+                conn.execute(_META.update().where(_META.c.name == "schema").values(value=str(SCHEMA_VERSION)))
             if state != "current":
-                conn.execute("COMMIT")
+                conn.commit()
 
-    def _inspect(self) -> str:
-        """"new" (no tables), "phase1" (phase 1's runs table, no marker) or "current"; ValueError otherwise."""
-        where = str(self.path)
-        rows = self._conn.execute("SELECT type, name FROM sqlite_master").fetchall()
-        if not rows:
+    def _inspect(self, conn: sa.engine.Connection) -> str:
+        """"new" (no table of lrlab's), "phase1", "schema2" or "current"; ValueError for a database holding tables
+        that are neither lrlab's nor Optuna's, or a newer or damaged store."""
+        where = self.name
+        inspector = sa.inspect(conn)
+        ours = (set(inspector.get_table_names()) | set(inspector.get_view_names())) - OPTUNA_TABLES
+        if not ours:
             return "new"
-        tables = sorted(name for kind, name in rows if kind == "table" and not name.startswith("sqlite_"))
-        if "lrlab_meta" in tables:
+        if "lrlab_meta" in ours:
             try:
-                row = self._conn.execute("SELECT value FROM lrlab_meta WHERE name = 'schema'").fetchone()
-            except sqlite3.OperationalError:
-                row = None
-            version = str(row[0]) if row is not None else ""
+                with conn.begin_nested():
+                    value = conn.execute(sa.select(_META.c.value).where(_META.c.name == "schema")).scalar()
+            except sa.exc.DBAPIError:
+                value = None
+            version = str(value) if value is not None else ""
             if not version.isdigit():
                 raise ValueError(f"{where!r} is not an lrlab run store: its lrlab_meta table has no schema version; "
                                  "it was left unchanged")
             if int(version) > SCHEMA_VERSION:
                 raise ValueError(f"the run store {where!r} has schema {version}, newer than this lrlab's "
                                  f"{SCHEMA_VERSION}: upgrade lrlab")
-            missing = [t for t in ("runs", "claims") if t not in tables]
-            if missing or self._columns("runs")[: len(_RUN_COLUMNS)] != _RUN_COLUMNS:
-                raise ValueError(f"{where!r} is not a valid lrlab run store: "
-                                 + (f"the table {missing[0]} is missing" if missing else "its runs table differs"))
-            return "current"
-        if tables == ["runs"] and self._columns("runs") == _RUN_COLUMNS:
+            layout = _LAYOUTS[3 if int(version) >= 3 else 2]
+            others = sorted(ours - layout - _LAYOUTS[2] - _LAYOUTS[3])
+            if others:
+                raise ValueError(f"{where!r} is not an lrlab run store (it holds the tables {', '.join(others)} "
+                                 "besides lrlab's); it was left unchanged")
+            missing = sorted(layout - ours)
+            runs = "lrlab_runs" if "lrlab_runs" in layout else "runs"
+            if missing or ours != layout or self._columns(inspector, runs)[: len(_RUN_COLUMNS)] != _RUN_COLUMNS:
+                found = (f"the table {missing[0]} is missing" if missing else
+                         f"it holds the tables {', '.join(sorted(ours))}" if ours != layout else
+                         f"its {runs} table differs")
+                raise ValueError(f"{where!r} is not a valid lrlab run store: {found}")
+            return "current" if int(version) >= 3 else "schema2"
+        if ours == {"runs"} and self._columns(inspector, "runs") == _RUN_COLUMNS:
             return "phase1"
-        raise ValueError(f"{where!r} is not an lrlab run store (it holds the tables {', '.join(tables)}"
-                         + (" with other columns" if tables == ["runs"] else "") + "); it was left unchanged")
+        raise ValueError(f"{where!r} is not an lrlab run store (it holds the tables {', '.join(sorted(ours))}"
+                         + (" with other columns" if ours == {"runs"} else "") + "); it was left unchanged")
 
-    def _columns(self, table: str) -> tuple[str, ...]:
-        return tuple(row[1] for row in self._conn.execute(f"PRAGMA table_info({table})"))
+    @staticmethod
+    def _columns(inspector: sa.engine.Inspector, table: str) -> tuple[str, ...]:
+        return tuple(column["name"] for column in inspector.get_columns(table))
 
     # -- writing ----------------------------------------------------------------------------------
     def save(self, run: Run, *, _claim: tuple[str, str] | None = None) -> int:
@@ -307,31 +486,22 @@ class Store:
         hist = {"columns": [str(c) for c in history.columns], "data": history.astype(object).values.tolist()}
         created = run.created or time.strftime("%Y-%m-%d %H:%M:%S")
         key = config_key(run.config)
-        with self._write() as conn:
+        q = self._sql
+        row = {
+            "key": key, "created": created, "task": run.task, "label": run.label,
+            "schedule": str(run.config.get("schedule")), "seed": run.seed, "status": run.status,
+            "wall_s": float(run.wall_s), "config": _dumps(run.config), "metrics": _dumps(run.metrics),
+            "history": _dumps(hist),
+            "step_lr": np.ascontiguousarray(run.step_lr, dtype="<f8").tobytes(),
+            "step_loss": np.ascontiguousarray(run.step_loss, dtype="<f8").tobytes(),
+        }
+        with self._transaction(write=True) as conn:
             if key is not None:
-                conn.execute("UPDATE runs SET key = NULL WHERE key = ?", (key,))
-            cur = conn.execute(
-                "INSERT INTO runs (key, created, task, label, schedule, seed, status, wall_s, config, metrics, history,"
-                " step_lr, step_loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    created,
-                    run.task,
-                    run.label,
-                    str(run.config.get("schedule")),
-                    run.seed,
-                    run.status,
-                    float(run.wall_s),
-                    _dumps(run.config),
-                    _dumps(run.metrics),
-                    _dumps(hist),
-                    np.ascontiguousarray(run.step_lr, dtype="<f8").tobytes(),
-                    np.ascontiguousarray(run.step_loss, dtype="<f8").tobytes(),
-                ),
-            )
+                conn.execute(q.unkey, {"_key": key})
+            rid = conn.execute(q.insert, row).scalar_one()
             if _claim is not None:
-                conn.execute("DELETE FROM claims WHERE key = ? AND token = ?", _claim)
-        run.id = int(cur.lastrowid)
+                conn.execute(q.release, {"_key": _claim[0], "_token": _claim[1]})
+        run.id = int(rid)
         run.created = created
         return run.id
 
@@ -350,30 +520,36 @@ class Store:
         key = config_key(config)
         if key is None:
             return Claim(self, None, None, None)
+        q = self._sql
         host, pid = socket.gethostname(), os.getpid()
         announced = False
         while True:
             token = uuid.uuid4().hex
-            with self._write() as conn:
-                if not fresh:
-                    row = conn.execute("SELECT * FROM runs WHERE key = ?", (key,)).fetchone()
-                    if row is not None:
-                        return Claim(self, None, None, self._run(row))
+            with self._transaction(write=True) as conn:
+                if not fresh and (row := conn.execute(q.find, {"_key": key}).first()) is not None:
+                    return Claim(self, None, None, self._run(row))
                 now = time.time()
-                insert = ("INSERT INTO claims (key, token, host, pid, claimed_at, heartbeat) VALUES (?, ?, ?, ?, ?, ?)",
-                          (key, token, host, pid, now, now))
+                mine = {"key": key, "token": token, "host": host, "pid": pid, "claimed_at": now, "heartbeat": now}
                 try:
-                    conn.execute(*insert)
-                    return Claim(self, key, token, None)
-                except sqlite3.IntegrityError:
-                    pass  # held: by whom?
-                owner = conn.execute("SELECT token, host, pid, heartbeat FROM claims WHERE key = ?", (key,)).fetchone()
-                if owner is not None and self._stale(owner[1], owner[2], owner[3], now):
-                    conn.execute("DELETE FROM claims WHERE key = ? AND token = ?", (key, owner[0]))
-                    conn.execute(*insert)
+                    with conn.begin_nested():  # PostgreSQL: a failed INSERT must not end the transaction
+                        conn.execute(q.claim, mine)
+                    held = True
+                except sa.exc.IntegrityError:  # held: by whom?
+                    held = False
+                    owner = conn.execute(q.owner, {"_key": key}).first()
+                    if owner is not None and self._stale(owner.host, owner.pid, owner.heartbeat, now):
+                        conn.execute(q.release, {"_key": key, "_token": owner.token})
+                        conn.execute(q.claim, mine)
+                        held = True
+                if held:
+                    # PostgreSQL: the owner may have stored the run and released its claim since the SELECT above
+                    # (SQLite's write lock rules that out); then the run is reused and the claim rolled back.
+                    if not fresh and (row := conn.execute(q.find, {"_key": key}).first()) is not None:
+                        conn.rollback()
+                        return Claim(self, None, None, self._run(row))
                     return Claim(self, key, token, None)
             if owner is not None and on_wait is not None and not announced:
-                on_wait(f"waiting for pid {owner[2]} on {owner[1]}")
+                on_wait(f"waiting for pid {owner.pid} on {owner.host}")
                 announced = True
             time.sleep(self.poll_s)
 
@@ -385,16 +561,24 @@ class Store:
 
     def claims(self) -> list[dict[str, Any]]:
         """The runs being trained now: key, host, pid, claimed_at, heartbeat (oldest first)."""
-        if self._empty:
+        if self._empty or self._sql.claims is None:
             return []
-        with self._guard():
-            rows = self._conn.execute(
-                "SELECT key, host, pid, claimed_at, heartbeat FROM claims ORDER BY claimed_at").fetchall()
-        return [dict(zip(("key", "host", "pid", "claimed_at", "heartbeat"), row)) for row in rows]
+        with self._transaction() as conn:
+            rows = conn.execute(self._sql.listing).all()
+        return [dict(zip(_CLAIM_LISTING, row)) for row in rows]
+
+    def _beat(self, key: str, token: str) -> None:
+        """A claim's owner is alive (the heartbeat thread's call: a connection of its own from the pool)."""
+        with self._transaction(write=True) as conn:
+            conn.execute(self._sql.beat, {"_key": key, "_token": token, "_beat": time.time()})
+
+    def _release(self, key: str, token: str) -> None:
+        with self._transaction(write=True) as conn:
+            conn.execute(self._sql.release, {"_key": key, "_token": token})
 
     def _writable(self) -> None:
         if self.readonly:
-            raise ValueError(f"the run store {str(self.path)!r} was opened read-only")
+            raise ValueError(f"the run store {self.name!r} was opened read-only")
 
     # -- reading ----------------------------------------------------------------------------------
     def find(self, config: dict[str, Any]) -> Run | None:
@@ -402,39 +586,37 @@ class Store:
         key = config_key(config)
         if key is None or self._empty:
             return None
-        with self._guard():
-            row = self._conn.execute("SELECT * FROM runs WHERE key = ? ORDER BY id DESC LIMIT 1", (key,)).fetchone()
+        with self._transaction() as conn:
+            row = conn.execute(self._sql.find, {"_key": key}).first()
             return None if row is None else self._run(row)
 
     def get(self, run_id: int) -> Run:
         """The run stored under `run_id`; ValueError if there is none."""
-        rid = _check.whole(f"run store {str(self.path)!r}", "run id", run_id, 0, _MAX_ID)
+        rid = _check.whole(f"run store {self.name!r}", "run id", run_id, 0, _MAX_ID)
         row = None
         if not self._empty:
-            with self._guard():
-                row = self._conn.execute("SELECT * FROM runs WHERE id = ?", (rid,)).fetchone()
+            with self._transaction() as conn:
+                row = conn.execute(self._sql.get, {"_id": rid}).first()
         if row is None:
-            raise ValueError(f"no run with id {rid} in {str(self.path)!r}")
+            raise ValueError(f"no run with id {rid} in {self.name!r}")
         with self._guard():
             return self._run(row)
 
     def summaries(self, task: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """One dict per stored run, newest first: id, created, task, schedule, seed, status, wall_s, metrics."""
-        limit = _check.whole(f"run store {str(self.path)!r}", "limit", limit, 0, _MAX_ID, optional=True)
+        limit = _check.whole(f"run store {self.name!r}", "limit", limit, 0, _MAX_ID, optional=True)
         if self._empty:
             return []
-        sql = "SELECT id, created, task, label, schedule, seed, status, wall_s, config, metrics FROM runs"
-        args: list[Any] = []
+        runs = self._sql.runs
+        names = ("id", "created", "task", "label", "schedule", "seed", "status", "wall_s", "config", "metrics")
+        query = sa.select(*(runs.c[n] for n in names)).order_by(runs.c.id.desc())
         if task is not None:
-            sql += " WHERE task = ?"
-            args.append(task)
-        sql += " ORDER BY id DESC"
+            query = query.where(runs.c.task == task)
         if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
+            query = query.limit(limit)
+        with self._transaction() as conn:
+            rows = conn.execute(query).all()
         out = []
-        with self._guard():
-            rows = self._conn.execute(sql, args).fetchall()
         for rid, created, task_name, label, schedule, seed, status, wall, config, metrics in rows:
             cfg = json.loads(config)
             out.append({
@@ -447,13 +629,13 @@ class Store:
     def __len__(self) -> int:
         if self._empty:
             return 0
-        with self._guard():
-            return int(self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+        with self._transaction() as conn:
+            return int(conn.execute(self._sql.count).scalar_one())
 
-    def _run(self, row: tuple[Any, ...]) -> Run:
+    def _run(self, row: sa.Row) -> Run:
         import pandas as pd
 
-        rec = dict(zip(_RUN_COLUMNS, row))
+        rec = row._mapping
         hist = json.loads(rec["history"])
         history = pd.DataFrame(hist["data"], columns=hist["columns"])
         for col in history.columns:
@@ -475,9 +657,9 @@ class Store:
 class Claim:
     """What `Store.claim` returns: a stored run to reuse (`run`), or this process's claim on a run to train.
 
-    As a context manager it beats the claim's heartbeat from a thread while the block runs, and releases the
-    claim when the block ends, however it ends (a release that fails while an exception is on its way is dropped:
-    the claim is then taken over, its owner being gone)."""
+    As a context manager it beats the claim's heartbeat from a thread (on a connection of its own) while the block
+    runs, and releases the claim when the block ends, however it ends (a release that fails while an exception is
+    on its way is dropped: the claim is then taken over, its owner being gone)."""
 
     def __init__(self, store: Store, key: str | None, token: str | None, run: Run | None) -> None:
         self.store, self.key, self.token, self.run = store, key, token, run
@@ -501,14 +683,9 @@ class Claim:
         return self
 
     def _beat(self) -> None:
-        conn = self.store._connect()
-        try:
-            while not self._stop.wait(self.store.heartbeat_s):
-                with contextlib.suppress(sqlite3.Error):  # a missed beat: the next one tries again
-                    conn.execute("UPDATE claims SET heartbeat = ? WHERE key = ? AND token = ?",
-                                 (time.time(), self.key, self.token))
-        finally:
-            conn.close()
+        while not self._stop.wait(self.store.heartbeat_s):
+            with contextlib.suppress(ValueError):  # a missed beat: the next one tries again
+                self.store._beat(self.key, self.token)  # type: ignore[arg-type]
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
         if self._beater is not None:
@@ -518,8 +695,7 @@ class Claim:
         if not self.held:
             return
         try:
-            with self.store._write() as conn:
-                conn.execute("DELETE FROM claims WHERE key = ? AND token = ?", (self.key, self.token))
+            self.store._release(self.key, self.token)  # type: ignore[arg-type]
         except ValueError:
             if exc_type is None:
                 raise
