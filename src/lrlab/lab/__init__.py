@@ -1,7 +1,7 @@
 """The lab: tasks (data, a model, a loss), and the machinery that trains and compares schedules on them.
 
-Importing this package needs only numpy: torch, scikit-learn and mnist1d are imported when a task's data
-or model is built.
+Importing this package needs numpy and SQLAlchemy (the run store's tables): torch, scikit-learn and mnist1d are
+imported when a task's data or model is built, Optuna when a search starts.
 """
 
 # `train`, `compare`, `cooldowns` and `tune` are the functions (they shadow their modules' names; `from lrlab.lab.train

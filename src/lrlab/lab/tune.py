@@ -66,37 +66,22 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 # -- storage ---------------------------------------------------------------------------------------------
 def storage_url(storage: str | Path | None) -> str:
-    """The SQLAlchemy URL of a storage: None is DEFAULT_STORAGE, a path an SQLite file (absolute, so every worker
-    finds the same file), postgresql:// is read as psycopg 3 (postgresql+psycopg://); other URLs as given."""
+    """The SQLAlchemy URL of a storage (the study's and the run store's: one database holds both): None is
+    DEFAULT_STORAGE; the rest is `store.database_url`'s rule (a path is an SQLite file, made absolute so every
+    worker finds the same file, its folder created; postgresql:// is read as psycopg 3)."""
+    from .store import database_url, sqlite_path
+
     if storage is None:
         storage = DEFAULT_STORAGE
-    if isinstance(storage, Path) or (isinstance(storage, str) and "://" not in storage):
-        path = Path(storage).expanduser()
-        if not str(storage).strip():
-            raise _check.fail("tune", "storage", "a database URL or an SQLite file path", storage)
+    if not isinstance(storage, (str, Path)) or not str(storage).strip():
+        raise _check.fail("tune", "storage", "a database URL or an SQLite file path", storage)
+    url = database_url(storage)
+    path = sqlite_path(url)
+    if path is not None:
         if path.is_dir():
             raise ValueError(f"tune: storage must be a file or a URL, got the directory {str(path)!r}")
-        path.resolve().parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path.resolve()}"
-    if not isinstance(storage, str):
-        raise _check.fail("tune", "storage", "a database URL or an SQLite file path", storage)
-    scheme, rest = storage.split("://", 1)
-    if scheme in ("postgresql", "postgres"):
-        return f"postgresql+psycopg://{rest}"
-    return storage
-
-
-def _runs_db(url: str) -> Path | None:
-    """Where the run store keeps the confirmed runs for a storage URL: today's Store takes an SQLite path and
-    refuses a file holding other tables, so the runs go to a file beside the study's (tune.db -> tune.runs.db);
-    for a server URL, the default run store of this machine."""
-    # integrator: replace with store.database_url/Store(url)
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        return path.with_name(f"{path.stem}.runs{path.suffix or '.db'}")
-    from .store import DEFAULT_DB
-
-    return DEFAULT_DB
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return url
 
 
 # -- settings --------------------------------------------------------------------------------------------
@@ -598,7 +583,7 @@ def tune(
     with quiet():
         the_study = optuna.load_study(study_name=name, storage=_storage(settings))
     frame = trials_frame(the_study)
-    comparison, board = confirm_best(the_study, task, confirm, seeds, seed=seed, epochs=epochs, db=_runs_db(url),
+    comparison, board = confirm_best(the_study, task, confirm, seeds, seed=seed, epochs=epochs, db=url,
                                      optimizer=optimizer, batch_size=batch_size, dtype=dtype, device=device,
                                      progress=progress, **optimizer_kwargs)
     if board is not None and not board.empty:
