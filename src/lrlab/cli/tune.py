@@ -99,11 +99,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
         import torch
     except ImportError as exc:
         raise ValueError(f"lrlab tune needs the lab extras (pip install 'lrlab[lab]'): {exc}") from None
-    from ..lab.tune import storage_url, tune
+    from ..lab.store import display_name
+    from ..lab.tune import tune
 
     if threads is not None:
         torch.set_num_threads(threads)
-    print(f"tuning {task.name}: {trials} trials in {args.storage}"
+    print(f"tuning {task.name}: {trials} trials in {display_name(args.storage)}"
           f"{f' with {workers} workers' if workers and workers > 1 else ''}…", file=sys.stderr, flush=True)
     result = tune(task, args.space, trials=trials, epochs=epochs, storage=args.storage, study=args.study,
                   workers=workers, sampler=sampler, pruner=pruner, confirm=confirm, seeds=seeds, batch=batch,
@@ -111,7 +112,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                   device=device, progress=not args.no_progress, threads=threads, **_optimizer_kwargs(args))
     if result.leaderboard is not None:
         print_confirmed(result)
-    print(f"study {result.study.study_name!r} in {storage_url(args.storage)}: {_summary(result.trials)}")
+    print(f"study {result.study.study_name!r} in {display_name(args.storage)}: {_summary(result.trials)}")
     if args.out:
         argv = getattr(args, "argv", None)
         command = "lrlab " + " ".join(shlex.quote(a) for a in argv) if argv else None

@@ -167,6 +167,13 @@ def database_url(db: str | Path) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def display_name(db: str | Path) -> str:
+    """How a run store (or storage) is named in messages: a path as given, a URL with its password hidden."""
+    if isinstance(db, Path) or not _SCHEME.match(str(db)):
+        return str(db)
+    return _parse_url(str(db)).render_as_string(hide_password=True)
+
+
 def sqlite_path(db: str | Path) -> Path | None:
     """The SQLite file a run store's db names (a plain path or an sqlite:/// URL); None for a database server."""
     url = sa.engine.make_url(database_url(db))
@@ -255,8 +262,7 @@ class Store:
         self._sql = _CURRENT
         self.url = database_url(db)
         url = sa.engine.make_url(self.url)
-        plain = isinstance(db, Path) or not _SCHEME.match(str(db))
-        self.name = str(db) if plain else sa.engine.make_url(str(db)).render_as_string(hide_password=True)
+        self.name = display_name(db)
         self._password = url.password
         self.path: Path | None = None
         if url.get_backend_name() == "sqlite":
