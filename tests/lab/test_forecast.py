@@ -188,3 +188,26 @@ def test_cli_fits_checks_optimises_and_writes(tmp_path, capsys):
     assert code == 0 and "optimised schedule over 120 updates" in text
     spec = text.split("optimised schedule over 120 updates")[1].splitlines()[1].strip()
     assert parse(spec).is_bound
+
+
+def test_cli_steps_is_the_training_budget_and_the_horizon(tmp_path, capsys):
+    """--steps N trains the fitting specs and the --check candidates for exactly N updates (not whole epochs:
+    quantiles has 12 updates per epoch) and forecasts over N; with --epochs too, RunOptions' one-line error."""
+    from lrlab.cli import main
+    from lrlab.lab.store import Store
+
+    db = tmp_path / "runs.db"
+    code, err = _cli(["forecast", "quantiles", "--fit", "constant(0.005)", "--predict", "cosine(0.005)", "--epochs",
+                      "3", "--steps", "50", "--db", str(db)], capsys)
+    assert code == 2 and "epochs and steps are exclusive" in err and "\n" not in err
+    assert not db.exists()  # refused before any training
+    fit = ["constant(0.005)", "cosine(0.005)", "wsd(0.005, decay_steps=20)"]
+    code = main(["forecast", "quantiles", "--fit", *fit, "--predict", "step_decay(0.005, 0.5, 30)", "--check",
+                 "--steps", "100", "--law", "tissue", "--db", str(db), "--no-progress"])
+    text = capsys.readouterr().out
+    assert code == 0 and "over 100 updates" in text and "measured" in text
+    with Store(db, readonly=True) as store:
+        runs = [store.get(i) for i in range(1, 5)]
+    assert sorted(r.label for r in runs) == sorted(repr(parse(s)) for s in [*fit, "step_decay(0.005, 0.5, 30)"])
+    for run in runs:
+        assert run.config["steps"] == 100 and run.step_lr.size == 100 and run.config["epochs"] == 9
