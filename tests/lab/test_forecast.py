@@ -114,6 +114,15 @@ def test_the_warning_fires_where_the_law_cannot_hold():
     assert fc.warning is not None and "Do not trust" in fc.warning
 
 
+def test_the_warning_fires_on_runs_too_short_to_measure_their_noise():
+    """Under 2 x bins updates every block is one step (no noise estimate): noise counts as 0, the check stays."""
+    n = 40
+    rising = F.Curve("rising", np.full(n, PEAK), 0.5 + 0.04 * np.arange(n))
+    with pytest.warns(UserWarning, match="does not hold"):
+        fc = F.fit([rising], "tissue", check=False)
+    assert fc.quality["noise"] == 0.0 and "off by" in fc.warning
+
+
 def test_rank_orders_by_forecast_final():
     fc = F.fit(_curves("tissue", TISSUE), "tissue", check=False)
     ranked = F.rank(fc, ["constant(0.01)", "cosine(0.01)", "constant(0.002)"], T)
