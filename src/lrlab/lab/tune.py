@@ -334,10 +334,11 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
         try:
             todo, plans = [], []
             specs = {}
+            for t in trials:  # who runs them first: a worker killed while sampling leaves no anonymous trial
+                t.set_user_attr("worker", WORKER_ID)
             for t in trials:
                 specs[t.number] = space.sample(t)
                 t.set_user_attr("spec", specs[t.number])
-                t.set_user_attr("worker", WORKER_ID)
             chosen = _by_forecast(study, s, trials, specs, k, fail, told) if s.forecast else trials
             for t in chosen:
                 spec = specs[t.number]
