@@ -41,6 +41,17 @@ def test_no_confirm_prints_the_best_trial(tmp_path, capsys):
     assert lines[-2] == "best spec (not confirmed):" and lines[-1].startswith("constant(")
 
 
+def test_forecast_says_how_many_candidates_it_did_not_train(tmp_path, capsys):
+    code = main(["tune", "or3", "--space", "constant(loguniform(0.01, 1))", "--trials", "2", "--epochs", "20",
+                 "--batch", "2", "--forecast", "2", "--no-confirm", "--pruner", "none", "--storage",
+                 str(tmp_path / "t.db"), "--no-progress"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "tune: forecast multi_power(" in printed.err and "WARNING" not in printed.err
+    assert "2 complete, 0 pruned, 0 fail, 2 not trained (forecast)" in printed.out
+    assert printed.out.splitlines()[-1].startswith("constant(")
+
+
 @pytest.mark.parametrize("args, message", [
     (["--sampler", "grid"], "--sampler must be one of"),
     (["--pruner", "x"], "--pruner must be one of"),
@@ -50,6 +61,8 @@ def test_no_confirm_prints_the_best_trial(tmp_path, capsys):
     (["--space", "cosine(gauss(1, 2))"], "unknown distribution"),
     (["--optimizer", "lion"], "--optimizer must be one of"),
     (["--study", " "], "--study needs a name"),
+    (["--forecast", "1"], "--forecast must be 0 (off) or candidates per trained trial >= 2"),
+    (["--forecast", "x"], "--forecast"),
 ])
 def test_bad_options_exit_2_with_one_line(tmp_path, capsys, args, message):
     code = main(["tune", "or3", "--storage", str(tmp_path / "t.db"), *args])

@@ -114,6 +114,15 @@ def test_the_warning_fires_where_the_law_cannot_hold():
     assert fc.warning is not None and "Do not trust" in fc.warning
 
 
+def test_the_warning_fires_on_runs_too_short_to_measure_their_noise():
+    """Under 2 x bins updates every block is one step (no noise estimate): noise counts as 0, the check stays."""
+    n = 40
+    rising = F.Curve("rising", np.full(n, PEAK), 0.5 + 0.04 * np.arange(n))
+    with pytest.warns(UserWarning, match="does not hold"):
+        fc = F.fit([rising], "tissue", check=False)
+    assert fc.quality["noise"] == 0.0 and "off by" in fc.warning
+
+
 def test_rank_orders_by_forecast_final():
     fc = F.fit(_curves("tissue", TISSUE), "tissue", check=False)
     ranked = F.rank(fc, ["constant(0.01)", "cosine(0.01)", "constant(0.002)"], T)
@@ -188,3 +197,26 @@ def test_cli_fits_checks_optimises_and_writes(tmp_path, capsys):
     assert code == 0 and "optimised schedule over 120 updates" in text
     spec = text.split("optimised schedule over 120 updates")[1].splitlines()[1].strip()
     assert parse(spec).is_bound
+
+
+def test_cli_steps_is_the_training_budget_and_the_horizon(tmp_path, capsys):
+    """--steps N trains the fitting specs and the --check candidates for exactly N updates (not whole epochs:
+    quantiles has 12 updates per epoch) and forecasts over N; with --epochs too, RunOptions' one-line error."""
+    from lrlab.cli import main
+    from lrlab.lab.store import Store
+
+    db = tmp_path / "runs.db"
+    code, err = _cli(["forecast", "quantiles", "--fit", "constant(0.005)", "--predict", "cosine(0.005)", "--epochs",
+                      "3", "--steps", "50", "--db", str(db)], capsys)
+    assert code == 2 and "epochs and steps are exclusive" in err and "\n" not in err
+    assert not db.exists()  # refused before any training
+    fit = ["constant(0.005)", "cosine(0.005)", "wsd(0.005, decay_steps=20)"]
+    code = main(["forecast", "quantiles", "--fit", *fit, "--predict", "step_decay(0.005, 0.5, 30)", "--check",
+                 "--steps", "100", "--law", "tissue", "--db", str(db), "--no-progress"])
+    text = capsys.readouterr().out
+    assert code == 0 and "over 100 updates" in text and "measured" in text
+    with Store(db, readonly=True) as store:
+        runs = [store.get(i) for i in range(1, 5)]
+    assert sorted(r.label for r in runs) == sorted(repr(parse(s)) for s in [*fit, "step_decay(0.005, 0.5, 30)"])
+    for run in runs:
+        assert run.config["steps"] == 100 and run.step_lr.size == 100 and run.config["epochs"] == 9

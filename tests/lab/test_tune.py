@@ -221,3 +221,46 @@ def test_the_default_space_is_centred_on_the_range_tests_rate_with_peak_from_fin
     for branch in space.branches:
         low, high = branch.dists[0].args
         assert low == pytest.approx(valley / 10, rel=1e-3) and high == pytest.approx(valley * 10, rel=1e-3)
+
+
+def test_forecast_trains_only_the_best_forecast_candidates_of_each_batch(tmp_path):
+    """forecast=3, batch=2: each batch asks 6 candidates, the 2 whose schedules the law (fitted on constant,
+    cosine and wsd at or3's rate, kept in the run store) forecasts lowest train; the 4 others are told PRUNED
+    untrained (status "forecast") and do not count: trials=4 trains 4, in 2 batches of 6 asked."""
+    from lrlab.lab.store import Store
+
+    space = "constant(loguniform(0.01, 1)) | cosine(loguniform(0.01, 1))"
+    result = tune("or3", space, trials=4, epochs=20, batch=2, forecast=3, confirm=0, storage=tmp_path / "t.db",
+                  progress=False, sampler="random", pruner="none")
+    fc = result.forecast
+    assert fc is not None and fc.warning is None and fc.law == "multi_power"
+    assert sorted(c.label for c in fc.curves) == ["constant(0.1)", "cosine(0.1)", "wsd(0.1, decay_steps=4)"]
+    with Store(tmp_path / "t.runs.db", readonly=True) as store:  # the fitting runs are in the run store
+        assert sorted(store.get(i).label for i in (1, 2, 3)) == sorted(c.label for c in fc.curves)
+    frame = result.trials.sort_values("number")
+    assert list(frame["number"]) == list(range(12))
+    for first in (0, 6):
+        batch = frame.iloc[first:first + 6]
+        finals = np.array([fc.predict(split_entry(s)[0], 20).final for s in batch["spec"]])
+        np.testing.assert_allclose(batch["forecast"].to_numpy(float), finals, rtol=1e-12)
+        best = set(batch["number"].to_numpy()[np.argsort(finals)[:2]])
+        trained = batch[batch["number"].isin(best)]
+        skipped = batch[~batch["number"].isin(best)]
+        assert (trained["state"] == "COMPLETE").all() and (trained["epochs"] == 20).all()
+        assert (skipped["state"] == "PRUNED").all() and (skipped["status"] == "forecast").all()
+        assert (skipped["epochs"] == 0).all() and skipped["value"].isna().all()
+    for t in result.study.trials:  # only the trained trials reported anything
+        assert bool(t.intermediate_values) == (t.user_attrs["status"] != "forecast")
+
+
+def test_forecast_falls_back_to_the_plain_search_where_the_law_does_not_hold(tmp_path, capsys):
+    """On quantiles (10 epochs) the multi-power law misses a left-out schedule by far: the warning is printed and
+    every asked trial trains, in the plain search's study."""
+    result = tune("quantiles", "constant(loguniform(0.001, 0.05))", trials=2, epochs=10, batch=2, forecast=3,
+                  confirm=0, storage=tmp_path / "t.db", progress=False, sampler="random", pruner="none")
+    err = capsys.readouterr().err
+    assert result.forecast.warning and f"WARNING: {result.forecast.warning}" in err
+    assert "falls back to the plain search" in err
+    assert len(result.trials) == 2 and (result.trials["state"] == "COMPLETE").all()
+    assert result.trials["forecast"].isna().all()
+    assert "forecast" not in result.study.user_attrs["lrlab"]

@@ -31,10 +31,12 @@ def register(sub: Any) -> None:
     p.add_argument("--fit", nargs="+", default=None, metavar="RUN_ID|SPEC",
                    help="the runs to fit: stored run ids (e.g. 12 13 14 or 12,13,14) and/or schedule specs")
     p.add_argument("--predict", nargs="+", default=[], metavar="SPEC", help="candidate schedules to forecast")
-    p.add_argument("--steps", default=None,
-                   help="updates to forecast over (default: the fitting runs' length); with --check it must be "
-                   "the length --epochs trains")
-    p.add_argument("--epochs", default=None, help="epochs of the runs trained here (default: the task's)")
+    p.add_argument("--steps", default=None, metavar="N",
+                   help="a budget of N optimizer steps for the runs trained here (fitting specs, --check) instead "
+                   "of --epochs, and the horizon of the forecasts (default: the length of the runs trained, or of "
+                   "the fitting runs)")
+    p.add_argument("--epochs", default=None,
+                   help="epochs of the runs trained here (default: the task's); exclusive with --steps")
     p.add_argument("--seeds", default="1", help="seeds per trained schedule (default 1)")
     p.add_argument("--law", default="multi_power", help="multi_power (default) or tissue")
     p.add_argument("--check", action="store_true", help="train the candidates too and print each forecast's error")
@@ -81,6 +83,9 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     epochs = _int("--epochs", args.epochs)
     seeds = _int("--seeds", args.seeds, high=MAX_SEEDS)
     threads = _int("--threads", args.threads, high=MAX_THREADS)
+    from ..lab.options import RunOptions
+
+    RunOptions(epochs=epochs, steps=steps)  # both given: its one-line error, before any training
     if args.check and not args.predict:
         raise ValueError("--check trains the --predict schedules: give some")
     if not args.predict and not args.optimise:
@@ -110,7 +115,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     if fit_specs:
         print(f"fitting runs: {len(fit_specs) * (seeds or 1)} of {task.name} (trained or reused from {args.db})…",
               file=sys.stderr, flush=True)
-        runs += compare(task, fit_specs, seeds=seeds, epochs=epochs, db=args.db, progress=not args.no_progress).runs
+        runs += compare(task, fit_specs, seeds=seeds, epochs=epochs, steps=steps, db=args.db,
+                        progress=not args.no_progress).runs
     return _forecast(args, task, law, runs, steps, epochs, seeds)
 
 
@@ -131,18 +137,16 @@ def _forecast(args: argparse.Namespace, task: Any, law: str, runs: list[Any], st
     horizon = steps or max(r.step_lr.size for r in runs)
     measured: dict[str, list[Any]] = {}
     if args.check:
-        from ..lab.options import RunOptions
-        from ..lab.plan import plan
+        if steps is None:  # the candidates train --epochs (or the task's): forecast over the updates they make
+            from ..lab.options import RunOptions
+            from ..lab.plan import plan
 
-        trained = plan(task, "constant(0.1)", RunOptions(epochs=epochs)).config
-        trained_steps = trained["epochs"] * trained["steps_per_epoch"]
-        if steps is not None and steps != trained_steps:
-            raise ValueError(f"--steps {steps}: --check trains {trained['epochs']} epochs = {trained_steps} updates "
-                             "(give --epochs, or leave --steps out)")
-        horizon = trained_steps
+            trained = plan(task, "constant(0.1)", RunOptions(epochs=epochs)).config
+            horizon = trained["epochs"] * trained["steps_per_epoch"]
         print(f"checking: training {len(args.predict) * (seeds or 1)} runs of the candidates…", file=sys.stderr,
               flush=True)
-        checked = compare(task, args.predict, seeds=seeds, epochs=epochs, db=args.db, progress=not args.no_progress)
+        checked = compare(task, args.predict, seeds=seeds, epochs=epochs, steps=steps, db=args.db,
+                          progress=not args.no_progress)
         from ..schedules import parse
 
         labels = {repr(parse(spec)): spec for spec in args.predict}  # a run's label is its spec, canonical

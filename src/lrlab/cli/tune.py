@@ -51,6 +51,11 @@ def register(sub: Any) -> None:
     p.add_argument("--confirm", default="5", metavar="K", help="best trials to confirm (default 5)")
     p.add_argument("--seeds", default="5", metavar="S", help="fresh seeds per confirmed trial (default 5)")
     p.add_argument("--no-confirm", action="store_true", help="skip the confirmation (the best trial is the answer)")
+    p.add_argument("--forecast", default="0", metavar="M",
+                   help="fit a loss law (multi-power) to 3 runs at the space's centre rate, then per batch ask M x "
+                   "--batch candidates and train only the --batch with the lowest forecast training loss (the others "
+                   "are told pruned and do not count in --trials); when the law does not fit the task, a WARNING "
+                   "and the plain search (default 0: off)")
     p.add_argument("--peak-from-find", action="store_true",
                    help="centre the default space on `lrlab find`'s valley rate instead of the task's rate")
     p.add_argument("--seed", default="0", help="the trials' seed (default 0; confirmation uses the next S)")
@@ -81,6 +86,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     confirm = 0 if args.no_confirm else _int("--confirm", args.confirm, low=0)
     seeds = _int("--seeds", args.seeds, high=MAX_SEEDS)
     seed = _int("--seed", args.seed, low=0, high=2**31)
+    forecast = _int("--forecast", args.forecast, low=0, high=1000)
+    if forecast == 1:
+        raise ValueError("--forecast must be 0 (off) or candidates per trained trial >= 2, got 1")
     threads = _int("--threads", args.threads, high=MAX_THREADS)
     sampler = _check.choice("", "--sampler", args.sampler, SAMPLERS)
     pruner = _check.choice("", "--pruner", args.pruner, PRUNERS)
@@ -109,7 +117,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     result = tune(task, args.space, trials=trials, epochs=epochs, storage=args.storage, study=args.study,
                   workers=workers, sampler=sampler, pruner=pruner, confirm=confirm, seeds=seeds, batch=batch,
                   seed=seed, peak_from_find=args.peak_from_find, optimizer=args.optimizer, batch_size=batch_size,
-                  device=device, progress=not args.no_progress, threads=threads, **_optimizer_kwargs(args))
+                  device=device, progress=not args.no_progress, threads=threads, forecast=forecast or 0,
+                  **_optimizer_kwargs(args))
     if result.leaderboard is not None:
         print_confirmed(result)
     print(f"study {result.study.study_name!r} in {display_name(args.storage)}: {_summary(result.trials)}")
@@ -131,8 +140,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _summary(trials: Any) -> str:
-    counts = trials["state"].value_counts().to_dict() if len(trials) else {}
-    return ", ".join(f"{counts.get(state, 0)} {state.lower()}" for state in ("COMPLETE", "PRUNED", "FAIL"))
+    skipped = trials["status"] == "forecast" if len(trials) else []
+    counts = trials["state"][~skipped].value_counts().to_dict() if len(trials) else {}
+    text = ", ".join(f"{counts.get(state, 0)} {state.lower()}" for state in ("COMPLETE", "PRUNED", "FAIL"))
+    return text + (f", {int(skipped.sum())} not trained (forecast)" if len(trials) and skipped.any() else "")
 
 
 def print_confirmed(result: Any) -> None:

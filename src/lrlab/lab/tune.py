@@ -22,6 +22,17 @@ keep a high rate and a poor metric until their decay): they are pruned before th
 That is why the answer is the confirmation, not the single best trial: the `confirm` best trials (distinct
 specs) train again on `seeds` fresh seeds with the full budget through `compare` (stored in the run store), ranked
 by mean test metric, with its spread (std and the worst seed).
+
+With forecast=M (`--forecast M`) a loss law (lrlab.lab.forecast, multi-power) is first fitted to three runs at the
+space's centre rate (constant, cosine, wsd with a 20% cooldown; trained through `compare`, reused from the run
+store); each batch then asks M x batch candidates, ranks their schedules by forecast final training loss, trains
+only the best `batch` and tells the others PRUNED with user attribute status="forecast" (never trained). PRUNED,
+not FAIL: TPE counts a pruned trial without reported values as worse than every trained one, so the sampler
+learns that the region was judged poor (a FAIL would be ignored and the region proposed again); forecast-pruned
+trials do not count towards `trials`, which stays the number of trained ones. The forecast is of the training
+loss, a proxy for the validation metric; a plateau branch is forecast by its schedule alone; and the law knows
+nothing of divergence, so it favours more rate area (higher peaks) beyond the fitting runs' rate. When the fit
+carries a warning (the law does not hold on the task) it is printed and the search falls back to the plain one.
 """
 
 from __future__ import annotations
@@ -110,13 +121,19 @@ class _Settings:
     heartbeat_s: int = HEARTBEAT_S
     grace_s: int = GRACE_S
     threads: int | None = None
+    forecast: int = 0  # candidates asked per trained trial (0: no forecast)
+    fc: Any = None  # the fitted Forecast ranking them
+    steps: int = 0  # updates of a trial: the forecasts' horizon
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings a study is bound to: a worker joining with others is refused."""
         task = self.task if isinstance(self.task, str) else self.task.name
-        return {"task": task, "space": self.space, "epochs": self.epochs, "seed": self.seed, "metric": self.metric,
-                "optimizer": self.optimizer, "batch_size": repr(self.batch_size), "dtype": self.dtype,
-                "optimizer_kwargs": json.dumps(self.optimizer_kwargs, sort_keys=True, default=repr)}
+        out = {"task": task, "space": self.space, "epochs": self.epochs, "seed": self.seed, "metric": self.metric,
+               "optimizer": self.optimizer, "batch_size": repr(self.batch_size), "dtype": self.dtype,
+               "optimizer_kwargs": json.dumps(self.optimizer_kwargs, sort_keys=True, default=repr)}
+        if self.forecast:  # only then: studies made before --forecast existed keep their fingerprint
+            out["forecast"] = self.forecast
+        return out
 
     def options(self) -> RunOptions:
         return RunOptions(optimizer=self.optimizer, epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
@@ -209,11 +226,14 @@ def _open_study(s: _Settings, worker: int) -> Any:
 def _counts(study: Any) -> dict[str, int]:
     from optuna.trial import TrialState
 
-    out = {"complete": 0, "pruned": 0, "running": 0, "failed": 0, "waiting": 0}
+    out = {"complete": 0, "pruned": 0, "running": 0, "failed": 0, "waiting": 0, "forecast": 0}
     names = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.RUNNING: "running",
              TrialState.FAIL: "failed", TrialState.WAITING: "waiting"}
     for t in study.get_trials(deepcopy=False):
-        out[names[t.state]] += 1
+        if t.state == TrialState.PRUNED and t.user_attrs.get("status") == "forecast":
+            out["forecast"] += 1  # never trained: not a finished trial of the count
+        else:
+            out[names[t.state]] += 1
     return out
 
 
@@ -283,27 +303,36 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
     from .train import execute
 
     out: dict[str, Any] = {"finished": 0, "failed": 0, "error": None}
-    trials = [study.ask() for _ in range(k)]
+    trials = [study.ask() for _ in range(k * (s.forecast or 1))]
     told: set[int] = set()
+
+    def fail(t: Any, exc: ValueError) -> None:
+        t.set_user_attr("error", str(exc).splitlines()[0])
+        study.tell(t, state=TrialState.FAIL)
+        told.add(t.number)
+        out["failed"] += 1
+        out["error"] = str(exc).splitlines()[0]
+
     with contextlib.ExitStack() as beats:
         for t in trials:
             beats.enter_context(get_heartbeat_thread(t._trial_id, study._storage))
         try:
             todo, plans = [], []
-            for t in trials:
-                spec = space.sample(t)
-                t.set_user_attr("spec", spec)
+            specs = {}
+            for t in trials:  # who runs them first: a worker killed while sampling leaves no anonymous trial
                 t.set_user_attr("worker", WORKER_ID)
+            for t in trials:
+                specs[t.number] = space.sample(t)
+                t.set_user_attr("spec", specs[t.number])
+            chosen = _by_forecast(study, s, trials, specs, k, fail, told) if s.forecast else trials
+            for t in chosen:
+                spec = specs[t.number]
                 try:
                     sched, plat, _ = split_entry(spec)
                     plans.append(plan(task, sched, s.options().replace(plateau=plat), data=data, dtype=s.dtype,
                                       label=spec))
                 except ValueError as exc:
-                    t.set_user_attr("error", str(exc).splitlines()[0])
-                    study.tell(t, state=TrialState.FAIL)
-                    told.add(t.number)
-                    out["failed"] += 1
-                    out["error"] = str(exc).splitlines()[0]
+                    fail(t, exc)
                     continue
                 todo.append(t)
             if not todo:
@@ -332,6 +361,47 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
                     with contextlib.suppress(Exception):
                         study.tell(t, state=TrialState.FAIL)
     return out
+
+
+def _by_forecast(study: Any, s: _Settings, trials: list[Any], specs: dict[int, str], k: int, fail: Any,
+                 told: set[int]) -> list[Any]:
+    """The k trials whose schedules have the lowest forecast final training loss over s.steps updates (a plateau
+    branch by its schedule alone); the others are told PRUNED with status "forecast" without training (module
+    docstring), a spec that cannot be forecast FAIL. Every forecast is kept as user attribute "forecast"."""
+    from optuna.trial import TrialState
+
+    from .compare import split_entry
+
+    scored = []
+    for t in trials:
+        try:
+            final = s.fc.predict(split_entry(specs[t.number])[0], s.steps).final
+        except ValueError as exc:
+            fail(t, exc)
+            continue
+        t.set_user_attr("forecast", final if math.isfinite(final) else None)
+        scored.append(((not math.isfinite(final), final, t.number), t))  # the order of forecast.rank
+    scored.sort(key=lambda item: item[0])
+    for _, t in scored[k:]:
+        t.set_user_attr("status", "forecast")
+        study.tell(t, state=TrialState.PRUNED)
+        told.add(t.number)
+    return [t for _, t in scored[:k]]
+
+
+def fit_forecast(task: Task, peak: float, steps: int, *, seed: int = 0, db: str | Path | None = None,
+                 progress: bool = False, **options: Any) -> Any:
+    """The multi-power law fitted to constant(peak), cosine(peak) and wsd(peak, decay_steps=steps // 5) trained
+    for `steps` updates on `seed` through `compare` (reused from the run store `db`; options: compare's optimizer,
+    epochs, batch_size, dtype, device and optimizer options). Its `warning` says when the law does not hold."""
+    from .compare import compare
+    from .forecast import fit
+
+    specs = [f"constant({peak!r})", f"cosine({peak!r})", f"wsd({peak!r}, decay_steps={max(1, steps // 5)})"]
+    runs = compare(task, specs, seeds=[seed], db=db, progress=progress, **options).runs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the caller shows fc.warning
+        return fit([r for r in runs if r.status == "ok"], "multi_power")
 
 
 def _tell(study: Any, t: Any, run: Any, s: _Settings) -> None:
@@ -404,6 +474,8 @@ def status_line(study: Any, total: int) -> str:
     c = _counts(study)
     text = (f"trials done {c['complete'] + c['pruned']}/{total} (pruned {c['pruned']}), running {c['running']}, "
             f"failed {c['failed']}")
+    if c["forecast"]:
+        text += f", not trained (forecast) {c['forecast']}"
     try:
         best = study.best_trial
     except ValueError:
@@ -417,7 +489,8 @@ class TuneResult:
     """What `tune` found. best_spec: the confirmed leaderboard's first spec (the best trial's without
     confirmation); trials: one row per trial (number, state, spec, value, epochs, status, duration_s);
     leaderboard: the confirmation's ranking (None without confirmation); comparison: its Comparison;
-    study: the optuna Study; storage: its URL."""
+    study: the optuna Study; storage: its URL; forecast: the fitted Forecast with forecast=M (None without; its
+    `warning` set when the search fell back to the plain one)."""
 
     best_spec: str
     trials: Any
@@ -426,13 +499,15 @@ class TuneResult:
     comparison: Any
     storage: str
     metric: str
+    forecast: Any = None
 
     def __repr__(self) -> str:
         return f"TuneResult(best_spec={self.best_spec!r}, trials={len(self.trials)})"
 
 
 def trials_frame(study: Any) -> Any:
-    """One row per trial of the study: number, state, spec, worker, value, epochs trained, status, duration_s."""
+    """One row per trial of the study: number, state, spec, worker, value, epochs trained, status, duration_s and
+    forecast (the forecast final training loss, with tune's forecast=M; status "forecast": not trained)."""
     import pandas as pd
 
     rows = []
@@ -444,9 +519,10 @@ def trials_frame(study: Any) -> Any:
         rows.append({"number": t.number, "state": t.state.name, "spec": t.user_attrs.get("spec"),
                      "worker": t.user_attrs.get("worker"),
                      "value": value, "epochs": t.user_attrs.get("epochs", len(t.intermediate_values)),
-                     "status": t.user_attrs.get("status", t.state.name.lower()), "duration_s": duration})
+                     "status": t.user_attrs.get("status", t.state.name.lower()), "duration_s": duration,
+                     "forecast": t.user_attrs.get("forecast", math.nan)})
     return pd.DataFrame(rows, columns=["number", "state", "spec", "worker", "value", "epochs", "status",
-                                       "duration_s"])
+                                       "duration_s", "forecast"])
 
 
 def best_trials(study: Any, k: int) -> list[Any]:
@@ -516,6 +592,7 @@ def tune(
     heartbeat_s: int = HEARTBEAT_S,
     grace_s: int = GRACE_S,
     threads: int | None = None,
+    forecast: int = 0,
     **optimizer_kwargs: Any,
 ) -> TuneResult:
     """Search `space` (default: `default_space` around the task's rate, or around `lrlab find`'s valley rate with
@@ -532,6 +609,8 @@ def tune(
     heartbeat_s/grace_s: Optuna's heartbeat (a trial without a beat for grace_s seconds is marked FAIL).
     optimizer, batch_size, dtype, device, optimizer_kwargs: as `lrlab.lab.compare`. progress: a live view on stderr
     (and the confirmation's bars). threads: torch CPU threads in each worker.
+    forecast: M >= 2 ranks M x batch candidates per batch by a loss law's forecast and trains only the best batch
+    (module docstring; `fit_forecast`, at the space's centre rate); 0 (default) trains every asked trial.
     """
     import optuna
 
@@ -545,6 +624,9 @@ def tune(
     device = resolve_device(device)
     heartbeat_s = _check.whole("tune", "heartbeat_s", heartbeat_s, 1)
     grace_s = _check.whole("tune", "grace_s", grace_s, 1)
+    forecast = _check.whole("tune", "forecast", forecast, 0, 1000)
+    if forecast == 1:
+        raise ValueError("tune: forecast must be 0 (off) or a number of candidates per trained trial >= 2, got 1")
     sampler = _check.choice("tune", "sampler", sampler, SAMPLERS)
     pruner = _check.choice("tune", "pruner", pruner, PRUNERS)
     if grace_s <= heartbeat_s:
@@ -554,21 +636,34 @@ def tune(
     data = task.load(seed)
     resolved = base.resolve(task, data)
     epochs = int(resolved.epochs)
+    steps = epochs * resolved.steps_per_epoch(len(data.train))
+    peak = task.lr
     if space is None:
-        peak = task.lr
         if peak_from_find:
             peak = find_peak(task, optimizer=optimizer, batch_size=batch_size, **optimizer_kwargs)
-        space = default_space(epochs * resolved.steps_per_epoch(len(data.train)), peak)
+        space = default_space(steps, peak)
     space_text = Space(space).text
     metric, direction = _objective(task, len(data.val) > 0)
     url = storage_url(storage)
     if study is not None and (not isinstance(study, str) or not study.strip()):
         raise _check.fail("tune", "study", "a non-empty name", study)
+    fc = None
+    if forecast:
+        print(f"tune: fitting the forecast law to 3 runs at rate {peak:g} (trained or reused from the run store)…",
+              file=sys.stderr, flush=True)
+        fc = fit_forecast(task, peak, steps, seed=seed, db=_runs_db(url), progress=progress, optimizer=optimizer,
+                          epochs=epochs, batch_size=batch_size, dtype=dtype, device=device, **optimizer_kwargs)
+        print(f"tune: forecast {fc.summary()}", file=sys.stderr)
+        if fc.warning:
+            print(f"tune: WARNING: {fc.warning}\ntune: --forecast falls back to the plain search (every asked trial "
+                  "is trained)", file=sys.stderr, flush=True)
     settings = _Settings(task=_picklable(task), space=space_text, epochs=epochs, trials=trials, batch=batch,
                          seed=seed, sampler=sampler, pruner=pruner, url=url, study=study or "", metric=metric,
                          direction=direction, optimizer=optimizer, batch_size=batch_size,
                          optimizer_kwargs=dict(optimizer_kwargs), dtype=dtype, device=device,
-                         heartbeat_s=heartbeat_s, grace_s=grace_s, threads=threads)
+                         heartbeat_s=heartbeat_s, grace_s=grace_s, threads=threads,
+                         forecast=forecast if fc is not None and not fc.warning else 0,
+                         fc=fc if fc is not None and not fc.warning else None, steps=steps)
     if study is None:
         settings = dataclasses.replace(settings, study=_study_name(settings))
     name = settings.study
@@ -593,7 +688,7 @@ def tune(
     else:
         raise ValueError(f"tune: no trial of study {name!r} finished without diverging or being pruned")
     return TuneResult(best_spec=best_spec, trials=frame, leaderboard=board, study=the_study, comparison=comparison,
-                      storage=url, metric=metric)
+                      storage=url, metric=metric, forecast=fc)
 
 
 def confirm_best(
