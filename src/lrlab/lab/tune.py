@@ -651,7 +651,7 @@ def tune(
     if forecast:
         print(f"tune: fitting the forecast law to 3 runs at rate {peak:g} (trained or reused from the run store)…",
               file=sys.stderr, flush=True)
-        fc = fit_forecast(task, peak, steps, seed=seed, db=_runs_db(url), progress=progress, optimizer=optimizer,
+        fc = fit_forecast(task, peak, steps, seed=seed, db=url, progress=progress, optimizer=optimizer,
                           epochs=epochs, batch_size=batch_size, dtype=dtype, device=device, **optimizer_kwargs)
         print(f"tune: forecast {fc.summary()}", file=sys.stderr)
         if fc.warning:
