@@ -177,7 +177,8 @@ def test_two_workers_finish_n_trials_between_them_and_survive_kill_9(storage):
     assert sorted(numbers) == list(range(len(all_trials)))  # none lost, none twice
     failed = {t.number for t in all_trials if t.state.name == "FAIL"}
     assert {t.number for t in doomed} <= failed  # the killed worker's trial was marked failed by the other
-    assert all(t.user_attrs["worker"].endswith(f":{a.pid}") for t in all_trials if t.number in failed)
+    # a trial asked in the instant before the kill may not carry its worker yet: only the killed worker leaves one
+    assert all(t.user_attrs.get("worker", f":{a.pid}").endswith(f":{a.pid}") for t in all_trials if t.number in failed)
     assert all(t.user_attrs.get("epochs") == EPOCHS and t.value is not None for t in finished)
     assert any(t.user_attrs["worker"].endswith(f":{b.pid}") for t in finished)
 
