@@ -22,7 +22,17 @@ from .plan import Plan
 from .run import Run, history_columns
 from .stacked_optim import stacked_optimizer
 from .task import Data, torch_dtype
-from .train import Loss, deterministic, diverged, final_metrics, mark_diverged, resolve_device, tensors
+from .train import (
+    Loss,
+    deterministic,
+    diverged,
+    figures,
+    final_metrics,
+    input_dtype,
+    mark_diverged,
+    resolve_device,
+    tensors,
+)
 
 EVAL_CHUNK = 8192
 """Samples per evaluation pass, as the sequential trainer's `evaluate`."""
@@ -59,6 +69,8 @@ def unstackable_plan(p: Plan) -> str | None:
     or None when they can."""
     from .stacked_optim import DEFAULTS
 
+    if p.options.optimizer not in DEFAULTS:
+        return f"the stacked engine has no {p.options.optimizer} optimizer"
     unknown = sorted(set(p.options.optimizer_kwargs) - set(DEFAULTS[p.options.optimizer]))
     if unknown:
         return f"the stacked {p.options.optimizer} has no option {unknown[0]!r}"
@@ -113,7 +125,7 @@ def member_bytes(p: Plan) -> int:
     dtype = torch_dtype(p.config["dtype"])
     model = p.task.model(p.options.seed).to(dtype)
     n_params = sum(t.numel() for t in model.parameters())
-    state = {"sgd": 1, "adam": 3, "adamw": 3}[p.options.optimizer]  # momentum; exp_avg, exp_avg_sq (amsgrad)
+    state = {"sgd": 1, "adam": 3, "adamw": 3}.get(p.options.optimizer, 3)  # momentum; exp_avg, exp_avg_sq (amsgrad)
     activations = 0
 
     def count(_module: Any, _inputs: Any, output: Any) -> None:
@@ -123,7 +135,7 @@ def member_bytes(p: Plan) -> int:
 
     hooks = [m.register_forward_hook(count) for m in model.modules()]
     try:
-        x = torch.as_tensor(np.asarray(p.data.train.x[:1]), dtype=dtype)
+        x = torch.as_tensor(np.asarray(p.data.train.x[:1]), dtype=input_dtype(p.task.loss, dtype))
         with torch.no_grad():
             model(x)
     finally:
@@ -327,16 +339,10 @@ class _Stack:
                     yb = yb.expand(self.size, *yb.shape)
                 rows = min(EVAL_CHUNK, n - i)
                 total += self.lossf.per_member(out, yb).double() * rows
-                if metrics:
+                if "accuracy" in metrics:
                     correct += self.lossf.correct_per_member(out, yb)
         totals, counts = total.cpu().tolist(), correct.cpu().tolist()
-        figures = []
-        for k in range(self.size):
-            f = {"loss": float(totals[k]) / n}
-            if "accuracy" in metrics:
-                f["accuracy"] = int(counts[k]) / n
-            figures.append(f)
-        return figures
+        return [figures(float(totals[k]) / n, int(counts[k]), n, metrics) for k in range(self.size)]
 
     def member_model(self, k: int) -> Any:
         """Member k's own nn.Module, its parameters copied from the stack (eval mode, as the sequential run's)."""
