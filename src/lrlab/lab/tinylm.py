@@ -18,7 +18,8 @@ corpus. Validation and test use at most `eval_windows` windows each (evenly spre
 cross-entropy averaged over positions (loss kind "lm"); the leaderboard reads it in bits per byte (bpb = loss/ln 2).
 
 The model: token and position embeddings (nn.Embedding), `layers` pre-norm blocks (nn.LayerNorm, causal
-self-attention through F.scaled_dot_product_attention(is_causal=True), a 4x GELU MLP), a final LayerNorm and a
+self-attention through F.scaled_dot_product_attention(is_causal=True) with bias-free q, k, v projections, a 4x GELU
+MLP), a final LayerNorm and a
 linear head over the 256 byte values. No buffers, no dropout: it trains on the stacked engine (vmap over
 functional_call) as on the sequential one, on CPU or CUDA.
 """
@@ -144,7 +145,9 @@ def _modules() -> tuple[Any, Any]:
             super().__init__()
             self.heads = heads
             self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
-            self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+            # no bias on q, k, v: a key bias has no effect (softmax ignores a shift), so its gradient is rounding
+            # noise that Adam would blow up into updates
+            self.qkv, self.proj = nn.Linear(width, 3 * width, bias=False), nn.Linear(width, width)
             self.fc, self.out = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
 
         def forward(self, h: Any) -> Any:
