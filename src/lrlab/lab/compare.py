@@ -426,13 +426,12 @@ def compare(
     try:
         with _bars(progress) as bars:
             if stacked:  # entries with an optimizer of their own stack apart (stack_key); some may not stack
-                said: set[str] = set()
-                for group in stacks(plans, max_stack=max_stack, device=device):
-                    if _can_stack(task, plans[group[0]], said):
-                        _train_stack(plans, group, runs, store, fresh, bars, device)
-                    else:
-                        for i in group:
-                            runs[i] = _train_one(plans[i], store, fresh, bars, callback, device)
+                can = _can_stack(task, plans)
+                ok = [i for i, c in enumerate(can) if c]
+                for group in stacks([plans[i] for i in ok], max_stack=max_stack, device=device):
+                    _train_stack(plans, [ok[j] for j in group], runs, store, fresh, bars, device)
+                for i in (i for i, c in enumerate(can) if not c):
+                    runs[i] = _train_one(plans[i], store, fresh, bars, callback, device)
             else:
                 for i, p in enumerate(plans):
                     runs[i] = _train_one(p, store, fresh, bars, callback, device)
@@ -447,15 +446,18 @@ def compare(
 ENGINES = ("auto", "stacked", "sequential")
 
 
-def _can_stack(task: Task, p: Any, said: set[str] | None = None) -> bool:
-    """Whether the runs can be stacked; if not, says why in one line on stderr (once per reason in `said`)."""
-    reason = unstackable_plan(p)
-    if reason is not None and (said is None or reason not in said):
-        if said is not None:
-            said.add(reason)
-        print(f"lrlab: task {task.name!r}'s runs cannot be stacked ({reason}); training one run after another",
-              file=sys.stderr)
-    return reason is None
+def _can_stack(task: Task, plans: list[Any]) -> list[bool]:
+    """Whether each plan's run can be stacked (asked once per optimizer and option names: the model is the task's);
+    for those that cannot, says why in one line on stderr."""
+    reasons: dict[tuple[Any, ...], str | None] = {}
+    for p in plans:
+        key = (p.options.optimizer, tuple(sorted(p.options.optimizer_kwargs)))
+        if key not in reasons:
+            reasons[key] = reason = unstackable_plan(p)
+            if reason is not None:
+                print(f"lrlab: task {task.name!r}'s runs cannot be stacked ({reason}); training one run after "
+                      "another", file=sys.stderr)
+    return [reasons[(p.options.optimizer, tuple(sorted(p.options.optimizer_kwargs)))] is None for p in plans]
 
 
 def _train_one(p: Any, store: Store | None, fresh: bool, bars: Any, callback: Any, device: str) -> Run:

@@ -52,7 +52,8 @@ def resolve_task(task: Task | str) -> Task:
 class RunOptions:
     """The options of a run; None (and TASK_DEFAULT for batch_size) take the task's value.
 
-    optimizer: "sgd", "adam" or "adamw"; optimizer_kwargs (momentum, ...) go to torch.optim, never lr.
+    optimizer: one of OPTIMIZERS ("sgd", "adam", "adamw", schedule-free "sgd_sf", "adamw_sf"); optimizer_kwargs
+    (momentum, warmup_steps, ...) go to the optimizer, never lr.
     epochs: a whole number >= 1. batch_size: a whole number >= 1, None (full batch) or TASK_DEFAULT.
     plateau: None, a Plateau, a dict of its arguments or options text ("factor=0.5, patience=10"); kept as a
     Plateau (a template: every run builds its own, a plateau has state). seed: a whole number.
