@@ -75,7 +75,8 @@ def split_entry(entry: Any) -> tuple[Schedule, Plateau | None, bool]:
         if at >= 0:
             suffix = entry[at + 1 :].strip()
             if not suffix.startswith("plateau"):
-                raise ValueError(f"after '@' a spec takes plateau(...), got {suffix!r} in {entry!r}")
+                raise ValueError(f"after '@' a spec takes plateau(...) or an optimizer ({', '.join(OPTIMIZERS)}), "
+                                 f"got {suffix!r} in {entry!r}")
             return as_schedule(entry[:at]), Plateau.parse(suffix), True
     return as_schedule(entry), None, False
 
