@@ -26,7 +26,7 @@ from lrlab.lab.stacked import execute_stack, unstackable  # noqa: E402
 from lrlab.lab.store import config_key  # noqa: E402
 from lrlab.lab.train import execute  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*batching rule for aten::_scaled_dot_product:UserWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:.*have not yet implemented the batching rule:UserWarning")
 
 TINY = dict(context=16, width=16, layers=1, heads=2, train_windows=64, eval_windows=16)
 

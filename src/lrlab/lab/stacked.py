@@ -26,6 +26,7 @@ from .train import (
     Loss,
     deterministic,
     diverged,
+    eval_rows,
     figures,
     final_metrics,
     input_dtype,
@@ -328,16 +329,17 @@ class _Stack:
         total = torch.zeros(self.size, dtype=torch.float64, device=self.device)
         correct = torch.zeros(self.size, dtype=torch.long, device=self.device)
         params = self.params
+        chunk = eval_rows(self.lossf, y, EVAL_CHUNK)
         with torch.no_grad():
-            for i in range(0, n, EVAL_CHUNK):
+            for i in range(0, n, chunk):
                 if self.shared:
-                    xb, yb = x[i : i + EVAL_CHUNK], y[i : i + EVAL_CHUNK]
+                    xb, yb = x[i : i + chunk], y[i : i + chunk]
                 else:
-                    xb, yb = x[:, i : i + EVAL_CHUNK], y[:, i : i + EVAL_CHUNK]
+                    xb, yb = x[:, i : i + chunk], y[:, i : i + chunk]
                 out = self.forward(params, xb, self.shared)
                 if self.shared:
                     yb = yb.expand(self.size, *yb.shape)
-                rows = min(EVAL_CHUNK, n - i)
+                rows = min(chunk, n - i)
                 total += self.lossf.per_member(out, yb).double() * rows
                 if "accuracy" in metrics:
                     correct += self.lossf.correct_per_member(out, yb)

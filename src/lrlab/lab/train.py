@@ -147,6 +147,12 @@ def figures(loss: float, correct: int, n: int, metrics: tuple[str, ...]) -> dict
     return out
 
 
+def eval_rows(lossf: Loss, y: Any, chunk: int) -> int:
+    """Samples per evaluation pass: `chunk`, or for a language model as many windows as hold `chunk` targets (a
+    window of T positions holds T: its logits are T times a classifier's)."""
+    return max(1, chunk // int(y.shape[-1])) if lossf.kind == "lm" else chunk
+
+
 def evaluate(
     model: Any, lossf: Loss, x: Any, y: Any, metrics: tuple[str, ...], chunk: int = 8192
 ) -> dict[str, float]:
@@ -154,6 +160,7 @@ def evaluate(
     import torch
 
     n = len(x)
+    chunk = eval_rows(lossf, y, chunk)
     if n == 0:
         return {}
     total = torch.zeros((), dtype=torch.float64, device=x.device)
