@@ -10,8 +10,8 @@ machinery, and one warm-up call of the engine on two 1-epoch runs, are done befo
 
 Cases (epochs trimmed from the tasks' defaults where noted, to keep the sequential side to minutes):
 quantiles K=16 and K=64 (50 epochs, adam), or3 K=64 (200 epochs, sgd), mnist1d MLP K=16 (5 epochs, adam),
-mnist1d_cnn K=16 (3 epochs, adam), and the 784-128-10 MLP on MNIST-shaped random data K=16 (10000 samples,
-batch 32, 1 epoch, sgd).
+mnist1d_cnn K=16 (3 epochs, adam), the 784-128-10 MLP on MNIST-shaped random data K=16 (10000 samples,
+batch 32, 1 epoch, sgd), and tinylm K=3 (2 of its 12 epochs: 100 steps, adamw).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ CASES = [
     ("mnist1d MLP K=16", "mnist1d", 16, 5, 1),
     ("mnist1d_cnn K=16", "mnist1d_cnn", 16, 3, 1),
     ("784-128-10 MLP K=16", "mlp784", 16, 1, 1),
+    ("tinylm K=3", "tinylm", 3, 2, 1),
 ]
 
 
@@ -78,7 +79,7 @@ def measure(task_name: str, k: int, epochs: int, engine: str, device: str) -> di
         pass
     task = mlp784_task() if task_name == "mlp784" else get_task(task_name)
     data = task.load(0)
-    peak = 0.02 if task.optimizer == "adam" else 0.2
+    peak = 0.02 if task.optimizer in ("adam", "adamw") else 0.2
     plans = [plan(task, f"cosine({peak * (i + 1) / k:.6g})", RunOptions(epochs=epochs, seed=i), data=data)
              for i in range(k)]
     warm = [plan(task, "constant(0.01)", RunOptions(epochs=1, seed=i), data=data) for i in range(2)]

@@ -31,16 +31,19 @@ def register(sub: Any) -> None:
         help="train a task under several schedules and rank them",
         description="Train TASK under every SPEC (and seed), store every run, print a leaderboard. "
         'A SPEC may end in "@plateau(factor=0.5,patience=10,min_lr=1e-5)" to put a plateau-controlled run '
-        "into the comparison; --plateau applies one to every SPEC without its own.",
+        "into the comparison; --plateau applies one to every SPEC without its own. A SPEC may end in an optimizer of "
+        'its own, e.g. "constant(0.003)@adamw_sf(warmup_steps=60)", to rank it beside the scheduled runs.',
     )
-    p.add_argument("task", help="a task name (line, or3, quantiles, digits, mnist1d, mnist1d_cnn, mnist, ...)")
+    p.add_argument("task", help="a task name (line, or3, quantiles, digits, mnist1d, mnist1d_cnn, mnist, tinylm, ...)")
     p.add_argument("specs", nargs="+", metavar="SPEC", help='a schedule spec, e.g. "cosine(0.05)" or "0.01"')
-    p.add_argument("--optimizer", default=None, help="sgd, adam or adamw (default: the task's)")
+    p.add_argument("--optimizer", default=None,
+                   help="sgd, adam, adamw, or schedule-free sgd_sf, adamw_sf (default: the task's)")
     p.add_argument("--momentum", default=None, help="optimizer momentum (sgd)")
     p.add_argument("--weight-decay", default=None, help="optimizer weight decay")
     p.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other optimizer option, e.g. --opt betas=(0.9,0.99); repeatable")
+                   help="any other optimizer option, e.g. --opt betas=(0.9,0.99), --opt warmup_steps=60 "
+                   "(sgd_sf, adamw_sf); repeatable")
     p.add_argument("--epochs", default=None, help="epochs per run (default: the task's)")
     p.add_argument("--steps", default=None, metavar="N",
                    help="a budget of N optimizer steps per run instead of --epochs (the last epoch may be partial)")
@@ -56,6 +59,7 @@ def register(sub: Any) -> None:
     p.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=f"{DB_HELP} (default {DEFAULT_DB})")
     p.add_argument("--fresh", action="store_true", help="train again even when a stored run matches")
     p.add_argument("--data-dir", default=None, metavar="DIR", help="local data for tasks that take one (mnist)")
+    p.add_argument("--text", default=None, metavar="PATH", help="a text file to train on (tinylm)")
     p.add_argument(
         "--threads",
         default="1",
@@ -80,7 +84,8 @@ def register(sub: Any) -> None:
         "`lrlab compare`.",
     )
     p.add_argument("task", help="a task name (quantiles, digits, mnist1d, ...)")
-    p.add_argument("--optimizer", default=None, help="sgd, adam or adamw (default: the task's)")
+    p.add_argument("--optimizer", default=None,
+                   help="sgd, adam, adamw, sgd_sf or adamw_sf (default: the task's)")
     p.add_argument("--start", default="1e-7", help="the first rate (default 1e-7)")
     p.add_argument("--end", default="10", help="the last rate (default 10)")
     p.add_argument("--steps", default="100", help="updates (default 100)")
@@ -89,6 +94,7 @@ def register(sub: Any) -> None:
     p.add_argument("--batch-size", default=None, help='batch size, or "full" (default: the task\'s)')
     p.add_argument("-o", "--output", default=None, help="also write the picture (.png, .svg or .pdf)")
     p.add_argument("--data-dir", default=None, metavar="DIR", help="local data for tasks that take one (mnist)")
+    p.add_argument("--text", default=None, metavar="PATH", help="a text file to train on (tinylm)")
     p.add_argument("--threads", default="1", help="torch CPU threads (default 1)")
     p.set_defaults(func=cmd_find)
 
@@ -137,6 +143,14 @@ def _batch_size(text: str | None) -> Any:
     if text.strip().lower() == "full":
         return None
     return _int("--batch-size", text)
+
+
+def _task_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The task's options from --data-dir (mnist) and --text (tinylm); a task that takes neither says so."""
+    options = {"data_dir": args.data_dir} if args.data_dir else {}
+    if args.text is not None:
+        options["text"] = args.text
+    return options
 
 
 def _optimizer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -191,8 +205,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ..plateau import Plateau
 
     # Check every option before importing torch, so a typo costs no startup time.
-    options = {"data_dir": args.data_dir} if args.data_dir else {}
-    task = get_task(args.task, **options)
+    task = get_task(args.task, **_task_options(args))
     for spec in args.specs:
         split_entry(spec)
     Plateau.from_options(args.plateau)
@@ -294,8 +307,7 @@ def cmd_find(args: argparse.Namespace) -> int:
     from ..lab.task import OPTIMIZERS, get_task
     from ..rangetest import Settings
 
-    options = {"data_dir": args.data_dir} if args.data_dir else {}
-    task = get_task(args.task, **options)
+    task = get_task(args.task, **_task_options(args))
     start, end = _float("--start", args.start), _float("--end", args.end)
     steps = _int("--steps", args.steps, low=1)
     if start is None or end is None or steps is None:

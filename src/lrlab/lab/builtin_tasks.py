@@ -16,6 +16,11 @@ digits and mnist1d use torch's default initialisation.
 | mnist1d_cnn | as mnist1d | (n, 40) f32 | (n,) i64 | 3 conv1d + linear | ce | adam 0.01, batch 100, 30 ep |
 | mnist | 50000/10000/10000 | (n, 784) f32 | (n,) i64 | 784-128-10 ReLU | ce | sgd 0.1, batch 32, 15 ep |
 | mnist_softmax | as mnist | (n, 784) f32 | (n,) i64 | 784-10 | ce | sgd 0.1, batch 32, 15 ep |
+| tinylm | 1600/256/256 windows | (n, 64) i64 | (n, 64) i64 | byte transformer | lm | adamw 0.003, batch 32, 12 ep |
+
+tinylm (lab/tinylm.py): 64-byte windows of Python's standard-library sources (or of a file: text=PATH), the next
+byte at every position; a 2-layer, width-64 transformer. Options: text, context, width, layers, heads,
+train_windows, eval_windows.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import numpy as np
 from . import mnist as _mnist
 from .models import conv1d_net, mlp, slope
 from .task import Data, Split, Task, register_builtin
+from .tinylm import tinylm as _tinylm
 
 # ----------------------------------------------------------------------------------------------------- line
 
@@ -279,3 +285,15 @@ def mnist_softmax(data_dir: str | Path | None = None, cache: str | Path | None =
                   download: bool = True) -> Task:
     """Softmax regression on MNIST (one linear layer 784-10); options as for `mnist`."""
     return _mnist_task("mnist_softmax", "MNIST, softmax regression 784-10", (784, 10), data_dir, cache, download)
+
+
+# --------------------------------------------------------------------------------------------------- tinylm
+
+
+@register_builtin
+def tinylm(text: str | Path | None = None, context: int = 64, width: int = 64, layers: int = 2, heads: int = 4,
+           train_windows: int = 1600, eval_windows: int = 256) -> Task:
+    """A byte-level transformer language model on Python's standard-library sources, or on `text` (a file);
+    see lrlab.lab.tinylm."""
+    return _tinylm(text, context=context, width=width, layers=layers, heads=heads, train_windows=train_windows,
+                   eval_windows=eval_windows)

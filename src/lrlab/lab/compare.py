@@ -2,13 +2,17 @@
 
 A schedule entry is a spec, a Schedule, or a spec with a plateau suffix, "constant(0.05)@plateau(factor=0.5,
 patience=10, min_lr=1e-5)", so plateau-controlled runs sit in the same comparison as plain schedules. The
-`plateau=` argument applies to every entry without its own suffix.
+`plateau=` argument applies to every entry without its own suffix. An entry may end in an optimizer of its own,
+"constant(0.003)@adamw_sf(warmup_steps=100)" or "constant(0.003)@adamw_sf" (after any plateau suffix), so
+schedule-free runs sit on the leaderboard beside scheduled runs of the same budget: that entry trains with that
+optimizer and those options instead of the comparison's `optimizer=` and optimizer options.
 
 Leaderboard target (epochs_to_target): with an accuracy metric, the first epoch whose val_accuracy reaches
 `target` (default: 98% of the best val accuracy any run of the comparison reached); without one, the first epoch
 whose val_loss is at most `target` (default: 1.1 times the best val loss any run reached). Tasks without a
 validation split use the training loss. A task whose unit is "steps" (Task.unit) counts the way there in
-optimizer steps instead: steps_to_target, the step count of that epoch's history row.
+optimizer steps instead: steps_to_target, the step count of that epoch's history row. A language model ("lm"
+loss) is ranked by bits per byte (val_bpb, test_bpb), its loss in bits.
 """
 
 from __future__ import annotations
@@ -29,14 +33,40 @@ from .plan import as_schedule, plan
 from .run import Run, history_frame
 from .stacked import execute_stack, stacks, unstackable_plan
 from .store import DEFAULT_DB, Store
-from .task import Task
+from .task import OPTIMIZERS, Task
 from .train import execute, resolve_device
 
 
 # -- entries ----------------------------------------------------------------------------------
+def entry_optimizer(entry: Any) -> tuple[Any, tuple[str, dict[str, Any]] | None]:
+    """(the entry without it, (optimizer, its options)) when a string entry ends in "@NAME" or "@NAME(k=v, ...)"
+    with NAME one of OPTIMIZERS; (entry, None) otherwise."""
+    from ..schedules.spec import parse_call
+
+    if not isinstance(entry, str) or "@" not in entry:
+        return entry, None
+    at = entry.rfind("@")
+    suffix = entry[at + 1 :].strip()
+    name = suffix.split("(", 1)[0].strip().lower()
+    if name not in OPTIMIZERS:
+        return entry, None
+    try:
+        kwargs = parse_call(suffix, suffix.split("(", 1)[0].strip()) if "(" in suffix else {}
+    except ValueError as exc:
+        raise ValueError(f"optimizer options in {entry!r}: {str(exc).splitlines()[0]}") from None
+    RunOptions(optimizer=name, optimizer_kwargs=kwargs)  # checks them (lr is the schedule's)
+    return entry[:at], (name, kwargs)
+
+
+def optimizer_suffix(name: str, kwargs: dict[str, Any]) -> str:
+    """ "@adamw_sf(warmup_steps=100)": how an entry's own optimizer shows in its label."""
+    return f"@{name}" + (f"({', '.join(f'{k}={v!r}' for k, v in sorted(kwargs.items()))})" if kwargs else "")
+
+
 def split_entry(entry: Any) -> tuple[Schedule, Plateau | None, bool]:
     """(schedule, plateau, has its own plateau) of one comparison entry: a spec, a Schedule,
-    "SPEC@plateau(k=v, ...)", or a (schedule, plateau) pair."""
+    "SPEC@plateau(k=v, ...)", or a (schedule, plateau) pair; an optimizer suffix is read by `entry_optimizer`."""
+    entry = entry_optimizer(entry)[0]
     if isinstance(entry, tuple):
         if len(entry) != 2:
             raise ValueError(f"a comparison entry pair is (schedule, plateau), got {entry!r}")
@@ -46,7 +76,8 @@ def split_entry(entry: Any) -> tuple[Schedule, Plateau | None, bool]:
         if at >= 0:
             suffix = entry[at + 1 :].strip()
             if not suffix.startswith("plateau"):
-                raise ValueError(f"after '@' a spec takes plateau(...), got {suffix!r} in {entry!r}")
+                raise ValueError(f"after '@' a spec takes plateau(...) or an optimizer ({', '.join(OPTIMIZERS)}), "
+                                 f"got {suffix!r} in {entry!r}")
             return as_schedule(entry[:at]), Plateau.parse(suffix), True
     return as_schedule(entry), None, False
 
@@ -68,8 +99,9 @@ def check_target(task: Task, target: float | None) -> float | None:
     if "accuracy" in task.metrics:
         return _check.number("compare", "target", target, 0.0, 1.0, low_open=True,
                              what=f"an accuracy in (0, 1] (task {task.name!r} is ranked by accuracy)")
+    unit = "bits per byte" if "bpb" in task.metrics else "loss"
     return _check.number("compare", "target", target, 0.0, low_open=True,
-                         what=f"a loss > 0 (task {task.name!r} is ranked by loss)")
+                         what=f"a loss > 0 (task {task.name!r} is ranked by {unit})")
 
 
 # -- progress ---------------------------------------------------------------------------------
@@ -188,8 +220,9 @@ class Comparison:
 
     @property
     def metric(self) -> str:
-        """The metric the leaderboard ranks by: "accuracy" when the task has it, else "loss"."""
-        return "accuracy" if "accuracy" in self.task.metrics else "loss"
+        """The metric the leaderboard ranks by: "accuracy" when the task has it, "bpb" (bits per byte, lower is
+        better) for a language model, else "loss"."""
+        return next((m for m in ("accuracy", "bpb") if m in self.task.metrics), "loss")
 
     @property
     def higher_is_better(self) -> bool:
@@ -383,23 +416,28 @@ def compare(
     entries = []
     for item in schedules:
         sched, own, has_own = split_entry(item)
-        entries.append((sched, own if has_own else base.plateau))
+        entries.append((sched, own if has_own else base.plateau, entry_optimizer(item)[1]))
     # Check every option before training anything (plan raises ValueError on bad ones).
     data_cache: dict[int, Any] = {}
 
-    def make_plan(sched: Schedule, plat: Plateau | None, seed: int) -> Any:
+    def make_plan(sched: Schedule, plat: Plateau | None, opt: Any, seed: int) -> Any:
         if seed not in data_cache:
             data_cache[seed] = task.load(seed)
-        return plan(task, sched, base.replace(plateau=plat, seed=seed), data=data_cache[seed], dtype=dtype)
+        options = base.replace(plateau=plat, seed=seed)
+        label = None
+        if opt is not None:  # the entry's own optimizer, named in its label
+            options = options.replace(optimizer=opt[0], optimizer_kwargs=opt[1])
+            label = repr(sched) + (f"@{plat.spec()}" if plat is not None else "") + optimizer_suffix(*opt)
+        return plan(task, sched, options, label=label, data=data_cache[seed], dtype=dtype)
 
-    first = [make_plan(s, p, seed_list[0]) for s, p in entries]
+    first = [make_plan(s, p, o, seed_list[0]) for s, p, o in entries]
     labels = [p.config["label"] for p in first]
     dupes = sorted({label for label in labels if labels.count(label) > 1})
     if dupes:
         raise ValueError(f"schedule {dupes[0]!r} is listed twice")
 
-    plans = [first[i] if seed == seed_list[0] else make_plan(sched, plat, seed)
-             for seed in seed_list for i, (sched, plat) in enumerate(entries)]
+    plans = [first[i] if seed == seed_list[0] else make_plan(sched, plat, opt, seed)
+             for seed in seed_list for i, (sched, plat, opt) in enumerate(entries)]
     runs = train_plans(plans, db=db, fresh=fresh, progress=progress, callback=callback, engine=engine,
                        device=device, max_stack=max_stack)
     return Comparison(task=task, runs=runs, target=target, labels=labels)
@@ -417,14 +455,18 @@ def train_plans(plans: Sequence[Any], *, db: str | Path | None = DEFAULT_DB, fre
     engine = _check.choice("train_plans", "engine", engine, ENGINES)
     device = resolve_device(device)
     task = plans[0].task
-    stacked = engine != "sequential" and len(plans) > 1 and callback is None and _can_stack(task, plans[0])
+    stacked = engine != "sequential" and len(plans) > 1 and callback is None
     store = Store(db) if db is not None else None
     runs: list[Run | None] = [None] * len(plans)
     try:
         with _bars(progress) as bars:
-            if stacked:
-                for group in stacks(plans, max_stack=max_stack, device=device):
-                    _train_stack(plans, group, runs, store, fresh, bars, device, starts)
+            if stacked:  # entries with an optimizer of their own stack apart (stack_key); some may not stack
+                can = _can_stack(task, plans)
+                ok = [i for i, c in enumerate(can) if c]
+                for group in stacks([plans[i] for i in ok], max_stack=max_stack, device=device):
+                    _train_stack(plans, [ok[j] for j in group], runs, store, fresh, bars, device, starts)
+                for i in (i for i, c in enumerate(can) if not c):
+                    runs[i] = _train_one(plans[i], store, fresh, bars, callback, device, starts[i])
             else:
                 for i, p in enumerate(plans):
                     runs[i] = _train_one(p, store, fresh, bars, callback, device, starts[i])
@@ -438,13 +480,18 @@ def train_plans(plans: Sequence[Any], *, db: str | Path | None = DEFAULT_DB, fre
 ENGINES = ("auto", "stacked", "sequential")
 
 
-def _can_stack(task: Task, p: Any) -> bool:
-    """Whether the runs can be stacked; if not, says why in one line on stderr."""
-    reason = unstackable_plan(p)
-    if reason is not None:
-        print(f"lrlab: task {task.name!r}'s runs cannot be stacked ({reason}); training one run after another",
-              file=sys.stderr)
-    return reason is None
+def _can_stack(task: Task, plans: list[Any]) -> list[bool]:
+    """Whether each plan's run can be stacked (asked once per optimizer and option names: the model is the task's);
+    for those that cannot, says why in one line on stderr."""
+    reasons: dict[tuple[Any, ...], str | None] = {}
+    for p in plans:
+        key = (p.options.optimizer, tuple(sorted(p.options.optimizer_kwargs)))
+        if key not in reasons:
+            reasons[key] = reason = unstackable_plan(p)
+            if reason is not None:
+                print(f"lrlab: task {task.name!r}'s runs cannot be stacked ({reason}); training one run after "
+                      "another", file=sys.stderr)
+    return [reasons[(p.options.optimizer, tuple(sorted(p.options.optimizer_kwargs)))] is None for p in plans]
 
 
 def _train_one(p: Any, store: Store | None, fresh: bool, bars: Any, callback: Any, device: str,

@@ -16,7 +16,7 @@ from typing import Any
 from .. import _check
 from ..rangetest import BETA, DIVERGE, FindResult, RangeTest, Settings
 from .options import TASK_DEFAULT, RunOptions, resolve_task
-from .task import Data, Task, optimizer_class, torch_dtype
+from .task import SCHEDULE_FREE, Data, Task, optimizer_class, torch_dtype
 
 
 def _seeds(seeds: int | Iterable[int]) -> list[int]:
@@ -77,6 +77,8 @@ def run_one(p: FindPlan) -> RangeTest:
             opt = optimizer_class(opts.optimizer)(model.parameters(), lr=s.start_lr, **opts.optimizer_kwargs)
         except TypeError as exc:
             raise ValueError(f"optimizer {opts.optimizer}: {exc}") from None
+        if opts.optimizer in SCHEDULE_FREE:
+            opt.train()  # a schedule-free optimizer steps only in train mode; the test reads training losses
         return torch_find_lr(model, opt, Loss(task.loss), _Epochs(x, y, opts.batch_size, opts.seed),
                              start_lr=s.start_lr, end_lr=s.end_lr, steps=s.steps, mode=s.mode, beta=s.beta,
                              diverge=s.diverge, restore=False, seed=opts.seed)

@@ -52,7 +52,8 @@ def resolve_task(task: Task | str) -> Task:
 class RunOptions:
     """The options of a run; None (and TASK_DEFAULT for batch_size) take the task's value.
 
-    optimizer: "sgd", "adam" or "adamw"; optimizer_kwargs (momentum, ...) go to torch.optim, never lr.
+    optimizer: one of OPTIMIZERS ("sgd", "adam", "adamw", schedule-free "sgd_sf", "adamw_sf"); optimizer_kwargs
+    (momentum, warmup_steps, ...) go to the optimizer, never lr.
     epochs: a whole number >= 1. steps: a budget in optimizer updates (a whole number >= 1), exclusive with epochs:
     the run trains ceil(steps / steps_per_epoch) epochs and stops after exactly `steps` updates.
     batch_size: a whole number >= 1, None (full batch) or TASK_DEFAULT.

@@ -80,4 +80,6 @@ def plan(
         "plateau": None if opts.plateau is None else opts.plateau.settings(),
         "dtype": dtype,
     }
+    if task.identity:  # the task's own identity (its data's hash, its sizes): see Task.identity
+        config["task_identity"] = dict(task.identity)
     return Plan(task=task, data=data, schedule=sched, options=opts, config=config)

@@ -23,7 +23,8 @@ class Run:
 
     config: task, schedule (spec of the schedule actually used, lengths bound), schedule_config, label (the spec as
     given, with any "@plateau(...)" suffix), optimizer, optimizer_kwargs, epochs, batch_size, seed, plateau (dict of
-    Plateau kwargs or None), dtype.
+    Plateau kwargs or None), dtype, and task_identity where the task has one (`Task.identity`: e.g. tinylm's corpus
+    sha256 and Python version).
     history: one row per finished epoch (columns: `history_columns`): epoch, step, lr (rate of the epoch's first
     update; Keras's LRLogger logs the rate after the epoch), loss (mean training loss of the epoch's updates),
     val_loss, val_<metric>.

@@ -22,7 +22,18 @@ from .plan import Plan
 from .run import Run, history_columns
 from .stacked_optim import stacked_optimizer
 from .task import Data, torch_dtype
-from .train import Loss, deterministic, diverged, final_metrics, mark_diverged, resolve_device, tensors
+from .train import (
+    Loss,
+    deterministic,
+    diverged,
+    eval_rows,
+    figures,
+    final_metrics,
+    input_dtype,
+    mark_diverged,
+    resolve_device,
+    tensors,
+)
 
 EVAL_CHUNK = 8192
 """Samples per evaluation pass, as the sequential trainer's `evaluate`."""
@@ -59,6 +70,8 @@ def unstackable_plan(p: Plan) -> str | None:
     or None when they can."""
     from .stacked_optim import DEFAULTS
 
+    if p.options.optimizer not in DEFAULTS:
+        return f"the stacked engine has no {p.options.optimizer} optimizer"
     unknown = sorted(set(p.options.optimizer_kwargs) - set(DEFAULTS[p.options.optimizer]))
     if unknown:
         return f"the stacked {p.options.optimizer} has no option {unknown[0]!r}"
@@ -113,7 +126,7 @@ def member_bytes(p: Plan) -> int:
     dtype = torch_dtype(p.config["dtype"])
     model = p.task.model(p.options.seed).to(dtype)
     n_params = sum(t.numel() for t in model.parameters())
-    state = {"sgd": 1, "adam": 3, "adamw": 3}[p.options.optimizer]  # momentum; exp_avg, exp_avg_sq (amsgrad)
+    state = {"sgd": 1, "adam": 3, "adamw": 3}.get(p.options.optimizer, 3)  # momentum; exp_avg, exp_avg_sq (amsgrad)
     activations = 0
 
     def count(_module: Any, _inputs: Any, output: Any) -> None:
@@ -123,7 +136,7 @@ def member_bytes(p: Plan) -> int:
 
     hooks = [m.register_forward_hook(count) for m in model.modules()]
     try:
-        x = torch.as_tensor(np.asarray(p.data.train.x[:1]), dtype=dtype)
+        x = torch.as_tensor(np.asarray(p.data.train.x[:1]), dtype=input_dtype(p.task.loss, dtype))
         with torch.no_grad():
             model(x)
     finally:
@@ -322,27 +335,22 @@ class _Stack:
         total = torch.zeros(self.size, dtype=torch.float64, device=self.device)
         correct = torch.zeros(self.size, dtype=torch.long, device=self.device)
         params = self.params
+        chunk = eval_rows(self.lossf, y, EVAL_CHUNK)
         with torch.no_grad():
-            for i in range(0, n, EVAL_CHUNK):
+            for i in range(0, n, chunk):
                 if self.shared:
-                    xb, yb = x[i : i + EVAL_CHUNK], y[i : i + EVAL_CHUNK]
+                    xb, yb = x[i : i + chunk], y[i : i + chunk]
                 else:
-                    xb, yb = x[:, i : i + EVAL_CHUNK], y[:, i : i + EVAL_CHUNK]
+                    xb, yb = x[:, i : i + chunk], y[:, i : i + chunk]
                 out = self.forward(params, xb, self.shared)
                 if self.shared:
                     yb = yb.expand(self.size, *yb.shape)
-                rows = min(EVAL_CHUNK, n - i)
+                rows = min(chunk, n - i)
                 total += self.lossf.per_member(out, yb).double() * rows
-                if metrics:
+                if "accuracy" in metrics:
                     correct += self.lossf.correct_per_member(out, yb)
         totals, counts = total.cpu().tolist(), correct.cpu().tolist()
-        figures = []
-        for k in range(self.size):
-            f = {"loss": float(totals[k]) / n}
-            if "accuracy" in metrics:
-                f["accuracy"] = int(counts[k]) / n
-            figures.append(f)
-        return figures
+        return [figures(float(totals[k]) / n, int(counts[k]), n, metrics) for k in range(self.size)]
 
     def load_member(self, k: int, state: dict[str, Any]) -> None:
         """Member k's parameters and optimizer state from a checkpoint (lrlab.lab.checkpoint; the torch optimizer's

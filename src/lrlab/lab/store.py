@@ -195,6 +195,8 @@ def config_key(config: dict[str, Any]) -> str | None:
     if config.get("schedule_config") is None:
         return None
     picked = {name: config.get(name) for name in _KEY_FIELDS}
+    if config.get("task_identity"):  # only where a task has one, so the keys of every other run stay as they were
+        picked["task_identity"] = config["task_identity"]
     picked["format"] = FORMAT_VERSION
     text = json.dumps(picked, sort_keys=True, separators=(",", ":"), default=_json_default)
     return hashlib.sha256(text.encode()).hexdigest()

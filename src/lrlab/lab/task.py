@@ -36,9 +36,12 @@ import numpy as np
 
 from .. import _check
 
-LOSSES = ("mse", "bce", "ce")
+LOSSES = ("mse", "bce", "ce", "lm")
 DTYPES = ("float32", "float64")
-OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULE_FREE = ("sgd_sf", "adamw_sf")
+"""The schedule-free optimizers (package `schedulefree`): the trainer switches them to eval mode for every
+evaluation and for the model it returns (their README's rule), and trains them sequentially (no stacked form)."""
+OPTIMIZERS = ("sgd", "adam", "adamw", *SCHEDULE_FREE)
 UNITS = ("epochs", "steps")
 
 
@@ -50,11 +53,19 @@ def torch_dtype(name: str) -> Any:
 
 
 def optimizer_class(name: str) -> Any:
-    """The torch.optim class of an optimizer name (one of OPTIMIZERS)."""
+    """The optimizer class of an optimizer name (one of OPTIMIZERS): torch.optim's SGD, Adam, AdamW, or
+    schedulefree's SGDScheduleFree ("sgd_sf") and AdamWScheduleFree ("adamw_sf")."""
     import torch
 
-    classes = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-    return classes[_check.choice("", "optimizer", name, OPTIMIZERS)]
+    name = _check.choice("", "optimizer", name, OPTIMIZERS)
+    if name in SCHEDULE_FREE:
+        try:
+            import schedulefree
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ValueError(f"optimizer {name} needs the schedulefree package (pip install schedulefree): {exc}") \
+                from None
+        return {"sgd_sf": schedulefree.SGDScheduleFree, "adamw_sf": schedulefree.AdamWScheduleFree}[name]
+    return {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,8 @@ class Split:
     x: float inputs, shape (n, *input_shape), in the task's dtype.
     y: for "mse"/"bce" float targets shaped like the model's outputs, (n, 1) for one output;
        for "ce" int64 class ids, shape (n,).
+    For "lm" (a language model) x holds int64 token ids, shape (n, T), and y the next token at every position,
+    int64 (n, T).
     """
 
     x: np.ndarray
@@ -92,11 +105,16 @@ class Task:
 
     load(seed) -> Data; model(seed) -> torch.nn.Module mapping a batch of inputs to outputs
     (one output per sample for mse/bce given as logits for bce, class logits for ce).
-    loss: "mse", "bce" (binary cross-entropy on logits) or "ce" (cross-entropy on class logits).
+    loss: "mse", "bce" (binary cross-entropy on logits), "ce" (cross-entropy on class logits) or "lm" (next-token
+    cross-entropy: logits (n, T, V) against targets (n, T), averaged over every position; its metric "bpb" is that
+    loss in bits, loss / ln 2: bits per byte for a byte-level model).
     batch_size None means full-batch gradient descent. dtype "float64" for exact reproductions.
     epochs, optimizer and lr are the task's defaults (a run may override them).
     unit: "epochs" (default) or "steps": how the leaderboard counts the way to its target (epochs_to_target or
     steps_to_target) and what the run curves show on their x axis.
+    identity: what tells this task's runs apart beyond its name and the run's options, JSON-safe (e.g. the data's
+    sha256 and sizes chosen by the task's options); every run records it in its config as "task_identity" (the
+    store's key includes it, so runs on other data are never reused). Empty for tasks whose name says it all.
     """
 
     name: str
@@ -111,6 +129,7 @@ class Task:
     dtype: str = "float32"
     options: dict[str, Any] = field(default_factory=dict)
     unit: str = "epochs"
+    identity: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         who = f"Task {self.name!r}"
@@ -126,7 +145,8 @@ class Task:
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        return ("accuracy",) if self.loss in ("bce", "ce") else ()
+        """The figures besides the loss: accuracy for classifiers, bpb (the loss in bits) for language models."""
+        return {"bce": ("accuracy",), "ce": ("accuracy",), "lm": ("bpb",)}.get(self.loss, ())
 
 
 _TASKS: dict[str, Callable[..., Task]] = {}

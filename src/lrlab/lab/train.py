@@ -21,7 +21,7 @@ from ..schedules import Schedule
 from .options import TASK_DEFAULT, RunOptions
 from .plan import Plan, plan
 from .run import Run, history_columns
-from .task import Task, optimizer_class, torch_dtype
+from .task import SCHEDULE_FREE, Task, optimizer_class, torch_dtype
 
 DIVERGED_FACTOR = 1e6
 """A run has diverged, and ends at that epoch with NaN figures, when an epoch's training loss (any step's) or its
@@ -48,7 +48,8 @@ def train(
 ) -> Run:
     """Train `task`'s model under `schedule` and return the Run.
 
-    optimizer: "sgd", "adam" or "adamw" (None: the task's); optimizer_kwargs (momentum, ...) go to torch.optim.
+    optimizer: "sgd", "adam", "adamw", or the schedule-free "sgd_sf", "adamw_sf" (None: the task's);
+    optimizer_kwargs (momentum, warmup_steps, ...) go to the optimizer.
     epochs: None takes the task's; steps: a budget of optimizer steps instead (exclusive with epochs).
     batch_size: TASK_DEFAULT takes the task's; None is full batch.
     plateau: a Plateau, a dict of its kwargs or "factor=0.5, patience=10, monitor='val_accuracy', mode='max'";
@@ -79,15 +80,19 @@ def resolve_device(device: str) -> str:
 
 # -- the loss and the evaluation ----------------------------------------------------------------
 class Loss:
-    """The task's loss and accuracy on torch tensors (targets shaped like the outputs for mse/bce)."""
+    """The task's loss and accuracy on torch tensors (targets shaped like the outputs for mse/bce; for "lm" logits
+    (B, T, V) against next tokens (B, T), the mean over every position)."""
 
     def __init__(self, kind: str) -> None:
         import torch.nn.functional as F
 
         self.kind = kind
-        self.fn = {"mse": F.mse_loss, "bce": F.binary_cross_entropy_with_logits, "ce": F.cross_entropy}[kind]
+        self.fn = {"mse": F.mse_loss, "bce": F.binary_cross_entropy_with_logits, "ce": F.cross_entropy,
+                   "lm": F.cross_entropy}[kind]
 
     def __call__(self, out: Any, y: Any) -> Any:
+        if self.kind == "lm":
+            return self.fn(out.flatten(0, -2), y.flatten())
         if self.kind != "ce" and out.shape != y.shape:
             out = out.reshape(y.shape)
         return self.fn(out, y)
@@ -104,6 +109,8 @@ class Loss:
 
         if self.kind == "ce":
             return F.cross_entropy(out.flatten(0, 1), y.flatten(0, 1), reduction="none").view(y.shape[:2]).mean(1)
+        if self.kind == "lm":  # (K, B, T, V) against (K, B, T): the mean over each member's B * T positions
+            return F.cross_entropy(out.flatten(0, -2), y.flatten(), reduction="none").view(y.shape).flatten(1).mean(1)
         fn = {"mse": F.mse_loss, "bce": F.binary_cross_entropy_with_logits}[self.kind]
         return fn(out.reshape(y.shape), y, reduction="none").flatten(1).mean(1)
 
@@ -114,13 +121,38 @@ class Loss:
         return ((out.reshape(y.shape) > 0).to(y.dtype) == y).flatten(1).sum(1)
 
 
-def tensors(split: Any, dtype: Any, loss: str, device: Any = "cpu") -> tuple[Any, Any]:
-    """A split's (x, y) as torch tensors: x in `dtype`, y in `dtype` too (class ids long for "ce")."""
+def input_dtype(loss: str, dtype: Any) -> Any:
+    """The torch dtype of a task's inputs: `dtype`, except a language model's token ids (long for "lm")."""
     import torch
 
-    x = torch.as_tensor(np.asarray(split.x), dtype=dtype, device=device)
-    y = torch.as_tensor(np.asarray(split.y), dtype=torch.long if loss == "ce" else dtype, device=device)
+    return torch.long if loss == "lm" else dtype
+
+
+def tensors(split: Any, dtype: Any, loss: str, device: Any = "cpu") -> tuple[Any, Any]:
+    """A split's (x, y) as torch tensors: x in `dtype` (token ids long for "lm"), y in `dtype` too (class ids and
+    next tokens long for "ce" and "lm")."""
+    import torch
+
+    x = torch.as_tensor(np.asarray(split.x), dtype=input_dtype(loss, dtype), device=device)
+    y = torch.as_tensor(np.asarray(split.y), dtype=torch.long if loss in ("ce", "lm") else dtype, device=device)
     return x, y
+
+
+def figures(loss: float, correct: int, n: int, metrics: tuple[str, ...]) -> dict[str, float]:
+    """A split's figures from its mean loss and count of right answers over n samples: loss, and the task's
+    metrics (accuracy = correct / n; bpb = loss / ln 2, the loss in bits). Both engines report through this."""
+    out = {"loss": loss}
+    if "accuracy" in metrics:
+        out["accuracy"] = correct / n
+    if "bpb" in metrics:
+        out["bpb"] = loss / math.log(2)
+    return out
+
+
+def eval_rows(lossf: Loss, y: Any, chunk: int) -> int:
+    """Samples per evaluation pass: `chunk`, or for a language model as many windows as hold `chunk` targets (a
+    window of T positions holds T: its logits are T times a classifier's)."""
+    return max(1, chunk // int(y.shape[-1])) if lossf.kind == "lm" else chunk
 
 
 def evaluate(
@@ -130,6 +162,7 @@ def evaluate(
     import torch
 
     n = len(x)
+    chunk = eval_rows(lossf, y, chunk)
     if n == 0:
         return {}
     total = torch.zeros((), dtype=torch.float64, device=x.device)
@@ -139,12 +172,9 @@ def evaluate(
             xb, yb = x[i : i + chunk], y[i : i + chunk]
             out = model(xb)
             total += lossf(out, yb).double() * len(xb)
-            if metrics:
+            if "accuracy" in metrics:
                 correct += lossf.correct(out, yb)
-    out = {"loss": float(total) / n}
-    if "accuracy" in metrics:
-        out["accuracy"] = int(correct) / n
-    return out
+    return figures(float(total) / n, int(correct), n, metrics)
 
 
 # -- the loop -----------------------------------------------------------------------------------
@@ -214,6 +244,15 @@ def _setup(p: Plan, device: str = "cpu") -> _Loop:
     return _Loop(p=p, model=model, opt=opt, sched=sched, lossf=Loss(task.loss), splits=splits, gen=gen)
 
 
+def _mode(loop: _Loop, training: bool) -> None:
+    """The model, and a schedule-free optimizer, in training or evaluation mode: the one place the trainer switches.
+    A schedule-free optimizer steps at one point (y) and is evaluated at another (x, the average); its README asks
+    for optimizer.train() before training steps and optimizer.eval() before every evaluation and checkpoint."""
+    loop.model.train(training)
+    if loop.p.options.optimizer in SCHEDULE_FREE:
+        (loop.opt.train if training else loop.opt.eval)()
+
+
 def _batches(loop: _Loop) -> Iterator[tuple[Any, Any]]:
     """The epoch's remaining batches: the whole training split, or the epoch's shuffle (drawn when the epoch
     begins) gathered batch by batch from the current position (a batch stays in cache from the gather to the
@@ -236,7 +275,7 @@ def _train_epoch(loop: _Loop, callback: Callable[..., Any] | None, total: float,
     batch losses (float64 tensor). save() runs after every update (it checkpoints the steps asked)."""
     import torch
 
-    loop.model.train()
+    _mode(loop, True)
     group = loop.opt.param_groups[0]
     if loop.pos == 0:
         loop.epoch += 1
@@ -275,8 +314,9 @@ def diverged(loop: Any, steps_finite: bool, row: dict[str, Any]) -> bool:
 
 
 def mark_diverged(row: dict[str, Any]) -> None:
-    """A diverged epoch's row: its model is broken, so its accuracies are not figures (losses stay as seen)."""
-    row.update({k: math.nan for k in row if k.startswith("val_") and k != "val_loss"})
+    """A diverged epoch's row: its model is broken, so its accuracies are not figures (losses, in nats or bits,
+    stay as seen)."""
+    row.update({k: math.nan for k in row if k.startswith("val_") and k not in ("val_loss", "val_bpb")})
 
 
 def _epoch(loop: _Loop, callback: Callable[..., Any] | None, progress: Any, total: float = math.inf,
@@ -291,7 +331,7 @@ def _epoch(loop: _Loop, callback: Callable[..., Any] | None, progress: Any, tota
         loop.pos, loop.perm = 0, None
     first, epoch = loop.epoch_first, loop.epoch
     train_loss = float(epoch_losses.mean())
-    loop.model.eval()
+    _mode(loop, False)
     val = evaluate(loop.model, loop.lossf, *loop.splits["val"], loop.metrics)
     row = {"epoch": epoch, "step": loop.step, "lr": loop.step_lr[first], "loss": train_loss}
     row.update({f"val_{k}": v for k, v in val.items()})
@@ -333,7 +373,7 @@ def final_metrics(
 
 
 def _final_metrics(loop: _Loop) -> dict[str, float]:
-    loop.model.eval()
+    _mode(loop, False)  # also the state of the returned model
     sizes = {name: len(x) for name, (x, _) in loop.splits.items()}
     return final_metrics(loop.status, loop.metrics, sizes,
                          lambda name: evaluate(loop.model, loop.lossf, *loop.splits[name], loop.metrics),
