@@ -97,6 +97,11 @@ def test_bad_starts_are_one_line_errors():
         execute(_plan(), save_at=[3])
     with pytest.raises(ValueError, match="save_at"):
         execute(_plan(), save_at=[12], on_save=print)
+    for name in ("sgd_sf", "adamw_sf"):  # their train/eval weights are not in the format: refused, not half-saved
+        with pytest.raises(ValueError, match=f"schedule-free optimizer '{name}' are not supported"):
+            execute(_plan(optimizer=name), save_at=[3], on_save=print)
+        with pytest.raises(ValueError, match="schedule-free"):
+            execute(_plan(optimizer=name), start=state)
 
 
 @pytest.mark.parametrize("options", [

@@ -22,6 +22,16 @@ _KEYS = ("format", "config", "step", "epoch", "pos", "perm", "generator", "model
          "step_lr", "step_loss", "limit", "status")
 
 
+def check_supported(config: dict[str, Any]) -> None:
+    """One-line ValueError for a run whose state a checkpoint cannot hold: a schedule-free optimizer keeps its
+    weights at one of two points (train or eval mode) and its state holds the other, which this format does not."""
+    from .task import SCHEDULE_FREE
+
+    if config.get("optimizer") in SCHEDULE_FREE:
+        raise ValueError(f"checkpoints of runs with the schedule-free optimizer {config['optimizer']!r} are not "
+                         "supported (its train/eval weights are not in this format)")
+
+
 def capture(loop: Any) -> dict[str, Any]:
     """The checkpoint of a sequential trainer's loop (lrlab.lab.train's state) as it is now."""
     import torch
@@ -53,6 +63,7 @@ def capture(loop: Any) -> dict[str, Any]:
 
 def check(state: Any, config: dict[str, Any], total_steps: int) -> dict[str, Any]:
     """`state` if a run of `config` (with `total_steps` updates) can resume from it; else a one-line ValueError."""
+    check_supported(config)
     if not isinstance(state, dict) or any(k not in state for k in _KEYS):
         missing = next((k for k in _KEYS if not isinstance(state, dict) or k not in state), "")
         raise ValueError(f"start: not a checkpoint of lrlab.lab.checkpoint (no {missing!r})")

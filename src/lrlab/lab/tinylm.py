@@ -206,7 +206,7 @@ def tinylm(text: str | Path | None = None, context: int = 64, width: int = 64, l
         loss="lm", load=partial(_load, parts=parts, context=context, train_windows=train_windows,
                                 eval_windows=eval_windows),
         model=partial(model, context=context, width=width, layers=layers, heads=heads),
-        epochs=12, batch_size=32, optimizer="adamw", lr=0.003,
+        epochs=12, batch_size=32, optimizer="adamw", lr=0.003, unit="steps",
         options={"text": None if text is None else str(text), **sizes},
         identity={**info, **sizes},
     )

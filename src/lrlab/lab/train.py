@@ -404,6 +404,8 @@ def execute(
     saves = sorted({_check.whole("execute", "save_at", s, 0, total) for s in save_at})
     if saves and on_save is None:
         raise ValueError("execute: save_at needs on_save (what to do with each checkpoint)")
+    if saves:
+        checkpoint.check_supported(p.config)
     with deterministic():
         loop = _setup(p, device)
         if start is not None:
