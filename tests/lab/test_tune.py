@@ -236,7 +236,7 @@ def test_forecast_trains_only_the_best_forecast_candidates_of_each_batch(tmp_pat
     fc = result.forecast
     assert fc is not None and fc.warning is None and fc.law == "multi_power"
     assert sorted(c.label for c in fc.curves) == ["constant(0.1)", "cosine(0.1)", "wsd(0.1, decay_steps=4)"]
-    with Store(tmp_path / "t.runs.db", readonly=True) as store:  # the fitting runs are in the run store
+    with Store(tmp_path / "t.db", readonly=True) as store:  # the fitting runs are in the study's database
         assert sorted(store.get(i).label for i in (1, 2, 3)) == sorted(c.label for c in fc.curves)
     frame = result.trials.sort_values("number")
     assert list(frame["number"]) == list(range(12))
