@@ -35,7 +35,7 @@ test: $(STAMP)
 # The documentation site into site/ (mkdocs.yml; --strict: a broken link or reference fails). docs/hooks.py draws
 # the schedule gallery and writes the CLI reference while it builds; `make test` builds it too (tests/docs/).
 docs: $(STAMP)
-	$(VENV)/bin/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 bench: $(STAMP)
 	$(PY) bench/lookup.py
