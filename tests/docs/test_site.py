@@ -91,7 +91,8 @@ def test_the_api_pages_render_the_docstrings(site):
         assert f'id="lrlab.schedules.{kind}"' in text or f'id="lrlab.schedules.{kind}.{kind}"' in text, kind
     # a docstring's own sections: the formula, the arguments and the example of exponential
     start = text.index('id="lrlab.schedules.exponential"')
-    exp = html.unescape(re.sub(r"<[^>]+>", "", text[start : text.index('id="lrlab.schedules.exponential.apply"')]))
+    end = text.index('id="lrlab.schedules.', start + 1)  # the next object on the page
+    exp = html.unescape(re.sub(r"<[^>]+>", "", text[start:end]))
     assert "decay_rate ** (t // decay_steps)" in exp and "ExponentialDecay" in exp
     assert "s(0), s(10), s(20)\n(0.1, 0.05, 0.025)" in exp
 
