@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export KERAS_BACKEND := torch
 
-.PHONY: demo test bench browser clean
+.PHONY: demo test docs bench browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench scripts
 	$(PY) -m pytest
 
+# The documentation site into site/ (mkdocs.yml; --strict: a broken link or reference fails). docs/hooks.py draws
+# the schedule gallery and writes the CLI reference while it builds; `make test` builds it too (tests/docs/).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 bench: $(STAMP)
 	$(PY) bench/lookup.py
 	$(PY) bench/train_throughput.py
@@ -44,4 +49,4 @@ browser:
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build site *.egg-info src/*.egg-info

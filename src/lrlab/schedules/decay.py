@@ -99,6 +99,41 @@ class piecewise(Schedule):
 
 
 class exponential(Schedule):
+    """Exponential decay: the rate is multiplied by `decay_rate` every `decay_steps` steps, smoothly or in stairs.
+
+    The classic decay of Keras and TensorFlow: a fixed fraction of the rate is lost per period, so the rate halves
+    (or falls tenfold) over the same number of steps wherever it is.
+
+    Formula, at optimizer step t:
+
+        lr(t) = initial_lr * decay_rate ** (t / decay_steps)      (staircase=False)
+        lr(t) = initial_lr * decay_rate ** (t // decay_steps)     (staircase=True)
+
+    Args:
+        initial_lr: the rate at step 0 (>= 0).
+        decay_steps: the period, in optimizer steps (an integer >= 1); wrap the schedule in `per_epoch` to count
+            in epochs.
+        decay_rate: the factor per period (> 0; above 1 the rate grows).
+        staircase: True drops the rate once per period (integer division of t), False decays it at every step.
+
+    Reference:
+        Equals Keras 3 `ExponentialDecay(initial_lr, decay_steps, decay_rate, staircase)` (to 1e-15 relative) and
+        optax `exponential_decay(initial_lr, decay_steps, decay_rate, staircase=staircase)` (to 1e-13), tested
+        step by step in tests/schedules/test_sched_parity_keras.py and test_sched_parity_optax.py. optax's
+        `transition_begin` and `end_value` have no counterpart: write `join([constant(lr), exponential(...)],
+        [begin])` and `.clip(end_value)`.
+
+    Example:
+        >>> from lrlab import exponential
+        >>> s = exponential(0.1, decay_steps=10, decay_rate=0.5)
+        >>> s(0), s(10), s(20)
+        (0.1, 0.05, 0.025)
+        >>> round(s(15), 6)
+        0.035355
+        >>> exponential(0.1, decay_steps=10, decay_rate=0.5, staircase=True)(15)
+        0.05
+    """
+
     kind = "exponential"
     summary = "initial_lr * decay_rate ** (t / decay_steps), floored if staircase (Keras ExponentialDecay)"
 

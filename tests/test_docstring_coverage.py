@@ -1,0 +1,45 @@
+"""scripts/docstring_coverage.py grades docstrings as issue 15 defines a full one."""
+
+import importlib.util
+from pathlib import Path
+
+import lrlab
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "docstring_coverage.py"
+spec = importlib.util.spec_from_file_location("docstring_coverage", SCRIPT)
+coverage = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(coverage)
+
+
+def test_exponential_is_full_and_a_bare_kind_is_none():
+    assert coverage.grade(lrlab.exponential, kind=True) == ("full", [])
+    assert lrlab.constant.__doc__ is None
+    assert coverage.grade(lrlab.constant, kind=True) == ("none", ["docstring"])
+
+
+def test_what_a_partial_docstring_lacks():
+    def f(a, b=1):
+        """Do it.
+
+        Because.
+
+        Args:
+            a: the first.
+
+        Example:
+            >>> f(1)
+        """
+
+    assert coverage.grade(f) == ("partial", ["Args (every parameter)"])
+    f.__doc__ = "One line."
+    assert coverage.grade(f)[1] == ["what and why (a summary line and more)", "Args (every parameter)", "Example"]
+    f.__doc__ = f.__doc__ + "\n\nWhy.\n\nArgs:\n    a: x\n    b: y\n\nExample:\n    >>> f(1)\n"
+    assert coverage.grade(f) == ("full", [])
+    assert coverage.grade(f, kind=True) == ("partial", ["formula", "Reference"])
+
+
+def test_the_counts_cover_every_kind_and_command():
+    names = {(group, name) for group, name, _, _ in coverage.public_names()}
+    assert {name for group, name in names if group == "schedule kind"} == {f"lrlab.{k}" for k in lrlab.KINDS}
+    assert {"lrlab compare", "lrlab runs show", "lrlab list"} <= {name for group, name in names
+                                                                    if group == "CLI command"}
