@@ -11,7 +11,46 @@ from .base import Schedule, multiples
 
 
 class cyclic(Schedule):
-    """Cyclical rates, equal to torch's CyclicLR (triangular, triangular2, exp_range) stepped per batch."""
+    """Cyclical learning rate: the rate rises linearly from `base_lr` to `max_lr` and falls back, cycle after cycle.
+
+    Smith's cyclical rates (arXiv:1506.01186), as torch's CyclicLR: cycling between two bounds needs no decay to
+    be tuned, and the high phases help leave sharp regions. `triangular2` halves the swing every cycle,
+    `exp_range` shrinks it by `gamma` every step.
+
+    Formula, at optimizer step t, with a cycle of n = step_size_up + step_size_down steps, c = t // n (the
+    cycle, from 0) and f(t) the triangle that rises from 0 to 1 over step_size_up steps and falls back to 0 over
+    step_size_down steps:
+
+        lr(t) = base_lr + (max_lr - base_lr) * f(t) * scale(t)
+
+    where scale(t) = 1 (triangular), 1 / 2 ** c (triangular2) or gamma ** t (exp_range).
+
+    Args:
+        base_lr: the rate at the start and the end of each cycle (>= 0).
+        max_lr: the rate at the top of each cycle (>= 0; below base_lr the cycle goes down first).
+        step_size_up: the steps of the rising half, in optimizer steps (an integer >= 1).
+        step_size_down: the steps of the falling half, in optimizer steps (an integer >= 1); None (the default)
+            takes step_size_up.
+        mode: "triangular" (every cycle the same), "triangular2" (the swing halves each cycle) or "exp_range"
+            (the swing times gamma ** t).
+        gamma: the per-step factor of "exp_range" (in (0, 1]); ignored by the other modes.
+
+    Reference:
+        Equals torch `CyclicLR(optimizer, base_lr, max_lr, step_size_up, step_size_down, mode, gamma)` stepped
+        once per optimizer step (per batch), exactly (bit for bit), tested in test_cyclic_lr of
+        tests/schedules/test_sched_parity_torch.py. torch's custom `scale_fn` and `scale_mode` have no
+        counterpart (exp_range scales by step, torch's "iterations"); the momentum torch cycles with
+        cycle_momentum=True is a schedule of its own here: `.momentum()`.
+
+    Example:
+        >>> from lrlab import cyclic
+        >>> s = cyclic(0.0, 0.1, step_size_up=2)
+        >>> [round(s(t), 6) for t in range(9)]
+        [0.0, 0.05, 0.1, 0.05, 0.0, 0.05, 0.1, 0.05, 0.0]
+        >>> s2 = cyclic(0.0, 0.1, step_size_up=2, mode="triangular2")
+        >>> [round(s2(t), 6) for t in range(9)]
+        [0.0, 0.05, 0.1, 0.05, 0.0, 0.025, 0.05, 0.025, 0.0]
+    """
 
     kind = "cyclic"
     summary = "up and down between base_lr and max_lr: triangular, triangular2, exp_range (torch CyclicLR)"
@@ -40,7 +79,26 @@ class cyclic(Schedule):
         return multiples(self.step_size_up + down, steps, "restart")
 
     def momentum(self, base_momentum: float = 0.8, max_momentum: float = 0.9) -> cyclic_momentum:
-        """The momentum (SGD) or beta1 (Adam) torch's CyclicLR cycles inversely to this rate."""
+        """The momentum torch's CyclicLR cycles inversely to this rate: a `cyclic_momentum` on the same cycle.
+
+        Give it to an optimizer's momentum (SGD) or beta1 (Adam's betas[0]) alongside this rate, as torch does
+        with cycle_momentum=True; the defaults are torch's.
+
+        Args:
+            base_momentum: the momentum at the top of the rate's cycle (in [0, 1]).
+            max_momentum: the momentum at the start and the end of each cycle (in [0, 1]).
+
+        Returns:
+            cyclic_momentum with this rate's step_size_up, step_size_down, mode and gamma.
+
+        Example:
+            >>> from lrlab import cyclic
+            >>> m = cyclic(0.01, 0.1, step_size_up=2).momentum()
+            >>> m
+            cyclic_momentum(0.8, step_size_up=2)
+            >>> [round(m(t), 6) for t in range(5)]
+            [0.9, 0.85, 0.8, 0.85, 0.9]
+        """
         return cyclic_momentum(
             base_momentum, max_momentum, self.step_size_up, self.step_size_down, self.mode, self.gamma
         )
@@ -83,13 +141,54 @@ def _phases(
 
 
 class one_cycle(Schedule):
-    """The one-cycle policy, equal to torch's OneCycleLR stepped once per optimizer step (steps 0 to
-    total_steps - 1, cos and linear, three_phase included).
+    """One-cycle policy: warm up from max_lr / div_factor to `max_lr`, then anneal far below the start.
 
-    Differences, outside torch's domain only: torch evaluates its last phase past 1 at step total_steps (below
-    its floor; negative with anneal="linear") and raises ValueError after it; lrlab holds the floor
-    max_lr / div_factor / final_div_factor from step total_steps - 1 on. An empty phase (pct_start * total_steps
-    < 1) divides by zero in torch; lrlab takes it as finished.
+    Smith's super-convergence schedule (arXiv:1708.07120), as torch's OneCycleLR: one long warmup to a high rate
+    and one long anneal to a rate final_div_factor times below the initial one, for a fixed number of steps.
+
+    Formula, at optimizer step t, with T = total_steps, p = pct_start, lr_0 = max_lr / div_factor and
+    lr_min = lr_0 / final_div_factor, in phases that end at steps e_i (as torch computes them; see `phases()`):
+
+        two phases:    lr_0 -> max_lr until e_1 = p * T - 1, then max_lr -> lr_min until e_2 = T - 1
+        three phases:  lr_0 -> max_lr until p * T - 1, max_lr -> lr_0 until 2 * p * T - 2, lr_0 -> lr_min until T - 1
+
+    In the phase that goes from a to b between steps s and e (s: the previous phase's end, 0 for the first),
+    with u = (t - s) / (e - s):
+
+        lr(t) = b + (a - b) / 2 * (1 + cos(pi * u))      (anneal="cos")
+        lr(t) = a + (b - a) * u                          (anneal="linear")
+
+    and from step T - 1 on the rate holds its value there (lr_min, to rounding with anneal="linear").
+
+    Args:
+        max_lr: the peak rate (>= 0).
+        total_steps: the length of the cycle, in optimizer steps (an integer >= 2); None leaves it to
+            `.stretch(total_steps)` (the schedule cannot be evaluated until then). torch's epochs *
+            steps_per_epoch.
+        pct_start: the fraction of total_steps spent warming up (in (0, 1); below 0.5 with three_phase).
+        anneal: "cos" or "linear", the shape of every phase (torch's anneal_strategy).
+        div_factor: the initial rate is max_lr / div_factor (> 0).
+        final_div_factor: the final rate is max_lr / div_factor / final_div_factor (> 0).
+        three_phase: True comes back down to the initial rate (symmetric with the warmup) before the final
+            anneal to lr_min, False anneals straight from the peak to lr_min.
+
+    Reference:
+        Equals torch `OneCycleLR(optimizer, max_lr, total_steps, pct_start, anneal_strategy=anneal, div_factor,
+        final_div_factor, three_phase)` stepped once per optimizer step, steps 0 to total_steps - 1, exactly (bit
+        for bit), tested in test_one_cycle_lr of tests/schedules/test_sched_parity_torch.py. Differences, outside
+        torch's domain only: torch evaluates its last phase past 1 at step total_steps (below its floor; negative
+        with anneal="linear") and raises ValueError after it; lrlab holds its value at step total_steps - 1 (the
+        floor lr_min) from there on (test_one_cycle_past_the_end). An empty phase (pct_start * total_steps < 1)
+        divides by zero in torch; lrlab takes it as finished. The momentum torch cycles with cycle_momentum=True is
+        a schedule of its own here: `.momentum()`.
+
+    Example:
+        >>> from lrlab import one_cycle
+        >>> s = one_cycle(0.1, total_steps=100)
+        >>> round(s(0), 6), s(29), round(s(99), 9), s(200) == s(99)
+        (0.004, 0.1, 4e-07, True)
+        >>> one_cycle(0.1).stretch(1000)
+        one_cycle(0.1, total_steps=1000)
     """
 
     kind = "one_cycle"
@@ -126,7 +225,25 @@ class one_cycle(Schedule):
         object.__setattr__(self, "_phases", None if self.total_steps is None else self._make_phases())
 
     def phases(self) -> list[tuple[float, float, float]]:
-        """(end_step, start_lr, end_lr) of each phase, as torch computes them (computed once, at construction)."""
+        """The phases of the cycle: (end_step, start value, end value) of each, as torch's OneCycleLR computes them.
+
+        The values are rates for one_cycle and momenta for one_cycle_momentum (which shares this method). A phase
+        runs from the previous phase's end_step (0 for the first) to its own; end_step is a float where torch's
+        is (pct_start * total_steps - 1). Computed once, at construction.
+
+        Returns:
+            a new list of (end_step, start value, end value) tuples, two or (three_phase) three.
+
+        Raises:
+            ValueError: total_steps was left out and the schedule not stretched.
+
+        Example:
+            >>> from lrlab import one_cycle
+            >>> one_cycle(0.1, total_steps=10, pct_start=0.5, anneal="linear").phases()
+            [(4.0, 0.004, 0.1), (9, 0.1, 4e-07)]
+            >>> one_cycle(0.1, 10, pct_start=0.5).momentum().phases()
+            [(4.0, 0.95, 0.85), (9, 0.85, 0.95)]
+        """
         if self._phases is None:
             self._require_bound()
         return list(self._phases)
@@ -137,7 +254,26 @@ class one_cycle(Schedule):
         return _phases(self.total_steps, self.pct_start, self.three_phase, initial, self.max_lr, floor_lr)
 
     def momentum(self, base_momentum: float = 0.85, max_momentum: float = 0.95) -> one_cycle_momentum:
-        """The momentum (SGD) or beta1 (Adam) torch's OneCycleLR cycles inversely to this rate."""
+        """The momentum torch's OneCycleLR cycles inversely to this rate: a `one_cycle_momentum` on its phases.
+
+        Give it to an optimizer's momentum (SGD) or beta1 (Adam's betas[0]) alongside this rate, as torch does
+        with cycle_momentum=True; the defaults are torch's.
+
+        Args:
+            base_momentum: the momentum at the rate's peak (in [0, 1]).
+            max_momentum: the momentum at the start and the end (in [0, 1]).
+
+        Returns:
+            one_cycle_momentum with this rate's total_steps, pct_start, anneal and three_phase.
+
+        Example:
+            >>> from lrlab import one_cycle
+            >>> m = one_cycle(0.1, total_steps=100).momentum()
+            >>> m
+            one_cycle_momentum(0.85, total_steps=100)
+            >>> m(0), m(29), m(99)
+            (0.95, 0.85, 0.95)
+        """
         return one_cycle_momentum(
             base_momentum, max_momentum, self.total_steps, self.pct_start, self.anneal, self.three_phase
         )
@@ -168,11 +304,44 @@ class one_cycle(Schedule):
 
 
 class one_cycle_momentum(Schedule):
-    """The momentum torch's OneCycleLR sets with cycle_momentum=True (SGD's momentum, Adam's betas[0]): from
-    max_momentum down to base_momentum while the rate rises, back up while it falls (three_phase: down, up,
-    then held at max_momentum), on the rate's phases and anneal. `one_cycle(...).momentum()` builds it with the
-    rate's total_steps, pct_start, anneal and three_phase. Equal to torch's step for step (steps 0 to
-    total_steps - 1); past the end it holds its last value, as one_cycle does.
+    """One-cycle momentum: the momentum torch's OneCycleLR cycles inversely to the rate (cycle_momentum=True).
+
+    High momentum while the rate is low, low while it is high (arXiv:1803.09820): from `max_momentum` down to
+    `base_momentum` while the rate rises, back up while it falls. It drives SGD's momentum or Adam's beta1
+    (betas[0]); `one_cycle(...).momentum()` builds it on the rate's total_steps, pct_start, anneal and
+    three_phase.
+
+    Formula: one_cycle's, on the same phase ends, with the momenta as phase values:
+
+        two phases:    max_momentum -> base_momentum, then base_momentum -> max_momentum
+        three phases:  max_momentum -> base_momentum, base_momentum -> max_momentum, then held at max_momentum
+
+    each phase annealed by `anneal` ("cos": b + (a - b) / 2 * (1 + cos(pi * u)); "linear": a + (b - a) * u), and
+    from step total_steps - 1 on held at its last value.
+
+    Args:
+        base_momentum: the momentum at the rate's peak (in [0, 1]).
+        max_momentum: the momentum at the start and the end (in [0, 1]).
+        total_steps: the length of the cycle, in optimizer steps (an integer >= 2); None leaves it to
+            `.stretch(total_steps)`.
+        pct_start: the fraction of total_steps the rate spends warming up (in (0, 1); below 0.5 with
+            three_phase).
+        anneal: "cos" or "linear", the shape of every phase.
+        three_phase: True for the rate's three-phase cycle (see `one_cycle`).
+
+    Reference:
+        Equals the momentum (SGD) and betas[0] (Adam) torch's `OneCycleLR(..., cycle_momentum=True,
+        base_momentum, max_momentum)` sets, read from the optimizer step by step, exactly (bit for bit), for
+        steps 0 to total_steps - 1: test_one_cycle_momentum in tests/schedules/test_sched_momentum.py. Past the
+        end torch raises; lrlab holds the last value, as one_cycle does.
+
+    Example:
+        >>> from lrlab import one_cycle
+        >>> m = one_cycle(0.1, total_steps=10, pct_start=0.5, anneal="linear").momentum(0.8, 0.9)
+        >>> m
+        one_cycle_momentum(0.8, max_momentum=0.9, total_steps=10, pct_start=0.5, anneal="linear")
+        >>> [round(m(t), 6) for t in range(11)]
+        [0.9, 0.875, 0.85, 0.825, 0.8, 0.82, 0.84, 0.86, 0.88, 0.9, 0.9]
     """
 
     kind = "one_cycle_momentum"
@@ -213,11 +382,38 @@ class one_cycle_momentum(Schedule):
 
 
 class cyclic_momentum(Schedule):
-    """The momentum torch's CyclicLR sets with cycle_momentum=True (SGD's momentum, Adam's betas[0]):
-    max_momentum - (max_momentum - base_momentum) * (the rate's position in its cycle), so it falls while the
-    rate rises; triangular2 and exp_range scale its swing as they scale the rate's. `cyclic(...).momentum()`
-    builds it with the rate's cycle. Equal to torch's step for step: torch's momentum formula is the rate's with
-    base_lr = max_momentum and max_lr = base_momentum, bit for bit, and so is lrlab's.
+    """Cyclic momentum: the momentum torch's CyclicLR cycles inversely to the rate (cycle_momentum=True).
+
+    It falls from `max_momentum` to `base_momentum` while the rate rises and climbs back while the rate falls;
+    triangular2 and exp_range scale its swing as they scale the rate's. It drives SGD's momentum or Adam's beta1
+    (betas[0]); `cyclic(...).momentum()` builds it with the rate's cycle.
+
+    Formula, at optimizer step t, with f(t) and scale(t) as in `cyclic` (the position in the cycle, from 0 to 1
+    and back, and the mode's scale):
+
+        momentum(t) = max_momentum + (base_momentum - max_momentum) * f(t) * scale(t)
+
+    Args:
+        base_momentum: the momentum at the top of the rate's cycle (in [0, 1]).
+        max_momentum: the momentum at the start and the end of each cycle (in [0, 1]).
+        step_size_up: the steps of the rate's rising half, in optimizer steps (an integer >= 1).
+        step_size_down: the steps of the rate's falling half (an integer >= 1); None takes step_size_up.
+        mode: "triangular", "triangular2" or "exp_range", as the rate's.
+        gamma: the per-step factor of "exp_range" (in (0, 1]).
+
+    Reference:
+        Equals the momentum (SGD) and betas[0] (Adam) torch's `CyclicLR(..., cycle_momentum=True, base_momentum,
+        max_momentum)` sets, read from the optimizer step by step, exactly (bit for bit): test_cyclic_momentum in
+        tests/schedules/test_sched_momentum.py. torch's momentum formula is the rate's with base_lr =
+        max_momentum and max_lr = base_momentum, and so is lrlab's.
+
+    Example:
+        >>> from lrlab import cyclic, cyclic_momentum
+        >>> m = cyclic(0.01, 0.1, step_size_up=2, mode="triangular2").momentum(0.8, 0.9)
+        >>> m == cyclic_momentum(0.8, 0.9, step_size_up=2, mode="triangular2")
+        True
+        >>> [round(m(t), 6) for t in range(9)]
+        [0.9, 0.85, 0.8, 0.85, 0.9, 0.875, 0.85, 0.875, 0.9]
     """
 
     kind = "cyclic_momentum"
