@@ -34,7 +34,7 @@ class warmup(Schedule):
 
     Args:
         schedule: the schedule that follows the warmup (a Schedule); lengths it leaves out are bound by
-            `stretch(total_steps)` to total_steps - steps.
+            `stretch(total_steps)` to total_steps - steps (at least 1).
         steps: the warmup's length, in optimizer steps (an integer >= 0; 0 is no warmup).
         start_lr: the rate at step 0 (>= 0).
 

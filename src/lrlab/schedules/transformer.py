@@ -77,7 +77,7 @@ class wsd(Schedule):
         lr(t) = peak_lr * (r + (1 - r) * t / max(1, warmup_steps))     (t < warmup_steps)
         lr(t) = peak_lr                                                (warmup_steps <= t < d)
         lr(t) = peak_lr * (r + (1 - r) * shape(p))                     (d <= t < total_steps)
-        lr(t) = end_lr                                                 (t >= total_steps)
+        lr(t) = peak_lr * r        (= end_lr)                          (t >= total_steps)
 
     where shape(p) = 1 - p (linear), 0.5 * (1 + cos(pi * p)) (cosine) or 1 - sqrt(p) (1-sqrt).
 
