@@ -30,7 +30,26 @@ MAX_EVENTS = 40
 
 
 def multiples(size: float, steps: int, kind: str) -> list[tuple[int, str]]:
-    """Events of `kind` at every multiple of `size` up to `steps`; none past MAX_EVENTS of them."""
+    """Events of `kind` at every multiple of `size` up to `steps`; none past MAX_EVENTS of them.
+
+    The helper behind the `events` of periodic kinds (step_decay's boundaries, exponential's stairs): more than
+    MAX_EVENTS (40) marks would only blur a plotted curve, so then there are none.
+
+    Args:
+        size: the period, in optimizer steps (> 0; <= 0 gives no events).
+        steps: the span, in optimizer steps: multiples up to and including it.
+        kind: the event's kind, e.g. "boundary".
+
+    Returns:
+        (step, kind) pairs at size, 2 * size, ... <= steps, or [] when there would be more than MAX_EVENTS.
+
+    Example:
+        >>> from lrlab.schedules.base import multiples
+        >>> multiples(10, 35, "boundary")
+        [(10, 'boundary'), (20, 'boundary'), (30, 'boundary')]
+        >>> multiples(1, 100, "boundary")
+        []
+    """
     if size <= 0 or steps / size > MAX_EVENTS:
         return []
     return [(int(k * size), kind) for k in range(1, int(steps // size) + 1)]
@@ -41,6 +60,21 @@ class Schedule:
 
     `s(int)` gives a float, `s(np.ndarray)` a float64 array with the same values. Negative or NaN
     steps raise ValueError. The value at step t is the rate used for update number t + 1.
+
+    A kind subclasses it, sets `kind` (its spec name, registered in KINDS) and `summary`, validates its
+    parameters in `__init__` and writes its formula once in `apply(xp, t)`. Schedules are immutable values:
+    equal parameters make equal, hashable schedules; `replace` makes a changed copy. `s * k` scales, `s1 * s2`
+    multiplies, `s.clip(lo, hi)` bounds, `s.stretch(total_steps)` binds lengths left out; `repr(s)` is a spec
+    that `lrlab.parse` reads back and `s.to_config()` a JSON-safe dict that `lrlab.from_config` reads back.
+
+    Example:
+        >>> import numpy as np
+        >>> from lrlab import cosine, parse
+        >>> s = cosine(0.1, decay_steps=100)
+        >>> s(50), s(np.array([0, 100])).tolist()
+        (0.05, [0.1, 0.0])
+        >>> s == parse(repr(s)), repr(s * 2)
+        (True, 'cosine(0.1, decay_steps=100) * 2.0')
     """
 
     kind: ClassVar[str] = ""
@@ -65,11 +99,31 @@ class Schedule:
         raise AttributeError(f"{type(self).__name__} is immutable; use replace() to change {name!r}")
 
     def params(self) -> dict[str, Any]:
-        """The parameters by name, in signature order."""
+        """The parameters by name, in signature order.
+
+        The values `__init__` stored after validation (nested schedules stay Schedule objects); `replace`,
+        `repr`, `to_config` and equality all read them.
+
+        Example:
+            >>> from lrlab import step_decay
+            >>> step_decay(0.1, drop=0.5, step_size=30).params()
+            {'initial_lr': 0.1, 'drop': 0.5, 'step_size': 30}
+        """
         return {p.name: getattr(self, p.name) for p in self._fields}
 
     def replace(self, **changes: Any) -> Schedule:
-        """A copy with some parameters changed (validated again)."""
+        """A copy with some parameters changed (validated again).
+
+        Schedules are immutable, so this is how a variant is made; an unknown parameter name raises ValueError.
+
+        Args:
+            **changes: the parameters to change, by name; the others keep their values.
+
+        Example:
+            >>> from lrlab import cosine
+            >>> cosine(0.1, decay_steps=100).replace(decay_steps=200)
+            cosine(0.1, decay_steps=200)
+        """
         unknown = set(changes) - {p.name for p in self._fields}
         if unknown:
             raise ValueError(f"{self.kind}: no parameter {sorted(unknown)[0]!r}")
@@ -77,14 +131,51 @@ class Schedule:
 
     # -- evaluation ---------------------------------------------------------------------------
     def apply(self, xp: Namespace, t: Any) -> Any:
-        """The formula, on non-negative steps `t` of namespace `xp` (float, numpy, jax, torch, keras)."""
+        """The formula, on non-negative steps `t` of namespace `xp` (float, numpy, jax, torch, keras).
+
+        Each kind writes its formula once here, with the math functions of `xp` (cos, where, minimum, ...), so
+        the same code runs on Python floats, numpy arrays and, through the adapters, jax, torch and keras
+        tensors. It does not check `t`: call `s(t)` for checked values.
+
+        Args:
+            xp: the namespace of math functions, e.g. `lrlab.schedules.SCALAR` (Python floats) or `NUMPY`.
+            t: the optimizer steps, a number or an array of xp's kind, >= 0.
+
+        Returns:
+            The rate at each step, of xp's kind.
+
+        Example:
+            >>> import numpy as np
+            >>> from lrlab import cosine
+            >>> from lrlab.schedules import NUMPY, SCALAR
+            >>> s = cosine(0.1, decay_steps=100)
+            >>> s.apply(SCALAR, 50), s.apply(NUMPY, np.array([0.0, 100.0])).tolist()
+            (0.05, [0.1, 0.0])
+        """
         raise NotImplementedError
 
     def apply_cast(self, xp: Namespace, t: Any, constant: Callable[[Any], Any]) -> Any:
-        """`apply(xp, t)` with every number of the formula (parameters, literals) passed through `constant`
-        first, e.g. made an array of the adapter's float dtype, so no Python int reaches the array library
-        (past 2**31 jax overflows int32 inside jit without x64). It replays the formula's trace; a formula
-        that cannot be traced (host-only kinds) runs as `apply(xp, t)`."""
+        """`apply(xp, t)` with every number of the formula (parameters, literals) passed through `constant` first.
+
+        The adapters use it to make each number an array of their float dtype, so no Python int reaches the
+        array library (past 2**31 jax overflows int32 inside jit without x64). It replays the formula's trace
+        (recorded once per schedule); a formula that cannot be traced (host-only kinds) runs as `apply(xp, t)`.
+
+        Args:
+            xp: the namespace of math functions (see `apply`).
+            t: the optimizer steps, of xp's kind, >= 0.
+            constant: called on each number of the formula, returning what the formula computes with.
+
+        Returns:
+            The rate at each step, of xp's kind.
+
+        Example:
+            >>> import numpy as np
+            >>> from lrlab import cosine
+            >>> from lrlab.schedules import NUMPY
+            >>> cosine(0.1, decay_steps=100).apply_cast(NUMPY, np.array([50.0]), np.float64).tolist()
+            [0.05]
+        """
         from ._compile import Untraceable, replay, trace
 
         formula = self.__dict__.get("_formula", _UNTRACED)
@@ -189,9 +280,23 @@ class Schedule:
         return out if out.shape == steps.shape else np.broadcast_to(out, steps.shape).copy()
 
     def events(self, steps: int) -> list[tuple[int, str]]:
-        """Where this schedule changes regime over `steps` steps, from its parameters: (first step of the new
-        regime, kind) pairs, kind one of "boundary", "restart", "warmup end", "phase end". Unsorted and may
-        reach outside [1, steps): `lrlab.viz.schedule_plots.schedule_events` sorts and keeps those inside."""
+        """Where this schedule changes regime over `steps` steps, from its parameters.
+
+        Plots mark these on the curve. The pairs are (first step of the new regime, kind), kind one of
+        "boundary", "restart", "warmup end", "phase end". Unsorted and may reach outside [1, steps):
+        `lrlab.viz.schedule_plots.schedule_events` sorts and keeps those inside. The base class has none.
+
+        Args:
+            steps: the span looked at, in optimizer steps.
+
+        Returns:
+            A list of (step, kind) pairs.
+
+        Example:
+            >>> from lrlab import step_decay
+            >>> step_decay(0.1, drop=0.5, step_size=30).events(100)
+            [(30, 'boundary'), (60, 'boundary'), (90, 'boundary')]
+        """
         return []
 
     def _overflow(self, step: Any, value: Any) -> ValueError:
@@ -204,7 +309,16 @@ class Schedule:
 
     # -- lengths left out ---------------------------------------------------------------------
     def children(self) -> list[Schedule]:
-        """The schedules this one is made of (empty for a leaf)."""
+        """The schedules this one is made of (empty for a leaf).
+
+        Read from the parameters: a Schedule value, or the Schedules in a list (join's, product's). `is_bound`
+        and `stretch` walk them.
+
+        Example:
+            >>> from lrlab import constant, cosine, warmup
+            >>> warmup(cosine(0.1, 100), 10).children(), constant(0.1).children()
+            ([cosine(0.1, decay_steps=100)], [])
+        """
         out: list[Schedule] = []
         for value in self.params().values():
             if isinstance(value, Schedule):
@@ -231,7 +345,25 @@ class Schedule:
         return next(c._unbound_name() for c in self.children() if not c.is_bound)
 
     def stretch(self, total_steps: int) -> Schedule:
-        """Bind lengths left out (`cosine(0.1)`) so the schedule spans `total_steps`; set ones stay."""
+        """Bind lengths left out (`cosine(0.1)`) so the schedule spans `total_steps`; set ones stay.
+
+        A schedule written without its length (decay_steps, total_steps, ...) is unbound and cannot be called;
+        the trainer binds it to the run's length. The base class fills the kind's own length parameter (if
+        left out) with total_steps and stretches its children to the same total; composites that shift their
+        children (warmup, join, per_epoch) give each child its own span.
+
+        Args:
+            total_steps: the training length, in optimizer steps (an integer >= 1).
+
+        Returns:
+            The bound schedule (this one when nothing was left out).
+
+        Example:
+            >>> from lrlab import cosine, warmup
+            >>> s = warmup(cosine(0.1), 10)
+            >>> s.is_bound, s.stretch(110)
+            (False, warmup(cosine(0.1, decay_steps=100), steps=10))
+        """
         from .. import _check
 
         total = _check.steps(self.kind, "total_steps", total_steps)
@@ -257,7 +389,20 @@ class Schedule:
     __rmul__ = __mul__
 
     def clip(self, low: float = 0.0, high: float | None = None) -> Schedule:
-        """This schedule held within [low, high]."""
+        """This schedule held within [low, high]: `min(max(s(t), low), high)` (see the `clip` kind).
+
+        A floor under a decay, or a ceiling over a growth, without changing the shape in between.
+
+        Args:
+            low: the floor (>= 0).
+            high: the ceiling (>= low), or None for none.
+
+        Example:
+            >>> from lrlab import cosine
+            >>> s = cosine(0.1, decay_steps=100).clip(0.01)
+            >>> s, s(100)
+            (clip(cosine(0.1, decay_steps=100), low=0.01), 0.01)
+        """
         from .compose import clip
 
         return clip(self, low, high)
@@ -274,7 +419,19 @@ class Schedule:
         return f"{self.kind}({', '.join(parts)})"
 
     def to_config(self) -> dict[str, Any]:
-        """A JSON-safe dict that `lrlab.from_config` reads back to an equal schedule."""
+        """A JSON-safe dict that `lrlab.from_config` reads back to an equal schedule.
+
+        The form stored in run records and checkpoints: {"kind": ..., parameter: value, ...}, nested schedules
+        as nested dicts. A `custom` schedule of an unregistered function raises ValueError.
+
+        Example:
+            >>> from lrlab import from_config, step_decay
+            >>> s = step_decay(0.1, drop=0.5, step_size=30)
+            >>> s.to_config()
+            {'kind': 'step_decay', 'initial_lr': 0.1, 'drop': 0.5, 'step_size': 30}
+            >>> from_config(s.to_config()) == s
+            True
+        """
         return {"kind": self.kind, **{k: _to_config_value(v) for k, v in self.params().items()}}
 
     def _key(self) -> tuple[Any, ...]:
@@ -305,7 +462,22 @@ def _freeze(value: Any) -> Any:
 
 
 def format_value(value: Any) -> str:
-    """A parameter value as the spec grammar writes it."""
+    """A parameter value as the spec grammar writes it.
+
+    Used by `repr(schedule)` so that `lrlab.parse` reads the spec back: strings in double quotes, infinite floats
+    as quoted strings, lists in brackets, schedules as their own spec.
+
+    Args:
+        value: a parameter value (number, bool, None, string, list, Schedule).
+
+    Returns:
+        Its spec text.
+
+    Example:
+        >>> from lrlab.schedules.base import format_value
+        >>> format_value(0.1), format_value("cosine"), format_value([1, 2.5]), format_value(float("inf"))
+        ('0.1', '"cosine"', '[1, 2.5]', '"inf"')
+    """
     if isinstance(value, Schedule):
         return repr(value)
     if isinstance(value, bool) or value is None:
@@ -330,7 +502,22 @@ def _to_config_value(value: Any) -> Any:
 
 
 def from_config(config: dict[str, Any] | str) -> Schedule:
-    """The schedule a `to_config()` dict (or its JSON text) describes."""
+    """The schedule a `to_config()` dict (or its JSON text) describes.
+
+    Reads back the form stored in run records and checkpoints; every parameter is validated again. A bad config
+    (not JSON, no or unknown "kind", unknown parameter, nested too deep) raises a one-line ValueError.
+
+    Args:
+        config: a dict from `Schedule.to_config()`, or its JSON text.
+
+    Returns:
+        The schedule.
+
+    Example:
+        >>> from lrlab import from_config
+        >>> from_config('{"kind": "constant", "lr": 0.1}')
+        constant(0.1)
+    """
     try:
         return _from_config(config)
     except RecursionError:
@@ -375,7 +562,31 @@ def _from_config_value(value: Any) -> Any:
 
 
 def build(kind: str, args: list[Any], kwargs: dict[str, Any]) -> Schedule:
-    """Construct a kind from arguments, turning a mismatch with its signature into a ValueError."""
+    """Construct a kind from arguments, turning a mismatch with its signature into a ValueError.
+
+    The one constructor `parse` and `from_config` call, so a wrong argument in a spec or a config reads as a
+    one-line error naming the kind's parameters, not a TypeError traceback.
+
+    Args:
+        kind: the kind's spec name, a key of KINDS.
+        args: the positional arguments.
+        kwargs: the keyword arguments.
+
+    Returns:
+        The schedule.
+
+    Raises:
+        ValueError: an unknown kind, arguments that do not fit its signature, or a bad parameter value.
+
+    Example:
+        >>> from lrlab.schedules.base import build
+        >>> build("cosine", [0.1], {"decay_steps": 100})
+        cosine(0.1, decay_steps=100)
+        >>> build("cosine", [0.1], {"steps": 100})
+        Traceback (most recent call last):
+        ...
+        ValueError: cosine(initial_lr, decay_steps, ...): got an unexpected keyword argument 'steps'
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown schedule kind {kind!r}; known: {', '.join(sorted(KINDS))}")
     cls = KINDS[kind]

@@ -19,6 +19,41 @@ def _schedule(kind: str, name: str, value: Any) -> Schedule:
 
 
 class warmup(Schedule):
+    """A linear warmup in front of any schedule: ramp from `start_lr` to the schedule's first value, then run it.
+
+    Large rates at the start of training diverge before the optimizer's statistics settle; a short ramp avoids
+    that without changing the schedule after it. The wrapped schedule starts counting its steps at the end of
+    the warmup (its step 0 is step `steps`), so its length does not include the warmup.
+
+    Formula, at optimizer step t, with peak = schedule(0):
+
+        lr(t) = start_lr + (peak - start_lr) * t / steps       (t < steps)
+        lr(t) = schedule(t - steps)                            (t >= steps)
+
+    (computed as (start_lr - peak) * (1 - t / max(steps, 1)) + peak.)
+
+    Args:
+        schedule: the schedule that follows the warmup (a Schedule); lengths it leaves out are bound by
+            `stretch(total_steps)` to total_steps - steps (at least 1).
+        steps: the warmup's length, in optimizer steps (an integer >= 0; 0 is no warmup).
+        start_lr: the rate at step 0 (>= 0).
+
+    Reference:
+        `warmup(cosine(peak, decay_steps - warmup_steps, alpha=end / peak), warmup_steps, start_lr=init)` equals
+        optax's `warmup_cosine_decay_schedule(init, peak, warmup_steps, decay_steps, end)` to rtol=1e-13
+        (tests/schedules/test_sched_parity_optax.py, test_warmup_cosine_decay_schedule; optax's decay_steps
+        include the warmup). `warmup(cosine(...), warmup_t, start_lr=warmup_lr_init)` equals timm's
+        CosineLRScheduler with `warmup_prefix=True`, stepped per update, to rtol=1e-12
+        (tests/schedules/test_sched_parity_timm.py, test_warmup_of_cosine_equals_timm_warmup_prefix). timm's
+        default `warmup_prefix=False` (the decay also counts the warmup steps) has no counterpart here.
+
+    Example:
+        >>> from lrlab import cosine, warmup
+        >>> s = warmup(cosine(0.1, 90), 10)
+        >>> s(0), s(5), s(10), round(s(55), 6)
+        (0.0, 0.05, 0.1, 0.05)
+    """
+
     kind = "warmup"
     summary = "linear ramp from start_lr to schedule(0) over `steps`, then schedule(t - steps)"
 
@@ -48,6 +83,32 @@ class warmup(Schedule):
 
 
 class join(Schedule):
+    """Schedules one after another: `schedules[i]` runs from `boundaries[i-1]` up to `boundaries[i]`.
+
+    Builds multi-phase recipes (warmup, plateau, decay, ...) from simple pieces. Each piece counts its steps
+    from its own start, so a piece's value at the step it starts is its value at 0.
+
+    Formula, at optimizer step t, with b_0 = 0 < b_1 < ... the boundaries:
+
+        lr(t) = schedules[i](t - b_i)     (b_i <= t < b_(i+1); the last piece runs on forever)
+
+    Args:
+        schedules: the pieces, in order (a non-empty list of Schedules).
+        boundaries: the steps where each piece after the first starts, in optimizer steps (increasing
+            integers, one fewer than the schedules).
+
+    Reference:
+        Equals optax's `join_schedules(schedules, boundaries)`, nested joins included, to rtol=1e-13
+        (tests/schedules/test_sched_parity_optax.py, test_join_schedules). `stretch(total_steps)` binds each
+        piece to its own span, the last one to total_steps - boundaries[-1] (at least 1).
+
+    Example:
+        >>> from lrlab import constant, exponential, join
+        >>> s = join([constant(0.1), exponential(0.1, decay_steps=10, decay_rate=0.5)], [50])
+        >>> s(49), s(50), s(60)
+        (0.1, 0.1, 0.05)
+    """
+
     kind = "join"
     summary = "schedules[i] from boundaries[i-1] on, each counting its steps from its own start (optax)"
 
@@ -83,6 +144,35 @@ class join(Schedule):
 
 
 class per_epoch(Schedule):
+    """A schedule counted in epochs, held constant through each epoch of `steps_per_epoch` optimizer steps.
+
+    Every other kind counts optimizer steps; this wrapper turns the inner schedule's unit into epochs, for the
+    recipes written per epoch (timm's default, Keras's LearningRateScheduler, torch schedulers stepped once an
+    epoch).
+
+    Formula, at optimizer step t:
+
+        lr(t) = schedule(t // steps_per_epoch)
+
+    Args:
+        schedule: the schedule, its step argument and all its lengths counted in epochs (a Schedule).
+        steps_per_epoch: the optimizer steps in one epoch (an integer >= 1).
+
+    Reference:
+        `per_epoch(noise(cosine(...), ...), steps_per_epoch)` equals timm's CosineLRScheduler with
+        `t_in_epochs=True` stepped once an epoch, to rtol=1e-12 (tests/schedules/test_sched_parity_timm.py,
+        test_noise_per_epoch_is_timms_t_in_epochs). Training with it per step gives the weights of Keras's
+        `LearningRateScheduler` fed the inner schedule per epoch, to rtol=1e-6 in float32
+        (tests/test_keras_adapter.py, test_epoch_function_with_keras_learning_rate_scheduler).
+        `stretch(total_steps)` binds the inner lengths to ceil(total_steps / steps_per_epoch) epochs.
+
+    Example:
+        >>> from lrlab import per_epoch, step_decay
+        >>> s = per_epoch(step_decay(0.1, drop=0.5, step_size=2), steps_per_epoch=100)
+        >>> s(199), s(200), s(399)
+        (0.1, 0.05, 0.05)
+    """
+
     kind = "per_epoch"
     summary = "schedule indexed by epoch, held for steps_per_epoch steps (Keras LearningRateScheduler)"
 
@@ -107,6 +197,31 @@ class per_epoch(Schedule):
 
 
 class scale(Schedule):
+    """A schedule times a constant factor, written `s * k` (or `k * s`).
+
+    Rescales a whole recipe (e.g. for a larger batch size) without rewriting each of its rates. A factor of 0
+    gives 0 at every step, even where the schedule grows to inf; factors whose product overflows are refused.
+
+    Formula, at optimizer step t:
+
+        lr(t) = schedule(t) * factor
+
+    Args:
+        schedule: the schedule to scale (a Schedule).
+        factor: the constant factor (>= 0, finite).
+
+    Reference:
+        No library schedule of its own (in optax it is `lambda t: k * s(t)`; in torch, a base rate k times
+        larger). Checked against lrlab's own values in float64 under jax.jit to rtol=1e-13
+        (tests/schedules/test_sched_parity_optax.py, test_formula_under_jax_jit_equals_numpy).
+
+    Example:
+        >>> from lrlab import constant
+        >>> s = constant(0.1) * 2
+        >>> s, s(0)
+        (constant(0.1) * 2.0, 0.2)
+    """
+
     kind = "scale"
     summary = "schedule times a constant factor (written `s * k`)"
 
@@ -136,16 +251,37 @@ class scale(Schedule):
 
 
 class product(Schedule):
-    """The pointwise product s1(t) * s2(t) * ..., written `s1 * s2`: what torch's ChainedScheduler gives for
-    schedulers that each multiply the running rate by their own factor (StepLR, MultiStepLR, ExponentialLR,
-    MultiplicativeLR, CosineAnnealingLR with eta_min=0 up to T_max, ...): the first one as a rate, the others
-    as factors (initial_lr=1.0), e.g. `cosine(0.1, decay_steps=1000) * step_decay(1.0, drop=0.5, step_size=300)`.
+    """The pointwise product s1(t) * s2(t) * ..., written `s1 * s2`: schedules applied on top of each other.
+
+    This is what torch's ChainedScheduler gives for schedulers that each multiply the running rate by their
+    own factor (StepLR, MultiStepLR, ExponentialLR, MultiplicativeLR, CosineAnnealingLR with eta_min=0 up to
+    T_max, ...): write the first one as a rate and the others as factors (initial_lr=1.0), e.g.
+    `cosine(0.1, decay_steps=1000) * step_decay(1.0, drop=0.5, step_size=300)`.
 
     Nested products flatten to one list and multiply left to right ((s1 * s2) * s3), so `s1 * (s2 * s3)`
     equals `(s1 * s2) * s3` (and reads back from its spec) but may differ from the value of s1 * (s2 * s3) in
-    the last bit. 0 times a factor grown to inf stays 0. torch's chain updates recursively: it agrees to
-    rounding (measured over 2000 steps: at most 6e-17 absolute for a peak of 0.1, 1.3e-13 relative where
-    the cosine nears 0).
+    the last bit. 0 times a factor grown to inf stays 0.
+
+    Formula, at optimizer step t:
+
+        lr(t) = schedules[0](t) * schedules[1](t) * ... * schedules[-1](t)
+
+    Args:
+        schedules: the factors (a list of at least two Schedules; products among them are flattened in).
+
+    Reference:
+        Equals torch's `ChainedScheduler` of multiplicative schedulers (CosineAnnealingLR * StepLR up to T_max,
+        ExponentialLR * MultiStepLR * StepLR) to rtol=1e-12 (tests/schedules/test_sched_product.py,
+        test_cosine_annealing_times_step_lr and test_three_chained_schedulers). torch's chain updates
+        recursively, so it agrees to rounding only (measured over 2000 steps: at most 6e-17 absolute for a
+        peak of 0.1, 1.3e-13 relative where the cosine nears 0). Past T_max torch's CosineAnnealingLR adds
+        rather than multiplies: there the chain is not a product.
+
+    Example:
+        >>> from lrlab import cosine, step_decay
+        >>> s = cosine(0.1, decay_steps=1000) * step_decay(1.0, drop=0.5, step_size=300)
+        >>> s(0), round(s(500), 6), s(1000)
+        (0.1, 0.025, 0.0)
     """
 
     kind = "product"
@@ -178,6 +314,32 @@ class product(Schedule):
 
 
 class clip(Schedule):
+    """A schedule held within [low, high], written `s.clip(low, high)`.
+
+    Puts a floor under a decay (or a ceiling over a growth) without changing its shape in between, e.g. optax's
+    `end_value` for an exponential decay.
+
+    Formula, at optimizer step t:
+
+        lr(t) = min(max(schedule(t), low), high)      (no upper bound when high is None)
+
+    Args:
+        schedule: the schedule to clip (a Schedule).
+        low: the floor (>= 0).
+        high: the ceiling (>= low), or None for none.
+
+    Reference:
+        numpy's `clip(s(t), low, high)`; it plays the part of optax `exponential_decay`'s `end_value` (a floor
+        for a decay, a ceiling for a growth). Checked against lrlab's own values under jax.jit to rtol=1e-13
+        (tests/schedules/test_sched_parity_optax.py, test_formula_under_jax_jit_equals_numpy).
+
+    Example:
+        >>> from lrlab import linear
+        >>> s = linear(0.0, 0.1, 100).clip(0.01, 0.05)
+        >>> s(0), s(99)
+        (0.01, 0.05)
+    """
+
     kind = "clip"
     summary = "schedule held within [low, high] (written `s.clip(low, high)`)"
 

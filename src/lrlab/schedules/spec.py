@@ -38,8 +38,22 @@ _NOT_NUMBERS = {"nan", "NaN", "NAN", "inf", "Inf", "INF", "infinity", "Infinity"
 
 
 def number(text: str) -> int | float:
-    """A number token's value: an int for whole-number text, else a float. An int too long for Python's
-    digit limit becomes a float (inf), which the parameter's own check then refuses by name."""
+    """A number token's value: an int for whole-number text, else a float.
+
+    Whole numbers stay ints so that step counts read as steps. An int too long for Python's digit limit becomes
+    a float (inf), which the parameter's own check then refuses by name.
+
+    Args:
+        text: the number's text as the spec grammar reads it (digits, a point, an exponent, a sign).
+
+    Returns:
+        Its value, an int or a float.
+
+    Example:
+        >>> from lrlab.schedules.spec import number
+        >>> number("3"), number("3.0"), number("1e-3")
+        (3, 3.0, 0.001)
+    """
     if re.fullmatch(r"[-+]?[0-9]+", text):
         try:
             return int(text)
@@ -269,8 +283,25 @@ def _call_method(value: Schedule, name: str, args: list[Any], kwargs: dict[str, 
 
 
 def parse_call(text: str, name: str) -> dict[str, Any]:
-    """The keyword arguments of `name(key=value, ...)`, or of a bare `key=value, ...` list, read with the spec
-    grammar (numbers, strings, True/False/None, lists): what `--plateau "factor=0.5, patience=10"` says."""
+    """The keyword arguments of `name(key=value, ...)`, or of a bare `key=value, ...` list.
+
+    Read with the spec grammar (numbers, strings, True/False/None, lists), never `eval`: what a CLI option such
+    as `--plateau "factor=0.5, patience=10"` says. Bad text raises a ValueError that points at the column.
+
+    Args:
+        text: the options, `name(key=value, ...)` or `key=value, ...`.
+        name: the name the text may be wrapped in (and that error messages use), e.g. "plateau".
+
+    Returns:
+        The keyword arguments by name.
+
+    Example:
+        >>> from lrlab.schedules.spec import parse_call
+        >>> parse_call("plateau(factor=0.5, patience=10)", "plateau")
+        {'factor': 0.5, 'patience': 10}
+        >>> parse_call('factor=0.5, mode="max"', "plateau")
+        {'factor': 0.5, 'mode': 'max'}
+    """
     if not isinstance(text, str):
         raise ValueError(f"{name} options are a string such as '{name}(key=value, ...)', got {text!r}")
     parser = _Parser(text)
@@ -284,7 +315,27 @@ def parse_call(text: str, name: str) -> dict[str, Any]:
 
 
 def parse(text: str) -> Schedule:
-    """The schedule a spec string describes; `parse(repr(s)) == s` for every schedule `s`."""
+    """The schedule a spec string describes; `parse(repr(s)) == s` for every schedule `s`.
+
+    Specs are how schedules are written on the command line and in files: kinds called by name with Python-like
+    arguments, `*` for scaling and products, `.clip(...)`, read by a small parser (never `eval`; see the
+    module's grammar). A bare number is a `constant`. A Schedule is returned as it is. Bad text raises a
+    ValueError that shows the spec with a caret under the column.
+
+    Args:
+        text: the spec, e.g. "warmup(cosine(0.1, decay_steps=1000), steps=100) * 0.5".
+
+    Returns:
+        The schedule.
+
+    Example:
+        >>> from lrlab import parse
+        >>> s = parse("warmup(cosine(0.1, decay_steps=1000), steps=100) * 0.5")
+        >>> s, s(100)
+        (warmup(cosine(0.1, decay_steps=1000), steps=100) * 0.5, 0.05)
+        >>> parse("0.1")
+        constant(0.1)
+    """
     if isinstance(text, Schedule):
         return text
     if not isinstance(text, str):
@@ -307,6 +358,28 @@ def as_schedule(value: Schedule | str | dict, *, who: str = "schedule", bound: b
 
     With `bound`, a schedule whose length is left out (`cosine(0.1)`) is refused with a ValueError that says
     how to give it, since an adapter cannot know the length of the run.
+
+    Args:
+        value: a Schedule, a spec string (see `parse`) or a `to_config()` dict (see `from_config`).
+        who: the caller's name, the prefix of error messages (e.g. "lrlab.jax.schedule").
+        bound: True refuses a schedule with a length left out; False lets it through (to be stretched later).
+
+    Returns:
+        The schedule.
+
+    Raises:
+        ValueError: value is none of the three, is a bad spec or config, or (with bound) has no length.
+
+    Example:
+        >>> from lrlab.schedules import as_schedule
+        >>> as_schedule("cosine(0.1, 100)"), as_schedule({"kind": "constant", "lr": 0.1})
+        (cosine(0.1, decay_steps=100), constant(0.1))
+        >>> as_schedule("cosine(0.1)", bound=False)
+        cosine(0.1)
+        >>> as_schedule("cosine(0.1)")
+        Traceback (most recent call last):
+        ...
+        ValueError: schedule: schedule cosine(0.1) has no length; give it (e.g. decay_steps=...) or call ...
     """
     from .base import from_config
 

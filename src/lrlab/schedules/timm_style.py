@@ -21,16 +21,43 @@ from .base import Schedule
 
 
 class tanh_decay(Schedule):
-    """Hyperbolic-tangent decay (arXiv:1806.01593), equal to timm's TanhLRScheduler with t_initial =
-    decay_steps, lr_min = end_lr and its default single cycle (cycle_limit=1), stepped per update:
-    end_lr + 0.5 * (initial_lr - end_lr) * (1 - tanh(lb * (1 - t/T) + ub * t/T)) for t < T, then end_lr.
+    """Hyperbolic-tangent decay (arXiv:1806.01593): from initial_lr down to end_lr along 1 - tanh over decay_steps.
+
+    A decay that stays near the peak longer than a cosine and then falls steeply, as timm's TanhLRScheduler
+    gives it. `decay_steps` may be left out and given later by `stretch(total_steps)`.
+
+    Formula, at optimizer step t, with T = decay_steps:
+
+        lr(t) = end_lr + 0.5 * (initial_lr - end_lr) * (1 - tanh(lb * (1 - t / T) + ub * t / T))   (t < T)
+        lr(t) = end_lr                                                                            (t >= T)
 
     As in timm the curve starts a hair below initial_lr (1 - tanh(lb) < 2) and drops to end_lr at T from
     end_lr + (initial_lr - end_lr) * (1 - tanh(ub)) / 2. lrlab computes 1 - tanh(x) as 2 / (1 + exp(2x)),
-    which has no cancellation where timm's 1 - tanh(x) loses digits (large ub): the two differ by rounding,
-    by about 1e-16 / (1 - tanh(ub)) relative near the end (3e-14 for ub=3). Not carried over: timm's restarts
-    (cycle_mul, cycle_decay, cycle_limit > 1) and its warmup (use `warmup(tanh_decay(...), steps)`, which
-    equals timm's warmup_prefix=True to rounding).
+    which has no cancellation where timm's 1 - tanh(x) loses digits (large ub).
+
+    Args:
+        initial_lr: the rate the curve starts from (>= 0; the value at step 0 is a hair below it).
+        decay_steps: the decay's length T, in optimizer steps (an integer >= 1); None leaves it to
+            `stretch(total_steps)`. Wrap the schedule in `per_epoch` to count epochs.
+        lb: the tanh argument at step 0 (a finite number).
+        ub: the tanh argument at step T (a finite number > lb).
+        end_lr: the rate at and after step T (>= 0).
+
+    Reference:
+        Equals timm's `TanhLRScheduler(optimizer, t_initial=decay_steps, lb=lb, ub=ub, lr_min=end_lr,
+        t_in_epochs=False)` (base rate initial_lr, default single cycle cycle_limit=1) stepped per update, to
+        rtol=1e-12 (tests/schedules/test_sched_parity_timm.py, test_tanh_decay). The two differ by rounding, by
+        about 1e-16 / (1 - tanh(ub)) relative near the end (3e-14 for ub=3). Not carried over: timm's restarts
+        (cycle_mul, cycle_decay, cycle_limit > 1) and its warmup: `warmup(tanh_decay(...), steps)` equals
+        timm's warmup_prefix=True to rtol=1e-12 after the warmup, but during it lrlab ramps to tanh_decay's
+        value at step 0 and timm to the base rate, (1 - tanh(lb)) / 2 higher (about 8e-7 relative for lb=-7;
+        test_warmup_of_tanh_decay_equals_timm_warmup_prefix).
+
+    Example:
+        >>> from lrlab import tanh_decay
+        >>> s = tanh_decay(0.1, decay_steps=100)
+        >>> round(s(0), 6), round(s(50), 6), round(s(70), 6), s(100)
+        (0.1, 0.098201, 0.05, 0.0)
     """
 
     kind = "tanh_decay"
@@ -84,10 +111,27 @@ def _generator() -> np.random.RandomState:
 def timm_noise(seed: int, noise_type: str, pct: float, std: float) -> float:
     """timm's noise factor for seed noise_seed + t, drawn as torch.Generator().manual_seed(seed) would.
 
+    The draw behind `noise`: numpy's legacy MT19937 seeded like torch's CPU generator, so the numbers are
+    timm's without importing torch.
+
     uniform: 2 * (u - 0.5) * pct, u = torch.rand(1) (the low 24 bits of one 32-bit draw, times 2**-24).
     normal: torch.randn(1) * std, drawn again until its magnitude is below pct; torch.randn(1) is float32 of a
     Box-Muller pair from two 53-bit uniforms (two 32-bit draws each, first in the high half), r * cos first
     and the cached r * sin next.
+
+    Args:
+        seed: the generator's seed, noise_seed + t (an integer; its low 32 bits are used, as torch does).
+        noise_type: "uniform" or "normal".
+        pct: the noise limit: uniform noise lies in [-pct, pct), normal noise is redrawn until |n| < pct.
+        std: the normal noise's standard deviation (unused for uniform).
+
+    Returns:
+        The factor n: the noisy rate is lr + lr * n.
+
+    Example:
+        >>> from lrlab.schedules.timm_style import timm_noise
+        >>> round(timm_noise(42, "uniform", 0.5, 1.0), 6), round(timm_noise(42, "normal", 0.67, 1.0), 6)
+        (0.382269, 0.33669)
     """
     rs = _generator()
     rs.seed(seed & 0xFFFFFFFF)
@@ -107,17 +151,45 @@ def timm_noise(seed: int, noise_type: str, pct: float, std: float) -> float:
 
 
 class noise(Schedule):
-    """timm's learning-rate noise around any schedule: at a step t in the noise range the rate is
-    lr + lr * n(t), with n(t) drawn exactly as timm's Scheduler draws it (noise_type "normal": a standard
-    normal times noise_std, drawn again until |n| < noise_pct; "uniform": uniform in [-noise_pct, noise_pct)),
-    from a generator seeded with noise_seed + t: the same value for the same (seed, step), bit for bit equal
-    to timm's (tested against timm's schedulers). noise_range_t is timm's: a step n (noise from n on) or
-    [start, end] (noise for start <= t < end).
+    """timm's learning-rate noise around any schedule: the rate times 1 + n(t), n random per step, in a range.
 
-    timm counts t in epochs by default (t_in_epochs=True): per_epoch(noise(s, ...), steps_per_epoch) gives that;
-    noise(s, ...) alone is timm's t_in_epochs=False, t counted in updates. Differences: noise_pct is in (0, 1]
-    so the rate stays >= 0, and for "normal" noise_pct >= noise_std / 100 (a narrower window would make timm
-    redraw hundreds of times a step). Host only: the draws need integer arithmetic.
+    Noise on the rate is timm's regularizer; it is drawn from a generator seeded with noise_seed + t, so the
+    same (seed, step) always gives the same value, bit for bit timm's own draw (see `timm_noise`).
+
+    Formula, at optimizer step t:
+
+        lr(t) = s(t) + s(t) * n(t)     (t in noise_range_t)
+        lr(t) = s(t)                   (elsewhere, or where s(t) is inf)
+
+    where n(t) is, for noise_type "normal", a standard normal times noise_std drawn again until |n| <
+    noise_pct, and for "uniform", uniform in [-noise_pct, noise_pct).
+
+    Args:
+        schedule: the schedule s the noise is put on (a Schedule).
+        noise_range_t: where the noise is on, in optimizer steps (in epochs under `per_epoch`): a step n
+            (noise from n on) or a list [start, end] (noise for start <= t < end), as timm's.
+        noise_pct: the noise limit (in (0, 1], so the rate stays >= 0).
+        noise_std: the normal noise's standard deviation (>= 0; for "normal" noise_pct must be >= noise_std /
+            100).
+        noise_type: "normal" or "uniform".
+        noise_seed: the base seed (an integer >= 0); step t draws with noise_seed + t.
+
+    Reference:
+        Equals timm's Scheduler noise (`noise_range_t`, `noise_pct`, `noise_std`, `noise_type`, `noise_seed`)
+        bit for bit on a flat rate (rtol=0), and around TanhLRScheduler and CosineLRScheduler to rtol=1e-12,
+        stepped per update with t_in_epochs=False (tests/schedules/test_sched_parity_timm.py,
+        test_noise_is_timms_bit_for_bit and test_noise_around_timm_schedules). timm counts t in epochs by
+        default (t_in_epochs=True): `per_epoch(noise(s, ...), steps_per_epoch)` gives that
+        (test_noise_per_epoch_is_timms_t_in_epochs). Differences: noise_pct is in (0, 1] so the rate stays
+        >= 0, and for "normal" noise_pct >= noise_std / 100 (a narrower window would make timm redraw hundreds
+        of times a step). Host only (Python floats and numpy, not jax or torch tensors): the draws need integer
+        arithmetic.
+
+    Example:
+        >>> from lrlab import constant, noise
+        >>> s = noise(constant(0.1), [10, 20], noise_seed=42)
+        >>> s(9), round(s(10), 6), s(20)
+        (0.1, 0.085446, 0.1)
     """
 
     kind = "noise"

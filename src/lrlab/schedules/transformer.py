@@ -12,6 +12,35 @@ from .base import Schedule
 
 
 class inverse_sqrt(Schedule):
+    """Inverse square root decay after a linear warmup: the rate of the original Transformer recipe.
+
+    The rate ramps linearly from 0 to `initial_lr` over `warmup_steps`, then falls as 1 / sqrt(t): it never
+    reaches 0, so the schedule needs no training length.
+
+    Formula, at optimizer step t, with timescale defaulting to `warmup_steps` (or 10000 when that is 0):
+
+        lr(t) = initial_lr * t / max(1, warmup_steps)                                    (t < warmup_steps)
+        lr(t) = initial_lr / sqrt((t + timescale - warmup_steps) / timescale)            (t >= warmup_steps)
+
+    Args:
+        initial_lr: the peak rate, reached at the end of the warmup (>= 0).
+        warmup_steps: the length of the linear warmup, in optimizer steps (an integer >= 0).
+        timescale: the decay's time scale, in optimizer steps (> 0); None takes `warmup_steps`, or 10000 when
+            there is no warmup (as transformers does).
+
+    Reference:
+        Equals transformers' `get_inverse_sqrt_schedule(optimizer, warmup_steps, timescale)` (a LambdaLR on
+        torch, base rate `initial_lr`) to rtol=1e-15, tested step by step in
+        tests/schedules/test_sched_parity_transformers.py (test_inverse_sqrt). Counts optimizer steps; wrap it in
+        `per_epoch` to count epochs.
+
+    Example:
+        >>> from lrlab import inverse_sqrt
+        >>> s = inverse_sqrt(0.1, warmup_steps=100)
+        >>> s(0), s(50), s(100), round(s(400), 6)
+        (0.0, 0.05, 0.1, 0.05)
+    """
+
     kind = "inverse_sqrt"
     summary = "linear warmup, then initial_lr / sqrt((t + timescale - warmup_steps) / timescale)"
 
@@ -36,8 +65,48 @@ class inverse_sqrt(Schedule):
 
 
 class wsd(Schedule):
-    """Warmup-stable-decay, equal to transformers' get_wsd_schedule with min_lr_ratio = end_lr / peak_lr;
-    as there, the warmup starts from end_lr, not from 0."""
+    """Warmup-stable-decay: a linear warmup, a long plateau at `peak_lr`, then a decay to `end_lr` at the end.
+
+    The schedule of recent language-model training: the plateau can be cut off anywhere and followed by a
+    short cooldown, so one run serves several training lengths. The warmup starts from `end_lr`, not from 0
+    (as transformers does). `total_steps` may be left out and given later by `stretch(total_steps)`.
+
+    Formula, at optimizer step t, with r = end_lr / peak_lr, d = total_steps - decay_steps (the decay's start)
+    and p = min(max(t - d, 0) / max(1, decay_steps), 1):
+
+        lr(t) = peak_lr * (r + (1 - r) * t / max(1, warmup_steps))     (t < warmup_steps)
+        lr(t) = peak_lr                                                (warmup_steps <= t < d)
+        lr(t) = peak_lr * (r + (1 - r) * shape(p))                     (d <= t < total_steps)
+        lr(t) = peak_lr * r        (= end_lr)                          (t >= total_steps)
+
+    where shape(p) = 1 - p (linear), 0.5 * (1 + cos(pi * p)) (cosine) or 1 - sqrt(p) (1-sqrt).
+
+    Args:
+        peak_lr: the rate of the plateau (>= 0).
+        total_steps: the training length, in optimizer steps (an integer >= 1, at least warmup_steps +
+            decay_steps); None leaves the schedule unbound until `stretch(total_steps)`.
+        warmup_steps: the length of the linear warmup, in optimizer steps (an integer >= 0).
+        decay_steps: the length of the final decay, in optimizer steps (an integer >= 0).
+        end_lr: the rate at the start of the warmup and after the decay (0 <= end_lr <= peak_lr).
+        decay: the decay's shape: "linear", "cosine" or "1-sqrt".
+
+    Reference:
+        Equals transformers' `get_wsd_schedule(optimizer, warmup_steps, decay_steps, num_training_steps=
+        total_steps, decay_type=decay, min_lr_ratio=end_lr / peak_lr)` (a LambdaLR on torch, base rate
+        `peak_lr`) to rtol=1e-15, tested step by step in tests/schedules/test_sched_parity_transformers.py
+        (test_wsd). lrlab takes `end_lr` where transformers takes the ratio, so values may differ in the last
+        bit. Differences: lrlab's default decay is "linear" (transformers' is "cosine"); the warmup is always
+        linear and the cosine is always half a period (transformers' `warmup_type` and `num_cycles=0.5`);
+        `num_stable_steps` is not offered: give total_steps instead.
+
+    Example:
+        >>> from lrlab import wsd
+        >>> s = wsd(0.1, total_steps=100, warmup_steps=10, decay_steps=20, end_lr=0.01)
+        >>> s(0), s(10), s(79), round(s(90), 6), s(100)
+        (0.01, 0.1, 0.1, 0.055, 0.01)
+        >>> wsd(0.1, warmup_steps=10, decay_steps=20).stretch(100)(90)
+        0.05
+    """
 
     kind = "wsd"
     summary = "warmup, stable at peak_lr, then decay to end_lr over the last decay_steps (linear, cosine, 1-sqrt)"
