@@ -207,7 +207,24 @@ class Plateau:
     @classmethod
     def from_options(cls, value: Any) -> Plateau | None:
         """A fresh Plateau from None/False (no plateau: None), options text (`parse`), a dict of constructor
-        arguments (unknown keys refused), or a Plateau (its settings, not its state)."""
+        arguments (unknown keys refused), or a Plateau (its settings, not its state).
+
+        The one reader behind every `plateau=` option (the lab, the CLI), so they all accept the same forms.
+
+        Args:
+            value: None, False, options text, a dict of settings, or a Plateau.
+
+        Returns:
+            A new Plateau, or None for None/False.
+
+        Raises:
+            ValueError: an unknown option, a bad setting, or a value of another type.
+
+        Example:
+            >>> from lrlab import Plateau
+            >>> Plateau.from_options(None), Plateau.from_options("factor=0.5"), Plateau.from_options({"patience": 3})
+            (None, Plateau(factor=0.5, convention='torch'), Plateau(patience=3, convention='torch'))
+        """
         if value is None or value is False:
             return None
         if isinstance(value, str):
@@ -222,7 +239,29 @@ class Plateau:
     @classmethod
     def parse(cls, text: str) -> Plateau:
         """The Plateau of "factor=0.5, patience=10" or "plateau(factor=0.5, ...)" (a bare "plateau": the
-        defaults), read with the schedule spec grammar: numbers, quoted strings (mode='max'), True/False/None."""
+        defaults), read with the schedule spec grammar: numbers, quoted strings (mode='max'), True/False/None.
+
+        The inverse of `spec()`.
+
+        Args:
+            text: the options text.
+
+        Returns:
+            A new Plateau.
+
+        Raises:
+            ValueError: a syntax error (with its column), an unknown option or a bad setting, all starting
+                "plateau".
+
+        Example:
+            >>> from lrlab import Plateau
+            >>> Plateau.parse("factor=0.5, mode='max'")
+            Plateau(factor=0.5, mode='max', convention='torch')
+            >>> Plateau.parse("factor=0.5, paitence=3")
+            Traceback (most recent call last):
+            ...
+            ValueError: plateau: unknown option 'paitence' in 'factor=0.5, paitence=3'; known: ...
+        """
         from .schedules.spec import parse_call
 
         body = "plateau()" if isinstance(text, str) and text.strip() == "plateau" else text
@@ -287,6 +326,7 @@ class Plateau:
 
     @property
     def in_cooldown(self) -> bool:
+        """True while the cooldown after a reduction runs (`cooldown_counter > 0`)."""
         return self.cooldown_counter > 0
 
     def step(self, metric: float) -> bool:
@@ -529,7 +569,28 @@ class Plateau:
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> Plateau:
-        """A plateau with the settings and counters of a `state_dict()`."""
+        """A plateau with the settings and counters of a `state_dict()`.
+
+        Resumes a saved plateau without knowing its settings beforehand.
+
+        Args:
+            state: a dict from `state_dict()`.
+
+        Returns:
+            A new Plateau in the saved state.
+
+        Raises:
+            ValueError: state is not a dict or holds invalid settings or counters.
+
+        Example:
+            >>> from lrlab import Plateau
+            >>> p = Plateau(factor=0.5, patience=0)
+            >>> p.step(1.0), p.step(1.0)
+            (False, True)
+            >>> q = Plateau.from_state_dict(p.state_dict())
+            >>> q, q.scale, q.epochs
+            (Plateau(factor=0.5, patience=0, convention='torch'), 0.5, 2)
+        """
         if not isinstance(state, dict):
             raise ValueError(f"Plateau.from_state_dict: state must be a dict, got {type(state).__name__}")
         plateau = cls(**{k: state[k] for k in _SETTINGS if k in state})

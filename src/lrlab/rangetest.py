@@ -106,6 +106,7 @@ class Settings:
 
     @property
     def schedule(self) -> Schedule:
+        """The rising rate of these settings: `sweep(start_lr, end_lr, steps, mode)`."""
         return sweep(self.start_lr, self.end_lr, self.steps, self.mode)
 
 
@@ -539,7 +540,29 @@ class RangeTest:
     @classmethod
     def from_tracker(cls, lrs: Sequence[float], tracker: Tracker, settings: Settings,
                      seed: int | None = None) -> RangeTest:
-        """The result of a finished loop (`lrs`: the rate of each recorded update)."""
+        """The result of a finished loop (`lrs`: the rate of each recorded update).
+
+        Computes the suggestions with `suggest` on the tracker's smoothed losses, on the windows of the test's
+        planned `settings.steps`.
+
+        Args:
+            lrs: the rate of each update the tracker recorded (as many as its losses).
+            tracker: the `Tracker` the loop fed.
+            settings: the test's `Settings`.
+            seed: the run's seed, when known.
+
+        Returns:
+            A RangeTest.
+
+        Example:
+            >>> from lrlab.rangetest import RangeTest, Settings, Tracker
+            >>> tracker = Tracker()
+            >>> tracker.add(1.0), tracker.add(float("inf"))
+            (False, True)
+            >>> rt = RangeTest.from_tracker([0.01, 0.1], tracker, Settings(steps=10), seed=1)
+            >>> rt.stopped, rt.lrs.tolist(), rt.seed
+            ('not finite', [0.01, 0.1], 1)
+        """
         lrs_a = np.asarray(lrs, dtype=np.float64)
         smoothed = np.asarray(tracker.smoothed, dtype=np.float64)
         return cls(lrs=lrs_a, losses=np.asarray(tracker.losses, dtype=np.float64), smoothed=smoothed,
@@ -646,6 +669,7 @@ class FindResult:
 
     @property
     def seeds(self) -> list[int | None]:
+        """Each run's seed (None where unknown)."""
         return [r.seed for r in self.runs]
 
     @property
@@ -663,22 +687,28 @@ class FindResult:
 
     @property
     def losses(self) -> np.ndarray:
+        """The raw losses, one row per run (NaN past a run's early stop)."""
         return self._rows("losses")
 
     @property
     def smoothed(self) -> np.ndarray:
+        """The smoothed losses, one row per run (NaN past a run's early stop)."""
         return self._rows("smoothed")
 
     @property
     def per_seed(self) -> dict[str, list[float]]:
+        """Each rule's rate in each run, in the order of `runs`."""
         return {rule: [r.suggestions[rule] for r in self.runs] for rule in RULES}
 
     @property
     def suggestions(self) -> dict[str, float]:
+        """Each rule's median rate over the runs (the geometric mean of the middle two for an even count; NaN when
+        no run gave a rate)."""
         return {rule: _geomedian(values) for rule, values in self.per_seed.items()}
 
     @property
     def spread(self) -> dict[str, tuple[float, float]]:
+        """Each rule's (lowest, highest) rate over the runs that gave one ((nan, nan) when none did)."""
         out = {}
         for rule, values in self.per_seed.items():
             v = [x for x in values if math.isfinite(x)]

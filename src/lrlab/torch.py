@@ -222,7 +222,24 @@ class Scheduler(LRScheduler):
         return self.rates(self.last_epoch)
 
     def step(self, epoch: int | None = None) -> None:
-        """torch's step (the rates), then the momenta for the same update."""
+        """torch's step (the rates), then the momenta for the same update.
+
+        Call it once per optimizer step, after `optimizer.step()`: it moves t on by one and sets the rate (and
+        momentum) of the next update, `schedule(t)`.
+
+        Args:
+            epoch: torch's deprecated explicit step number; leave it None.
+
+        Example:
+            >>> import torch
+            >>> from lrlab.torch import Scheduler
+            >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+            >>> sched = Scheduler(opt, "linear(0.1, 0.0, steps=4)")
+            >>> opt.step()
+            >>> sched.step()
+            >>> sched.last_epoch, round(opt.param_groups[0]["lr"], 6)
+            (1, 0.075)
+        """
         super().step(epoch)
         self._apply_momenta()
 
@@ -301,7 +318,23 @@ class Scheduler(LRScheduler):
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Plain data only: loads with torch.load(..., weights_only=True) and json."""
+        """Plain data only: loads with torch.load(..., weights_only=True) and json.
+
+        Holds the schedule's config and repr (and the momentum's), the plateau's `state_dict()`, the counters
+        (last_epoch, step_count) and the last rates; save it with the optimizer's state in a checkpoint.
+
+        Returns:
+            A dict of plain numbers, strings, lists and dicts, with "format": "lrlab.torch.Scheduler/1".
+
+        Example:
+            >>> import json, torch
+            >>> from lrlab.torch import Scheduler
+            >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+            >>> sched = Scheduler(opt, "linear(0.1, 0.0, steps=4)")
+            >>> state = sched.state_dict()
+            >>> state["schedule"], state["last_epoch"], json.loads(json.dumps(state)) == state
+            ({'kind': 'linear', 'start_lr': 0.1, 'end_lr': 0.0, 'steps': 4}, 0, True)
+        """
         return {
             "format": _FORMAT,
             "schedule": _saved(self._lr, self._lr_listed, _config),
@@ -319,7 +352,33 @@ class Scheduler(LRScheduler):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore counters and plateau; the state's schedules and plateau settings must match (ValueError).
 
-        Every field is checked first (ValueError naming the key); nothing changes unless all are valid."""
+        Every field is checked first (ValueError naming the key); nothing changes unless all are valid.
+        The optimizer's rates are set for the next update at once, so a resumed run continues bit for bit.
+
+        Args:
+            state_dict: a dict from `state_dict()`.
+
+        Raises:
+            ValueError: not such a state, a bad field, or another schedule, momentum or plateau than this
+                scheduler's (build it with `Scheduler.from_state_dict` instead).
+
+        Example:
+            >>> import torch
+            >>> from lrlab.torch import Scheduler
+            >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+            >>> sched = Scheduler(opt, "linear(0.1, 0.0, steps=4)")
+            >>> opt.step()
+            >>> sched.step()
+            >>> opt2 = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+            >>> resumed = Scheduler(opt2, "linear(0.1, 0.0, steps=4)")
+            >>> resumed.load_state_dict(sched.state_dict())
+            >>> resumed.last_epoch, round(opt2.param_groups[0]["lr"], 6)
+            (1, 0.075)
+            >>> Scheduler(opt2, "constant(0.1)").load_state_dict(sched.state_dict())
+            Traceback (most recent call last):
+            ...
+            ValueError: lrlab.torch.Scheduler.load_state_dict: the checkpoint's schedule is linear(0.1, steps=4), ...
+        """
         state = _check_state(state_dict)
         groups = len(self.optimizer.param_groups)
         for key in ("base_lrs", "last_lr"):
@@ -351,7 +410,31 @@ class Scheduler(LRScheduler):
 
     @classmethod
     def from_state_dict(cls, optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> Scheduler:
-        """A scheduler with the schedules and plateau saved in `state_dict` (the documented replacement)."""
+        """A scheduler with the schedules and plateau saved in `state_dict` (the documented replacement).
+
+        Resumes from a checkpoint without writing the schedule again: the schedule, momentum and plateau are
+        rebuilt from their saved configs, then the counters loaded.
+
+        Args:
+            optimizer: the optimizer to drive (with the same param groups as when saved).
+            state_dict: a dict from `state_dict()`.
+
+        Returns:
+            A new Scheduler in the saved state.
+
+        Raises:
+            ValueError: not such a state, or a schedule holding an unnamed Python function (it has no config).
+
+        Example:
+            >>> import torch
+            >>> from lrlab.torch import Scheduler
+            >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+            >>> sched = Scheduler(opt, "linear(0.1, 0.0, steps=4)")
+            >>> opt.step()
+            >>> sched.step()
+            >>> Scheduler.from_state_dict(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))]), sched.state_dict())
+            lrlab.torch.Scheduler(linear(0.1, steps=4), last_epoch=1)
+        """
         state = _check_state(state_dict)
         schedule = _rebuilt("schedule", state)
         momentum = _rebuilt("momentum", state) if state["momentum_repr"] is not None else None
