@@ -200,6 +200,8 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         self._min_lr.assign(_number("min_lr", value))
 
     def __call__(self, step: Any) -> Any:
+        """The rate at optimizer step `step` (a Keras integer tensor or a number): `max(s(step) * scale, min_lr)`,
+        a tensor of keras.config.floatx()."""
         ops = keras.ops
         dtype = keras.config.floatx()
         xp = namespace(dtype)
@@ -213,10 +215,18 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         return scaled_rate(xp, value, ops.cast(self._scale, dtype), ops.cast(self._min_lr, dtype))
 
     def get_config(self) -> dict[str, Any]:
+        """Keras's serialization hook: the schedule's `to_config()`, `scale` and `min_lr`.
+
+        Example:
+            >>> from lrlab.keras import Schedule
+            >>> Schedule("linear(0.1, 0.0, steps=4)", scale=0.5).get_config()
+            {'schedule': {'kind': 'linear', 'start_lr': 0.1, 'end_lr': 0.0, 'steps': 4}, 'scale': 0.5, 'min_lr': 0.0}
+        """
         return {"schedule": self.schedule.to_config(), "scale": self.scale, "min_lr": self.min_lr}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Schedule:
+        """The Schedule of a `get_config()` dict (what `keras.models.load_model` calls)."""
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -284,6 +294,7 @@ class LRLogger(keras.callbacks.Callback):
         self.key = key
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Keras's hook: writes `current_lr(optimizer)` to `logs[key]` (Keras copies logs into the history)."""
         if logs is not None:
             logs[self.key] = current_lr(self.model.optimizer)
 
@@ -395,6 +406,8 @@ class ReduceOnPlateau(keras.callbacks.Callback):
         return None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Keras's hook: resets the plateau's best value and counters (as Keras's callback does) and takes the
+        scale from the optimizer's `Schedule`, if it holds one (a loaded model may arrive already reduced)."""
         self.plateau.reset()
         schedule = self._schedule()
         if schedule is not None:
@@ -403,6 +416,8 @@ class ReduceOnPlateau(keras.callbacks.Callback):
             schedule.min_lr = self.plateau.min_lr
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Keras's hook: logs the rate, feeds the monitored metric to the plateau and, on a reduction, lowers the
+        schedule's scale or the float rate (skipping a NaN metric with a warning)."""
         if not self._resolved:
             self._resolve_mode()
         logs = logs if logs is not None else {}
@@ -527,6 +542,7 @@ class MomentumScheduler(keras.callbacks.Callback):
         raise ValueError(f"MomentumScheduler: {name} has neither a numeric beta_1 nor momentum to drive")
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Keras's hook: refuses a compiled train step (ValueError), then sets the first update's momentum."""
         model = self.model
         eager = model.run_eagerly or (keras.backend.backend() == "torch" and not model.jit_compile)
         if not eager:
@@ -537,6 +553,7 @@ class MomentumScheduler(keras.callbacks.Callback):
         self._set()
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Keras's hook: sets the momentum (or beta_1) to `schedule(optimizer.iterations)` before the batch."""
         self._set()
 
     def _set(self) -> None:

@@ -216,6 +216,7 @@ class Scheduler(LRScheduler):
         return [s(step) for s in self._momentum]
 
     def get_lr(self) -> list[float]:
+        """torch's hook: the rates for the current `last_epoch` (`rates(last_epoch)`); use `get_last_lr()`."""
         return self.rates(self.last_epoch)
 
     def _get_closed_form_lr(self) -> list[float]:
