@@ -505,8 +505,9 @@ class RangeTest:
     """One range test: the rate and loss of every update done, the smoothed loss, each rule's rate (NaN where a
     rule has too few points), why it stopped early (None: it ran all `settings.steps` updates).
 
-    What each `find_lr` returns for one seed (inside a `FindResult`); frozen. Build it from a finished loop with
-    `RangeTest.from_tracker(lrs, tracker, settings, seed)`.
+    What `lrlab.torch.find_lr` and `lrlab.keras.find_lr` return (the lab's `find_lr` gathers one per seed in a
+    `FindResult`); frozen. Build it from a finished loop with `RangeTest.from_tracker(lrs, tracker, settings,
+    seed)`.
 
     Args:
         lrs: the rate of each update done (float64 array).
@@ -630,8 +631,9 @@ class FindResult:
     suggestions: each rule's median over the seeds (on a log scale); spread: each rule's (lowest, highest);
     per_seed: each rule's rate per seed; lrs, losses, smoothed: one row per seed (NaN past an early stop).
 
-    What `lrlab.torch.find_lr`, `lrlab.keras.find_lr` and the lab's `find_lr` return: one suggestion is noisy,
-    so the spread over seeds says how far to trust it. `seeds` lists each run's seed.
+    What the lab's `find_lr` (`lrlab find`) returns; wrap RangeTests of `lrlab.torch.find_lr` or
+    `lrlab.keras.find_lr` in one to get the same view. One suggestion is noisy, so the spread over seeds says how
+    far to trust it. `seeds` lists each run's seed.
 
     Args:
         runs: the range tests, one per seed (at least one).
@@ -718,7 +720,8 @@ class FindResult:
     def table(self) -> list[dict[str, Any]]:
         """One row per rule: rate (median), low, high, high / low, and how many seeds gave a rate.
 
-        The numbers `lrlab find` prints: a ratio near 1 means the seeds agree on the rule's rate.
+        The suggestions with their spread, ready for a table (`pandas.DataFrame(found.table())`): a ratio near 1
+        means the seeds agree on the rule's rate.
 
         Returns:
             A list of dicts with keys rule, lr, low, high, ratio (NaN when no seed gave a rate) and seeds.
