@@ -323,8 +323,8 @@ class ReduceOnPlateau(keras.callbacks.Callback):
         verbose: 1 prints a line at each reduction.
 
     Raises:
-        ValueError: a bad setting. TypeError at the first reduction when the optimizer holds a schedule other
-            than `lrlab.keras.Schedule`.
+        ValueError: a bad setting. TypeError at train begin when the optimizer holds a schedule other than
+            `lrlab.keras.Schedule` (Keras's own callback cannot scale one either).
 
     Reference:
         With a plain float rate, the rates equal keras.callbacks.ReduceLROnPlateau's exactly on many metric walks
