@@ -52,6 +52,42 @@ def schedule(s: Any) -> Callable[[Any], jax.Array]:
     """An optax schedule (`count -> jnp scalar`) for an lrlab schedule, spec string or config dict.
 
     `count` may be a Python int or an integer array of any shape (the result has its shape).
+
+    optax calls it with the optimizer's step count, so update t + 1 runs at `s(t)` (t in optimizer steps; wrap
+    the schedule in `per_epoch` to count epochs). It traces under `jax.jit` and `vmap`; host-only kinds run
+    through `jax.pure_callback`. The function carries the schedule as `fn.schedule`.
+
+    Args:
+        s: an lrlab Schedule, a spec string ("cosine(0.1, decay_steps=1000)") or a config dict.
+
+    Returns:
+        `fn(count) -> jax.Array`, in float64 with x64 enabled, else float32.
+
+    Raises:
+        ValueError: a bad schedule.
+
+    Reference:
+        With x64 the values equal the lrlab schedule's for every kind, and close in float32
+        (tests/test_jax_adapter.py, test_values_equal_schedule_with_x64, test_values_close_without_x64); every
+        kind turns at the same steps under jit (tests/test_jax_exact.py); optax.sgd uses the rate of each step
+        (test_optax_sgd_uses_the_rate_of_each_step).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, optax
+        >>> from lrlab.jax import schedule
+        >>> fn = schedule("linear(0.1, 0.0, steps=4)")
+        >>> [round(float(v), 6) for v in fn(jnp.arange(5))]
+        [0.1, 0.075, 0.05, 0.025, 0.0]
+        >>> round(float(jax.jit(fn)(3)), 6)
+        0.025
+        >>> opt = optax.sgd(fn)                     # a one-parameter SGD, two updates
+        >>> params = jnp.zeros(1)
+        >>> state = opt.init(params)
+        >>> for _ in range(2):
+        ...     updates, state = opt.update(jnp.ones(1), state, params)
+        ...     params = optax.apply_updates(params, updates)
+        >>> round(float(params[0]), 6)              # -(0.1 + 0.075)
+        -0.175
     """
     sched = as_schedule(s, who="lrlab.jax.schedule")
 
@@ -92,8 +128,36 @@ def plateau_chain(optimizer: Any, **reduce_on_plateau: Any) -> Any:
     Pass the monitored value on each update: `opt.update(grads, state, params, value=val_loss)`. optax's
     rules: it reduces on the patience-th call without a relative improvement of `rtol` (plus `atol`), in
     "min" mode only, and `min_scale` bounds the multiplier (not the rate). With `accumulation_size=1` and
-    `cooldown=0` that equals `lrlab.Plateau(convention="torch", patience=patience - 1, threshold=rtol)`;
-    its cooldown counts differently from both torch and Keras.
+    `atol=0` that equals `lrlab.Plateau(convention="torch", patience=patience - 1, threshold=rtol,
+    cooldown=cooldown)`, cooldown included (optax, like torch, zeroes the bad-call count during a cooldown).
+
+    The plateau here is optax's own (its state is the chain's second element, `state[1].scale`); lrlab only
+    writes the chain, and optax checks the settings. Counted in calls that pass `value` (one per epoch if
+    you pass the epoch's validation loss).
+
+    Args:
+        optimizer: an optax GradientTransformation (e.g. `optax.sgd(0.1)` or one with an lrlab schedule).
+        **reduce_on_plateau: the keyword arguments of `optax.contrib.reduce_on_plateau` (factor, patience,
+            rtol, atol, cooldown, accumulation_size, min_scale).
+
+    Returns:
+        The chained optax GradientTransformation (its update takes `value=`).
+
+    Reference:
+        The scale equals lrlab.Plateau(convention="torch", patience=patience - 1) call by call on many metric
+        walks, with and without cooldown (tests/test_jax_adapter.py,
+        test_optax_reduce_on_plateau_is_torch_rules_with_patience_minus_one).
+
+    Example:
+        >>> import jax.numpy as jnp, optax
+        >>> from lrlab.jax import plateau_chain
+        >>> opt = plateau_chain(optax.sgd(0.1), factor=0.5, patience=1)
+        >>> params = jnp.zeros(1)
+        >>> state = opt.init(params)
+        >>> for loss in (1.0, 1.0, 1.0):             # no improvement after the first
+        ...     updates, state = opt.update(jnp.ones(1), state, params, value=loss)
+        >>> float(state[1].scale), round(float(updates[0]), 6)
+        (0.25, -0.025)
     """
     import optax
     from optax.contrib import reduce_on_plateau as _reduce_on_plateau
@@ -110,6 +174,35 @@ def with_momentum(optimizer: Callable[..., Any], learning_rate: Any, momentum: A
         opt = lrlab.jax.with_momentum(optax.sgd, "one_cycle(0.1, total_steps=1000)", "linear(0.95, 0.85, 300)")
 
     `learning_rate` may also be a plain number; other keyword arguments go to the factory.
+
+    Args:
+        optimizer: an optax factory taking `learning_rate` and `b1` or `momentum` (optax.sgd, optax.adam, ...).
+        learning_rate: the rate schedule (an lrlab Schedule, a spec string or a config dict) or a number.
+        momentum: the momentum (or b1) schedule, in optimizer steps.
+        **kwargs: other arguments of the factory (not `learning_rate`, `b1` or `momentum`).
+
+    Returns:
+        The optax GradientTransformation from `optax.inject_hyperparams(optimizer)`.
+
+    Raises:
+        ValueError: not a factory with learning_rate and b1/momentum, the rate or momentum passed as a keyword,
+            or a bad schedule.
+
+    Reference:
+        Values and updates checked by hand for sgd and adam (tests/test_jax_adapter.py,
+        test_with_momentum_values_and_updates_by_hand).
+
+    Example:
+        >>> import jax.numpy as jnp, optax
+        >>> from lrlab.jax import with_momentum
+        >>> opt = with_momentum(optax.sgd, "linear(0.1, 0.0, steps=4)", "linear(0.85, 0.95, steps=4)")
+        >>> params = jnp.zeros(1)
+        >>> state = opt.init(params)
+        >>> for _ in range(2):
+        ...     updates, state = opt.update(jnp.ones(1), state, params)
+        ...     params = optax.apply_updates(params, updates)
+        >>> {name: round(float(v), 6) for name, v in state.hyperparams.items()}   # what update 2 used: t = 1
+        {'learning_rate': 0.075, 'momentum': 0.875}
     """
     import inspect
 

@@ -48,6 +48,22 @@ def namespace(dtype: str | None = None) -> Namespace:
     keras.ops.minimum, maximum, floor and ceil return float32 for float64 inputs on the torch and jax
     backends (Keras's type promotion caps at 32 bits), so they are written here with `where` and `trunc`,
     which keep the dtype; Python numbers become tensors of `dtype` first.
+
+    `Schedule` evaluates every formula through it, so one formula per kind serves numpy, Keras and jax.
+
+    Args:
+        dtype: the float dtype to compute in ("float32", "float64", ...), or None for keras.config.floatx().
+
+    Returns:
+        An `lrlab.schedules.Namespace` named "keras".
+
+    Example:
+        >>> import keras
+        >>> from lrlab.keras import namespace
+        >>> xp = namespace("float64")
+        >>> t = keras.ops.convert_to_tensor([1.5, -1.5], dtype="float64")
+        >>> keras.ops.convert_to_numpy(xp.floor(t)).tolist(), keras.backend.standardize_dtype(xp.floor(t).dtype)
+        ([1.0, -2.0], 'float64')
     """
     ops = keras.ops
     dtype = dtype or keras.config.floatx()
@@ -129,6 +145,34 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
 
     On the jax backend a compiled train step holds `scale` as a constant: `ReduceOnPlateau` rebuilds the step
     when it changes the scale; after setting it by hand, call `model.make_train_function(force=True)`.
+
+    The step t is the optimizer's `iterations` (optimizer steps, not epochs: wrap the schedule in `per_epoch` to
+    count epochs), so update t + 1 runs at `s(t)`. Registered as serializable ("lrlab>Schedule"): a model saved
+    with it loads back without custom_objects, unless it holds an unnamed Python function (`custom(lambda ...)`).
+    `scale` and `min_lr` are read and set as properties.
+
+    Args:
+        schedule: an lrlab Schedule, a spec string ("cosine(0.1, decay_steps=1000)") or a config dict.
+        scale: the multiplier (a number >= 0; 1 unless resuming a reduced schedule).
+        min_lr: the floor of the scaled rate (>= 0).
+
+    Raises:
+        ValueError: a bad schedule, or a negative or non-finite scale or min_lr.
+
+    Reference:
+        Equals the lrlab schedule bit for bit in float64 for every kind except inverse_time (1 ulp), and to 1e-5
+        relative in float32 (tests/test_keras_adapter.py, test_values_equal_schedule_in_float64,
+        test_values_close_in_float32).
+
+    Example:
+        >>> import keras
+        >>> from lrlab.keras import Schedule
+        >>> s = Schedule("linear(0.1, 0.0, steps=4)")
+        >>> s
+        lrlab.keras.Schedule(linear(0.1, steps=4))
+        >>> [round(float(keras.ops.convert_to_numpy(s(t))), 6) for t in range(3)]
+        [0.1, 0.075, 0.05]
+        >>> opt = keras.optimizers.SGD(learning_rate=s)
     """
 
     def __init__(self, schedule: Any, scale: float = 1.0, min_lr: float = 0.0) -> None:
@@ -156,6 +200,8 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         self._min_lr.assign(_number("min_lr", value))
 
     def __call__(self, step: Any) -> Any:
+        """The rate at optimizer step `step` (a Keras integer tensor or a number): `max(s(step) * scale, min_lr)`,
+        a tensor of keras.config.floatx()."""
         ops = keras.ops
         dtype = keras.config.floatx()
         xp = namespace(dtype)
@@ -169,10 +215,18 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         return scaled_rate(xp, value, ops.cast(self._scale, dtype), ops.cast(self._min_lr, dtype))
 
     def get_config(self) -> dict[str, Any]:
+        """Keras's serialization hook: the schedule's `to_config()`, `scale` and `min_lr`.
+
+        Example:
+            >>> from lrlab.keras import Schedule
+            >>> Schedule("linear(0.1, 0.0, steps=4)", scale=0.5).get_config()
+            {'schedule': {'kind': 'linear', 'start_lr': 0.1, 'end_lr': 0.0, 'steps': 4}, 'scale': 0.5, 'min_lr': 0.0}
+        """
         return {"schedule": self.schedule.to_config(), "scale": self.scale, "min_lr": self.min_lr}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Schedule:
+        """The Schedule of a `get_config()` dict (what `keras.models.load_model` calls)."""
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -186,7 +240,25 @@ def _inner(optimizer: Any) -> Any:
 
 
 def current_lr(optimizer: Any) -> float:
-    """The optimizer's current learning rate as Keras reports it: schedule(iterations), or the variable."""
+    """The optimizer's current learning rate as Keras reports it: schedule(iterations), or the variable.
+
+    With a schedule that is the rate of the next update (step `iterations`); `LRLogger` and `ReduceOnPlateau`
+    read the rate through it.
+
+    Args:
+        optimizer: a Keras optimizer.
+
+    Returns:
+        The rate as a Python float (float32 precision by default).
+
+    Example:
+        >>> import keras
+        >>> from lrlab.keras import Schedule, current_lr
+        >>> current_lr(keras.optimizers.SGD(Schedule("linear(0.1, 0.0, steps=4)")))
+        0.1...
+        >>> round(current_lr(keras.optimizers.SGD(0.01)), 6)
+        0.01
+    """
     return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
@@ -196,6 +268,23 @@ class LRLogger(keras.callbacks.Callback):
     The value is Keras's own reading, `optimizer.learning_rate`: for a schedule, schedule(iterations), i.e. the
     rate of the next step; for a plain float, the rate variable. Put it after a callback that changes the rate
     (ReduceOnPlateau) to log the rate after that change.
+
+    Args:
+        key: the history key to write (a non-empty string; "lr" by default).
+
+    Raises:
+        ValueError: key is not a non-empty string.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from lrlab.keras import LRLogger, Schedule
+        >>> keras.utils.set_random_seed(0)
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(keras.optimizers.SGD(Schedule("linear(0.1, 0.0, steps=4)")), loss="mse")
+        >>> x = np.linspace(-1, 1, 8, dtype="float32").reshape(-1, 1)
+        >>> history = model.fit(x, 3 * x, batch_size=4, epochs=2, verbose=0, callbacks=[LRLogger()])
+        >>> [round(lr, 6) for lr in history.history["lr"]]    # after 2 and 4 steps: s(2), s(4)
+        [0.05, 0.0]
     """
 
     def __init__(self, key: str = "lr") -> None:
@@ -205,6 +294,7 @@ class LRLogger(keras.callbacks.Callback):
         self.key = key
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Keras's hook: writes `current_lr(optimizer)` to `logs[key]` (Keras copies logs into the history)."""
         if logs is not None:
             logs[self.key] = current_lr(self.model.optimizer)
 
@@ -217,6 +307,40 @@ class ReduceOnPlateau(keras.callbacks.Callback):
     `lrlab.keras.Schedule`, it lowers the schedule's `scale` instead: the rate becomes
     `max(s(step) * scale, min_lr)`. Like Keras it writes the rate to `logs["learning_rate"]` (before reducing).
     A NaN metric is skipped with a warning (state unchanged) rather than counted as a bad epoch.
+
+    Counted in epochs, like Keras's: one check at the end of each epoch. Its `plateau` attribute is the
+    `lrlab.Plateau` holding the state. A missing metric warns, as Keras does.
+
+    Args:
+        monitor: the logs key to watch (e.g. "val_loss").
+        factor: the multiplier at each reduction, in [0, 1).
+        patience: bad epochs before a reduction (Keras: on the patience-th), an integer >= 0.
+        mode: "min", "max", or "auto" (min for a loss; otherwise the direction of the compiled metric of that
+            name, read at the first epoch end; ValueError when it cannot be told).
+        min_delta: the improvement that counts (absolute, >= 0; its absolute value is used, as Keras does).
+        cooldown: epochs after a reduction during which bad epochs are not counted.
+        min_lr: the floor of the rate (>= 0).
+        verbose: 1 prints a line at each reduction.
+
+    Raises:
+        ValueError: a bad setting. TypeError at train begin when the optimizer holds a schedule other than
+            `lrlab.keras.Schedule` (Keras's own callback cannot scale one either).
+
+    Reference:
+        With a plain float rate, the rates equal keras.callbacks.ReduceLROnPlateau's exactly on many metric walks
+        and settings (tests/test_keras_adapter.py, test_plain_float_rates_equal_keras_reduce_lr_on_plateau,
+        test_real_fit_plain_float_equals_keras).
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from lrlab.keras import LRLogger, ReduceOnPlateau, Schedule
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="zeros")])
+        >>> model.compile(keras.optimizers.SGD(Schedule("constant(0.1)")), loss="mse")
+        >>> x = np.linspace(-1, 1, 8, dtype="float32").reshape(-1, 1)
+        >>> history = model.fit(x, 3 * x, batch_size=8, epochs=3, verbose=0, validation_data=(x, -3 * x),
+        ...                     callbacks=[ReduceOnPlateau(factor=0.5, patience=1), LRLogger()])
+        >>> [round(lr, 6) for lr in history.history["lr"]]   # val_loss rises: the scale halves at epochs 2, 3
+        [0.1, 0.05, 0.025]
     """
 
     def __init__(
@@ -282,6 +406,8 @@ class ReduceOnPlateau(keras.callbacks.Callback):
         return None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Keras's hook: resets the plateau's best value and counters (as Keras's callback does) and takes the
+        scale from the optimizer's `Schedule`, if it holds one (a loaded model may arrive already reduced)."""
         self.plateau.reset()
         schedule = self._schedule()
         if schedule is not None:
@@ -290,6 +416,8 @@ class ReduceOnPlateau(keras.callbacks.Callback):
             schedule.min_lr = self.plateau.min_lr
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Keras's hook: logs the rate, feeds the monitored metric to the plateau and, on a reduction, lowers the
+        schedule's scale or the float rate (skipping a NaN metric with a warning)."""
         if not self._resolved:
             self._resolve_mode()
         logs = logs if logs is not None else {}
@@ -327,7 +455,32 @@ class ReduceOnPlateau(keras.callbacks.Callback):
 def epoch_function(schedule: Any) -> Callable[..., float]:
     """`fn(epoch, lr) -> schedule(epoch)` for `keras.callbacks.LearningRateScheduler(fn)`: the rate of each epoch
     (the current `lr` Keras passes is not used). Same rates as `Schedule(per_epoch(schedule, steps_per_epoch))`,
-    held in Keras's float variable instead of computed each step."""
+    held in Keras's float variable instead of computed each step.
+
+    Here the schedule's t counts epochs (0 for the first), not optimizer steps. The function carries the
+    schedule as `fn.schedule`.
+
+    Args:
+        schedule: an lrlab Schedule, a spec string or a config dict.
+
+    Returns:
+        `fn(epoch, lr=None) -> float`; ValueError for an epoch that is not a whole number >= 0.
+
+    Raises:
+        ValueError: a bad schedule.
+
+    Reference:
+        With keras.callbacks.LearningRateScheduler, the same rates and weights as the rule written as a plain
+        Keras function (tests/test_keras_adapter.py, test_epoch_function_with_keras_learning_rate_scheduler).
+
+    Example:
+        >>> import keras
+        >>> from lrlab.keras import epoch_function
+        >>> fn = epoch_function("step_decay(0.1, 0.5, 2)")
+        >>> [fn(epoch, None) for epoch in range(5)]
+        [0.1, 0.1, 0.05, 0.05, 0.025]
+        >>> callback = keras.callbacks.LearningRateScheduler(fn)
+    """
     sched = as_schedule(schedule, who="lrlab.keras.epoch_function")
 
     def fn(epoch: int, lr: float | None = None) -> float:
@@ -346,6 +499,28 @@ class MomentumScheduler(keras.callbacks.Callback):
     value: the torch backend's default (no jit_compile), or `run_eagerly=True` on any backend; a compiled step
     (jax, tensorflow, torch with jit_compile=True) is refused at train begin, since it would keep the first value.
     SGD and RMSprop keep a momentum buffer only when built with momentum > 0, so they must be.
+
+    Args:
+        schedule: the momentum schedule (an lrlab Schedule, a spec string or a config dict), in optimizer steps.
+
+    Raises:
+        ValueError: a bad schedule; at train begin, a compiled train step, an optimizer with neither beta_1 nor
+            momentum, or SGD/RMSprop built with momentum 0.
+
+    Reference:
+        Trains like the hand-computed optimizer with the scheduled momentum (tests/test_keras_adapter.py,
+        test_momentum_scheduler_trains_like_the_hand_computed_optimizer).
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from lrlab.keras import MomentumScheduler
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(keras.optimizers.SGD(0.1, momentum=0.5), loss="mse")   # momentum > 0
+        >>> x = np.linspace(-1, 1, 8, dtype="float32").reshape(-1, 1)
+        >>> _ = model.fit(x, 3 * x, batch_size=4, epochs=1, verbose=0,
+        ...               callbacks=[MomentumScheduler("linear(0.85, 0.95, steps=4)")])
+        >>> round(model.optimizer.momentum, 6)     # set before update 2: s(1)
+        0.875
     """
 
     def __init__(self, schedule: Any) -> None:
@@ -367,6 +542,7 @@ class MomentumScheduler(keras.callbacks.Callback):
         raise ValueError(f"MomentumScheduler: {name} has neither a numeric beta_1 nor momentum to drive")
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Keras's hook: refuses a compiled train step (ValueError), then sets the first update's momentum."""
         model = self.model
         eager = model.run_eagerly or (keras.backend.backend() == "torch" and not model.jit_compile)
         if not eager:
@@ -377,6 +553,7 @@ class MomentumScheduler(keras.callbacks.Callback):
         self._set()
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Keras's hook: sets the momentum (or beta_1) to `schedule(optimizer.iterations)` before the batch."""
         self._set()
 
     def _set(self) -> None:
@@ -424,7 +601,46 @@ def find_lr(
     the optimizer's iterations, rate and moments, the metrics) and the RNG states of numpy, random and (on the
     torch backend) torch, so training
     after `find_lr` equals training without it. An optimizer not built before the test stays built (its slots at
-    their initial zeros)."""
+    their initial zeros).
+
+    Args:
+        model: a compiled Keras model (its optimizer holding a float rate).
+        x: the inputs (a numpy array or anything `np.asarray` reads), one row per sample.
+        y: the targets, as long as x.
+        batch_size: samples per update, an integer >= 1.
+        shuffle: reshuffle the samples at each pass (with numpy's generator of `seed`).
+        start_lr: the rate of the first update (> 0).
+        end_lr: the rate of the last planned update (> start_lr).
+        steps: the number of updates (optimizer steps) planned, an integer >= 2.
+        mode: "exp" or "linear" rise.
+        beta: the smoothing of the loss, in [0, 1).
+        diverge: stop after the smoothed loss exceeds this many times its best (> 1), or None.
+        restore: put the variables and RNG states back afterwards.
+        seed: the seed of the shuffling generator, also stored in the result.
+
+    Returns:
+        An `lrlab.rangetest.RangeTest`.
+
+    Raises:
+        ValueError: a bad setting, an uncompiled model, an optimizer holding a LearningRateSchedule, no samples,
+            or x and y of different lengths.
+
+    Reference:
+        The rates follow the sweep and the test stops on divergence, and training after it equals training
+        without it (tests/test_keras_find_lr.py).
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from lrlab.keras import find_lr
+        >>> keras.utils.set_random_seed(0)
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(keras.optimizers.SGD(0.1), loss="mse")
+        >>> x = np.linspace(-1, 1, 8, dtype="float32").reshape(-1, 1)
+        >>> before = model.get_weights()[0].copy()
+        >>> rt = find_lr(model, x, 3 * x, batch_size=8, start_lr=1e-3, end_lr=10.0, steps=20)
+        >>> len(rt.lrs), rt.stopped, bool((model.get_weights()[0] == before).all())
+        (20, None, True)
+    """
     import random
 
     from .rangetest import RangeTest, Settings, Tracker

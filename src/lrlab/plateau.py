@@ -59,7 +59,23 @@ accuracy when higher. A monitor not named here takes either mode."""
 
 
 def monitor_mode(monitor: str | None) -> str | None:
-    """The mode a monitored metric needs ("min" for a loss, "max" for an accuracy); None when unknown."""
+    """The mode a monitored metric needs ("min" for a loss, "max" for an accuracy); None when unknown.
+
+    Plateau uses it to refuse a mode that contradicts its monitor (mode="max" on a loss would reduce the rate
+    while the loss falls). The "val_" prefix is ignored; names other than those in `MONITOR_MODES` take either
+    mode, hence None.
+
+    Args:
+        monitor: a metric name such as "val_loss" or "accuracy", or None (no monitor named).
+
+    Returns:
+        "min", "max", or None when the name is not known (or is None).
+
+    Example:
+        >>> from lrlab.plateau import monitor_mode
+        >>> monitor_mode("val_loss"), monitor_mode("accuracy"), monitor_mode("f1"), monitor_mode(None)
+        ('min', 'max', None, None)
+    """
     return None if monitor is None else MONITOR_MODES.get(monitor.removeprefix("val_"))
 
 
@@ -86,6 +102,51 @@ class Plateau:
 
     Options as text or a dict: `Plateau.parse("factor=0.5, patience=10")`, `Plateau.from_options(value)`;
     `p.spec()` writes them back ("plateau(factor=0.5, patience=10)").
+
+    The counters are public attributes: `scale`, `reductions`, `epochs` (metrics fed), `best` (None before the
+    first finite value), `num_bad_epochs`, `cooldown_counter`; `in_cooldown` is True while the cooldown runs.
+    A plateau is counted in epochs: one `step` per epoch, and `patience` and `cooldown` are numbers of those calls.
+
+    Args:
+        factor: the multiplier applied at each reduction, in [0, 1) (scale becomes 1, factor, factor**2, ...).
+        patience: bad epochs tolerated (an integer >= 0, in epochs, i.e. `step` calls). torch reduces on the
+            (patience + 1)-th bad epoch in a row, Keras on the patience-th; each convention keeps its own.
+        mode: "min" (the metric improves when it falls, e.g. a loss) or "max" (e.g. an accuracy).
+        threshold: how much better a metric must be to count as an improvement (>= 0; in [0, 1) for mode="min"
+            with threshold_mode="rel"). torch's `threshold`; Keras's `min_delta` with convention="keras".
+        threshold_mode: "rel" (better than `best * (1 - threshold)`, or `best * (1 + threshold)` for "max") or
+            "abs" (better than `best -+ threshold`); None picks "rel" for torch and "abs" for Keras, which
+            allows only "abs".
+        cooldown: epochs after a reduction during which bad epochs are not counted (an integer >= 0).
+        min_lr: the floor of the effective rate (>= 0): `effective(lr)` never returns less.
+        eps: torch's minimal change (>= 0): a reduction that lowers a rate by no more than this is skipped
+            (convention="torch" only; unused by "keras").
+        convention: "torch" (torch.optim.lr_scheduler.ReduceLROnPlateau's rules) or "keras"
+            (keras.callbacks.ReduceLROnPlateau's).
+        monitor: the name of the metric its feeder passes to `step` (a Python identifier such as "val_loss"),
+            or None for the feeder's default (the lab's val_loss); "loss"/"accuracy" names must fit `mode`.
+
+    Raises:
+        ValueError: a setting out of range, threshold_mode="rel" with convention="keras", or a mode that does
+            not fit the monitor; the message names the parameter and the value.
+
+    Reference:
+        With a constant schedule `effective(lr)` equals the rate torch's ReduceLROnPlateau (bit for bit) and
+        Keras's ReduceLROnPlateau (to float32, the 8th digit) set epoch by epoch, tested in tests/test_plateau.py
+        (test_torch_convention_matches_reduce_lr_on_plateau_every_epoch,
+        test_keras_convention_matches_keras_callback_every_epoch). Differences: NaN metrics are refused,
+        infinities never improve, a rate below min_lr is raised to it (see the module docstring).
+
+    Example:
+        >>> from lrlab import Plateau
+        >>> p = Plateau(factor=0.5, patience=1)
+        >>> [p.step(loss) for loss in (1.0, 1.0, 1.0, 0.5)]   # reduced on the 2nd bad epoch (torch)
+        [False, False, True, False]
+        >>> p.scale, p.effective(0.1), p.best
+        (0.5, 0.05, 0.5)
+        >>> k = Plateau(factor=0.5, patience=1, convention="keras")
+        >>> [k.step(loss) for loss in (1.0, 1.0, 1.0)]       # Keras: on the 1st bad epoch, and again
+        [False, True, True]
     """
 
     def __init__(
@@ -146,7 +207,24 @@ class Plateau:
     @classmethod
     def from_options(cls, value: Any) -> Plateau | None:
         """A fresh Plateau from None/False (no plateau: None), options text (`parse`), a dict of constructor
-        arguments (unknown keys refused), or a Plateau (its settings, not its state)."""
+        arguments (unknown keys refused), or a Plateau (its settings, not its state).
+
+        The one reader behind every `plateau=` option (the lab, the CLI), so they all accept the same forms.
+
+        Args:
+            value: None, False, options text, a dict of settings, or a Plateau.
+
+        Returns:
+            A new Plateau, or None for None/False.
+
+        Raises:
+            ValueError: an unknown option, a bad setting, or a value of another type.
+
+        Example:
+            >>> from lrlab import Plateau
+            >>> Plateau.from_options(None), Plateau.from_options("factor=0.5"), Plateau.from_options({"patience": 3})
+            (None, Plateau(factor=0.5, convention='torch'), Plateau(patience=3, convention='torch'))
+        """
         if value is None or value is False:
             return None
         if isinstance(value, str):
@@ -161,7 +239,29 @@ class Plateau:
     @classmethod
     def parse(cls, text: str) -> Plateau:
         """The Plateau of "factor=0.5, patience=10" or "plateau(factor=0.5, ...)" (a bare "plateau": the
-        defaults), read with the schedule spec grammar: numbers, quoted strings (mode='max'), True/False/None."""
+        defaults), read with the schedule spec grammar: numbers, quoted strings (mode='max'), True/False/None.
+
+        The inverse of `spec()`.
+
+        Args:
+            text: the options text.
+
+        Returns:
+            A new Plateau.
+
+        Raises:
+            ValueError: a syntax error (with its column), an unknown option or a bad setting, all starting
+                "plateau".
+
+        Example:
+            >>> from lrlab import Plateau
+            >>> Plateau.parse("factor=0.5, mode='max'")
+            Plateau(factor=0.5, mode='max', convention='torch')
+            >>> Plateau.parse("factor=0.5, paitence=3")
+            Traceback (most recent call last):
+            ...
+            ValueError: plateau: unknown option 'paitence' in 'factor=0.5, paitence=3'; known: ...
+        """
         from .schedules.spec import parse_call
 
         body = "plateau()" if isinstance(text, str) and text.strip() == "plateau" else text
@@ -185,27 +285,73 @@ class Plateau:
             raise ValueError(f"plateau {shown}: {str(exc).removeprefix('Plateau: ')}") from None
 
     def spec(self) -> str:
-        """ "plateau(factor=0.5, patience=10)": the settings that differ from `Plateau()`'s; `parse` reads it back
-        to an equal plateau. Numbers are written short (%g) unless that would lose digits."""
+        """The plateau as spec text, "plateau(factor=0.5, patience=10)": the settings that differ from `Plateau()`'s.
+
+        `Plateau.parse` reads it back to a plateau with equal settings (the counters are not part of it: use
+        `state_dict` for those). Numbers are written short (%g) unless that would lose digits.
+
+        Returns:
+            The text, "plateau()" for the defaults.
+
+        Example:
+            >>> from lrlab import Plateau
+            >>> Plateau(factor=0.5, patience=3).spec()   # patience=10 is the default, so not shown
+            'plateau(factor=0.5, patience=3)'
+            >>> Plateau.parse("plateau(factor=0.5, patience=3)").settings() == Plateau(0.5, 3).settings()
+            True
+        """
         defaults = Plateau().settings()
         shown = {k: v for k, v in self.settings().items() if v != defaults[k]}
         return "plateau(" + ", ".join(f"{k}={_short(v)}" for k, v in shown.items()) + ")"
 
     # -- the controller ---------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget the best value, the bad-epoch count and the cooldown; keep `scale` (like Keras's _reset)."""
+        """Forget the best value, the bad-epoch count and the cooldown; keep `scale` (like Keras's _reset).
+
+        Useful when the metric changes meaning (a new data set, a new phase): the next value becomes the best
+        without undoing the reductions already made. `reductions` and `epochs` are kept too.
+
+        Example:
+            >>> from lrlab import Plateau
+            >>> p = Plateau(factor=0.5, patience=0)
+            >>> p.step(1.0), p.step(2.0)
+            (False, True)
+            >>> p.reset()
+            >>> p.best, p.num_bad_epochs, p.scale
+            (None, 0, 0.5)
+        """
         self.best: float | None = None
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
 
     @property
     def in_cooldown(self) -> bool:
+        """True while the cooldown after a reduction runs (`cooldown_counter > 0`)."""
         return self.cooldown_counter > 0
 
     def step(self, metric: float) -> bool:
         """Feed one epoch's metric; True when this call reduced the scale.
 
+        Call it once per epoch (after validation): it updates the best value, the bad-epoch count and the
+        cooldown by the rules of `convention`, and multiplies `scale` by `factor` when patience runs out.
         NaN raises ValueError (the state is left as it was); +-inf counts as no improvement.
+
+        Args:
+            metric: the monitored value of this epoch: a number or a 0-d tensor/array (not a bool or string).
+
+        Returns:
+            True when this call reduced `scale`, else False.
+
+        Raises:
+            ValueError: the metric is NaN or not a number.
+
+        Example:
+            >>> from lrlab import Plateau
+            >>> p = Plateau(factor=0.1, patience=0)
+            >>> p.step(1.0), p.step(1.0), p.step(float("inf"))
+            (False, True, True)
+            >>> round(p.scale, 6), p.reductions, p.epochs
+            (0.01, 2, 3)
         """
         value = _metric(metric)
         self.epochs += 1
@@ -276,6 +422,24 @@ class Plateau:
         for a constant schedule the result equals torch's rate bit for bit, and the rate stops falling at
         about `eps / (1 - factor)`. With convention="keras" it is `max(lr * scale, min_lr)`.
         Both are `scaled_rate` (the one place where "rate times scale, with a floor" is written).
+
+        Args:
+            lr: the schedule's rate for this step (a float >= 0, or a numpy array of rates, one per step).
+
+        Returns:
+            A float for a float, a float64 numpy array for an array.
+
+        Raises:
+            ValueError: lr is not a number or is negative (a float; arrays are not checked).
+
+        Example:
+            >>> import numpy as np
+            >>> from lrlab import Plateau
+            >>> p = Plateau(factor=0.5, patience=0, min_lr=0.03)
+            >>> p.step(1.0), p.step(1.0)
+            (False, True)
+            >>> p.effective(0.1), p.effective(np.array([0.1, 0.05]))
+            (0.05, array([0.05, 0.03]))
         """
         if isinstance(lr, np.ndarray):
             return self._effective_array(lr.astype(np.float64))
@@ -308,11 +472,38 @@ class Plateau:
 
     # -- state ------------------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
-        """The constructor arguments, resolved (threshold_mode filled in)."""
+        """The constructor arguments, resolved (threshold_mode filled in).
+
+        `Plateau(**p.settings())` builds a fresh plateau with the same rules (and none of the state).
+
+        Returns:
+            A dict from setting name to value, in the constructor's order.
+
+        Example:
+            >>> from lrlab import Plateau
+            >>> s = Plateau(convention="keras").settings()
+            >>> s["threshold_mode"], s["patience"], s["factor"]
+            ('abs', 10, 0.1)
+        """
         return {name: getattr(self, name) for name in _SETTINGS}
 
     def state_dict(self) -> dict[str, Any]:
-        """Settings and counters as plain numbers and strings (JSON-safe; best is None before any value)."""
+        """Settings and counters as plain numbers and strings (JSON-safe; best is None before any value).
+
+        Save it with a checkpoint; `load_state_dict` (or `Plateau.from_state_dict`) resumes exactly where it
+        stopped.
+
+        Returns:
+            The `settings()` plus best, num_bad_epochs, cooldown_counter, reductions, scale and epochs.
+
+        Example:
+            >>> from lrlab import Plateau
+            >>> p = Plateau(factor=0.5, patience=0)
+            >>> p.step(1.0), p.step(1.0)
+            (False, True)
+            >>> {k: p.state_dict()[k] for k in ("best", "reductions", "scale", "epochs")}
+            {'best': 1.0, 'reductions': 1, 'scale': 0.5, 'epochs': 2}
+        """
         return {
             **self.settings(),
             "best": self.best,
@@ -326,7 +517,24 @@ class Plateau:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the counters of a `state_dict()`; its settings must equal this plateau's (ValueError otherwise).
 
-        To rebuild a plateau from a state alone, use `Plateau.from_state_dict(state)`.
+        To rebuild a plateau from a state alone, use `Plateau.from_state_dict(state)`. A state saved before
+        plateaus had a `monitor` (or an `epochs` count) still loads.
+
+        Args:
+            state: a dict from `state_dict()`.
+
+        Raises:
+            ValueError: state is not a dict, lacks a key, holds other settings, or holds an invalid counter.
+
+        Example:
+            >>> from lrlab import Plateau
+            >>> p = Plateau(factor=0.5, patience=0)
+            >>> p.step(1.0), p.step(1.0)
+            (False, True)
+            >>> q = Plateau(factor=0.5, patience=0)
+            >>> q.load_state_dict(p.state_dict())
+            >>> q.scale, q.best, q.epochs
+            (0.5, 1.0, 2)
         """
         if not isinstance(state, dict):
             raise ValueError(f"Plateau.load_state_dict: state must be a dict, got {type(state).__name__}")
@@ -361,7 +569,28 @@ class Plateau:
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> Plateau:
-        """A plateau with the settings and counters of a `state_dict()`."""
+        """A plateau with the settings and counters of a `state_dict()`.
+
+        Resumes a saved plateau without knowing its settings beforehand.
+
+        Args:
+            state: a dict from `state_dict()`.
+
+        Returns:
+            A new Plateau in the saved state.
+
+        Raises:
+            ValueError: state is not a dict or holds invalid settings or counters.
+
+        Example:
+            >>> from lrlab import Plateau
+            >>> p = Plateau(factor=0.5, patience=0)
+            >>> p.step(1.0), p.step(1.0)
+            (False, True)
+            >>> q = Plateau.from_state_dict(p.state_dict())
+            >>> q, q.scale, q.epochs
+            (Plateau(factor=0.5, patience=0, convention='torch'), 0.5, 2)
+        """
         if not isinstance(state, dict):
             raise ValueError(f"Plateau.from_state_dict: state must be a dict, got {type(state).__name__}")
         plateau = cls(**{k: state[k] for k in _SETTINGS if k in state})
@@ -407,6 +636,30 @@ def scaled_rate(
     `reductions` are applied one by one instead, `new = max(old * factor, min_lr)`, each skipped, with all later
     ones, when it lowers the rate by no more than `eps` (torch.optim.lr_scheduler.ReduceLROnPlateau's rule);
     `scale` is then unused. That rule stops early, so it needs concrete values (Python floats or numpy arrays).
+
+    Args:
+        xp: the array namespace to compute with (`lrlab.schedules.SCALAR` for floats, `NUMPY` for arrays, or a
+            framework's).
+        lr: the schedule's rate (a float or an array of the namespace).
+        scale: the plateau's multiplier (its `scale`).
+        min_lr: the floor.
+        factor: the plateau's factor; required with `eps`.
+        reductions: how many reductions the plateau made (used only with `eps`).
+        eps: torch's minimal change, or None for the plain `max(lr * scale, min_lr)`.
+
+    Returns:
+        The rate (a value of the namespace's type).
+
+    Raises:
+        ValueError: eps is given with reductions but factor is not.
+
+    Example:
+        >>> from lrlab.plateau import scaled_rate
+        >>> from lrlab.schedules import SCALAR
+        >>> scaled_rate(SCALAR, 0.1, 0.25, 0.0), scaled_rate(SCALAR, 0.1, 0.25, 0.03)
+        (0.025, 0.03)
+        >>> scaled_rate(SCALAR, 1e-8, 0.25, 0.0, factor=0.5, reductions=2, eps=1e-8)  # both steps skipped
+        1e-08
     """
     if eps is None or reductions == 0:
         return xp.maximum(lr * scale, min_lr)

@@ -53,7 +53,33 @@ _WHO = "find_lr"
 # -- settings and the rising rate ----------------------------------------------------------------
 @dataclass(frozen=True)
 class Settings:
-    """A range test's settings, checked (ValueError naming the parameter and its value)."""
+    """A range test's settings, checked (ValueError naming the parameter and its value).
+
+    The one place where the range test's options are validated: every `find_lr` (torch, Keras, the lab) builds
+    one, so a bad option is refused before any training. Frozen; `schedule` is the rising rate (`sweep`).
+
+    Args:
+        start_lr: the rate of the first update (> 0).
+        end_lr: the rate of the last update (> start_lr).
+        steps: the number of updates (optimizer steps) the test plans, an integer >= 2.
+        mode: "exp" (rates evenly spaced on a log scale, the usual choice) or "linear".
+        beta: the smoothing of the loss, in [0, 1) (0.98: fastai's and Lightning's).
+        diverge: stop after the update whose smoothed loss exceeds this many times the best so far (> 1), or
+            None to stop only on a loss that is not finite.
+
+    Raises:
+        ValueError: a setting out of range; the message names it and its value.
+
+    Example:
+        >>> from lrlab.rangetest import Settings
+        >>> s = Settings(start_lr=1e-4, end_lr=1.0, steps=5)
+        >>> s.schedule, round(s.schedule(2), 6)
+        (exponential(0.0001, decay_steps=4, decay_rate=10000.0), 0.01)
+        >>> Settings(start_lr=1.0, end_lr=0.1)
+        Traceback (most recent call last):
+        ...
+        ValueError: find_lr: start_lr must be < end_lr, got start_lr=1.0, end_lr=0.1
+    """
 
     start_lr: float = 1e-7
     end_lr: float = 10.0
@@ -80,6 +106,7 @@ class Settings:
 
     @property
     def schedule(self) -> Schedule:
+        """The rising rate of these settings: `sweep(start_lr, end_lr, steps, mode)`."""
         return sweep(self.start_lr, self.end_lr, self.steps, self.mode)
 
 
@@ -87,7 +114,31 @@ def sweep(start_lr: float, end_lr: float, steps: int, mode: str = "exp") -> Sche
     """The rising rate as an lrlab schedule: `start_lr` at step 0, `end_lr` at step `steps - 1`.
 
     exp: `exponential(start_lr, steps - 1, end_lr / start_lr)`, i.e. `start * (end / start) ** (t / (steps - 1))`,
-    torch-lr-finder's ExponentialLR to the last bit; linear: `linear(start_lr, end_lr, steps - 1)`."""
+    torch-lr-finder's ExponentialLR to the last bit; linear: `linear(start_lr, end_lr, steps - 1)`.
+
+    Being a schedule, the sweep runs through any adapter (torch, Keras, optax) unchanged; t counts optimizer steps
+    (updates), so update t + 1 uses `sweep(...)(t)`.
+
+    Args:
+        start_lr: the rate at step 0 (> 0).
+        end_lr: the rate at step `steps - 1` (> start_lr).
+        steps: the number of updates, an integer >= 2.
+        mode: "exp" or "linear".
+
+    Returns:
+        An `exponential` or `linear` schedule.
+
+    Raises:
+        ValueError: as `Settings`.
+
+    Example:
+        >>> from lrlab.rangetest import sweep
+        >>> s = sweep(1e-4, 1.0, 5)
+        >>> [round(s(t), 6) for t in range(5)]
+        [0.0001, 0.001, 0.01, 0.1, 1.0]
+        >>> sweep(0.1, 0.5, 5, mode="linear")
+        linear(0.1, end_lr=0.5, steps=4)
+    """
     s = Settings(start_lr, end_lr, steps, mode)
     if s.mode == "exp":
         return exponential(s.start_lr, s.steps - 1, s.end_lr / s.start_lr)
@@ -97,7 +148,24 @@ def sweep(start_lr: float, end_lr: float, steps: int, mode: str = "exp") -> Sche
 # -- smoothing and stopping ---------------------------------------------------------------------
 def smooth(losses: Sequence[float] | np.ndarray, beta: float = BETA) -> np.ndarray:
     """The bias-corrected moving average: `avg = beta * avg + (1 - beta) * loss`, `avg / (1 - beta ** (i + 1))`
-    (Lightning's `_LRCallback`; fastai's `AvgSmoothLoss` is the same average)."""
+    (Lightning's `_LRCallback`; fastai's `AvgSmoothLoss` is the same average).
+
+    A range test's losses are noisy update by update; the suggestion rules read this smoothed curve. The
+    correction makes the first values the plain running mean instead of starting near 0. `Tracker` computes the
+    same average one loss at a time.
+
+    Args:
+        losses: the losses in update order.
+        beta: the weight of the past, in [0, 1) (not checked here; `Settings` checks it).
+
+    Returns:
+        A float64 array of the same length.
+
+    Example:
+        >>> from lrlab.rangetest import smooth
+        >>> smooth([1.0, 2.0, 3.0], beta=0.5).round(6)
+        array([1.      , 1.666667, 2.428571])
+    """
     avg = 0.0
     out = np.empty(len(losses))
     for i, loss in enumerate(losses):
@@ -107,7 +175,24 @@ def smooth(losses: Sequence[float] | np.ndarray, beta: float = BETA) -> np.ndarr
 
 
 class Tracker:
-    """Feeds one update's loss at a time; `add` says when the test must stop (the stopping rule in one place)."""
+    """Feeds one update's loss at a time; `add` says when the test must stop (the stopping rule in one place).
+
+    Every framework's loop calls `add` after each update, so they all stop at the same update. Its attributes:
+    `losses` and `smoothed` (lists, one per update), `best` (the lowest finite smoothed loss), `stopped` (None,
+    "diverged" or "not finite").
+
+    Args:
+        beta: the smoothing weight, as `smooth`'s.
+        diverge: the factor over the best smoothed loss that stops the test, or None (stop only on non-finite).
+
+    Example:
+        >>> from lrlab.rangetest import Tracker
+        >>> t = Tracker(diverge=4.0)
+        >>> [t.add(loss) for loss in (1.0, 0.5, 0.4, 50.0)]
+        [False, False, False, True]
+        >>> t.stopped, round(t.best, 6)
+        ('diverged', 0.629302)
+    """
 
     def __init__(self, beta: float = BETA, diverge: float | None = DIVERGE) -> None:
         self.beta, self.diverge = beta, diverge
@@ -118,7 +203,23 @@ class Tracker:
         self._avg = 0.0
 
     def add(self, loss: float) -> bool:
-        """Record `loss`; True when the test stops here (smoothed loss > diverge x best, or not finite)."""
+        """Record `loss`; True when the test stops here (smoothed loss > diverge x best, or not finite).
+
+        The comparison is with the best smoothed loss before this one, so the update that diverges is recorded;
+        `stopped` then says why.
+
+        Args:
+            loss: the training loss of one update (a number or a 0-d tensor/array).
+
+        Returns:
+            True when the test must stop after this update.
+
+        Example:
+            >>> from lrlab.rangetest import Tracker
+            >>> t = Tracker()
+            >>> t.add(1.0), t.add(float("nan")), t.stopped
+            (False, True, 'not finite')
+        """
         loss = float(loss)
         self._avg = self.beta * self._avg + (1 - self.beta) * loss
         value = self._avg / (1 - self.beta ** (len(self.losses) + 1))
@@ -144,7 +245,30 @@ def valley(lrs: Any, losses: Any) -> float:
     """fastai's `valley` (fastai/callback/schedule.py): the longest strictly decreasing subsequence of the losses,
     of length L, ending at the first index `end` that reaches L; the valley is `end - L .. end` (fastai's start is
     one before the subsequence's first point) and the rate is `int(L / 3) + int(L / 6)` points into it. NaN for no
-    points."""
+    points.
+
+    fastai's default rule: a rate well inside the descent, away from both the flat start and the blow-up.
+    Equals a restatement of fastai's double loop on 60 random curves (tests/test_rangetest.py,
+    test_valley_and_slide_equal_fastais_loops).
+
+    Args:
+        lrs: the rate of each point (1-D).
+        losses: the (smoothed) loss of each point, as long as `lrs`.
+
+    Returns:
+        The suggested rate (a float), NaN for an empty curve.
+
+    Raises:
+        ValueError: lrs and losses are not 1-D arrays of one length.
+
+    Example:
+        >>> import numpy as np
+        >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
+        >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
+        >>> from lrlab.rangetest import valley
+        >>> round(valley(lrs, losses), 6)
+        0.000681
+    """
     lrs, losses = _arrays(lrs, losses)
     n = len(losses)
     if n == 0:
@@ -162,7 +286,28 @@ def valley(lrs: Any, losses: Any) -> float:
 
 def steep(lrs: Any, losses: Any) -> float:
     """fastai's `steep`: the rate at the left end of the segment where the loss falls fastest against log(rate),
-    `argmin(diff(loss) / diff(log(lr)))`. NaN for fewer than 2 points."""
+    `argmin(diff(loss) / diff(log(lr)))`. NaN for fewer than 2 points.
+
+    Checked on hand-computed curves (tests/test_rangetest.py, test_steep_minimum_by_hand).
+
+    Args:
+        lrs: the rate of each point (1-D, > 0).
+        losses: the (smoothed) loss of each point, as long as `lrs`.
+
+    Returns:
+        The suggested rate, NaN for fewer than 2 points.
+
+    Raises:
+        ValueError: lrs and losses are not 1-D arrays of one length.
+
+    Example:
+        >>> import numpy as np
+        >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
+        >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
+        >>> from lrlab.rangetest import steep
+        >>> steep(lrs, losses)    # the parabola falls fastest at its left end
+        0.0001
+    """
     lrs, losses = _arrays(lrs, losses)
     if len(losses) < 2:
         return math.nan
@@ -174,7 +319,29 @@ def steep(lrs: Any, losses: Any) -> float:
 
 
 def minimum(lrs: Any, losses: Any) -> float:
-    """fastai's `minimum`: the rate at the lowest loss (the first, on ties), divided by 10. NaN for no points."""
+    """fastai's `minimum`: the rate at the lowest loss (the first, on ties), divided by 10. NaN for no points.
+
+    A tenth of the rate at the bottom: the bottom itself is already too high to train at. Checked on
+    hand-computed curves (tests/test_rangetest.py, test_steep_minimum_by_hand).
+
+    Args:
+        lrs: the rate of each point (1-D).
+        losses: the (smoothed) loss of each point, as long as `lrs`; NaN points are ignored.
+
+    Returns:
+        The suggested rate, NaN for no (non-NaN) points.
+
+    Raises:
+        ValueError: lrs and losses are not 1-D arrays of one length.
+
+    Example:
+        >>> import numpy as np
+        >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
+        >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
+        >>> from lrlab.rangetest import minimum
+        >>> round(minimum(lrs, losses), 6)       # the bottom is at 1e-2
+        0.001
+    """
     lrs, losses = _arrays(lrs, losses)
     if len(losses) == 0 or np.isnan(losses).all():
         return math.nan
@@ -185,7 +352,35 @@ def slide(lrs: Any, losses: Any, lr_diff: int = 15, thresh: float = 0.005, adjus
     """fastai's `slide` (the interval slide rule): with g = np.gradient(loss), walk a pair of points `lr_diff` apart
     from the right end leftwards while |g[right] - g[left]| > thresh; the rate is the last left point passed (the
     first one when the first pair already agrees), times `adjust_value`. `thresh` is in loss units per point, as in
-    fastai. NaN for fewer than `lr_diff + 1` points (fastai raises an IndexError there)."""
+    fastai. NaN for fewer than `lr_diff + 1` points (fastai raises an IndexError there).
+
+    Equals a restatement of fastai's loop on 60 random curves with several settings (tests/test_rangetest.py,
+    test_valley_and_slide_equal_fastais_loops).
+
+    Args:
+        lrs: the rate of each point (1-D).
+        losses: the (smoothed) loss of each point, as long as `lrs`.
+        lr_diff: the distance between the two points compared, in points (fastai's 15).
+        thresh: the largest gradient difference at which the two points agree, in loss units per point
+            (fastai's 0.005).
+        adjust_value: a factor applied to the rate found (fastai's 1.0).
+
+    Returns:
+        The suggested rate, NaN for fewer than `lr_diff + 1` points.
+
+    Raises:
+        ValueError: lrs and losses are not 1-D arrays of one length.
+
+    Example:
+        >>> import numpy as np
+        >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
+        >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
+        >>> from lrlab.rangetest import slide
+        >>> slide(lrs, losses)
+        0.0001
+        >>> slide(lrs[:10], losses[:10])     # fewer than lr_diff + 1 points
+        nan
+    """
     lrs, losses = _arrays(lrs, losses)
     n = len(losses)
     if n < max(lr_diff + 1, 2):
@@ -206,7 +401,35 @@ def gradient(lrs: Any, losses: Any, skip_start: int = 10, skip_end: int = 5, spa
     exponential sweep that is the gradient against log(rate). spacing="lr" with skip_end=1 is Lightning's
     `_LRFinder.suggestion()` (lightning/pytorch/tuner/lr_finder.py: non-finite losses dropped, then
     `torch.gradient(losses, spacing=[lrs])`). skip_end=0 keeps the end (torch-lr-finder's reading). NaN for fewer
-    than 2 points left."""
+    than 2 points left.
+
+    The spacing="lr" reading equals a restatement of Lightning's `suggestion()` on 40 random curves
+    (tests/test_rangetest.py, test_gradient_with_lr_spacing_equals_lightnings_suggestion); torch-lr-finder's is
+    checked by hand (test_gradient_by_hand).
+
+    Args:
+        lrs: the rate of each point (1-D).
+        losses: the (smoothed) loss of each point, as long as `lrs`.
+        skip_start: points dropped at the start (an integer >= 0; torch-lr-finder's 10, Lightning's skip_begin).
+        skip_end: points dropped at the end (an integer >= 0; torch-lr-finder's 5, Lightning's 1).
+        spacing: "index" (the gradient per point) or "lr" (against the rate itself; non-finite losses dropped).
+
+    Returns:
+        The suggested rate, NaN for fewer than 2 points left.
+
+    Raises:
+        ValueError: a bad skip or spacing, or lrs and losses of different shapes.
+
+    Example:
+        >>> import numpy as np
+        >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
+        >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
+        >>> from lrlab.rangetest import gradient
+        >>> round(gradient(lrs, losses), 6)
+        0.004642
+        >>> gradient(lrs, losses, skip_start=0, skip_end=0)
+        0.0001
+    """
     lrs, losses = _arrays(lrs, losses)
     skip_start = _check.whole("gradient", "skip_start", skip_start, 0)
     skip_end = _check.whole("gradient", "skip_end", skip_end, 0)
@@ -228,7 +451,28 @@ def gradient(lrs: Any, losses: Any, skip_start: int = 10, skip_end: int = 5, spa
 def suggest(lrs: Any, smoothed: Any, steps: int | None = None) -> dict[str, float]:
     """Every rule's rate on a recorded curve, each on its reference's window: fastai's rules on
     `[steps // 10 : -5]` cut at the first non-finite loss (fastai's `lr_find`; steps: the test's planned length,
-    default the curve's), `gradient` on torch-lr-finder's (10 first, 5 last dropped). NaN where too few points."""
+    default the curve's), `gradient` on torch-lr-finder's (10 first, 5 last dropped). NaN where too few points.
+
+    The windows are checked against fastai's `lr_find` and torch-lr-finder (tests/test_rangetest.py,
+    test_suggest_uses_each_references_window).
+
+    Args:
+        lrs: the rate of each recorded update (1-D).
+        smoothed: the smoothed loss of each update, as long as `lrs`.
+        steps: the test's planned number of updates (its `Settings.steps`; fastai drops the first `steps // 10`
+            points), or None for `len(lrs)`.
+
+    Returns:
+        A dict from rule name (RULES: valley, steep, minimum, slide, gradient) to rate (NaN: too few points).
+
+    Example:
+        >>> import numpy as np
+        >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
+        >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
+        >>> from lrlab.rangetest import suggest
+        >>> {rule: round(lr, 6) for rule, lr in suggest(lrs, losses).items()}
+        {'valley': 0.000681, 'steep': 0.000215, 'minimum': 0.001, 'slide': 0.000215, 'gradient': 0.004642}
+    """
     lrs, smoothed = _arrays(lrs, smoothed)
     steps = len(lrs) if steps is None else steps
     window = slice(steps // 10, max(len(lrs) - FASTAI_SKIP_END, 0))
@@ -259,7 +503,32 @@ def _geomedian(values: Iterable[float]) -> float:
 @dataclass(frozen=True)
 class RangeTest:
     """One range test: the rate and loss of every update done, the smoothed loss, each rule's rate (NaN where a
-    rule has too few points), why it stopped early (None: it ran all `settings.steps` updates)."""
+    rule has too few points), why it stopped early (None: it ran all `settings.steps` updates).
+
+    What `lrlab.torch.find_lr` and `lrlab.keras.find_lr` return (the lab's `find_lr` gathers one per seed in a
+    `FindResult`); frozen. Build it from a finished loop with `RangeTest.from_tracker(lrs, tracker, settings,
+    seed)`.
+
+    Args:
+        lrs: the rate of each update done (float64 array).
+        losses: the raw training loss of each update.
+        smoothed: the smoothed loss of each update (`smooth`).
+        suggestions: each rule's rate (`suggest`).
+        settings: the test's `Settings`.
+        stopped: None (ran all steps), "diverged" or "not finite".
+        seed: the seed of the run, when known.
+
+    Example:
+        >>> import numpy as np
+        >>> from lrlab.rangetest import RangeTest, Settings, Tracker
+        >>> settings = Settings(start_lr=1e-4, end_lr=1.0, steps=20)
+        >>> lrs = settings.schedule(np.arange(20))
+        >>> tracker = Tracker()
+        >>> stops = [tracker.add(loss) for loss in (np.log10(lrs) + 2) ** 2 + 1]  # bottom at 1e-2
+        >>> rt = RangeTest.from_tracker(lrs, tracker, settings, seed=0)
+        >>> rt.stopped, len(rt.losses), {rule: round(lr, 6) for rule, lr in rt.suggestions.items()}
+        (None, 20, {'valley': 0.002976, 'steep': 0.000264, 'minimum': 0.008859, 'slide': nan, 'gradient': 0.012743})
+    """
 
     lrs: np.ndarray
     losses: np.ndarray
@@ -272,7 +541,29 @@ class RangeTest:
     @classmethod
     def from_tracker(cls, lrs: Sequence[float], tracker: Tracker, settings: Settings,
                      seed: int | None = None) -> RangeTest:
-        """The result of a finished loop (`lrs`: the rate of each recorded update)."""
+        """The result of a finished loop (`lrs`: the rate of each recorded update).
+
+        Computes the suggestions with `suggest` on the tracker's smoothed losses, on the windows of the test's
+        planned `settings.steps`.
+
+        Args:
+            lrs: the rate of each update the tracker recorded (as many as its losses).
+            tracker: the `Tracker` the loop fed.
+            settings: the test's `Settings`.
+            seed: the run's seed, when known.
+
+        Returns:
+            A RangeTest.
+
+        Example:
+            >>> from lrlab.rangetest import RangeTest, Settings, Tracker
+            >>> tracker = Tracker()
+            >>> tracker.add(1.0), tracker.add(float("inf"))
+            (False, True)
+            >>> rt = RangeTest.from_tracker([0.01, 0.1], tracker, Settings(steps=10), seed=1)
+            >>> rt.stopped, rt.lrs.tolist(), rt.seed
+            ('not finite', [0.01, 0.1], 1)
+        """
         lrs_a = np.asarray(lrs, dtype=np.float64)
         smoothed = np.asarray(tracker.smoothed, dtype=np.float64)
         return cls(lrs=lrs_a, losses=np.asarray(tracker.losses, dtype=np.float64), smoothed=smoothed,
@@ -280,7 +571,22 @@ class RangeTest:
                    stopped=tracker.stopped, seed=seed)
 
     def to_frame(self) -> Any:
-        """A pandas DataFrame: step, lr, loss, smoothed (and seed when known)."""
+        """A pandas DataFrame: step, lr, loss, smoothed (and seed when known).
+
+        One row per update, step counting from 1 (the first update); for saving as CSV or further analysis.
+        Imports pandas.
+
+        Returns:
+            The DataFrame.
+
+        Example:
+            >>> from lrlab.rangetest import RangeTest, Settings, Tracker
+            >>> tracker = Tracker()
+            >>> _ = [tracker.add(loss) for loss in (1.0, 0.5)]
+            >>> rt = RangeTest.from_tracker([0.01, 0.1], tracker, Settings(steps=2), seed=3)
+            >>> rt.to_frame().columns.tolist(), rt.to_frame()["step"].tolist()
+            (['seed', 'step', 'lr', 'loss', 'smoothed'], [1, 2])
+        """
         import pandas as pd
 
         frame = pd.DataFrame({"step": np.arange(1, len(self.lrs) + 1), "lr": self.lrs, "loss": self.losses,
@@ -291,7 +597,30 @@ class RangeTest:
 
     def plot(self, path: str | Path | None = None, *, ax: Any = None, title: str | None = None) -> Any:
         """The curve on a log-rate axis with a marker per suggestion; returns the matplotlib Figure (written to
-        `path` when given: png, svg or pdf)."""
+        `path` when given: png, svg or pdf).
+
+        The same picture as `FindResult([self]).plot(...)`: the raw and smoothed loss, a marker per rule.
+
+        Args:
+            path: a file to write (.png, .svg or .pdf), or None to only return the figure.
+            ax: a matplotlib Axes to draw onto, or None for a new figure (no pyplot involved).
+            title: the title, or None for none.
+
+        Returns:
+            The matplotlib Figure.
+
+        Raises:
+            ValueError: path has another suffix.
+
+        Example:
+            >>> from lrlab.rangetest import RangeTest, Settings, Tracker
+            >>> tracker = Tracker()
+            >>> _ = [tracker.add(loss) for loss in (1.0, 0.8, 0.5, 0.6)]
+            >>> rt = RangeTest.from_tracker([1e-3, 1e-2, 1e-1, 1.0], tracker, Settings(steps=4))
+            >>> fig = rt.plot(title="one seed")
+            >>> fig.axes[0].get_xscale(), fig.axes[0].get_title()
+            ('log', 'one seed')
+        """
         return FindResult([self]).plot(path, ax=ax, title=title)
 
 
@@ -300,7 +629,37 @@ class FindResult:
     """Range tests of one set-up over several seeds: a band over the seeds and the spread of each suggestion.
 
     suggestions: each rule's median over the seeds (on a log scale); spread: each rule's (lowest, highest);
-    per_seed: each rule's rate per seed; lrs, losses, smoothed: one row per seed (NaN past an early stop)."""
+    per_seed: each rule's rate per seed; lrs, losses, smoothed: one row per seed (NaN past an early stop).
+
+    What the lab's `find_lr` (`lrlab find`) returns; wrap RangeTests of `lrlab.torch.find_lr` or
+    `lrlab.keras.find_lr` in one to get the same view. One suggestion is noisy, so the spread over seeds says how
+    far to trust it. `seeds` lists each run's seed.
+
+    Args:
+        runs: the range tests, one per seed (at least one).
+        label: a name for the set-up (the plot's default title).
+        run_steps: the length, in optimizer steps, of the training run the ready `specs` are for (sizes their
+            warmup), or None.
+
+    Raises:
+        ValueError: no runs.
+
+    Example:
+        >>> import numpy as np
+        >>> from lrlab.rangetest import FindResult, RangeTest, Settings, Tracker
+        >>> settings = Settings(start_lr=1e-4, end_lr=1.0, steps=20)
+        >>> lrs = settings.schedule(np.arange(20))
+        >>> def run(seed, bottom):                     # a loss curve with its bottom at rate `bottom`
+        ...     tracker = Tracker()
+        ...     for loss in (np.log10(lrs) - np.log10(bottom)) ** 2 + 1:
+        ...         tracker.add(loss)
+        ...     return RangeTest.from_tracker(lrs, tracker, settings, seed=seed)
+        >>> found = FindResult([run(0, 1e-2), run(1, 1e-3)], label="demo")
+        >>> [round(lr, 6) for lr in found.per_seed["valley"]], round(found.suggestions["valley"], 6)
+        ([0.002976, 0.000695], 0.001438)
+        >>> found.seeds, [row["seeds"] for row in found.table()]    # slide needs 16 points in fastai's window
+        ([0, 1], [2, 2, 2, 0, 2])
+    """
 
     runs: list[RangeTest]
     label: str = ""
@@ -312,6 +671,7 @@ class FindResult:
 
     @property
     def seeds(self) -> list[int | None]:
+        """Each run's seed (None where unknown)."""
         return [r.seed for r in self.runs]
 
     @property
@@ -329,22 +689,28 @@ class FindResult:
 
     @property
     def losses(self) -> np.ndarray:
+        """The raw losses, one row per run (NaN past a run's early stop)."""
         return self._rows("losses")
 
     @property
     def smoothed(self) -> np.ndarray:
+        """The smoothed losses, one row per run (NaN past a run's early stop)."""
         return self._rows("smoothed")
 
     @property
     def per_seed(self) -> dict[str, list[float]]:
+        """Each rule's rate in each run, in the order of `runs`."""
         return {rule: [r.suggestions[rule] for r in self.runs] for rule in RULES}
 
     @property
     def suggestions(self) -> dict[str, float]:
+        """Each rule's median rate over the runs (the geometric mean of the middle two for an even count; NaN when
+        no run gave a rate)."""
         return {rule: _geomedian(values) for rule, values in self.per_seed.items()}
 
     @property
     def spread(self) -> dict[str, tuple[float, float]]:
+        """Each rule's (lowest, highest) rate over the runs that gave one ((nan, nan) when none did)."""
         out = {}
         for rule, values in self.per_seed.items():
             v = [x for x in values if math.isfinite(x)]
@@ -352,7 +718,26 @@ class FindResult:
         return out
 
     def table(self) -> list[dict[str, Any]]:
-        """One row per rule: rate (median), low, high, high / low, and how many seeds gave a rate."""
+        """One row per rule: rate (median), low, high, high / low, and how many seeds gave a rate.
+
+        The suggestions with their spread, ready for a table (`pandas.DataFrame(found.table())`): a ratio near 1
+        means the seeds agree on the rule's rate.
+
+        Returns:
+            A list of dicts with keys rule, lr, low, high, ratio (NaN when no seed gave a rate) and seeds.
+
+        Example:
+            >>> import numpy as np
+            >>> from lrlab.rangetest import FindResult, RangeTest, Settings, Tracker
+            >>> settings = Settings(start_lr=1e-4, end_lr=1.0, steps=20)
+            >>> lrs = settings.schedule(np.arange(20))
+            >>> tracker = Tracker()
+            >>> stops = [tracker.add(loss) for loss in (np.log10(lrs) + 2) ** 2 + 1]  # bottom at 1e-2
+            >>> found = FindResult([RangeTest.from_tracker(lrs, tracker, settings)])
+            >>> row = found.table()[2]
+            >>> row["rule"], round(row["lr"], 6), row["ratio"], row["seeds"]
+            ('minimum', 0.008859, 1.0, 1)
+        """
         rows = []
         for rule in RULES:
             low, high = self.spread[rule]
@@ -364,7 +749,28 @@ class FindResult:
     def specs(self, rule: str = "valley") -> list[str]:
         """Ready specs for `lrlab compare` at the rate `rule` suggests (its median over the seeds, 3 digits): a
         one_cycle with that peak and a warmup into a cosine from it (warmup: 5% of `run_steps`, else 100 steps);
-        the lengths are left to the run. [] when the rule gave no rate."""
+        the lengths are left to the run. [] when the rule gave no rate.
+
+        Args:
+            rule: the suggestion rule whose rate becomes the peak (one of RULES; default "valley").
+
+        Returns:
+            Two spec strings (a one_cycle and a warmup into a cosine), or [] when the rule gave no rate.
+
+        Raises:
+            ValueError: an unknown rule.
+
+        Example:
+            >>> import numpy as np
+            >>> from lrlab.rangetest import FindResult, RangeTest, Settings, Tracker
+            >>> settings = Settings(start_lr=1e-4, end_lr=1.0, steps=20)
+            >>> lrs = settings.schedule(np.arange(20))
+            >>> tracker = Tracker()
+            >>> stops = [tracker.add(loss) for loss in (np.log10(lrs) + 2) ** 2 + 1]  # bottom at 1e-2
+            >>> found = FindResult([RangeTest.from_tracker(lrs, tracker, settings)])
+            >>> found.specs("minimum")
+            ['one_cycle(0.00886)', 'warmup(cosine(0.00886), steps=100)']
+        """
         from .schedules import cosine, one_cycle, warmup
 
         peak = self.suggestions[_check.choice("specs", "rule", rule, RULES)]
@@ -375,7 +781,25 @@ class FindResult:
         return [repr(one_cycle(peak)), repr(warmup(cosine(peak), warm))]
 
     def to_frame(self) -> Any:
-        """A pandas DataFrame of every run's curve (seed, step, lr, loss, smoothed)."""
+        """A pandas DataFrame of every run's curve (seed, step, lr, loss, smoothed).
+
+        The runs' `RangeTest.to_frame` one after another; a run with no seed gets its index as seed.
+
+        Returns:
+            The DataFrame, one row per update per run.
+
+        Example:
+            >>> import numpy as np
+            >>> from lrlab.rangetest import FindResult, RangeTest, Settings, Tracker
+            >>> settings = Settings(start_lr=1e-4, end_lr=1.0, steps=20)
+            >>> lrs = settings.schedule(np.arange(20))
+            >>> tracker = Tracker()
+            >>> stops = [tracker.add(loss) for loss in (np.log10(lrs) + 2) ** 2 + 1]  # bottom at 1e-2
+            >>> found = FindResult([RangeTest.from_tracker(lrs, tracker, settings)])
+            >>> frame = found.to_frame()
+            >>> frame.columns.tolist(), len(frame), frame["seed"].unique().tolist()
+            (['seed', 'step', 'lr', 'loss', 'smoothed'], 20, [0])
+        """
         import pandas as pd
 
         frames = [r.to_frame() for r in self.runs]
@@ -387,7 +811,33 @@ class FindResult:
     def plot(self, path: str | Path | None = None, *, ax: Any = None, title: str | None = None) -> Any:
         """Loss against rate (log axis): each seed's smoothed curve, the band between the lowest and highest over
         the seeds, and a marker per suggestion (its median, with a bar over the seeds' spread). Returns the Figure;
-        written to `path` (png, svg, pdf) when given, without dates, so the same result gives the same bytes."""
+        written to `path` (png, svg, pdf) when given, without dates, so the same result gives the same bytes.
+
+        Args:
+            path: a file to write (.png, .svg or .pdf; its folder is created), or None to only return the figure.
+            ax: a matplotlib Axes to draw onto, or None for a new figure (no pyplot involved).
+            title: the title, or None for the result's `label`.
+
+        Returns:
+            The matplotlib Figure.
+
+        Raises:
+            ValueError: path has another suffix.
+
+        Example:
+            >>> import numpy as np
+            >>> from lrlab.rangetest import FindResult, RangeTest, Settings, Tracker
+            >>> settings = Settings(start_lr=1e-4, end_lr=1.0, steps=20)
+            >>> lrs = settings.schedule(np.arange(20))
+            >>> tracker = Tracker()
+            >>> stops = [tracker.add(loss) for loss in (np.log10(lrs) + 2) ** 2 + 1]  # bottom at 1e-2
+            >>> found = FindResult([RangeTest.from_tracker(lrs, tracker, settings)])
+            >>> import tempfile, pathlib
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     fig = found.plot(pathlib.Path(tmp) / "find.svg", title="demo")
+            ...     (pathlib.Path(tmp) / "find.svg").exists()
+            True
+        """
         fig = _draw(self, ax, title if title is not None else self.label)
         if path is not None:
             _save(fig, path)
@@ -399,7 +849,25 @@ _COLORS = {"valley": "#d62728", "steep": "#2ca02c", "minimum": "#9467bd", "slide
 
 
 def loss_at(found: FindResult, lr: float) -> float:
-    """The seeds' mean smoothed loss at rate `lr`, interpolated on log(rate) (where a marker sits)."""
+    """The seeds' mean smoothed loss at rate `lr`, interpolated on log(rate) (where a marker sits).
+
+    The plot places each suggestion's marker on the curve with it.
+
+    Args:
+        found: the range tests.
+        lr: a rate (> 0); NaN, infinite or <= 0 gives NaN.
+
+    Returns:
+        The interpolated loss, NaN when there is no finite point or no valid rate.
+
+    Example:
+        >>> from lrlab.rangetest import FindResult, RangeTest, Settings, Tracker, loss_at
+        >>> tracker = Tracker(beta=0.0)                  # no smoothing: smoothed == losses
+        >>> _ = [tracker.add(loss) for loss in (1.0, 0.5)]
+        >>> found = FindResult([RangeTest.from_tracker([0.01, 1.0], tracker, Settings(steps=2))])
+        >>> loss_at(found, 0.1)                          # half way on the log axis
+        0.75
+    """
     mean = np.nanmean(found.smoothed, axis=0) if len(found.runs) > 1 else found.smoothed[0]
     ok = np.isfinite(mean)
     if not ok.any() or not math.isfinite(lr) or lr <= 0:
@@ -409,7 +877,22 @@ def loss_at(found: FindResult, lr: float) -> float:
 
 def y_limits(found: FindResult) -> tuple[float, float]:
     """A loss axis that shows the descent: from just under the lowest smoothed loss to a quarter of the descent
-    above the highest loss of the first tenth (a diverging tail would otherwise flatten the picture)."""
+    above the highest loss of the first tenth (a diverging tail would otherwise flatten the picture).
+
+    Args:
+        found: the range tests.
+
+    Returns:
+        (low, high) for the loss axis; (0.0, 1.0) when no smoothed loss is finite.
+
+    Example:
+        >>> from lrlab.rangetest import FindResult, RangeTest, Settings, Tracker, y_limits
+        >>> tracker = Tracker(beta=0.0)
+        >>> _ = [tracker.add(loss) for loss in (1.0, 0.5, 40.0)]
+        >>> found = FindResult([RangeTest.from_tracker([0.01, 0.1, 1.0], tracker, Settings(steps=3))])
+        >>> y_limits(found)                              # the tail at 40 is cut off
+        (0.475, 1.125)
+    """
     sm = found.smoothed
     finite = sm[np.isfinite(sm)]
     if not finite.size:

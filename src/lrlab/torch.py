@@ -83,7 +83,51 @@ def _momentum_key(group: dict[str, Any], index: int, optimizer: torch.optim.Opti
 
 
 class Scheduler(LRScheduler):
-    """An lrlab schedule driving a torch optimizer: `step()` per optimizer step, `report(metric)` per epoch."""
+    """An lrlab schedule driving a torch optimizer: `step()` per optimizer step, `report(metric)` per epoch.
+
+    A real `torch.optim.lr_scheduler.LRScheduler`, so it works wherever torch's schedulers do (a training loop,
+    transformers' Trainer, ChainedScheduler). Time is counted in optimizer steps: the rate set before update
+    t + 1 is `schedule(t)` (times the plateau's reduction when there is one), and `step()` moves t on by one.
+    The constructor sets the rate (and momentum) of the first update. See the module docstring for several
+    param groups, momentum and checkpoints (`state_dict` is plain data; `Scheduler.from_state_dict(optimizer,
+    state)` rebuilds the saved schedule; a state with another schedule or plateau is refused by
+    `load_state_dict`).
+
+    Args:
+        optimizer: the torch optimizer whose param groups' "lr" (and momentum) it sets.
+        schedule: an lrlab Schedule, a spec string ("cosine(0.1, decay_steps=1000)"), a config dict, or a list
+            of those, one per param group. A single schedule gives group 0 its value and every other group its
+            ratio of group 0's initial lr.
+        plateau: an `lrlab.Plateau` fed by `report(metric)` once per epoch, or None.
+        momentum: a schedule (spec, config, or a list, one per group) for each group's momentum, or its
+            `betas[0]` for Adam-like optimizers; None leaves momentum alone. The value at update t + 1 is
+            `momentum(t)`.
+
+    Raises:
+        ValueError: not an optimizer or a Plateau, a bad schedule, a list of the wrong length, a group with no
+            momentum while momentum= is given, or group 0 with initial lr 0 among several groups.
+
+    Reference:
+        Rates equal torch's StepLR and OneCycleLR (to 1e-12 relative) for step_decay and one_cycle
+        (tests/test_torch_adapter.py, test_same_rates_as_torch_own_schedulers); with a plateau on a constant
+        schedule, training equals ReduceLROnPlateau's exactly
+        (test_plateau_on_constant_schedule_trains_exactly_like_reduce_lr_on_plateau); momentum= equals
+        OneCycleLR(cycle_momentum=True) (test_momentum_equals_one_cycle_lr_cycle_momentum).
+
+    Example:
+        >>> import torch
+        >>> from lrlab.torch import Scheduler
+        >>> w = torch.nn.Parameter(torch.zeros(1))
+        >>> opt = torch.optim.SGD([w], lr=1.0)         # the schedule replaces this lr
+        >>> sched = Scheduler(opt, "linear(0.1, 0.0, steps=4)")
+        >>> opt.param_groups[0]["lr"]                   # the rate of update 1: schedule(0)
+        0.1
+        >>> for _ in range(2):
+        ...     opt.step()
+        ...     sched.step()
+        >>> sched.get_last_lr()                         # the rate of update 3: schedule(2)
+        [0.05]
+    """
 
     def __init__(
         self,
@@ -116,7 +160,26 @@ class Scheduler(LRScheduler):
 
     # -- rates ------------------------------------------------------------------------------------
     def rates(self, step: int) -> list[float]:
-        """The rate of each param group for update number `step + 1`, with the plateau as it is now."""
+        """The rate of each param group for update number `step + 1`, with the plateau as it is now.
+
+        What `step()` would set at that point, without changing anything: useful to inspect or plot the rates
+        ahead (the plateau's future reductions are unknown, so its current scale is used).
+
+        Args:
+            step: the optimizer step t (0-based; an integer >= 0); the rate is the one of update t + 1.
+
+        Returns:
+            One rate per param group.
+
+        Example:
+            >>> import torch
+            >>> from lrlab.torch import Scheduler
+            >>> w, b = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+            >>> opt = torch.optim.SGD([{"params": [w], "lr": 1.0}, {"params": [b], "lr": 0.5}])
+            >>> sched = Scheduler(opt, "linear(0.1, 0.0, steps=4)")
+            >>> sched.rates(2)                  # group 1 keeps its ratio 0.5 to group 0
+            [0.05, 0.025]
+        """
         groups = self.optimizer.param_groups
         if self._lr_listed:
             lrs = [s(step) for s in self._lr]
@@ -130,19 +193,54 @@ class Scheduler(LRScheduler):
         return [self.plateau.effective(lr) for lr in lrs]
 
     def momenta(self, step: int) -> list[float]:
-        """The momentum (or beta1) of each param group for update number `step + 1` ([] without momentum=)."""
+        """The momentum (or beta1) of each param group for update number `step + 1` ([] without momentum=).
+
+        What `step()` would set as momentum (SGD, RMSprop) or `betas[0]` (Adam and friends) at that point.
+
+        Args:
+            step: the optimizer step t (0-based; an integer >= 0).
+
+        Returns:
+            One value per param group, or [] when the scheduler has no momentum schedule.
+
+        Example:
+            >>> import torch
+            >>> from lrlab.torch import Scheduler
+            >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+            >>> sched = Scheduler(opt, "constant(0.1)", momentum="linear(0.85, 0.95, steps=4)")
+            >>> [round(m, 6) for m in sched.momenta(2)], opt.param_groups[0]["momentum"]
+            ([0.9], 0.85)
+        """
         if not self._momentum_listed:
             return [self._momentum[0](step)] * len(self.optimizer.param_groups) if self._momentum else []
         return [s(step) for s in self._momentum]
 
     def get_lr(self) -> list[float]:
+        """torch's hook: the rates for the current `last_epoch` (`rates(last_epoch)`); use `get_last_lr()`."""
         return self.rates(self.last_epoch)
 
     def _get_closed_form_lr(self) -> list[float]:
         return self.rates(self.last_epoch)
 
     def step(self, epoch: int | None = None) -> None:
-        """torch's step (the rates), then the momenta for the same update."""
+        """torch's step (the rates), then the momenta for the same update.
+
+        Call it once per optimizer step, after `optimizer.step()`: it moves t on by one and sets the rate (and
+        momentum) of the next update, `schedule(t)`.
+
+        Args:
+            epoch: torch's deprecated explicit step number; leave it None.
+
+        Example:
+            >>> import torch
+            >>> from lrlab.torch import Scheduler
+            >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+            >>> sched = Scheduler(opt, "linear(0.1, 0.0, steps=4)")
+            >>> opt.step()
+            >>> sched.step()
+            >>> sched.last_epoch, round(opt.param_groups[0]["lr"], 6)
+            (1, 0.075)
+        """
         super().step(epoch)
         self._apply_momenta()
 
@@ -162,7 +260,23 @@ class Scheduler(LRScheduler):
         self._last_momentum = self.momenta(self.last_epoch)
 
     def get_last_momentum(self) -> list[float]:
-        """The momentum (or beta1) last set in each param group ([] without momentum=)."""
+        """The momentum (or beta1) last set in each param group ([] without momentum=).
+
+        The momentum counterpart of torch's `get_last_lr()`: the values the next update uses.
+
+        Returns:
+            One value per param group, or [] when the scheduler has no momentum schedule.
+
+        Example:
+            >>> import torch
+            >>> from lrlab.torch import Scheduler
+            >>> opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+            >>> sched = Scheduler(opt, "constant(0.1)", momentum="linear(0.85, 0.95, steps=4)")
+            >>> opt.step()
+            >>> sched.step()
+            >>> [round(m, 6) for m in sched.get_last_momentum()], round(opt.param_groups[0]["betas"][0], 6)
+            ([0.875], 0.875)
+        """
         return list(self._last_momentum)
 
     def _apply(self) -> None:
@@ -172,7 +286,30 @@ class Scheduler(LRScheduler):
         self._apply_momenta()
 
     def report(self, metric: float) -> bool:
-        """Feed one epoch's metric to the plateau; a reduction takes effect at once. True when it reduced."""
+        """Feed one epoch's metric to the plateau; a reduction takes effect at once. True when it reduced.
+
+        Call it once per epoch, after validation (as torch's `ReduceLROnPlateau.step(metric)`); the next update
+        already runs at the reduced rate. It does not advance the schedule: `step()` still does that per
+        optimizer step.
+
+        Args:
+            metric: the epoch's monitored value (a number or a 0-d tensor), e.g. the validation loss.
+
+        Returns:
+            True when the plateau reduced the rate.
+
+        Raises:
+            ValueError: the scheduler has no plateau, or the metric is NaN or not a number.
+
+        Example:
+            >>> import torch
+            >>> from lrlab import Plateau
+            >>> from lrlab.torch import Scheduler
+            >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+            >>> sched = Scheduler(opt, "constant(0.1)", Plateau(factor=0.5, patience=0))
+            >>> sched.report(1.0), sched.report(1.0), sched.get_last_lr()
+            (False, True, [0.05])
+        """
         if self.plateau is None:
             raise ValueError(f"{_WHO}.report: this scheduler has no plateau; pass plateau=lrlab.Plateau()")
         reduced = self.plateau.step(metric)
@@ -182,7 +319,23 @@ class Scheduler(LRScheduler):
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Plain data only: loads with torch.load(..., weights_only=True) and json."""
+        """Plain data only: loads with torch.load(..., weights_only=True) and json.
+
+        Holds the schedule's config and repr (and the momentum's), the plateau's `state_dict()`, the counters
+        (last_epoch, step_count) and the last rates; save it with the optimizer's state in a checkpoint.
+
+        Returns:
+            A dict of plain numbers, strings, lists and dicts, with "format": "lrlab.torch.Scheduler/1".
+
+        Example:
+            >>> import json, torch
+            >>> from lrlab.torch import Scheduler
+            >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+            >>> sched = Scheduler(opt, "linear(0.1, 0.0, steps=4)")
+            >>> state = sched.state_dict()
+            >>> state["schedule"], state["last_epoch"], json.loads(json.dumps(state)) == state
+            ({'kind': 'linear', 'start_lr': 0.1, 'end_lr': 0.0, 'steps': 4}, 0, True)
+        """
         return {
             "format": _FORMAT,
             "schedule": _saved(self._lr, self._lr_listed, _config),
@@ -200,7 +353,33 @@ class Scheduler(LRScheduler):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore counters and plateau; the state's schedules and plateau settings must match (ValueError).
 
-        Every field is checked first (ValueError naming the key); nothing changes unless all are valid."""
+        Every field is checked first (ValueError naming the key); nothing changes unless all are valid.
+        The optimizer's rates are set for the next update at once, so a resumed run continues bit for bit.
+
+        Args:
+            state_dict: a dict from `state_dict()`.
+
+        Raises:
+            ValueError: not such a state, a bad field, or another schedule, momentum or plateau than this
+                scheduler's (build it with `Scheduler.from_state_dict` instead).
+
+        Example:
+            >>> import torch
+            >>> from lrlab.torch import Scheduler
+            >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+            >>> sched = Scheduler(opt, "linear(0.1, 0.0, steps=4)")
+            >>> opt.step()
+            >>> sched.step()
+            >>> opt2 = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+            >>> resumed = Scheduler(opt2, "linear(0.1, 0.0, steps=4)")
+            >>> resumed.load_state_dict(sched.state_dict())
+            >>> resumed.last_epoch, round(opt2.param_groups[0]["lr"], 6)
+            (1, 0.075)
+            >>> Scheduler(opt2, "constant(0.1)").load_state_dict(sched.state_dict())
+            Traceback (most recent call last):
+            ...
+            ValueError: lrlab.torch.Scheduler.load_state_dict: the checkpoint's schedule is linear(0.1, steps=4), ...
+        """
         state = _check_state(state_dict)
         groups = len(self.optimizer.param_groups)
         for key in ("base_lrs", "last_lr"):
@@ -232,7 +411,31 @@ class Scheduler(LRScheduler):
 
     @classmethod
     def from_state_dict(cls, optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> Scheduler:
-        """A scheduler with the schedules and plateau saved in `state_dict` (the documented replacement)."""
+        """A scheduler with the schedules and plateau saved in `state_dict` (the documented replacement).
+
+        Resumes from a checkpoint without writing the schedule again: the schedule, momentum and plateau are
+        rebuilt from their saved configs, then the counters loaded.
+
+        Args:
+            optimizer: the optimizer to drive (with the same param groups as when saved).
+            state_dict: a dict from `state_dict()`.
+
+        Returns:
+            A new Scheduler in the saved state.
+
+        Raises:
+            ValueError: not such a state, or a schedule holding an unnamed Python function (it has no config).
+
+        Example:
+            >>> import torch
+            >>> from lrlab.torch import Scheduler
+            >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+            >>> sched = Scheduler(opt, "linear(0.1, 0.0, steps=4)")
+            >>> opt.step()
+            >>> sched.step()
+            >>> Scheduler.from_state_dict(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))]), sched.state_dict())
+            lrlab.torch.Scheduler(linear(0.1, steps=4), last_epoch=1)
+        """
         state = _check_state(state_dict)
         schedule = _rebuilt("schedule", state)
         momentum = _rebuilt("momentum", state) if state["momentum_repr"] is not None else None
@@ -477,7 +680,50 @@ def find_lr(
     restore=True (the default) puts everything back afterwards, exactly: weights, buffers, gradients, train/eval
     modes, the optimizer's groups and state, and the RNG states of torch, numpy and random (and the loader's own
     generator), so training after `find_lr` equals training without it, bit for bit. The model is in train mode
-    during the test."""
+    during the test.
+
+    Args:
+        model: the torch module to train.
+        optimizer: its optimizer (any torch optimizer; its rates are overwritten during the test).
+        loss_fn: `loss_fn(model(inputs), targets)` gives a scalar loss tensor.
+        loader: an iterable of (inputs, targets) batches (a DataLoader, a list), restarted when it ends.
+        start_lr: the rate of the first update (> 0).
+        end_lr: the rate of the last planned update (> start_lr).
+        steps: the number of updates (optimizer steps) planned, an integer >= 2.
+        mode: "exp" or "linear" rise.
+        beta: the smoothing of the loss, in [0, 1).
+        diverge: stop after the smoothed loss exceeds this many times its best (> 1), or None (only on a loss
+            that is not finite).
+        restore: put the model, optimizer, RNGs and loader generator back afterwards (True) or leave them as the
+            test left them (False).
+        seed: a label stored in the result (it seeds nothing; seed the model and loader yourself).
+
+    Returns:
+        An `lrlab.rangetest.RangeTest` (wrap several in `FindResult` for a spread over seeds).
+
+    Raises:
+        ValueError: a bad setting, model, optimizer or loss_fn, or a loader that yields no batches.
+
+    Reference:
+        The raw curve equals torch-lr-finder's `LRFinder.range_test` update by update (rates and losses
+        exactly), and the gradient rule its `plot(suggest_lr=True)` suggestion (tests/test_torch_find_lr.py,
+        test_raw_curve_equals_torch_lr_finders, test_gradient_rule_equals_torch_lr_finders_suggestion).
+
+    Example:
+        >>> import torch
+        >>> from lrlab.torch import find_lr
+        >>> _ = torch.manual_seed(0)
+        >>> model = torch.nn.Linear(1, 1)
+        >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> x = torch.linspace(-1, 1, 8).unsqueeze(1)
+        >>> before = model.weight.item()
+        >>> rt = find_lr(model, opt, torch.nn.functional.mse_loss, [(x, 3 * x)], start_lr=1e-3, end_lr=10.0,
+        ...              steps=20)
+        >>> len(rt.lrs), rt.stopped, round(rt.suggestions["valley"], 6)
+        (20, None, 0.029764)
+        >>> model.weight.item() == before, opt.param_groups[0]["lr"]    # restored
+        (True, 0.1)
+    """
     from .rangetest import RangeTest, Settings, Tracker
 
     settings = Settings(start_lr, end_lr, steps, mode, beta, diverge)
