@@ -30,7 +30,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench scripts
-	$(PY) -m pytest
+	# two workers (a file's tests stay together: module fixtures such as the docs build run once)
+	$(PY) -m pytest -n 2 --dist loadfile
 
 # The documentation site into site/ (mkdocs.yml; --strict: a broken link or reference fails). docs/hooks.py draws
 # the schedule gallery and writes the CLI reference while it builds; `make test` builds it too (tests/docs/).
