@@ -585,6 +585,7 @@ class Store:
 
         Args:
             run: the finished Run.
+            _claim: internal (`Claim.save`): the (key, token) of a claim released in the same transaction.
 
         Raises:
             ValueError: a store opened read-only, or a database failure (one line).
