@@ -69,7 +69,7 @@ def _at(text: str) -> tuple[float, ...]:
 def cmd_cooldowns(args: argparse.Namespace) -> int:
     """Compare WSD cooldowns branched from one stable run with cosine runs of the same lengths.
 
-    The stable phase of SPEC (a wsd spec without lengths) trains once per seed for --steps optimizer steps,
+    The stable phase of SPEC (a wsd spec without lengths) trains once per seed up to the last cooldown start,
     checkpointed where each length's cooldown starts; a cooldown of SPEC's shape branches from each checkpoint (the
     branches train stacked). Lengths are --at fractions of --steps, each cooling down over its last --fraction.
     It prints each length's final metric next to a full cosine run of the same length (left out with --no-cosine);

@@ -70,7 +70,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
     The law (--law multi_power, Luo et al. 2025, or tissue, Tissue et al. 2024) is fitted to the training-loss curves
     of the --fit runs (stored run ids, or specs trained now or reused from the store); each --predict schedule gets
-    its forecast final training loss at the horizon (--steps optimizer steps, default the fitting runs' length).
+    its forecast final training loss at the horizon (--steps optimizer steps; default the length of the runs
+    trained, or of the fitting runs).
     --check trains the candidates too and prints each forecast's error; --optimise searches the wsd, cosine and
     exponential families for the schedule the fitted law likes best. A WARNING says when the law does not fit.
 
