@@ -70,9 +70,9 @@ HEARTBEAT_S = 10
 GRACE_S = 60
 """Seconds without a heartbeat after which another worker marks a trial FAIL."""
 POLL_S = 1.0
+"""How often (seconds) a worker waiting for other workers' trials looks again."""
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 """Who ran a trial (its user attribute "worker"): host and process id."""
-"""How often a worker waiting for other workers' trials looks again."""
 
 
 # -- storage ---------------------------------------------------------------------------------------------
