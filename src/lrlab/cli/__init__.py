@@ -22,7 +22,15 @@ from .output import check_writable
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    """Print every schedule kind with its parameters and a one-line description."""
+    """Print every schedule kind with its parameters and a one-line description.
+
+    The kinds come from `lrlab.schedules.KINDS`, sorted by name; each line shows the parameters with their defaults,
+    the next the kind's summary. Use it to see which names and arguments a spec may use.
+
+    Example:
+        $ lrlab list
+        $ lrlab list | grep -A1 '^cosine('
+    """
     for name in sorted(schedules.KINDS):
         cls = schedules.KINDS[name]
         params = []
@@ -34,7 +42,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    """Preview schedules in the terminal; with -o, also write a matplotlib figure."""
+    """Preview schedules in the terminal; with -o, also write a matplotlib figure.
+
+    Every SPEC is parsed (a bad one fails before any output); a spec that leaves out its lengths is stretched to
+    --steps optimizer steps (default 100), which is also how many steps are shown. --log draws the rate on a
+    logarithmic axis; -o writes a .png, .svg or .pdf as well (its name is checked before anything is drawn).
+
+    Example:
+        $ lrlab plot "cosine(0.1, decay_steps=100)" "wsd(0.1)" --steps 200
+        $ lrlab plot "exponential(0.1, decay_steps=10, decay_rate=0.5)" --log -o decay.png
+    """
     from ..viz.terminal import preview
 
     steps = _int("--steps", args.steps)

@@ -67,6 +67,19 @@ def _at(text: str) -> tuple[float, ...]:
 
 
 def cmd_cooldowns(args: argparse.Namespace) -> int:
+    """Compare WSD cooldowns branched from one stable run with cosine runs of the same lengths.
+
+    The stable phase of SPEC (a wsd spec without lengths) trains once per seed up to the last cooldown start,
+    checkpointed where each length's cooldown starts; a cooldown of SPEC's shape branches from each checkpoint (the
+    branches train stacked). Lengths are --at fractions of --steps, each cooling down over its last --fraction.
+    It prints each length's final metric next to a full cosine run of the same length (left out with --no-cosine);
+    --out writes cooldowns.csv, runs.csv and cooldowns.png; --checkpoints keeps the trunks' checkpoints so an
+    interrupted call goes on from the last one.
+
+    Example:
+        $ lrlab cooldowns or3 "wsd(0.5)" --steps 40
+        $ lrlab cooldowns mnist1d "wsd(0.05, decay='1-sqrt')" --at 0.5,1.0 --fraction 0.2 --seeds 3 --out cd/
+    """
     from ..lab.compare import ENGINES
     from ..lab.cooldowns import check_fraction, check_spec
     from ..lab.task import DTYPES, OPTIMIZERS, get_task

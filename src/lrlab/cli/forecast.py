@@ -66,6 +66,19 @@ def _fit_items(items: list[str]) -> tuple[list[int], list[str]]:
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
+    """Fit a loss law to a few runs and forecast other schedules' final training loss before training them.
+
+    The law (--law multi_power, Luo et al. 2025, or tissue, Tissue et al. 2024) is fitted to the training-loss curves
+    of the --fit runs (stored run ids, or specs trained now or reused from the store); each --predict schedule gets
+    its forecast final training loss at the horizon (--steps optimizer steps; default the length of the runs
+    trained, or of the fitting runs).
+    --check trains the candidates too and prints each forecast's error; --optimise searches the wsd, cosine and
+    exponential families for the schedule the fitted law likes best. A WARNING says when the law does not fit.
+
+    Example:
+        $ lrlab forecast mnist1d --fit "cosine(0.05)" "constant(0.05)" "wsd(0.05)" --predict "one_cycle(0.05)"
+        $ lrlab forecast mnist1d --fit 12 13 14 --predict "wsd(0.05, decay='1-sqrt')" --check --out fc/
+    """
     from pathlib import Path
 
     from ..lab.task import get_task

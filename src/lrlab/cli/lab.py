@@ -199,6 +199,20 @@ def _pm(mean: Any, std: Any) -> str:
 
 # -- compare --------------------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace) -> int:
+    """Train a task under several schedules (and seeds), store every run and print a leaderboard.
+
+    Every option is checked before torch is imported, so a typo fails fast with exit status 2. Runs already in the
+    store (--db, default lrlab-runs/runs.db) with the same configuration are reused unless --fresh; the others train
+    (stacked into one model when --engine auto finds more than one and the model can be stacked). A SPEC may end in
+    `@plateau(...)` or in an optimizer of its own (`@adamw_sf(...)`); --epochs or --steps (optimizer steps) set the
+    budget; --target adds the first epoch (with --steps: the steps at its end) where each schedule reached a val
+    accuracy (or a val loss for tasks without accuracy); --out writes runs.csv, history.csv, leaderboard.csv and
+    report.html.
+
+    Example:
+        $ lrlab compare or3 "constant(0.5)" "cosine(0.5)" --epochs 3 --seeds 2
+        $ lrlab compare mnist1d "one_cycle(0.05)" "wsd(0.05)@plateau(factor=0.5, patience=5)" --target 0.6 --out out/
+    """
     from ..lab.compare import ENGINES, compare, split_entry
     from ..lab.task import DTYPES, OPTIMIZERS, get_task
     from ..lab.train import DEVICES
@@ -304,6 +318,17 @@ def print_leaderboard(comparison: Any) -> None:
 
 # -- find -----------------------------------------------------------------------------------------
 def cmd_find(args: argparse.Namespace) -> int:
+    """Run the learning-rate range test on a task and print each rule's suggestion with ready specs.
+
+    The task's model trains for --steps updates (optimizer steps, default 100) while the rate rises from --start to
+    --end (exponentially, or linearly with --linear), once per seed (--seeds, default 3), stopping early when the
+    smoothed loss passes 4x its best. It prints the curves, the suggestions of the rules valley, steep, minimum,
+    slide and gradient with their spread over the seeds, and specs ready for `lrlab compare`; -o writes the picture.
+
+    Example:
+        $ lrlab find digits
+        $ lrlab find mnist1d --steps 200 --seeds 5 --optimizer adam -o find.png
+    """
     from ..lab.task import OPTIMIZERS, get_task
     from ..rangetest import Settings
 
@@ -372,6 +397,17 @@ def _store(db: str) -> Any:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    """List the runs in the store as a table, newest first.
+
+    Each row shows the run's id, creation time, task, schedule, optimizer, epochs, batch size, seed, status, test
+    accuracy and loss and wall time; --task keeps one task's runs and --limit the newest N. A store that does not
+    exist yet prints "no runs stored" (nothing is created). The ids are what `lrlab runs show` and
+    `lrlab forecast --fit` take.
+
+    Example:
+        $ lrlab runs
+        $ lrlab runs --task or3 --limit 5 --db lrlab-runs/runs.db
+    """
     from rich.table import Table
 
     limit = _int("--limit", args.limit)
@@ -399,6 +435,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    """Print one stored run: its configuration, final metrics and training history.
+
+    The configuration is printed as JSON, the metrics one per line, and the per-epoch history (first and last 10
+    epochs unless --all). An id that is not in the store, or a store that does not exist, exits with status 2.
+
+    Example:
+        $ lrlab runs show 12
+        $ lrlab runs show 12 --all --db lrlab-runs/runs.db
+    """
     import json
 
     import pandas as pd

@@ -71,6 +71,20 @@ def register(sub: Any) -> None:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    """Search for the schedule that trains a task best with Optuna, then confirm the best trials on fresh seeds.
+
+    Trials sample SPACE (default: constant, step, exponential, cosine with warmup, one_cycle and wsd around the task's
+    rate), train --epochs epochs in batches stacked as one model, and Optuna's pruner (--pruner) stops poor ones
+    early. Pruning compares at equal epochs, which is unfair to schedules that decay late, so the --confirm best
+    trials train again on --seeds fresh seeds with the full budget: that leaderboard is the answer. The study lives
+    in --storage (SQLite by default, postgresql://... for many machines); the same command resumes it, and the same
+    --storage and --study on another machine joins it.
+
+    Example:
+        $ lrlab tune or3 --trials 16 --epochs 3 --confirm 2 --seeds 2
+        $ lrlab tune mnist1d --space "wsd(loguniform(1e-3, 1), decay=choice('linear', '1-sqrt'))" --workers 2
+        $ lrlab tune mnist1d --storage postgresql://user@host/db --study shared --workers 4
+    """
     from ..lab.space import Space
     from ..lab.task import OPTIMIZERS, get_task
     from ..lab.train import DEVICES

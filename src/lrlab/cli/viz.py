@@ -17,7 +17,15 @@ GALLERY = ("descent", "keras-schedules", "decay-formulas", "lr-too-big-small", "
 
 
 def _cmd_animate(args: argparse.Namespace) -> int:
-    """Train `line` under each schedule and write the gradient-descent animation."""
+    """Train the `line` task under each schedule and write the gradient-descent animation.
+
+    The animation shows the one weight of `line` moving on its 1-D loss, one row per SPEC, for --epochs updates
+    (default the task's 50); it is written as .gif, or .mp4 where ffmpeg is installed. It prints each schedule's
+    number of updates, final weight and loss, then the path written.
+
+    Example:
+        $ lrlab animate line "constant(0.1)" "exponential(0.3, decay_steps=10, decay_rate=0.5)" -o descent.gif
+    """
     from .. import schedules
 
     if args.task != "line":
@@ -40,7 +48,15 @@ def _cmd_animate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    """Run one demo of the gallery, or all of them, and print where the pictures are."""
+    """Run one demo of the gallery, or all of them, and print where the pictures are.
+
+    The demos (descent, keras-schedules, decay-formulas, lr-too-big-small, mnist) reproduce the seeds' experiments
+    with their pictures under --out (default lrlab-demo); --epochs gives fewer epochs for a quick look.
+
+    Example:
+        $ lrlab demo
+        $ lrlab demo decay-formulas --out pics --epochs 5
+    """
     epochs = _int("--epochs", args.epochs)
     check_writable("--out", args.out, directory=True)
     import torch

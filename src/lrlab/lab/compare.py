@@ -39,8 +39,28 @@ from .train import execute, resolve_device
 
 # -- entries ----------------------------------------------------------------------------------
 def entry_optimizer(entry: Any) -> tuple[Any, tuple[str, dict[str, Any]] | None]:
-    """(the entry without it, (optimizer, its options)) when a string entry ends in "@NAME" or "@NAME(k=v, ...)"
-    with NAME one of OPTIMIZERS; (entry, None) otherwise."""
+    """Split an optimizer suffix off a comparison entry: (the entry without it, (optimizer, its options)).
+
+    A string entry ending in "@NAME" or "@NAME(k=v, ...)" with NAME one of OPTIMIZERS (sgd, adam, adamw, sgd_sf,
+    adamw_sf) trains with that optimizer instead of the comparison's; the options are checked by RunOptions.
+    Anything else (a plain spec, a plateau suffix, a Schedule, a pair) comes back as (entry, None).
+
+    Args:
+        entry: a comparison entry (spec string, Schedule or (schedule, plateau) pair).
+
+    Returns:
+        (entry without the suffix, (name, kwargs)), or (entry, None) when it has no optimizer suffix.
+
+    Raises:
+        ValueError: options that do not parse or that RunOptions rejects.
+
+    Example:
+        >>> from lrlab.lab.compare import entry_optimizer
+        >>> entry_optimizer("constant(0.003)@adamw_sf(warmup_steps=60)")
+        ('constant(0.003)', ('adamw_sf', {'warmup_steps': 60}))
+        >>> entry_optimizer("cosine(0.1)")
+        ('cosine(0.1)', None)
+    """
     from ..schedules.spec import parse_call
 
     if not isinstance(entry, str) or "@" not in entry:
@@ -59,13 +79,47 @@ def entry_optimizer(entry: Any) -> tuple[Any, tuple[str, dict[str, Any]] | None]
 
 
 def optimizer_suffix(name: str, kwargs: dict[str, Any]) -> str:
-    """ "@adamw_sf(warmup_steps=100)": how an entry's own optimizer shows in its label."""
+    """The suffix an entry's own optimizer adds to its label, e.g. "@adamw_sf(warmup_steps=100)".
+
+    The options are sorted by name and shown with repr, so equal options give equal labels; without options the
+    suffix is just "@NAME". It is the inverse of what `entry_optimizer` reads.
+
+    Args:
+        name: the optimizer's name (one of OPTIMIZERS).
+        kwargs: its options (without lr: that is the schedule's).
+
+    Example:
+        >>> from lrlab.lab.compare import optimizer_suffix
+        >>> optimizer_suffix("adamw_sf", {"warmup_steps": 60, "betas": (0.9, 0.99)})
+        '@adamw_sf(betas=(0.9, 0.99), warmup_steps=60)'
+        >>> optimizer_suffix("sgd_sf", {})
+        '@sgd_sf'
+    """
     return f"@{name}" + (f"({', '.join(f'{k}={v!r}' for k, v in sorted(kwargs.items()))})" if kwargs else "")
 
 
 def split_entry(entry: Any) -> tuple[Schedule, Plateau | None, bool]:
-    """(schedule, plateau, has its own plateau) of one comparison entry: a spec, a Schedule,
-    "SPEC@plateau(k=v, ...)", or a (schedule, plateau) pair; an optimizer suffix is read by `entry_optimizer`."""
+    """(schedule, plateau, has its own plateau) of one comparison entry.
+
+    An entry is a spec, a Schedule, "SPEC@plateau(k=v, ...)", or a (schedule, plateau) pair; an optimizer suffix is
+    dropped first (`entry_optimizer` reads it). The third item says whether the entry brought its own plateau, so
+    `compare`'s `plateau=` applies only to the entries without one.
+
+    Args:
+        entry: the comparison entry.
+
+    Raises:
+        ValueError: a bad spec, a pair that is not (schedule, plateau), or "@" followed by neither plateau(...) nor
+            an optimizer.
+
+    Example:
+        >>> from lrlab.lab.compare import split_entry
+        >>> split_entry("cosine(0.1)")
+        (cosine(0.1), None, False)
+        >>> sched, plateau, own = split_entry("constant(0.05)@plateau(factor=0.5, patience=3)")
+        >>> sched, plateau.factor, plateau.patience, own
+        (constant(0.05), 0.5, 3, True)
+    """
     entry = entry_optimizer(entry)[0]
     if isinstance(entry, tuple):
         if len(entry) != 2:
@@ -93,7 +147,28 @@ def _seeds(seeds: int | Iterable[int]) -> list[int]:
 
 
 def check_target(task: Task, target: float | None) -> float | None:
-    """The leaderboard target for `task`: an accuracy in (0, 1] when the task has accuracy, else a loss > 0."""
+    """The leaderboard target for `task`, checked: an accuracy in (0, 1] when the task has accuracy, else a loss > 0.
+
+    "Loss" means bits per byte for a language-model task (one with a "bpb" metric). None (the default target, see
+    the module docstring) passes through.
+
+    Args:
+        task: the Task the comparison trains.
+        target: the target value, or None.
+
+    Raises:
+        ValueError: a target out of range for the task's metric (one line naming the task).
+
+    Example:
+        >>> from lrlab.lab.compare import check_target
+        >>> from lrlab.lab.task import get_task
+        >>> check_target(get_task("or3"), 0.9), check_target(get_task("line"), 5.0)
+        (0.9, 5.0)
+        >>> check_target(get_task("or3"), 2)
+        Traceback (most recent call last):
+        ...
+        ValueError: compare: target must be an accuracy in (0, 1] (task 'or3' is ranked by accuracy), got 2
+    """
     if target is None:
         return None
     if "accuracy" in task.metrics:
@@ -128,7 +203,20 @@ class _NoBars:
 
 
 class RichBars:
-    """Rich progress bars on stderr: one per run, with epoch, loss and lr."""
+    """Rich progress bars on stderr: one per run, with epoch, loss and lr.
+
+    What `compare(progress=True)` shows; usable as a context manager (the display starts and stops with the block).
+    Any object with the same `bar`/`stack` methods can be passed as `progress=` instead.
+
+    Example:
+        >>> from lrlab.lab.compare import RichBars
+        >>> bars = RichBars()
+        >>> bar = bars.bar("cosine(0.1)", seed=0, epochs=3)
+        >>> bar.update(epoch=1, loss=0.5, lr=0.1)
+        >>> task = bars.progress.tasks[0]
+        >>> task.description, task.completed, task.total
+        ('cosine(0.1) seed 0', 1, 3)
+    """
 
     def __init__(self) -> None:
         from rich.console import Console
@@ -153,11 +241,44 @@ class RichBars:
         self.progress.stop()
 
     def bar(self, label: str, seed: int, epochs: int) -> _RichBar:
+        """Add one run's bar and return it: `update(epoch, loss, lr)` moves it, `done(status)` ends it.
+
+        The bar counts epochs; `done("stored")` (a run reused from the store) fills it at once.
+
+        Args:
+            label: the run's schedule label.
+            seed: the run's seed (shown after the label).
+            epochs: the run's epochs (the bar's length).
+
+        Example:
+            >>> from lrlab.lab.compare import RichBars
+            >>> bars = RichBars()
+            >>> bar = bars.bar("constant(0.5)", seed=1, epochs=4)
+            >>> bar.done("stored")
+            >>> bars.progress.tasks[0].completed
+            4
+        """
         tid = self.progress.add_task(f"{label} seed {seed}", total=epochs, loss="-", lr="-", status="")
         return _RichBar(self.progress, tid, epochs)
 
     def stack(self, label: str, members: int, epochs: int) -> _RichStackBar:
-        """One bar for a stack of runs: epoch, members done (of them diverged), best loss so far."""
+        """One bar for a stack of runs: epoch, members done (of them diverged), best loss so far.
+
+        The stacked engine trains several runs as one model, so they share a bar; `update(epoch, done, diverged, best)`
+        moves it, `done(status)` ends it.
+
+        Args:
+            label: what the bar is named by (the task's name).
+            members: runs in the stack.
+            epochs: the longest run's epochs (the bar's length).
+
+        Example:
+            >>> from lrlab.lab.compare import RichBars
+            >>> bars = RichBars()
+            >>> bar = bars.stack("or3", members=4, epochs=3)
+            >>> bars.progress.tasks[0].description
+            'or3: stack of 4'
+        """
         tid = self.progress.add_task(f"{label}: stack of {members}", total=epochs, loss="-", lr="-", status="")
         return _RichStackBar(self.progress, tid, members)
 
@@ -208,7 +329,30 @@ def _bars(progress: Any) -> Any:
 # -- the comparison ---------------------------------------------------------------------------
 @dataclass
 class Comparison:
-    """The runs of one comparison, with its leaderboard and joint history."""
+    """The runs of one comparison, with its leaderboard and joint history.
+
+    What `compare` returns: `table` (one row per run, runs.csv), `leaderboard` (one row per schedule, means and std
+    over seeds, best first) and `history` (every run's epochs); `write` puts them in CSV files. The ranking metric
+    and the default target are described in the module docstring.
+
+    Args:
+        task: the Task trained.
+        runs: the runs, in plan order (every schedule for seed 0, then seed 1, ...).
+        target: the leaderboard target (checked by `check_target`); None: the default.
+        labels: the schedules' labels in the order given (the leaderboard keeps it among equal figures).
+
+    Example:
+        >>> from lrlab.lab.compare import compare
+        >>> c = compare("or3", ["constant(0.5)", "cosine(0.5)"], epochs=3, db=None, progress=False)
+        >>> c
+        Comparison(task='or3', runs=2, schedules=2)
+        >>> c.metric, c.higher_is_better, c.target_column
+        ('accuracy', True, 'epochs_to_target')
+        >>> for row in c.leaderboard[["schedule", "runs", "test_accuracy", "epochs_to_target"]].to_dict("records"):
+        ...     print(row)
+        {'schedule': 'constant(0.5)', 'runs': 1, 'test_accuracy': 0.875, 'epochs_to_target': 2.0}
+        {'schedule': 'cosine(0.5)', 'runs': 1, 'test_accuracy': 0.875, 'epochs_to_target': 2.0}
+    """
 
     task: Task
     runs: list[Run]
@@ -234,7 +378,20 @@ class Comparison:
         return col if col in hist_cols else "loss"
 
     def resolved_target(self) -> float:
-        """The target of epochs_to_target: the one given, or the default described in the module docstring."""
+        """The target of epochs_to_target: the one given, or the default described in the module docstring.
+
+        The default is 98% of the best val accuracy any run reached (tasks with accuracy), else 1.1 times the best val
+        loss (the training loss for tasks without a validation split); NaN when no run has a finite value.
+
+        Example:
+            >>> from lrlab.lab.compare import compare
+            >>> c = compare("or3", ["constant(0.5)"], epochs=3, db=None, progress=False)
+            >>> round(c.resolved_target(), 6)  # 0.98 x the best val accuracy, 0.875
+            0.8575
+            >>> c.target = 0.8
+            >>> c.resolved_target()
+            0.8
+        """
         if self.target is not None:
             return float(self.target)
         col = self._val_column()
@@ -252,8 +409,25 @@ class Comparison:
         return "steps_to_target" if self.task.unit == "steps" else "epochs_to_target"
 
     def epochs_to_target(self, run: Run, target: float | None = None, *, unit: str = "epoch") -> float:
-        """The first epoch (1-based) at which the run met the target (default: `resolved_target()`); NaN if it
-        never did. unit="step": that epoch's step count instead (`steps_to_target`)."""
+        """The first epoch (1-based) at which the run met the target; NaN if it never did.
+
+        "Met" means a val accuracy at least the target, or a val loss at most it, checked at every epoch's end.
+
+        Args:
+            run: one of the comparison's runs (any Run of the same task).
+            target: the target; None: `resolved_target()`.
+            unit: "epoch" (the default) or "step": the history column returned, so "step" gives the optimizer steps
+                done by that epoch's end (`steps_to_target`).
+
+        Example:
+            >>> from lrlab.lab.compare import compare
+            >>> c = compare("or3", ["constant(0.5)"], epochs=3, db=None, progress=False)
+            >>> run = c.runs[0]
+            >>> run.history["val_accuracy"].tolist()
+            [0.625, 0.875, 0.875]
+            >>> c.epochs_to_target(run, 0.8), c.epochs_to_target(run, 1.0)
+            (2.0, nan)
+        """
         col = self._val_column()
         target = self.resolved_target() if target is None else target
         if col not in run.history or not math.isfinite(target):
@@ -266,15 +440,57 @@ class Comparison:
         return math.nan
 
     def steps_to_target(self, run: Run, target: float | None = None) -> float:
-        """The optimizer steps done when the run first met the target (at an epoch's end); NaN if it never did."""
+        """The optimizer steps done when the run first met the target (at an epoch's end); NaN if it never did.
+
+        The same search as `epochs_to_target`, returning that epoch's `step` column: the count for tasks measured in
+        optimizer steps (Task.unit "steps"), or to compare runs of different batch sizes.
+
+        Args:
+            run: one of the comparison's runs.
+            target: the target; None: `resolved_target()`.
+
+        Example:
+            >>> from lrlab.lab.compare import compare
+            >>> c = compare("or3", ["constant(0.5)"], epochs=3, db=None, progress=False)
+            >>> c.steps_to_target(c.runs[0], 0.8)  # full batch: one step per epoch
+            2.0
+        """
         return self.epochs_to_target(run, target, unit="step")
 
     def to_target(self, run: Run, target: float | None = None) -> float:
-        """epochs_to_target, or steps_to_target for a task whose unit is "steps"."""
+        """The way to the target in the task's unit: epochs_to_target, or steps_to_target (unit "steps").
+
+        This is the figure the `target_column` of `table` and `leaderboard` holds.
+
+        Args:
+            run: one of the comparison's runs.
+            target: the target; None: `resolved_target()`.
+
+        Example:
+            >>> from lrlab.lab.compare import compare
+            >>> c = compare("or3", ["constant(0.5)"], epochs=3, db=None, progress=False)
+            >>> c.task.unit, c.to_target(c.runs[0], 0.8)
+            ('epochs', 2.0)
+        """
         return self.epochs_to_target(run, target, unit="step" if self.task.unit == "steps" else "epoch")
 
     def best_val(self, run: Run, col: str | None = None) -> float:
-        """The run's best value of the ranked column (default: `_val_column()`)."""
+        """The run's best value of a history column: the maximum of an accuracy column, else the minimum.
+
+        It fills the `best_<column>` figure of `table` and `leaderboard`; NaN when the run has no such column or
+        no epoch.
+
+        Args:
+            run: one of the comparison's runs.
+            col: the history column; None: the ranked one (val_accuracy, val_bpb, val_loss, or loss without a
+                validation split).
+
+        Example:
+            >>> from lrlab.lab.compare import compare
+            >>> c = compare("or3", ["constant(0.5)"], epochs=3, db=None, progress=False)
+            >>> c.best_val(c.runs[0]), round(c.best_val(c.runs[0], "val_loss"), 4)
+            (0.875, 0.4241)
+        """
         col = self._val_column() if col is None else col
         if col not in run.history or run.history.empty:
             return math.nan
@@ -337,10 +553,22 @@ class Comparison:
         return history_frame(self.runs)
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        """Write runs.csv, history.csv and leaderboard.csv into out_dir; returns the paths.
+        """Write runs.csv, history.csv and leaderboard.csv into out_dir (created if needed); returns the paths.
 
-        A report.html already there describes other runs: it is removed, with a warning (lrlab.viz.report
-        writes a fresh one; the lab does not draw)."""
+        A report.html already there describes other runs: it is removed, with a warning (lrlab.viz.report writes a
+        fresh one; the lab does not draw).
+
+        Args:
+            out_dir: the folder to write into.
+
+        Example:
+            >>> import tempfile
+            >>> from lrlab.lab.compare import compare
+            >>> c = compare("or3", ["constant(0.5)"], epochs=1, db=None, progress=False)
+            >>> with tempfile.TemporaryDirectory() as out:
+            ...     [p.name for p in c.write(out)]
+            ['runs.csv', 'history.csv', 'leaderboard.csv']
+        """
         import warnings
 
         out = Path(out_dir)
@@ -381,23 +609,56 @@ def compare(
     max_stack: int | None = None,
     **optimizer_kwargs: Any,
 ) -> Comparison:
-    """Train `task` under every schedule for every seed; reuse runs stored in `db` (a path: an SQLite file; or a
-    database URL, e.g. postgresql://USER@HOST:PORT/NAME: see lrlab.lab.store) with the same config.
+    """Train `task` under every schedule for every seed and rank them, reusing runs stored in `db`.
 
     Every finished run is committed to `db` (None: keep nothing) before the next starts (a stack's runs when the
-    stack ends), so an interrupted comparison loses no finished run (only the stack in training). fresh=True
-    trains again even when a stored run matches.
-    progress: True for rich bars, False for none. callback(step, model, loss, lr) goes to every trained run.
-    Options (optimizer, epochs or steps, batch_size, plateau, optimizer_kwargs) are those of RunOptions;
-    target is checked against the task (an accuracy in (0, 1], else a loss > 0).
+    stack ends), so an interrupted comparison loses no finished run (only the stack in training). Schedules without
+    lengths are stretched to the run's budget (epochs x steps per epoch, or `steps`).
 
-    engine: "sequential" trains one run after another (lrlab.lab.train); "stacked" trains the runs to be trained as
-    stacks of one model (lrlab.lab.stacked: equal results, one progress bar per stack); "auto" stacks when more
-    than one run is to be trained, no callback is given and the model can be stacked. A model that cannot be
-    stacked (BatchNorm, dropout) falls back to the sequential trainer with a one-line message on stderr.
-    device: "auto" (CUDA when there is one), "cpu" or "cuda"; dtype: None (the task's), "float32" or "float64"
-    (kept in each run's config). max_stack: at most this many runs per stack (None: as many as fit in half the
-    free memory of the device).
+    Args:
+        task: a Task or a task name ("or3", "line", "mnist1d", ...).
+        schedules: the entries: specs, Schedules, "SPEC@plateau(...)", "SPEC@OPTIMIZER(...)" or (schedule, plateau)
+            pairs (a single spec or Schedule is one entry); a label listed twice is a ValueError.
+        seeds: a count n (seeds 0..n-1) or a list of seeds.
+        optimizer: sgd, adam, adamw, sgd_sf or adamw_sf (None: the task's).
+        epochs: epochs per run (None: the task's); exclusive with `steps`.
+        steps: a budget in optimizer steps per run instead of epochs (the last epoch may be partial).
+        batch_size: a batch size, None for full batch (default: the task's).
+        plateau: reduce-on-plateau options for every entry without its own (a Plateau, dict or options string).
+        db: the run store, a path (an SQLite file) or a database URL, e.g. postgresql://USER@HOST:PORT/NAME (see
+            lrlab.lab.store); None: train everything and store nothing.
+        fresh: train again even when a stored run matches.
+        progress: True for rich bars on stderr, False for none, or a progress object like RichBars.
+        target: the leaderboard target (an accuracy in (0, 1], else a loss > 0); None: the default.
+        callback: callback(step, model, loss, lr) after every optimizer step of every trained run (sequential only).
+        engine: "sequential" trains one run after another (lrlab.lab.train); "stacked" trains them as stacks of one
+            model (lrlab.lab.stacked: equal results, one progress bar per stack); "auto" stacks when more than one
+            run is to be trained, no callback is given and the model can be stacked (a model that cannot, with
+            BatchNorm or dropout, falls back to sequential with a one-line message on stderr).
+        device: "auto" (CUDA when there is one), "cpu" or "cuda".
+        dtype: None (the task's), "float32" or "float64" (kept in each run's config).
+        max_stack: at most this many runs per stack (None: as many as fit in half the free memory of the device).
+        **optimizer_kwargs: optimizer options (momentum, weight_decay, ...), as RunOptions takes them.
+
+    Returns:
+        The Comparison of every run (stored or trained).
+
+    Raises:
+        ValueError: a bad option, spec or target, before anything trains.
+
+    Example:
+        Two schedules on the tiny `or3` task, nothing stored:
+
+        >>> from lrlab.lab.compare import compare
+        >>> c = compare("or3", ["constant(0.5)", "cosine(0.5)"], epochs=2, db=None, progress=False)
+        >>> [(r.label, r.config["epochs"], r.metrics["steps"]) for r in c.runs]
+        [('constant(0.5)', 2, 2), ('cosine(0.5)', 2, 2)]
+        >>> c.leaderboard["schedule"].tolist()
+        ['constant(0.5)', 'cosine(0.5)']
+
+        With a store and seeds (kept in lrlab-runs/runs.db; a second call reuses the runs):
+
+            compare("mnist1d", ["one_cycle(0.05)", "wsd(0.05)@plateau(factor=0.5)"], seeds=3, target=0.6)
     """
     task = resolve_task(task)
     if isinstance(schedules, (str, Schedule)):
@@ -446,9 +707,33 @@ def compare(
 def train_plans(plans: Sequence[Any], *, db: str | Path | None = DEFAULT_DB, fresh: bool = False,
                 progress: Any = True, callback: Any = None, engine: str = "auto", device: str = "auto",
                 max_stack: int | None = None, starts: Sequence[dict[str, Any] | None] | None = None) -> list[Run]:
-    """Train plans of one task (any schedules, budgets, seeds) as `compare` does (see there for the options): the
-    stored twins reused, the rest stacked where it can be, each run saved as it (or its stack) ends.
-    starts: per plan a checkpoint to resume from (lrlab.lab.checkpoint) or None."""
+    """Train plans of one task (any schedules, budgets, seeds) as `compare` does, returning their runs in plan order.
+
+    The stored twins are reused, the rest stacked where they can be, each run saved as it (or its stack) ends and
+    claimed in the store while it trains (another process wanting the same run waits and reuses it). `compare` and
+    `lrlab.lab.cooldowns` call it with plans from `lrlab.lab.plan.plan`.
+
+    Args:
+        plans: the plans (lrlab.lab.plan.plan), all of one task.
+        db: the run store (a path or URL), None to store nothing.
+        fresh: train again even when a stored run matches.
+        progress: True for rich bars, False for none, or a progress object.
+        callback: callback(step, model, loss, lr) for every trained run (forces the sequential engine).
+        engine: "auto", "stacked" or "sequential" (see `compare`).
+        device: "auto", "cpu" or "cuda".
+        max_stack: at most this many runs per stack (None: as fits in half the free memory).
+        starts: per plan a checkpoint to resume from (lrlab.lab.checkpoint), or None; None: no checkpoints.
+
+    Example:
+        >>> from lrlab.lab.options import RunOptions
+        >>> from lrlab.lab.plan import plan
+        >>> from lrlab.lab.compare import train_plans
+        >>> from lrlab.lab.task import get_task
+        >>> task = get_task("or3")
+        >>> plans = [plan(task, "constant(0.5)", RunOptions(epochs=e)) for e in (1, 2)]
+        >>> [run.metrics["epochs_done"] for run in train_plans(plans, db=None, progress=False)]
+        [1, 2]
+    """
     if not plans:
         return []
     starts = [None] * len(plans) if starts is None else list(starts)

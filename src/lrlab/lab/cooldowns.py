@@ -39,7 +39,30 @@ DEFAULT_AT = (0.25, 0.5, 0.75, 1.0)
 
 
 def check_at(at: Any, who: str = "cooldowns", name: str = "at") -> tuple[float, ...]:
-    """The fractions of the longest length at which runs end: increasing numbers in (0, 1]."""
+    """The fractions of the longest length at which runs end, checked: increasing numbers in (0, 1].
+
+    A single number is one fraction. Each fraction becomes a length of round(at_i * steps) optimizer steps.
+
+    Args:
+        at: a fraction or a sequence of them.
+        who: the caller named in the error ("cooldowns"; the CLI passes "").
+        name: the parameter named in the error ("at"; the CLI passes "--at").
+
+    Returns:
+        The fractions as a tuple of floats.
+
+    Raises:
+        ValueError: an empty sequence, a value outside (0, 1], or values not strictly increasing.
+
+    Example:
+        >>> from lrlab.lab.cooldowns import check_at
+        >>> check_at([0.25, 0.5, 1])
+        (0.25, 0.5, 1.0)
+        >>> check_at([0.5, 0.4])
+        Traceback (most recent call last):
+        ...
+        ValueError: cooldowns: at must be increasing fractions in (0, 1], got [0.5, 0.4]
+    """
     values = list(at) if isinstance(at, Iterable) and not isinstance(at, (str, bytes)) else [at]
     if not values:
         raise _check.fail(who, name, "increasing fractions in (0, 1]", at)
@@ -52,13 +75,49 @@ def check_at(at: Any, who: str = "cooldowns", name: str = "at") -> tuple[float, 
 
 
 def check_fraction(fraction: Any, who: str = "cooldowns", name: str = "fraction") -> float:
-    """The share of each run spent cooling down: a number in (0, 1)."""
+    """The share of each run spent cooling down, checked: a number in (0, 1).
+
+    A run of L optimizer steps cools down over its last round(fraction * L) steps.
+
+    Args:
+        fraction: the share.
+        who: the caller named in the error.
+        name: the parameter named in the error.
+
+    Example:
+        >>> from lrlab.lab.cooldowns import check_fraction
+        >>> check_fraction(0.2)
+        0.2
+        >>> check_fraction(1)
+        Traceback (most recent call last):
+        ...
+        ValueError: cooldowns: fraction must be a number in (0, 1), got 1
+    """
     return _check.number(who, name, fraction, 0.0, 1.0, low_open=True, high_open=True, what="a number in (0, 1)")
 
 
 def check_spec(spec: Schedule | str, who: str = "cooldowns") -> Schedule:
-    """The wsd schedule whose cooldowns are branched; its lengths (total_steps, decay_steps) come from the
-    lengths and the fraction, so it must leave them out."""
+    """The wsd schedule whose cooldowns are branched, checked: it must leave its lengths out.
+
+    Its total_steps and decay_steps come from the lengths and the fraction; its peak rate, warmup_steps, end_lr and
+    decay shape are kept in every branch.
+
+    Args:
+        spec: a wsd spec string or Schedule, without total_steps and decay_steps.
+        who: the caller named in the error ("" for none).
+
+    Raises:
+        ValueError: a schedule of another kind, or one that gives total_steps or decay_steps.
+
+    Example:
+        >>> from lrlab.lab.cooldowns import check_spec
+        >>> check_spec("wsd(0.1, warmup_steps=2, decay='1-sqrt')")
+        wsd(0.1, warmup_steps=2, decay="1-sqrt")
+        >>> check_spec("cosine(0.1)")
+        Traceback (most recent call last):
+        ...
+        ValueError: cooldowns: the spec must be a wsd schedule, e.g. "wsd(0.1, decay='1-sqrt')", got 'cosine(0.1)'
+    """
     prefix = f"{who}: " if who else ""
     sched = parse(spec) if isinstance(spec, str) else spec
     if not isinstance(sched, Schedule) or sched.kind != "wsd":
@@ -71,8 +130,27 @@ def check_spec(spec: Schedule | str, who: str = "cooldowns") -> Schedule:
 
 
 def branch_schedule(spec: Schedule, length: int, fraction: float) -> Schedule:
-    """The wsd schedule of one length: spec's peak, warmup, end rate and decay shape, cooling down over the last
-    round(fraction * length) steps."""
+    """The wsd schedule of one length: spec's peak, warmup, end rate and decay shape, cooling down over its last steps.
+
+    The cooldown takes D = round(fraction * length) optimizer steps and starts at step length - D; up to there the
+    rates equal `trunk_schedule`'s, which is why a branch resumed from the trunk's checkpoint is that schedule's run.
+
+    Args:
+        spec: the checked wsd spec (`check_spec`).
+        length: the run's length in optimizer steps.
+        fraction: the cooldown's share of the run, in (0, 1).
+
+    Raises:
+        ValueError: warmup_steps + D > length (no room for both).
+
+    Example:
+        >>> from lrlab.lab.cooldowns import branch_schedule, check_spec
+        >>> b = branch_schedule(check_spec("wsd(0.1, warmup_steps=2)"), 20, 0.2)
+        >>> b
+        wsd(0.1, total_steps=20, warmup_steps=2, decay_steps=4)
+        >>> [round(float(b(t)), 4) for t in (0, 1, 2, 16, 17, 19)]
+        [0.0, 0.05, 0.1, 0.1, 0.075, 0.025]
+    """
     from ..schedules import wsd
 
     decay = round(fraction * length)
@@ -84,7 +162,22 @@ def branch_schedule(spec: Schedule, length: int, fraction: float) -> Schedule:
 
 
 def trunk_schedule(spec: Schedule, length: int) -> Schedule:
-    """The stable phase: spec's warmup, then its peak rate, for `length` steps."""
+    """The stable phase: spec's warmup, then its peak rate, for `length` optimizer steps (no cooldown).
+
+    The trunk trains once per seed up to the last cooldown start; the branches resume from its checkpoints.
+
+    Args:
+        spec: the checked wsd spec (`check_spec`).
+        length: the trunk's length in optimizer steps (the last cooldown start).
+
+    Example:
+        >>> from lrlab.lab.cooldowns import check_spec, trunk_schedule
+        >>> t = trunk_schedule(check_spec("wsd(0.1, warmup_steps=2)"), 16)
+        >>> t
+        wsd(0.1, total_steps=16, warmup_steps=2)
+        >>> [round(float(t(s)), 4) for s in (0, 1, 2, 15)]
+        [0.0, 0.05, 0.1, 0.1]
+    """
     from ..schedules import wsd
 
     return wsd(spec.peak_lr, total_steps=length, warmup_steps=spec.warmup_steps, decay_steps=0, end_lr=spec.end_lr,
@@ -93,12 +186,36 @@ def trunk_schedule(spec: Schedule, length: int) -> Schedule:
 
 @dataclass
 class Cooldowns:
-    """The result: per seed and length the wsd branch and the cosine run, and what the trunks cost.
+    """The result of `cooldowns`: per seed and length the wsd branch and the cosine run, and what the trunks cost.
 
-    lengths[i] steps; starts[i] where its cooldown began; branches and cosine: Runs in (seed, length) order;
-    metric: the metrics key compared; trunk_steps / branch_steps: the optimizer steps trained here (0 when stored
-    runs were reused); scratch_steps: what training every wsd length from scratch takes (sum of lengths x seeds);
-    trunk_wall_s / branch_wall_s: their training times."""
+    `table` gives one row per length (wsd and cosine metric, mean and std over seeds, and their difference);
+    `write` puts it and the runs in CSV files. `scratch_steps` is what training every wsd length from scratch would
+    take (sum of lengths x seeds), to set beside trunk_steps + branch_steps.
+
+    Args:
+        task: the Task trained.
+        spec: the checked wsd spec.
+        lengths: the runs' lengths in optimizer steps.
+        starts: where each length's cooldown began (optimizer steps).
+        seeds: the seeds.
+        metric: the Run.metrics key compared (e.g. test_accuracy).
+        branches: the wsd runs, in (seed, length) order.
+        cosine: the cosine runs, in (seed, length) order (empty with cosine=False).
+        trunk_steps: optimizer steps the trunks trained here (0 when stored runs or checkpoints were reused).
+        branch_steps: optimizer steps the branches trained here (0 when stored runs were reused).
+        trunk_wall_s: the trunks' training time in seconds.
+        branch_wall_s: the branches' training time in seconds.
+
+    Example:
+        >>> from lrlab.lab.cooldowns import cooldowns
+        >>> result = cooldowns("or3", "wsd(0.5)", at=(0.5, 1.0), steps=10, db=None, progress=False)
+        >>> result.lengths, result.starts, result.metric
+        ([5, 10], [4, 8], 'test_accuracy')
+        >>> result.trunk_steps, result.branch_steps, result.scratch_steps
+        (8, 3, 15)
+        >>> result.table.columns.tolist()
+        ['length', 'cooldown_start', 'wsd', 'wsd_std', 'cosine', 'cosine_std', 'difference']
+    """
 
     task: Task
     spec: Schedule
@@ -139,7 +256,21 @@ class Cooldowns:
         return pd.DataFrame(rows)
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        """cooldowns.csv (the table) and runs.csv (one row per run, family wsd or cosine) in out_dir."""
+        """Write cooldowns.csv (the table) and runs.csv (one row per run, family wsd or cosine) into out_dir.
+
+        The folder is created if needed; returns the two paths.
+
+        Args:
+            out_dir: the folder to write into.
+
+        Example:
+            >>> import tempfile
+            >>> from lrlab.lab.cooldowns import cooldowns
+            >>> result = cooldowns("or3", "wsd(0.5)", at=(1.0,), steps=5, db=None, progress=False, cosine=False)
+            >>> with tempfile.TemporaryDirectory() as out:
+            ...     [p.name for p in result.write(out)]
+            ['cooldowns.csv', 'runs.csv']
+        """
         import pandas as pd
 
         out = Path(out_dir)
@@ -174,17 +305,48 @@ def cooldowns(
     checkpoint_dir: str | Path | None = None,
     **optimizer_kwargs: Any,
 ) -> Cooldowns:
-    """Branch the cooldowns of `spec` (a wsd schedule without lengths) from one stable run per seed and compare
-    each length's final `metric` with a cosine run of that length (see the module docstring).
+    """Branch the cooldowns of a wsd schedule from one stable run per seed, and compare each length with cosine.
 
-    at: increasing fractions in (0, 1] of `steps` (default: the task's epochs x steps per epoch) where runs end;
-    fraction: each run's share of cooldown, in (0, 1). metric: a key of Run.metrics (default test_accuracy, or
-    test_loss for a task without accuracy). cosine=False leaves the cosine runs out. The branches train stacked
-    (engine "auto" or "stacked"; "sequential" one after another); the cosine runs go through `train_plans` as in
-    `compare`. Runs are stored in `db` and reused (a branch already stored for every length of a seed spares that
-    seed's trunk); fresh=True trains everything again. checkpoint_dir: a folder where every trunk checkpoint is also
-    written (lrlab.lab.checkpoint.save), so an interrupted call goes on from the last cooldown start it reached.
-    Other options as in `compare`."""
+    The stable phase trains once per seed to the last cooldown start, checkpointed at every start; each length's
+    cooldown resumes from its checkpoint, and each length's final `metric` is set beside a full cosine run of the
+    same length (the formulas are in the module docstring). A branch equals the wsd run trained from scratch (to
+    rounding; tests/lab/test_cooldowns.py checks it in float64) and is stored under that run's config.
+
+    Args:
+        task: a Task or a task name.
+        spec: a wsd spec or Schedule without total_steps and decay_steps (`check_spec`).
+        at: increasing fractions in (0, 1] of `steps` where runs end.
+        fraction: each run's share of cooldown, in (0, 1).
+        steps: the longest length in optimizer steps (None: the task's epochs x steps per epoch).
+        seeds: a count n (seeds 0..n-1) or a list of seeds.
+        optimizer: sgd, adam or adamw (None: the task's).
+        batch_size: a batch size, None for full batch (default: the task's).
+        metric: a key of Run.metrics (None: test_accuracy, or test_loss for a task without accuracy).
+        cosine: False leaves the cosine runs out.
+        db: the run store (a path or URL), None to store nothing. Stored runs are reused (a branch stored for every
+            length of a seed spares that seed's trunk).
+        fresh: train everything again.
+        progress: True for rich bars, False for none, or a progress object.
+        engine: "auto" or "stacked" trains the branches (and several seeds' trunks) stacked; "sequential" one after
+            another. The cosine runs go through `train_plans` as in `compare`.
+        device: "auto", "cpu" or "cuda".
+        dtype: None (the task's), "float32" or "float64".
+        max_stack: at most this many runs per stack.
+        checkpoint_dir: a folder where every trunk checkpoint is also written (lrlab.lab.checkpoint.save), so an
+            interrupted call goes on from the last cooldown start it reached; None: none.
+        **optimizer_kwargs: other optimizer options, as in `compare`.
+
+    Raises:
+        ValueError: a bad spec, at, fraction or option; lengths that round to equal; no room for warmup and cooldown.
+
+    Example:
+        >>> from lrlab.lab.cooldowns import cooldowns
+        >>> result = cooldowns("or3", "wsd(0.5)", at=(0.5, 1.0), steps=10, db=None, progress=False)
+        >>> [(r.config["steps"], r.config["schedule"]) for r in result.branches]
+        [(5, 'wsd(0.5, total_steps=5, decay_steps=1)'), (10, 'wsd(0.5, total_steps=10, decay_steps=2)')]
+        >>> [r.config["schedule"] for r in result.cosine]
+        ['cosine(0.5, decay_steps=5)', 'cosine(0.5, decay_steps=10)']
+    """
     task = resolve_task(task)
     sched = check_spec(spec)
     at = check_at(at)

@@ -32,7 +32,27 @@ def _seeds(seeds: int | Iterable[int]) -> list[int]:
 
 @dataclass(frozen=True)
 class FindPlan:
-    """One seed's range test, decided before any training: the task, its data, the resolved options, settings."""
+    """One seed's range test, decided before any training: the task, its data, the resolved options and the settings.
+
+    `find_lr` builds one per seed (so bad options fail before anything trains); `range_tests` runs them.
+
+    Args:
+        task: the Task whose model and optimizer the test trains.
+        data: the task's data for this seed (`task.load(seed)`).
+        options: the run options resolved against the task (`RunOptions.resolve`): optimizer, batch size, seed.
+        settings: the sweep (`lrlab.rangetest.Settings`: start_lr, end_lr, steps, mode, beta, diverge).
+
+    Example:
+        >>> from lrlab.lab.find import FindPlan
+        >>> from lrlab.lab.options import RunOptions
+        >>> from lrlab.lab.task import get_task
+        >>> from lrlab.rangetest import Settings
+        >>> task = get_task("or3")
+        >>> data = task.load(0)
+        >>> p = FindPlan(task, data, RunOptions(seed=0).resolve(task, data), Settings(1e-3, 10.0, steps=20))
+        >>> p.options.optimizer, p.options.batch_size, p.settings.steps
+        ('sgd', None, 20)
+    """
 
     task: Task
     data: Data
@@ -61,7 +81,29 @@ class _Epochs:
 
 
 def run_one(p: FindPlan) -> RangeTest:
-    """One seed's range test on the sequential engine (model, optimizer and batches as `train` builds them)."""
+    """One seed's range test on the sequential engine (model, optimizer and batches as `train` builds them).
+
+    The model is the task's for the plan's seed, under the same deterministic settings as a training run; the
+    batches are shuffled epochs drawn as `train` draws them, restarted when an epoch ends; `lrlab.torch.find_lr`
+    sweeps the rate and stops when the smoothed loss passes `diverge` times its best.
+
+    Args:
+        p: the seed's FindPlan.
+
+    Returns:
+        The seed's RangeTest (rates and losses of the steps taken).
+
+    Example:
+        >>> from lrlab.lab.find import FindPlan, run_one
+        >>> from lrlab.lab.options import RunOptions
+        >>> from lrlab.lab.task import get_task
+        >>> from lrlab.rangetest import Settings
+        >>> task = get_task("or3")
+        >>> data = task.load(0)
+        >>> test = run_one(FindPlan(task, data, RunOptions(seed=0).resolve(task, data), Settings(1e-3, 10.0, steps=20)))
+        >>> len(test.lrs), round(float(test.lrs[0]), 6), round(float(test.lrs[1]), 6)
+        (20, 0.001, 0.001624)
+    """
     import torch
 
     from ..torch import find_lr as torch_find_lr
@@ -86,10 +128,32 @@ def run_one(p: FindPlan) -> RangeTest:
 
 def range_tests(plans: list[FindPlan], progress: Callable[[RangeTest], Any] | None = None,
                 engine: str = "auto") -> list[RangeTest]:
-    """Every plan's range test. engine "auto" (the default) trains the seeds as one stack when there are several
-    and the model can be stacked (`lrlab.lab.stacked`), else one after another ("sequential"); "stacked" insists.
-    The stacked curves equal the sequential ones member by member (rates exactly, losses to rounding:
-    tests/lab/test_find.py)."""
+    """Every plan's range test, on the stacked engine where it can be, in plan order.
+
+    engine "auto" (the default) trains the seeds as one stack when there are several and the model can be stacked
+    (`lrlab.lab.stacked`; each member's curve read by the same `lrlab.rangetest.Tracker` as the sequential test),
+    else one after another with `run_one` ("sequential"); "stacked" insists (ValueError when the model cannot be
+    stacked). The stacked curves equal the sequential ones member by member (rates exactly, losses to rounding:
+    tests/lab/test_find.py).
+
+    Args:
+        plans: the seeds' FindPlans.
+        progress: called with each RangeTest as it is done (None: nothing).
+        engine: "auto", "stacked" or "sequential".
+
+    Example:
+        >>> from lrlab.lab.find import FindPlan, range_tests
+        >>> from lrlab.lab.options import RunOptions
+        >>> from lrlab.lab.task import get_task
+        >>> from lrlab.rangetest import Settings
+        >>> task = get_task("or3")
+        >>> plans = []
+        >>> for seed in (0, 1):
+        ...     data = task.load(seed)
+        ...     plans.append(FindPlan(task, data, RunOptions(seed=seed).resolve(task, data), Settings(1e-3, 10.0, 20)))
+        >>> [(t.seed, len(t.lrs)) for t in range_tests(plans, engine="sequential")]
+        [(0, 20), (1, 20)]
+    """
     engine = _check.choice("find_lr", "engine", engine, ENGINES)
     runs = None
     if engine != "sequential" and (len(plans) > 1 or engine == "stacked"):
@@ -174,14 +238,45 @@ def find_lr(
     engine: str = "auto",
     **optimizer_kwargs: Any,
 ) -> FindResult:
-    """The range test on `task` for each seed (a count n: seeds 0..n-1, or a list): a `FindResult` with every
-    seed's curve, each rule's median rate and its spread over the seeds, `specs()` (ready for `lrlab compare`; the
-    warmup sized to the task's default run), `plot()` and `to_frame()`.
+    """The learning-rate range test on `task` for each seed, with each rule's suggested rate and its spread.
 
-    optimizer, batch_size, optimizer_kwargs: as `lrlab.lab.train` (the task's by default). engine: "auto" trains
-    the seeds as one stack where the model allows (see `range_tests`), "stacked" or "sequential". The sweep,
-    smoothing and stopping: see `lrlab.rangetest` (ValueError for start_lr >= end_lr, steps < 2, a task without
-    training data)."""
+    Each seed builds the task's model and optimizer exactly as a training run of that seed does; the rate rises
+    from start_lr to end_lr over `steps` optimizer steps and the test stops early when the smoothed loss passes
+    `diverge` times its best (see `lrlab.rangetest`). The result holds every seed's curve, each rule's median rate
+    and its spread over the seeds (`table()`), `specs()` ready for `lrlab compare` (the warmup sized to the task's
+    default run), `plot()` and `to_frame()`.
+
+    Args:
+        task: a Task or a task name.
+        seeds: a count n (seeds 0..n-1) or a list of seeds.
+        optimizer: sgd, adam, adamw, sgd_sf or adamw_sf (None: the task's).
+        start_lr: the first rate (> 0).
+        end_lr: the last rate (> start_lr).
+        steps: optimizer steps of the sweep (>= 2).
+        mode: "exp" (a geometric rise) or "linear".
+        beta: the loss smoothing factor (exponential moving average, bias-corrected).
+        diverge: stop when the smoothed loss passes this many times its best (None: never stop early).
+        batch_size: a batch size, None for full batch (default: the task's).
+        progress: called with each seed's RangeTest as it is done.
+        engine: "auto" (stack the seeds where the model allows; see `range_tests`), "stacked" or "sequential".
+        **optimizer_kwargs: other optimizer options (momentum, weight_decay, ...), as `lrlab.lab.train` takes them.
+
+    Returns:
+        A `lrlab.rangetest.FindResult`.
+
+    Raises:
+        ValueError: start_lr >= end_lr, steps < 2, a task without training data, or a bad option.
+
+    Example:
+        >>> from lrlab.lab.find import find_lr
+        >>> result = find_lr("or3", seeds=2, steps=20, start_lr=1e-3, end_lr=10.0)
+        >>> result.label, result.seeds
+        ('or3: sgd, full batch', [0, 1])
+        >>> round(result.suggestions["valley"], 4)
+        0.0298
+        >>> result.specs()
+        ['one_cycle(0.0298)', 'warmup(cosine(0.0298), steps=25)']
+    """
     settings = Settings(start_lr, end_lr, steps, mode, beta, diverge)
     task = resolve_task(task)
     seed_list = _seeds(seeds)

@@ -66,12 +66,27 @@ def _at(at: Any, n: int) -> np.ndarray:
 
 
 def multi_power_terms(lrs: Any, at: Any = None, terms: int | None = None) -> dict[str, np.ndarray]:
-    """What the multi-power law needs of a rate sequence, independent of its parameters: S1 at the steps `at`,
-    the changes of the rate (drop, the rate after it) and S_k(t) for every step and change (0 where k > t).
+    """What the multi-power law needs of a rate sequence, independent of its parameters.
 
-    terms: None keeps every change of the rate (exact); a number K groups the changes into K runs of consecutive
-    updates (each run's drops summed, its rate and S_k taken at its middle update): an approximation the fit uses
-    on smooth schedules, so its cost is len(at) x K rather than len(at) x T."""
+    The terms are S1 at the steps `at`, the changes of the rate (drop, and the rate after it) and S_k(t) for every
+    step and change (0 where k > t); `multi_power_from` evaluates the law on them, so a fit computes them once.
+
+    Args:
+        lrs: the rate of every update (lrs[i] is the rate of update i+1), finite and >= 0.
+        at: the steps t (numbers of updates, 1..T) to evaluate; None: all of them.
+        terms: None keeps every change of the rate (exact); a number K groups the changes into K runs of consecutive
+            updates (each run's drops summed, its rate and S_k taken at its middle update): an approximation the fit
+            uses on smooth schedules, so its cost is len(at) x K rather than len(at) x T.
+
+    Returns:
+        A dict with "s1", "drop", "eta" (rates floored at 1e-12) and "s_k" (len(at) x number of changes).
+
+    Example:
+        >>> from lrlab.lab.forecast import multi_power_terms
+        >>> terms = multi_power_terms([0.1, 0.1, 0.05, 0.05])
+        >>> terms["s1"].round(6).tolist(), terms["drop"].tolist(), terms["s_k"].round(6).ravel().tolist()
+        ([0.1, 0.2, 0.25, 0.3], [0.05], [0.0, 0.0, 0.05, 0.1])
+    """
     eta = _rates(lrs)
     t = _at(at, eta.size)
     cum = np.concatenate([[0.0], np.cumsum(eta)])  # cum[j] = eta_1 + ... + eta_j
@@ -89,7 +104,29 @@ def multi_power_terms(lrs: Any, at: Any = None, terms: int | None = None) -> dic
 
 def multi_power_from(terms: dict[str, np.ndarray], L0: float, A: float, alpha: float, B: float, C: float,
                      beta: float, gamma: float) -> np.ndarray:
-    """The multi-power law evaluated on `multi_power_terms` (see `multi_power` for the formula)."""
+    """The multi-power law evaluated on `multi_power_terms` (see `multi_power` for the formula).
+
+    Separate from the terms so a fit, which evaluates the law many times on the same rates, builds them once.
+
+    Args:
+        terms: what `multi_power_terms` returned.
+        L0: the loss the law tends to as the area under the rates grows.
+        A: the scale of the power-law term.
+        alpha: the exponent of the area S1.
+        B: the scale of the loss drop LD.
+        C: the scale inside G.
+        beta: the exponent of G.
+        gamma: the exponent of the rate in G's argument.
+
+    Returns:
+        L(t) at the terms' steps.
+
+    Example:
+        >>> from lrlab.lab.forecast import multi_power_from, multi_power_terms
+        >>> terms = multi_power_terms([0.1, 0.1, 0.05, 0.05])
+        >>> multi_power_from(terms, L0=1.0, A=0.5, alpha=0.5, B=1.0, C=1.0, beta=0.5, gamma=0.5).round(6).tolist()
+        [2.581139, 2.118034, 1.995201, 1.904434]
+    """
     with np.errstate(divide="ignore"):
         out = L0 + A * terms["s1"] ** (-alpha)
     if terms["drop"].size:
@@ -102,6 +139,8 @@ def multi_power(lrs: Any, L0: float, A: float, alpha: float, B: float, C: float,
                 at: Any = None) -> np.ndarray:
     """The multi-power law of Luo et al. 2025: the loss after t updates of the rate sequence `lrs`.
 
+    Formula:
+
         L(t)  = L0 + A * S1(t)**(-alpha) - LD(t)
         S1(t) = eta_1 + ... + eta_t                                   (the area under the rates)
         LD(t) = B * sum_{k=2..t} (eta_{k-1} - eta_k) * G(eta_k**(-gamma) * S_k(t))
@@ -110,14 +149,54 @@ def multi_power(lrs: Any, L0: float, A: float, alpha: float, B: float, C: float,
     eta_k = lrs[k-1] is the rate of update k. The paper writes S1 from the end of warmup plus a warmup area S_W; here
     the warmup's rates are simply part of S1 (the same sum), and a rising rate enters LD with a negative drop, as
     in the authors' fitting code. Rates are floored at 1e-12 inside eta**(-gamma) (a rate of 0 would make it
-    infinite). `at`: the steps t (1..T) to evaluate (default all); returns an array of L(t) at them.
-    Memory: len(at) x (number of changes of the rate) floats.
+    infinite). Memory: len(at) x (number of changes of the rate) floats.
+
+    Args:
+        lrs: the rate of every update, finite and >= 0.
+        L0: the loss the law tends to as the area under the rates grows.
+        A: the scale of the power-law term.
+        alpha: the exponent of the area S1.
+        B: the scale of the loss drop LD.
+        C: the scale inside G.
+        beta: the exponent of G.
+        gamma: the exponent of the rate in G's argument.
+        at: the steps t (1..T) to evaluate; None: all.
+
+    Returns:
+        An array of L(t) at the steps.
+
+    Example:
+        With a constant rate LD is 0 and L(t) = L0 + A * (0.1 t)**(-alpha); the drop at update 3 lowers the rest:
+
+        >>> from lrlab.lab.forecast import multi_power
+        >>> params = dict(L0=1.0, A=0.5, alpha=0.5, B=1.0, C=1.0, beta=0.5, gamma=0.5)
+        >>> multi_power([0.1, 0.1, 0.1, 0.1], **params).round(6).tolist()
+        [2.581139, 2.118034, 1.912871, 1.790569]
+        >>> multi_power([0.1, 0.1, 0.05, 0.05], **params).round(6).tolist()
+        [2.581139, 2.118034, 1.995201, 1.904434]
     """
     return multi_power_from(multi_power_terms(lrs, at), L0, A, alpha, B, C, beta, gamma)
 
 
 def tissue_terms(lrs: Any, at: Any = None, lam: float = TISSUE_LAMBDA) -> dict[str, np.ndarray]:
-    """What the Tissue et al. law needs of a rate sequence: S1 and S2 at the steps `at` (see `tissue`)."""
+    """What the Tissue et al. law needs of a rate sequence: S1 and S2 at the steps `at` (see `tissue`).
+
+    S2 sums the momentum m of the rate's decrease, computed with a first-order recursive filter (scipy.signal.lfilter).
+
+    Args:
+        lrs: the rate of every update, finite and >= 0.
+        at: the steps t (1..T) to evaluate; None: all.
+        lam: the momentum's decay factor, in [0, 1].
+
+    Returns:
+        A dict with "s1" and "s2" at the steps.
+
+    Example:
+        >>> from lrlab.lab.forecast import tissue_terms
+        >>> terms = tissue_terms([0.1, 0.1, 0.05, 0.05], lam=0.5)
+        >>> terms["s1"].round(6).tolist(), terms["s2"].round(6).tolist()
+        ([0.1, 0.2, 0.25, 0.3], [0.0, 0.0, 0.05, 0.075])
+    """
     eta = _rates(lrs)
     t = _at(at, eta.size)
     lam = _check.in_range("tissue", "lam", lam, 0.0, 1.0)
@@ -129,7 +208,23 @@ def tissue_terms(lrs: Any, at: Any = None, lam: float = TISSUE_LAMBDA) -> dict[s
 
 
 def tissue_from(terms: dict[str, np.ndarray], L0: float, A: float, alpha: float, C: float) -> np.ndarray:
-    """The Tissue et al. law evaluated on `tissue_terms` (see `tissue` for the formula)."""
+    """The Tissue et al. law evaluated on `tissue_terms` (see `tissue` for the formula).
+
+    Separate from the terms so a fit builds them once: L(t) = L0 + A * S1(t)**(-alpha) - C * S2(t).
+
+    Args:
+        terms: what `tissue_terms` returned.
+        L0: the loss the law tends to as the area under the rates grows.
+        A: the scale of the power-law term.
+        alpha: the exponent of the area S1.
+        C: the weight of the annealing area S2.
+
+    Example:
+        >>> from lrlab.lab.forecast import tissue_from, tissue_terms
+        >>> terms = tissue_terms([0.1, 0.1, 0.05, 0.05], lam=0.5)
+        >>> tissue_from(terms, L0=1.0, A=0.5, alpha=0.5, C=2.0).round(6).tolist()
+        [2.581139, 2.118034, 1.9, 1.762871]
+    """
     with np.errstate(divide="ignore"):
         return L0 + A * terms["s1"] ** (-alpha) - C * terms["s2"]
 
@@ -138,27 +233,74 @@ def tissue(lrs: Any, L0: float, A: float, alpha: float, C: float, lam: float = T
            at: Any = None) -> np.ndarray:
     """The law of Tissue et al. 2024 ("Scaling law with learning rate annealing"): the loss after t updates.
 
+    Formula:
+
         L(t)  = L0 + A * S1(t)**(-alpha) - C * S2(t)
         S1(t) = eta_1 + ... + eta_t                          (forward area)
         S2(t) = m_1 + ... + m_t                              (annealing area)
         m_i   = lam * m_{i-1} + (eta_{i-1} - eta_i),  m_1 = 0 (momentum of the rate's decrease)
 
     eta_i = lrs[i-1]; lam is the decay factor (0.999 by default, as the paper's experiments use). A rising rate
-    (warmup) makes m negative, as the recursion says. `at`: the steps t (1..T) to evaluate (default all).
+    (warmup) makes m negative, as the recursion says.
+
+    Args:
+        lrs: the rate of every update, finite and >= 0.
+        L0: the loss the law tends to as the area under the rates grows.
+        A: the scale of the power-law term.
+        alpha: the exponent of the area S1.
+        C: the weight of the annealing area S2.
+        lam: the momentum's decay factor, in [0, 1].
+        at: the steps t (1..T) to evaluate; None: all.
+
+    Example:
+        The drop at update 3 adds m_3 = 0.05 to S2, then m_4 = 0.5 * 0.05:
+
+        >>> from lrlab.lab.forecast import tissue
+        >>> tissue([0.1, 0.1, 0.05, 0.05], L0=1.0, A=0.5, alpha=0.5, C=2.0, lam=0.5).round(6).tolist()
+        [2.581139, 2.118034, 1.9, 1.762871]
     """
     return tissue_from(tissue_terms(lrs, at, lam), L0, A, alpha, C)
 
 
 def law_terms(law: str, lrs: Any, at: Any = None, *, fitting: bool = False) -> dict[str, np.ndarray]:
-    """The parameter-free part of a law for a rate sequence (fitting=True: the multi-power law's changes grouped
-    into FIT_TERMS runs, see `multi_power_terms`)."""
+    """The parameter-free part of a law (`multi_power_terms` or `tissue_terms`) for a rate sequence.
+
+    With fitting=True the multi-power law's changes are grouped into FIT_TERMS runs (see `multi_power_terms`);
+    predictions use the exact terms. The tissue law uses its default lam.
+
+    Args:
+        law: "multi_power" or "tissue".
+        lrs: the rate of every update.
+        at: the steps t (1..T) to evaluate; None: all.
+        fitting: group the multi-power law's changes (an approximation for fitting).
+
+    Example:
+        >>> from lrlab.lab.forecast import law_terms
+        >>> sorted(law_terms("tissue", [0.1, 0.05])), sorted(law_terms("multi_power", [0.1, 0.05]))
+        (['s1', 's2'], ['drop', 'eta', 's1', 's_k'])
+    """
     if law == "multi_power":
         return multi_power_terms(lrs, at, FIT_TERMS if fitting else None)
     return tissue_terms(lrs, at)
 
 
 def law_from(law: str, terms: dict[str, np.ndarray], params: Sequence[float]) -> np.ndarray:
-    """A law evaluated on its terms with the given parameters (in the order of PARAMS[law])."""
+    """A law evaluated on its terms with the given parameters, in the order of PARAMS[law].
+
+    This is how a fit and a Forecast evaluate either law with a parameter vector.
+
+    Args:
+        law: "multi_power" or "tissue".
+        terms: what `law_terms` returned for that law.
+        params: the parameters, in the order of PARAMS[law].
+
+    Example:
+        >>> from lrlab.lab.forecast import PARAMS, law_from, law_terms
+        >>> PARAMS["tissue"]
+        ('L0', 'A', 'alpha', 'C')
+        >>> law_from("tissue", law_terms("tissue", [0.1, 0.1]), [1.0, 0.5, 0.5, 2.0]).round(6).tolist()
+        [2.581139, 2.118034]
+    """
     return multi_power_from(terms, *params) if law == "multi_power" else tissue_from(terms, *params)
 
 
@@ -190,8 +332,26 @@ def _starts(law: str, lo: float, hi: float) -> list[list[float]]:
 # -- curves: what a run gives the fit ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Curve:
-    """One training-loss curve: the rate of every update and the batch loss observed after t updates
-    (loss[t] for t = 1..T-1; loss[0] is the loss before training). label names it (the run's schedule)."""
+    """One training-loss curve: the rate of every update and the batch loss observed after t updates.
+
+    loss[t] for t = 1..T-1 is the observation of L(t); loss[0] is the loss before training (not used).
+    `Curve.from_run` takes a Run's step_lr and step_loss (refusing a diverged or too short run); `fit` takes Runs or
+    Curves.
+
+    Args:
+        label: what names it (the run's schedule).
+        lrs: the rate of every update (float64 array).
+        loss: the batch loss seen by every update (float64 array, same length).
+
+    Example:
+        >>> import numpy as np
+        >>> from lrlab.lab.forecast import Curve, tissue
+        >>> lrs = np.full(100, 0.1)
+        >>> law = tissue(lrs, L0=2.0, A=0.3, alpha=0.5, C=0.02)  # L(1..100)
+        >>> curve = Curve("constant(0.1)", lrs, np.concatenate([[3.0], law[:-1]]))
+        >>> curve.label, curve.lrs.size, round(float(curve.loss[1]), 6)
+        ('constant(0.1)', 100, 2.948683)
+    """
 
     label: str
     lrs: np.ndarray
@@ -209,14 +369,41 @@ class Curve:
 
 
 def blocks(n_updates: int, bins: int, skip: float = 0.0) -> list[np.ndarray]:
-    """Steps t = 1..n_updates-1 less the first `skip` fraction of the updates, cut into at most `bins`
-    contiguous blocks (as equal as possible, the last block ending at the last step)."""
+    """The steps a curve is fitted on, cut into blocks: t = 1..n_updates-1 less the first `skip` fraction.
+
+    They are cut into at most `bins` contiguous blocks (as equal as possible, the last ending at the last step);
+    the fit compares the law with each block's mean batch loss.
+
+    Args:
+        n_updates: the curve's number of updates T.
+        bins: the most blocks.
+        skip: the fraction of the first updates left out, in [0, 1).
+
+    Example:
+        >>> from lrlab.lab.forecast import blocks
+        >>> [b.tolist() for b in blocks(10, 3)]
+        [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+        >>> [b.tolist() for b in blocks(10, 3, skip=0.3)]
+        [[3, 4, 5], [6, 7], [8, 9]]
+    """
     t = np.arange(max(1, math.ceil(skip * n_updates)), n_updates)
     return [b for b in np.array_split(t, min(bins, t.size)) if b.size]
 
 
 def final_window(n_updates: int, bins: int) -> int:
-    """How many of the last updates the "final loss" averages: max(1, T // bins)."""
+    """How many of the last updates the "final loss" averages: max(1, T // bins).
+
+    A forecast and a measured run are compared on the same window.
+
+    Args:
+        n_updates: the curve's number of updates T.
+        bins: the fit's blocks per curve.
+
+    Example:
+        >>> from lrlab.lab.forecast import final_window
+        >>> final_window(200, 64), final_window(10, 64)
+        (3, 1)
+    """
     return max(1, n_updates // bins)
 
 
@@ -257,8 +444,29 @@ def _prepare(curve: Curve, law: str, scale: float, bins: int, per_bin: int, skip
 class Forecast:
     """A law fitted to some curves: predicts the loss curve of any rate sequence or schedule.
 
-    params: the fitted parameters (rates divided by `scale`); quality: in-sample and leave-one-schedule-out
-    errors (see the module docstring); warning: a sentence when the law does not hold on these runs, else None.
+    `fit` makes one; `curve`, `final` and `predict` forecast, `summary` says how well it fits. Rates are divided by
+    `scale` before the law sees them, so `params` are in those units.
+
+    Args:
+        law: "multi_power" or "tissue".
+        params: the fitted parameters by name (PARAMS[law] order).
+        scale: the rate the sequences are divided by.
+        curves: the fitting curves.
+        bins: blocks per curve (also sets the final-loss window).
+        per_bin: evaluation steps per block.
+        skip: the fraction of each curve's first updates left out of the fit.
+        cost: the fit's Huber cost.
+        quality: in-sample and leave-one-schedule-out errors (see the module docstring).
+        warning: a sentence when the law does not hold on these runs, else None.
+
+    Example:
+        A Forecast with known parameters (a fit's would come from `fit`):
+
+        >>> from lrlab.lab.forecast import Forecast
+        >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
+        ...               per_bin=2, skip=0.1, cost=0.0)
+        >>> fc.curve([0.1, 0.1, 0.05, 0.05]).round(6).tolist()
+        [2.948683, 2.67082, 2.599, 2.545724]
     """
 
     law: str
@@ -273,24 +481,85 @@ class Forecast:
     warning: str | None = None
 
     def curve(self, lrs: Any, at: Any = None) -> np.ndarray:
-        """Predicted L(t) for the rate sequence `lrs` (at the steps `at`, 1..T; default all)."""
+        """Predicted L(t) for the rate sequence `lrs`, at the steps `at` (1..T; default all).
+
+        The exact law (no grouping of the rate's changes) on the rates divided by `scale`.
+
+        Args:
+            lrs: the rate of every update.
+            at: the steps t (numbers of updates, 1..T); None: all.
+
+        Example:
+            >>> from lrlab.lab.forecast import Forecast
+            >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
+            ...               per_bin=2, skip=0.1, cost=0.0)
+            >>> fc.curve([0.1] * 4, at=[1, 4]).round(6).tolist()  # 2 + 0.3 * (0.1 t)**-0.5
+            [2.948683, 2.474342]
+        """
         return law_from(self.law, law_terms(self.law, _rates(lrs) / self.scale, at), list(self.params.values()))
 
     def final(self, lrs: Any) -> float:
-        """Predicted final loss of a rate sequence: the mean of L(t) over its last `final_window` updates."""
+        """Predicted final loss of a rate sequence: the mean of L(t) over its last `final_window` updates.
+
+        The same window `measured_final` averages, so forecasts and measurements compare like with like.
+
+        Args:
+            lrs: the rate of every update.
+
+        Example:
+            >>> from lrlab.lab.forecast import Forecast
+            >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
+            ...               per_bin=2, skip=0.1, cost=0.0)
+            >>> round(fc.final([0.1] * 8 + [0.05] * 8), 6)  # L(14) and L(15): a window of 16 // 8 = 2 updates
+            2.276413
+        """
         n = _rates(lrs).size
         w = final_window(n, self.bins)
         return float(self.curve(lrs, at=np.arange(max(1, n - w), n)).mean())
 
     def predict(self, spec: Any, steps: int) -> Prediction:
-        """The predicted curve of a schedule (a spec or a Schedule; left-out lengths bound to `steps`)."""
+        """The predicted curve of a schedule, its left-out lengths bound to `steps` updates.
+
+        Args:
+            spec: a spec string or a Schedule.
+            steps: the horizon in optimizer steps (>= 2).
+
+        Returns:
+            A Prediction (label, bound spec, rates, L(t) for t = 1..steps, final loss).
+
+        Example:
+            >>> from lrlab.lab.forecast import Forecast
+            >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
+            ...               per_bin=2, skip=0.1, cost=0.0)
+            >>> p = fc.predict("cosine(0.1)", 50)
+            >>> p.label, p.spec, p.loss.shape, round(p.final, 6)
+            ('cosine(0.1)', 'cosine(0.1, decay_steps=50)', (50,), 2.146458)
+        """
         sched = bind(spec, steps)
         lrs = sched(np.arange(steps))
         return Prediction(label=spec if isinstance(spec, str) else repr(spec), spec=repr(sched), lrs=lrs,
                           loss=self.curve(lrs), final=self.final(lrs))
 
     def summary(self) -> str:
-        """One line: the law, its parameters and the fit's errors."""
+        """One line: the law, its parameters (rates divided by `scale`) and the fit's errors.
+
+        The in-sample error is shown next to the noise of the block means; with two or more fitting schedules also the
+        leave-one-schedule-out final-loss error (mean and worst). It needs the `quality` a `fit` fills in.
+
+        Example:
+            >>> import numpy as np
+            >>> from lrlab import parse
+            >>> from lrlab.lab.forecast import Curve, fit, tissue
+            >>> def curve(spec):
+            ...     lrs = parse(spec).stretch(100)(np.arange(100))
+            ...     return Curve(spec, lrs, np.concatenate([[3.0], tissue(lrs, 2.0, 0.3, 0.5, 0.02)[:-1]]))
+            >>> fc = fit([curve("constant(0.1)"), curve("cosine(0.1)")], law="tissue", bins=8, check=False)
+            >>> law, errors = fc.summary().split(": ", 1)
+            >>> law
+            'tissue(L0=..., A=..., alpha=..., C=...; rates / 0.1)'
+            >>> errors
+            'in-sample error ...% mean (noise of the block means 0.12%)'
+        """
         shown = ", ".join(f"{k}={v:.4g}" for k, v in self.params.items())
         q = self.quality
         text = (f"{self.law}({shown}; rates / {self.scale:g}): in-sample error {q['in_sample_mean']:.2%} mean "
@@ -303,7 +572,25 @@ class Forecast:
 
 @dataclass
 class Prediction:
-    """A forecast of one schedule: its bound spec, rates, predicted L(t) for t = 1..T, and final loss."""
+    """A forecast of one schedule: its bound spec, rates, predicted L(t) for t = 1..T, and final loss.
+
+    What `Forecast.predict` returns; `rank` sorts candidates by `final`.
+
+    Args:
+        label: the spec as given (or the Schedule's repr).
+        spec: the schedule's repr with its lengths bound.
+        lrs: the rate of every update.
+        loss: predicted L(t), t = 1..T.
+        final: the predicted final loss (mean over the last `final_window` updates).
+
+    Example:
+        >>> from lrlab.lab.forecast import Forecast
+        >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
+        ...               per_bin=2, skip=0.1, cost=0.0)
+        >>> p = fc.predict("constant(0.1)", 4)
+        >>> p.lrs.tolist(), p.loss.round(6).tolist()
+        ([0.1, 0.1, 0.1, 0.1], [2.948683, 2.67082, 2.547723, 2.474342])
+    """
 
     label: str
     spec: str
@@ -313,7 +600,19 @@ class Prediction:
 
 
 def bind(spec: Any, steps: int) -> Any:
-    """The schedule of a spec (or Schedule) with left-out lengths bound to `steps` updates."""
+    """The schedule of a spec (or Schedule) with left-out lengths bound to `steps` updates.
+
+    A schedule whose lengths are all given is returned as it is; others are stretched (`Schedule.stretch`).
+
+    Args:
+        spec: a spec string or a Schedule.
+        steps: the horizon in optimizer steps (>= 2).
+
+    Example:
+        >>> from lrlab.lab.forecast import bind
+        >>> bind("cosine(0.1)", 100), bind("cosine(0.1, decay_steps=50)", 100)
+        (cosine(0.1, decay_steps=100), cosine(0.1, decay_steps=50))
+    """
     from ..schedules import Schedule, parse
 
     steps = _check.steps("forecast", "steps", steps, minimum=2)
@@ -366,9 +665,29 @@ def _solve(law: str, prepared: list[_Prepared]) -> tuple[np.ndarray, float]:
 
 
 def compare_curve(fc: Forecast, curve: Curve) -> dict[str, float]:
-    """A forecast against a measured curve (a Run or Curve) of the same rates: curve_error (mean relative error over
-    the blocks the fit uses), curve_worst (worst block), final_error (relative error of the final loss),
-    predicted_final and measured_final."""
+    """A forecast against a measured curve (a Run or Curve) of the same rates.
+
+    Returns curve_error (mean relative error over the blocks the fit uses), curve_worst (worst block), final_error
+    (relative error of the final loss), predicted_final and measured_final. `lrlab forecast --check` prints them.
+
+    Args:
+        fc: the Forecast.
+        curve: the measured Run or Curve.
+
+    Example:
+        A curve made by the law itself is forecast exactly at the end:
+
+        >>> import numpy as np
+        >>> from lrlab import parse
+        >>> from lrlab.lab.forecast import Curve, Forecast, compare_curve, tissue
+        >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
+        ...               per_bin=2, skip=0.1, cost=0.0)
+        >>> lrs = parse("cosine(0.1, decay_steps=50)")(np.arange(50))
+        >>> curve = Curve("cosine", lrs, np.concatenate([[3.0], tissue(lrs, 2.0, 0.3, 0.5, 0.02)[:-1]]))
+        >>> result = compare_curve(fc, curve)
+        >>> sorted(result), round(result["final_error"], 6), round(result["measured_final"], 6)
+        (['curve_error', 'curve_worst', 'final_error', 'measured_final', 'predicted_final'], 0.0, 2.146458)
+    """
     curve = curve if isinstance(curve, Curve) else Curve.from_run(curve)
     p = _prepare(curve, fc.law, fc.scale, fc.bins, fc.per_bin, fc.skip)
     p.terms = law_terms(fc.law, curve.lrs / fc.scale, _probe_steps(curve, fc))  # exact terms, not grouped
@@ -400,14 +719,44 @@ def _errors(fc: Forecast, curves: Sequence[Curve]) -> tuple[list[float], list[fl
 
 
 def measured_final(curve: Curve, bins: int) -> float:
-    """A curve's measured final loss: the mean batch loss over its last `final_window` updates."""
+    """A curve's measured final loss: the mean batch loss over its last `final_window` updates.
+
+    Args:
+        curve: the measured Curve.
+        bins: the fit's blocks per curve (sets the window).
+
+    Example:
+        >>> import numpy as np
+        >>> from lrlab.lab.forecast import Curve, measured_final
+        >>> curve = Curve("constant(0.1)", np.full(16, 0.1), np.arange(16, 0, -1, dtype=float))
+        >>> measured_final(curve, bins=8)  # the last 2 losses, 2 and 1
+        1.5
+    """
     n = curve.lrs.size
     w = final_window(n, bins)
     return float(curve.loss[max(1, n - w):n].mean())
 
 
 def final_error(fc: Forecast, curve: Curve) -> float:
-    """Relative error of the forecast final loss of a curve's rates against its measured final loss."""
+    """Relative error of the forecast final loss of a curve's rates against its measured final loss.
+
+    |forecast - measured| / measured, both over the last `final_window` updates; the leave-one-schedule-out check
+    of `fit` averages it.
+
+    Args:
+        fc: the Forecast.
+        curve: the measured Curve.
+
+    Example:
+        >>> import numpy as np
+        >>> from lrlab.lab.forecast import Curve, Forecast, final_error
+        >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
+        ...               per_bin=2, skip=0.1, cost=0.0)
+        >>> predicted = fc.final(np.full(16, 0.1))
+        >>> curve = Curve("constant(0.1)", np.full(16, 0.1), np.full(16, predicted * 1.1))
+        >>> round(final_error(fc, curve), 6)  # the measured loss is 10% above the forecast
+        0.090909
+    """
     measured = measured_final(curve, fc.bins)
     return abs(fc.final(curve.lrs) - measured) / measured
 
@@ -416,13 +765,39 @@ def fit(runs: Sequence[Any], law: str = "multi_power", *, bins: int = 64, per_bi
         check: bool = True, scale: float | None = None) -> Forecast:
     """Fit a law to the training-loss curves of `runs` (Runs of one task, or Curves).
 
-    law: "multi_power" (default) or "tissue". bins: blocks per curve (the smoothing, see the module docstring);
-    per_bin: evaluation steps per block. skip: the fraction of each run's first updates left out (the laws are
-    power laws of the rate area, which blow up where the area is near 0, while the first loss is finite; the papers
-    fit after warmup). check: also refit without each schedule in turn (leave-one-schedule-out;
-    needs two schedules or more) to measure how well the law predicts a schedule it has not seen. scale: the rate
-    the sequences are divided by (default the largest fitting rate). A fit whose errors pass WARN_IN_SAMPLE or
-    WARN_HELD_OUT gets `warning` set and issues a UserWarning.
+    Each curve's updates, less the first `skip` fraction, are cut into `bins` blocks and the law's block means are
+    fitted to the observed ones on a log scale (scipy.optimize.least_squares, then Huber loss; see the module
+    docstring). A fit whose errors pass WARN_IN_SAMPLE or WARN_HELD_OUT gets `warning` set and issues a UserWarning.
+
+    Args:
+        runs: Runs (a diverged or too short one is refused) or Curves.
+        law: "multi_power" (default) or "tissue".
+        bins: blocks per curve (the smoothing).
+        per_bin: evaluation steps per block.
+        skip: the fraction of each run's first updates left out, in [0, 0.9] (the laws are power laws of the rate
+            area, which blow up where the area is near 0, while the first loss is finite; the papers fit after
+            warmup).
+        check: also refit without each schedule in turn (leave-one-schedule-out; needs two schedules or more) to
+            measure how well the law predicts a schedule it has not seen.
+        scale: the rate the sequences are divided by (None: the largest fitting rate).
+
+    Raises:
+        ValueError: no runs, a bad option, a run that cannot be fitted, or rates of 0 throughout.
+
+    Example:
+        Curves made by the tissue law (L0 = 2) are fitted back by it (the parameters in units of rates / 0.1):
+
+        >>> import numpy as np
+        >>> from lrlab import parse
+        >>> from lrlab.lab.forecast import Curve, fit, tissue
+        >>> def curve(spec):
+        ...     lrs = parse(spec).stretch(100)(np.arange(100))
+        ...     return Curve(spec, lrs, np.concatenate([[3.0], tissue(lrs, 2.0, 0.3, 0.5, 0.02)[:-1]]))
+        >>> fc = fit([curve("constant(0.1)"), curve("cosine(0.1)")], law="tissue", bins=8, check=False)
+        >>> fc.scale, round(fc.params["L0"], 1), fc.warning
+        (0.1, 2.0, None)
+        >>> round(fc.quality["in_sample_mean"], 3)
+        0.0
     """
     law = _check.choice("forecast", "law", law, LAWS)
     bins = _check.whole("forecast", "bins", bins, 2, 10_000)
@@ -485,7 +860,20 @@ def _warning(fc: Forecast) -> str | None:
 def rank(fc: Forecast, specs: Sequence[Any], steps: int) -> list[tuple[str, float]]:
     """(spec, predicted final loss) of every candidate schedule bound to `steps` updates, best (lowest) first.
 
-    This is what a tuner calls to train only the most promising candidates: `rank(fit(runs), specs, steps)`.
+    This is what a tuner calls to train only the most promising candidates: `rank(fit(runs), specs, steps)`. A
+    candidate whose forecast is not finite ranks last.
+
+    Args:
+        fc: the Forecast.
+        specs: the candidate specs or Schedules.
+        steps: the horizon in optimizer steps.
+
+    Example:
+        >>> from lrlab.lab.forecast import Forecast, rank
+        >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
+        ...               per_bin=2, skip=0.1, cost=0.0)
+        >>> [(spec, round(final, 6)) for spec, final in rank(fc, ["cosine(0.1)", "constant(0.1)"], 50)]
+        [('constant(0.1)', 2.139192), ('cosine(0.1)', 2.146458)]
     """
     out = [(s if isinstance(s, str) else repr(s), fc.predict(s, steps).final) for s in specs]
     return sorted(out, key=lambda item: (not math.isfinite(item[1]), item[1]))
@@ -493,8 +881,20 @@ def rank(fc: Forecast, specs: Sequence[Any], steps: int) -> list[tuple[str, floa
 
 @dataclass
 class Optimum:
-    """The schedule shape that minimises the fitted law's final loss: spec, predicted final, and the best of
-    every family searched (family -> (spec, predicted final))."""
+    """The schedule shape that minimises the fitted law's final loss, and the best of every family searched.
+
+    What `optimise` returns; `spec` parses back with lrlab.parse.
+
+    Args:
+        spec: the best schedule's spec.
+        final: its predicted final loss.
+        families: family name -> (its best spec, predicted final loss).
+
+    Example:
+        >>> from lrlab.lab.forecast import Optimum
+        >>> Optimum("cosine(0.1, decay_steps=50)", 2.15, {"cosine": ("cosine(0.1, decay_steps=50)", 2.15)}).spec
+        'cosine(0.1, decay_steps=50)'
+    """
 
     spec: str
     final: float
@@ -538,7 +938,28 @@ def optimise(fc: Forecast, steps: int, *, peak: float | None = None, low: float 
     each non-increasing after `warmup` steps: wsd(peak, decay_steps, end_lr, decay=linear|cosine|1-sqrt),
     cosine(peak, alpha) and exponential(peak, decay_rate). The peak rate is kept within [low, peak] (default: the
     range of the fitting runs' largest rates; the law is not trusted to extrapolate to rates it never saw).
-    Returns the best spec (it parses back with lrlab.parse) and the best of each family.
+
+    Args:
+        fc: the Forecast.
+        steps: the horizon in optimizer steps (>= 2).
+        peak: the highest peak rate searched (None: the fitting runs' largest rate).
+        low: the lowest peak rate searched (None: the smallest of the fitting runs' largest rates).
+        warmup: linear warmup steps every family starts with (0..steps-2).
+        seed: the search's seed.
+        maxiter: differential evolution's generations per family.
+
+    Returns:
+        An Optimum: the best spec (it parses back with lrlab.parse) and the best of each family.
+
+    Example:
+        >>> from lrlab.lab.forecast import Forecast, optimise
+        >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
+        ...               per_bin=2, skip=0.1, cost=0.0)
+        >>> best = optimise(fc, 50, peak=0.1, low=0.1, maxiter=2)
+        >>> sorted(best.families)
+        ['cosine', 'exponential', 'wsd 1-sqrt', 'wsd cosine', 'wsd linear']
+        >>> best.final == min(final for _, final in best.families.values())
+        True
     """
     from scipy.optimize import differential_evolution
 
@@ -569,8 +990,21 @@ def optimise(fc: Forecast, steps: int, *, peak: float | None = None, low: float 
 
 
 def smoothed(curve: Any, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """A curve's (or Run's) measured loss as the fit sees it: (middle step, mean batch loss) of each block (none
-    skipped)."""
+    """A curve's (or Run's) measured loss as the fit sees it: (middle step, mean batch loss) of each block.
+
+    No updates are skipped here (skip 0), so a plot shows the whole run beside the forecast.
+
+    Args:
+        curve: a Curve or a Run.
+        bins: the most blocks.
+
+    Example:
+        >>> import numpy as np
+        >>> from lrlab.lab.forecast import Curve, smoothed
+        >>> steps, loss = smoothed(Curve("c", np.full(9, 0.1), np.arange(9, 0, -1, dtype=float)), bins=2)
+        >>> steps.tolist(), loss.tolist()
+        ([2.5, 6.5], [6.5, 2.5])
+    """
     curve = curve if isinstance(curve, Curve) else Curve.from_run(curve)
     parts = blocks(curve.lrs.size, bins)
     return np.array([b.mean() for b in parts]), np.array([curve.loss[b].mean() for b in parts])

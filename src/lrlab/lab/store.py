@@ -158,7 +158,21 @@ def database_url(db: str | Path) -> str:
 
     A plain path (any Path, or a string without `scheme://`) is an SQLite file: `sqlite:///<absolute path>`.
     `postgresql://` (and `postgres://`) is given the installed driver, psycopg 3: `postgresql+psycopg://`. Other
-    URLs are returned as they are. ValueError (one line, the password hidden) for a URL SQLAlchemy cannot read."""
+    URLs are returned as they are. This is the one place that turns a `db` into a URL.
+
+    Args:
+        db: a path or an SQLAlchemy URL.
+
+    Raises:
+        ValueError: a URL SQLAlchemy cannot read (one line, the password hidden).
+
+    Example:
+        >>> from lrlab.lab.store import database_url
+        >>> database_url("postgresql://me:secret@db.example:5432/runs")
+        'postgresql+psycopg://me:secret@db.example:5432/runs'
+        >>> database_url("runs.db").startswith("sqlite:///") and database_url("runs.db").endswith("/runs.db")
+        True
+    """
     if isinstance(db, Path) or not _SCHEME.match(str(db)):
         return "sqlite:///" + str(Path(db).expanduser().absolute())
     url = _parse_url(str(db))
@@ -168,14 +182,40 @@ def database_url(db: str | Path) -> str:
 
 
 def display_name(db: str | Path) -> str:
-    """How a run store (or storage) is named in messages: a path as given, a URL with its password hidden."""
+    """How a run store (or storage) is named in messages: a path as given, a URL with its password hidden.
+
+    Every error message and listing names the store this way, so a password never reaches a terminal or a log.
+
+    Args:
+        db: a path or an SQLAlchemy URL.
+
+    Example:
+        >>> from lrlab.lab.store import display_name
+        >>> display_name("postgresql://me:secret@db.example:5432/runs")
+        'postgresql://me:***@db.example:5432/runs'
+        >>> display_name("lrlab-runs/runs.db")
+        'lrlab-runs/runs.db'
+    """
     if isinstance(db, Path) or not _SCHEME.match(str(db)):
         return str(db)
     return _parse_url(str(db)).render_as_string(hide_password=True)
 
 
 def sqlite_path(db: str | Path) -> Path | None:
-    """The SQLite file a run store's db names (a plain path or an sqlite:/// URL); None for a database server."""
+    """The SQLite file a run store's db names (a plain path or an sqlite:/// URL); None for a database server.
+
+    The CLI uses it to tell "no store yet" (a file that does not exist) from a server it must connect to.
+
+    Args:
+        db: a path or an SQLAlchemy URL.
+
+    Example:
+        >>> from lrlab.lab.store import sqlite_path
+        >>> sqlite_path("sqlite:////tmp/runs.db")
+        PosixPath('/tmp/runs.db')
+        >>> sqlite_path("postgresql://me@db.example/runs") is None
+        True
+    """
     url = sa.engine.make_url(database_url(db))
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
@@ -191,7 +231,24 @@ def _parse_url(text: str) -> sa.engine.URL:
 
 
 def config_key(config: dict[str, Any]) -> str | None:
-    """The identity of a run's config: equal keys train the same thing. None when the schedule has no config."""
+    """The identity of a run's config: equal keys train the same thing; None when the schedule has no config.
+
+    The key is the SHA-256 of the JSON of task, schedule_config, optimizer, optimizer_kwargs, epochs, batch_size,
+    seed, plateau, steps (and task_identity where the task has one) plus FORMAT_VERSION, so a trainer change that
+    bumps FORMAT_VERSION makes old runs train again. Other config fields (label, dtype, branch) are not part of it.
+
+    Args:
+        config: a Run's config dict.
+
+    Example:
+        >>> from lrlab.lab.store import config_key
+        >>> config = {"task": "or3", "schedule_config": {"kind": "constant", "lr": 0.5}, "seed": 0, "epochs": 2}
+        >>> key = config_key(config)
+        >>> len(key), key == config_key({**config, "label": "another label"}), key == config_key({**config, "seed": 1})
+        (64, True, False)
+        >>> config_key({"task": "or3", "schedule_config": None}) is None
+        True
+    """
     if config.get("schedule_config") is None:
         return None
     picked = {name: config.get(name) for name in _KEY_FIELDS}
@@ -234,15 +291,37 @@ def _alive(pid: int) -> bool:
 class Store:
     """Runs in an SQLite file or a database server; `save` commits at once. Usable as a context manager.
 
-    db: an SQLAlchemy URL (`sqlite:///path.db`, `postgresql://user@host:port/name`) or a plain path (an SQLite
-    file). readonly=True opens without writing anything (listing and showing runs; a read-only file works, opened
-    read-only; on PostgreSQL its transactions are read-only); otherwise the tables are created or upgraded and must
-    be writable. timeout: seconds to wait for a lock another process holds (SQLite's busy timeout; PostgreSQL's
-    lock_timeout, and its connect timeout, at least 2 s). heartbeat_s / stale_after_s: how often a claim's owner
-    says it is alive, and after how long without a beat a claim of another host is taken over. poll_s: how often a
-    process waiting for a claimed run looks again. Every database failure is a one-line ValueError naming the
-    store (`name`: the path as given, or the URL with its password hidden); `path` is the SQLite file (None for a
-    server), `url` the URL the engine uses.
+    Opened for writing, the tables are created or upgraded and a write is probed (then rolled back), so a store that
+    cannot be written fails before anything trains. Every database failure is a one-line ValueError naming the store
+    (`name`: the path as given, or the URL with its password hidden); `path` is the SQLite file (None for a server),
+    `url` the URL the engine uses.
+
+    Args:
+        db: an SQLAlchemy URL (`sqlite:///path.db`, `postgresql://user@host:port/name`) or a plain path (an SQLite
+            file, its folder created if needed).
+        readonly: open without writing anything (listing and showing runs; a read-only file works, opened read-only;
+            on PostgreSQL its transactions are read-only); ValueError when there is no SQLite file.
+        timeout: seconds to wait for a lock another process holds (SQLite's busy timeout; PostgreSQL's lock_timeout,
+            and its connect timeout, at least 2 s).
+        heartbeat_s: how often (seconds) a claim's owner says it is alive.
+        stale_after_s: after how many seconds without a heartbeat a claim of another host is taken over.
+        poll_s: how often (seconds) a process waiting for a claimed run looks again.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from lrlab.lab.compare import compare
+        >>> from lrlab.lab.store import Store
+        >>> run = compare("or3", ["constant(0.5)"], epochs=1, db=None, progress=False).runs[0]
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     with Store(Path(folder) / "runs.db") as store:
+        ...         run_id = store.save(run)
+        ...         print(run_id, len(store), store.find(run.config).label)
+        1 1 constant(0.5)
+
+        A PostgreSQL database shared by many machines (not run here):
+
+            Store("postgresql://postgres@127.0.0.1:5432/runs")
     """
 
     def __init__(
@@ -331,6 +410,20 @@ class Store:
         return engine
 
     def close(self) -> None:
+        """Release the store's connections (the engine's pool); the context manager calls it on exit.
+
+        The store is not usable afterwards; closing twice is harmless.
+
+        Example:
+            >>> import tempfile
+            >>> from pathlib import Path
+            >>> from lrlab.lab.store import Store
+            >>> with tempfile.TemporaryDirectory() as folder:
+            ...     store = Store(Path(folder) / "runs.db")
+            ...     print(len(store))
+            ...     store.close()
+            0
+        """
         self._engine.dispose()
 
     def __enter__(self) -> Store:
@@ -485,10 +578,29 @@ class Store:
 
     # -- writing ----------------------------------------------------------------------------------
     def save(self, run: Run, *, _claim: tuple[str, str] | None = None) -> int:
-        """Write a finished run (committed before returning) and set its id.
+        """Write a finished run (committed before returning) and set its `id` and `created`; returns the id.
 
-        The run becomes the one `find` returns for its config: a run stored before with the same config keeps its
-        row and loses its key (a --fresh rerun)."""
+        The run becomes the one `find` returns for its config: a run stored before with the same config keeps its row
+        and loses its key (a fresh rerun). A run whose schedule has no config is stored without a key (never found).
+
+        Args:
+            run: the finished Run.
+            _claim: internal (`Claim.save`): the (key, token) of a claim released in the same transaction.
+
+        Raises:
+            ValueError: a store opened read-only, or a database failure (one line).
+
+        Example:
+            >>> import tempfile
+            >>> from pathlib import Path
+            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.store import Store
+            >>> run = compare("or3", ["constant(0.5)"], epochs=1, db=None, progress=False).runs[0]
+            >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
+            ...     first, second = store.save(run), store.save(run)  # the second replaces the first for find
+            ...     print(first, second, len(store), store.find(run.config).id)
+            1 2 2 2
+        """
         self._writable()
         history = run.history
         hist = {"columns": [str(c) for c in history.columns], "data": history.astype(object).values.tolist()}
@@ -517,13 +629,33 @@ class Store:
               on_wait: Callable[[str], Any] | None = None) -> Claim:
         """The stored run of `config`, or the right to train it: use the result in a with-block.
 
-        `claim.run` is the stored run to reuse (never when fresh); else this process holds the claim until the
-        block ends (released on success, failure and KeyboardInterrupt), trains, and stores the run with
-        `claim.save(run)`. While another live process holds the claim, this waits, calling
-        on_wait("waiting for pid P on HOST") once, and then reuses its run, or trains itself if that process
-        stored none. A claim whose owner is gone (pid not alive on this host, or no heartbeat for stale_after_s)
-        is taken over. A config without a key (a schedule without a config) cannot be claimed: the Claim is
-        empty and save stores the run as usual."""
+        `claim.run` is the stored run to reuse (never when fresh); else this process holds the claim until the block
+        ends (released on success, failure and KeyboardInterrupt), trains, and stores the run with `claim.save(run)`.
+        While another live process holds the claim, this waits, calling on_wait("waiting for pid P on HOST") once, and
+        then reuses its run, or trains itself if that process stored none. A claim whose owner is gone (pid not alive
+        on this host, or no heartbeat for stale_after_s) is taken over. A config without a key (a schedule without a
+        config) cannot be claimed: the Claim is empty and save stores the run as usual.
+
+        Args:
+            config: the config of the run to train (Plan.config / Run.config).
+            fresh: claim it even when a stored run matches (train again).
+            on_wait: called once with a message when another process holds the claim (None: nothing).
+
+        Example:
+            >>> import tempfile
+            >>> from pathlib import Path
+            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.store import Store
+            >>> run = compare("or3", ["constant(0.5)"], epochs=1, db=None, progress=False).runs[0]
+            >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
+            ...     with store.claim(run.config) as claim:
+            ...         print(claim.held, claim.run)
+            ...         run_id = claim.save(run)  # the trained run; the claim is released with it
+            ...     with store.claim(run.config) as again:
+            ...         print(again.held, again.run.id)
+            True None
+            False 1
+        """
         self._writable()
         key = config_key(config)
         if key is None:
@@ -568,7 +700,23 @@ class Store:
         return now - float(heartbeat) > self.stale_after_s
 
     def claims(self) -> list[dict[str, Any]]:
-        """The runs being trained now: key, host, pid, claimed_at, heartbeat (oldest first)."""
+        """The runs being trained now: one dict per claim with key, host, pid, claimed_at, heartbeat (oldest first).
+
+        claimed_at and heartbeat are Unix times in seconds. An empty list for a store without claims (or a phase-1
+        store read as it is).
+
+        Example:
+            >>> import tempfile
+            >>> from pathlib import Path
+            >>> from lrlab.lab.store import Store
+            >>> config = {"task": "or3", "schedule_config": {"kind": "constant", "lr": 0.5}, "seed": 0}
+            >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
+            ...     with store.claim(config):
+            ...         print([sorted(c) for c in store.claims()])
+            ...     print(store.claims())
+            [['claimed_at', 'heartbeat', 'host', 'key', 'pid']]
+            []
+        """
         if self._empty or self._sql.claims is None:
             return []
         with self._transaction() as conn:
@@ -590,7 +738,27 @@ class Store:
 
     # -- reading ----------------------------------------------------------------------------------
     def find(self, config: dict[str, Any]) -> Run | None:
-        """The stored run with this config's key, or None."""
+        """The stored run with this config's key (the latest saved), or None.
+
+        This is how a comparison reuses a run instead of training it again; a config without a key finds nothing.
+
+        Args:
+            config: a run's config (see `config_key` for the fields that count).
+
+        Example:
+            >>> import tempfile
+            >>> from pathlib import Path
+            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.store import Store
+            >>> run = compare("or3", ["constant(0.5)"], epochs=1, db=None, progress=False).runs[0]
+            >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
+            ...     print(store.find(run.config))
+            ...     run_id = store.save(run)
+            ...     found = store.find(run.config)
+            ...     print(found.id, found.label, found.model)
+            None
+            1 constant(0.5) None
+        """
         key = config_key(config)
         if key is None or self._empty:
             return None
@@ -599,7 +767,30 @@ class Store:
             return None if row is None else self._run(row)
 
     def get(self, run_id: int) -> Run:
-        """The run stored under `run_id`; ValueError if there is none."""
+        """The run stored under `run_id`, with its config, history, per-step arrays and metrics (no model).
+
+        Ids are the ones `save` returned and `lrlab runs` lists.
+
+        Args:
+            run_id: the run's id (a whole number >= 0).
+
+        Raises:
+            ValueError: no run with that id (or an id that is not a whole number).
+
+        Example:
+            >>> import tempfile
+            >>> from pathlib import Path
+            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.store import Store
+            >>> run = compare("or3", ["constant(0.5)"], epochs=2, db=None, progress=False).runs[0]
+            >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
+            ...     stored = store.get(store.save(run))
+            ...     print(stored.label, stored.history["epoch"].tolist(), stored.step_lr.tolist())
+            ...     store.get(7)
+            Traceback (most recent call last):
+            ...
+            ValueError: no run with id 7 in '...runs.db'
+        """
         rid = _check.whole(f"run store {self.name!r}", "run id", run_id, 0, _MAX_ID)
         row = None
         if not self._empty:
@@ -611,7 +802,27 @@ class Store:
             return self._run(row)
 
     def summaries(self, task: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        """One dict per stored run, newest first: id, created, task, schedule, seed, status, wall_s, metrics."""
+        """One dict per stored run, newest first: what `lrlab runs` lists.
+
+        Each dict has id, created, task, schedule (the label), spec (the schedule used), optimizer, epochs, batch_size,
+        seed, status, wall_s and metrics; the history and per-step arrays are not read.
+
+        Args:
+            task: only this task's runs (None: all).
+            limit: at most this many (None: all).
+
+        Example:
+            >>> import tempfile
+            >>> from pathlib import Path
+            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.store import Store
+            >>> runs = compare("or3", ["constant(0.5)", "cosine(0.5)"], epochs=1, db=None, progress=False).runs
+            >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
+            ...     for run in runs:
+            ...         _ = store.save(run)
+            ...     print([(s["id"], s["schedule"], s["epochs"]) for s in store.summaries(task="or3", limit=5)])
+            [(2, 'cosine(0.5)', 1), (1, 'constant(0.5)', 1)]
+        """
         limit = _check.whole(f"run store {self.name!r}", "limit", limit, 0, _MAX_ID, optional=True)
         if self._empty:
             return []
@@ -667,7 +878,24 @@ class Claim:
 
     As a context manager it beats the claim's heartbeat from a thread (on a connection of its own) while the block
     runs, and releases the claim when the block ends, however it ends (a release that fails while an exception is
-    on its way is dropped: the claim is then taken over, its owner being gone)."""
+    on its way is dropped: the claim is then taken over, its owner being gone). `held` says whether this process
+    holds a claim.
+
+    Args:
+        store: the Store it belongs to.
+        key: the config key claimed (None: nothing to claim).
+        token: this claim's owner token (None when nothing is held).
+        run: the stored run to reuse, or None.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from lrlab.lab.store import Store
+        >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
+        ...     claim = store.claim({"task": "or3", "schedule_config": None})  # no key: nothing to claim
+        ...     print(claim.held, claim.key, claim.run)
+        False None None
+    """
 
     def __init__(self, store: Store, key: str | None, token: str | None, run: Run | None) -> None:
         self.store, self.key, self.token, self.run = store, key, token, run
@@ -680,7 +908,24 @@ class Claim:
         return self.token is not None
 
     def save(self, run: Run) -> int:
-        """Store the trained run and release the claim, in one transaction."""
+        """Store the trained run and release the claim, in one transaction; returns the run's id.
+
+        With nothing held (a config without a key) it is `Store.save`.
+
+        Args:
+            run: the trained Run.
+
+        Example:
+            >>> import tempfile
+            >>> from pathlib import Path
+            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.store import Store
+            >>> run = compare("or3", ["constant(0.5)"], epochs=1, db=None, progress=False).runs[0]
+            >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
+            ...     with store.claim(run.config) as claim:
+            ...         print(claim.save(run), store.claims())
+            1 []
+        """
         claim = (self.key, self.token) if self.held else None
         return self.store.save(run, _claim=claim)  # type: ignore[arg-type]
 

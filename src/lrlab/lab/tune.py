@@ -70,16 +70,36 @@ HEARTBEAT_S = 10
 GRACE_S = 60
 """Seconds without a heartbeat after which another worker marks a trial FAIL."""
 POLL_S = 1.0
+"""How often (seconds) a worker waiting for other workers' trials looks again."""
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 """Who ran a trial (its user attribute "worker"): host and process id."""
-"""How often a worker waiting for other workers' trials looks again."""
 
 
 # -- storage ---------------------------------------------------------------------------------------------
 def storage_url(storage: str | Path | None) -> str:
-    """The SQLAlchemy URL of a storage (the study's and the run store's: one database holds both): None is
-    DEFAULT_STORAGE; the rest is `store.database_url`'s rule (a path is an SQLite file, made absolute so every
-    worker finds the same file, its folder created; postgresql:// is read as psycopg 3)."""
+    """The SQLAlchemy URL of a tune storage: the study's and the run store's (one database holds both).
+
+    None is DEFAULT_STORAGE (lrlab-runs/tune.db); the rest is `store.database_url`'s rule: a path is an SQLite file,
+    made absolute so every worker finds the same file, and its folder is created; postgresql:// is read as
+    psycopg 3.
+
+    Args:
+        storage: an SQLite file path, an SQLAlchemy URL, or None.
+
+    Raises:
+        ValueError: an empty or non-string storage, a directory, or a URL SQLAlchemy cannot read.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from lrlab.lab.tune import storage_url
+        >>> storage_url("postgresql://me@db.example:5432/lrlab")
+        'postgresql+psycopg://me@db.example:5432/lrlab'
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     url = storage_url(Path(folder) / "studies" / "tune.db")
+        ...     print(url.startswith("sqlite:///"), (Path(folder) / "studies").is_dir())
+        True True
+    """
     from .store import database_url, sqlite_path
 
     if storage is None:
@@ -239,8 +259,23 @@ def _counts(study: Any) -> dict[str, int]:
 
 @contextlib.contextmanager
 def quiet() -> Any:
-    """Optuna's warnings about the features used here as documented (heartbeats with ask-and-tell, experimental
-    arguments) silenced."""
+    """A context manager that silences Optuna's warnings about the features tune uses as documented.
+
+    Those are the ExperimentalWarning of experimental arguments and the warning that heartbeats are meant for
+    Study.optimize (tune uses them with ask-and-tell); every other warning still shows.
+
+    Example:
+        >>> import warnings
+        >>> from optuna.exceptions import ExperimentalWarning
+        >>> from lrlab.lab.tune import quiet
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     with quiet():
+        ...         warnings.warn("an experimental argument", ExperimentalWarning)
+        ...         warnings.warn("something else", UserWarning)
+        >>> [str(w.message) for w in caught]
+        ['something else']
+    """
     from optuna.exceptions import ExperimentalWarning
 
     with warnings.catch_warnings():
@@ -259,7 +294,28 @@ def _fail_stale(study: Any) -> None:
 
 # -- the worker ------------------------------------------------------------------------------------------
 def run_worker(s: _Settings, worker: int = 0) -> int:
-    """One worker's loop on the study (see the module docstring); returns how many trials it finished."""
+    """One worker's loop on the study (see the module docstring); returns how many trials it finished.
+
+    It asks trials in batches of at most `batch` (so the study ends with `trials` finished ones), trains each batch
+    as one stack with Optuna's pruner watching every epoch, and tells them; `tune` runs it in this process
+    (workers=1) or in each worker process. Optuna's warnings about documented uses are silenced (`quiet`).
+
+    Args:
+        s: the worker's settings (`tune` builds them: task, space, epochs, trials, storage URL and study, ...).
+        worker: this worker's index on the machine (its sampler is seeded with seed + worker + trials so far).
+
+    Example:
+        A worker needs a study in a storage, so it is shown, not run (`tune(..., workers=4)` starts four):
+
+            run_worker(settings, worker=1)
+
+        Each trial it runs names it in its "worker" user attribute, host and process id:
+
+        >>> from lrlab.lab.tune import WORKER_ID
+        >>> import os
+        >>> WORKER_ID.endswith(f":{os.getpid()}")
+        True
+    """
     with quiet():
         return _worker_loop(s, worker)
 
@@ -391,9 +447,36 @@ def _by_forecast(study: Any, s: _Settings, trials: list[Any], specs: dict[int, s
 
 def fit_forecast(task: Task, peak: float, steps: int, *, seed: int = 0, db: str | Path | None = None,
                  progress: bool = False, **options: Any) -> Any:
-    """The multi-power law fitted to constant(peak), cosine(peak) and wsd(peak, decay_steps=steps // 5) trained
-    for `steps` updates on `seed` through `compare` (reused from the run store `db`; options: compare's optimizer,
-    epochs, batch_size, dtype, device and optimizer options). Its `warning` says when the law does not hold."""
+    """The multi-power law fitted to three runs at the rate `peak`: what tune's forecast=M ranks candidates with.
+
+    The runs are constant(peak), cosine(peak) and wsd(peak, decay_steps=steps // 5), trained for `steps` updates on
+    `seed` through `compare` (reused from the run store `db`). Its `warning` says when the law does not hold on the
+    task (tune then falls back to the plain search); the UserWarning of `fit` is silenced here.
+
+    Args:
+        task: the Task.
+        peak: the rate of the three runs (the space's centre rate).
+        steps: the runs' length in optimizer steps (the forecasts' horizon).
+        seed: the runs' seed.
+        db: the run store (a path or URL), None to store nothing.
+        progress: rich bars while the runs train.
+        **options: compare's optimizer, epochs, batch_size, dtype, device and optimizer options.
+
+    Example:
+        Training and fitting take a few seconds, so this is shown, not run:
+
+            fc = fit_forecast(get_task("mnist1d"), 0.05, 2000, db="lrlab-runs/tune.db")
+            print(fc.summary(), fc.warning)
+
+        A bad rate fails before anything trains:
+
+        >>> from lrlab.lab.task import get_task
+        >>> from lrlab.lab.tune import fit_forecast
+        >>> fit_forecast(get_task("or3"), -1.0, 20)
+        Traceback (most recent call last):
+        ...
+        ValueError: constant: lr must be a finite number >= 0, got -1.0...
+    """
     from .compare import compare
     from .forecast import fit
 
@@ -470,7 +553,26 @@ class _LiveView:
 
 
 def status_line(study: Any, total: int) -> str:
-    """"done 12/64 (pruned 5), running 4, failed 0; best 0.9821: SPEC"."""
+    """The live view's line: trials done of the total (pruned), running, failed, and the best value with its spec.
+
+    Trials pruned by the forecast (never trained) are counted apart, as "not trained (forecast)".
+
+    Args:
+        study: the optuna Study.
+        total: the study's number of trials asked for.
+
+    Example:
+        >>> import optuna
+        >>> from lrlab.lab.tune import status_line
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> study = optuna.create_study(direction="maximize")  # in memory
+        >>> for spec, value in [("cosine(0.5)", 0.9), ("constant(0.5)", 0.8)]:
+        ...     trial = study.ask()
+        ...     trial.set_user_attr("spec", spec)
+        ...     _ = study.tell(trial, value)
+        >>> status_line(study, 8)
+        'trials done 2/8 (pruned 0), running 0, failed 0; best 0.9: cosine(0.5)'
+    """
     c = _counts(study)
     text = (f"trials done {c['complete'] + c['pruned']}/{total} (pruned {c['pruned']}), running {c['running']}, "
             f"failed {c['failed']}")
@@ -486,11 +588,28 @@ def status_line(study: Any, total: int) -> str:
 # -- the result ------------------------------------------------------------------------------------------
 @dataclass
 class TuneResult:
-    """What `tune` found. best_spec: the confirmed leaderboard's first spec (the best trial's without
-    confirmation); trials: one row per trial (number, state, spec, value, epochs, status, duration_s);
-    leaderboard: the confirmation's ranking (None without confirmation); comparison: its Comparison;
-    study: the optuna Study; storage: its URL; forecast: the fitted Forecast with forecast=M (None without; its
-    `warning` set when the search fell back to the plain one)."""
+    """What `tune` found: the best spec, every trial, and the confirmation's leaderboard.
+
+    best_spec is the confirmed leaderboard's first spec (the best trial's without confirmation).
+
+    Args:
+        best_spec: the answer.
+        trials: one row per trial (`trials_frame`).
+        leaderboard: the confirmation's ranking (None without confirmation).
+        study: the optuna Study.
+        comparison: the confirmation's Comparison (None without).
+        storage: the storage's URL.
+        metric: the objective's history column (val_accuracy, val_loss or loss).
+        forecast: the fitted Forecast with forecast=M (None without; its `warning` set when the search fell back to
+            the plain one).
+
+    Example:
+        >>> import pandas as pd
+        >>> from lrlab.lab.tune import TuneResult
+        >>> TuneResult(best_spec="cosine(0.5)", trials=pd.DataFrame({"number": [0, 1]}), leaderboard=None, study=None,
+        ...            comparison=None, storage="sqlite:///tune.db", metric="val_accuracy")
+        TuneResult(best_spec='cosine(0.5)', trials=2)
+    """
 
     best_spec: str
     trials: Any
@@ -506,8 +625,27 @@ class TuneResult:
 
 
 def trials_frame(study: Any) -> Any:
-    """One row per trial of the study: number, state, spec, worker, value, epochs trained, status, duration_s and
-    forecast (the forecast final training loss, with tune's forecast=M; status "forecast": not trained)."""
+    """One row per trial of the study, as a pandas DataFrame.
+
+    Columns: number, state, spec, worker, value (a pruned trial's last reported value), epochs trained, status
+    ("ok", "diverged", "pruned", "forecast": not trained, ...), duration_s and forecast (the forecast final training
+    loss, with tune's forecast=M).
+
+    Args:
+        study: the optuna Study.
+
+    Example:
+        >>> import optuna
+        >>> from lrlab.lab.tune import trials_frame
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> study = optuna.create_study(direction="maximize")  # in memory
+        >>> trial = study.ask()
+        >>> trial.set_user_attr("spec", "wsd(0.5)")
+        >>> trial.report(0.5, 1)
+        >>> _ = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        >>> trials_frame(study)[["number", "state", "spec", "value", "epochs", "status"]].to_dict("records")
+        [{'number': 0, 'state': 'PRUNED', 'spec': 'wsd(0.5)', 'value': 0.5, 'epochs': 1, 'status': 'pruned'}]
+    """
     import pandas as pd
 
     rows = []
@@ -526,7 +664,28 @@ def trials_frame(study: Any) -> Any:
 
 
 def best_trials(study: Any, k: int) -> list[Any]:
-    """The k best COMPLETE trials with distinct specs, best first (diverged ones excluded; k >= 1)."""
+    """The k best COMPLETE trials with distinct specs, best first (diverged ones excluded; k >= 1).
+
+    Only trials with status "ok" and a finite value count; of two trials with one spec the better is kept, ties go to
+    the earlier trial. These are the trials `confirm_best` trains again.
+
+    Args:
+        study: the optuna Study.
+        k: how many.
+
+    Example:
+        >>> import optuna
+        >>> from lrlab.lab.tune import best_trials
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> study = optuna.create_study(direction="maximize")  # in memory
+        >>> for spec, value in [("cosine(0.5)", 0.9), ("constant(0.5)", 0.8), ("cosine(0.5)", 0.85)]:
+        ...     trial = study.ask()
+        ...     trial.set_user_attr("spec", spec)
+        ...     trial.set_user_attr("status", "ok")
+        ...     _ = study.tell(trial, value)
+        >>> [(t.number, t.user_attrs["spec"], t.value) for t in best_trials(study, 3)]
+        [(0, 'cosine(0.5)', 0.9), (1, 'constant(0.5)', 0.8)]
+    """
     from optuna.trial import TrialState
 
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -595,22 +754,61 @@ def tune(
     forecast: int = 0,
     **optimizer_kwargs: Any,
 ) -> TuneResult:
-    """Search `space` (default: `default_space` around the task's rate, or around `lrlab find`'s valley rate with
-    peak_from_find) for the schedule that trains `task` best in `epochs` epochs (default: the task's), then confirm.
+    """Search a space of schedules with Optuna for the one that trains `task` best, then confirm it on fresh seeds.
 
-    trials: the study's total number of finished trials, however many workers joined; workers: worker processes
-    to start on this machine (1: this process); the same call elsewhere with the same storage and study joins.
-    storage: an SQLite path or URL, or postgresql://... (default lrlab-runs/tune.db); study: the study's name
-    (default: the task's name and a digest of the space, epochs, seed and run options, so the same call resumes its
-    study).
-    sampler: tpe, random or cmaes; pruner: asha (successive halving), hyperband, median or none. batch: trials
-    asked and trained together as one stack. confirm/seeds: the confirmation (module docstring; confirm=0 skips
-    it); the confirmed runs use seeds seed+1 .. seed+seeds and are kept in the run store beside the study.
-    heartbeat_s/grace_s: Optuna's heartbeat (a trial without a beat for grace_s seconds is marked FAIL).
-    optimizer, batch_size, dtype, device, optimizer_kwargs: as `lrlab.lab.compare`. progress: a live view on stderr
-    (and the confirmation's bars). threads: torch CPU threads in each worker.
-    forecast: M >= 2 ranks M x batch candidates per batch by a loss law's forecast and trains only the best batch
-    (module docstring; `fit_forecast`, at the space's centre rate); 0 (default) trains every asked trial.
+    The space defaults to `default_space` around the task's rate (or around `lrlab find`'s valley rate with
+    peak_from_find); trials train `epochs` epochs (default: the task's) in stacked batches with the pruner watching
+    every epoch, and the `confirm` best trials train again on `seeds` fresh seeds (see the module docstring).
+
+    Args:
+        task: a Task or a task name.
+        space: the search space (lrlab.lab.space syntax); None: the default space.
+        trials: the study's total number of finished trials, however many workers joined.
+        epochs: epochs per trial (None: the task's).
+        storage: an SQLite path or URL, or postgresql://... (None: lrlab-runs/tune.db); it also holds the run store.
+        study: the study's name (None: the task's name and a digest of the space, epochs, seed and run options, so
+            the same call resumes its study); the same call elsewhere with the same storage and study joins it.
+        workers: worker processes to start on this machine (1: this process).
+        sampler: tpe, random or cmaes.
+        pruner: asha (successive halving), hyperband, median or none.
+        confirm: best trials to confirm (0 skips the confirmation).
+        seeds: fresh seeds per confirmed trial: seed+1 .. seed+seeds.
+        batch: trials asked and trained together as one stack.
+        seed: the trials' seed.
+        peak_from_find: centre the default space on the range test's valley rate (`find_peak`).
+        optimizer: as `lrlab.lab.compare`.
+        batch_size: as `lrlab.lab.compare`.
+        dtype: as `lrlab.lab.compare`.
+        device: as `lrlab.lab.compare`.
+        progress: a live view on stderr (and the confirmation's bars).
+        heartbeat_s: seconds between Optuna heartbeats of a worker's running trials.
+        grace_s: seconds without a beat after which a trial is marked FAIL (> heartbeat_s).
+        threads: torch CPU threads in each worker (None: torch's default).
+        forecast: M >= 2 ranks M x batch candidates per batch by a loss law's forecast and trains only the best
+            batch (module docstring; `fit_forecast`, at the space's centre rate); 0 (default) trains every trial.
+        **optimizer_kwargs: optimizer options, as `lrlab.lab.compare`.
+
+    Returns:
+        A TuneResult.
+
+    Raises:
+        ValueError: a bad option (before any training), a study started with other settings, or no trial that
+            finished without diverging or being pruned.
+
+    Example:
+        A search needs an Optuna storage, so it is shown, not run:
+
+            result = tune("mnist1d", trials=64, epochs=20, storage="lrlab-runs/tune.db")
+            print(result.best_spec)
+            print(result.leaderboard)
+
+        Options are checked before anything is created or trained:
+
+        >>> from lrlab.lab.tune import tune
+        >>> tune("or3", trials=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: tune: trials must be a whole number >= 1, got 0
     """
     import optuna
 
@@ -695,10 +893,42 @@ def confirm_best(
     study: Any, task: Task | str, k: int = 5, seeds: int = 5, *, seed: int = 0, epochs: int | None = None,
     db: str | Path | None = None, progress: bool = False, **options: Any,
 ) -> tuple[Any, Any]:
-    """Train the k best trials of `study` (distinct specs, `best_trials`) again on seeds seed+1 .. seed+seeds with
-    `epochs` epochs through `compare` (runs kept in the run store `db`; options: compare's optimizer, batch_size,
-    dtype, device and optimizer options): (the Comparison, its leaderboard with the worst seed's test metric, the
-    trial number and the search value). (None, None) when k is 0 or no trial completed."""
+    """Train the k best trials of `study` again on fresh seeds through `compare`, and rank them.
+
+    The trials are `best_trials(study, k)` (distinct specs); they train on seeds seed+1 .. seed+seeds with `epochs`
+    epochs (runs kept in the run store `db`). The leaderboard adds the worst seed's test metric, the trial number
+    and the search value.
+
+    Args:
+        study: the optuna Study.
+        task: the Task or its name.
+        k: trials to confirm (0: none).
+        seeds: fresh seeds per trial.
+        seed: the search's seed (the confirmation uses the next `seeds`).
+        epochs: epochs per run (None: the task's).
+        db: the run store (a path or URL), None to store nothing.
+        progress: rich bars.
+        **options: compare's optimizer, batch_size, dtype, device and optimizer options.
+
+    Returns:
+        (the Comparison, its leaderboard), or (None, None) when k is 0 or no trial completed.
+
+    Example:
+        >>> import optuna
+        >>> from lrlab.lab.tune import confirm_best
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> study = optuna.create_study(direction="maximize")  # in memory
+        >>> for spec, value in [("cosine(0.5)", 0.9), ("constant(0.5)", 0.8)]:
+        ...     trial = study.ask()
+        ...     trial.set_user_attr("spec", spec)
+        ...     trial.set_user_attr("status", "ok")
+        ...     _ = study.tell(trial, value)
+        >>> comparison, board = confirm_best(study, "or3", k=2, seeds=2, epochs=2, db=None)
+        >>> sorted({run.seed for run in comparison.runs}), board[["trial", "search_value"]].values.tolist()
+        ([1, 2], [[0.0, 0.9], [1.0, 0.8]])
+        >>> confirm_best(study, "or3", k=0)
+        (None, None)
+    """
     from .compare import compare
 
     picked = best_trials(study, k) if k else []
@@ -740,7 +970,24 @@ def _run_processes(s: _Settings, workers: int) -> None:
 
 
 def find_peak(task: Task, seeds: int | Iterable[int] = 3, **kwargs: Any) -> float:
-    """The valley rate of `lrlab find` on the task (median over seeds), for a default space centred on it."""
+    """The valley rate of `lrlab find` on the task (median over seeds, 3 significant digits), to centre a space on.
+
+    `tune(peak_from_find=True)` calls it.
+
+    Args:
+        task: the Task.
+        seeds: a count n (seeds 0..n-1) or a list of seeds.
+        **kwargs: `lrlab.lab.find.find_lr`'s options (optimizer, start_lr, end_lr, steps, ...).
+
+    Raises:
+        ValueError: the range test suggested no rate.
+
+    Example:
+        >>> from lrlab.lab.task import get_task
+        >>> from lrlab.lab.tune import find_peak
+        >>> find_peak(get_task("or3"), seeds=1, steps=20, start_lr=1e-3)
+        0.0298
+    """
     from .find import find_lr
 
     found = find_lr(task, seeds=seeds, **kwargs)
