@@ -220,3 +220,12 @@ def test_cli_steps_is_the_training_budget_and_the_horizon(tmp_path, capsys):
     assert sorted(r.label for r in runs) == sorted(repr(parse(s)) for s in [*fit, "step_decay(0.005, 0.5, 30)"])
     for run in runs:
         assert run.config["steps"] == 100 and run.step_lr.size == 100 and run.config["epochs"] == 9
+
+
+def test_a_curve_no_law_can_fit_is_one_line():
+    lrs = np.full(20, 0.1)
+    for loss, match in [(np.zeros(20), "losses > 0"), (np.full(19, 1.0), "one length"),
+                        (np.r_[np.ones(19), np.nan], "finite")]:
+        with pytest.raises(ValueError, match=match) as info:
+            F.Curve("bad", lrs, loss)
+        assert "\n" not in str(info.value)

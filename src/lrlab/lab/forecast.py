@@ -357,6 +357,17 @@ class Curve:
     lrs: np.ndarray
     loss: np.ndarray
 
+    def __post_init__(self) -> None:
+        """The curve's arrays as float64; a curve no law can be fitted to is one line, not scipy's traceback."""
+        lrs, loss = np.asarray(self.lrs, np.float64), np.asarray(self.loss, np.float64)
+        if lrs.ndim != 1 or lrs.shape != loss.shape or lrs.size < 8:
+            raise ValueError(f"forecast: curve {self.label!r} needs lrs and loss of one length >= 8, got "
+                             f"{lrs.shape} and {loss.shape}")
+        if not (np.all(np.isfinite(loss)) and np.all(loss > 0) and np.all(np.isfinite(lrs)) and np.all(lrs >= 0)):
+            raise ValueError(f"forecast: curve {self.label!r} needs finite losses > 0 and finite rates >= 0")
+        object.__setattr__(self, "lrs", lrs)
+        object.__setattr__(self, "loss", loss)
+
     @classmethod
     def from_run(cls, run: Any) -> Curve:
         """A run's curve (its step_lr and step_loss); a diverged or too short run is refused."""
