@@ -47,3 +47,11 @@ def test_the_counts_cover_every_kind_and_command():
     assert {name for group, name in names if group == "schedule kind"} == {f"lrlab.{k}" for k in lrlab.KINDS}
     assert {"lrlab compare", "lrlab runs show", "lrlab list"} <= {name for group, name in names
                                                                     if group == "CLI command"}
+
+
+def test_every_public_name_has_a_full_docstring():
+    # issue 15: a new public function, class, kind or command without what/why, Args, an example (and for a kind
+    # the formula and the reference) fails here; the list says what each one lacks
+    missing = [f"{name}: lacks {', '.join(lacks)}" for _, name, obj, options in coverage.public_names()
+               for result, lacks in [coverage.grade(obj, **options)] if result != "full"]
+    assert not missing, "\n".join(missing)
