@@ -8,7 +8,8 @@ elsewhere), the public methods each class defines itself, every schedule kind (l
 
 - what and why: a summary line, and at least one more sentence after it;
 - the arguments: an `Args:` section naming every parameter (for a class: its `__init__`'s);
-- an example: an `Example:` or `Examples:` section with a `>>>` line (for a CLI command: a `$ lrlab` line);
+- an example: an `Examples:` section (`Example:` is read too, but the docs site renders only `Examples:` as
+  code) with a `>>>` line (for a CLI command: a `$ lrlab` line);
 - for a schedule kind also the formula (a `Formula` paragraph or an `lr(t) =` line) and a `Reference:` section
   naming the library schedule it equals and where it differs.
 

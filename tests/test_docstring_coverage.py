@@ -55,3 +55,12 @@ def test_every_public_name_has_a_full_docstring():
     missing = [f"{name}: lacks {', '.join(lacks)}" for _, name, obj, options in coverage.public_names()
                for result, lacks in [coverage.grade(obj, **options)] if result != "full"]
     assert not missing, "\n".join(missing)
+
+
+def test_examples_sections_are_titled_examples():
+    # griffe (the docs site's parser) reads a Google "Example:" section as an admonition of plain markdown, so its
+    # >>> lines render as quotes and its outputs as links (the strict build then fails); "Examples:" is code
+    src = Path(__file__).resolve().parents[1] / "src"
+    singular = [f"{path.relative_to(src)}:{i}" for path in sorted(src.rglob("*.py"))
+                for i, line in enumerate(path.read_text().splitlines(), 1) if line.strip() == "Example:"]
+    assert not singular, singular

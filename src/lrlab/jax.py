@@ -72,7 +72,7 @@ def schedule(s: Any) -> Callable[[Any], jax.Array]:
         kind turns at the same steps under jit (tests/test_jax_exact.py); optax.sgd uses the rate of each step
         (test_optax_sgd_uses_the_rate_of_each_step).
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp, optax
         >>> from lrlab.jax import schedule
         >>> fn = schedule("linear(0.1, 0.0, steps=4)")
@@ -148,7 +148,7 @@ def plateau_chain(optimizer: Any, **reduce_on_plateau: Any) -> Any:
         walks, with and without cooldown (tests/test_jax_adapter.py,
         test_optax_reduce_on_plateau_is_torch_rules_with_patience_minus_one).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, optax
         >>> from lrlab.jax import plateau_chain
         >>> opt = plateau_chain(optax.sgd(0.1), factor=0.5, patience=1)
@@ -192,7 +192,7 @@ def with_momentum(optimizer: Callable[..., Any], learning_rate: Any, momentum: A
         Values and updates checked by hand for sgd and adam (tests/test_jax_adapter.py,
         test_with_momentum_values_and_updates_by_hand).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, optax
         >>> from lrlab.jax import with_momentum
         >>> opt = with_momentum(optax.sgd, "linear(0.1, 0.0, steps=4)", "linear(0.85, 0.95, steps=4)")

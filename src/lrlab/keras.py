@@ -57,7 +57,7 @@ def namespace(dtype: str | None = None) -> Namespace:
     Returns:
         An `lrlab.schedules.Namespace` named "keras".
 
-    Example:
+    Examples:
         >>> import keras
         >>> from lrlab.keras import namespace
         >>> xp = namespace("float64")
@@ -164,7 +164,7 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         relative in float32 (tests/test_keras_adapter.py, test_values_equal_schedule_in_float64,
         test_values_close_in_float32).
 
-    Example:
+    Examples:
         >>> import keras
         >>> from lrlab.keras import Schedule
         >>> s = Schedule("linear(0.1, 0.0, steps=4)")
@@ -217,7 +217,7 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
     def get_config(self) -> dict[str, Any]:
         """Keras's serialization hook: the schedule's `to_config()`, `scale` and `min_lr`.
 
-        Example:
+        Examples:
             >>> from lrlab.keras import Schedule
             >>> Schedule("linear(0.1, 0.0, steps=4)", scale=0.5).get_config()
             {'schedule': {'kind': 'linear', 'start_lr': 0.1, 'end_lr': 0.0, 'steps': 4}, 'scale': 0.5, 'min_lr': 0.0}
@@ -251,7 +251,7 @@ def current_lr(optimizer: Any) -> float:
     Returns:
         The rate as a Python float (float32 precision by default).
 
-    Example:
+    Examples:
         >>> import keras
         >>> from lrlab.keras import Schedule, current_lr
         >>> current_lr(keras.optimizers.SGD(Schedule("linear(0.1, 0.0, steps=4)")))
@@ -275,7 +275,7 @@ class LRLogger(keras.callbacks.Callback):
     Raises:
         ValueError: key is not a non-empty string.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> from lrlab.keras import LRLogger, Schedule
         >>> keras.utils.set_random_seed(0)
@@ -331,7 +331,7 @@ class ReduceOnPlateau(keras.callbacks.Callback):
         and settings (tests/test_keras_adapter.py, test_plain_float_rates_equal_keras_reduce_lr_on_plateau,
         test_real_fit_plain_float_equals_keras).
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> from lrlab.keras import LRLogger, ReduceOnPlateau, Schedule
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="zeros")])
@@ -473,7 +473,7 @@ def epoch_function(schedule: Any) -> Callable[..., float]:
         With keras.callbacks.LearningRateScheduler, the same rates and weights as the rule written as a plain
         Keras function (tests/test_keras_adapter.py, test_epoch_function_with_keras_learning_rate_scheduler).
 
-    Example:
+    Examples:
         >>> import keras
         >>> from lrlab.keras import epoch_function
         >>> fn = epoch_function("step_decay(0.1, 0.5, 2)")
@@ -511,7 +511,7 @@ class MomentumScheduler(keras.callbacks.Callback):
         Trains like the hand-computed optimizer with the scheduled momentum (tests/test_keras_adapter.py,
         test_momentum_scheduler_trains_like_the_hand_computed_optimizer).
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> from lrlab.keras import MomentumScheduler
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
@@ -629,7 +629,7 @@ def find_lr(
         The rates follow the sweep and the test stops on divergence, and training after it equals training
         without it (tests/test_keras_find_lr.py).
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> from lrlab.keras import find_lr
         >>> keras.utils.set_random_seed(0)

@@ -71,7 +71,7 @@ def monitor_mode(monitor: str | None) -> str | None:
     Returns:
         "min", "max", or None when the name is not known (or is None).
 
-    Example:
+    Examples:
         >>> from lrlab.plateau import monitor_mode
         >>> monitor_mode("val_loss"), monitor_mode("accuracy"), monitor_mode("f1"), monitor_mode(None)
         ('min', 'max', None, None)
@@ -137,7 +137,7 @@ class Plateau:
         test_keras_convention_matches_keras_callback_every_epoch). Differences: NaN metrics are refused,
         infinities never improve, a rate below min_lr is raised to it (see the module docstring).
 
-    Example:
+    Examples:
         >>> from lrlab import Plateau
         >>> p = Plateau(factor=0.5, patience=1)
         >>> [p.step(loss) for loss in (1.0, 1.0, 1.0, 0.5)]   # reduced on the 2nd bad epoch (torch)
@@ -220,7 +220,7 @@ class Plateau:
         Raises:
             ValueError: an unknown option, a bad setting, or a value of another type.
 
-        Example:
+        Examples:
             >>> from lrlab import Plateau
             >>> Plateau.from_options(None), Plateau.from_options("factor=0.5"), Plateau.from_options({"patience": 3})
             (None, Plateau(factor=0.5, convention='torch'), Plateau(patience=3, convention='torch'))
@@ -253,7 +253,7 @@ class Plateau:
             ValueError: a syntax error (with its column), an unknown option or a bad setting, all starting
                 "plateau".
 
-        Example:
+        Examples:
             >>> from lrlab import Plateau
             >>> Plateau.parse("factor=0.5, mode='max'")
             Plateau(factor=0.5, mode='max', convention='torch')
@@ -293,7 +293,7 @@ class Plateau:
         Returns:
             The text, "plateau()" for the defaults.
 
-        Example:
+        Examples:
             >>> from lrlab import Plateau
             >>> Plateau(factor=0.5, patience=3).spec()   # patience=10 is the default, so not shown
             'plateau(factor=0.5, patience=3)'
@@ -311,7 +311,7 @@ class Plateau:
         Useful when the metric changes meaning (a new data set, a new phase): the next value becomes the best
         without undoing the reductions already made. `reductions` and `epochs` are kept too.
 
-        Example:
+        Examples:
             >>> from lrlab import Plateau
             >>> p = Plateau(factor=0.5, patience=0)
             >>> p.step(1.0), p.step(2.0)
@@ -345,7 +345,7 @@ class Plateau:
         Raises:
             ValueError: the metric is NaN or not a number.
 
-        Example:
+        Examples:
             >>> from lrlab import Plateau
             >>> p = Plateau(factor=0.1, patience=0)
             >>> p.step(1.0), p.step(1.0), p.step(float("inf"))
@@ -432,7 +432,7 @@ class Plateau:
         Raises:
             ValueError: lr is not a number or is negative (a float; arrays are not checked).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from lrlab import Plateau
             >>> p = Plateau(factor=0.5, patience=0, min_lr=0.03)
@@ -479,7 +479,7 @@ class Plateau:
         Returns:
             A dict from setting name to value, in the constructor's order.
 
-        Example:
+        Examples:
             >>> from lrlab import Plateau
             >>> s = Plateau(convention="keras").settings()
             >>> s["threshold_mode"], s["patience"], s["factor"]
@@ -496,7 +496,7 @@ class Plateau:
         Returns:
             The `settings()` plus best, num_bad_epochs, cooldown_counter, reductions, scale and epochs.
 
-        Example:
+        Examples:
             >>> from lrlab import Plateau
             >>> p = Plateau(factor=0.5, patience=0)
             >>> p.step(1.0), p.step(1.0)
@@ -526,7 +526,7 @@ class Plateau:
         Raises:
             ValueError: state is not a dict, lacks a key, holds other settings, or holds an invalid counter.
 
-        Example:
+        Examples:
             >>> from lrlab import Plateau
             >>> p = Plateau(factor=0.5, patience=0)
             >>> p.step(1.0), p.step(1.0)
@@ -582,7 +582,7 @@ class Plateau:
         Raises:
             ValueError: state is not a dict or holds invalid settings or counters.
 
-        Example:
+        Examples:
             >>> from lrlab import Plateau
             >>> p = Plateau(factor=0.5, patience=0)
             >>> p.step(1.0), p.step(1.0)
@@ -653,7 +653,7 @@ def scaled_rate(
     Raises:
         ValueError: eps is given with reductions but factor is not.
 
-    Example:
+    Examples:
         >>> from lrlab.plateau import scaled_rate
         >>> from lrlab.schedules import SCALAR
         >>> scaled_rate(SCALAR, 0.1, 0.25, 0.0), scaled_rate(SCALAR, 0.1, 0.25, 0.03)

@@ -70,7 +70,7 @@ class Settings:
     Raises:
         ValueError: a setting out of range; the message names it and its value.
 
-    Example:
+    Examples:
         >>> from lrlab.rangetest import Settings
         >>> s = Settings(start_lr=1e-4, end_lr=1.0, steps=5)
         >>> s.schedule, round(s.schedule(2), 6)
@@ -131,7 +131,7 @@ def sweep(start_lr: float, end_lr: float, steps: int, mode: str = "exp") -> Sche
     Raises:
         ValueError: as `Settings`.
 
-    Example:
+    Examples:
         >>> from lrlab.rangetest import sweep
         >>> s = sweep(1e-4, 1.0, 5)
         >>> [round(s(t), 6) for t in range(5)]
@@ -161,7 +161,7 @@ def smooth(losses: Sequence[float] | np.ndarray, beta: float = BETA) -> np.ndarr
     Returns:
         A float64 array of the same length.
 
-    Example:
+    Examples:
         >>> from lrlab.rangetest import smooth
         >>> smooth([1.0, 2.0, 3.0], beta=0.5).round(6)
         array([1.      , 1.666667, 2.428571])
@@ -185,7 +185,7 @@ class Tracker:
         beta: the smoothing weight, as `smooth`'s.
         diverge: the factor over the best smoothed loss that stops the test, or None (stop only on non-finite).
 
-    Example:
+    Examples:
         >>> from lrlab.rangetest import Tracker
         >>> t = Tracker(diverge=4.0)
         >>> [t.add(loss) for loss in (1.0, 0.5, 0.4, 50.0)]
@@ -214,7 +214,7 @@ class Tracker:
         Returns:
             True when the test must stop after this update.
 
-        Example:
+        Examples:
             >>> from lrlab.rangetest import Tracker
             >>> t = Tracker()
             >>> t.add(1.0), t.add(float("nan")), t.stopped
@@ -261,7 +261,7 @@ def valley(lrs: Any, losses: Any) -> float:
     Raises:
         ValueError: lrs and losses are not 1-D arrays of one length.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
         >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
@@ -300,7 +300,7 @@ def steep(lrs: Any, losses: Any) -> float:
     Raises:
         ValueError: lrs and losses are not 1-D arrays of one length.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
         >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
@@ -334,7 +334,7 @@ def minimum(lrs: Any, losses: Any) -> float:
     Raises:
         ValueError: lrs and losses are not 1-D arrays of one length.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
         >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
@@ -371,7 +371,7 @@ def slide(lrs: Any, losses: Any, lr_diff: int = 15, thresh: float = 0.005, adjus
     Raises:
         ValueError: lrs and losses are not 1-D arrays of one length.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
         >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
@@ -420,7 +420,7 @@ def gradient(lrs: Any, losses: Any, skip_start: int = 10, skip_end: int = 5, spa
     Raises:
         ValueError: a bad skip or spacing, or lrs and losses of different shapes.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
         >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
@@ -465,7 +465,7 @@ def suggest(lrs: Any, smoothed: Any, steps: int | None = None) -> dict[str, floa
     Returns:
         A dict from rule name (RULES: valley, steep, minimum, slide, gradient) to rate (NaN: too few points).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
         >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
@@ -518,7 +518,7 @@ class RangeTest:
         stopped: None (ran all steps), "diverged" or "not finite".
         seed: the seed of the run, when known.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from lrlab.rangetest import RangeTest, Settings, Tracker
         >>> settings = Settings(start_lr=1e-4, end_lr=1.0, steps=20)
@@ -555,7 +555,7 @@ class RangeTest:
         Returns:
             A RangeTest.
 
-        Example:
+        Examples:
             >>> from lrlab.rangetest import RangeTest, Settings, Tracker
             >>> tracker = Tracker()
             >>> tracker.add(1.0), tracker.add(float("inf"))
@@ -579,7 +579,7 @@ class RangeTest:
         Returns:
             The DataFrame.
 
-        Example:
+        Examples:
             >>> from lrlab.rangetest import RangeTest, Settings, Tracker
             >>> tracker = Tracker()
             >>> _ = [tracker.add(loss) for loss in (1.0, 0.5)]
@@ -612,7 +612,7 @@ class RangeTest:
         Raises:
             ValueError: path has another suffix.
 
-        Example:
+        Examples:
             >>> from lrlab.rangetest import RangeTest, Settings, Tracker
             >>> tracker = Tracker()
             >>> _ = [tracker.add(loss) for loss in (1.0, 0.8, 0.5, 0.6)]
@@ -644,7 +644,7 @@ class FindResult:
     Raises:
         ValueError: no runs.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from lrlab.rangetest import FindResult, RangeTest, Settings, Tracker
         >>> settings = Settings(start_lr=1e-4, end_lr=1.0, steps=20)
@@ -726,7 +726,7 @@ class FindResult:
         Returns:
             A list of dicts with keys rule, lr, low, high, ratio (NaN when no seed gave a rate) and seeds.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from lrlab.rangetest import FindResult, RangeTest, Settings, Tracker
             >>> settings = Settings(start_lr=1e-4, end_lr=1.0, steps=20)
@@ -760,7 +760,7 @@ class FindResult:
         Raises:
             ValueError: an unknown rule.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from lrlab.rangetest import FindResult, RangeTest, Settings, Tracker
             >>> settings = Settings(start_lr=1e-4, end_lr=1.0, steps=20)
@@ -788,7 +788,7 @@ class FindResult:
         Returns:
             The DataFrame, one row per update per run.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from lrlab.rangetest import FindResult, RangeTest, Settings, Tracker
             >>> settings = Settings(start_lr=1e-4, end_lr=1.0, steps=20)
@@ -824,7 +824,7 @@ class FindResult:
         Raises:
             ValueError: path has another suffix.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from lrlab.rangetest import FindResult, RangeTest, Settings, Tracker
             >>> settings = Settings(start_lr=1e-4, end_lr=1.0, steps=20)
@@ -860,7 +860,7 @@ def loss_at(found: FindResult, lr: float) -> float:
     Returns:
         The interpolated loss, NaN when there is no finite point or no valid rate.
 
-    Example:
+    Examples:
         >>> from lrlab.rangetest import FindResult, RangeTest, Settings, Tracker, loss_at
         >>> tracker = Tracker(beta=0.0)                  # no smoothing: smoothed == losses
         >>> _ = [tracker.add(loss) for loss in (1.0, 0.5)]
@@ -885,7 +885,7 @@ def y_limits(found: FindResult) -> tuple[float, float]:
     Returns:
         (low, high) for the loss axis; (0.0, 1.0) when no smoothed loss is finite.
 
-    Example:
+    Examples:
         >>> from lrlab.rangetest import FindResult, RangeTest, Settings, Tracker, y_limits
         >>> tracker = Tracker(beta=0.0)
         >>> _ = [tracker.add(loss) for loss in (1.0, 0.5, 40.0)]

@@ -114,7 +114,7 @@ class Scheduler(LRScheduler):
         (test_plateau_on_constant_schedule_trains_exactly_like_reduce_lr_on_plateau); momentum= equals
         OneCycleLR(cycle_momentum=True) (test_momentum_equals_one_cycle_lr_cycle_momentum).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from lrlab.torch import Scheduler
         >>> w = torch.nn.Parameter(torch.zeros(1))
@@ -171,7 +171,7 @@ class Scheduler(LRScheduler):
         Returns:
             One rate per param group.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from lrlab.torch import Scheduler
             >>> w, b = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
@@ -203,7 +203,7 @@ class Scheduler(LRScheduler):
         Returns:
             One value per param group, or [] when the scheduler has no momentum schedule.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from lrlab.torch import Scheduler
             >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
@@ -231,7 +231,7 @@ class Scheduler(LRScheduler):
         Args:
             epoch: torch's deprecated explicit step number; leave it None.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from lrlab.torch import Scheduler
             >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
@@ -267,7 +267,7 @@ class Scheduler(LRScheduler):
         Returns:
             One value per param group, or [] when the scheduler has no momentum schedule.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from lrlab.torch import Scheduler
             >>> opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
@@ -301,7 +301,7 @@ class Scheduler(LRScheduler):
         Raises:
             ValueError: the scheduler has no plateau, or the metric is NaN or not a number.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from lrlab import Plateau
             >>> from lrlab.torch import Scheduler
@@ -327,7 +327,7 @@ class Scheduler(LRScheduler):
         Returns:
             A dict of plain numbers, strings, lists and dicts, with "format": "lrlab.torch.Scheduler/1".
 
-        Example:
+        Examples:
             >>> import json, torch
             >>> from lrlab.torch import Scheduler
             >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
@@ -363,7 +363,7 @@ class Scheduler(LRScheduler):
             ValueError: not such a state, a bad field, or another schedule, momentum or plateau than this
                 scheduler's (build it with `Scheduler.from_state_dict` instead).
 
-        Example:
+        Examples:
             >>> import torch
             >>> from lrlab.torch import Scheduler
             >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
@@ -426,7 +426,7 @@ class Scheduler(LRScheduler):
         Raises:
             ValueError: not such a state, or a schedule holding an unnamed Python function (it has no config).
 
-        Example:
+        Examples:
             >>> import torch
             >>> from lrlab.torch import Scheduler
             >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
@@ -709,7 +709,7 @@ def find_lr(
         exactly), and the gradient rule its `plot(suggest_lr=True)` suggestion (tests/test_torch_find_lr.py,
         test_raw_curve_equals_torch_lr_finders, test_gradient_rule_equals_torch_lr_finders_suggestion).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from lrlab.torch import find_lr
         >>> _ = torch.manual_seed(0)

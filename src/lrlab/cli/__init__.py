@@ -27,7 +27,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     The kinds come from `lrlab.schedules.KINDS`, sorted by name; each line shows the parameters with their defaults,
     the next the kind's summary. Use it to see which names and arguments a spec may use.
 
-    Example:
+    Examples:
         $ lrlab list
         $ lrlab list | grep -A1 '^cosine('
     """
@@ -48,7 +48,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     --steps optimizer steps (default 100), which is also how many steps are shown. --log draws the rate on a
     logarithmic axis; -o writes a .png, .svg or .pdf as well (its name is checked before anything is drawn).
 
-    Example:
+    Examples:
         $ lrlab plot "cosine(0.1, decay_steps=100)" "wsd(0.1)" --steps 200
         $ lrlab plot "exponential(0.1, decay_steps=10, decay_rate=0.5)" --log -o decay.png
     """

@@ -76,7 +76,7 @@ def cmd_cooldowns(args: argparse.Namespace) -> int:
     --out writes cooldowns.csv, runs.csv and cooldowns.png; --checkpoints keeps the trunks' checkpoints so an
     interrupted call goes on from the last one.
 
-    Example:
+    Examples:
         $ lrlab cooldowns or3 "wsd(0.5)" --steps 40
         $ lrlab cooldowns mnist1d "wsd(0.05, decay='1-sqrt')" --at 0.5,1.0 --fraction 0.2 --seeds 3 --out cd/
     """

@@ -75,7 +75,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     --check trains the candidates too and prints each forecast's error; --optimise searches the wsd, cosine and
     exponential families for the schedule the fitted law likes best. A WARNING says when the law does not fit.
 
-    Example:
+    Examples:
         $ lrlab forecast mnist1d --fit "cosine(0.05)" "constant(0.05)" "wsd(0.05)" --predict "one_cycle(0.05)"
         $ lrlab forecast mnist1d --fit 12 13 14 --predict "wsd(0.05, decay='1-sqrt')" --check --out fc/
     """

@@ -209,7 +209,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     accuracy (or a val loss for tasks without accuracy); --out writes runs.csv, history.csv, leaderboard.csv and
     report.html.
 
-    Example:
+    Examples:
         $ lrlab compare or3 "constant(0.5)" "cosine(0.5)" --epochs 3 --seeds 2
         $ lrlab compare mnist1d "one_cycle(0.05)" "wsd(0.05)@plateau(factor=0.5, patience=5)" --target 0.6 --out out/
     """
@@ -325,7 +325,7 @@ def cmd_find(args: argparse.Namespace) -> int:
     smoothed loss passes 4x its best. It prints the curves, the suggestions of the rules valley, steep, minimum,
     slide and gradient with their spread over the seeds, and specs ready for `lrlab compare`; -o writes the picture.
 
-    Example:
+    Examples:
         $ lrlab find digits
         $ lrlab find mnist1d --steps 200 --seeds 5 --optimizer adam -o find.png
     """
@@ -404,7 +404,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     exist yet prints "no runs stored" (nothing is created). The ids are what `lrlab runs show` and
     `lrlab forecast --fit` take.
 
-    Example:
+    Examples:
         $ lrlab runs
         $ lrlab runs --task or3 --limit 5 --db lrlab-runs/runs.db
     """
@@ -440,7 +440,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     The configuration is printed as JSON, the metrics one per line, and the per-epoch history (first and last 10
     epochs unless --all). An id that is not in the store, or a store that does not exist, exits with status 2.
 
-    Example:
+    Examples:
         $ lrlab runs show 12
         $ lrlab runs show 12 --all --db lrlab-runs/runs.db
     """

@@ -80,7 +80,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     in --storage (SQLite by default, postgresql://... for many machines); the same command resumes it, and the same
     --storage and --study on another machine joins it.
 
-    Example:
+    Examples:
         $ lrlab tune or3 --trials 16 --epochs 3 --confirm 2 --seeds 2
         $ lrlab tune mnist1d --space "wsd(loguniform(1e-3, 1), decay=choice('linear', '1-sqrt'))" --workers 2
         $ lrlab tune mnist1d --storage postgresql://user@host/db --study shared --workers 4

@@ -23,7 +23,7 @@ def _cmd_animate(args: argparse.Namespace) -> int:
     (default the task's 50); it is written as .gif, or .mp4 where ffmpeg is installed. It prints each schedule's
     number of updates, final weight and loss, then the path written.
 
-    Example:
+    Examples:
         $ lrlab animate line "constant(0.1)" "exponential(0.3, decay_steps=10, decay_rate=0.5)" -o descent.gif
     """
     from .. import schedules
@@ -53,7 +53,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     The demos (descent, keras-schedules, decay-formulas, lr-too-big-small, mnist) reproduce the seeds' experiments
     with their pictures under --out (default lrlab-demo); --epochs gives fewer epochs for a quick look.
 
-    Example:
+    Examples:
         $ lrlab demo
         $ lrlab demo decay-formulas --out pics --epochs 5
     """

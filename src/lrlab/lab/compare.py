@@ -54,7 +54,7 @@ def entry_optimizer(entry: Any) -> tuple[Any, tuple[str, dict[str, Any]] | None]
     Raises:
         ValueError: options that do not parse or that RunOptions rejects.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.compare import entry_optimizer
         >>> entry_optimizer("constant(0.003)@adamw_sf(warmup_steps=60)")
         ('constant(0.003)', ('adamw_sf', {'warmup_steps': 60}))
@@ -88,7 +88,7 @@ def optimizer_suffix(name: str, kwargs: dict[str, Any]) -> str:
         name: the optimizer's name (one of OPTIMIZERS).
         kwargs: its options (without lr: that is the schedule's).
 
-    Example:
+    Examples:
         >>> from lrlab.lab.compare import optimizer_suffix
         >>> optimizer_suffix("adamw_sf", {"warmup_steps": 60, "betas": (0.9, 0.99)})
         '@adamw_sf(betas=(0.9, 0.99), warmup_steps=60)'
@@ -112,7 +112,7 @@ def split_entry(entry: Any) -> tuple[Schedule, Plateau | None, bool]:
         ValueError: a bad spec, a pair that is not (schedule, plateau), or "@" followed by neither plateau(...) nor
             an optimizer.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.compare import split_entry
         >>> split_entry("cosine(0.1)")
         (cosine(0.1), None, False)
@@ -159,7 +159,7 @@ def check_target(task: Task, target: float | None) -> float | None:
     Raises:
         ValueError: a target out of range for the task's metric (one line naming the task).
 
-    Example:
+    Examples:
         >>> from lrlab.lab.compare import check_target
         >>> from lrlab.lab.task import get_task
         >>> check_target(get_task("or3"), 0.9), check_target(get_task("line"), 5.0)
@@ -208,7 +208,7 @@ class RichBars:
     What `compare(progress=True)` shows; usable as a context manager (the display starts and stops with the block).
     Any object with the same `bar`/`stack` methods can be passed as `progress=` instead.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.compare import RichBars
         >>> bars = RichBars()
         >>> bar = bars.bar("cosine(0.1)", seed=0, epochs=3)
@@ -250,7 +250,7 @@ class RichBars:
             seed: the run's seed (shown after the label).
             epochs: the run's epochs (the bar's length).
 
-        Example:
+        Examples:
             >>> from lrlab.lab.compare import RichBars
             >>> bars = RichBars()
             >>> bar = bars.bar("constant(0.5)", seed=1, epochs=4)
@@ -272,7 +272,7 @@ class RichBars:
             members: runs in the stack.
             epochs: the longest run's epochs (the bar's length).
 
-        Example:
+        Examples:
             >>> from lrlab.lab.compare import RichBars
             >>> bars = RichBars()
             >>> bar = bars.stack("or3", members=4, epochs=3)
@@ -341,7 +341,7 @@ class Comparison:
         target: the leaderboard target (checked by `check_target`); None: the default.
         labels: the schedules' labels in the order given (the leaderboard keeps it among equal figures).
 
-    Example:
+    Examples:
         >>> from lrlab.lab.compare import compare
         >>> c = compare("or3", ["constant(0.5)", "cosine(0.5)"], epochs=3, db=None, progress=False)
         >>> c
@@ -383,7 +383,7 @@ class Comparison:
         The default is 98% of the best val accuracy any run reached (tasks with accuracy), else 1.1 times the best val
         loss (the training loss for tasks without a validation split); NaN when no run has a finite value.
 
-        Example:
+        Examples:
             >>> from lrlab.lab.compare import compare
             >>> c = compare("or3", ["constant(0.5)"], epochs=3, db=None, progress=False)
             >>> round(c.resolved_target(), 6)  # 0.98 x the best val accuracy, 0.875
@@ -419,7 +419,7 @@ class Comparison:
             unit: "epoch" (the default) or "step": the history column returned, so "step" gives the optimizer steps
                 done by that epoch's end (`steps_to_target`).
 
-        Example:
+        Examples:
             >>> from lrlab.lab.compare import compare
             >>> c = compare("or3", ["constant(0.5)"], epochs=3, db=None, progress=False)
             >>> run = c.runs[0]
@@ -449,7 +449,7 @@ class Comparison:
             run: one of the comparison's runs.
             target: the target; None: `resolved_target()`.
 
-        Example:
+        Examples:
             >>> from lrlab.lab.compare import compare
             >>> c = compare("or3", ["constant(0.5)"], epochs=3, db=None, progress=False)
             >>> c.steps_to_target(c.runs[0], 0.8)  # full batch: one step per epoch
@@ -466,7 +466,7 @@ class Comparison:
             run: one of the comparison's runs.
             target: the target; None: `resolved_target()`.
 
-        Example:
+        Examples:
             >>> from lrlab.lab.compare import compare
             >>> c = compare("or3", ["constant(0.5)"], epochs=3, db=None, progress=False)
             >>> c.task.unit, c.to_target(c.runs[0], 0.8)
@@ -485,7 +485,7 @@ class Comparison:
             col: the history column; None: the ranked one (val_accuracy, val_bpb, val_loss, or loss without a
                 validation split).
 
-        Example:
+        Examples:
             >>> from lrlab.lab.compare import compare
             >>> c = compare("or3", ["constant(0.5)"], epochs=3, db=None, progress=False)
             >>> c.best_val(c.runs[0]), round(c.best_val(c.runs[0], "val_loss"), 4)
@@ -561,7 +561,7 @@ class Comparison:
         Args:
             out_dir: the folder to write into.
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from lrlab.lab.compare import compare
             >>> c = compare("or3", ["constant(0.5)"], epochs=1, db=None, progress=False)
@@ -646,7 +646,7 @@ def compare(
     Raises:
         ValueError: a bad option, spec or target, before anything trains.
 
-    Example:
+    Examples:
         Two schedules on the tiny `or3` task, nothing stored:
 
         >>> from lrlab.lab.compare import compare
@@ -724,7 +724,7 @@ def train_plans(plans: Sequence[Any], *, db: str | Path | None = DEFAULT_DB, fre
         max_stack: at most this many runs per stack (None: as fits in half the free memory).
         starts: per plan a checkpoint to resume from (lrlab.lab.checkpoint), or None; None: no checkpoints.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.options import RunOptions
         >>> from lrlab.lab.plan import plan
         >>> from lrlab.lab.compare import train_plans

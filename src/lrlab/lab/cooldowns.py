@@ -54,7 +54,7 @@ def check_at(at: Any, who: str = "cooldowns", name: str = "at") -> tuple[float, 
     Raises:
         ValueError: an empty sequence, a value outside (0, 1], or values not strictly increasing.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.cooldowns import check_at
         >>> check_at([0.25, 0.5, 1])
         (0.25, 0.5, 1.0)
@@ -84,7 +84,7 @@ def check_fraction(fraction: Any, who: str = "cooldowns", name: str = "fraction"
         who: the caller named in the error.
         name: the parameter named in the error.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.cooldowns import check_fraction
         >>> check_fraction(0.2)
         0.2
@@ -109,7 +109,7 @@ def check_spec(spec: Schedule | str, who: str = "cooldowns") -> Schedule:
     Raises:
         ValueError: a schedule of another kind, or one that gives total_steps or decay_steps.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.cooldowns import check_spec
         >>> check_spec("wsd(0.1, warmup_steps=2, decay='1-sqrt')")
         wsd(0.1, warmup_steps=2, decay="1-sqrt")
@@ -143,7 +143,7 @@ def branch_schedule(spec: Schedule, length: int, fraction: float) -> Schedule:
     Raises:
         ValueError: warmup_steps + D > length (no room for both).
 
-    Example:
+    Examples:
         >>> from lrlab.lab.cooldowns import branch_schedule, check_spec
         >>> b = branch_schedule(check_spec("wsd(0.1, warmup_steps=2)"), 20, 0.2)
         >>> b
@@ -170,7 +170,7 @@ def trunk_schedule(spec: Schedule, length: int) -> Schedule:
         spec: the checked wsd spec (`check_spec`).
         length: the trunk's length in optimizer steps (the last cooldown start).
 
-    Example:
+    Examples:
         >>> from lrlab.lab.cooldowns import check_spec, trunk_schedule
         >>> t = trunk_schedule(check_spec("wsd(0.1, warmup_steps=2)"), 16)
         >>> t
@@ -206,7 +206,7 @@ class Cooldowns:
         trunk_wall_s: the trunks' training time in seconds.
         branch_wall_s: the branches' training time in seconds.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.cooldowns import cooldowns
         >>> result = cooldowns("or3", "wsd(0.5)", at=(0.5, 1.0), steps=10, db=None, progress=False)
         >>> result.lengths, result.starts, result.metric
@@ -263,7 +263,7 @@ class Cooldowns:
         Args:
             out_dir: the folder to write into.
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from lrlab.lab.cooldowns import cooldowns
             >>> result = cooldowns("or3", "wsd(0.5)", at=(1.0,), steps=5, db=None, progress=False, cosine=False)
@@ -339,7 +339,7 @@ def cooldowns(
     Raises:
         ValueError: a bad spec, at, fraction or option; lengths that round to equal; no room for warmup and cooldown.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.cooldowns import cooldowns
         >>> result = cooldowns("or3", "wsd(0.5)", at=(0.5, 1.0), steps=10, db=None, progress=False)
         >>> [(r.config["steps"], r.config["schedule"]) for r in result.branches]

@@ -42,7 +42,7 @@ class FindPlan:
         options: the run options resolved against the task (`RunOptions.resolve`): optimizer, batch size, seed.
         settings: the sweep (`lrlab.rangetest.Settings`: start_lr, end_lr, steps, mode, beta, diverge).
 
-    Example:
+    Examples:
         >>> from lrlab.lab.find import FindPlan
         >>> from lrlab.lab.options import RunOptions
         >>> from lrlab.lab.task import get_task
@@ -93,7 +93,7 @@ def run_one(p: FindPlan) -> RangeTest:
     Returns:
         The seed's RangeTest (rates and losses of the steps taken).
 
-    Example:
+    Examples:
         >>> from lrlab.lab.find import FindPlan, run_one
         >>> from lrlab.lab.options import RunOptions
         >>> from lrlab.lab.task import get_task
@@ -141,7 +141,7 @@ def range_tests(plans: list[FindPlan], progress: Callable[[RangeTest], Any] | No
         progress: called with each RangeTest as it is done (None: nothing).
         engine: "auto", "stacked" or "sequential".
 
-    Example:
+    Examples:
         >>> from lrlab.lab.find import FindPlan, range_tests
         >>> from lrlab.lab.options import RunOptions
         >>> from lrlab.lab.task import get_task
@@ -267,7 +267,7 @@ def find_lr(
     Raises:
         ValueError: start_lr >= end_lr, steps < 2, a task without training data, or a bad option.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.find import find_lr
         >>> result = find_lr("or3", seeds=2, steps=20, start_lr=1e-3, end_lr=10.0)
         >>> result.label, result.seeds

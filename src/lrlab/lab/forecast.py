@@ -81,7 +81,7 @@ def multi_power_terms(lrs: Any, at: Any = None, terms: int | None = None) -> dic
     Returns:
         A dict with "s1", "drop", "eta" (rates floored at 1e-12) and "s_k" (len(at) x number of changes).
 
-    Example:
+    Examples:
         >>> from lrlab.lab.forecast import multi_power_terms
         >>> terms = multi_power_terms([0.1, 0.1, 0.05, 0.05])
         >>> terms["s1"].round(6).tolist(), terms["drop"].tolist(), terms["s_k"].round(6).ravel().tolist()
@@ -121,7 +121,7 @@ def multi_power_from(terms: dict[str, np.ndarray], L0: float, A: float, alpha: f
     Returns:
         L(t) at the terms' steps.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.forecast import multi_power_from, multi_power_terms
         >>> terms = multi_power_terms([0.1, 0.1, 0.05, 0.05])
         >>> multi_power_from(terms, L0=1.0, A=0.5, alpha=0.5, B=1.0, C=1.0, beta=0.5, gamma=0.5).round(6).tolist()
@@ -165,7 +165,7 @@ def multi_power(lrs: Any, L0: float, A: float, alpha: float, B: float, C: float,
     Returns:
         An array of L(t) at the steps.
 
-    Example:
+    Examples:
         With a constant rate LD is 0 and L(t) = L0 + A * (0.1 t)**(-alpha); the drop at update 3 lowers the rest:
 
         >>> from lrlab.lab.forecast import multi_power
@@ -191,7 +191,7 @@ def tissue_terms(lrs: Any, at: Any = None, lam: float = TISSUE_LAMBDA) -> dict[s
     Returns:
         A dict with "s1" and "s2" at the steps.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.forecast import tissue_terms
         >>> terms = tissue_terms([0.1, 0.1, 0.05, 0.05], lam=0.5)
         >>> terms["s1"].round(6).tolist(), terms["s2"].round(6).tolist()
@@ -219,7 +219,7 @@ def tissue_from(terms: dict[str, np.ndarray], L0: float, A: float, alpha: float,
         alpha: the exponent of the area S1.
         C: the weight of the annealing area S2.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.forecast import tissue_from, tissue_terms
         >>> terms = tissue_terms([0.1, 0.1, 0.05, 0.05], lam=0.5)
         >>> tissue_from(terms, L0=1.0, A=0.5, alpha=0.5, C=2.0).round(6).tolist()
@@ -252,7 +252,7 @@ def tissue(lrs: Any, L0: float, A: float, alpha: float, C: float, lam: float = T
         lam: the momentum's decay factor, in [0, 1].
         at: the steps t (1..T) to evaluate; None: all.
 
-    Example:
+    Examples:
         The drop at update 3 adds m_3 = 0.05 to S2, then m_4 = 0.5 * 0.05:
 
         >>> from lrlab.lab.forecast import tissue
@@ -274,7 +274,7 @@ def law_terms(law: str, lrs: Any, at: Any = None, *, fitting: bool = False) -> d
         at: the steps t (1..T) to evaluate; None: all.
         fitting: group the multi-power law's changes (an approximation for fitting).
 
-    Example:
+    Examples:
         >>> from lrlab.lab.forecast import law_terms
         >>> sorted(law_terms("tissue", [0.1, 0.05])), sorted(law_terms("multi_power", [0.1, 0.05]))
         (['s1', 's2'], ['drop', 'eta', 's1', 's_k'])
@@ -294,7 +294,7 @@ def law_from(law: str, terms: dict[str, np.ndarray], params: Sequence[float]) ->
         terms: what `law_terms` returned for that law.
         params: the parameters, in the order of PARAMS[law].
 
-    Example:
+    Examples:
         >>> from lrlab.lab.forecast import PARAMS, law_from, law_terms
         >>> PARAMS["tissue"]
         ('L0', 'A', 'alpha', 'C')
@@ -343,7 +343,7 @@ class Curve:
         lrs: the rate of every update (float64 array).
         loss: the batch loss seen by every update (float64 array, same length).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from lrlab.lab.forecast import Curve, tissue
         >>> lrs = np.full(100, 0.1)
@@ -390,7 +390,7 @@ def blocks(n_updates: int, bins: int, skip: float = 0.0) -> list[np.ndarray]:
         bins: the most blocks.
         skip: the fraction of the first updates left out, in [0, 1).
 
-    Example:
+    Examples:
         >>> from lrlab.lab.forecast import blocks
         >>> [b.tolist() for b in blocks(10, 3)]
         [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
@@ -410,7 +410,7 @@ def final_window(n_updates: int, bins: int) -> int:
         n_updates: the curve's number of updates T.
         bins: the fit's blocks per curve.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.forecast import final_window
         >>> final_window(200, 64), final_window(10, 64)
         (3, 1)
@@ -470,7 +470,7 @@ class Forecast:
         quality: in-sample and leave-one-schedule-out errors (see the module docstring).
         warning: a sentence when the law does not hold on these runs, else None.
 
-    Example:
+    Examples:
         A Forecast with known parameters (a fit's would come from `fit`):
 
         >>> from lrlab.lab.forecast import Forecast
@@ -500,7 +500,7 @@ class Forecast:
             lrs: the rate of every update.
             at: the steps t (numbers of updates, 1..T); None: all.
 
-        Example:
+        Examples:
             >>> from lrlab.lab.forecast import Forecast
             >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
             ...               per_bin=2, skip=0.1, cost=0.0)
@@ -517,7 +517,7 @@ class Forecast:
         Args:
             lrs: the rate of every update.
 
-        Example:
+        Examples:
             >>> from lrlab.lab.forecast import Forecast
             >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
             ...               per_bin=2, skip=0.1, cost=0.0)
@@ -538,7 +538,7 @@ class Forecast:
         Returns:
             A Prediction (label, bound spec, rates, L(t) for t = 1..steps, final loss).
 
-        Example:
+        Examples:
             >>> from lrlab.lab.forecast import Forecast
             >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
             ...               per_bin=2, skip=0.1, cost=0.0)
@@ -557,7 +557,7 @@ class Forecast:
         The in-sample error is shown next to the noise of the block means; with two or more fitting schedules also the
         leave-one-schedule-out final-loss error (mean and worst). It needs the `quality` a `fit` fills in.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from lrlab import parse
             >>> from lrlab.lab.forecast import Curve, fit, tissue
@@ -594,7 +594,7 @@ class Prediction:
         loss: predicted L(t), t = 1..T.
         final: the predicted final loss (mean over the last `final_window` updates).
 
-    Example:
+    Examples:
         >>> from lrlab.lab.forecast import Forecast
         >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
         ...               per_bin=2, skip=0.1, cost=0.0)
@@ -619,7 +619,7 @@ def bind(spec: Any, steps: int) -> Any:
         spec: a spec string or a Schedule.
         steps: the horizon in optimizer steps (>= 2).
 
-    Example:
+    Examples:
         >>> from lrlab.lab.forecast import bind
         >>> bind("cosine(0.1)", 100), bind("cosine(0.1, decay_steps=50)", 100)
         (cosine(0.1, decay_steps=100), cosine(0.1, decay_steps=50))
@@ -685,7 +685,7 @@ def compare_curve(fc: Forecast, curve: Curve) -> dict[str, float]:
         fc: the Forecast.
         curve: the measured Run or Curve.
 
-    Example:
+    Examples:
         A curve made by the law itself is forecast exactly at the end:
 
         >>> import numpy as np
@@ -736,7 +736,7 @@ def measured_final(curve: Curve, bins: int) -> float:
         curve: the measured Curve.
         bins: the fit's blocks per curve (sets the window).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from lrlab.lab.forecast import Curve, measured_final
         >>> curve = Curve("constant(0.1)", np.full(16, 0.1), np.arange(16, 0, -1, dtype=float))
@@ -758,7 +758,7 @@ def final_error(fc: Forecast, curve: Curve) -> float:
         fc: the Forecast.
         curve: the measured Curve.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from lrlab.lab.forecast import Curve, Forecast, final_error
         >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
@@ -795,7 +795,7 @@ def fit(runs: Sequence[Any], law: str = "multi_power", *, bins: int = 64, per_bi
     Raises:
         ValueError: no runs, a bad option, a run that cannot be fitted, or rates of 0 throughout.
 
-    Example:
+    Examples:
         Curves made by the tissue law (L0 = 2) are fitted back by it (the parameters in units of rates / 0.1):
 
         >>> import numpy as np
@@ -879,7 +879,7 @@ def rank(fc: Forecast, specs: Sequence[Any], steps: int) -> list[tuple[str, floa
         specs: the candidate specs or Schedules.
         steps: the horizon in optimizer steps.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.forecast import Forecast, rank
         >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
         ...               per_bin=2, skip=0.1, cost=0.0)
@@ -901,7 +901,7 @@ class Optimum:
         final: its predicted final loss.
         families: family name -> (its best spec, predicted final loss).
 
-    Example:
+    Examples:
         >>> from lrlab.lab.forecast import Optimum
         >>> Optimum("cosine(0.1, decay_steps=50)", 2.15, {"cosine": ("cosine(0.1, decay_steps=50)", 2.15)}).spec
         'cosine(0.1, decay_steps=50)'
@@ -962,7 +962,7 @@ def optimise(fc: Forecast, steps: int, *, peak: float | None = None, low: float 
     Returns:
         An Optimum: the best spec (it parses back with lrlab.parse) and the best of each family.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.forecast import Forecast, optimise
         >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
         ...               per_bin=2, skip=0.1, cost=0.0)
@@ -1009,7 +1009,7 @@ def smoothed(curve: Any, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
         curve: a Curve or a Run.
         bins: the most blocks.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from lrlab.lab.forecast import Curve, smoothed
         >>> steps, loss = smoothed(Curve("c", np.full(9, 0.1), np.arange(9, 0, -1, dtype=float)), bins=2)

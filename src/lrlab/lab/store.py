@@ -166,7 +166,7 @@ def database_url(db: str | Path) -> str:
     Raises:
         ValueError: a URL SQLAlchemy cannot read (one line, the password hidden).
 
-    Example:
+    Examples:
         >>> from lrlab.lab.store import database_url
         >>> database_url("postgresql://me:secret@db.example:5432/runs")
         'postgresql+psycopg://me:secret@db.example:5432/runs'
@@ -189,7 +189,7 @@ def display_name(db: str | Path) -> str:
     Args:
         db: a path or an SQLAlchemy URL.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.store import display_name
         >>> display_name("postgresql://me:secret@db.example:5432/runs")
         'postgresql://me:***@db.example:5432/runs'
@@ -209,7 +209,7 @@ def sqlite_path(db: str | Path) -> Path | None:
     Args:
         db: a path or an SQLAlchemy URL.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.store import sqlite_path
         >>> sqlite_path("sqlite:////tmp/runs.db")
         PosixPath('/tmp/runs.db')
@@ -240,7 +240,7 @@ def config_key(config: dict[str, Any]) -> str | None:
     Args:
         config: a Run's config dict.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.store import config_key
         >>> config = {"task": "or3", "schedule_config": {"kind": "constant", "lr": 0.5}, "seed": 0, "epochs": 2}
         >>> key = config_key(config)
@@ -307,7 +307,7 @@ class Store:
         stale_after_s: after how many seconds without a heartbeat a claim of another host is taken over.
         poll_s: how often (seconds) a process waiting for a claimed run looks again.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from pathlib import Path
         >>> from lrlab.lab.compare import compare
@@ -414,7 +414,7 @@ class Store:
 
         The store is not usable afterwards; closing twice is harmless.
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from pathlib import Path
             >>> from lrlab.lab.store import Store
@@ -590,7 +590,7 @@ class Store:
         Raises:
             ValueError: a store opened read-only, or a database failure (one line).
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from pathlib import Path
             >>> from lrlab.lab.compare import compare
@@ -641,7 +641,7 @@ class Store:
             fresh: claim it even when a stored run matches (train again).
             on_wait: called once with a message when another process holds the claim (None: nothing).
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from pathlib import Path
             >>> from lrlab.lab.compare import compare
@@ -705,7 +705,7 @@ class Store:
         claimed_at and heartbeat are Unix times in seconds. An empty list for a store without claims (or a phase-1
         store read as it is).
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from pathlib import Path
             >>> from lrlab.lab.store import Store
@@ -745,7 +745,7 @@ class Store:
         Args:
             config: a run's config (see `config_key` for the fields that count).
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from pathlib import Path
             >>> from lrlab.lab.compare import compare
@@ -777,7 +777,7 @@ class Store:
         Raises:
             ValueError: no run with that id (or an id that is not a whole number).
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from pathlib import Path
             >>> from lrlab.lab.compare import compare
@@ -811,7 +811,7 @@ class Store:
             task: only this task's runs (None: all).
             limit: at most this many (None: all).
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from pathlib import Path
             >>> from lrlab.lab.compare import compare
@@ -887,7 +887,7 @@ class Claim:
         token: this claim's owner token (None when nothing is held).
         run: the stored run to reuse, or None.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from pathlib import Path
         >>> from lrlab.lab.store import Store
@@ -915,7 +915,7 @@ class Claim:
         Args:
             run: the trained Run.
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from pathlib import Path
             >>> from lrlab.lab.compare import compare

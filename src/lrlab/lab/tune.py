@@ -89,7 +89,7 @@ def storage_url(storage: str | Path | None) -> str:
     Raises:
         ValueError: an empty or non-string storage, a directory, or a URL SQLAlchemy cannot read.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from pathlib import Path
         >>> from lrlab.lab.tune import storage_url
@@ -264,7 +264,7 @@ def quiet() -> Any:
     Those are the ExperimentalWarning of experimental arguments and the warning that heartbeats are meant for
     Study.optimize (tune uses them with ask-and-tell); every other warning still shows.
 
-    Example:
+    Examples:
         >>> import warnings
         >>> from optuna.exceptions import ExperimentalWarning
         >>> from lrlab.lab.tune import quiet
@@ -304,7 +304,7 @@ def run_worker(s: _Settings, worker: int = 0) -> int:
         s: the worker's settings (`tune` builds them: task, space, epochs, trials, storage URL and study, ...).
         worker: this worker's index on the machine (its sampler is seeded with seed + worker + trials so far).
 
-    Example:
+    Examples:
         A worker needs a study in a storage, so it is shown, not run (`tune(..., workers=4)` starts four):
 
             run_worker(settings, worker=1)
@@ -462,7 +462,7 @@ def fit_forecast(task: Task, peak: float, steps: int, *, seed: int = 0, db: str 
         progress: rich bars while the runs train.
         **options: compare's optimizer, epochs, batch_size, dtype, device and optimizer options.
 
-    Example:
+    Examples:
         Training and fitting take a few seconds, so this is shown, not run:
 
             fc = fit_forecast(get_task("mnist1d"), 0.05, 2000, db="lrlab-runs/tune.db")
@@ -561,7 +561,7 @@ def status_line(study: Any, total: int) -> str:
         study: the optuna Study.
         total: the study's number of trials asked for.
 
-    Example:
+    Examples:
         >>> import optuna
         >>> from lrlab.lab.tune import status_line
         >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -603,7 +603,7 @@ class TuneResult:
         forecast: the fitted Forecast with forecast=M (None without; its `warning` set when the search fell back to
             the plain one).
 
-    Example:
+    Examples:
         >>> import pandas as pd
         >>> from lrlab.lab.tune import TuneResult
         >>> TuneResult(best_spec="cosine(0.5)", trials=pd.DataFrame({"number": [0, 1]}), leaderboard=None, study=None,
@@ -634,7 +634,7 @@ def trials_frame(study: Any) -> Any:
     Args:
         study: the optuna Study.
 
-    Example:
+    Examples:
         >>> import optuna
         >>> from lrlab.lab.tune import trials_frame
         >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -673,7 +673,7 @@ def best_trials(study: Any, k: int) -> list[Any]:
         study: the optuna Study.
         k: how many.
 
-    Example:
+    Examples:
         >>> import optuna
         >>> from lrlab.lab.tune import best_trials
         >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -795,7 +795,7 @@ def tune(
         ValueError: a bad option (before any training), a study started with other settings, or no trial that
             finished without diverging or being pruned.
 
-    Example:
+    Examples:
         A search needs an Optuna storage, so it is shown, not run:
 
             result = tune("mnist1d", trials=64, epochs=20, storage="lrlab-runs/tune.db")
@@ -913,7 +913,7 @@ def confirm_best(
     Returns:
         (the Comparison, its leaderboard), or (None, None) when k is 0 or no trial completed.
 
-    Example:
+    Examples:
         >>> import optuna
         >>> from lrlab.lab.tune import confirm_best
         >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -982,7 +982,7 @@ def find_peak(task: Task, seeds: int | Iterable[int] = 3, **kwargs: Any) -> floa
     Raises:
         ValueError: the range test suggested no rate.
 
-    Example:
+    Examples:
         >>> from lrlab.lab.task import get_task
         >>> from lrlab.lab.tune import find_peak
         >>> find_peak(get_task("or3"), seeds=1, steps=20, start_lr=1e-3)

@@ -43,7 +43,7 @@ def multiples(size: float, steps: int, kind: str) -> list[tuple[int, str]]:
     Returns:
         (step, kind) pairs at size, 2 * size, ... <= steps, or [] when there would be more than MAX_EVENTS.
 
-    Example:
+    Examples:
         >>> from lrlab.schedules.base import multiples
         >>> multiples(10, 35, "boundary")
         [(10, 'boundary'), (20, 'boundary'), (30, 'boundary')]
@@ -67,7 +67,7 @@ class Schedule:
     multiplies, `s.clip(lo, hi)` bounds, `s.stretch(total_steps)` binds lengths left out; `repr(s)` is a spec
     that `lrlab.parse` reads back and `s.to_config()` a JSON-safe dict that `lrlab.from_config` reads back.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from lrlab import cosine, parse
         >>> s = cosine(0.1, decay_steps=100)
@@ -104,7 +104,7 @@ class Schedule:
         The values `__init__` stored after validation (nested schedules stay Schedule objects); `replace`,
         `repr`, `to_config` and equality all read them.
 
-        Example:
+        Examples:
             >>> from lrlab import step_decay
             >>> step_decay(0.1, drop=0.5, step_size=30).params()
             {'initial_lr': 0.1, 'drop': 0.5, 'step_size': 30}
@@ -119,7 +119,7 @@ class Schedule:
         Args:
             **changes: the parameters to change, by name; the others keep their values.
 
-        Example:
+        Examples:
             >>> from lrlab import cosine
             >>> cosine(0.1, decay_steps=100).replace(decay_steps=200)
             cosine(0.1, decay_steps=200)
@@ -144,7 +144,7 @@ class Schedule:
         Returns:
             The rate at each step, of xp's kind.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from lrlab import cosine
             >>> from lrlab.schedules import NUMPY, SCALAR
@@ -169,7 +169,7 @@ class Schedule:
         Returns:
             The rate at each step, of xp's kind.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from lrlab import cosine
             >>> from lrlab.schedules import NUMPY
@@ -292,7 +292,7 @@ class Schedule:
         Returns:
             A list of (step, kind) pairs.
 
-        Example:
+        Examples:
             >>> from lrlab import step_decay
             >>> step_decay(0.1, drop=0.5, step_size=30).events(100)
             [(30, 'boundary'), (60, 'boundary'), (90, 'boundary')]
@@ -314,7 +314,7 @@ class Schedule:
         Read from the parameters: a Schedule value, or the Schedules in a list (join's, product's). `is_bound`
         and `stretch` walk them.
 
-        Example:
+        Examples:
             >>> from lrlab import constant, cosine, warmup
             >>> warmup(cosine(0.1, 100), 10).children(), constant(0.1).children()
             ([cosine(0.1, decay_steps=100)], [])
@@ -358,7 +358,7 @@ class Schedule:
         Returns:
             The bound schedule (this one when nothing was left out).
 
-        Example:
+        Examples:
             >>> from lrlab import cosine, warmup
             >>> s = warmup(cosine(0.1), 10)
             >>> s.is_bound, s.stretch(110)
@@ -397,7 +397,7 @@ class Schedule:
             low: the floor (>= 0).
             high: the ceiling (>= low), or None for none.
 
-        Example:
+        Examples:
             >>> from lrlab import cosine
             >>> s = cosine(0.1, decay_steps=100).clip(0.01)
             >>> s, s(100)
@@ -424,7 +424,7 @@ class Schedule:
         The form stored in run records and checkpoints: {"kind": ..., parameter: value, ...}, nested schedules
         as nested dicts. A `custom` schedule of an unregistered function raises ValueError.
 
-        Example:
+        Examples:
             >>> from lrlab import from_config, step_decay
             >>> s = step_decay(0.1, drop=0.5, step_size=30)
             >>> s.to_config()
@@ -473,7 +473,7 @@ def format_value(value: Any) -> str:
     Returns:
         Its spec text.
 
-    Example:
+    Examples:
         >>> from lrlab.schedules.base import format_value
         >>> format_value(0.1), format_value("cosine"), format_value([1, 2.5]), format_value(float("inf"))
         ('0.1', '"cosine"', '[1, 2.5]', '"inf"')
@@ -513,7 +513,7 @@ def from_config(config: dict[str, Any] | str) -> Schedule:
     Returns:
         The schedule.
 
-    Example:
+    Examples:
         >>> from lrlab import from_config
         >>> from_config('{"kind": "constant", "lr": 0.1}')
         constant(0.1)
@@ -578,7 +578,7 @@ def build(kind: str, args: list[Any], kwargs: dict[str, Any]) -> Schedule:
     Raises:
         ValueError: an unknown kind, arguments that do not fit its signature, or a bad parameter value.
 
-    Example:
+    Examples:
         >>> from lrlab.schedules.base import build
         >>> build("cosine", [0.1], {"decay_steps": 100})
         cosine(0.1, decay_steps=100)

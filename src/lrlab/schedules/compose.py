@@ -47,7 +47,7 @@ class warmup(Schedule):
         (tests/schedules/test_sched_parity_timm.py, test_warmup_of_cosine_equals_timm_warmup_prefix). timm's
         default `warmup_prefix=False` (the decay also counts the warmup steps) has no counterpart here.
 
-    Example:
+    Examples:
         >>> from lrlab import cosine, warmup
         >>> s = warmup(cosine(0.1, 90), 10)
         >>> s(0), s(5), s(10), round(s(55), 6)
@@ -102,7 +102,7 @@ class join(Schedule):
         (tests/schedules/test_sched_parity_optax.py, test_join_schedules). `stretch(total_steps)` binds each
         piece to its own span, the last one to total_steps - boundaries[-1] (at least 1).
 
-    Example:
+    Examples:
         >>> from lrlab import constant, exponential, join
         >>> s = join([constant(0.1), exponential(0.1, decay_steps=10, decay_rate=0.5)], [50])
         >>> s(49), s(50), s(60)
@@ -166,7 +166,7 @@ class per_epoch(Schedule):
         (tests/test_keras_adapter.py, test_epoch_function_with_keras_learning_rate_scheduler).
         `stretch(total_steps)` binds the inner lengths to ceil(total_steps / steps_per_epoch) epochs.
 
-    Example:
+    Examples:
         >>> from lrlab import per_epoch, step_decay
         >>> s = per_epoch(step_decay(0.1, drop=0.5, step_size=2), steps_per_epoch=100)
         >>> s(199), s(200), s(399)
@@ -215,7 +215,7 @@ class scale(Schedule):
         larger). Checked against lrlab's own values in float64 under jax.jit to rtol=1e-13
         (tests/schedules/test_sched_parity_optax.py, test_formula_under_jax_jit_equals_numpy).
 
-    Example:
+    Examples:
         >>> from lrlab import constant
         >>> s = constant(0.1) * 2
         >>> s, s(0)
@@ -277,7 +277,7 @@ class product(Schedule):
         peak of 0.1, 1.3e-13 relative where the cosine nears 0). Past T_max torch's CosineAnnealingLR adds
         rather than multiplies: there the chain is not a product.
 
-    Example:
+    Examples:
         >>> from lrlab import cosine, step_decay
         >>> s = cosine(0.1, decay_steps=1000) * step_decay(1.0, drop=0.5, step_size=300)
         >>> s(0), round(s(500), 6), s(1000)
@@ -333,7 +333,7 @@ class clip(Schedule):
         for a decay, a ceiling for a growth). Checked against lrlab's own values under jax.jit to rtol=1e-13
         (tests/schedules/test_sched_parity_optax.py, test_formula_under_jax_jit_equals_numpy).
 
-    Example:
+    Examples:
         >>> from lrlab import linear
         >>> s = linear(0.0, 0.1, 100).clip(0.01, 0.05)
         >>> s(0), s(99)

@@ -66,7 +66,7 @@ class cosine(Schedule):
         (its cosine has period 2 * T_max); lrlab, like Keras and optax, holds alpha * initial_lr from
         decay_steps on (test_cosine_annealing_rises_after_t_max_but_lrlab_holds).
 
-    Example:
+    Examples:
         >>> from lrlab import cosine
         >>> s = cosine(0.1, decay_steps=100, alpha=0.1)
         >>> s(0), round(s(50), 6), round(s(100), 6), round(s(150), 6)
@@ -163,7 +163,7 @@ class cosine_restarts(Schedule):
         first_decay_steps=1, t_mul=3; torch's, which Keras uses on the torch backend, did at no restart we
         tested). lrlab corrects the index, so every restart step is the new period's peak on every backend.
 
-    Example:
+    Examples:
         >>> from lrlab import cosine_restarts
         >>> s = cosine_restarts(0.1, first_decay_steps=10, t_mul=2.0, m_mul=0.5)
         >>> s(0), round(s(5), 6), s(10), s(30)

@@ -42,7 +42,7 @@ class cyclic(Schedule):
         counterpart (exp_range scales by step, torch's "iterations"); the momentum torch cycles with
         cycle_momentum=True is a schedule of its own here: `.momentum()`.
 
-    Example:
+    Examples:
         >>> from lrlab import cyclic
         >>> s = cyclic(0.0, 0.1, step_size_up=2)
         >>> [round(s(t), 6) for t in range(9)]
@@ -91,7 +91,7 @@ class cyclic(Schedule):
         Returns:
             cyclic_momentum with this rate's step_size_up, step_size_down, mode and gamma.
 
-        Example:
+        Examples:
             >>> from lrlab import cyclic
             >>> m = cyclic(0.01, 0.1, step_size_up=2).momentum()
             >>> m
@@ -182,7 +182,7 @@ class one_cycle(Schedule):
         divides by zero in torch; lrlab takes it as finished. The momentum torch cycles with cycle_momentum=True is
         a schedule of its own here: `.momentum()`.
 
-    Example:
+    Examples:
         >>> from lrlab import one_cycle
         >>> s = one_cycle(0.1, total_steps=100)
         >>> round(s(0), 6), s(29), round(s(99), 9), s(200) == s(99)
@@ -237,7 +237,7 @@ class one_cycle(Schedule):
         Raises:
             ValueError: total_steps was left out and the schedule not stretched.
 
-        Example:
+        Examples:
             >>> from lrlab import one_cycle
             >>> one_cycle(0.1, total_steps=10, pct_start=0.5, anneal="linear").phases()
             [(4.0, 0.004, 0.1), (9, 0.1, 4e-07)]
@@ -266,7 +266,7 @@ class one_cycle(Schedule):
         Returns:
             one_cycle_momentum with this rate's total_steps, pct_start, anneal and three_phase.
 
-        Example:
+        Examples:
             >>> from lrlab import one_cycle
             >>> m = one_cycle(0.1, total_steps=100).momentum()
             >>> m
@@ -335,7 +335,7 @@ class one_cycle_momentum(Schedule):
         steps 0 to total_steps - 1: test_one_cycle_momentum in tests/schedules/test_sched_momentum.py. Past the
         end torch raises; lrlab holds the last value, as one_cycle does.
 
-    Example:
+    Examples:
         >>> from lrlab import one_cycle
         >>> m = one_cycle(0.1, total_steps=10, pct_start=0.5, anneal="linear").momentum(0.8, 0.9)
         >>> m
@@ -407,7 +407,7 @@ class cyclic_momentum(Schedule):
         tests/schedules/test_sched_momentum.py. torch's momentum formula is the rate's with base_lr =
         max_momentum and max_lr = base_momentum, and so is lrlab's.
 
-    Example:
+    Examples:
         >>> from lrlab import cyclic, cyclic_momentum
         >>> m = cyclic(0.01, 0.1, step_size_up=2, mode="triangular2").momentum(0.8, 0.9)
         >>> m == cyclic_momentum(0.8, 0.9, step_size_up=2, mode="triangular2")

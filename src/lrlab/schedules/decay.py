@@ -36,7 +36,7 @@ class constant(Schedule):
         `factor` for `total_iters` steps, then the full rate): write it as
         `join([constant(lr * factor), constant(lr)], [total_iters])`.
 
-    Example:
+    Examples:
         >>> from lrlab import constant, join
         >>> s = constant(0.1)
         >>> s(0), s(1000)
@@ -78,7 +78,7 @@ class step_decay(Schedule):
         multiplies the rate recursively, lrlab computes the power in closed form: they differ by rounding, to
         1e-12 relative, tested in test_step_lr of tests/schedules/test_sched_parity_torch.py.
 
-    Example:
+    Examples:
         >>> from lrlab import step_decay
         >>> s = step_decay(0.1, drop=0.5, step_size=30)
         >>> s(0), s(29), s(30), s(60)
@@ -126,7 +126,7 @@ class multistep(Schedule):
         optimizer's lr = initial_lr, exactly (bit for bit), tested in test_multistep_lr of
         tests/schedules/test_sched_parity_torch.py (repeated milestones and a milestone at 0 included).
 
-    Example:
+    Examples:
         >>> from lrlab import multistep
         >>> s = multistep(0.1, [30, 80], gamma=0.5)
         >>> s(29), s(30), s(80)
@@ -179,7 +179,7 @@ class piecewise(Schedule):
         tests/schedules/test_sched_parity_keras.py. optax's `piecewise_constant_schedule` takes multiplicative
         scales instead of values and is not compared.
 
-    Example:
+    Examples:
         >>> from lrlab import piecewise
         >>> s = piecewise([100, 200], [0.1, 0.01, 0.001])
         >>> s(100), s(101), s(201)
@@ -236,7 +236,7 @@ class exponential(Schedule):
         `transition_begin` and `end_value` have no counterpart: write `join([constant(lr), exponential(...)],
         [begin])` and `.clip(end_value)`.
 
-    Example:
+    Examples:
         >>> from lrlab import exponential
         >>> s = exponential(0.1, decay_steps=10, decay_rate=0.5)
         >>> s(0), s(10), s(20)
@@ -292,7 +292,7 @@ class inverse_time(Schedule):
         tested step by step in test_inverse_time of tests/schedules/test_sched_parity_keras.py. torch and optax
         have no inverse-time schedule.
 
-    Example:
+    Examples:
         >>> from lrlab import inverse_time
         >>> s = inverse_time(0.1, decay_steps=10, decay_rate=0.5)
         >>> round(s(10), 6), round(s(15), 6)
@@ -368,7 +368,7 @@ class polynomial(Schedule):
         above 1 at the last step, a fractional power stays finite where optax's gives NaN
         (test_polynomial_stays_finite_under_jit_where_optax_gives_nan).
 
-    Example:
+    Examples:
         >>> from lrlab import polynomial
         >>> s = polynomial(0.1, decay_steps=100, end_lr=0.001, power=2.0)
         >>> s(0), round(s(50), 6), s(100), s(150)
@@ -440,7 +440,7 @@ class linear(Schedule):
         `linear(lr * start_factor, lr * end_factor, total_iters)` (to 1e-12: LinearLR updates the rate
         recursively; test_linear_lr in test_sched_parity_torch.py).
 
-    Example:
+    Examples:
         >>> from lrlab import linear
         >>> s = linear(0.0, 0.1, steps=10)
         >>> s(0), s(5), s(10), s(20)

@@ -62,7 +62,7 @@ class random_uniform(Schedule):
         [low, high), the same as scalars and arrays, and uniform to within 10% per tenth of the range over
         20000 steps (tests/schedules/test_sched_values.py, test_random_uniform_is_deterministic_bounded_and_seeded).
 
-    Example:
+    Examples:
         >>> from lrlab import random_uniform
         >>> s = random_uniform(0.01, 0.1, seed=3)
         >>> round(s(0), 6), round(s(1), 6), s(0) == random_uniform(0.01, 0.1, seed=3)(0)
@@ -135,7 +135,7 @@ def register_function(fn: Any = None, name: str | None = None) -> Any:
     Raises:
         ValueError: fn is not a hashable function, or name is not a valid name.
 
-    Example:
+    Examples:
         >>> import lrlab
         >>> def halve(t):
         ...     return 0.1 * 0.5 ** (t // 10)
@@ -182,7 +182,7 @@ def registered_function(name: str) -> Callable[[int], float]:
     Raises:
         ValueError: nothing is registered under name; the message names it and says how to register it.
 
-    Example:
+    Examples:
         >>> import lrlab
         >>> from lrlab.schedules.host import registered_function
         >>> def warm(t):
@@ -226,7 +226,7 @@ class custom(Schedule):
         rate (LambdaLR with base rate 1.0 gives the same values). No parity test: the values are fn's own,
         tested in tests/schedules/test_sched_values.py (test_custom_with_a_registered_function_round_trips).
 
-    Example:
+    Examples:
         >>> import lrlab
         >>> import numpy as np
         >>> s = lrlab.custom(lambda t: 0.1 / (1 + t))

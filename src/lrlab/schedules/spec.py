@@ -49,7 +49,7 @@ def number(text: str) -> int | float:
     Returns:
         Its value, an int or a float.
 
-    Example:
+    Examples:
         >>> from lrlab.schedules.spec import number
         >>> number("3"), number("3.0"), number("1e-3")
         (3, 3.0, 0.001)
@@ -295,7 +295,7 @@ def parse_call(text: str, name: str) -> dict[str, Any]:
     Returns:
         The keyword arguments by name.
 
-    Example:
+    Examples:
         >>> from lrlab.schedules.spec import parse_call
         >>> parse_call("plateau(factor=0.5, patience=10)", "plateau")
         {'factor': 0.5, 'patience': 10}
@@ -328,7 +328,7 @@ def parse(text: str) -> Schedule:
     Returns:
         The schedule.
 
-    Example:
+    Examples:
         >>> from lrlab import parse
         >>> s = parse("warmup(cosine(0.1, decay_steps=1000), steps=100) * 0.5")
         >>> s, s(100)
@@ -370,7 +370,7 @@ def as_schedule(value: Schedule | str | dict, *, who: str = "schedule", bound: b
     Raises:
         ValueError: value is none of the three, is a bad spec or config, or (with bound) has no length.
 
-    Example:
+    Examples:
         >>> from lrlab.schedules import as_schedule
         >>> as_schedule("cosine(0.1, 100)"), as_schedule({"kind": "constant", "lr": 0.1})
         (cosine(0.1, decay_steps=100), constant(0.1))

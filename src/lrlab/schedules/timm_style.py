@@ -53,7 +53,7 @@ class tanh_decay(Schedule):
         value at step 0 and timm to the base rate, (1 - tanh(lb)) / 2 higher (about 8e-7 relative for lb=-7;
         test_warmup_of_tanh_decay_equals_timm_warmup_prefix).
 
-    Example:
+    Examples:
         >>> from lrlab import tanh_decay
         >>> s = tanh_decay(0.1, decay_steps=100)
         >>> round(s(0), 6), round(s(50), 6), round(s(70), 6), s(100)
@@ -128,7 +128,7 @@ def timm_noise(seed: int, noise_type: str, pct: float, std: float) -> float:
     Returns:
         The factor n: the noisy rate is lr + lr * n.
 
-    Example:
+    Examples:
         >>> from lrlab.schedules.timm_style import timm_noise
         >>> round(timm_noise(42, "uniform", 0.5, 1.0), 6), round(timm_noise(42, "normal", 0.67, 1.0), 6)
         (0.382269, 0.33669)
@@ -185,7 +185,7 @@ class noise(Schedule):
         of times a step). Host only (Python floats and numpy, not jax or torch tensors): the draws need integer
         arithmetic.
 
-    Example:
+    Examples:
         >>> from lrlab import constant, noise
         >>> s = noise(constant(0.1), [10, 20], noise_seed=42)
         >>> s(9), round(s(10), 6), s(20)

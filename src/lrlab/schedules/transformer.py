@@ -34,7 +34,7 @@ class inverse_sqrt(Schedule):
         tests/schedules/test_sched_parity_transformers.py (test_inverse_sqrt). Counts optimizer steps; wrap it in
         `per_epoch` to count epochs.
 
-    Example:
+    Examples:
         >>> from lrlab import inverse_sqrt
         >>> s = inverse_sqrt(0.1, warmup_steps=100)
         >>> s(0), s(50), s(100), round(s(400), 6)
@@ -99,7 +99,7 @@ class wsd(Schedule):
         linear and the cosine is always half a period (transformers' `warmup_type` and `num_cycles=0.5`);
         `num_stable_steps` is not offered: give total_steps instead.
 
-    Example:
+    Examples:
         >>> from lrlab import wsd
         >>> s = wsd(0.1, total_steps=100, warmup_steps=10, decay_steps=20, end_lr=0.01)
         >>> s(0), s(10), s(79), round(s(90), 6), s(100)
