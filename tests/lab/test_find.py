@@ -71,6 +71,9 @@ def test_bad_options_are_value_errors_naming_them() -> None:
         find_lr("quantiles", steps=1)
     with pytest.raises(ValueError, match="seeds must be a count >= 1 or a non-empty list of seeds, got 0"):
         find_lr("quantiles", seeds=0)
+    with pytest.raises(ValueError, match="find_lr: progress must be a function of each seed's RangeTest, or None, "
+                       "got True"):  # compare's progress=True means bars; here it is a callback
+        find_lr("quantiles", progress=True)
     empty = Split(np.zeros((0, 2), np.float32), np.zeros((0,), np.int64))
 
     def load(seed: int) -> Data:

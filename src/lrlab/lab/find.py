@@ -278,6 +278,8 @@ def find_lr(
         ['one_cycle(0.0298)', 'warmup(cosine(0.0298), steps=25)']
     """
     settings = Settings(start_lr, end_lr, steps, mode, beta, diverge)
+    if progress is not None and not callable(progress):
+        raise _check.fail("find_lr", "progress", "a function of each seed's RangeTest, or None", progress)
     task = resolve_task(task)
     seed_list = _seeds(seeds)
     plans = []
