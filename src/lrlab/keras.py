@@ -27,6 +27,7 @@ import numpy as np
 
 from . import _check
 from .plateau import Plateau, scaled_rate
+from .rangetest import BETA, DIVERGE
 from .schedules import SCALAR, Namespace, as_schedule
 from .schedules import Schedule as _Schedule
 
@@ -583,8 +584,8 @@ def find_lr(
     end_lr: float = 10.0,
     steps: int = 100,
     mode: str = "exp",
-    beta: float = 0.98,
-    diverge: float | None = 4.0,
+    beta: float = BETA,
+    diverge: float | None = DIVERGE,
     restore: bool = True,
     seed: int | None = 0,
 ) -> Any:

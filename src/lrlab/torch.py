@@ -35,6 +35,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from . import _check
 from .plateau import Plateau
+from .rangetest import BETA, DIVERGE
 from .schedules import Schedule, as_schedule, from_config
 
 _FORMAT = "lrlab.torch.Scheduler/1"
@@ -663,8 +664,8 @@ def find_lr(
     end_lr: float = 10.0,
     steps: int = 100,
     mode: str = "exp",
-    beta: float = 0.98,
-    diverge: float | None = 4.0,
+    beta: float = BETA,
+    diverge: float | None = DIVERGE,
     restore: bool = True,
     seed: int | None = None,
 ) -> Any:

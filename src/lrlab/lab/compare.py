@@ -768,15 +768,15 @@ ENGINES = ("auto", "stacked", "sequential")
 def _can_stack(task: Task, plans: list[Any]) -> list[bool]:
     """Whether each plan's run can be stacked (asked once per optimizer and option names: the model is the task's);
     for those that cannot, says why in one line on stderr."""
+    keys = [(p.options.optimizer, tuple(sorted(p.options.optimizer_kwargs))) for p in plans]
     reasons: dict[tuple[Any, ...], str | None] = {}
-    for p in plans:
-        key = (p.options.optimizer, tuple(sorted(p.options.optimizer_kwargs)))
+    for key, p in zip(keys, plans):
         if key not in reasons:
             reasons[key] = reason = unstackable_plan(p)
             if reason is not None:
                 print(f"lrlab: task {task.name!r}'s runs cannot be stacked ({reason}); training one run after "
                       "another", file=sys.stderr)
-    return [reasons[(p.options.optimizer, tuple(sorted(p.options.optimizer_kwargs)))] is None for p in plans]
+    return [reasons[key] is None for key in keys]
 
 
 def _train_one(p: Any, store: Store | None, fresh: bool, bars: Any, callback: Any, device: str,
