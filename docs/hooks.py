@@ -3,6 +3,8 @@
 - gallery.md and gallery/*.png: every schedule kind's curve (lrlab.viz.schedule_plots), one example spec per kind;
   the build fails when a kind has no example here, so a new kind cannot be missing from the gallery.
 - cli.md: the usage and options of every `lrlab` subcommand, from the argparse parser (lrlab.cli.build_parser).
+- every page with ```pycon examples is run (docs/run_page.py, one process per page, as many at once as there are
+  cores): a failing example fails the build, and the figures the page saves under figures/ are published beside it.
 
 The files are handed to MkDocs in memory (File.generated), so nothing is written into docs/.
 """
@@ -10,11 +12,20 @@ The files are handed to MkDocs in memory (File.generated), so nothing is written
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
+
+DOCS = Path(__file__).resolve().parent
 
 GALLERY_STEPS = 100
 
@@ -155,7 +166,39 @@ def cli_file(config: Any) -> File:
     return File.generated(config, "cli.md", content="\n".join(lines))
 
 
+def _run_page(page: Path, out: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
+    return subprocess.run([sys.executable, str(DOCS / "run_page.py"), str(page), "--out", str(out)],
+                          capture_output=True, text=True, env=env)
+
+
+def page_files(config: Any, files: Files) -> list[File]:
+    """Run every page that has examples; its figures/ become files beside it. A failing page fails the build."""
+    spec = importlib.util.spec_from_file_location("run_page", DOCS / "run_page.py")
+    run_page = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_page)
+    pages = [f for f in files.documentation_pages() if run_page.examples(Path(f.abs_src_path).read_text("utf-8"))]
+    if not pages:
+        return []
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        outs = {f.src_uri: Path(tmp) / str(i) for i, f in enumerate(pages)}
+        done = dict(zip(outs, pool.map(lambda f: _run_page(Path(f.abs_src_path), outs[f.src_uri]), pages)))
+        failed = [f"{uri}:\n{result.stderr[-6000:]}" for uri, result in done.items() if result.returncode]
+        if failed:
+            raise PluginError("examples failed on " + "\n".join(failed))
+        generated: dict[str, File] = {}
+        for uri, out in outs.items():
+            folder = Path(uri).parent
+            for figure in sorted((out / "figures").rglob("*")):
+                if figure.is_file():
+                    dest = (folder / "figures" / figure.relative_to(out / "figures")).as_posix()
+                    if dest in generated:
+                        raise PluginError(f"{uri} writes {dest}, which another page writes too")
+                    generated[dest] = File.generated(config, dest, content=figure.read_bytes())
+    return list(generated.values())
+
+
 def on_files(files: Files, config: Any) -> Files:
-    for file in [*gallery_files(config), cli_file(config)]:
+    for file in [*gallery_files(config), cli_file(config), *page_files(config, files)]:
         files.append(file)
     return files
