@@ -29,7 +29,7 @@ demo: $(STAMP)
 	@echo "report: $(CURDIR)/lrlab-out/report.html"
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff check src tests bench scripts docs
 	# two workers (a file's tests stay together: module fixtures such as the docs build run once)
 	$(PY) -m pytest -n 2 --dist loadfile
 
