@@ -167,7 +167,8 @@ def cli_file(config: Any) -> File:
 
 
 def _run_page(page: Path, out: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
+    # one thread per page process: the pages run side by side, one per core (two threads each thrash a 2-core box)
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, str(DOCS / "run_page.py"), str(page), "--out", str(out)],
                           capture_output=True, text=True, env=env)
 

@@ -632,7 +632,9 @@ def compare(
         target: the leaderboard target (an accuracy in (0, 1], else a loss > 0); None: the default.
         callback: callback(step, model, loss, lr) after every optimizer step of every trained run (sequential only).
         engine: "sequential" trains one run after another (lrlab.lab.train); "stacked" trains them as stacks of one
-            model (lrlab.lab.stacked: equal results, one progress bar per stack); "auto" stacks when more than one
+            model (lrlab.lab.stacked: in float64 equal to the sequential trainer's to 1e-9; in float32 the sums
+            run in another order, so a member's numbers, and a plateau's reductions, may differ by rounding; one
+            progress bar per stack); "auto" stacks when more than one
             run is to be trained, no callback is given and the model can be stacked (a model that cannot, with
             BatchNorm or dropout, falls back to sequential with a one-line message on stderr).
         device: "auto" (CUDA when there is one), "cpu" or "cuda".
