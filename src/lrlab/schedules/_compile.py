@@ -232,7 +232,7 @@ _REPLAY: dict[str, Callable[..., Any]] = {
     "{} - {}": lambda xp, a, b: a - b,
     "{} * {}": lambda xp, a, b: a * b,
     "{} / {}": lambda xp, a, b: a / b,
-    "{} ** {}": lambda xp, a, b: a**b,
+    "{} ** {}": lambda xp, a, b: xp.pow(a, b),
     "-{}": lambda xp, a: -a,
     "{} < {}": lambda xp, a, b: a < b,
     "{} <= {}": lambda xp, a, b: a <= b,

@@ -217,10 +217,10 @@ class cosine_restarts(Schedule):
             # period even where log() rounds the wrong way (Keras then shows a spike of one step). They
             # compare steps, not t / n, which a compiler may round below a restart (XLA's t * (1 / n)).
             restart = xp.floor(xp.log(1.0 - fraction * (1.0 - t_mul)) / math.log(t_mul))
-            restart = xp.where(n * ((1.0 - t_mul ** (restart + 1.0)) / (1.0 - t_mul)) <= t, restart + 1.0, restart)
-            restart = xp.where(n * ((1.0 - t_mul**restart) / (1.0 - t_mul)) > t, restart - 1.0, restart)
-            done = (1.0 - t_mul**restart) / (1.0 - t_mul)
-            fraction = (fraction - done) / t_mul**restart
-        peak = self.m_mul**restart
+            restart = xp.where(n * ((1.0 - xp.pow(t_mul, restart + 1.0)) / (1.0 - t_mul)) <= t, restart + 1.0, restart)
+            restart = xp.where(n * ((1.0 - xp.pow(t_mul, restart)) / (1.0 - t_mul)) > t, restart - 1.0, restart)
+            done = (1.0 - xp.pow(t_mul, restart)) / (1.0 - t_mul)
+            fraction = (fraction - done) / xp.pow(t_mul, restart)
+        peak = xp.pow(self.m_mul, restart)
         decayed = (1 - self.alpha) * (0.5 * peak * (1.0 + xp.cos(math.pi * fraction))) + self.alpha
         return self.initial_lr * decayed

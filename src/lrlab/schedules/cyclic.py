@@ -114,8 +114,8 @@ class cyclic(Schedule):
         if self.mode == "triangular":
             return self.base_lr + height * 1.0
         if self.mode == "triangular2":
-            return self.base_lr + height * (1 / (2.0 ** (cycle - 1)))
-        return self.base_lr + height * self.gamma**t
+            return self.base_lr + height * (1 / xp.pow(2.0, cycle - 1))
+        return self.base_lr + height * xp.pow(self.gamma, t)
 
 
 def _check_phases(k: str, pct_start: Any, three_phase: Any) -> tuple[float, bool]:

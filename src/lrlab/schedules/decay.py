@@ -102,7 +102,7 @@ class step_decay(Schedule):
     def apply(self, xp: Namespace, t: Any) -> Any:
         if not self.initial_lr:  # 0 * drop ** k stays 0 where a growing drop ** k overflows
             return t * 0.0
-        return self.initial_lr * self.drop ** xp.floordiv(t, self.step_size)
+        return self.initial_lr * xp.pow(self.drop, xp.floordiv(t, self.step_size))
 
 
 class multistep(Schedule):
@@ -153,7 +153,7 @@ class multistep(Schedule):
         passed = t * 0.0
         for milestone in self.milestones:
             passed = passed + xp.where(t >= milestone, 1.0, 0.0)
-        return self.initial_lr * self.gamma**passed
+        return self.initial_lr * xp.pow(self.gamma, passed)
 
 
 class piecewise(Schedule):
@@ -266,7 +266,7 @@ class exponential(Schedule):
         if not self.initial_lr:  # 0 * decay_rate ** p stays 0 where a growing decay_rate ** p overflows
             return t * 0.0
         p = xp.floordiv(t, self.decay_steps) if self.staircase else t / self.decay_steps
-        return self.initial_lr * self.decay_rate**p
+        return self.initial_lr * xp.pow(self.decay_rate, p)
 
 
 class inverse_time(Schedule):
@@ -331,7 +331,7 @@ def _power(xp: Namespace, base: Any, power: float) -> Any:
         return base * base
     if power == 0.5:
         return xp.sqrt(base)
-    return base**power
+    return xp.pow(base, power)
 
 
 class polynomial(Schedule):
