@@ -134,6 +134,15 @@ def test_big_models_keep_a_tensor_per_parameter(monkeypatch, optimizer):
     _check_all(plans)
 
 
+def test_evaluation_in_several_passes_and_members_of_different_epochs(monkeypatch):
+    import lrlab.lab.stacked as stacked_module
+
+    monkeypatch.setattr(stacked_module, "EVAL_CHUNK", 150)  # 50 rows a pass: every split in several, one short
+    plans = [plan("quantiles", f"cosine({0.01 * (e + 1)})", RunOptions(epochs=e, seed=e), dtype="float64")
+             for e in (1, 3, 2)]
+    _check_all(plans)  # the final figures after the last epoch (cached) and those of members done earlier alike
+
+
 def test_members_differ_in_epochs_and_float32_stays_close():
     plans = [plan("quantiles", "constant(0.01)", RunOptions(epochs=e, seed=e)) for e in (1, 3, 2)]
     stacked = execute_stack(plans)
