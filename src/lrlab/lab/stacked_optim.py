@@ -5,7 +5,9 @@ optimizers update such parameters with a learning rate per member (a tensor of s
 per member (momentum, dampening, nesterov, betas, eps, weight decay, amsgrad), so members of one stack can follow
 different schedules, including momentum schedules. The formulas follow torch.optim's single-tensor
 implementations operation by operation (`torch/optim/sgd.py`, `torch/optim/adam.py`; AdamW is Adam with decoupled
-weight decay), so in float64 a member's parameters equal those its own torch optimizer gives, to rounding.
+weight decay), so in float64 a member's parameters equal those its own torch optimizer gives, to rounding. (A plain
+SGD step can also take a gradient that is a matrix product inside its update, `SGD.step_product`: the same step,
+rounded in another order.)
 
 A member that is not `active` (it diverged, or it is done) is left exactly as it is: parameters, buffers and
 step count.
