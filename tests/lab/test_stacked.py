@@ -134,6 +134,29 @@ def test_big_models_keep_a_tensor_per_parameter(monkeypatch, optimizer):
     _check_all(plans)
 
 
+def test_plain_sgd_folds_the_first_weight_gradient_into_its_update(monkeypatch):
+    import lrlab.lab.stacked as stacked_module
+
+    monkeypatch.setattr(stacked_module, "FLAT_ELEMENTS", 0)  # the fold needs the weight in a tensor of its own
+    folded = []
+    real = stacked_module._Stack._folded_step
+    monkeypatch.setattr(stacked_module._Stack, "_folded_step", lambda *a: folded.append(1) or real(*a))
+    plans = _plans("digits", ["constant(0.05)", ("cosine(0.1)", PLATEAU), blowup(38)], (0, 1), 3, optimizer="sgd")
+    plans.append(plan("digits", "constant(0.05)", RunOptions(epochs=2, seed=2, optimizer="sgd"), dtype="float64"))
+    assert stacked_module._Stack(plans, "cpu").fold == (0, 1)
+    runs = _check_all(plans)  # folded until a member diverges or ends (some inactive then: the general update)
+    assert folded and any(r.status == "diverged" for r in runs)
+
+
+def test_evaluation_in_several_passes_and_members_of_different_epochs(monkeypatch):
+    import lrlab.lab.stacked as stacked_module
+
+    monkeypatch.setattr(stacked_module, "EVAL_CHUNK", 150)  # 50 rows a pass: every split in several, one short
+    plans = [plan("quantiles", f"cosine({0.01 * (e + 1)})", RunOptions(epochs=e, seed=e), dtype="float64")
+             for e in (1, 3, 2)]
+    _check_all(plans)  # the final figures after the last epoch (cached) and those of members done earlier alike
+
+
 def test_members_differ_in_epochs_and_float32_stays_close():
     plans = [plan("quantiles", "constant(0.01)", RunOptions(epochs=e, seed=e)) for e in (1, 3, 2)]
     stacked = execute_stack(plans)

@@ -102,3 +102,22 @@ def test_unsupported_options_and_shapes_are_value_errors() -> None:
     opt = stacked_optimizer("sgd", p, [{}, {}])
     with pytest.raises(ValueError, match="lr needs 2 values"):
         opt.step([torch.zeros(2, 3, dtype=torch.float64)], [0.1, 0.2, 0.3])
+
+
+def test_a_plain_sgd_step_takes_a_gradient_product() -> None:
+    """step_product(i, left, right, lr) is step() on the gradient left @ right, to rounding; plain() says when it is
+    allowed (every member active, no momentum, no weight decay)."""
+    gen = torch.Generator().manual_seed(3)
+    left, right, weight, bias, grad_b = (torch.randn(s, generator=gen, dtype=torch.float64)
+                                         for s in ((2, 3, 5), (2, 5, 4), (2, 3, 4), (2, 3), (2, 3)))
+    start = [weight, bias]
+    folded, general = [p.clone() for p in start], [p.clone() for p in start]
+    opt = stacked_optimizer("sgd", folded, [{}, {}])
+    assert opt.plain() and not opt.plain(torch.tensor([True, False]))
+    opt.step_product(0, left, right, [0.1, 0.2])
+    opt.step([None, grad_b], [0.1, 0.2])  # None: that parameter was updated by the product
+    stacked_optimizer("sgd", general, [{}, {}]).step([left @ right, grad_b], [0.1, 0.2])
+    for a, b in zip(folded, general):
+        torch.testing.assert_close(a, b, rtol=1e-14, atol=0)
+    for members in ([{}, {"momentum": 0.9}], [{"weight_decay": 1e-3}, {}]):
+        assert not stacked_optimizer("sgd", [p.clone() for p in start], members).plain()

@@ -5,7 +5,9 @@ optimizers update such parameters with a learning rate per member (a tensor of s
 per member (momentum, dampening, nesterov, betas, eps, weight decay, amsgrad), so members of one stack can follow
 different schedules, including momentum schedules. The formulas follow torch.optim's single-tensor
 implementations operation by operation (`torch/optim/sgd.py`, `torch/optim/adam.py`; AdamW is Adam with decoupled
-weight decay), so in float64 a member's parameters equal those its own torch optimizer gives, to rounding.
+weight decay), so in float64 a member's parameters equal those its own torch optimizer gives, to rounding. (A plain
+SGD step can also take a gradient that is a matrix product inside its update, `SGD.step_product`: the same step,
+rounded in another order.)
 
 A member that is not `active` (it diverged, or it is done) is left exactly as it is: parameters, buffers and
 step count.
@@ -117,6 +119,8 @@ class SGD(StackedOptimizer):
         self.has_buffer = self._torch.zeros(self.size, dtype=self._torch.bool, device=self._device)
 
     def step(self, grads: Sequence[Any], lr: Any, *, momentum: Any = None, active: Any = None) -> None:
+        """One update of the active members; a gradient None leaves its parameter alone (a plain step updated it
+        with `step_product`)."""
         torch = self._torch
         lr = self._per_member("lr", lr)
         mom = self.momentum if momentum is None else self._per_member("momentum", momentum)
@@ -126,6 +130,8 @@ class SGD(StackedOptimizer):
         uses_momentum = (mom != 0) & active
         with torch.no_grad():
             for param, grad, buf in zip(self.params, grads, self.buffers):
+                if grad is None:
+                    continue
                 view = lambda v, p=param: self._view(v, p)  # noqa: E731
                 wd = view(self.weight_decay)
                 g = torch.where(wd != 0, grad + wd * param, grad) if any_decay else grad
@@ -141,6 +147,19 @@ class SGD(StackedOptimizer):
                 else:
                     param.copy_(torch.where(view(active), param - g * view(lr), param))
             self.has_buffer |= uses_momentum
+
+    def plain(self, active: Any = None) -> bool:
+        """Whether a step (with the members' own momentum) is param -= lr * grad for every member: all active, no
+        momentum, no weight decay. Then a gradient that is a matrix product can go into the update (`step_product`)."""
+        return bool(self._active(active).all()) and not bool(self.momentum.any() or self.weight_decay.any())
+
+    def step_product(self, i: int, left: Any, right: Any, lr: Any) -> None:
+        """A plain step (see `plain`) of parameter i, whose gradient is the batched product left @ right ((K, m, B) @
+        (K, B, n)), in one product: param -= (lr * left) @ right. The gradient is never written out (a big layer's
+        weight gradient costs as much memory traffic as its product)."""
+        lr = self._per_member("lr", lr)
+        with self._torch.no_grad():
+            self.params[i].baddbmm_(left * self._view(lr, left), right, alpha=-1)
 
 
 class Adam(StackedOptimizer):
