@@ -34,7 +34,8 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile
 
 # The documentation site into site/ (mkdocs.yml; --strict: a broken link or reference fails). docs/hooks.py draws
-# the schedule gallery and writes the CLI reference while it builds; `make test` builds it too (tests/docs/).
+# the schedule gallery, writes the CLI reference and runs every page's examples (docs/run_page.py) while it builds;
+# `make test` builds it too (tests/docs/).
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
