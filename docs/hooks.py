@@ -167,10 +167,9 @@ def cli_file(config: Any) -> File:
 
 
 def _run_page(page: Path, out: Path) -> subprocess.CompletedProcess:
-    # one thread per page process: the pages run side by side, one per core (two threads each thrash a 2-core box)
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
+    # run_page sets its own environment (one thread, AVX2 kernels): see its docstring
     return subprocess.run([sys.executable, str(DOCS / "run_page.py"), str(page), "--out", str(out)],
-                          capture_output=True, text=True, env=env)
+                          capture_output=True, text=True)
 
 
 def page_files(config: Any, files: Files) -> list[File]:

@@ -6,6 +6,11 @@ its pictures under `figures/` (relative: the working folder); the build publishe
 page shows them as `![...](figures/NAME.png)`. The blocks of a page share their names, in page order.
 
     python docs/run_page.py docs/tutorials/PAGE.md [--out DIR]   # DIR keeps the figures (default: a temporary one)
+
+The numbers a page prints come from training, whose float32 sums depend on the kernels the CPU gets: torch, MKL,
+oneDNN and numpy pick AVX-512 code where the CPU has it, and a few printed digits then change. A page therefore
+runs with one thread and with those libraries held to their AVX2 code (ENV; the script restarts itself with it),
+so that its numbers are the same on every x86-64 CPU with AVX2.
 """
 
 from __future__ import annotations
@@ -18,6 +23,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+ENV = {
+    "OMP_NUM_THREADS": "1",  # the build runs pages side by side, one per core
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+    "MPLBACKEND": "Agg",
+    "PYTHONHASHSEED": "0",
+}
 PYCON = re.compile(r"^```pycon\n(.*?)^```", re.S | re.M)
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -60,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("page", type=Path)
     parser.add_argument("--out", type=Path, default=None, help="working folder that keeps the figures")
     args = parser.parse_args(argv)
+    if any(os.environ.get(k) != v for k, v in ENV.items()):  # before numpy or torch is imported by a page
+        here = [sys.executable, str(Path(__file__).resolve()), *(sys.argv[1:] if argv is None else argv)]
+        os.execve(sys.executable, here, {**os.environ, **ENV})
     page = args.page.resolve()
     if not page.is_file():
         parser.error(f"page: no such file: {args.page}")

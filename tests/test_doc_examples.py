@@ -66,16 +66,19 @@ def test_a_page_runs_with_its_figures(tmp_path):
 >>> fig.savefig("figures/line.png")
 ```
 
-Text between blocks; names carry over:
+Text between blocks; names carry over, and the page runs with one thread and AVX2 kernels:
 
 ```pycon
 >>> print(round(1 / 3, 4))
 0.3333
+>>> import os
+>>> os.environ["OMP_NUM_THREADS"], os.environ["ATEN_CPU_CAPABILITY"], os.environ["MKL_ENABLE_INSTRUCTIONS"]
+('1', 'avx2', 'AVX2')
 ```
 """)
     done = _run_page(page, tmp_path / "out")
     assert done.returncode == 0, done.stderr
-    assert "7 examples passed" in done.stdout
+    assert "9 examples passed" in done.stdout
     assert (tmp_path / "out" / "figures" / "line.png").read_bytes().startswith(b"\x89PNG")
 
 
