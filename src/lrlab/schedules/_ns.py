@@ -131,6 +131,7 @@ SCALAR = Namespace(
     ceildiv=_py_ceildiv,
 )
 
+
 def _libm(fn: Callable[..., float], ufunc: np.ufunc) -> Callable[..., np.ndarray]:
     """`fn` from Python's math module, element by element over arrays; where math raises (an overflow, a log of
     zero, a negative base), numpy's own value for that element (inf, -inf, nan), as numpy would give."""

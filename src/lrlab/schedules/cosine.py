@@ -219,8 +219,9 @@ class cosine_restarts(Schedule):
             restart = xp.floor(xp.log(1.0 - fraction * (1.0 - t_mul)) / math.log(t_mul))
             restart = xp.where(n * ((1.0 - xp.pow(t_mul, restart + 1.0)) / (1.0 - t_mul)) <= t, restart + 1.0, restart)
             restart = xp.where(n * ((1.0 - xp.pow(t_mul, restart)) / (1.0 - t_mul)) > t, restart - 1.0, restart)
-            done = (1.0 - xp.pow(t_mul, restart)) / (1.0 - t_mul)
-            fraction = (fraction - done) / xp.pow(t_mul, restart)
+            grown = xp.pow(t_mul, restart)  # the period's length in first periods
+            done = (1.0 - grown) / (1.0 - t_mul)
+            fraction = (fraction - done) / grown
         peak = xp.pow(self.m_mul, restart)
         decayed = (1 - self.alpha) * (0.5 * peak * (1.0 + xp.cos(math.pi * fraction))) + self.alpha
         return self.initial_lr * decayed
