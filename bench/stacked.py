@@ -11,7 +11,9 @@ machinery, and one warm-up call of the engine on two 1-epoch runs, are done befo
 Cases (epochs trimmed from the tasks' defaults where noted, to keep the sequential side to minutes):
 quantiles K=16 and K=64 (50 epochs, adam), or3 K=64 (200 epochs, sgd), mnist1d MLP K=16 (5 epochs, adam),
 mnist1d_cnn K=16 (3 epochs, adam), the 784-128-10 MLP on MNIST-shaped random data K=16 (10000 samples,
-batch 32, 1 epoch, sgd), and tinylm K=3 (2 of its 12 epochs: 100 steps, adamw).
+batch 32, 1 epoch, sgd), and tinylm K=3 (2 of its 12 epochs: 100 steps, adamw). The last column says which engine
+`--engine auto` picks for the case (`lrlab.lab.stacked.auto_unstacked`): on a CPU it trains a model whose operations
+vmap would run member by member (tinylm's attention) one run after another.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def measure(task_name: str, k: int, epochs: int, engine: str, device: str) -> di
 
     from lrlab.lab.options import RunOptions
     from lrlab.lab.plan import plan
-    from lrlab.lab.stacked import execute_stack, stacks
+    from lrlab.lab.stacked import auto_unstacked, execute_stack, stacks
     from lrlab.lab.task import get_task
     from lrlab.lab.train import deterministic, execute
 
@@ -109,7 +111,8 @@ def measure(task_name: str, k: int, epochs: int, engine: str, device: str) -> di
         peak_mib = max(0, _rss_kib("VmHWM") - base) / 1024
     best = min(r.metrics.get("val_loss", r.metrics["loss"]) for r in runs)
     return {"wall": wall, "peak_mib": peak_mib, "best": best, "chunks": chunks,
-            "diverged": sum(r.status != "ok" for r in runs)}
+            "diverged": sum(r.status != "ok" for r in runs),
+            "auto": "sequential" if auto_unstacked(plans[0], device) else "stacked"}
 
 
 def main() -> None:
@@ -130,7 +133,7 @@ def main() -> None:
 
     print(f"device {args.device}, {args.threads} torch thread(s) per child, {os.cpu_count()} CPUs")
     head = f"{'case':22} {'epochs':>6} {'sequential s':>12} {'stacked s':>10} {'ratio':>7} " \
-           f"{'seq peak MiB':>12} {'stack peak MiB':>14} {'chunks':>6}"
+           f"{'seq peak MiB':>12} {'stack peak MiB':>14} {'chunks':>6}  auto picks"
     print(head)
     for name, task_name, k, epochs, quick in CASES:
         if args.only and args.only not in name:
@@ -146,7 +149,7 @@ def main() -> None:
             out[engine] = json.loads(done.stdout.strip().splitlines()[-1])
         seq, st = out["sequential"], out["stacked"]
         print(f"{name:22} {ep:>6} {seq['wall']:>12.2f} {st['wall']:>10.2f} {seq['wall'] / st['wall']:>6.1f}x "
-              f"{seq['peak_mib']:>12.1f} {st['peak_mib']:>14.1f} {st['chunks']:>6}", flush=True)
+              f"{seq['peak_mib']:>12.1f} {st['peak_mib']:>14.1f} {st['chunks']:>6}  {st['auto']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -211,6 +211,113 @@ def test_data_per_member_and_any_model(model, batch_size):
     _check_all(plans)
 
 
+def _forwards(model_fn, sample, k=3, n=7):
+    """The batched forward of k members against each member's own forward, shared input and input per member."""
+    from lrlab.lab.stacked import _Batched
+
+    models = [model_fn(seed) for seed in range(k)]
+    names = [name for name, _ in models[0].named_parameters()]
+    batched = _Batched.of(models[0], names, sample)
+    if batched is None:
+        return None
+    params = [torch.stack([dict(m.named_parameters())[name].detach() for m in models]) for name in names]
+    x = torch.randn(n, *sample, dtype=torch.float64)
+    own = torch.randn(k, n, *sample, dtype=torch.float64)
+    with torch.no_grad():
+        for i, m in enumerate(models):
+            np.testing.assert_allclose(batched(params, x, True)[i].numpy(), m(x).numpy(), rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(batched(params, own, False)[i].numpy(), m(own[i]).numpy(), rtol=1e-12,
+                                       atol=1e-14)
+    return batched
+
+
+def _seq(*layers):
+    def make(seed):
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(*[layer() for layer in layers]).double()
+    return make
+
+
+nn = torch.nn
+
+
+@pytest.mark.parametrize(
+    ("model", "sample"),
+    [
+        (_seq(lambda: nn.Linear(5, 4), nn.GELU, lambda: nn.Linear(4, 2, bias=False)), (5,)),
+        (lambda seed: _seq(lambda: nn.Linear(5, 3))(seed)[0], (5,)),  # one layer, not in a Sequential
+        (lambda seed: _seq(lambda: nn.Conv1d(2, 3, 3, stride=2))(seed)[0], (2, 9)),
+        (_seq(lambda: nn.Unflatten(1, (2, 9)), lambda: nn.Conv1d(2, 3, 4), nn.Tanh, nn.Flatten,
+              lambda: nn.Linear(18, 2)), (18,)),
+        (_seq(lambda: nn.Conv1d(2, 4, 3, stride=3, padding=2, bias=False), nn.ReLU,
+              lambda: nn.Conv1d(4, 3, 1), lambda: nn.Flatten(1, 2)), (2, 11)),
+        (_seq(lambda: nn.Conv1d(1, 2, 5, stride=2, padding=1), lambda: nn.Unflatten(2, (3, 3)), nn.Flatten,
+              lambda: nn.Linear(18, 1)), (1, 20)),
+    ],
+)
+def test_batched_layers_equal_each_members_own_forward(model, sample):
+    assert _forwards(model, sample) is not None
+
+
+@pytest.mark.parametrize(
+    ("model", "sample"),
+    [
+        (_seq(lambda: nn.Conv1d(2, 2, 3, dilation=2)), (2, 9)),
+        (_seq(lambda: nn.Conv1d(2, 2, 3, groups=2)), (2, 9)),
+        (_seq(lambda: nn.Conv1d(2, 2, 3, padding="same")), (2, 9)),
+        (_seq(lambda: nn.Conv1d(2, 2, 3, padding=1, padding_mode="circular")), (2, 9)),
+        (_seq(lambda: nn.Conv1d(2, 2, 3), lambda: nn.MaxPool1d(2)), (2, 9)),
+        (_seq(lambda: nn.Linear(9, 2)), (2, 9)),  # a Linear over the last of several dimensions
+        (_seq(lambda: nn.Conv1d(2, 2, 3)), (18,)),  # a convolution of a flat input
+        (_seq(lambda: nn.Flatten(0)), (4,)),
+        (_seq(lambda: nn.Unflatten(0, (1, 1))), (4,)),
+        (_seq(lambda: nn.Unflatten(-3, (1, 1))), (4, 2)),
+    ],
+)
+def test_other_layers_are_not_batched(model, sample):
+    assert _forwards(model, sample) is None
+
+
+def test_convolution_windows_backward():
+    from lrlab.lab.stacked import _windows
+
+    h = torch.randn(2, 3, 11, 4, dtype=torch.float64, requires_grad=True)
+    for k, stride in ((3, 2), (1, 1), (5, 3), (11, 1)):
+        assert torch.autograd.gradcheck(lambda t, k=k, stride=stride: _windows(t, k, stride), (h,))
+        rows = _windows(h, k, stride).detach().view(2, 3, -1, k, 4)
+        for j in range(rows.shape[2]):
+            np.testing.assert_array_equal(rows[:, :, j].numpy(), h[:, :, j * stride : j * stride + k].detach())
+
+
+class _Attention(torch.nn.Module):  # vmap has no batching rule for the CPU's attention kernel
+    def __init__(self) -> None:
+        super().__init__()
+        self.q = torch.nn.Linear(3, 4)
+
+    def forward(self, x):
+        h = self.q(x).view(-1, 1, 2, 2)
+        return torch.nn.functional.scaled_dot_product_attention(h, h, h, is_causal=True).flatten(1)[:, :1]
+
+
+def _attention_model(seed: int):
+    torch.manual_seed(seed)
+    return _Attention().double()
+
+
+def test_auto_stacks_on_a_cpu_unless_vmap_would_run_members_one_by_one():
+    from lrlab.lab.stacked import auto_unstacked
+
+    def task_of(model):
+        return Task(name="m", description="", loss="bce", load=_seeded_load, model=model, dtype="float64")
+
+    for p in (plan(task_of(_tanh_model), "0.1", RunOptions()), plan("mnist1d_cnn", "0.1", RunOptions()),
+              plan("line", "0.1", RunOptions()), plan(task_of(_residual_model), "0.1", RunOptions())):
+        assert auto_unstacked(p, "cpu") is None, p.task.name  # batched layers, or vmap with every batching rule
+    assert "cannot be stacked: it has buffers" in auto_unstacked(plan(task_of(_bn_model), "0.1", RunOptions()), "cpu")
+    why = auto_unstacked(plan(task_of(_attention_model), "0.1", RunOptions()), "cpu")
+    assert "no batching rule for aten::_scaled_dot_product" in why and "engine 'stacked'" in why
+
+
 def test_a_model_with_running_statistics_is_not_stacked():
     assert unstackable(_bn_model(0)) is not None and "buffers" in unstackable(_bn_model(0))
     assert unstackable(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))) is not None
@@ -287,6 +394,27 @@ def test_compare_auto_falls_back_for_a_model_that_cannot_be_stacked(capsys):
     assert [r.status for r in c.runs] == ["ok", "ok"]
     err = capsys.readouterr().err
     assert "cannot be stacked" in err and "buffers" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.filterwarnings("ignore:There is a performance drop")  # torch's, when the stack is forced
+def test_compare_auto_trains_one_run_after_another_where_vmap_would_loop_over_members(capsys, monkeypatch):
+    import importlib
+
+    compare_module = importlib.import_module("lrlab.lab.compare")  # (lrlab.lab.compare is also the function)
+    task = Task(name="attention", description="", loss="bce", load=_seeded_load, model=_attention_model, epochs=2,
+                batch_size=16, dtype="float64")
+    stacked = []
+    real = compare_module.execute_stack
+    monkeypatch.setattr(compare_module, "execute_stack", lambda plans, **kw: stacked.append(len(plans))
+                        or real(plans, **kw))
+    auto = compare_module.compare(task, ["0.1", "0.2"], seeds=2, db=None, progress=False)
+    err = capsys.readouterr().err
+    assert stacked == [] and "train one after another" in err and "batching rule" in err
+    assert len(err.strip().splitlines()) == 1
+    forced = compare_module.compare(task, ["0.1", "0.2"], seeds=2, db=None, progress=False, engine="stacked")
+    assert stacked == [4] and capsys.readouterr().err == ""
+    for a, b in zip(auto.runs, forced.runs):
+        assert_same_run(a, b)
 
 
 def test_compare_auto_falls_back_for_an_optimizer_option_the_stacked_engine_lacks(capsys):

@@ -66,8 +66,9 @@ def register(sub: Any) -> None:
         help="torch CPU threads (default 1: fastest for the small built-in models; raise it for big ones)",
     )
     p.add_argument("--engine", default="auto",
-                   help="auto (stack the runs when more than one is to be trained and the model can be stacked), "
-                   "stacked or sequential (default auto)")
+                   help="auto (stack the runs when more than one is to be trained and stacking pays: the model can "
+                   "be stacked and, on a CPU, vmap would not run any of its operations member by member), stacked or "
+                   "sequential (default auto)")
     p.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu or cuda (default auto)")
     p.add_argument("--dtype", default=None, help="float32 or float64 (default: the task's)")
     p.add_argument("--max-stack", default=None, metavar="K",
@@ -203,7 +204,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     Every option is checked before torch is imported, so a typo fails fast with exit status 2. Runs already in the
     store (--db, default lrlab-runs/runs.db) with the same configuration are reused unless --fresh; the others train
-    (stacked into one model when --engine auto finds more than one and the model can be stacked). A SPEC may end in
+    (stacked into one model when --engine auto finds more than one and stacking the model pays). A SPEC may end in
     `@plateau(...)` or in an optimizer of its own (`@adamw_sf(...)`); --epochs or --steps (optimizer steps) set the
     budget; --target adds the first epoch (with --steps: the steps at its end) where each schedule reached a val
     accuracy (or a val loss for tasks without accuracy); --out writes runs.csv, history.csv, leaderboard.csv and

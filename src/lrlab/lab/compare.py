@@ -31,7 +31,7 @@ from ..schedules import Schedule
 from .options import TASK_DEFAULT, RunOptions, resolve_task
 from .plan import as_schedule, plan
 from .run import Run, history_frame
-from .stacked import execute_stack, stacks, unstackable_plan
+from .stacked import auto_unstacked, execute_stack, stacks, unstackable_plan
 from .store import DEFAULT_DB, Store
 from .task import OPTIMIZERS, Task
 from .train import execute, resolve_device
@@ -634,9 +634,11 @@ def compare(
         engine: "sequential" trains one run after another (lrlab.lab.train); "stacked" trains them as stacks of one
             model (lrlab.lab.stacked: in float64 equal to the sequential trainer's to 1e-9; in float32 the sums
             run in another order, so a member's numbers, and a plateau's reductions, may differ by rounding; one
-            progress bar per stack); "auto" stacks when more than one
-            run is to be trained, no callback is given and the model can be stacked (a model that cannot, with
-            BatchNorm or dropout, falls back to sequential with a one-line message on stderr).
+            progress bar per stack); "auto" stacks when more than one run is to be trained, no callback is given
+            and stacking pays (`lrlab.lab.stacked.auto_unstacked`): the model can be stacked (no BatchNorm, no
+            dropout) and, on a CPU, vmap would not run any of its operations member by member (tinylm's attention:
+            slower there than sequential); otherwise the runs train one after another and one line on stderr says
+            why.
         device: "auto" (CUDA when there is one), "cpu" or "cuda".
         dtype: None (the task's), "float32" or "float64" (kept in each run's config).
         max_stack: at most this many runs per stack (None: as many as fit in half the free memory of the device).
@@ -748,7 +750,7 @@ def train_plans(plans: Sequence[Any], *, db: str | Path | None = DEFAULT_DB, fre
     try:
         with _bars(progress) as bars:
             if stacked:  # entries with an optimizer of their own stack apart (stack_key); some may not stack
-                can = _can_stack(task, plans)
+                can = _can_stack(task, plans, engine, device)
                 ok = [i for i, c in enumerate(can) if c]
                 for group in stacks([plans[i] for i in ok], max_stack=max_stack, device=device):
                     _train_stack(plans, [ok[j] for j in group], runs, store, fresh, bars, device, starts)
@@ -767,17 +769,22 @@ def train_plans(plans: Sequence[Any], *, db: str | Path | None = DEFAULT_DB, fre
 ENGINES = ("auto", "stacked", "sequential")
 
 
-def _can_stack(task: Task, plans: list[Any]) -> list[bool]:
-    """Whether each plan's run can be stacked (asked once per optimizer and option names: the model is the task's);
-    for those that cannot, says why in one line on stderr."""
+def _can_stack(task: Task, plans: list[Any], engine: str, device: str) -> list[bool]:
+    """Whether each plan's run is stacked (asked once per optimizer and option names: the model is the task's):
+    engine "stacked" stacks what can be (`unstackable_plan`), "auto" what it is worth stacking (`auto_unstacked`);
+    for the others, says why in one line on stderr."""
     keys = [(p.options.optimizer, tuple(sorted(p.options.optimizer_kwargs))) for p in plans]
     reasons: dict[tuple[Any, ...], str | None] = {}
     for key, p in zip(keys, plans):
         if key not in reasons:
-            reasons[key] = reason = unstackable_plan(p)
+            if engine == "auto":
+                reason = auto_unstacked(p, device)
+            else:
+                reason = unstackable_plan(p)
+                reason = None if reason is None else f"they cannot be stacked: {reason}"
+            reasons[key] = reason
             if reason is not None:
-                print(f"lrlab: task {task.name!r}'s runs cannot be stacked ({reason}); training one run after "
-                      "another", file=sys.stderr)
+                print(f"lrlab: task {task.name!r}'s runs train one after another ({reason})", file=sys.stderr)
     return [reasons[key] is None for key in keys]
 
 

@@ -130,11 +130,11 @@ def range_tests(plans: list[FindPlan], progress: Callable[[RangeTest], Any] | No
                 engine: str = "auto") -> list[RangeTest]:
     """Every plan's range test, on the stacked engine where it can be, in plan order.
 
-    engine "auto" (the default) trains the seeds as one stack when there are several and the model can be stacked
-    (`lrlab.lab.stacked`; each member's curve read by the same `lrlab.rangetest.Tracker` as the sequential test),
-    else one after another with `run_one` ("sequential"); "stacked" insists (ValueError when the model cannot be
-    stacked). The stacked curves equal the sequential ones member by member (rates exactly, losses to rounding:
-    tests/lab/test_find.py).
+    engine "auto" (the default) trains the seeds as one stack when there are several and the model is worth
+    stacking (`lrlab.lab.stacked.auto_unstacked`; each member's curve read by the same `lrlab.rangetest.Tracker` as
+    the sequential test), else one after another with `run_one` ("sequential"); "stacked" insists (ValueError
+    when the model cannot be stacked). The stacked curves equal the sequential ones member by member (rates
+    exactly, losses to rounding: tests/lab/test_find.py).
 
     Args:
         plans: the seeds' FindPlans.
@@ -158,7 +158,7 @@ def range_tests(plans: list[FindPlan], progress: Callable[[RangeTest], Any] | No
     runs = None
     if engine != "sequential" and (len(plans) > 1 or engine == "stacked"):
         runs = _sweep_plans(plans)
-        why = _why_not_stacked(runs)
+        why = _why_not_stacked(runs, engine)
         if why is not None and engine == "stacked":
             raise ValueError(f"find_lr: engine='stacked', but {why}")
         runs = runs if why is None else None
@@ -190,12 +190,13 @@ def _sweep_plans(plans: list[FindPlan]) -> list[Any]:
     return out
 
 
-def _why_not_stacked(runs: list[Any]) -> str | None:
-    """Why these runs cannot train as one stack, or None when they can."""
-    from .stacked import stack_key, unstackable_plan
+def _why_not_stacked(runs: list[Any], engine: str) -> str | None:
+    """Why these runs do not train as one stack (engine "auto": `auto_unstacked` on the CPU; else they cannot), or
+    None when they do."""
+    from .stacked import auto_unstacked, stack_key, unstackable_plan
 
     for r in runs:
-        why = unstackable_plan(r)
+        why = auto_unstacked(r, "cpu") if engine == "auto" else unstackable_plan(r)
         if why is not None:
             return why
     if len({stack_key(r) for r in runs}) > 1:

@@ -20,8 +20,8 @@ def _seeded(seed: int) -> Iterator[None]:
     import torch
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
+        torch.default_generator.manual_seed(seed)  # the CPU's (the models are made there); torch.manual_seed would
+        yield  # also queue a seeding of every accelerator, each with a traceback (milliseconds per model)
 
 
 def slope(init: float, dtype: str = "float64") -> Any:

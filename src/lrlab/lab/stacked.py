@@ -9,6 +9,7 @@ options within one optimizer kind. In float64 a member equals the sequential tra
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -75,11 +76,56 @@ def unstackable_plan(p: Plan) -> str | None:
     unknown = sorted(set(p.options.optimizer_kwargs) - set(DEFAULTS[p.options.optimizer]))
     if unknown:
         return f"the stacked {p.options.optimizer} has no option {unknown[0]!r}"
+    return unstackable(_model(p))
+
+
+def auto_unstacked(p: Plan, device: str) -> str | None:
+    """Why engine "auto" trains `p`'s runs one after another, or None when it stacks them: they cannot be stacked
+    (`unstackable_plan`), or on a CPU the model would stack through torch.func.vmap (it is not one `_Batched` runs)
+    and vmap has no batching rule for one of its operations, which it then runs member by member: slower than one
+    run after another (bench/stacked.py: tinylm's attention, 0.8x)."""
+    reason = unstackable_plan(p)
+    if reason is not None:
+        return f"they cannot be stacked: {reason}"
+    if resolve_device(device) == "cpu":
+        model = _model(p)
+        names = [name for name, _ in model.named_parameters()]
+        if _Batched.of(model, names, tuple(np.shape(p.data.train.x)[1:])) is None:
+            slow = _vmap_fallbacks(p, model, names)
+            if slow:
+                return (f"on a CPU, torch.func.vmap has no batching rule for {slow[0]} and would run it member by "
+                        "member, slower than one run after another; engine 'stacked' stacks them anyway")
+    return None
+
+
+def _vmap_fallbacks(p: Plan, model: Any, names: list[str]) -> list[str]:
+    """The operations for which torch.func.vmap has no batching rule in a training step of `p`'s model on the CPU
+    (it runs them member by member, and warns): one forward and backward pass of two stacked copies on two
+    samples, its warnings caught."""
+    import re
+    import warnings
+
+    import torch
+
+    dtype = torch_dtype(p.config["dtype"])
+    model = model.to(dtype)
+    x = torch.as_tensor(np.asarray(p.data.train.x[:2]), dtype=input_dtype(p.task.loss, dtype))
+    params = [t.detach().unsqueeze(0).repeat(2, *[1] * t.dim()).requires_grad_() for t in model.parameters()]
+    forward = stacked_forward(model, names, tuple(x.shape[1:]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        forward(params, x, True).double().sum().backward()
+    found = (re.search(r"batching rule for (\S+?)\.", str(w.message)) for w in caught)
+    return sorted({m.group(1) for m in found if m})
+
+
+def _model(p: Plan) -> Any:
+    """The model of `p`'s task for its seed (torch's global RNG left as it was)."""
     import torch
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(p.options.seed)
-        return unstackable(p.task.model(p.options.seed))
+        torch.default_generator.manual_seed(p.options.seed)
+        return p.task.model(p.options.seed)
 
 
 def stack_key(p: Plan) -> tuple[Any, ...]:
@@ -129,10 +175,12 @@ def member_bytes(p: Plan) -> int:
     state = {"sgd": 1, "adam": 3, "adamw": 3}.get(p.options.optimizer, 3)  # momentum; exp_avg, exp_avg_sq (amsgrad)
     activations = 0
 
-    def count(_module: Any, _inputs: Any, output: Any) -> None:
+    def count(module: Any, _inputs: Any, output: Any) -> None:
         nonlocal activations
         if isinstance(output, torch.Tensor):
             activations += output.numel()
+            if isinstance(module, torch.nn.Conv1d):  # its windows (`_windows`): k x in values per output position
+                activations += output.shape[-1] * module.kernel_size[0] * module.in_channels
 
     hooks = [m.register_forward_hook(count) for m in model.modules()]
     try:
@@ -166,28 +214,95 @@ def stacks(plans: Sequence[Plan], *, max_stack: int | None = None, device: str =
 
 
 # -- the stacked forward pass -------------------------------------------------------------------
-class _BatchedMLP:
-    """The forward pass of a Sequential of Linear layers and element-wise activations, K members at once as batched
-    matmuls: `of(model, names)` builds it (None when the model is not one); calling it is `stacked_forward`'s
-    forward."""
+def _windows(h: Any, k: int, stride: int) -> Any:
+    """The windows of a 1-D convolution over h (..., n, L, C), channels last: (..., n * L', k * C), row j of a sample
+    its positions j * stride .. j * stride + k - 1. One strided copy forward; backward, k strided sums (both several
+    times faster on a CPU than index_select and its index_add)."""
+    return _windows_function().apply(h, k, stride)
 
-    def __init__(self, layers: list[tuple[str, Any]]) -> None:
-        self.layers = layers
+
+@functools.cache
+def _windows_function() -> Any:
+    """`_windows` as a torch.autograd.Function (made on first use: torch is imported lazily)."""
+    import torch
+
+    class Windows(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, h: Any, k: int, stride: int) -> Any:
+            h = h.contiguous()
+            *lead, n, length, channels = h.shape
+            out_len = (length - k) // stride + 1
+            ctx.shape, ctx.out_len, ctx.k, ctx.stride = h.shape, out_len, k, stride
+            size = (*lead, n, out_len, k, channels)
+            strides = (*h.stride()[:-2], stride * channels, channels, 1)
+            return h.as_strided(size, strides).reshape(*lead, n * out_len, k * channels)
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            *lead, n, _, channels = ctx.shape
+            k, stride = ctx.k, ctx.stride
+            grad = grad.reshape(*lead, n, ctx.out_len, k, channels)
+            out = grad.new_zeros(ctx.shape)
+            span = stride * (ctx.out_len - 1) + 1
+            for j in range(k):
+                out[..., j : j + span : stride, :] += grad[..., j, :]
+            return out, None, None
+
+    return Windows
+
+
+class _Batched:
+    """The forward pass of a Sequential of Linear, Conv1d, Flatten, Unflatten and element-wise layers (or of one
+    Linear or Conv1d layer alone), K members at once as batched matrix products (a convolution as one product over
+    its windows, channels last in between): `of(model, names, sample)` builds it (None for any other model);
+    calling it is `stacked_forward`'s forward. On a CPU several times faster than vmap over the model (a grouped
+    convolution)."""
+
+    def __init__(self, layers: list[tuple[str, Any, tuple[int, ...]]]) -> None:
+        self.layers = layers  # (kind, parameters' indices and options, per-sample output shape in torch's layout)
 
     @classmethod
-    def of(cls, model: Any, names: list[str]) -> _BatchedMLP | None:
-        """The model's layers with their parameters' indices in `names`, or None when it is not such a Sequential."""
+    def of(cls, model: Any, names: list[str], sample: tuple[int, ...]) -> _Batched | None:
+        """The model's layers, their parameters' indices in `names` and output shapes for inputs of per-sample
+        shape `sample`, or None when it is not such a Sequential (or its layers do not fit those shapes)."""
         import torch
 
-        if not isinstance(model, torch.nn.Sequential):
+        nn = torch.nn
+        if isinstance(model, nn.Sequential):
+            children = [(f"{name}.", module) for name, module in model.named_children()]
+        elif type(model) in (nn.Linear, nn.Conv1d):  # a model that is one layer
+            children = [("", model)]
+        else:
             return None
-        layers: list[tuple[str, Any]] = []
         index = {name: i for i, name in enumerate(names)}
-        for name, module in model.named_children():
-            if isinstance(module, torch.nn.Linear):
-                layers.append(("linear", (index[f"{name}.weight"], index.get(f"{name}.bias"))))
-            elif type(module).__name__ in _ELEMENTWISE and type(module).__module__.startswith("torch.nn"):
-                layers.append(("elementwise", module))
+        layers: list[tuple[str, Any, tuple[int, ...]]] = []
+        shape = tuple(sample)
+        for name, module in children:
+            kind = type(module)
+            if kind is nn.Linear and shape == (module.in_features,):
+                what: Any = (index[f"{name}weight"], index.get(f"{name}bias"))
+                shape = (module.out_features,)
+                layers.append(("linear", what, shape))
+            elif (kind is nn.Conv1d and len(shape) == 2 and shape[0] == module.in_channels and module.groups == 1
+                  and module.dilation == (1,) and module.padding_mode == "zeros"
+                  and not isinstance(module.padding, str)):
+                (k,), (stride,), (pad,) = module.kernel_size, module.stride, module.padding
+                length = (shape[1] + 2 * pad - k) // stride + 1
+                if length < 1:
+                    return None
+                what = (index[f"{name}weight"], index.get(f"{name}bias"), k, stride, pad)
+                shape = (module.out_channels, length)
+                layers.append(("conv1d", what, shape))
+            elif kind in (nn.Flatten, nn.Unflatten):
+                if (module.start_dim if kind is nn.Flatten else module.dim) in (0, -1 - len(shape)):  # the batch's
+                    return None
+                try:
+                    shape = tuple(module(torch.empty((1, *shape), device="meta")).shape[1:])
+                except (RuntimeError, ValueError, IndexError):
+                    return None
+                layers.append(("reshape", None, shape))
+            elif kind.__name__ in _ELEMENTWISE and kind.__module__.startswith("torch.nn"):
+                layers.append(("elementwise", module, shape))
             else:
                 return None
         return cls(layers)
@@ -195,7 +310,7 @@ class _BatchedMLP:
     @property
     def first_linear(self) -> tuple[int, int | None] | None:
         """The indices of the first layer's weight and bias when that layer is a Linear one (else None)."""
-        kind, what = self.layers[0]
+        kind, what, _ = self.layers[0]
         return what if kind == "linear" else None
 
     @staticmethod
@@ -212,19 +327,60 @@ class _BatchedMLP:
             return torch.bmm(params[w], h.transpose(1, 2)).transpose(1, 2)
         return torch.baddbmm(params[b].unsqueeze(2), params[w], h.transpose(1, 2)).transpose(1, 2)
 
+    @staticmethod
+    def conv1d(params: Sequence[Any], w: int, b: int | None, k: int, stride: int, pad: int, h: Any,
+               shared: bool) -> Any:
+        """A Conv1d layer's outputs (K, n, L', out), channels last, for inputs h (n, L, in) shared by all members,
+        else (K, n, L, in): every output position's window copied into a row (`_windows`), then one product with
+        the weight as a (out, k * in) matrix."""
+        import torch
+
+        if pad:
+            h = torch.nn.functional.pad(h, (0, 0, pad, pad))
+        channels = h.shape[-1]
+        rows = _windows(h, k, stride)  # (..., n * L', k * in): a row is an output position's window
+        out_len = rows.shape[-2] // h.shape[-3]
+        weight = params[w].transpose(2, 3)  # (K, out, k, in): the window's order
+        members, n_out = weight.shape[:2]
+        if shared:
+            rows = rows.view(-1, k * channels)
+            flat = weight.reshape(members * n_out, k * channels).T
+            out = rows @ flat if b is None else torch.addmm(params[b].reshape(-1), rows, flat)
+            return out.view(h.shape[0], out_len, members, n_out).permute(2, 0, 1, 3).contiguous()
+        flat = weight.reshape(members, n_out, k * channels).transpose(1, 2)
+        out = torch.bmm(rows, flat) if b is None else torch.baddbmm(params[b].unsqueeze(1), rows, flat)
+        return out.view(members, h.shape[1], out_len, n_out)
+
     def __call__(self, params: Sequence[Any], x: Any, shared: bool, first: Any = None) -> Any:
-        """The outputs (K, n, ...) for inputs x; `first`: the first layer's outputs, already computed (the pass goes
-        on from there)."""
+        """The outputs (K, n, ...) for inputs x ((n, ...) when shared by all members, else (K, n, ...)); `first`: the
+        first layer's outputs, already computed (the pass goes on from there)."""
         h, layers = (x, self.layers) if first is None else (first, self.layers[1:])
-        for kind, what in layers:
-            h = what(h) if kind == "elementwise" else self.linear(params, *what, h, shared and h is x)
-        return h
+        shared = shared and first is None
+        last = False  # h is channels last: (..., L, C) for the torch layout's (..., C, L)
+        for kind, what, shape in layers:
+            if kind == "elementwise":
+                h = what(h)
+                continue
+            if last and kind != "conv1d":  # back to torch's layout
+                h, last = h.transpose(-1, -2), False
+            if kind == "linear":
+                h = self.linear(params, *what, h, shared)
+            elif kind == "conv1d":
+                if not last:
+                    h = h.transpose(-1, -2)
+                h, last = self.conv1d(params, *what, h, shared), True
+            else:
+                h = h.reshape(*h.shape[: 1 if shared else 2], *shape)
+                continue
+            shared = False
+        return h.transpose(-1, -2) if last else h
 
 
-def stacked_forward(model: Any, names: list[str]) -> Callable[..., Any]:
-    """forward(params, x, shared) -> outputs (K, n, ...): params in `names`' order with a leading K; x (n, ...) when
-    shared by all members, else (K, n, ...). Batched matmuls for a plain MLP, vmap over functional_call else."""
-    fast = _BatchedMLP.of(model, names)
+def stacked_forward(model: Any, names: list[str], sample: tuple[int, ...]) -> Callable[..., Any]:
+    """forward(params, x, shared) -> outputs (K, n, ...): params in `names`' order with a leading K; x (n, *sample)
+    when shared by all members, else (K, n, *sample). Batched products for a Sequential of the layers `_Batched`
+    knows (MLPs, 1-D CNNs), vmap over functional_call else."""
+    fast = _Batched.of(model, names, sample)
     if fast is not None:
         return fast
     from torch.func import functional_call, vmap
@@ -261,6 +417,7 @@ class _Member:
     perm: Any = None  # the current epoch's data order (CPU)
     epoch_first: int = 0  # the step at which the current epoch began
     epoch_losses: list[np.ndarray] = field(default_factory=list)  # the current epoch's batch losses so far
+    rate_block: tuple[int, np.ndarray] = (0, np.zeros(0))  # the schedule's rates from a step on (`_rates`)
 
 
 class _Stack:
@@ -296,7 +453,6 @@ class _Stack:
             self.flat = torch.cat([leaf.detach().reshape(self.size, -1) for leaf in self.leaves], 1)
             self.flat.requires_grad_()
             self.leaves = [self.flat]
-        self.forward = stacked_forward(models[0], self.names)
         self.lossf = Loss(first.task.loss)
         self.shared = all(_same_data(p.data, first.data) for p in plans)
         loss = first.task.loss
@@ -305,6 +461,8 @@ class _Stack:
         else:
             per = [{n: tensors(getattr(p.data, n), self.dtype, loss, device) for n in _SPLITS} for p in plans]
             self.splits = {n: tuple(torch.stack([q[n][i] for q in per]) for i in range(2)) for n in _SPLITS}
+        x = self.splits["train"][0]
+        self.forward = stacked_forward(models[0], self.names, tuple(x.shape[1 if self.shared else 2 :]))
         self.members_axis = torch.arange(self.size, device=device).unsqueeze(1)
         self.updates = 0  # counts the changes of the parameters (steps, checkpoints loaded): `evaluate`'s cache key
         self._evaluated: tuple[Any, list[dict[str, float]]] = (None, [])
@@ -315,7 +473,7 @@ class _Stack:
             raise ValueError(f"optimizer {first.options.optimizer}: {exc}") from None
         # A plain SGD step folds the first layer's weight gradient into its update when that weight is its own
         # tensor (a big model's) and the first layer a Linear one of a batched MLP (`_folded_step`)
-        fold = self.forward.first_linear if isinstance(self.forward, _BatchedMLP) else None
+        fold = self.forward.first_linear if isinstance(self.forward, _Batched) else None
         self.fold = fold if fold is not None and self.flat is None and hasattr(self.opt, "step_product") else None
 
     @property
@@ -481,13 +639,39 @@ class _Stack:
         return model.eval()
 
 
-def _rates(m: _Member, start: int, count: int) -> list[float]:
+RATE_BLOCK = 4096
+"""A member's schedule is evaluated this many steps ahead at a time, as one array (`_rates`)."""
+
+
+def _rates(m: _Member, start: int, count: int) -> np.ndarray:
     """The member's rates for updates start+1 .. start+count: its schedule, then its plateau as it is now (the
-    rule of lrlab.torch.Scheduler.rates; the plateau changes only between epochs)."""
-    schedule, plateau = m.plan.schedule, m.plateau
-    if plateau is None:
-        return [float(schedule(t)) for t in range(start, start + count)]
-    return [float(plateau.effective(schedule(t))) for t in range(start, start + count)]
+    rule of lrlab.torch.Scheduler.rates; the plateau changes only between epochs). The schedule is taken on arrays
+    of RATE_BLOCK steps (a Schedule gives on an array exactly what it gives step by step)."""
+    block, values = m.rate_block
+    if start < block or start + count > block + len(values):
+        stop = max(start + count, min(start + RATE_BLOCK, m.total))  # not past the budget (a sweep overflows there)
+        block, values = start, np.asarray(m.plan.schedule(np.arange(start, stop)), dtype=np.float64)
+        m.rate_block = (block, values)
+    rates = values[start - block : start - block + count]
+    return rates if m.plateau is None else np.asarray(m.plateau.effective(rates), dtype=np.float64)
+
+
+def _epoch_means(losses: dict[int, np.ndarray]) -> tuple[dict[int, float], dict[int, bool]]:
+    """Each member's mean batch loss of an epoch as the sequential trainer takes it (torch's mean of the float64
+    losses), and whether they were all finite: the epochs of one length in one call (torch's mean of each row of a
+    matrix equals its mean of that row alone)."""
+    import torch
+
+    means: dict[int, float] = {}
+    finite: dict[int, bool] = {}
+    by_length: dict[int, list[int]] = {}
+    for k, values in losses.items():
+        by_length.setdefault(len(values), []).append(k)
+    for who in by_length.values():
+        rows = torch.from_numpy(np.stack([losses[k] for k in who]))
+        for k, mean, ok in zip(who, rows.mean(1).tolist(), torch.isfinite(rows).all(1).tolist()):
+            means[k], finite[k] = mean, ok
+    return means, finite
 
 
 def _start_member(m: _Member, state: dict[str, Any], stack: _Stack, k: int) -> None:
@@ -629,8 +813,8 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
                 if m.pos == 0:
                     m.epoch, m.epoch_first, m.epoch_losses = m.epoch + 1, m.step, []
                     m.perm = torch.randperm(n_train, generator=m.gen) if bs is not None else None
-            rates = [_rates(m, m.step, span) if k in live else [0.0] * span for k, m in enumerate(members)]
-            lr_table = torch.tensor(rates, dtype=stack.dtype, device=device).T.contiguous()
+            rates = [_rates(m, m.step, span) if k in live else np.zeros(span) for k, m in enumerate(members)]
+            lr_table = torch.from_numpy(np.stack(rates, axis=1)).to(device=device, dtype=stack.dtype)
             steps = []
             masks: dict[tuple[int, ...], Any] = {}
             for s, calls in enumerate(_chunk_batches(members, live, span, n_train, bs, device) if span else []):
@@ -646,7 +830,7 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
             ended = []
             for k in live:
                 m = members[k]
-                m.step_lr += rates[k]
+                m.step_lr += rates[k].tolist()
                 m.step_loss.append(losses_np[:, k])
                 m.epoch_losses.append(losses_np[:, k])
                 m.step += span
@@ -658,17 +842,17 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
             if not ended:
                 continue
             val = stack.evaluate("val", metrics)
+            train_losses, finite = _epoch_means({k: np.concatenate(members[k].epoch_losses) for k in ended})
             for k in ended:
                 m = members[k]
-                epoch_losses = np.concatenate(m.epoch_losses)
                 if m.pos >= spe:
                     m.pos, m.perm = 0, None
                 m.done = m.step >= m.total
-                train_loss = float(torch.from_numpy(epoch_losses).mean())
+                train_loss = train_losses[k]
                 row = {"epoch": m.epoch, "step": m.step, "lr": m.step_lr[m.epoch_first], "loss": train_loss}
                 row.update({f"val_{key}": v for key, v in val[k].items()})
                 m.rows.append(row)
-                if diverged(m, bool(np.isfinite(epoch_losses).all()), row):
+                if diverged(m, finite[k], row):
                     m.status, m.done = "diverged", True
                     mark_diverged(row)
                     continue

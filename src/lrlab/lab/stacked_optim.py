@@ -78,6 +78,8 @@ class StackedOptimizer:
         """A (K,) tensor of `value`: a number (the same for every member) or K numbers."""
         torch = self._torch
         if isinstance(value, torch.Tensor):
+            if value.shape == (self.size,) and value.dtype == self._dtype and value.device == self._device:
+                return value
             out = value.to(dtype=self._dtype, device=self._device)
         elif _check.is_real(value):
             out = torch.full((self.size,), float(value), dtype=self._dtype, device=self._device)
@@ -128,6 +130,8 @@ class SGD(StackedOptimizer):
         everyone = bool(active.all())
         any_decay = bool((self.weight_decay != 0).any())
         uses_momentum = (mom != 0) & active
+        # every member active, with momentum and a buffer, none nesterov: the buffers update in place
+        steady = everyone and bool(uses_momentum.all() and self.has_buffer.all()) and not bool(self.nesterov.any())
         with torch.no_grad():
             for param, grad, buf in zip(self.params, grads, self.buffers):
                 if grad is None:
@@ -135,7 +139,9 @@ class SGD(StackedOptimizer):
                 view = lambda v, p=param: self._view(v, p)  # noqa: E731
                 wd = view(self.weight_decay)
                 g = torch.where(wd != 0, grad + wd * param, grad) if any_decay else grad
-                if bool(uses_momentum.any()):
+                if steady:  # torch: buf.mul_(momentum).add_(g, alpha=1 - dampening); g = buf
+                    g = buf.mul_(view(mom)).add_(g * view(1 - self.dampening))
+                elif bool(uses_momentum.any()):
                     m = view(mom)
                     started = buf * m + g * (1 - view(self.dampening))
                     new_buf = torch.where(view(self.has_buffer), started, g)
@@ -188,15 +194,17 @@ class Adam(StackedOptimizer):
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
         self.max_exp_avg_sq = [torch.zeros_like(p) for p in self.params] if bool(self.amsgrad.any()) else None
+        self.one_minus_beta1, self.one_minus_beta2 = 1 - self.beta1, 1 - self.beta2
+        self.any_decay = bool((self.weight_decay != 0).any())
 
     def step(self, grads: Sequence[Any], lr: Any, *, beta1: Any = None, active: Any = None) -> None:
         torch = self._torch
         lr = self._per_member("lr", lr)
         b1 = self.beta1 if beta1 is None else self._per_member("beta1", beta1)
+        one_minus_b1 = self.one_minus_beta1 if beta1 is None else 1 - b1
         b2 = self.beta2
         active = self._active(active)
-        everyone = bool(active.all())  # then every selection below keeps the new values: skip it
-        any_decay = bool((self.weight_decay != 0).any())
+        everyone = bool(active.all())  # then every selection below keeps the new values: update in place
         with torch.no_grad():
             self.steps += active.to(self.steps.dtype)
             step = self.steps.to(self._dtype)
@@ -210,22 +218,31 @@ class Adam(StackedOptimizer):
                 wd = view(self.weight_decay)
                 p = param
                 g = grad
-                if any_decay and self.decoupled:
+                if self.any_decay and self.decoupled:
                     p = torch.where(wd != 0, param * (1 - view(lr) * wd), param)
-                elif any_decay:
+                elif self.any_decay:
                     g = torch.where(wd != 0, grad + wd * param, grad)
-                exp_avg = torch.lerp(self.exp_avg[i], g, view(1 - b1).expand_as(g))
-                exp_avg_sq = self.exp_avg_sq[i] * view(b2) + g * g * view(1 - b2)
-                self.exp_avg[i].copy_(exp_avg if everyone else torch.where(on, exp_avg, self.exp_avg[i]))
-                self.exp_avg_sq[i].copy_(exp_avg_sq if everyone else torch.where(on, exp_avg_sq, self.exp_avg_sq[i]))
+                # torch's exp_avg.lerp_(g, 1 - beta1); exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                if everyone:
+                    exp_avg = self.exp_avg[i].lerp_(g, view(one_minus_b1).expand_as(g))
+                    exp_avg_sq = self.exp_avg_sq[i].mul_(view(b2)).add_(g * g * view(self.one_minus_beta2))
+                else:
+                    exp_avg = torch.lerp(self.exp_avg[i], g, view(one_minus_b1).expand_as(g))
+                    exp_avg_sq = self.exp_avg_sq[i] * view(b2) + g * g * view(self.one_minus_beta2)
+                    self.exp_avg[i].copy_(torch.where(on, exp_avg, self.exp_avg[i]))
+                    self.exp_avg_sq[i].copy_(torch.where(on, exp_avg_sq, self.exp_avg_sq[i]))
                 second = exp_avg_sq
                 if self.max_exp_avg_sq is not None:
                     biggest = torch.maximum(self.max_exp_avg_sq[i], exp_avg_sq)
                     self.max_exp_avg_sq[i].copy_(torch.where(on & view(self.amsgrad), biggest, self.max_exp_avg_sq[i]))
                     second = torch.where(view(self.amsgrad), biggest, exp_avg_sq)
-                denom = second.sqrt() / view(bias_correction2_sqrt) + view(self.eps)
-                updated = p - view(step_size) * (exp_avg / denom)
-                param.copy_(updated if everyone else torch.where(on, updated, param))
+                denom = second.sqrt().div_(view(bias_correction2_sqrt)).add_(view(self.eps))
+                change = torch.div(exp_avg, denom).mul_(view(step_size))  # param - step_size * exp_avg / denom
+                if everyone and p is param:
+                    param.sub_(change)
+                else:
+                    updated = p - change
+                    param.copy_(updated if everyone else torch.where(on, updated, param))
 
 
 class AdamW(Adam):

@@ -19,9 +19,9 @@ cross-entropy averaged over positions (loss kind "lm"); the leaderboard reads it
 
 The model: token and position embeddings (nn.Embedding), `layers` pre-norm blocks (nn.LayerNorm, causal
 self-attention through F.scaled_dot_product_attention(is_causal=True) with bias-free q, k, v projections, a 4x GELU
-MLP), a final LayerNorm and a
-linear head over the 256 byte values. No buffers, no dropout: it trains on the stacked engine (vmap over
-functional_call) as on the sequential one, on CPU or CUDA.
+MLP), a final LayerNorm and a linear head over the 256 byte values. No buffers, no dropout: it trains on the stacked
+engine (vmap over functional_call) as on the sequential one, on CPU or CUDA; `--engine auto` stacks it on CUDA only
+(on a CPU vmap runs the attention member by member, slower than one run after another).
 """
 
 from __future__ import annotations
