@@ -784,7 +784,7 @@ def _can_stack(task: Task, plans: list[Any], engine: str, device: str) -> list[b
                 reason = None if reason is None else f"they cannot be stacked: {reason}"
             reasons[key] = reason
             if reason is not None:
-                print(f"lrlab: task {task.name!r}'s runs train one after another ({reason})", file=sys.stderr)
+                print(f"lrlab: the runs of task {task.name!r} train one after another ({reason})", file=sys.stderr)
     return [reasons[key] is None for key in keys]
 
 
