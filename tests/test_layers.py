@@ -1,4 +1,4 @@
-"""Data flows one way: `_check` <- `schedules` <- `plateau` <- adapters <- `lab` <- `viz` <- `cli`.
+"""Data flows one way: `_check`, `_paths` <- `schedules` <- `plateau` <- adapters <- `lab` <- `viz` <- `cli`.
 
 Every import in the package (top-level or inside a function, since lazy imports are still imports) is read
 from the source with `ast`, resolved to an lrlab module, and checked against the layers: a module may import its
@@ -15,8 +15,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "lrlab"
 
 # rangetest (the range test's framework-free part) sits beside plateau: the adapters and the lab both use it.
-LAYERS = {"_check": 0, "schedules": 1, "plateau": 2, "rangetest": 2, "torch": 3, "keras": 3, "jax": 3, "lab": 4,
-          "viz": 5, "cli": 6}
+LAYERS = {"_check": 0, "_paths": 0, "schedules": 1, "plateau": 2, "rangetest": 2, "torch": 3, "keras": 3, "jax": 3,
+          "lab": 4, "viz": 5, "cli": 6}
 ADAPTERS = {"torch", "keras", "jax"}
 FACADE = {"__init__", "__main__"}  # `import lrlab` and `python -m lrlab`: entry points, not layers
 

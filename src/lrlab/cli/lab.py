@@ -13,10 +13,10 @@ import shlex
 import sys
 from typing import Any
 
-from .. import _check
+from .. import _check, _paths
 from .output import check_writable
 
-DEFAULT_DB = "lrlab-runs/runs.db"
+DEFAULT_DB = str(_paths.DEFAULT_DB)
 MAX_SEEDS = 10_000  # seeds per schedule
 MAX_THREADS = 4096
 MAX_RUN_ID = 2**63 - 1  # SQLite's largest integer

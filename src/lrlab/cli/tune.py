@@ -11,11 +11,11 @@ import shlex
 import sys
 from typing import Any
 
-from .. import _check
+from .. import _check, _paths
 from .lab import MAX_SEEDS, MAX_THREADS, _batch_size, _console, _fmt, _int, _optimizer_kwargs, _pm, write_outputs
 from .output import check_writable
 
-DEFAULT_STORAGE = "lrlab-runs/tune.db"
+DEFAULT_STORAGE = str(_paths.DEFAULT_STORAGE)
 SAMPLERS = ("tpe", "random", "cmaes")
 PRUNERS = ("asha", "hyperband", "median", "none")
 

@@ -54,9 +54,9 @@ import numpy as np
 import sqlalchemy as sa
 
 from .. import _check
+from .._paths import DEFAULT_DB
 from .run import Run
 
-DEFAULT_DB = Path("lrlab-runs") / "runs.db"
 FORMAT_VERSION = 3  # bump when the trainer changes what a config produces; old runs then train again
 # 2: a diverged run reports NaN metrics (1 evaluated the NaN model and stored made-up accuracies)
 # 3: a loss past 1e6 x the first epoch's is divergence (lrlab.lab.train.DIVERGED_FACTOR); plateau names its monitor

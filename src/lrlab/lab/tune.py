@@ -55,13 +55,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import _check
+from .._paths import DEFAULT_STORAGE
 from .options import TASK_DEFAULT, RunOptions, resolve_task
 from .space import Space, default_space
 from .task import Task
 from .train import resolve_device
-
-DEFAULT_STORAGE = Path("lrlab-runs") / "tune.db"
-"""The default storage: an SQLite file holding the study (and, through the run store, the confirmed runs)."""
 
 SAMPLERS = ("tpe", "random", "cmaes")
 PRUNERS = ("asha", "hyperband", "median", "none")
