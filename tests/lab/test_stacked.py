@@ -304,6 +304,21 @@ def _attention_model(seed: int):
     return _Attention().double()
 
 
+class _Branching(torch.nn.Module):  # data-dependent control flow: vmap cannot run it
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Linear(3, 1)
+
+    def forward(self, x):
+        out = self.a(x)
+        return out if bool(out.sum() > 0) else -out
+
+
+def _branching_model(seed: int):
+    torch.manual_seed(seed)
+    return _Branching().double()
+
+
 def test_auto_stacks_on_a_cpu_unless_vmap_would_run_members_one_by_one():
     from lrlab.lab.stacked import auto_unstacked
 
@@ -316,6 +331,8 @@ def test_auto_stacks_on_a_cpu_unless_vmap_would_run_members_one_by_one():
     assert "cannot be stacked: it has buffers" in auto_unstacked(plan(task_of(_bn_model), "0.1", RunOptions()), "cpu")
     why = auto_unstacked(plan(task_of(_attention_model), "0.1", RunOptions()), "cpu")
     assert "no batching rule for aten::_scaled_dot_product" in why and "engine 'stacked'" in why
+    why = auto_unstacked(plan(task_of(_branching_model), "0.1", RunOptions()), "cpu")
+    assert why.startswith("torch.func.vmap cannot run its model: RuntimeError") and "\n" not in why
 
 
 def test_a_model_with_running_statistics_is_not_stacked():

@@ -91,17 +91,14 @@ def auto_unstacked(p: Plan, device: str) -> str | None:
         model = _model(p)
         names = [name for name, _ in model.named_parameters()]
         if _Batched.of(model, names, tuple(np.shape(p.data.train.x)[1:])) is None:
-            slow = _vmap_fallbacks(p, model, names)
-            if slow:
-                return (f"on a CPU, torch.func.vmap has no batching rule for {slow[0]} and would run it member by "
-                        "member, slower than one run after another; engine 'stacked' stacks them anyway")
+            return _vmap_probe(p, model, names)
     return None
 
 
-def _vmap_fallbacks(p: Plan, model: Any, names: list[str]) -> list[str]:
-    """The operations for which torch.func.vmap has no batching rule in a training step of `p`'s model on the CPU
-    (it runs them member by member, and warns): one forward and backward pass of two stacked copies on two
-    samples, its warnings caught."""
+def _vmap_probe(p: Plan, model: Any, names: list[str]) -> str | None:
+    """Why stacking `p`'s model through torch.func.vmap does not pay on a CPU, or None when it may: vmap cannot run
+    it (data-dependent control flow, say), or has no batching rule for one of its operations and runs it member by
+    member (and warns). Found by one forward and backward pass of two stacked copies on two samples."""
     import re
     import warnings
 
@@ -114,9 +111,17 @@ def _vmap_fallbacks(p: Plan, model: Any, names: list[str]) -> list[str]:
     forward = stacked_forward(model, names, tuple(x.shape[1:]))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        forward(params, x, True).double().sum().backward()
+        try:
+            forward(params, x, True).double().sum().backward()
+        except Exception as exc:  # whatever vmap cannot do with this model: do not stack it
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            return f"torch.func.vmap cannot run its model: {type(exc).__name__}: {first[:200]}"
     found = (re.search(r"batching rule for (\S+?)\.", str(w.message)) for w in caught)
-    return sorted({m.group(1) for m in found if m})
+    slow = sorted({m.group(1) for m in found if m})
+    if slow:
+        return (f"on a CPU, torch.func.vmap has no batching rule for {slow[0]} and would run it member by member, "
+                "slower than one run after another; engine 'stacked' stacks them anyway")
+    return None
 
 
 def _model(p: Plan) -> Any:
