@@ -332,7 +332,18 @@ def test_auto_stacks_on_a_cpu_unless_vmap_would_run_members_one_by_one():
     why = auto_unstacked(plan(task_of(_attention_model), "0.1", RunOptions()), "cpu")
     assert "no batching rule for aten::_scaled_dot_product" in why and "engine 'stacked'" in why
     why = auto_unstacked(plan(task_of(_branching_model), "0.1", RunOptions()), "cpu")
-    assert why.startswith("torch.func.vmap cannot run its model: RuntimeError") and "\n" not in why
+    assert why.startswith("they cannot be stacked: torch.func.vmap cannot run it (RuntimeError") and "\n" not in why
+
+
+def test_compare_stacked_falls_back_for_a_model_vmap_cannot_run(capsys):
+    from lrlab.lab.compare import compare
+
+    task = Task(name="branching", description="", loss="bce", load=_seeded_load, model=_branching_model, epochs=2,
+                batch_size=16, dtype="float64")
+    c = compare(task, ["0.1", "0.2"], db=None, progress=False, engine="stacked")
+    assert [r.status for r in c.runs] == ["ok", "ok"]
+    err = capsys.readouterr().err
+    assert "cannot be stacked: torch.func.vmap cannot run it" in err and len(err.strip().splitlines()) == 1
 
 
 def test_a_model_with_running_statistics_is_not_stacked():

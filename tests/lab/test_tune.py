@@ -197,7 +197,7 @@ def test_a_model_that_cannot_be_stacked_trains_its_trials_one_by_one_with_the_sa
     def refuse(*args, **kwargs):
         raise AssertionError("the stacked engine was used")
 
-    monkeypatch.setattr(stacked, "unstackable_plan", lambda p: "it has dropout (test)")
+    monkeypatch.setattr(stacked, "unstackable", lambda model: "it has dropout (test)")
     monkeypatch.setattr(stacked, "execute_stack", refuse)
     result = tune("or3", "constant(loguniform(0.01, 3))", trials=8, epochs=6, batch=2, confirm=0, progress=False,
                   storage=tmp_path / "t.db", pruner="asha", sampler="random")

@@ -67,16 +67,9 @@ def unstackable(model: Any) -> str | None:
 
 
 def unstackable_plan(p: Plan) -> str | None:
-    """Why `p`'s runs cannot be stacked (its model, or an optimizer option the stacked optimizers do not have),
-    or None when they can."""
-    from .stacked_optim import DEFAULTS
-
-    if p.options.optimizer not in DEFAULTS:
-        return f"the stacked engine has no {p.options.optimizer} optimizer"
-    unknown = sorted(set(p.options.optimizer_kwargs) - set(DEFAULTS[p.options.optimizer]))
-    if unknown:
-        return f"the stacked {p.options.optimizer} has no option {unknown[0]!r}"
-    return unstackable(_model(p))
+    """Why `p`'s runs cannot be stacked (its model: buffers, dropout, or torch.func.vmap cannot run it; or an
+    optimizer option the stacked optimizers do not have), or None when they can."""
+    return _optimizer_reason(p) or _model_reasons(p)[0]
 
 
 def auto_unstacked(p: Plan, device: str) -> str | None:
@@ -84,21 +77,46 @@ def auto_unstacked(p: Plan, device: str) -> str | None:
     (`unstackable_plan`), or on a CPU the model would stack through torch.func.vmap (it is not one `_Batched` runs)
     and vmap has no batching rule for one of its operations, which it then runs member by member: slower than one
     run after another (bench/stacked.py: tinylm's attention, 0.8x)."""
-    reason = unstackable_plan(p)
-    if reason is not None:
-        return f"they cannot be stacked: {reason}"
-    if resolve_device(device) == "cpu":
-        model = _model(p)
-        names = [name for name, _ in model.named_parameters()]
-        if _Batched.of(model, names, tuple(np.shape(p.data.train.x)[1:])) is None:
-            return _vmap_probe(p, model, names)
+    reason = _optimizer_reason(p)
+    if reason is None:
+        reason, slow = _model_reasons(p)
+        if reason is None:
+            if slow and resolve_device(device) == "cpu":
+                return (f"on a CPU, torch.func.vmap has no batching rule for {slow[0]} and would run it member by "
+                        "member, slower than one run after another; engine 'stacked' stacks them anyway")
+            return None
+    return f"they cannot be stacked: {reason}"
+
+
+def _optimizer_reason(p: Plan) -> str | None:
+    """Why the stacked optimizers cannot train `p` (its optimizer kind or one of its options), or None."""
+    from .stacked_optim import DEFAULTS
+
+    if p.options.optimizer not in DEFAULTS:
+        return f"the stacked engine has no {p.options.optimizer} optimizer"
+    unknown = sorted(set(p.options.optimizer_kwargs) - set(DEFAULTS[p.options.optimizer]))
+    if unknown:
+        return f"the stacked {p.options.optimizer} has no option {unknown[0]!r}"
     return None
 
 
-def _vmap_probe(p: Plan, model: Any, names: list[str]) -> str | None:
-    """Why stacking `p`'s model through torch.func.vmap does not pay on a CPU, or None when it may: vmap cannot run
-    it (data-dependent control flow, say), or has no batching rule for one of its operations and runs it member by
-    member (and warns). Found by one forward and backward pass of two stacked copies on two samples."""
+def _model_reasons(p: Plan) -> tuple[str | None, list[str]]:
+    """Why `p`'s model cannot be stacked (None: it can), and the operations torch.func.vmap would run member by
+    member when stacking it (none for a model `_Batched` runs)."""
+    model = _model(p)
+    reason = unstackable(model)
+    if reason is not None:
+        return reason, []
+    names = [name for name, _ in model.named_parameters()]
+    if _Batched.of(model, names, tuple(np.shape(p.data.train.x)[1:])) is not None:
+        return None, []
+    return _vmap_probe(p, model, names)
+
+
+def _vmap_probe(p: Plan, model: Any, names: list[str]) -> tuple[str | None, list[str]]:
+    """One forward and backward pass of two stacked copies of `p`'s model through torch.func.vmap, on two samples
+    (on the CPU): why vmap cannot run it (data-dependent control flow, say; None when it can), and the operations
+    it has no batching rule for (it runs them member by member, and warns)."""
     import re
     import warnings
 
@@ -115,13 +133,9 @@ def _vmap_probe(p: Plan, model: Any, names: list[str]) -> str | None:
             forward(params, x, True).double().sum().backward()
         except Exception as exc:  # whatever vmap cannot do with this model: do not stack it
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            return f"torch.func.vmap cannot run its model: {type(exc).__name__}: {first[:200]}"
+            return f"torch.func.vmap cannot run it ({type(exc).__name__}: {first[:200]})", []
     found = (re.search(r"batching rule for (\S+?)\.", str(w.message)) for w in caught)
-    slow = sorted({m.group(1) for m in found if m})
-    if slow:
-        return (f"on a CPU, torch.func.vmap has no batching rule for {slow[0]} and would run it member by member, "
-                "slower than one run after another; engine 'stacked' stacks them anyway")
-    return None
+    return None, sorted({m.group(1) for m in found if m})
 
 
 def _model(p: Plan) -> Any:
