@@ -199,6 +199,12 @@ def _residual_model(seed: int):
     return _Residual().double()
 
 
+def _tied(seed: int):  # one layer applied twice (named_children lists it once)
+    torch.manual_seed(seed)
+    layer = torch.nn.Linear(3, 3)
+    return torch.nn.Sequential(layer, torch.nn.Tanh(), layer, torch.nn.Linear(3, 1)).double()
+
+
 @pytest.mark.parametrize("model", [_tanh_model, _residual_model])
 @pytest.mark.parametrize("batch_size", [16, None])
 def test_data_per_member_and_any_model(model, batch_size):
@@ -270,6 +276,7 @@ def test_batched_layers_equal_each_members_own_forward(model, sample):
         (_seq(lambda: nn.Linear(9, 2)), (2, 9)),  # a Linear over the last of several dimensions
         (_seq(lambda: nn.Conv1d(2, 2, 3)), (18,)),  # a convolution of a flat input
         (_seq(lambda: nn.Flatten(0)), (4,)),
+        (_tied, (3,)),  # one weight in two layers
         (_seq(lambda: nn.Unflatten(0, (1, 1))), (4,)),
         (_seq(lambda: nn.Unflatten(-3, (1, 1))), (4, 2)),
     ],
@@ -350,6 +357,7 @@ def test_a_model_with_running_statistics_is_not_stacked():
     assert unstackable(_bn_model(0)) is not None and "buffers" in unstackable(_bn_model(0))
     assert unstackable(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))) is not None
     assert unstackable(_tanh_model(0)) is None
+    assert "tied weights" in unstackable(_tied(0))
     task = Task(name="bn", description="", loss="bce", load=_seeded_load, model=_bn_model, dtype="float64")
     with pytest.raises(ValueError, match="cannot be stacked"):
         execute_stack([plan(task, "0.1", RunOptions(epochs=1))])

@@ -636,9 +636,9 @@ def compare(
             run in another order, so a member's numbers, and a plateau's reductions, may differ by rounding; one
             progress bar per stack); "auto" stacks when more than one run is to be trained, no callback is given
             and stacking pays (`lrlab.lab.stacked.auto_unstacked`): the model can be stacked (no BatchNorm, no
-            dropout) and, on a CPU, vmap can run it without running any of its operations member by member
-            (tinylm's attention: slower there than sequential); otherwise the runs train one after another and one
-            line on stderr says why.
+            dropout, no tied weights) and, on a CPU, vmap can run it without running any of its operations member
+            by member (tinylm's attention: slower there than sequential); otherwise the runs train one after another
+            and one line on stderr says why.
         device: "auto" (CUDA when there is one), "cpu" or "cuda".
         dtype: None (the task's), "float32" or "float64" (kept in each run's config).
         max_stack: at most this many runs per stack (None: as many as fit in half the free memory of the device).

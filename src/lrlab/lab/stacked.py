@@ -52,7 +52,7 @@ _SPLITS = ("train", "val", "test")
 # -- what can be stacked ------------------------------------------------------------------------
 def unstackable(model: Any) -> str | None:
     """Why `model` cannot be stacked, or None when it can: a model with buffers (running statistics, e.g.
-    BatchNorm) or active dropout (random masks drawn per call) trains only sequentially."""
+    BatchNorm), active dropout (random masks drawn per call) or tied weights trains only sequentially."""
     import torch
 
     buffers = [name for name, _ in model.named_buffers()]
@@ -63,6 +63,9 @@ def unstackable(model: Any) -> str | None:
             return f"it has dropout ({name})"
     if not any(True for _ in model.parameters()):
         return "it has no parameters"
+    shared = [name for name, _ in model.named_parameters(remove_duplicate=False)]
+    if len(shared) != len(list(model.parameters())):  # torch.func cannot stack a model whose layers share a weight
+        return "a parameter is shared between layers (tied weights)"
     return None
 
 
@@ -288,7 +291,8 @@ class _Batched:
 
         nn = torch.nn
         if isinstance(model, nn.Sequential):
-            children = [(f"{name}.", module) for name, module in model.named_children()]
+            # every entry as forward runs them (named_children skips a module's second appearance)
+            children = [(f"{name}.", module) for name, module in model._modules.items()]
         elif type(model) in (nn.Linear, nn.Conv1d):  # a model that is one layer
             children = [("", model)]
         else:
@@ -298,6 +302,8 @@ class _Batched:
         shape = tuple(sample)
         for name, module in children:
             kind = type(module)
+            if kind in (nn.Linear, nn.Conv1d) and f"{name}weight" not in index:  # a weight shared with another layer
+                return None
             if kind is nn.Linear and shape == (module.in_features,):
                 what: Any = (index[f"{name}weight"], index.get(f"{name}bias"))
                 shape = (module.out_features,)
