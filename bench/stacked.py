@@ -12,7 +12,7 @@ Cases (epochs trimmed from the tasks' defaults where noted, to keep the sequenti
 quantiles K=16 and K=64 (50 epochs, adam), or3 K=64 (200 epochs, sgd), mnist1d MLP K=16 (5 epochs, adam),
 mnist1d_cnn K=16 (3 epochs, adam), the 784-128-10 MLP on MNIST-shaped random data K=16 (10000 samples,
 batch 32, 1 epoch, sgd), and tinylm K=3 (2 of its 12 epochs: 100 steps, adamw). The last column says which engine
-`--engine auto` picks for the case (`lrlab.lab.stacked.auto_unstacked`): on a CPU it trains a model whose operations
+`--engine auto` picks for the case (`lrlab.lab.stacked.why_sequential`): on a CPU it trains a model whose operations
 vmap would run member by member (tinylm's attention) one run after another.
 """
 
@@ -73,7 +73,7 @@ def measure(task_name: str, k: int, epochs: int, engine: str, device: str) -> di
 
     from lrlab.lab.options import RunOptions
     from lrlab.lab.plan import plan
-    from lrlab.lab.stacked import auto_unstacked, execute_stack, stacks
+    from lrlab.lab.stacked import execute_stack, stacks, why_sequential
     from lrlab.lab.task import get_task
     from lrlab.lab.train import deterministic, execute
 
@@ -112,7 +112,7 @@ def measure(task_name: str, k: int, epochs: int, engine: str, device: str) -> di
     best = min(r.metrics.get("val_loss", r.metrics["loss"]) for r in runs)
     return {"wall": wall, "peak_mib": peak_mib, "best": best, "chunks": chunks,
             "diverged": sum(r.status != "ok" for r in runs),
-            "auto": "sequential" if auto_unstacked(plans[0], device) else "stacked"}
+            "auto": "sequential" if why_sequential(plans[0], "auto", device) else "stacked"}
 
 
 def main() -> None:

@@ -327,18 +327,19 @@ def _branching_model(seed: int):
 
 
 def test_auto_stacks_on_a_cpu_unless_vmap_would_run_members_one_by_one():
-    from lrlab.lab.stacked import auto_unstacked
+    from lrlab.lab.stacked import why_sequential
 
     def task_of(model):
         return Task(name="m", description="", loss="bce", load=_seeded_load, model=model, dtype="float64")
 
     for p in (plan(task_of(_tanh_model), "0.1", RunOptions()), plan("mnist1d_cnn", "0.1", RunOptions()),
               plan("line", "0.1", RunOptions()), plan(task_of(_residual_model), "0.1", RunOptions())):
-        assert auto_unstacked(p, "cpu") is None, p.task.name  # batched layers, or vmap with every batching rule
-    assert "cannot be stacked: it has buffers" in auto_unstacked(plan(task_of(_bn_model), "0.1", RunOptions()), "cpu")
-    why = auto_unstacked(plan(task_of(_attention_model), "0.1", RunOptions()), "cpu")
+        assert why_sequential(p, "auto", "cpu") is None, p.task.name  # batched layers, or vmap with every batching rule
+    bn = plan(task_of(_bn_model), "0.1", RunOptions())
+    assert "cannot be stacked: it has buffers" in why_sequential(bn, "auto", "cpu")
+    why = why_sequential(plan(task_of(_attention_model), "0.1", RunOptions()), "auto", "cpu")
     assert "no batching rule for aten::_scaled_dot_product" in why and "engine 'stacked'" in why
-    why = auto_unstacked(plan(task_of(_branching_model), "0.1", RunOptions()), "cpu")
+    why = why_sequential(plan(task_of(_branching_model), "0.1", RunOptions()), "auto", "cpu")
     assert why.startswith("they cannot be stacked: torch.func.vmap cannot run it (RuntimeError") and "\n" not in why
 
 

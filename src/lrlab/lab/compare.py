@@ -31,7 +31,7 @@ from ..schedules import Schedule
 from .options import TASK_DEFAULT, RunOptions, resolve_task
 from .plan import as_schedule, plan
 from .run import Run, history_frame
-from .stacked import auto_unstacked, execute_stack, stacks, unstackable_plan
+from .stacked import execute_stack, stacks, why_sequential
 from .store import DEFAULT_DB, Store
 from .task import OPTIMIZERS, Task
 from .train import execute, resolve_device
@@ -635,7 +635,7 @@ def compare(
             model (lrlab.lab.stacked: in float64 equal to the sequential trainer's to 1e-9; in float32 the sums
             run in another order, so a member's numbers, and a plateau's reductions, may differ by rounding; one
             progress bar per stack); "auto" stacks when more than one run is to be trained, no callback is given
-            and stacking pays (`lrlab.lab.stacked.auto_unstacked`): the model can be stacked (no BatchNorm, no
+            and stacking pays (`lrlab.lab.stacked.why_sequential`): the model can be stacked (no BatchNorm, no
             dropout, no tied weights) and, on a CPU, vmap can run it without running any of its operations member
             by member (tinylm's attention: slower there than sequential); otherwise the runs train one after another
             and one line on stderr says why.
@@ -770,19 +770,13 @@ ENGINES = ("auto", "stacked", "sequential")
 
 
 def _can_stack(task: Task, plans: list[Any], engine: str, device: str) -> list[bool]:
-    """Whether each plan's run is stacked (asked once per optimizer and option names: the model is the task's):
-    engine "stacked" stacks what can be (`unstackable_plan`), "auto" what it is worth stacking (`auto_unstacked`);
-    for the others, says why in one line on stderr."""
+    """Whether each plan's run is stacked under `engine` (`why_sequential`; asked once per optimizer and option
+    names: the model is the task's); for the others, says why in one line on stderr."""
     keys = [(p.options.optimizer, tuple(sorted(p.options.optimizer_kwargs))) for p in plans]
     reasons: dict[tuple[Any, ...], str | None] = {}
     for key, p in zip(keys, plans):
         if key not in reasons:
-            if engine == "auto":
-                reason = auto_unstacked(p, device)
-            else:
-                reason = unstackable_plan(p)
-                reason = None if reason is None else f"they cannot be stacked: {reason}"
-            reasons[key] = reason
+            reasons[key] = reason = why_sequential(p, engine, device)
             if reason is not None:
                 print(f"lrlab: the runs of task {task.name!r} train one after another ({reason})", file=sys.stderr)
     return [reasons[key] is None for key in keys]

@@ -30,7 +30,7 @@ from .compare import _bars, _seeds, _stack_bar, train_plans
 from .options import TASK_DEFAULT, RunOptions, resolve_task
 from .plan import Plan, plan
 from .run import Run
-from .stacked import auto_unstacked, execute_stack, unstackable_plan
+from .stacked import execute_stack, why_sequential
 from .store import DEFAULT_DB, Store
 from .task import Task
 from .train import execute, resolve_device
@@ -451,8 +451,7 @@ def _train_trunks(trunks: list[_Trunk], bars: Any, device: str, engine: str, res
     starts = [None if b is None else t.saved[b] for b, t in zip(begins, trunks)]
     length = max(p.options.total_steps(len(p.data.train)) for p in plans)
     begin = time.perf_counter()
-    check = auto_unstacked if engine == "auto" else lambda p, _device: unstackable_plan(p)
-    if engine != "sequential" and len(plans) > 1 and check(plans[0], device) is None:
+    if engine != "sequential" and len(plans) > 1 and why_sequential(plans[0], engine, device) is None:
         bar = _stack_bar(bars, f"trunks to step {length}", len(plans), max(p.config["epochs"] for p in plans))
         execute_stack(plans, device=device, progress=bar, starts=starts, save_at=[t.todo for t in trunks],
                       on_save=lambda k, state: trunks[k].keep(state))

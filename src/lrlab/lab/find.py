@@ -131,7 +131,7 @@ def range_tests(plans: list[FindPlan], progress: Callable[[RangeTest], Any] | No
     """Every plan's range test, on the stacked engine where it can be, in plan order.
 
     engine "auto" (the default) trains the seeds as one stack when there are several and the model is worth
-    stacking (`lrlab.lab.stacked.auto_unstacked`; each member's curve read by the same `lrlab.rangetest.Tracker` as
+    stacking (`lrlab.lab.stacked.why_sequential`; each member's curve read by the same `lrlab.rangetest.Tracker` as
     the sequential test), else one after another with `run_one` ("sequential"); "stacked" insists (ValueError
     when the model cannot be stacked). The stacked curves equal the sequential ones member by member (rates
     exactly, losses to rounding: tests/lab/test_find.py).
@@ -191,14 +191,13 @@ def _sweep_plans(plans: list[FindPlan]) -> list[Any]:
 
 
 def _why_not_stacked(runs: list[Any], engine: str) -> str | None:
-    """Why these runs do not train as one stack (engine "auto": `auto_unstacked` on the CPU; else they cannot), or
-    None when they do."""
-    from .stacked import auto_unstacked, stack_key, unstackable_plan
+    """Why these runs (the seeds' of one task) do not train as one stack under `engine` on the CPU
+    (`why_sequential`, asked of the first: the model is the task's), or None when they do."""
+    from .stacked import stack_key, why_sequential
 
-    for r in runs:
-        why = auto_unstacked(r, "cpu") if engine == "auto" else unstackable_plan(r)
-        if why is not None:
-            return why
+    why = why_sequential(runs[0], engine, "cpu")
+    if why is not None:
+        return why
     if len({stack_key(r) for r in runs}) > 1:
         return "the seeds' runs cannot share one stack"
     return None

@@ -63,32 +63,27 @@ def unstackable(model: Any) -> str | None:
             return f"it has dropout ({name})"
     if not any(True for _ in model.parameters()):
         return "it has no parameters"
-    shared = [name for name, _ in model.named_parameters(remove_duplicate=False)]
-    if len(shared) != len(list(model.parameters())):  # torch.func cannot stack a model whose layers share a weight
+    uses = sum(1 for _ in model.named_parameters(remove_duplicate=False))  # a tied weight once per layer using it
+    if uses != len(list(model.parameters())):  # torch.func cannot stack a model whose layers share a weight
         return "a parameter is shared between layers (tied weights)"
     return None
 
 
-def unstackable_plan(p: Plan) -> str | None:
-    """Why `p`'s runs cannot be stacked (its model: buffers, dropout, or torch.func.vmap cannot run it; or an
-    optimizer option the stacked optimizers do not have), or None when they can."""
-    return _optimizer_reason(p) or _model_reasons(p)[0]
-
-
-def auto_unstacked(p: Plan, device: str) -> str | None:
-    """Why engine "auto" trains `p`'s runs one after another, or None when it stacks them: they cannot be stacked
-    (`unstackable_plan`), or on a CPU the model would stack through torch.func.vmap (it is not one `_Batched` runs)
-    and vmap has no batching rule for one of its operations, which it then runs member by member: slower than one
-    run after another (bench/stacked.py: tinylm's attention, 0.8x)."""
-    reason = _optimizer_reason(p)
+def why_sequential(p: Plan, engine: str, device: str) -> str | None:
+    """Why engine "auto" or "stacked" trains `p`'s runs one after another, or None when it stacks them: with either,
+    they cannot be stacked (the optimizer or one of its options is not a stacked one; the model has buffers, dropout
+    or tied weights, or torch.func.vmap cannot run it); with "auto", also when on a CPU the model would stack through
+    torch.func.vmap (it is not one `_Batched` runs) and vmap has no batching rule for one of its operations, which
+    it then runs member by member: slower than one run after another (bench/stacked.py: tinylm's attention, 0.8x)."""
+    reason, slow = _optimizer_reason(p), []
     if reason is None:
         reason, slow = _model_reasons(p)
-        if reason is None:
-            if slow and resolve_device(device) == "cpu":
-                return (f"on a CPU, torch.func.vmap has no batching rule for {slow[0]} and would run it member by "
-                        "member, slower than one run after another; engine 'stacked' stacks them anyway")
-            return None
-    return f"they cannot be stacked: {reason}"
+    if reason is not None:
+        return f"they cannot be stacked: {reason}"
+    if engine == "auto" and slow and resolve_device(device) == "cpu":
+        return (f"on a CPU, torch.func.vmap has no batching rule for {slow[0]} and would run it member by member, "
+                "slower than one run after another; engine 'stacked' stacks them anyway")
+    return None
 
 
 def _optimizer_reason(p: Plan) -> str | None:
@@ -143,10 +138,9 @@ def _vmap_probe(p: Plan, model: Any, names: list[str]) -> tuple[str | None, list
 
 def _model(p: Plan) -> Any:
     """The model of `p`'s task for its seed (torch's global RNG left as it was)."""
-    import torch
+    from .models import _seeded
 
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(p.options.seed)
+    with _seeded(p.options.seed):
         return p.task.model(p.options.seed)
 
 

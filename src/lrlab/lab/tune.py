@@ -353,7 +353,7 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
 
     from .compare import split_entry
     from .plan import plan
-    from .stacked import auto_unstacked, execute_stack
+    from .stacked import execute_stack, why_sequential
     from .train import execute
 
     out: dict[str, Any] = {"finished": 0, "failed": 0, "error": None}
@@ -399,7 +399,7 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
                 t.report(float(value), epoch)
                 return t.should_prune()
 
-            if auto_unstacked(plans[0], s.device) is None:
+            if why_sequential(plans[0], "auto", s.device) is None:
                 runs = execute_stack(plans, device=s.device,
                                      on_epoch=lambda i, epoch, row: report(todo[i], epoch, row))
             else:
