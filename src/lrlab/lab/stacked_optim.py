@@ -70,6 +70,7 @@ class StackedOptimizer:
         self._torch = torch
         self._dtype, self._device = first.dtype, first.device
         self.options = _member_options(self.kind, members)
+        self.any_decay = any(v != 0 for v in self.options["weight_decay"])  # every kind has weight decay
 
     def _vector(self, values: Sequence[Any], dtype: Any = None) -> Any:
         return self._torch.tensor(list(values), dtype=dtype or self._dtype, device=self._device)
@@ -115,6 +116,7 @@ class SGD(StackedOptimizer):
         o = self.options
         self.momentum = self._vector(o["momentum"])
         self.dampening = self._vector(o["dampening"])
+        self.one_minus_dampening = 1 - self.dampening
         self.nesterov = self._vector(o["nesterov"], dtype=self._torch.bool)
         self.weight_decay = self._vector(o["weight_decay"])
         self.buffers = [self._torch.zeros_like(p) for p in self.params]
@@ -128,7 +130,6 @@ class SGD(StackedOptimizer):
         mom = self.momentum if momentum is None else self._per_member("momentum", momentum)
         active = self._active(active)
         everyone = bool(active.all())
-        any_decay = bool((self.weight_decay != 0).any())
         uses_momentum = (mom != 0) & active
         # every member active, with momentum and a buffer, none nesterov: the buffers update in place
         steady = everyone and bool(uses_momentum.all() and self.has_buffer.all()) and not bool(self.nesterov.any())
@@ -138,12 +139,12 @@ class SGD(StackedOptimizer):
                     continue
                 view = lambda v, p=param: self._view(v, p)  # noqa: E731
                 wd = view(self.weight_decay)
-                g = torch.where(wd != 0, grad + wd * param, grad) if any_decay else grad
+                g = torch.where(wd != 0, grad + wd * param, grad) if self.any_decay else grad
                 if steady:  # torch: buf.mul_(momentum).add_(g, alpha=1 - dampening); g = buf
-                    g = buf.mul_(view(mom)).add_(g * view(1 - self.dampening))
+                    g = buf.mul_(view(mom)).add_(g * view(self.one_minus_dampening))
                 elif bool(uses_momentum.any()):
                     m = view(mom)
-                    started = buf * m + g * (1 - view(self.dampening))
+                    started = buf * m + g * view(self.one_minus_dampening)
                     new_buf = torch.where(view(self.has_buffer), started, g)
                     buf.copy_(torch.where(view(uses_momentum), new_buf, buf))
                     with_momentum = torch.where(view(self.nesterov), g + buf * m, buf)
@@ -157,7 +158,7 @@ class SGD(StackedOptimizer):
     def plain(self, active: Any = None) -> bool:
         """Whether a step (with the members' own momentum) is param -= lr * grad for every member: all active, no
         momentum, no weight decay. Then a gradient that is a matrix product can go into the update (`step_product`)."""
-        return bool(self._active(active).all()) and not bool(self.momentum.any() or self.weight_decay.any())
+        return bool(self._active(active).all()) and not (self.any_decay or bool(self.momentum.any()))
 
     def step_product(self, i: int, left: Any, right: Any, lr: Any) -> None:
         """A plain step (see `plain`) of parameter i, whose gradient is the batched product left @ right ((K, m, B) @
@@ -195,7 +196,6 @@ class Adam(StackedOptimizer):
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
         self.max_exp_avg_sq = [torch.zeros_like(p) for p in self.params] if bool(self.amsgrad.any()) else None
         self.one_minus_beta1, self.one_minus_beta2 = 1 - self.beta1, 1 - self.beta2
-        self.any_decay = bool((self.weight_decay != 0).any())
 
     def step(self, grads: Sequence[Any], lr: Any, *, beta1: Any = None, active: Any = None) -> None:
         torch = self._torch
