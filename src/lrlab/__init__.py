@@ -2,7 +2,7 @@
 schedules on real tasks.
 
 `import lrlab` needs only numpy; the framework adapters (`lrlab.torch`, `lrlab.keras`, `lrlab.jax`)
-import their framework when they are imported themselves.
+import their framework when they are first used (`import lrlab.torch`, or plain `lrlab.torch` after `import lrlab`).
 """
 
 from .plateau import Plateau
@@ -76,3 +76,15 @@ __all__ = [
     "warmup",
     "wsd",
 ]
+
+
+_ADAPTERS = ("torch", "keras", "jax")
+
+
+def __getattr__(name: str) -> object:
+    """`lrlab.torch`, `lrlab.keras`, `lrlab.jax` after a plain `import lrlab`: imported on first use (PEP 562)."""
+    if name in _ADAPTERS:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

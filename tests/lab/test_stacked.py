@@ -438,11 +438,12 @@ def test_compare_auto_trains_one_run_after_another_where_vmap_would_loop_over_me
     import importlib
 
     compare_module = importlib.import_module("lrlab.lab.compare")  # (lrlab.lab.compare is also the function)
+    stacked_module = importlib.import_module("lrlab.lab.stacked")  # the stacked engine imports it when it trains
     task = Task(name="attention", description="", loss="bce", load=_seeded_load, model=_attention_model, epochs=2,
                 batch_size=16, dtype="float64")
     stacked = []
-    real = compare_module.execute_stack
-    monkeypatch.setattr(compare_module, "execute_stack", lambda plans, **kw: stacked.append(len(plans))
+    real = stacked_module.execute_stack
+    monkeypatch.setattr(stacked_module, "execute_stack", lambda plans, **kw: stacked.append(len(plans))
                         or real(plans, **kw))
     auto = compare_module.compare(task, ["0.1", "0.2"], seeds=2, db=None, progress=False)
     err = capsys.readouterr().err

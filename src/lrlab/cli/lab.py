@@ -34,7 +34,8 @@ def register(sub: Any) -> None:
         "into the comparison; --plateau applies one to every SPEC without its own. A SPEC may end in an optimizer of "
         'its own, e.g. "constant(0.003)@adamw_sf(warmup_steps=60)", to rank it beside the scheduled runs.',
     )
-    p.add_argument("task", help="a task name (line, or3, quantiles, digits, mnist1d, mnist1d_cnn, mnist, tinylm, ...)")
+    p.add_argument("task", help="a task name (line, or3, quantiles, digits, mnist1d, mnist1d_cnn, mnist, tinylm, ...), "
+                   "or your own training function: path/to/train.py:NAME or package.module:NAME")
     p.add_argument("specs", nargs="+", metavar="SPEC", help='a schedule spec, e.g. "cosine(0.05)" or "0.01"')
     p.add_argument("--optimizer", default=None,
                    help="sgd, adam, adamw, or schedule-free sgd_sf, adamw_sf (default: the task's)")
@@ -74,6 +75,10 @@ def register(sub: Any) -> None:
     p.add_argument("--max-stack", default=None, metavar="K",
                    help="at most K runs per stack (default: as many as fit in half the free memory)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--workers", default="1", metavar="N",
+                   help="worker processes for a training function's runs, each taking the next free run (default 1)")
+    p.add_argument("--devices", default=None, metavar="IDS",
+                   help="GPU ids for the workers, e.g. 0,1 (each worker gets one: CUDA_VISIBLE_DEVICES)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
@@ -133,6 +138,31 @@ def _float(option: str, text: str | None, low: float = -math.inf) -> float | Non
     except ValueError:
         value = text
     return _check.number("", option, value, low)
+
+
+def _target(args: argparse.Namespace) -> Any:
+    """The task argument: a registered task (with --data-dir / --text), or a training function named as
+    path/to/train.py:NAME or package.module:NAME (imported now: the only code the command imports)."""
+    from ..lab.experiment import is_reference, load
+    from ..lab.task import get_task
+
+    if not is_reference(args.task):
+        return get_task(args.task, **_task_options(args))
+    given = [opt for opt, value in (("--data-dir", getattr(args, "data_dir", None)),
+                                    ("--text", getattr(args, "text", None))) if value is not None]
+    if given:
+        raise ValueError(f"{given[0]} is an option of built-in tasks; {args.task} reads its own data")
+    return load(args.task)
+
+
+def _devices(text: str | None) -> list[str] | None:
+    """--devices: comma-separated GPU ids ("0,1"), or None."""
+    if text is None:
+        return None
+    ids = [part.strip() for part in text.split(",")]
+    if not ids or not all(part.isdigit() for part in ids):
+        raise _check.fail("", "--devices", "GPU ids separated by commas, e.g. 0,1", text)
+    return ids
 
 
 def _batch_size(text: str | None) -> Any:
@@ -215,12 +245,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         $ lrlab compare mnist1d "one_cycle(0.05)" "wsd(0.05)@plateau(factor=0.5, patience=5)" --target 0.6 --out out/
     """
     from ..lab.compare import ENGINES, compare, split_entry
-    from ..lab.task import DTYPES, OPTIMIZERS, get_task
+    from ..lab.task import DTYPES, OPTIMIZERS
     from ..lab.train import DEVICES
     from ..plateau import Plateau
 
     # Check every option before importing torch, so a typo costs no startup time.
-    task = get_task(args.task, **_task_options(args))
+    task = _target(args)
     for spec in args.specs:
         split_entry(spec)
     Plateau.from_options(args.plateau)
@@ -242,6 +272,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     device = _check.choice("", "--device", args.device, DEVICES)
     dtype = None if args.dtype is None else _check.choice("", "--dtype", args.dtype, DTYPES)
     max_stack = _int("--max-stack", args.max_stack)
+    workers = _int("--workers", args.workers, high=512)
+    devices = _devices(args.devices)
     opt_kwargs = _optimizer_kwargs(args)
     if args.optimizer is not None and args.optimizer not in OPTIMIZERS:
         raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {args.optimizer!r}")
@@ -259,7 +291,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         comparison = compare(
             task, args.specs, seeds=seeds, optimizer=args.optimizer, epochs=epochs, steps=steps, batch_size=batch_size,
             plateau=args.plateau, db=args.db, fresh=args.fresh, progress=not args.no_progress, target=target,
-            engine=engine, device=device, dtype=dtype, max_stack=max_stack, **opt_kwargs,
+            engine=engine, device=device, dtype=dtype, max_stack=max_stack, workers=workers, devices=devices,
+            **opt_kwargs,
         )
     except OSError as exc:
         raise ValueError(str(exc)) from None
@@ -269,7 +302,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         command = "lrlab " + " ".join(shlex.quote(a) for a in argv) if argv else None
         for path in write_outputs(comparison, args.out, command):
             print(f"wrote {path}")
-    trained = sum(1 for r in comparison.runs if r.model is not None)
+    trained = sum(1 for r in comparison.runs if not r.reused)
     print(f"{len(comparison.runs)} runs ({trained} trained, {len(comparison.runs) - trained} reused) in {db_name}")
     return 0
 

@@ -4,11 +4,12 @@ Importing this package needs numpy and SQLAlchemy (the run store's tables): torc
 imported when a task's data or model is built, Optuna when a search starts.
 """
 
-# `train`, `compare`, `cooldowns` and `tune` are the functions (they shadow their modules' names; `from lrlab.lab.train
-# import execute` still works); `find_lr` is lab/find.py's. None of these imports torch or pandas.
+# `train`, `compare`, `cooldowns`, `experiment` and `tune` are the functions (they shadow their modules' names;
+# `from lrlab.lab.train import execute` still works); `find_lr` is lab/find.py's. None of these imports torch or pandas.
 # (__all__ is pinned by tests/lab/test_builtin_tasks.py.)
 from .compare import Comparison, compare  # noqa: F401
 from .cooldowns import Cooldowns, cooldowns  # noqa: F401
+from .experiment import Experiment, experiment  # noqa: F401  (the decorator shadows its module's name)
 from .find import find_lr  # noqa: F401
 from .options import TASK_DEFAULT, RunOptions  # noqa: F401
 from .run import Run  # noqa: F401

@@ -17,7 +17,6 @@ loss) is ranked by bits per byte (val_bpb, test_bpb), its loss in bits.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
 from collections.abc import Iterable, Sequence
@@ -28,13 +27,17 @@ from typing import Any
 from .. import _check
 from ..plateau import Plateau
 from ..schedules import Schedule
+from .engines import ENGINES
+from .experiment import Experiment
+from .function import plan_function
 from .options import TASK_DEFAULT, RunOptions, resolve_task
 from .plan import as_schedule, plan
+from .progress import RichBars  # noqa: F401  (lrlab.lab.compare.RichBars: where users found it)
+from .progress import bars as _bars
 from .run import Run, history_frame
-from .stacked import execute_stack, stacks, why_sequential
 from .store import DEFAULT_DB, Store
 from .task import OPTIMIZERS, Task
-from .train import execute, resolve_device
+from .train import resolve_device
 
 
 # -- entries ----------------------------------------------------------------------------------
@@ -177,153 +180,6 @@ def check_target(task: Task, target: float | None) -> float | None:
     unit = "bits per byte" if "bpb" in task.metrics else "loss"
     return _check.number("compare", "target", target, 0.0, low_open=True,
                          what=f"a loss > 0 (task {task.name!r} is ranked by {unit})")
-
-
-# -- progress ---------------------------------------------------------------------------------
-class _NoBar:
-    def update(self, **_: Any) -> None:
-        pass
-
-    def done(self, status: str) -> None:
-        pass
-
-
-class _NoBars:
-    def __enter__(self) -> _NoBars:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        pass
-
-    def bar(self, label: str, seed: int, epochs: int) -> _NoBar:
-        return _NoBar()
-
-    def stack(self, label: str, members: int, epochs: int) -> _NoBar:
-        return _NoBar()
-
-
-class RichBars:
-    """Rich progress bars on stderr: one per run, with epoch, loss and lr.
-
-    What `compare(progress=True)` shows; usable as a context manager (the display starts and stops with the block).
-    Any object with the same `bar`/`stack` methods can be passed as `progress=` instead.
-
-    Examples:
-        >>> from lrlab.lab.compare import RichBars
-        >>> bars = RichBars()
-        >>> bar = bars.bar("cosine(0.1)", seed=0, epochs=3)
-        >>> bar.update(epoch=1, loss=0.5, lr=0.1)
-        >>> task = bars.progress.tasks[0]
-        >>> task.description, task.completed, task.total
-        ('cosine(0.1) seed 0', 1, 3)
-    """
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=24),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            TextColumn("lr {task.fields[lr]}"),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True, width=None if sys.stderr.isatty() else 200),
-        )
-
-    def __enter__(self) -> RichBars:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.progress.stop()
-
-    def bar(self, label: str, seed: int, epochs: int) -> _RichBar:
-        """Add one run's bar and return it: `update(epoch, loss, lr)` moves it, `done(status)` ends it.
-
-        The bar counts epochs; `done("stored")` (a run reused from the store) fills it at once.
-
-        Args:
-            label: the run's schedule label.
-            seed: the run's seed (shown after the label).
-            epochs: the run's epochs (the bar's length).
-
-        Examples:
-            >>> from lrlab.lab.compare import RichBars
-            >>> bars = RichBars()
-            >>> bar = bars.bar("constant(0.5)", seed=1, epochs=4)
-            >>> bar.done("stored")
-            >>> bars.progress.tasks[0].completed
-            4
-        """
-        tid = self.progress.add_task(f"{label} seed {seed}", total=epochs, loss="-", lr="-", status="")
-        return _RichBar(self.progress, tid, epochs)
-
-    def stack(self, label: str, members: int, epochs: int) -> _RichStackBar:
-        """One bar for a stack of runs: epoch, members done (of them diverged), best loss so far.
-
-        The stacked engine trains several runs as one model, so they share a bar; `update(epoch, done, diverged, best)`
-        moves it, `done(status)` ends it.
-
-        Args:
-            label: what the bar is named by (the task's name).
-            members: runs in the stack.
-            epochs: the longest run's epochs (the bar's length).
-
-        Examples:
-            >>> from lrlab.lab.compare import RichBars
-            >>> bars = RichBars()
-            >>> bar = bars.stack("or3", members=4, epochs=3)
-            >>> bars.progress.tasks[0].description
-            'or3: stack of 4'
-        """
-        tid = self.progress.add_task(f"{label}: stack of {members}", total=epochs, loss="-", lr="-", status="")
-        return _RichStackBar(self.progress, tid, members)
-
-
-class _RichBar:
-    def __init__(self, progress: Any, tid: Any, epochs: int) -> None:
-        self.progress, self.tid, self.epochs = progress, tid, epochs
-
-    def update(self, epoch: int, loss: float, lr: float) -> None:
-        self.progress.update(self.tid, completed=epoch, loss=f"{loss:.4g}", lr=f"{lr:.3g}")
-
-    def done(self, status: str) -> None:
-        fields = {"status": status}
-        if status == "stored":
-            fields.update(completed=self.epochs)
-        self.progress.update(self.tid, **fields)
-
-
-class _RichStackBar:
-    def __init__(self, progress: Any, tid: Any, members: int) -> None:
-        self.progress, self.tid, self.members = progress, tid, members
-
-    def update(self, epoch: int, done: int, diverged: int, best: float) -> None:
-        self.progress.update(self.tid, completed=epoch, loss=f"best {best:.4g}", lr="",
-                             status=f"{done}/{self.members} done, {diverged} diverged")
-
-    def done(self, status: str) -> None:
-        self.progress.update(self.tid, status=status)
-
-
-def _stack_bar(bars: Any, label: str, members: int, epochs: int) -> Any:
-    """The progress object's bar for a stack (a progress object without `stack` shows none)."""
-    make = getattr(bars, "stack", None)
-    return _NoBar() if make is None else make(label, members, epochs)
-
-
-def _bars(progress: Any) -> Any:
-    if progress is True:
-        try:
-            return RichBars()
-        except ImportError:
-            return _NoBars()
-    if progress is None or progress is False:
-        return _NoBars()
-    return progress
 
 
 # -- the comparison ---------------------------------------------------------------------------
@@ -607,6 +463,8 @@ def compare(
     device: str = "auto",
     dtype: str | None = None,
     max_stack: int | None = None,
+    workers: int = 1,
+    devices: Sequence[str] | None = None,
     **optimizer_kwargs: Any,
 ) -> Comparison:
     """Train `task` under every schedule for every seed and rank them, reusing runs stored in `db`.
@@ -616,7 +474,9 @@ def compare(
     lengths are stretched to the run's budget (epochs x steps per epoch, or `steps`).
 
     Args:
-        task: a Task or a task name ("or3", "line", "mnist1d", ...).
+        task: a Task or a task name ("or3", "line", "mnist1d", ...), or a user's training function declared with
+            `lrlab.lab.experiment` (or its reference, "path/to/train.py:name"): it is called once per run with the
+            run's schedule, seed and options (lrlab.lab.function), in this process or in `workers` processes.
         schedules: the entries: specs, Schedules, "SPEC@plateau(...)", "SPEC@OPTIMIZER(...)" or (schedule, plateau)
             pairs (a single spec or Schedule is one entry); a label listed twice is a ValueError.
         seeds: a count n (seeds 0..n-1) or a list of seeds.
@@ -642,7 +502,12 @@ def compare(
         device: "auto" (CUDA when there is one), "cpu" or "cuda".
         dtype: None (the task's), "float32" or "float64" (kept in each run's config).
         max_stack: at most this many runs per stack (None: as many as fit in half the free memory of the device).
-        **optimizer_kwargs: optimizer options (momentum, weight_decay, ...), as RunOptions takes them.
+        workers: worker processes on this machine for a training function's runs (each takes the next run no one
+            holds; needs `db`). Processes on other machines join by running the same comparison on the same
+            database; entries that bind to the same run train once and are shown once.
+        devices: GPU ids for the workers, handed out round robin (each worker's CUDA_VISIBLE_DEVICES).
+        **optimizer_kwargs: optimizer options (momentum, weight_decay, ...), as RunOptions takes them; for a
+            training function, any options it reads from `run.options`.
 
     Returns:
         The Comparison of every run (stored or trained).
@@ -664,7 +529,8 @@ def compare(
 
             compare("mnist1d", ["one_cycle(0.05)", "wsd(0.05)@plateau(factor=0.5)"], seeds=3, target=0.6)
     """
-    task = resolve_task(task)
+    task = resolve_target(task)
+    function = isinstance(task, Experiment)
     if isinstance(schedules, (str, Schedule)):
         schedules = [schedules]
     if not schedules:
@@ -686,13 +552,15 @@ def compare(
     data_cache: dict[int, Any] = {}
 
     def make_plan(sched: Schedule, plat: Plateau | None, opt: Any, seed: int) -> Any:
-        if seed not in data_cache:
-            data_cache[seed] = task.load(seed)
         options = base.replace(plateau=plat, seed=seed)
         label = None
         if opt is not None:  # the entry's own optimizer, named in its label
             options = options.replace(optimizer=opt[0], optimizer_kwargs=opt[1])
             label = repr(sched) + (f"@{plat.spec()}" if plat is not None else "") + optimizer_suffix(*opt)
+        if function:
+            return plan_function(task, sched, options, label=label)
+        if seed not in data_cache:
+            data_cache[seed] = task.load(seed)
         return plan(task, sched, options, label=label, data=data_cache[seed], dtype=dtype)
 
     first = [make_plan(s, p, o, seed_list[0]) for s, p, o in entries]
@@ -700,25 +568,84 @@ def compare(
     dupes = sorted({label for label in labels if labels.count(label) > 1})
     if dupes:
         raise ValueError(f"schedule {dupes[0]!r} is listed twice")
+    same = _same_runs(first)
+    if same:  # entries that bind to one run train once and are shown once
+        for later, earlier in same.items():
+            bound = first[later].config["schedule"]
+            print(f"lrlab: {labels[later]!r} is the same run as {labels[earlier]!r} ({bound}); shown once",
+                  file=sys.stderr)
+        entries = [e for i, e in enumerate(entries) if i not in same]
+        first = [p for i, p in enumerate(first) if i not in same]
+        labels = [p.config["label"] for p in first]
 
     plans = [first[i] if seed == seed_list[0] else make_plan(sched, plat, opt, seed)
              for seed in seed_list for i, (sched, plat, opt) in enumerate(entries)]
     runs = train_plans(plans, db=db, fresh=fresh, progress=progress, callback=callback, engine=engine,
-                       device=device, max_stack=max_stack)
+                       device=device, max_stack=max_stack, workers=workers, devices=devices)
     return Comparison(task=task, runs=runs, target=target, labels=labels)
+
+
+def resolve_target(target: Any) -> Any:
+    """What a study trains: a Task (itself or its registered name), or an Experiment (itself, or its reference).
+
+    A reference is "path/to/train.py:name" or "package.module:name"; it is imported here, the only code a study
+    imports (nothing stored names code).
+
+    Args:
+        target: a Task, a task name, an Experiment, or an experiment's reference.
+
+    Raises:
+        ValueError: an unknown task name, or a reference that does not import (one line).
+
+    Examples:
+        >>> from lrlab.lab.compare import resolve_target
+        >>> resolve_target("or3").name
+        'or3'
+        >>> resolve_target("no_such_module:train")
+        Traceback (most recent call last):
+        ...
+        ValueError: experiment module 'no_such_module' failed to import: ModuleNotFoundError: No module named ...
+    """
+    from .experiment import Experiment, is_reference, load
+
+    if isinstance(target, Experiment):
+        return target
+    if is_reference(target):
+        return load(target)
+    return resolve_task(target)
+
+
+def _same_runs(plans: list[Any]) -> dict[int, int]:
+    """{later entry: earlier entry} for the entries whose runs are the same run (equal store keys)."""
+    from .store import config_key
+
+    seen: dict[str, int] = {}
+    out = {}
+    for i, p in enumerate(plans):
+        key = config_key(p.config)
+        if key is None:
+            continue
+        if key in seen:
+            out[i] = seen[key]
+        else:
+            seen[key] = i
+    return out
 
 
 def train_plans(plans: Sequence[Any], *, db: str | Path | None = DEFAULT_DB, fresh: bool = False,
                 progress: Any = True, callback: Any = None, engine: str = "auto", device: str = "auto",
-                max_stack: int | None = None, starts: Sequence[dict[str, Any] | None] | None = None) -> list[Run]:
-    """Train plans of one task (any schedules, budgets, seeds) as `compare` does, returning their runs in plan order.
+                max_stack: int | None = None, starts: Sequence[dict[str, Any] | None] | None = None,
+                workers: int = 1, devices: Sequence[str] | None = None) -> list[Run]:
+    """Train plans of one target (any schedules, budgets, seeds) as `compare` does, returning their runs in plan order.
 
-    The stored twins are reused, the rest stacked where they can be, each run saved as it (or its stack) ends and
-    claimed in the store while it trains (another process wanting the same run waits and reuses it). `compare` and
-    `lrlab.lab.cooldowns` call it with plans from `lrlab.lab.plan.plan`.
+    The stored twins are reused, plans with equal configs train once, and the rest train on the engine
+    (`lrlab.lab.engines.make_engine`), each run saved as it (or its stack) ends. Runs are claimed in the store
+    while they train, and shared with other processes by the work loop (`lrlab.lab.work`): a run another process
+    trains is left to it and reused once stored. `compare` and `lrlab.lab.cooldowns` call it with plans from
+    `lrlab.lab.plan.plan`.
 
     Args:
-        plans: the plans (lrlab.lab.plan.plan), all of one task.
+        plans: the plans (lrlab.lab.plan.plan, or lrlab.lab.function.plan_function), all of one target.
         db: the run store (a path or URL), None to store nothing.
         fresh: train again even when a stored run matches.
         progress: True for rich bars, False for none, or a progress object.
@@ -727,6 +654,8 @@ def train_plans(plans: Sequence[Any], *, db: str | Path | None = DEFAULT_DB, fre
         device: "auto", "cpu" or "cuda".
         max_stack: at most this many runs per stack (None: as fits in half the free memory).
         starts: per plan a checkpoint to resume from (lrlab.lab.checkpoint), or None; None: no checkpoints.
+        workers: worker processes on this machine (an experiment's runs only; needs a store).
+        devices: GPU ids given to the workers round robin (their CUDA_VISIBLE_DEVICES).
 
     Examples:
         >>> from lrlab.lab.options import RunOptions
@@ -738,93 +667,33 @@ def train_plans(plans: Sequence[Any], *, db: str | Path | None = DEFAULT_DB, fre
         >>> [run.metrics["epochs_done"] for run in train_plans(plans, db=None, progress=False)]
         [1, 2]
     """
+    from .engines import make_engine
+    from .experiment import Experiment
+    from .work import run_plans, run_workers
+
     if not plans:
         return []
-    starts = [None] * len(plans) if starts is None else list(starts)
-    engine = _check.choice("train_plans", "engine", engine, ENGINES)
     device = resolve_device(device)
-    task = plans[0].task
-    stacked = engine != "sequential" and len(plans) > 1 and callback is None
+    workers = _check.whole("compare", "workers", workers, 1, 512)
+    if workers > 1 and (db is None or not isinstance(plans[0].task, Experiment)):
+        raise ValueError("compare: workers > 1 needs a run store (db) and a training function as target "
+                         "(a built-in task's runs share a process through the stacked engine)")
     store = Store(db) if db is not None else None
-    runs: list[Run | None] = [None] * len(plans)
     try:
+        mark = store.last_id() if store is not None else None
+        ours = frozenset()
+        if workers > 1:
+            ours = run_workers(plans[0].task, plans, db=str(db), workers=workers, mark=int(mark or 0),
+                               devices=devices)
         with _bars(progress) as bars:
-            if stacked:  # entries with an optimizer of their own stack apart (stack_key); some may not stack
-                can = _can_stack(task, plans, engine, device)
-                ok = [i for i, c in enumerate(can) if c]
-                for group in stacks([plans[i] for i in ok], max_stack=max_stack, device=device):
-                    _train_stack(plans, [ok[j] for j in group], runs, store, fresh, bars, device, starts)
-                for i in (i for i, c in enumerate(can) if not c):
-                    runs[i] = _train_one(plans[i], store, fresh, bars, callback, device, starts[i])
-            else:
-                for i, p in enumerate(plans):
-                    runs[i] = _train_one(p, store, fresh, bars, callback, device, starts[i])
+            eng = make_engine(plans, engine, bars=bars, device=device, callback=callback, max_stack=max_stack,
+                              starts=starts)
+
+            def on_wait(message: str) -> None:
+                print(f"lrlab: some runs are trained by another process; {message}", file=sys.stderr, flush=True)
+
+            return run_plans(plans, store=store, groups=eng.groups, train=eng.train, fresh=fresh and workers == 1,
+                             retry_failed_before=mark, on_wait=on_wait, ours=ours)
     finally:
         if store is not None:
             store.close()
-    return [r for r in runs if r is not None]
-
-
-# -- training the runs ------------------------------------------------------------------------
-ENGINES = ("auto", "stacked", "sequential")
-
-
-def _can_stack(task: Task, plans: list[Any], engine: str, device: str) -> list[bool]:
-    """Whether each plan's run is stacked under `engine` (`why_sequential`; asked once per optimizer and option
-    names: the model is the task's); for the others, says why in one line on stderr."""
-    keys = [(p.options.optimizer, tuple(sorted(p.options.optimizer_kwargs))) for p in plans]
-    reasons: dict[tuple[Any, ...], str | None] = {}
-    for key, p in zip(keys, plans):
-        if key not in reasons:
-            reasons[key] = reason = why_sequential(p, engine, device)
-            if reason is not None:
-                print(f"lrlab: the runs of task {task.name!r} train one after another ({reason})", file=sys.stderr)
-    return [reasons[key] is None for key in keys]
-
-
-def _train_one(p: Any, store: Store | None, fresh: bool, bars: Any, callback: Any, device: str,
-               start: dict[str, Any] | None = None) -> Run:
-    """One run by the sequential trainer, or its stored twin; claimed in the store while it trains (a second
-    process waits for it, then reuses it)."""
-    bar = bars.bar(p.config["label"], p.config["seed"], p.config["epochs"])
-    if store is None:
-        run = execute(p, callback=callback, progress=bar, device=device, start=start)
-    else:
-        with store.claim(p.config, fresh=fresh, on_wait=bar.done) as claim:
-            if claim.run is not None:
-                claim.run.config["label"] = p.config["label"]
-                bar.done("stored")
-                return claim.run
-            run = execute(p, callback=callback, progress=bar, device=device, start=start)
-            claim.save(run)
-    bar.done(run.status)
-    return run
-
-
-def _train_stack(plans: list[Any], group: list[int], runs: list[Run | None], store: Store | None, fresh: bool,
-                 bars: Any, device: str, starts: Sequence[dict[str, Any] | None] | None = None) -> None:
-    """The runs of one stack: stored ones reused, the others claimed, trained as one stack and saved; one bar."""
-    with contextlib.ExitStack() as held:
-        claims: dict[int, Any] = {}
-        todo = []
-        for i in group:
-            p = plans[i]
-            if store is not None:
-                claim = held.enter_context(store.claim(p.config, fresh=fresh))
-                if claim.run is not None:
-                    claim.run.config["label"] = p.config["label"]
-                    runs[i] = claim.run
-                    continue
-                claims[i] = claim
-            todo.append(i)
-        if not todo:
-            return
-        first = plans[todo[0]]
-        bar = _stack_bar(bars, first.task.name, len(todo), max(plans[i].config["epochs"] for i in todo))
-        trained = execute_stack([plans[i] for i in todo], device=device, progress=bar,
-                                starts=None if starts is None else [starts[i] for i in todo])
-        for i, run in zip(todo, trained):
-            if i in claims:
-                claims[i].save(run)
-            runs[i] = run
-        bar.done(f"{len(trained)}/{len(trained)} done, {sum(r.status != 'ok' for r in trained)} diverged")

@@ -26,9 +26,11 @@ from typing import Any
 from .. import _check
 from ..schedules import Schedule, parse
 from . import checkpoint
-from .compare import _bars, _seeds, _stack_bar, train_plans
+from .compare import _seeds, train_plans
 from .options import TASK_DEFAULT, RunOptions, resolve_task
 from .plan import Plan, plan
+from .progress import bars as _bars
+from .progress import stack_bar as _stack_bar
 from .run import Run
 from .stacked import execute_stack, why_sequential
 from .store import DEFAULT_DB, Store

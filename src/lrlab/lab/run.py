@@ -32,7 +32,8 @@ class Run:
     metrics: final loss/accuracy on train, val and test (keys loss, accuracy, val_loss, val_accuracy, test_loss,
     test_accuracy, where the task has them), plus epochs_done and steps.
     status: "ok" or "diverged" (a NaN/inf loss, or one past `lrlab.lab.train.DIVERGED_FACTOR` times the first
-    epoch's training loss, ended the run early; its figures are NaN).
+    epoch's training loss, ended the run early; its figures are NaN); "pruned" (a search stopped it); "failed" (a
+    user's training function raised: `error` holds the exception's last line, its figures are NaN).
     """
 
     config: dict[str, Any]
@@ -45,6 +46,8 @@ class Run:
     model: Any = field(default=None, repr=False)
     id: int | None = None
     created: str | None = None
+    error: str | None = None
+    reused: bool = field(default=False, repr=False, compare=False)  # taken from the store, not trained by this call
 
     @property
     def label(self) -> str:

@@ -604,6 +604,8 @@ class Store:
         self._writable()
         history = run.history
         hist = {"columns": [str(c) for c in history.columns], "data": history.astype(object).values.tolist()}
+        if run.error is not None:  # a failed training function's last line (kept beside the history)
+            hist["error"] = str(run.error)
         created = run.created or time.strftime("%Y-%m-%d %H:%M:%S")
         key = config_key(run.config)
         q = self._sql
@@ -627,13 +629,15 @@ class Store:
 
     def claim(self, config: dict[str, Any], *, fresh: bool = False,
               on_wait: Callable[[str], Any] | None = None) -> Claim:
-        """The stored run of `config`, or the right to train it: use the result in a with-block.
+        """The stored run of `config`, or the right to train it, waiting while another process trains it: use the
+        result in a with-block.
 
         `claim.run` is the stored run to reuse (never when fresh); else this process holds the claim until the block
         ends (released on success, failure and KeyboardInterrupt), trains, and stores the run with `claim.save(run)`.
         While another live process holds the claim, this waits, calling on_wait("waiting for pid P on HOST") once, and
-        then reuses its run, or trains itself if that process stored none. A claim whose owner is gone (pid not alive
-        on this host, or no heartbeat for stale_after_s) is taken over. A config without a key (a schedule without a
+        then reuses its run, or trains itself if that process stored none. Studies that have other runs to train
+        use `try_claim` instead, which never waits (lrlab.lab.work). A claim whose owner is gone (pid not alive on
+        this host, or no heartbeat for stale_after_s) is taken over. A config without a key (a schedule without a
         config) cannot be claimed: the Claim is empty and save stores the run as usual.
 
         Args:
@@ -656,42 +660,98 @@ class Store:
             True None
             False 1
         """
+        announced = False
+        while True:
+            claim = self.try_claim(config, fresh=fresh)
+            if claim.busy is None:
+                return claim
+            if on_wait is not None and not announced:
+                on_wait(f"waiting for {claim.busy}")
+                announced = True
+            time.sleep(self.poll_s)
+
+    def try_claim(self, config: dict[str, Any], *, fresh: bool = False, retry_failed_before: int | None = None
+                  ) -> Claim:
+        """The stored run of `config`, the right to train it, or word that a live process trains it now; never waits.
+
+        The Claim has `run` (a stored run to reuse), or `held` (this process now holds the claim: train, then
+        `claim.save(run)` inside its with-block), or `busy` ("pid P on HOST": another live process holds it; ask
+        again later). A claim whose owner is gone is taken over. This is the one rule by which processes share runs:
+        a process never waits on a claim while it holds others it has not trained, so two studies never wait on
+        each other in a cycle (lrlab.lab.work).
+
+        Args:
+            config: the run's config.
+            fresh: claim it even when a stored run matches (train again).
+            retry_failed_before: a stored run that failed (a training function that raised) with an id at most this
+                is not reused but trained again (a study retries the failures of earlier studies, not its own).
+
+        Examples:
+            >>> import tempfile
+            >>> from pathlib import Path
+            >>> from lrlab.lab.store import Store
+            >>> config = {"task": "or3", "schedule_config": {"kind": "constant", "lr": 0.5}, "seed": 0}
+            >>> with tempfile.TemporaryDirectory() as folder:
+            ...     with Store(Path(folder) / "runs.db") as mine, Store(Path(folder) / "runs.db") as other:
+            ...         with mine.try_claim(config) as claim:
+            ...             print(claim.held, other.try_claim(config).busy is not None)
+            True True
+        """
         self._writable()
         key = config_key(config)
         if key is None:
             return Claim(self, None, None, None)
         q = self._sql
         host, pid = socket.gethostname(), os.getpid()
-        announced = False
-        while True:
-            token = uuid.uuid4().hex
-            with self._transaction(write=True) as conn:
-                if not fresh and (row := conn.execute(q.find, {"_key": key}).first()) is not None:
-                    return Claim(self, None, None, self._run(row))
-                now = time.time()
-                mine = {"key": key, "token": token, "host": host, "pid": pid, "claimed_at": now, "heartbeat": now}
-                try:
-                    with conn.begin_nested():  # PostgreSQL: a failed INSERT must not end the transaction
-                        conn.execute(q.claim, mine)
-                    held = True
-                except sa.exc.IntegrityError:  # held: by whom?
-                    held = False
-                    owner = conn.execute(q.owner, {"_key": key}).first()
-                    if owner is not None and self._stale(owner.host, owner.pid, owner.heartbeat, now):
-                        conn.execute(q.release, {"_key": key, "_token": owner.token})
-                        conn.execute(q.claim, mine)
-                        held = True
-                if held:
-                    # PostgreSQL: the owner may have stored the run and released its claim since the SELECT above
-                    # (SQLite's write lock rules that out); then the run is reused and the claim rolled back.
-                    if not fresh and (row := conn.execute(q.find, {"_key": key}).first()) is not None:
-                        conn.rollback()
-                        return Claim(self, None, None, self._run(row))
-                    return Claim(self, key, token, None)
-            if owner is not None and on_wait is not None and not announced:
-                on_wait(f"waiting for pid {owner.pid} on {owner.host}")
-                announced = True
-            time.sleep(self.poll_s)
+        token = uuid.uuid4().hex
+
+        def reusable(conn: sa.engine.Connection) -> Run | None:
+            if fresh or (row := conn.execute(q.find, {"_key": key}).first()) is None:
+                return None
+            rec = row._mapping
+            if rec["status"] == "failed" and retry_failed_before is not None and rec["id"] <= retry_failed_before:
+                return None
+            return self._run(row)
+
+        with self._transaction(write=True) as conn:
+            if (run := reusable(conn)) is not None:
+                return Claim(self, None, None, run)
+            now = time.time()
+            mine = {"key": key, "token": token, "host": host, "pid": pid, "claimed_at": now, "heartbeat": now}
+            try:
+                with conn.begin_nested():  # PostgreSQL: a failed INSERT must not end the transaction
+                    conn.execute(q.claim, mine)
+            except sa.exc.IntegrityError:  # held: by whom?
+                owner = conn.execute(q.owner, {"_key": key}).first()
+                if owner is not None and not self._stale(owner.host, owner.pid, owner.heartbeat, now):
+                    return Claim(self, None, None, None, busy=f"pid {owner.pid} on {owner.host}")
+                if owner is not None:
+                    conn.execute(q.release, {"_key": key, "_token": owner.token})
+                conn.execute(q.claim, mine)
+            # PostgreSQL: the owner may have stored the run and released its claim since the SELECT above
+            # (SQLite's write lock rules that out); then the run is reused and the claim rolled back.
+            if (run := reusable(conn)) is not None:
+                conn.rollback()
+                return Claim(self, None, None, run)
+            return Claim(self, key, token, None)
+
+    def last_id(self) -> int:
+        """The id of the newest stored run (0 for an empty store): a study's mark of what was stored before it.
+
+        A study retries the failed runs stored up to its mark and reuses the ones stored after it (its own).
+
+        Examples:
+            >>> import tempfile
+            >>> from pathlib import Path
+            >>> from lrlab.lab.store import Store
+            >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
+            ...     print(store.last_id())
+            0
+        """
+        if self._empty:
+            return 0
+        with self._transaction() as conn:
+            return int(conn.execute(sa.select(sa.func.max(self._sql.runs.c.id))).scalar() or 0)
 
     def _stale(self, host: str, pid: int, heartbeat: float, now: float) -> bool:
         """Whether a claim's owner is gone: its pid is not alive on this host, or its heartbeat is too old."""
@@ -867,6 +927,7 @@ class Store:
             metrics=json.loads(rec["metrics"]),
             wall_s=float(rec["wall_s"]),
             status=rec["status"],
+            error=hist.get("error"),
             model=None,
             id=int(rec["id"]),
             created=rec["created"],
@@ -886,6 +947,7 @@ class Claim:
         key: the config key claimed (None: nothing to claim).
         token: this claim's owner token (None when nothing is held).
         run: the stored run to reuse, or None.
+        busy: who holds the claim when another live process does ("pid P on HOST"; `Store.try_claim`), else None.
 
     Examples:
         >>> import tempfile
@@ -897,8 +959,9 @@ class Claim:
         False None None
     """
 
-    def __init__(self, store: Store, key: str | None, token: str | None, run: Run | None) -> None:
-        self.store, self.key, self.token, self.run = store, key, token, run
+    def __init__(self, store: Store, key: str | None, token: str | None, run: Run | None, busy: str | None = None
+                 ) -> None:
+        self.store, self.key, self.token, self.run, self.busy = store, key, token, run, busy
         self._stop = threading.Event()
         self._beater: threading.Thread | None = None
 
