@@ -75,8 +75,8 @@ def ranking(metric: str, higher_is_better: bool | None = None, *, test: str | No
             note: str = "") -> Ranking:
     """The Ranking of a declared metric: its direction given, or inferred from its name.
 
-    The direction is inferred as `lrlab.plateau.monitor_mode` does (a "val_" prefix ignored: a loss is better
-    lower, an accuracy higher; "bpb", bits per byte, is a loss). The test metric shown beside a "val_X" metric is
+    The direction is inferred as `lrlab.plateau.monitor_mode` does (a "val_" or "test_" prefix ignored: a loss is
+    better lower, an accuracy higher; "bpb", bits per byte, is a loss). The test metric shown beside a "val_X" metric is
     "test_X" unless given.
 
     Args:
@@ -92,8 +92,10 @@ def ranking(metric: str, higher_is_better: bool | None = None, *, test: str | No
         >>> from lrlab.lab.ranking import ranking
         >>> ranking("val_accuracy")
         Ranking(metric='val_accuracy', higher_is_better=True, test='test_accuracy', note='')
-        >>> ranking("val_bpb").higher_is_better, ranking("val_f1", higher_is_better=True).test
-        (False, 'test_f1')
+        >>> ranking("val_bpb").higher_is_better, ranking("test_accuracy").higher_is_better
+        (False, True)
+        >>> ranking("val_f1", higher_is_better=True).test
+        'test_f1'
         >>> ranking("val_f1")
         Traceback (most recent call last):
         ...
@@ -102,7 +104,8 @@ def ranking(metric: str, higher_is_better: bool | None = None, *, test: str | No
     if not isinstance(metric, str) or not metric.strip():
         raise ValueError(f"ranking: metric must be a non-empty metric name, got {metric!r}")
     if higher_is_better is None:
-        mode = "min" if metric.removeprefix("val_") == "bpb" else monitor_mode(metric)
+        base = metric.removeprefix("test_")  # monitor_mode drops "val_"
+        mode = "min" if base.removeprefix("val_") == "bpb" else monitor_mode(base)
         if mode is None:
             raise ValueError(f"ranking: the direction of metric {metric!r} is not known from its name; give "
                              "higher_is_better")
