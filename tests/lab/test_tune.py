@@ -98,6 +98,20 @@ def test_tune_on_a_tiny_task_gives_a_confirmed_leaderboard(tmp_path):
     assert len(again.trials) == 6 and again.leaderboard is None
 
 
+def test_the_objective_is_the_figure_the_leaderboards_rank_by():
+    import dataclasses
+
+    from lrlab.lab.ranking import task_ranking
+    from lrlab.lab.task import get_task
+    from lrlab.lab.tune import _objective
+
+    or3 = get_task("or3")
+    assert _objective(task_ranking(or3)) == ("val_accuracy", "maximize")
+    assert _objective(task_ranking(or3, has_val=False)) == ("loss", "minimize")
+    assert _objective(task_ranking(get_task("line"))) == ("val_loss", "minimize")
+    assert _objective(task_ranking(dataclasses.replace(or3, loss="lm"))) == ("val_bpb", "minimize")
+
+
 def test_the_confirmation_ranks_by_validation_and_shows_test_beside():
     """Hand-made confirmation runs whose test accuracy would rank the other way round: the board follows the final
     validation accuracy, with the worst seed of both figures and the trial each spec came from."""

@@ -59,7 +59,7 @@ from typing import Any
 from .. import _check
 from .._paths import DEFAULT_STORAGE
 from .options import TASK_DEFAULT, RunOptions, resolve_task
-from .ranking import ranking, task_ranking
+from .ranking import Ranking, ranking, task_ranking
 from .space import Space, default_space
 from .task import Task
 from .train import resolve_device
@@ -161,9 +161,9 @@ class _Settings:
                           optimizer_kwargs=self.optimizer_kwargs)
 
 
-def _objective(task: Task, has_val: bool) -> tuple[str, str]:
-    """(history column, direction) of the objective: the figure the leaderboards rank by (`task_ranking`)."""
-    rank = task_ranking(task, has_val)
+def _objective(rank: Ranking) -> tuple[str, str]:
+    """(history column, Optuna direction) of the objective: the figure the leaderboards rank by (a Ranking; a
+    Task's is `task_ranking(task, has_val)`)."""
     return rank.metric, "maximize" if rank.higher_is_better else "minimize"
 
 
@@ -848,7 +848,7 @@ def tune(
             peak = find_peak(task, optimizer=optimizer, batch_size=batch_size, **optimizer_kwargs)
         space = default_space(steps, peak)
     space_text = Space(space).text
-    metric, direction = _objective(task, len(data.val) > 0)
+    metric, direction = _objective(task_ranking(task, len(data.val) > 0))
     url = storage_url(storage)
     if study is not None and (not isinstance(study, str) or not study.strip()):
         raise _check.fail("tune", "study", "a non-empty name", study)
