@@ -29,7 +29,8 @@ def register(sub: Any) -> None:
         "around the task's rate) for the schedule with the best validation metric after --epochs epochs. Trials "
         "train in batches as one stacked model; Optuna's pruner stops poor ones early. Pruning compares at equal "
         "epochs, which is unfair to schedules that decay late (wsd, long cosine), so the --confirm best trials "
-        "train again on --seeds fresh seeds with the full budget: that leaderboard is the answer. The same "
+        "train again on --seeds fresh seeds with the full budget: that leaderboard, ranked by the mean validation "
+        "metric with the test metric beside it, is the answer. The same "
         "command with the same --storage and --study on another machine joins the search.",
     )
     p.add_argument("task", help="a task name (quantiles, digits, mnist1d, ...)")
