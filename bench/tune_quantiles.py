@@ -69,10 +69,12 @@ def main() -> int:
     print(f"search: {search_s:.1f} s, {len(finished) / (search_s / 60):.1f} trials per minute")
     print(f"confirmation: best {len(picked)} on {args.seeds} fresh seeds, {confirm_s:.1f} s")
     print(f"best trial value (val accuracy, seed 0): {result.study.best_value:.4f}")
+    print(f"confirmation {comparison.ranking.describe()}")
     for i, row in enumerate(board.to_dict("records"), 1):
-        print(f"{i}. test accuracy mean {row['test_accuracy']:.4f} ± {row['test_accuracy_std']:.4f}, "
-              f"worst {row['test_accuracy_worst']:.4f}, trial #{row['trial']} (val {row['search_value']:.4f}): "
-              f"{row['schedule']}")
+        print(f"{i}. val accuracy mean {row['val_accuracy']:.4f} ± {row['val_accuracy_std']:.4f}, "
+              f"worst {row['val_accuracy_worst']:.4f}; test accuracy mean {row['test_accuracy']:.4f} ± "
+              f"{row['test_accuracy_std']:.4f}, worst {row['test_accuracy_worst']:.4f}; trial #{row['trial']} "
+              f"(search {row['search_value']:.4f}): {row['schedule']}")
     best = board.iloc[0]
     print(f"winning spec: {best['schedule']}")
     print(f"mean test accuracy {best['test_accuracy']:.4f}, worst {best['test_accuracy_worst']:.4f} "

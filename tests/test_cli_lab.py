@@ -47,6 +47,9 @@ def test_compare_prints_bars_and_a_leaderboard_and_writes_files(compared):
     assert "best 3.463" in out.stderr and "seed 1" not in out.stderr
     assert out.stderr.startswith("training 6 runs of line…\n")  # at once, before torch loads
     assert "best_val_loss" in out.stdout and "epochs_to_target" in out.stdout
+    # ranked by the final validation figure, the test figure beside it, and the caption says so
+    assert " ".join(out.stdout.split()).count("ranked by the final val_loss (mean over seeds, lower is better); "
+                                              "test_loss is shown beside it, not used to rank") == 1
     assert "6 runs (6 trained, 0 reused)" in out.stdout
     runs = pd.read_csv(tmp / "out" / "runs.csv")
     assert len(runs) == 6 and set(runs["status"]) == {"ok"}
@@ -58,6 +61,7 @@ def test_compare_prints_bars_and_a_leaderboard_and_writes_files(compared):
     assert len(history) == 6 * 20 and {"schedule", "seed", "epoch", "lr", "loss", "val_loss"} <= set(history.columns)
     html = (tmp / "out" / "report.html").read_text()
     assert "<html" in html.lower() and "constant(0.025)" in html
+    assert "ranked by the final val_loss" in html
     assert "<h1>lrlab report: line</h1>" in html and "data:image/png;base64," in html  # lrlab.viz's report
 
 

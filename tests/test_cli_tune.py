@@ -24,6 +24,9 @@ def test_tune_prints_the_confirmed_leaderboard_and_the_best_spec_and_writes_the_
     assert code == 0, printed.err
     lines = printed.out.splitlines()
     assert "best 2 trials on 2 fresh seeds" in printed.out
+    # the confirmation is ranked by the mean final validation accuracy, test beside it, and says so
+    assert "val_accuracy" in printed.out and "test_accuracy" in printed.out
+    assert "ranked by the final val_accuracy" in " ".join(printed.out.split())
     assert lines[-2] == "best spec (confirmed):"
     split_entry(lines[-1])  # ready to paste
     assert lines[-1] in (out / "leaderboard.csv").read_text()

@@ -1,5 +1,7 @@
 """Comparisons: entries (specs, "@plateau(...)" suffixes), the leaderboard's figures recomputed by hand from the
-runs, the joint history, epochs to target, divergence that does not stop a comparison, and the files written."""
+runs, its ranking by the validation figure (never by the test figure; the training loss, said so, without a
+validation split), the joint history, epochs to target, divergence that does not stop a comparison, and the files
+written."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ pd = pytest.importorskip("pandas")
 
 import lrlab  # noqa: E402
 from lrlab.lab.compare import Comparison, compare, split_entry  # noqa: E402
+from lrlab.lab.ranking import Ranking, ranking  # noqa: E402
 from lrlab.lab.run import Run  # noqa: E402
 from lrlab.lab.task import Data, Split, Task  # noqa: E402
 from lrlab.plateau import Plateau  # noqa: E402
@@ -83,12 +86,17 @@ def test_runs_labels_and_divergence_goes_on(comparison):
 
 def test_leaderboard_figures_by_hand(comparison):
     board = comparison.leaderboard
-    assert comparison.metric == "accuracy"
-    # ranked by mean test accuracy over the seeds, schedules with a diverged run last
-    means = {label: np.mean([r.metrics["test_accuracy"] for r in comparison.runs if r.label == label])
-             for label in comparison.labels if label != "constant(1000000000.0)"}
-    assert list(board["schedule"]) == [*sorted(means, key=means.get, reverse=True), "constant(1000000000.0)"]
-    assert len(set(means.values())) == 3, "the test needs distinct means to check the order"
+    assert comparison.metric == "accuracy" and comparison.rank_column == "val_accuracy"
+    # ranked by mean final val accuracy over the seeds, schedules with a diverged run last
+    def means(key):
+        return {label: np.mean([r.metrics[key] for r in comparison.runs if r.label == label])
+                for label in comparison.labels if label != "constant(1000000000.0)"}
+
+    val, test = means("val_accuracy"), means("test_accuracy")
+    assert list(board["schedule"]) == [*sorted(val, key=val.get, reverse=True), "constant(1000000000.0)"]
+    assert len(set(val.values())) == 3, "the test needs distinct means to check the order"
+    assert sorted(val, key=val.get) != sorted(test, key=test.get), "here the test figure would rank otherwise"
+    assert list(board.columns[3:7]) == ["val_accuracy", "val_accuracy_std", "test_accuracy", "test_accuracy_std"]
     last = board.iloc[-1]
     assert last["diverged"] == 3 and math.isnan(last["test_accuracy"]) and math.isnan(last["test_loss"])
     target = comparison.resolved_target()
@@ -97,8 +105,11 @@ def test_leaderboard_figures_by_hand(comparison):
     for row in board.to_dict("records"):
         runs = [r for r in comparison.runs if r.label == row["schedule"]]
         test = np.array([r.metrics["test_accuracy"] for r in runs])
+        final_val = np.array([r.metrics["val_accuracy"] for r in runs])
         best = np.array([r.history["val_accuracy"].max() for r in runs])
         assert row["runs"] == 3
+        assert row["val_accuracy"] == pytest.approx(final_val.mean(), nan_ok=True)
+        assert row["val_accuracy_std"] == pytest.approx(final_val.std(ddof=1), nan_ok=True)
         assert row["test_accuracy"] == pytest.approx(test.mean(), nan_ok=True)  # NaN if any seed diverged
         assert row["test_accuracy_std"] == pytest.approx(test.std(ddof=1), nan_ok=True)
         assert row["best_val_accuracy"] == pytest.approx(best.mean(), nan_ok=True)
@@ -189,14 +200,22 @@ def test_write(comparison, tmp_path):
     assert not hasattr(comparison, "to_html")  # HTML is lrlab.viz.report's job, not the lab's
 
 
-def _run(label: str, seed: int, test_accuracy: float, status: str = "ok") -> Run:
-    """A made-up finished run: a short val history and final figures (NaN when it diverged, as train sets them)."""
-    acc = [0.5, test_accuracy if status == "ok" else 0.9]
+def _run(label: str, seed: int, test_accuracy: float, status: str = "ok", val_accuracy: float | None = None,
+         loss: float | None = None, has_val: bool = True) -> Run:
+    """A made-up finished run: a short val history and final figures (NaN when it diverged, as train sets them);
+    the final val accuracy is the test accuracy unless given, and has_val=False leaves out every val_ figure."""
+    val_accuracy = test_accuracy if val_accuracy is None else val_accuracy
+    acc = [0.5, val_accuracy if status == "ok" else 0.9]
     history = pd.DataFrame({"epoch": [1, 2], "step": [4, 8], "lr": [0.1, 0.1], "loss": [0.7, 0.3],
                             "val_loss": [0.7, 0.3], "val_accuracy": acc})
-    figure = test_accuracy if status == "ok" else math.nan
-    metrics = {"loss": figure, "val_loss": figure, "test_loss": figure, "test_accuracy": figure,
+    ok = status == "ok"
+    figure = test_accuracy if ok else math.nan
+    metrics = {"loss": (figure if loss is None else loss) if ok else math.nan, "val_loss": figure,
+               "val_accuracy": val_accuracy if ok else math.nan, "test_loss": figure, "test_accuracy": figure,
                "epochs_done": 2, "steps": 8}
+    if not has_val:
+        history = history.drop(columns=["val_loss", "val_accuracy"])
+        metrics = {k: v for k, v in metrics.items() if not k.startswith("val_")}
     config = {"task": "ring", "label": label, "schedule": label, "seed": seed}
     return Run(config=config, history=history, step_lr=np.zeros(8), step_loss=np.zeros(8), metrics=metrics,
                wall_s=1.0, status=status)
@@ -218,12 +237,93 @@ def test_a_schedule_diverged_on_some_seeds_ranks_last_with_nan_figures():
     assert board.set_index("schedule").loc["better", "test_accuracy"] == pytest.approx(0.91)
 
 
+def test_the_leaderboard_ranks_by_the_validation_figure_not_the_test_figure():
+    """By test accuracy the order would be b, c, a; by the final val accuracy (what is ranked) it is a, c, b."""
+    runs = [_run(label, seed, test, val_accuracy=val)
+            for seed in (0, 1) for label, val, test in (("b", 0.80, 0.95), ("c", 0.85, 0.80), ("a", 0.90, 0.70))]
+    c = Comparison(task=RING, runs=runs, labels=["b", "c", "a"])
+    assert c.ranking == Ranking("val_accuracy", True, test="test_accuracy")
+    board = c.leaderboard
+    assert list(board["schedule"]) == ["a", "c", "b"]
+    assert board["val_accuracy"].tolist() == pytest.approx([0.90, 0.85, 0.80])
+    assert board["test_accuracy"].tolist() == pytest.approx([0.70, 0.80, 0.95])  # beside, not ranked
+    assert c.table.set_index(["schedule", "seed"]).loc[("a", 1), "val_accuracy"] == pytest.approx(0.90)
+
+
+def test_equal_validation_figures_keep_the_given_order_and_diverged_runs_rank_last():
+    runs = [_run("late", 0, 0.7, val_accuracy=0.9), _run("early", 0, 0.95, val_accuracy=0.9),
+            _run("broken", 0, math.nan, "diverged"), _run("poor", 0, 0.99, val_accuracy=0.5)]
+    for labels in (["late", "early", "broken", "poor"], ["broken", "early", "late", "poor"]):
+        board = Comparison(task=RING, runs=runs, labels=labels).leaderboard
+        ties = [label for label in labels if label in ("late", "early")]
+        assert list(board["schedule"]) == [*ties, "poor", "broken"]
+
+
+def test_a_loss_task_ranks_by_its_final_val_loss_lower_first():
+    def reg_run(label, val_loss, test_loss):
+        run = _run(label, 0, 0.5)
+        run.metrics.update(val_loss=val_loss, test_loss=test_loss)
+        run.metrics.pop("val_accuracy"), run.metrics.pop("test_accuracy")
+        return run
+
+    c = Comparison(task=REG, runs=[reg_run("x", 0.3, 0.1), reg_run("y", 0.2, 0.4)], labels=["x", "y"])
+    assert (c.rank_column, c.higher_is_better, c.ranking.test) == ("val_loss", False, "test_loss")
+    assert list(c.leaderboard["schedule"]) == ["y", "x"]
+
+
+def _load_no_val(seed: int) -> Data:
+    data = _load(seed)
+    empty = Split(data.val.x[:0], data.val.y[:0])
+    return Data(data.train, empty, data.test)
+
+
+NOVAL = Task(name="ring_noval", description="no validation split", loss="ce", load=_load_no_val, model=_model,
+             epochs=4, batch_size=30)
+
+
+def test_a_task_without_a_validation_split_ranks_by_the_final_training_loss_and_says_so(capsys):
+    c = compare(NOVAL, ["constant(0.01)", "constant(0.3)", "cosine(0.1)"], db=None, progress=False)
+    assert all("val_loss" not in r.metrics and "val_loss" not in r.history for r in c.runs)
+    rank = c.ranking
+    assert (rank.metric, rank.column, rank.higher_is_better, rank.test) == ("loss", "final_train_loss", False,
+                                                                           "test_accuracy")
+    assert rank.note == "task 'ring_noval' has no validation split"
+    assert "ranked by the final training loss" in rank.describe() and rank.note in rank.describe()
+    board = c.leaderboard
+    losses = {r.label: r.metrics["loss"] for r in c.runs}
+    assert list(board["schedule"]) == sorted(losses, key=losses.get)
+    assert board["final_train_loss"].tolist() == pytest.approx(sorted(losses.values()))
+    assert "test_accuracy" in board and "best_loss" in board and "val_accuracy" not in board
+    from lrlab.cli.lab import print_leaderboard
+
+    print_leaderboard(c)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "final_train_loss" in out and "has no validation split" in out and "training loss" in out
+
+
+def test_a_comparison_ranks_by_a_declared_metric():
+    """What another kind of target (a user's training function) plugs in: its own metric and direction."""
+    runs = [_run("a", 0, 0.9, val_accuracy=0.9), _run("b", 0, 0.6, val_accuracy=0.6)]
+    runs[0].metrics["val_loss"], runs[1].metrics["val_loss"] = 0.5, 0.2
+    c = Comparison(task=RING, runs=runs, labels=["a", "b"], rank_by=ranking("val_loss"))
+    assert c.ranking == Ranking("val_loss", False, test="test_loss") and c.rank_column == "val_loss"
+    assert list(c.leaderboard["schedule"]) == ["b", "a"]
+    for r, f1 in zip(runs, (0.1, 0.7)):
+        r.metrics["val_f1"] = f1
+    c = Comparison(task=RING, runs=runs, labels=["a", "b"], rank_by=ranking("val_f1", higher_is_better=True))
+    assert list(c.leaderboard["schedule"]) == ["b", "a"] and "val_f1" in c.leaderboard
+    with pytest.raises(ValueError, match="direction of metric 'val_f1' is not known"):
+        ranking("val_f1")
+    with pytest.raises(ValueError, match="rank_by must be"):
+        Comparison(task=RING, runs=runs, rank_by="val_loss")
+
+
 def test_regression_ranks_by_loss():
     c = compare(REG, ["constant(0.3)", "constant(0.001)"], db=None, progress=False)
-    assert c.metric == "loss" and not c.higher_is_better
+    assert c.metric == "loss" and not c.higher_is_better and c.rank_column == "val_loss"
     board = c.leaderboard
     assert list(board["schedule"]) == ["constant(0.3)", "constant(0.001)"]
-    assert "best_val_loss" in board and "test_loss" in board and "test_accuracy" not in board
+    assert "val_loss" in board and "best_val_loss" in board and "test_loss" in board and "test_accuracy" not in board
     best = min(min(r.history["val_loss"]) for r in c.runs)
     assert c.resolved_target() == pytest.approx(1.1 * best)
 

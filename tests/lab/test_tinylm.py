@@ -147,7 +147,8 @@ def test_compare_ranks_tinylm_by_bits_per_byte(tmp_path):
 
     c = compare(get_task("tinylm", text=str(_text(tmp_path)), **TINY), ["constant(0.01)", "constant(1e-5)"],
                 epochs=2, db=None, progress=False)
-    assert c.metric == "bpb" and not c.higher_is_better
+    assert c.metric == "bpb" and not c.higher_is_better and c.rank_column == "val_bpb"
     board = c.leaderboard
     assert board["schedule"].tolist() == ["constant(0.01)", "constant(1e-05)"]
+    assert board["val_bpb"].is_monotonic_increasing  # ranked by the final val bits per byte, lower first
     assert "test_bpb" in board and "best_val_bpb" in board

@@ -83,7 +83,10 @@ def test_tune_on_a_tiny_task_gives_a_confirmed_leaderboard(tmp_path):
     assert result.best_spec == board["schedule"].iloc[0]
     parse(result.best_spec)
     assert (board["test_accuracy_worst"] <= board["test_accuracy"] + 1e-12).all()
-    assert board["test_accuracy"].is_monotonic_decreasing or board["diverged"].iloc[0] < board["diverged"].iloc[1]
+    assert (board["val_accuracy_worst"] <= board["val_accuracy"] + 1e-12).all()
+    # ranked by the mean final validation accuracy (the test figure is beside it)
+    assert board["val_accuracy"].is_monotonic_decreasing or board["diverged"].iloc[0] < board["diverged"].iloc[1]
+    assert list(board.columns[:3]) == ["schedule", "trial", "runs"] and "search_value" in board
     confirmed = result.comparison.table
     assert sorted(set(confirmed["seed"])) == [1, 2]  # fresh seeds: the search trained on seed 0
     best = result.study.best_trial
@@ -93,6 +96,53 @@ def test_tune_on_a_tiny_task_gives_a_confirmed_leaderboard(tmp_path):
     again = tune("or3", space, trials=6, epochs=8, batch=3, confirm=0, storage=tmp_path / "t.db", progress=False,
                  sampler="random")
     assert len(again.trials) == 6 and again.leaderboard is None
+
+
+def test_the_objective_is_the_figure_the_leaderboards_rank_by():
+    import dataclasses
+
+    from lrlab.lab.ranking import task_ranking
+    from lrlab.lab.task import get_task
+    from lrlab.lab.tune import _objective
+
+    or3 = get_task("or3")
+    assert _objective(task_ranking(or3)) == ("val_accuracy", "maximize")
+    assert _objective(task_ranking(or3, has_val=False)) == ("loss", "minimize")
+    assert _objective(task_ranking(get_task("line"))) == ("val_loss", "minimize")
+    assert _objective(task_ranking(dataclasses.replace(or3, loss="lm"))) == ("val_bpb", "minimize")
+
+
+def test_the_confirmation_ranks_by_validation_and_shows_test_beside():
+    """Hand-made confirmation runs whose test accuracy would rank the other way round: the board follows the final
+    validation accuracy, with the worst seed of both figures and the trial each spec came from."""
+    import pandas as pd
+
+    from lrlab.lab.compare import Comparison
+    from lrlab.lab.run import Run
+    from lrlab.lab.task import get_task
+    from lrlab.lab.tune import _confirmation_board
+
+    def run(label, seed, val, test):
+        history = pd.DataFrame({"epoch": [1], "step": [1], "lr": [0.1], "loss": [0.5], "val_loss": [0.5],
+                                "val_accuracy": [val]})
+        metrics = {"loss": 0.5, "val_loss": 0.5, "val_accuracy": val, "test_loss": 0.5, "test_accuracy": test}
+        return Run(config={"task": "or3", "label": label, "schedule": label, "seed": seed}, history=history,
+                   step_lr=np.zeros(1), step_loss=np.zeros(1), metrics=metrics, wall_s=1.0)
+
+    runs = [run("cosine(0.5)", 1, 0.70, 1.0), run("constant(0.5)", 1, 0.875, 0.625),
+            run("cosine(0.5)", 2, 0.80, 0.875), run("constant(0.5)", 2, 1.0, 0.75)]
+    comparison = Comparison(task=get_task("or3"), runs=runs, labels=["cosine(0.5)", "constant(0.5)"])
+    picked = [type("Trial", (), {"number": n, "value": v})() for n, v in ((3, 0.9), (7, 0.8))]
+    board = _confirmation_board(comparison, picked)
+    assert board["schedule"].tolist() == ["constant(0.5)", "cosine(0.5)"]  # by test it would be cosine first
+    assert board["trial"].tolist() == [7, 3] and board["search_value"].tolist() == [0.8, 0.9]
+    assert board["val_accuracy"].tolist() == pytest.approx([0.9375, 0.75])
+    assert board["val_accuracy_worst"].tolist() == [0.875, 0.70]
+    assert board["test_accuracy"].tolist() == pytest.approx([0.6875, 0.9375])
+    assert board["test_accuracy_worst"].tolist() == [0.625, 0.875]
+    cols = list(board.columns)
+    assert cols.index("val_accuracy_worst") == cols.index("val_accuracy_std") + 1
+    assert cols.index("test_accuracy_worst") == cols.index("test_accuracy_std") + 1
 
 
 def test_a_study_refuses_a_worker_with_other_settings(tmp_path):

@@ -26,6 +26,7 @@ class FakeComparison:
     leaderboard: pd.DataFrame
     history: pd.DataFrame
     extra: dict[str, Any] = field(default_factory=dict)
+    ranking: Any = None  # a lrlab.lab.ranking.Ranking, as a real Comparison has
 
 
 def fake_comparison(schedules=("constant(0.1)", "cosine(0.1, decay_steps=200)"), seeds=(0, 1, 2), epochs=20):
@@ -42,11 +43,11 @@ def fake_comparison(schedules=("constant(0.1)", "cosine(0.1, decay_steps=200)"),
                 "val_loss": loss * 1.1, "val_accuracy": 1 - loss,
             })
             rows.append(frame)
-            metrics = {"final_loss": float(loss[-1]), "test_loss": float(loss[-1] * 1.1),
-                       "test_accuracy": float(1 - loss[-1])}
+            metrics = {"final_loss": float(loss[-1]), "val_accuracy": float(1 - loss[-1]),
+                       "test_loss": float(loss[-1] * 1.1), "test_accuracy": float(1 - loss[-1] * 1.05)}
             config = {"task": "quantiles", "schedule": spec, "seed": seed, "optimizer": "adam", "epochs": epochs}
             runs.append(FakeRun(config=config, history=frame, metrics=metrics, id=f"r{i}{seed}"))
             board.append({"schedule": spec, "seed": seed, **metrics})
     board = pd.DataFrame(board).groupby("schedule", sort=False).mean(numeric_only=True).reset_index()
-    board = board.drop(columns="seed").sort_values("test_loss").reset_index(drop=True)
+    board = board.drop(columns="seed").sort_values("val_accuracy", ascending=False).reset_index(drop=True)
     return FakeComparison(task="quantiles", runs=runs, leaderboard=board, history=pd.concat(rows, ignore_index=True))

@@ -8,6 +8,7 @@ import pytest
 from fakes import fake_comparison
 from PIL import Image
 
+from lrlab.lab.ranking import Ranking
 from lrlab.viz.report import write_report
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if shutil.os.path.exists("/usr/bin/chromium") else None)
@@ -84,10 +85,13 @@ def test_report_states_the_target_and_folds_the_spread(tmp_path):
     c.target = None
     c.resolved_target = MethodType(lambda self: 0.9312, c)
     c._val_column = MethodType(lambda self: "val_accuracy", c)
+    c.ranking = Ranking("val_accuracy", True, test="test_accuracy")
     outline = Outline()
     outline.feed(write_report(c, tmp_path / "r.html").read_text(encoding="utf-8"))
     text = "".join(outline.text)
     assert "epochs_to_target: the first epoch whose val_accuracy is ≥ 0.9312 (by default 98% of the best" in text
+    assert ("Best first: ranked by the final val_accuracy (mean over seeds, higher is better); test_accuracy is "
+            "shown beside it, not used to rank.") in text
     heads = outline.cells[: outline.cells.index(c.leaderboard["schedule"][0])]
     assert not any(h.endswith("_std") for h in heads) and "test_accuracy" in heads and "reached" in heads
     assert any(cell.endswith("± 0.012") for cell in outline.cells)
@@ -119,9 +123,9 @@ def _chromium(tmp_path, url, width, *extra):
 def _board_with_std(c):
     """The fake leaderboard with the lab's real columns: mean and _std pairs, reached, wall_s, diverged."""
     board = c.leaderboard.copy()
-    for col in ("test_accuracy", "test_loss"):
+    for col in ("val_accuracy", "test_accuracy", "test_loss"):
         board[f"{col}_std"] = 0.0123
-    board["best_val_accuracy"], board["best_val_accuracy_std"] = board["test_accuracy"], 0.01
+    board["best_val_accuracy"], board["best_val_accuracy_std"] = board["val_accuracy"], 0.01
     board["epochs_to_target"], board["reached"], board["wall_s"], board["diverged"] = 12.0, "3/3", 1.234, 0
     return board
 
@@ -168,4 +172,5 @@ def test_report_of_a_real_comparison(tmp_path, picture):
     assert outline.urls == [] and len(outline.images) == 1
     assert {"constant(0.5)", "cosine(0.5)"} <= set(outline.cells)
     assert "".join(outline.text).count('"schedule_config"') == 4  # the config of all 2 x 2 runs
+    assert "ranked by the final val_accuracy" in "".join(outline.text)
     picture(plot_curves(c, tmp_path / "curves.png"), min_size=(900, 300))

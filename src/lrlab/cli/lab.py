@@ -29,7 +29,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "compare",
         help="train a task under several schedules and rank them",
-        description="Train TASK under every SPEC (and seed), store every run, print a leaderboard. "
+        description="Train TASK under every SPEC (and seed), store every run, print a leaderboard ranked by the final "
+        "validation metric (mean over seeds; the test metric beside it does not rank; the final training loss for a "
+        "task without a validation split). "
         'A SPEC may end in "@plateau(factor=0.5,patience=10,min_lr=1e-5)" to put a plateau-controlled run '
         "into the comparison; --plateau applies one to every SPEC without its own. A SPEC may end in an optimizer of "
         'its own, e.g. "constant(0.003)@adamw_sf(warmup_steps=60)", to rank it beside the scheduled runs.',
@@ -232,6 +234,10 @@ def _pm(mean: Any, std: Any) -> str:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Train a task under several schedules (and seeds), store every run and print a leaderboard.
 
+    The leaderboard ranks by the final validation metric (mean over seeds: val_accuracy, val_bpb or val_loss; the
+    final training loss for a task without a validation split, as its caption says) and shows the test metric
+    beside it, which does not rank (lrlab.lab.ranking).
+
     Every option is checked before torch is imported, so a typo fails fast with exit status 2. Runs already in the
     store (--db, default lrlab-runs/runs.db) with the same configuration are reused unless --fresh; the others train
     (stacked into one model when --engine auto finds more than one and stacking the model pays). A SPEC may end in
@@ -323,27 +329,28 @@ def write_outputs(comparison: Any, out: str, command: str | None = None) -> list
 
 
 def print_leaderboard(comparison: Any) -> None:
-    """The leaderboard as a rich table on stdout."""
+    """The leaderboard as a rich table on stdout: the ranked figure first (`comparison.ranking`: the final
+    validation figure, or the training loss without a validation split), the test figures beside it; the caption
+    says what it is ranked by and what the target counts."""
     from rich.table import Table
 
     board = comparison.leaderboard
-    metric = comparison.metric
+    rank = comparison.ranking
     target = comparison.resolved_target()
     best_col = next((c for c in board.columns if c.startswith("best_") and not c.endswith("_std")), None)
     title = f"{comparison.task.name}: {len(comparison.runs)} runs"
     to_target = comparison.target_column
     what = "steps at the end of the first epoch" if to_target == "steps_to_target" else "first epoch"
-    table = Table(title=title, caption=f"{to_target}: {what} with {best_col[5:] if best_col else metric} "
-                  f"{'>=' if metric == 'accuracy' else '<='} {_fmt(target)}")
-    for name in ("#", "schedule", f"test_{metric}", best_col or "best", "test_loss" if metric != "loss" else None,
-                 to_target, "reached", "wall_s", "diverged"):
-        if name is not None:
-            table.add_column(name, justify="left" if name == "schedule" else "right")
+    higher = best_col is not None and best_col[5:] == rank.metric and rank.higher_is_better
+    caption = (f"{rank.describe()}\n{to_target}: {what} with {best_col[5:] if best_col else rank.metric} "
+               f"{'>=' if higher else '<='} {_fmt(target)}")
+    figures = [c for c in dict.fromkeys([rank.column, rank.test, "test_loss", best_col])
+               if c is not None and c in board]
+    table = Table(title=title, caption=caption)
+    for name in ("#", "schedule", *figures, to_target, "reached", "wall_s", "diverged"):
+        table.add_column(name, justify="left" if name == "schedule" else "right")
     for i, row in enumerate(board.to_dict("records"), 1):
-        cells = [str(i), row["schedule"], _pm(row.get(f"test_{metric}"), row.get(f"test_{metric}_std")),
-                 _pm(row.get(best_col), row.get(f"{best_col}_std"))]
-        if metric != "loss":
-            cells.append(_pm(row.get("test_loss"), row.get("test_loss_std")))
+        cells = [str(i), row["schedule"], *(_pm(row.get(c), row.get(f"{c}_std")) for c in figures)]
         cells += [_fmt(row.get(to_target), 3), row.get("reached", "-"), f"{row.get('wall_s', 0):.2f}",
                   str(row.get("diverged", 0))]
         table.add_row(*cells)

@@ -29,7 +29,8 @@ def register(sub: Any) -> None:
         "around the task's rate) for the schedule with the best validation metric after --epochs epochs. Trials "
         "train in batches as one stacked model; Optuna's pruner stops poor ones early. Pruning compares at equal "
         "epochs, which is unfair to schedules that decay late (wsd, long cosine), so the --confirm best trials "
-        "train again on --seeds fresh seeds with the full budget: that leaderboard is the answer. The same "
+        "train again on --seeds fresh seeds with the full budget: that leaderboard, ranked by the mean validation "
+        "metric with the test metric beside it, is the answer. The same "
         "command with the same --storage and --study on another machine joins the search.",
     )
     p.add_argument("task", help="a task name (quantiles, digits, mnist1d, ...)")
@@ -76,7 +77,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     Trials sample SPACE (default: constant, step, exponential, cosine with warmup, one_cycle and wsd around the task's
     rate), train --epochs epochs in batches stacked as one model, and Optuna's pruner (--pruner) stops poor ones
     early. Pruning compares at equal epochs, which is unfair to schedules that decay late, so the --confirm best
-    trials train again on --seeds fresh seeds with the full budget: that leaderboard is the answer. The study lives
+    trials train again on --seeds fresh seeds with the full budget: that leaderboard, ranked by the mean validation
+    metric with the test metric beside it, is the answer. The study lives
     in --storage (SQLite by default, postgresql://... for many machines); the same command resumes it, and the same
     --storage and --study on another machine joins it.
 
@@ -161,18 +163,20 @@ def _summary(trials: Any) -> str:
 
 
 def print_confirmed(result: Any) -> None:
-    """The confirmed leaderboard as a rich table on stdout: mean ± std and worst seed of the test metric."""
+    """The confirmed leaderboard as a rich table on stdout: mean ± std and worst seed of the ranked figure (the final
+    validation metric, `Comparison.ranking`), then of the test metric beside it (which does not rank); the caption
+    says what it is ranked by."""
     from rich.table import Table
 
     board = result.leaderboard
-    metric = result.comparison.metric
+    rank = result.comparison.ranking
+    figures = [c for c in dict.fromkeys([rank.column, rank.test]) if c is not None and c in board]
     table = Table(title=f"{result.comparison.task.name}: the best {len(board)} trials on "
-                  f"{int(board['runs'].max()) if len(board) else 0} fresh seeds")
-    for name in ("#", "trial", "schedule", f"test_{metric}", "worst", "search value", "diverged"):
+                  f"{int(board['runs'].max()) if len(board) else 0} fresh seeds", caption=rank.describe())
+    for name in ("#", "trial", "schedule", *(h for c in figures for h in (c, "worst")), "search value", "diverged"):
         table.add_column(name, justify="left" if name == "schedule" else "right")
     for i, row in enumerate(board.to_dict("records"), 1):
-        table.add_row(str(i), str(row["trial"]), row["schedule"],
-                      _pm(row.get(f"test_{metric}"), row.get(f"test_{metric}_std")),
-                      _fmt(row.get(f"test_{metric}_worst")), _fmt(row.get("search_value")),
-                      str(row.get("diverged", 0)))
+        cells = [(_pm(row.get(c), row.get(f"{c}_std")), _fmt(row.get(f"{c}_worst"))) for c in figures]
+        table.add_row(str(i), str(row["trial"]), row["schedule"], *(x for pair in cells for x in pair),
+                      _fmt(row.get("search_value")), str(row.get("diverged", 0)))
     _console().print(table)

@@ -7,12 +7,18 @@ patience=10, min_lr=1e-5)", so plateau-controlled runs sit in the same compariso
 schedule-free runs sit on the leaderboard beside scheduled runs of the same budget: that entry trains with that
 optimizer and those options instead of the comparison's `optimizer=` and optimizer options.
 
+Ranking (lrlab.lab.ranking, the one rule): the leaderboard ranks by the final VALIDATION figure of each run, mean
+over seeds, in its direction: val_accuracy (higher is better) for a classifier, val_bpb (bits per byte, the loss in
+bits) for a language model ("lm" loss), else val_loss (lower is better). The test figure (test_accuracy, test_bpb,
+test_loss) is shown beside it and never ranks: a schedule chosen on the test set would make its test figure
+optimistic. A task without a validation split ranks by the final training loss (column final_train_loss) and the
+board says so (`Comparison.ranking.describe()`). Schedules with diverged runs rank last; ties keep the given order.
+
 Leaderboard target (epochs_to_target): with an accuracy metric, the first epoch whose val_accuracy reaches
 `target` (default: 98% of the best val accuracy any run of the comparison reached); without one, the first epoch
-whose val_loss is at most `target` (default: 1.1 times the best val loss any run reached). Tasks without a
-validation split use the training loss. A task whose unit is "steps" (Task.unit) counts the way there in
-optimizer steps instead: steps_to_target, the step count of that epoch's history row. A language model ("lm"
-loss) is ranked by bits per byte (val_bpb, test_bpb), its loss in bits.
+whose val_loss (val_bpb for a language model) is at most `target` (default: 1.1 times the best value any run
+reached). Tasks without a validation split use the training loss. A task whose unit is "steps" (Task.unit) counts
+the way there in optimizer steps instead: steps_to_target, the step count of that epoch's history row.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from .options import TASK_DEFAULT, RunOptions, resolve_task
 from .plan import as_schedule, plan
 from .progress import RichBars  # noqa: F401  (lrlab.lab.compare.RichBars: where users found it)
 from .progress import bars as _bars
+from .ranking import Ranking, task_ranking
 from .run import Run, history_frame
 from .store import DEFAULT_DB, Store
 from .task import OPTIMIZERS, Task
@@ -188,56 +195,89 @@ class Comparison:
     """The runs of one comparison, with its leaderboard and joint history.
 
     What `compare` returns: `table` (one row per run, runs.csv), `leaderboard` (one row per schedule, means and std
-    over seeds, best first) and `history` (every run's epochs); `write` puts them in CSV files. The ranking metric
-    and the default target are described in the module docstring.
+    over seeds, best first) and `history` (every run's epochs); `write` puts them in CSV files. What the leaderboard
+    ranks by is `ranking` (module docstring; lrlab.lab.ranking); the default target is described in the module
+    docstring.
 
     Args:
         task: the Task trained.
         runs: the runs, in plan order (every schedule for seed 0, then seed 1, ...).
         target: the leaderboard target (checked by `check_target`); None: the default.
         labels: the schedules' labels in the order given (the leaderboard keeps it among equal figures).
+        rank_by: what to rank by (`lrlab.lab.ranking.ranking(metric, higher_is_better)`); None: the task's
+            (`task_ranking`: its validation figure, or the training loss when its runs have no validation split).
 
     Examples:
         >>> from lrlab.lab.compare import compare
         >>> c = compare("or3", ["constant(0.5)", "cosine(0.5)"], epochs=3, db=None, progress=False)
         >>> c
         Comparison(task='or3', runs=2, schedules=2)
-        >>> c.metric, c.higher_is_better, c.target_column
-        ('accuracy', True, 'epochs_to_target')
-        >>> for row in c.leaderboard[["schedule", "runs", "test_accuracy", "epochs_to_target"]].to_dict("records"):
+        >>> c.rank_column, c.higher_is_better, c.metric, c.target_column
+        ('val_accuracy', True, 'accuracy', 'epochs_to_target')
+        >>> board = c.leaderboard[["schedule", "val_accuracy", "test_accuracy", "epochs_to_target"]]
+        >>> for row in board.to_dict("records"):
         ...     print(row)
-        {'schedule': 'constant(0.5)', 'runs': 1, 'test_accuracy': 0.875, 'epochs_to_target': 2.0}
-        {'schedule': 'cosine(0.5)', 'runs': 1, 'test_accuracy': 0.875, 'epochs_to_target': 2.0}
+        {'schedule': 'constant(0.5)', 'val_accuracy': 0.875, 'test_accuracy': 0.875, 'epochs_to_target': 2.0}
+        {'schedule': 'cosine(0.5)', 'val_accuracy': 0.875, 'test_accuracy': 0.875, 'epochs_to_target': 2.0}
     """
 
     task: Task
     runs: list[Run]
     target: float | None = None
     labels: list[str] = field(default_factory=list)
+    rank_by: Ranking | None = None
 
     def __post_init__(self) -> None:
         self.target = check_target(self.task, self.target)
+        if self.rank_by is not None and not isinstance(self.rank_by, Ranking):
+            raise ValueError(f"Comparison: rank_by must be a lrlab.lab.ranking.Ranking, got {self.rank_by!r}")
 
     @property
-    def metric(self) -> str:
-        """The metric the leaderboard ranks by: "accuracy" when the task has it, "bpb" (bits per byte, lower is
-        better) for a language model, else "loss"."""
-        return next((m for m in ("accuracy", "bpb") if m in self.task.metrics), "loss")
+    def ranking(self) -> Ranking:
+        """What the leaderboard ranks by (the one rule: lrlab.lab.ranking): `rank_by`, else the task's validation
+        figure (val_accuracy, val_bpb or val_loss), or its final training loss when no run has a validation split.
+
+        Examples:
+            >>> from lrlab.lab.compare import compare
+            >>> c = compare("or3", ["constant(0.5)"], epochs=1, db=None, progress=False)
+            >>> print(c.ranking.describe())
+            ranked by the final val_accuracy (mean over seeds, higher is better); test_accuracy is shown beside ...
+        """
+        if self.rank_by is not None:
+            return self.rank_by
+        has_val = not self.runs or any("val_loss" in r.metrics or "val_loss" in r.history for r in self.runs)
+        return task_ranking(self.task, has_val)
+
+    @property
+    def rank_column(self) -> str:
+        """The leaderboard column it is sorted by (`ranking.column`): val_accuracy, val_bpb, val_loss, or
+        final_train_loss for a task without a validation split."""
+        return self.ranking.column
 
     @property
     def higher_is_better(self) -> bool:
-        return self.metric == "accuracy"
+        """The direction of the ranked figure (`ranking.higher_is_better`)."""
+        return self.ranking.higher_is_better
+
+    @property
+    def metric(self) -> str:
+        """The task's headline figure, as its columns name it after "val_" and "test_": "accuracy" when the task
+        has it, "bpb" (bits per byte) for a language model, else "loss". The leaderboard ranks by its validation
+        value (`ranking`), not by test_<metric>."""
+        return next((m for m in ("accuracy", "bpb") if m in self.task.metrics), "loss")
 
     def _val_column(self) -> str:
+        """The history column of the ranked figure (epochs_to_target and best_<column> read it); "loss" when the
+        runs' histories lack it."""
         hist_cols = set().union(*(r.history.columns for r in self.runs)) if self.runs else set()
-        col = f"val_{self.metric}"
+        col = self.ranking.metric
         return col if col in hist_cols else "loss"
 
     def resolved_target(self) -> float:
         """The target of epochs_to_target: the one given, or the default described in the module docstring.
 
         The default is 98% of the best val accuracy any run reached (tasks with accuracy), else 1.1 times the best val
-        loss (the training loss for tasks without a validation split); NaN when no run has a finite value.
+        loss or bpb (the training loss for tasks without a validation split); NaN when no run has a finite value.
 
         Examples:
             >>> from lrlab.lab.compare import compare
@@ -254,9 +294,13 @@ class Comparison:
         values = [v for r in self.runs if col in r.history for v in r.history[col].tolist() if math.isfinite(v)]
         if not values:
             return math.nan
-        if col.endswith("accuracy"):
+        if self._higher(col):
             return 0.98 * max(values)
         return 1.1 * min(values)
+
+    def _higher(self, col: str) -> bool:
+        """Whether a history column is better higher: the ranking's direction for its own column, else an accuracy."""
+        return self.ranking.higher_is_better if col == self.ranking.metric else col.endswith("accuracy")
 
     @property
     def target_column(self) -> str:
@@ -290,8 +334,9 @@ class Comparison:
             return math.nan
         values = run.history[col].tolist()
         epochs = run.history[unit].tolist()
+        higher = self._higher(col)
         for epoch, v in zip(epochs, values):
-            if (v >= target) if col.endswith("accuracy") else (v <= target):
+            if (v >= target) if higher else (v <= target):
                 return float(epoch)
         return math.nan
 
@@ -351,17 +396,18 @@ class Comparison:
         if col not in run.history or run.history.empty:
             return math.nan
         values = run.history[col]
-        return float(values.max() if col.endswith("accuracy") else values.min())
+        return float(values.max() if self._higher(col) else values.min())
 
     @property
     def table(self) -> Any:
-        """One row per run: runs.csv."""
+        """One row per run: runs.csv (the ranked figure under its leaderboard name, e.g. final_train_loss)."""
         import pandas as pd
 
-        col, target = self._val_column(), self.resolved_target()  # once: each looks at every run
+        col, target, rank = self._val_column(), self.resolved_target(), self.ranking  # once: each reads every run
         rows = []
         for run in self.runs:
             row = run.row()
+            row.setdefault(rank.column, float(run.metrics.get(rank.metric, math.nan)))
             row[f"best_{col}"] = self.best_val(run, col)
             row[self.target_column] = self.to_target(run, target)
             rows.append(row)
@@ -371,16 +417,19 @@ class Comparison:
     def leaderboard(self) -> Any:
         """One row per schedule, means (and std over seeds, ddof=1) of the runs' figures, best first.
 
-        NaN is kept: a schedule that diverged on any seed has NaN test figures (not the survivors' mean), and
-        schedules with diverged runs rank last (fewest diverged first), whatever their other figures."""
+        Sorted by `rank_column` (the final validation figure; module docstring) in the ranking's direction, the test
+        figure beside it; equal figures keep the given order. NaN is kept: a schedule that diverged on any seed has
+        NaN figures (not the survivors' mean), and schedules with diverged runs rank last (fewest diverged first),
+        whatever their other figures."""
         import pandas as pd
 
         table = self.table
         if table.empty:
             return pd.DataFrame()
+        rank = self.ranking
         best_col = f"best_{self._val_column()}"
-        figures = [best_col, f"test_{self.metric}"] + (["test_loss"] if self.metric != "loss" else [])
-        figures = [c for c in figures if c in table]
+        figures = [rank.column, rank.test, "test_loss", best_col]
+        figures = [c for c in dict.fromkeys(figures) if c is not None and c in table]
         rows = []
         order = self.labels or list(dict.fromkeys(table["schedule"]))
         for label in order:
@@ -398,8 +447,7 @@ class Comparison:
             row["wall_s"] = part["wall_s"].mean()
             rows.append(row)
         board = pd.DataFrame(rows)
-        key = f"test_{self.metric}" if f"test_{self.metric}" in board else best_col
-        board = board.sort_values(key, ascending=not self.higher_is_better, na_position="last", kind="stable")
+        board = board.sort_values(rank.column, ascending=not rank.higher_is_better, na_position="last", kind="stable")
         board = board.sort_values("diverged", kind="stable")  # stable: the figures' order stays within each count
         return board.reset_index(drop=True)
 
@@ -582,7 +630,31 @@ def compare(
              for seed in seed_list for i, (sched, plat, opt) in enumerate(entries)]
     runs = train_plans(plans, db=db, fresh=fresh, progress=progress, callback=callback, engine=engine,
                        device=device, max_stack=max_stack, workers=workers, devices=devices)
-    return Comparison(task=task, runs=runs, target=target, labels=labels)
+    return Comparison(task=task, runs=runs, target=target, labels=labels, rank_by=target_ranking(task))
+
+
+def target_ranking(target: Any) -> Ranking | None:
+    """What a target's leaderboard ranks by: an experiment's declared metric in its declared direction (its final
+    training loss when it declares none); None for a Task (`Comparison` uses `task_ranking`).
+
+    Args:
+        target: a Task or an Experiment.
+
+    Examples:
+        >>> from lrlab.lab.compare import target_ranking
+        >>> from lrlab.lab.experiment import experiment
+        >>> target_ranking(experiment(lambda run: None, metric="val_f1", mode="max"))
+        Ranking(metric='val_f1', higher_is_better=True, test='test_f1', note='')
+        >>> target_ranking(experiment(lambda run: None, name="mine")).note
+        "experiment 'mine' declares no metric"
+    """
+    from .ranking import ranking
+
+    if not isinstance(target, Experiment):
+        return None
+    if target.metric is None:
+        return ranking("loss", False, note=f"experiment {target.name!r} declares no metric")
+    return ranking(target.metric, target.mode == "max")
 
 
 def resolve_target(target: Any) -> Any:

@@ -11,7 +11,8 @@ stack (told PRUNED). When the study is full but trials of other workers still ru
 killed with kill -9 stops beating (Optuna's heartbeat), the others mark its trials FAIL, and asks again in their
 place, so the study still ends with `trials` finished ones.
 
-The objective is the final epoch's validation accuracy (maximised) where the task has accuracy, else its validation
+The objective is the figure every leaderboard ranks by (lrlab.lab.ranking.task_ranking): the final epoch's
+validation accuracy (maximised) where the task has accuracy, else its validation bits per byte (a language model) or
 loss (minimised; the training loss for a task without a validation split). A diverged trial is told COMPLETE with
 the worst value (accuracy 0, loss +inf) and user attribute status="diverged": the sampler learns that the region is
 bad, and the trial counts (a FAIL would be ignored by the sampler and retried without end in a space that
@@ -21,7 +22,8 @@ Pruning compares trials at equal epochs, which is biased against schedules that 
 keep a high rate and a poor metric until their decay): they are pruned before the decay that makes them good.
 That is why the answer is the confirmation, not the single best trial: the `confirm` best trials (distinct
 specs) train again on `seeds` fresh seeds with the full budget through `compare` (stored in the run store), ranked
-by mean test metric, with its spread (std and the worst seed).
+as `compare` ranks (the mean final validation figure, `Comparison.ranking`), with its spread (std and the worst
+seed) and the test figure beside it (mean, std, worst seed), which does not rank.
 
 With forecast=M (`--forecast M`) a loss law (lrlab.lab.forecast, multi-power) is first fitted to three runs at the
 space's centre rate (constant, cosine, wsd with a 20% cooldown; trained through `compare`, reused from the run
@@ -57,6 +59,7 @@ from typing import Any
 from .. import _check
 from .._paths import DEFAULT_STORAGE
 from .options import TASK_DEFAULT, RunOptions, resolve_task
+from .ranking import Ranking, ranking, task_ranking
 from .space import Space, default_space
 from .task import Task
 from .train import resolve_device
@@ -158,13 +161,10 @@ class _Settings:
                           optimizer_kwargs=self.optimizer_kwargs)
 
 
-def _objective(task: Task, has_val: bool) -> tuple[str, str]:
-    """(history column, direction) of the objective."""
-    if not has_val:
-        return "loss", "minimize"
-    if "accuracy" in task.metrics:
-        return "val_accuracy", "maximize"
-    return "val_loss", "minimize"
+def _objective(rank: Ranking) -> tuple[str, str]:
+    """(history column, Optuna direction) of the objective: the figure the leaderboards rank by (a Ranking; a
+    Task's is `task_ranking(task, has_val)`)."""
+    return rank.metric, "maximize" if rank.higher_is_better else "minimize"
 
 
 def _sampler(name: str, seed: int | None) -> Any:
@@ -597,7 +597,8 @@ class TuneResult:
         study: the optuna Study.
         comparison: the confirmation's Comparison (None without).
         storage: the storage's URL.
-        metric: the objective's history column (val_accuracy, val_loss or loss).
+        metric: the objective's history column, the figure the leaderboards rank by (val_accuracy, val_bpb, val_loss
+            or loss).
         forecast: the fitted Forecast with forecast=M (None without; its `warning` set when the search fell back to
             the plain one).
 
@@ -702,16 +703,24 @@ def best_trials(study: Any, k: int) -> list[Any]:
 
 
 def _confirmation_board(comparison: Any, picked: list[Any]) -> Any:
-    """The comparison's leaderboard with the worst seed's test metric and the trial each spec came from."""
-    table = comparison.table
-    test = f"test_{comparison.metric}"
+    """The comparison's leaderboard (ranked by `comparison.ranking`, the validation figure) with the worst seed of
+    the ranked figure and of the test figure beside it, and the trial each spec came from."""
     board = comparison.leaderboard
     if board.empty:
         return board
+    table = comparison.table
+    rank = comparison.ranking
     by_label = dict(zip(comparison.labels, picked))
-    worst = table.groupby("schedule")[test].agg("min" if comparison.higher_is_better else "max")
-    board.insert(board.columns.get_loc(f"{test}_std") + 1, f"{test}_worst",
-                 [worst.get(label, math.nan) for label in board["schedule"]])
+    for col in dict.fromkeys([rank.column, rank.test]):
+        if col is None or f"{col}_std" not in board:
+            continue
+        try:
+            higher = rank.higher_is_better if col == rank.column else ranking(col).higher_is_better
+        except ValueError:  # a test figure whose direction its name does not say: no worst seed
+            continue
+        worst = table.groupby("schedule")[col].agg("min" if higher else "max")
+        board.insert(board.columns.get_loc(f"{col}_std") + 1, f"{col}_worst",
+                     [worst.get(label, math.nan) for label in board["schedule"]])
     board.insert(1, "trial", [by_label[label].number if label in by_label else -1 for label in board["schedule"]])
     board["search_value"] = [by_label[label].value if label in by_label else math.nan for label in board["schedule"]]
     return board
@@ -839,7 +848,7 @@ def tune(
             peak = find_peak(task, optimizer=optimizer, batch_size=batch_size, **optimizer_kwargs)
         space = default_space(steps, peak)
     space_text = Space(space).text
-    metric, direction = _objective(task, len(data.val) > 0)
+    metric, direction = _objective(task_ranking(task, len(data.val) > 0))
     url = storage_url(storage)
     if study is not None and (not isinstance(study, str) or not study.strip()):
         raise _check.fail("tune", "study", "a non-empty name", study)
@@ -894,8 +903,9 @@ def confirm_best(
     """Train the k best trials of `study` again on fresh seeds through `compare`, and rank them.
 
     The trials are `best_trials(study, k)` (distinct specs); they train on seeds seed+1 .. seed+seeds with `epochs`
-    epochs (runs kept in the run store `db`). The leaderboard adds the worst seed's test metric, the trial number
-    and the search value.
+    epochs (runs kept in the run store `db`). The leaderboard ranks them by the mean final validation figure
+    (`Comparison.ranking`; the test figure beside it does not rank) and adds the worst seed of both, the trial
+    number and the search value.
 
     Args:
         study: the optuna Study.

@@ -1,6 +1,7 @@
 """The HTML report of a comparison: one self-contained file (images embedded as base64, CSS inline,
 no external URL) with the leaderboard, the training curves, the config of every run and the command
-that reproduces it."""
+that reproduces it. Under the leaderboard a line says what it is ranked by (the comparison's `ranking`: the final
+validation figure, the test figure beside it not ranking; or the final training loss, and why)."""
 
 from __future__ import annotations
 
@@ -88,7 +89,8 @@ def _target_line(comparison: Any) -> str:
         return ""
     target = resolve()
     column = comparison._val_column() if hasattr(comparison, "_val_column") else "val metric"
-    higher = column.endswith("accuracy")
+    rank = getattr(comparison, "ranking", None)
+    higher = rank.higher_is_better if rank is not None and rank.metric == column else column.endswith("accuracy")
     if getattr(comparison, "target", None) is not None:
         source = "as given (--target)"
     elif higher:
@@ -103,6 +105,14 @@ def _target_line(comparison: Any) -> str:
     return (f'<p class="sub">epochs_to_target: the first epoch whose {html.escape(column)} is '
             f"{'≥' if higher else '≤'} <b>{value}</b> ({source}); reached: runs that got there.</p>")
 
+
+
+def _ranking_line(comparison: Any) -> str:
+    """What the leaderboard is ranked by (`comparison.ranking.describe()`); empty for an object without a ranking."""
+    rank = getattr(comparison, "ranking", None)
+    if rank is None:
+        return ""
+    return f'<p class="sub">Best first: {html.escape(rank.describe())}.</p>'
 
 
 def _image(data: bytes, mime: str, alt: str) -> str:
@@ -144,6 +154,7 @@ def render_report(comparison: Any, command: str | None = None, *, band: str = "s
         "<h2>Reproduce</h2>",
         f"<pre><code>{html.escape(command or '(command not recorded)')}</code></pre>",
         "<h2>Leaderboard</h2>",
+        _ranking_line(comparison),
         _table(board) if board is not None and len(board) else "<p>No finished runs.</p>",
         _target_line(comparison),
     ]
