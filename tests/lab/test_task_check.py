@@ -16,7 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("pandas")
 
-from lrlab.lab import compare, find_lr, get_task, task_names, train  # noqa: E402
+from lrlab.lab import compare, cooldowns, find_lr, get_task, task_names, train, tune  # noqa: E402
 from lrlab.lab.options import RunOptions  # noqa: E402
 from lrlab.lab.plan import plan  # noqa: E402
 from lrlab.lab.task import Data, Split, Task  # noqa: E402
@@ -294,7 +294,11 @@ def test_the_studies_refuse_before_any_run_trains(tmp_path) -> None:
                 callback=lambda *a: steps.append(a))
     with pytest.raises(ValueError, match=match):
         find_lr(task, seeds=2, steps=10)
-    assert steps == []
+    with pytest.raises(ValueError, match=match):
+        cooldowns(task, "wsd(0.1)", steps=20, db=None, progress=False)
+    with pytest.raises(ValueError, match=match):  # before the study: not as the failure of every trial
+        tune(task, trials=2, storage=tmp_path / "tune.db", progress=False)
+    assert steps == [] and not (tmp_path / "runs.db").exists() and not (tmp_path / "tune.db").exists()
 
 
 # -- real frameworks -------------------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ What is checked, in this order:
 
 The probe builds its own model (seed 0) and leaves every random generator training reads as it found it (torch's
 CPU generator and any initialised CUDA generator, numpy's and Python's global ones), so runs train bit for bit as
-without it. A task object passes once per dtype per process (`plan` and `FindPlan` call this for every run).
+without it. It runs on the CPU. A task object passes once per dtype per process: `plan` and `FindPlan` call this for
+every run, and `tune` before its study starts (a refusal inside a trial would fail every trial).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .task import Data, Task, torch_dtype
+from .task import Data, Split, Task, torch_dtype
 
 PROBE_ROWS = 1024
 """The most rows of the first batch the probe runs (a full-batch task's first batch is its whole training split)."""
@@ -188,7 +189,7 @@ def _check_model(who: str, task: Task, data: Data, dtype: str, largest: int | No
             raise ValueError(f"{who}: the model has no trainable parameters")
         train = data.train
         rows = min(len(train), task.batch_size or len(train), PROBE_ROWS)
-        first = type(train)(np.asarray(train.x)[:rows], np.asarray(train.y)[:rows])
+        first = Split(np.asarray(train.x)[:rows], np.asarray(train.y)[:rows])
         try:
             model = model.to(dtype=torch_dtype(dtype))
             x, y = tensors(first, torch_dtype(dtype), task.loss)
