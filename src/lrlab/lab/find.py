@@ -17,6 +17,7 @@ from .. import _check
 from ..rangetest import BETA, DIVERGE, FindResult, RangeTest, Settings
 from .options import TASK_DEFAULT, RunOptions, resolve_task
 from .task import SCHEDULE_FREE, Data, Task, optimizer_class, torch_dtype
+from .task_check import check_task
 
 
 def _seeds(seeds: int | Iterable[int]) -> list[int]:
@@ -58,6 +59,9 @@ class FindPlan:
     data: Data
     options: RunOptions
     settings: Settings
+
+    def __post_init__(self) -> None:
+        check_task(self.task, self.data)  # a task the loop cannot train fails here, before any seed's test
 
 
 class _Epochs:

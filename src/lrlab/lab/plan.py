@@ -11,6 +11,7 @@ from ..plateau import Plateau
 from ..schedules import Schedule, parse
 from .options import RunOptions, resolve_task
 from .task import DTYPES, Data, Task
+from .task_check import check_task
 
 
 @dataclass
@@ -48,13 +49,15 @@ def plan(
     """Resolve the options against the task and fix the run's config (binding left-out schedule lengths to the
     run's steps: the step budget when options.steps is given, else epochs x steps per epoch).
     label: how the run is named (default: the spec as given, plus "@plateau(...)").
-    dtype: None trains in the task's dtype, "float32" or "float64" overrides it (kept in the config)."""
+    dtype: None trains in the task's dtype, "float32" or "float64" overrides it (kept in the config).
+    A task the lab's loop cannot train is refused here, before any run trains (`lrlab.lab.task_check`)."""
     task = resolve_task(task)
     dtype = task.dtype if dtype is None else _check.choice("", "dtype", dtype, DTYPES)
     given = as_schedule(schedule)
     asked = RunOptions() if options is None else options
     data = task.load(asked.seed) if data is None else data
     opts = asked.resolve(task, data)
+    check_task(task, data, dtype)
     epochs = int(opts.epochs)
     steps_per_epoch = opts.steps_per_epoch(len(data.train))
     total = opts.total_steps(len(data.train))

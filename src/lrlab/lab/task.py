@@ -115,6 +115,9 @@ class Task:
     identity: what tells this task's runs apart beyond its name and the run's options, JSON-safe (e.g. the data's
     sha256 and sizes chosen by the task's options); every run records it in its config as "task_identity" (the
     store's key includes it, so runs on other data are never reused). Empty for tasks whose name says it all.
+    Before a task's first run trains, the lab runs its model once on the first batch and refuses, naming the task,
+    what its loop cannot train (a model that is not a torch module, probabilities under a logits loss, outputs
+    shaped wrong for the loss, integer inputs, a model that fails): see `lrlab.lab.task_check`.
     """
 
     name: str

@@ -62,6 +62,7 @@ from .options import TASK_DEFAULT, RunOptions, resolve_task
 from .ranking import Ranking, ranking, task_ranking
 from .space import Space, default_space
 from .task import Task
+from .task_check import check_task
 from .train import resolve_device
 
 SAMPLERS = ("tpe", "random", "cmaes")
@@ -840,6 +841,7 @@ def tune(
                       optimizer_kwargs=optimizer_kwargs)
     data = task.load(seed)
     resolved = base.resolve(task, data)
+    check_task(task, data, dtype)  # here, not in the first trial's plan: a refused task would fail every trial
     epochs = int(resolved.epochs)
     steps = epochs * resolved.steps_per_epoch(len(data.train))
     peak = task.lr
