@@ -69,6 +69,7 @@ def test_a_function_that_raises_is_stored_failed_and_the_rest_rank(tmp_path):
     status = {(r.label, r.seed): (r.status, r.error) for r in c.runs}
     assert status[("constant(0.1)", 0)] == ("ok", None)
     assert status[("constant(0.1)", 1)] == ("failed", "RuntimeError: boom on seed 1")
+    assert c.leaderboard["failed"].tolist() == [1, 1] and c.leaderboard["diverged"].tolist() == [0, 0]
     failed = next(r for r in c.runs if r.status == "failed")
     assert math.isnan(failed.metrics["val_accuracy"]) and failed.metrics["epochs_done"] == 1
     with Store(db) as store:

@@ -347,14 +347,18 @@ def print_leaderboard(comparison: Any) -> None:
     figures = [c for c in dict.fromkeys([rank.column, rank.test, "test_loss", best_col])
                if c is not None and c in board]
     table = Table(title=title, caption=caption)
-    for name in ("#", "schedule", *figures, to_target, "reached", "wall_s", "diverged"):
+    lost = ["diverged", *(["failed"] if "failed" in board else [])]
+    for name in ("#", "schedule", *figures, to_target, "reached", "wall_s", *lost):
         table.add_column(name, justify="left" if name == "schedule" else "right")
     for i, row in enumerate(board.to_dict("records"), 1):
         cells = [str(i), row["schedule"], *(_pm(row.get(c), row.get(f"{c}_std")) for c in figures)]
         cells += [_fmt(row.get(to_target), 3), row.get("reached", "-"), f"{row.get('wall_s', 0):.2f}",
-                  str(row.get("diverged", 0))]
+                  *(str(row.get(name, 0)) for name in lost)]
         table.add_row(*cells)
     _console().print(table)
+    for run in comparison.runs:  # a training function that raised: what it said, one line a run
+        if run.status == "failed":
+            print(f"failed: {run.label} seed {run.seed}: {run.error}")
 
 
 # -- find -----------------------------------------------------------------------------------------

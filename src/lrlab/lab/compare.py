@@ -419,8 +419,9 @@ class Comparison:
 
         Sorted by `rank_column` (the final validation figure; module docstring) in the ranking's direction, the test
         figure beside it; equal figures keep the given order. NaN is kept: a schedule that diverged on any seed has
-        NaN figures (not the survivors' mean), and schedules with diverged runs rank last (fewest diverged first),
-        whatever their other figures."""
+        NaN figures (not the survivors' mean), and schedules with diverged or failed runs rank last (fewest first),
+        whatever their other figures. A `failed` column (runs whose training function raised) is there when a run
+        failed."""
         import pandas as pd
 
         table = self.table
@@ -431,13 +432,16 @@ class Comparison:
         figures = [rank.column, rank.test, "test_loss", best_col]
         figures = [c for c in dict.fromkeys(figures) if c is not None and c in table]
         rows = []
+        any_failed = bool((table["status"] == "failed").any())
         order = self.labels or list(dict.fromkeys(table["schedule"]))
         for label in order:
             part = table[table["schedule"] == label]
             if part.empty:
                 continue
-            diverged = int((part["status"] != "ok").sum())
+            diverged = int((part["status"] == "diverged").sum())
             row: dict[str, Any] = {"schedule": label, "runs": len(part), "diverged": diverged}
+            if any_failed:  # a training function that raised: its own column, only where one did
+                row["failed"] = int((part["status"] == "failed").sum())
             for col in figures:
                 row[col] = part[col].mean(skipna=False)
                 row[f"{col}_std"] = part[col].std(ddof=1, skipna=False) if len(part) > 1 else math.nan
@@ -448,7 +452,8 @@ class Comparison:
             rows.append(row)
         board = pd.DataFrame(rows)
         board = board.sort_values(rank.column, ascending=not rank.higher_is_better, na_position="last", kind="stable")
-        board = board.sort_values("diverged", kind="stable")  # stable: the figures' order stays within each count
+        lost = board["diverged"] + (board["failed"] if any_failed else 0)
+        board = board.iloc[lost.argsort(kind="stable")]  # stable: the figures' order stays within each count
         return board.reset_index(drop=True)
 
     @property

@@ -109,10 +109,14 @@ def run_plans(plans: Sequence[Any], *, store: Store | None, groups: Groups, trai
 
 # -- worker processes ------------------------------------------------------------------------------
 def _worker_main(target: Any, configs: list[dict[str, Any]], db: str, mark: int, index: int,
-                 device: str | None, done: Any) -> None:
+                 device: str | None, done: Any, threads: int) -> None:
     """A worker process: rebuild the plans and run the loop on the shared store, one line per finished run."""
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device
+    with contextlib.suppress(ImportError):  # the cores shared out: torch's default is all of them in every worker
+        import torch
+
+        torch.set_num_threads(threads)
     from .function import execute_function, plan_from_config
 
     plans = [plan_from_config(target, c) for c in configs]
@@ -143,6 +147,7 @@ def run_workers(target: Any, plans: Sequence[Any], *, db: str, workers: int, mar
     its runs are left to the caller.
 
     devices: GPU ids handed out round robin, one per worker (its CUDA_VISIBLE_DEVICES).
+    Each worker's torch uses cpu_count // workers threads (at least one), so the workers share the cores.
     """
     import multiprocessing
 
@@ -151,7 +156,7 @@ def run_workers(target: Any, plans: Sequence[Any], *, db: str, workers: int, mar
     done = ctx.Queue()
     procs = [ctx.Process(target=_worker_main, daemon=False,
                          args=(target, configs, db, mark, w, None if not devices else devices[w % len(devices)],
-                               done))
+                               done, max(1, (os.cpu_count() or 1) // workers)))
              for w in range(workers)]
     trained: set[str] = set()
     try:
