@@ -45,6 +45,9 @@ def command_line(argv: Sequence[str] | None) -> str | None:
     """The shell command `lrlab ARGV` as a report records it, every database URL in it shown by
     `lrlab.lab.store.display_name` (password hidden), also in the `--db=URL` form; None without argv.
 
+    Args:
+        argv: the command's arguments (what `lrlab.cli.main` was given).
+
     Examples:
         >>> from lrlab.cli.output import command_line
         >>> command_line(["compare", "or3", "cosine(0.5)", "--db", "postgresql://me:secret@db.example/runs"])

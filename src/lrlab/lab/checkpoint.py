@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numbers
 import stat
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -282,7 +283,9 @@ def load(path: str | Path) -> dict[str, Any]:
     if not stat.S_ISREG(mode):
         raise ValueError(f"{where}: not a regular file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the one line below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any failure to read an untrusted file: it is not a checkpoint this lrlab wrote
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         reason = next((line for line in lines if "Unsupported global" in line or "WeightsUnpickler" in line),

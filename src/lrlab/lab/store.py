@@ -26,9 +26,11 @@ than `stale_after_s`). Saving the run and releasing its claim are one transactio
 takes the file's write lock first (BEGIN IMMEDIATE); on PostgreSQL row locks and the key's unique index do it.
 
 Every failure of the database (a read-only file, directory or user, a lock held longer than the timeout, a
-malformed file, a database of another program, a server that cannot be reached, a bad URL) is a one-line
-ValueError naming the store (a URL's password hidden); a store opened for writing is checked when it opens
-(pages, marker, and a write that is rolled back), before anything is trained.
+malformed file, a database of another program, a server that cannot be reached, a bad URL, a path that is not a
+regular file) is a one-line ValueError naming the store (a URL's password hidden: `display_name`); a store opened
+for writing is checked when it opens (pages, marker, and a write that is rolled back), before anything is trained.
+How a db becomes a URL, how it is shown and how its failures are worded live in lrlab.lab._database (re-exported
+here: `database_url`, `display_name`, `sqlite_path`, `guard`).
 
 All SQL of lrlab lives in this module.
 """
