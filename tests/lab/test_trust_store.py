@@ -390,3 +390,18 @@ def test_a_study_of_other_settings_names_the_storage_without_its_password(pg_url
         tune("or3", "constant(loguniform(0.1, 1))", trials=1, epochs=2, batch=1, confirm=0, storage=url,
              study="shared", progress=False, pruner="none")
     assert "SECRET" not in _one_line(err) and ":***@" in str(err.value)
+
+
+def test_a_planted_mnist1d_cache_never_runs_and_is_generated_again(tmp_path, monkeypatch):
+    pytest.importorskip("mnist1d")
+    from lrlab.lab import builtin_tasks
+
+    marker = tmp_path / "MARKER"
+    cache = tmp_path / "mnist1d" / "mnist1d_default.npz"
+    cache.parent.mkdir()
+    evil = np.empty(1, dtype=object)
+    evil[0] = Evil(marker)
+    np.savez(cache, x=evil, y=evil, x_test=evil, y_test=evil)  # object arrays: pickles inside the .npz
+    monkeypatch.setenv("LRLAB_DATA_DIR", str(tmp_path))
+    arrays = builtin_tasks._mnist1d_arrays()
+    assert arrays["x"].shape == (4000, 40) and not marker.exists()
