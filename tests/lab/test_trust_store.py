@@ -405,3 +405,18 @@ def test_a_planted_mnist1d_cache_never_runs_and_is_generated_again(tmp_path, mon
     monkeypatch.setenv("LRLAB_DATA_DIR", str(tmp_path))
     arrays = builtin_tasks._mnist1d_arrays()
     assert arrays["x"].shape == (4000, 40) and not marker.exists()
+
+
+def test_a_bad_storage_is_refused_before_the_range_test_and_the_forecast_runs(tmp_path, monkeypatch):
+    import importlib
+
+    T = importlib.import_module("lrlab.lab.tune")
+    calls = []
+    monkeypatch.setattr(T, "find_peak", lambda *a, **k: calls.append("find") or 0.5)
+    monkeypatch.setattr(T, "fit_forecast", lambda *a, **k: calls.append("forecast"))
+    path = tmp_path / "t.db"
+    path.write_text("not a database\n" * 100)
+    with pytest.raises(ValueError, match="not a valid lrlab run store") as err:
+        tune("or3", trials=1, epochs=1, confirm=0, storage=path, progress=False, peak_from_find=True, forecast=2)
+    _one_line(err)
+    assert calls == []

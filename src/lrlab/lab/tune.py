@@ -875,15 +875,15 @@ def tune(
     epochs = int(resolved.epochs)
     steps = epochs * resolved.steps_per_epoch(len(data.train))
     peak = task.lr
-    if space is None:
-        if peak_from_find:
-            peak = find_peak(task, optimizer=optimizer, batch_size=batch_size, **optimizer_kwargs)
-        space = default_space(steps, peak)
-    space_text = Space(space).text
+    space_text = None if space is None else Space(space).text
     metric, direction = _objective(task, len(data.val) > 0)
     if study is not None and (not isinstance(study, str) or not study.strip()):
         raise _check.fail("tune", "study", "a non-empty name", study)
-    url = check_storage(storage)  # before Optuna touches the database, and before anything trains
+    url = check_storage(storage)  # before Optuna touches the database, and before anything trains (find_peak too)
+    if space_text is None:
+        if peak_from_find:
+            peak = find_peak(task, optimizer=optimizer, batch_size=batch_size, **optimizer_kwargs)
+        space_text = Space(default_space(steps, peak)).text
     fc = None
     if forecast:
         print(f"tune: fitting the forecast law to 3 runs at rate {peak:g} (trained or reused from the run store)…",
