@@ -188,7 +188,9 @@ def guard(db: str | Path, *, timeout: float = 30.0, wrapped: tuple[type[BaseExce
         yield
     except (*errors, *wrapped) as exc:
         cause: BaseException | None = exc
-        while cause is not None and not isinstance(cause, errors):
+        for _ in range(16):  # the chain of causes, bounded
+            if cause is None or isinstance(cause, errors):
+                break
             cause = cause.__cause__ or cause.__context__
         url = sa.engine.make_url(database_url(db))
         server = url.get_backend_name() != "sqlite"
