@@ -262,23 +262,23 @@ def _open_study(s: _Settings, worker: int) -> Any:
     from .store import display_name
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with _guard(s.url):
+    with _guard(s.url):  # a failure of the database is the run store's one line
         storage = _storage(s)
         study = optuna.create_study(storage=storage, study_name=s.study, direction=s.direction, load_if_exists=True,
                                     sampler=_sampler(s.sampler, None), pruner=_pruner(s.pruner, s.epochs))
-    mine = s.fingerprint()
-    theirs = study.user_attrs.get("lrlab")
-    if theirs is None:
-        study.set_user_attr("lrlab", mine)
-    elif theirs != mine:
-        differ = sorted(k for k in mine if theirs.get(k) != mine[k])
-        raise ValueError(f"tune: study {s.study!r} in {display_name(s.url)} was started with other settings "
-                         f"({', '.join(differ)}); give another --study, or the same settings to join it")
-    if study.direction.name.lower() != s.direction:
-        raise ValueError(f"tune: study {s.study!r} {study.direction.name.lower()}s, not {s.direction}")
-    # seeds: worker i of this machine seed + i; a worker joining a study with trials also adds their count, so
-    # machines that join at different moments do not draw the same candidates
-    study.sampler = _sampler(s.sampler, s.seed + worker + len(study.get_trials(deepcopy=False)))
+        mine = s.fingerprint()
+        theirs = study.user_attrs.get("lrlab")
+        if theirs is None:
+            study.set_user_attr("lrlab", mine)
+        elif theirs != mine:
+            differ = sorted(k for k in mine if theirs.get(k) != mine[k])
+            raise ValueError(f"tune: study {s.study!r} in {display_name(s.url)} was started with other settings "
+                             f"({', '.join(differ)}); give another --study, or the same settings to join it")
+        if study.direction.name.lower() != s.direction:
+            raise ValueError(f"tune: study {s.study!r} {study.direction.name.lower()}s, not {s.direction}")
+        # seeds: worker i of this machine seed + i; a worker joining a study with trials also adds their count, so
+        # machines that join at different moments do not draw the same candidates
+        study.sampler = _sampler(s.sampler, s.seed + worker + len(study.get_trials(deepcopy=False)))
     return study
 
 
