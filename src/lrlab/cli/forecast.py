@@ -105,12 +105,12 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         raise ValueError("nothing to forecast: give --predict SPEC... or --optimise")
     if args.out:
         check_writable("--out", args.out, directory=True)
-    from ..lab.store import Store
+    from ..lab.store import Store, display_name
 
     runs = []
     if ids:
         if "://" not in str(args.db) and not Path(args.db).exists():  # a URL (PostgreSQL) is the store's to check
-            raise ValueError(f"--fit: no run store at {args.db!r} to take run ids from")
+            raise ValueError(f"--fit: no run store at {display_name(args.db)!r} to take run ids from")
         with Store(args.db, readonly=True) as store:
             for rid in ids:
                 run = store.get(rid)
@@ -126,7 +126,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     from ..lab.compare import compare
 
     if fit_specs:
-        print(f"fitting runs: {len(fit_specs) * (seeds or 1)} of {task.name} (trained or reused from {args.db})…",
+        print(f"fitting runs: {len(fit_specs) * (seeds or 1)} of {task.name} (trained or reused from "
+              f"{display_name(args.db)})…",
               file=sys.stderr, flush=True)
         runs += compare(task, fit_specs, seeds=seeds, epochs=epochs, steps=steps, db=args.db,
                         progress=not args.no_progress).runs

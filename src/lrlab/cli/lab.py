@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from .. import _check, _paths
-from .output import check_writable
+from .output import check_writable, command_line
 
 DEFAULT_DB = str(_paths.DEFAULT_DB)
 MAX_SEEDS = 10_000  # seeds per schedule
@@ -305,7 +305,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print_leaderboard(comparison)
     if args.out:
         argv = getattr(args, "argv", None)  # what main() was given
-        command = "lrlab " + " ".join(shlex.quote(a) for a in argv) if argv else None
+        command = command_line(argv)  # database URLs' passwords hidden
         for path in write_outputs(comparison, args.out, command):
             print(f"wrote {path}")
     trained = sum(1 for r in comparison.runs if not r.reused)
@@ -432,6 +432,13 @@ def cmd_find(args: argparse.Namespace) -> int:
 
 
 # -- runs -----------------------------------------------------------------------------------------
+def _shown(db: str) -> str:
+    """How a store is shown (lrlab.lab.store.display_name: a URL's password hidden), imported when needed."""
+    from ..lab.store import display_name as shown
+
+    return shown(db)
+
+
 def _store(db: str) -> Any:
     from ..lab.store import Store, sqlite_path
 
@@ -458,7 +465,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     limit = _int("--limit", args.limit)
     store = _store(args.db)
     if store is None:
-        print(f"no runs stored in {args.db}")
+        print(f"no runs stored in {_shown(args.db)}")
         return 0
     with store:
         rows = store.summaries(task=args.task, limit=limit)
@@ -496,7 +503,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     run_id = _int("ID", args.run_id, low=0, high=MAX_RUN_ID)
     store = _store(args.db)
     if store is None:
-        raise ValueError(f"no run store at {args.db!r}")
+        raise ValueError(f"no run store at {_shown(args.db)!r}")
     with store:
         run = store.get(run_id)
     print(f"run {run.id} ({run.created}): {run.task} {run.label} seed {run.seed}: {run.status}, "

@@ -1,9 +1,12 @@
-"""Where a command writes: checked before any work, so a bad output path costs one line, not a run's time."""
+"""What a command writes: where (checked before any work, so a bad output path costs one line, not a run's time),
+and the command line it records (its database URLs' passwords hidden)."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -36,3 +39,30 @@ def check_writable(option: str, path: str | os.PathLike[str], *, directory: bool
     if not directory and path.exists() and not os.access(path, os.W_OK):
         raise ValueError(f"{where}: the file is read-only")
     return path
+
+
+def command_line(argv: Sequence[str] | None) -> str | None:
+    """The shell command `lrlab ARGV` as a report records it, every database URL in it shown by
+    `lrlab.lab.store.display_name` (password hidden), also in the `--db=URL` form; None without argv.
+
+    Args:
+        argv: the command's arguments (what `lrlab.cli.main` was given).
+
+    Examples:
+        >>> from lrlab.cli.output import command_line
+        >>> command_line(["compare", "or3", "cosine(0.5)", "--db", "postgresql://me:secret@db.example/runs"])
+        "lrlab compare or3 'cosine(0.5)' --db 'postgresql://me:***@db.example/runs'"
+        >>> command_line(["tune", "or3", "--storage=postgresql://me:secret@db.example/runs"])
+        "lrlab tune or3 '--storage=postgresql://me:***@db.example/runs'"
+    """
+    if not argv:
+        return None
+    from ..lab.store import display_name
+
+    def shown(arg: str) -> str:
+        option, eq, value = arg.partition("=")
+        if arg.startswith("-") and eq:
+            return f"{option}={display_name(value)}"
+        return display_name(arg)
+
+    return "lrlab " + " ".join(shlex.quote(shown(a)) for a in argv)

@@ -7,13 +7,12 @@ command function.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from typing import Any
 
 from .. import _check, _paths
 from .lab import MAX_SEEDS, MAX_THREADS, _batch_size, _console, _fmt, _int, _optimizer_kwargs, _pm, write_outputs
-from .output import check_writable
+from .output import check_writable, command_line
 
 DEFAULT_STORAGE = str(_paths.DEFAULT_STORAGE)
 SAMPLERS = ("tpe", "random", "cmaes")
@@ -140,7 +139,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(f"study {result.study.study_name!r} in {display_name(args.storage)}: {_summary(result.trials)}")
     if args.out:
         argv = getattr(args, "argv", None)
-        command = "lrlab " + " ".join(shlex.quote(a) for a in argv) if argv else None
+        command = command_line(argv)  # database URLs' passwords hidden
         from ..viz.tune_plots import write_tune_plots
 
         paths = write_outputs(result.comparison, args.out, command) if result.comparison is not None else []

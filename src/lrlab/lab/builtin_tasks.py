@@ -175,7 +175,7 @@ def _mnist1d_arrays() -> dict[str, np.ndarray]:
     path = _mnist.data_root() / "mnist1d" / "mnist1d_default.npz"
     if path.exists():
         try:
-            with np.load(path) as z:
+            with np.load(path, allow_pickle=False) as z:  # a cached file is data: an object array is refused
                 arrays = {k: z[k] for k in ("x", "y", "x_test", "y_test")}
         except (OSError, ValueError, KeyError):  # unreadable or foreign file: generate it again
             arrays = {}

@@ -698,6 +698,8 @@ def _start_member(m: _Member, state: dict[str, Any], stack: _Stack, k: int) -> N
     from . import checkpoint
 
     checkpoint.check(state, m.plan.config, m.total)
+    checkpoint.check_shapes(state, {n: tuple(p.shape[1:]) for n, p in zip(stack.names, stack.params)},
+                            len(m.plan.data.train))
     stack.load_member(k, state)
     m.gen.set_state(state["generator"])
     m.perm = state["perm"]

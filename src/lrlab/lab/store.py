@@ -26,9 +26,11 @@ than `stale_after_s`). Saving the run and releasing its claim are one transactio
 takes the file's write lock first (BEGIN IMMEDIATE); on PostgreSQL row locks and the key's unique index do it.
 
 Every failure of the database (a read-only file, directory or user, a lock held longer than the timeout, a
-malformed file, a database of another program, a server that cannot be reached, a bad URL) is a one-line
-ValueError naming the store (a URL's password hidden); a store opened for writing is checked when it opens
-(pages, marker, and a write that is rolled back), before anything is trained.
+malformed file, a database of another program, a server that cannot be reached, a bad URL, a path that is not a
+regular file) is a one-line ValueError naming the store (a URL's password hidden: `display_name`); a store opened
+for writing is checked when it opens (pages, marker, and a write that is rolled back), before anything is trained.
+How a db becomes a URL, how it is shown and how its failures are worded live in lrlab.lab._database (re-exported
+here: `database_url`, `display_name`, `sqlite_path`, `guard`).
 
 All SQL of lrlab lives in this module.
 """
@@ -40,9 +42,9 @@ import hashlib
 import json
 import math
 import os
-import re
 import socket
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -55,6 +57,11 @@ import sqlalchemy as sa
 
 from .. import _check
 from .._paths import DEFAULT_DB
+from ._database import _failure, _file_kind, _secrets
+from ._database import database_url as database_url  # re-exported: the store's public names
+from ._database import display_name as display_name
+from ._database import guard as guard
+from ._database import sqlite_path as sqlite_path
 from .run import Run
 
 FORMAT_VERSION = 3  # bump when the trainer changes what a config produces; old runs then train again
@@ -144,91 +151,6 @@ _META = sa.Table("lrlab_meta", sa.MetaData(), sa.Column("name", sa.Text, primary
                  sa.Column("value", sa.Text, nullable=False))
 _LAYOUTS = {3: {"lrlab_meta", "lrlab_runs", "lrlab_claims"}, 2: {"lrlab_meta", "runs", "claims"}}
 _OPEN_LOCK = 0x6C726C6162  # PostgreSQL: the advisory lock under which a store is created or upgraded ("lrlab")
-
-# primary SQLite result codes (sqlite3.Error.sqlite_errorcode & 0xFF)
-_PERM, _BUSY, _LOCKED, _READONLY, _CORRUPT, _CANTOPEN, _NOTADB = 3, 5, 6, 8, 11, 14, 26
-# PostgreSQL SQLSTATEs: lock_not_available, query_canceled, deadlock_detected; read_only_sql_transaction,
-# insufficient_privilege; and the classes of connection, authentication and unknown database failures
-_PG_LOCKED, _PG_DENIED, _PG_UNREACHABLE = {"55P03", "57014", "40P01"}, {"25006", "42501"}, ("08", "28", "3D")
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def database_url(db: str | Path) -> str:
-    """The SQLAlchemy URL of a run store (or of an Optuna storage sharing its database).
-
-    A plain path (any Path, or a string without `scheme://`) is an SQLite file: `sqlite:///<absolute path>`.
-    `postgresql://` (and `postgres://`) is given the installed driver, psycopg 3: `postgresql+psycopg://`. Other
-    URLs are returned as they are. This is the one place that turns a `db` into a URL.
-
-    Args:
-        db: a path or an SQLAlchemy URL.
-
-    Raises:
-        ValueError: a URL SQLAlchemy cannot read (one line, the password hidden).
-
-    Examples:
-        >>> from lrlab.lab.store import database_url
-        >>> database_url("postgresql://me:secret@db.example:5432/runs")
-        'postgresql+psycopg://me:secret@db.example:5432/runs'
-        >>> database_url("runs.db").startswith("sqlite:///") and database_url("runs.db").endswith("/runs.db")
-        True
-    """
-    if isinstance(db, Path) or not _SCHEME.match(str(db)):
-        return "sqlite:///" + str(Path(db).expanduser().absolute())
-    url = _parse_url(str(db))
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
-    return url.render_as_string(hide_password=False)
-
-
-def display_name(db: str | Path) -> str:
-    """How a run store (or storage) is named in messages: a path as given, a URL with its password hidden.
-
-    Every error message and listing names the store this way, so a password never reaches a terminal or a log.
-
-    Args:
-        db: a path or an SQLAlchemy URL.
-
-    Examples:
-        >>> from lrlab.lab.store import display_name
-        >>> display_name("postgresql://me:secret@db.example:5432/runs")
-        'postgresql://me:***@db.example:5432/runs'
-        >>> display_name("lrlab-runs/runs.db")
-        'lrlab-runs/runs.db'
-    """
-    if isinstance(db, Path) or not _SCHEME.match(str(db)):
-        return str(db)
-    return _parse_url(str(db)).render_as_string(hide_password=True)
-
-
-def sqlite_path(db: str | Path) -> Path | None:
-    """The SQLite file a run store's db names (a plain path or an sqlite:/// URL); None for a database server.
-
-    The CLI uses it to tell "no store yet" (a file that does not exist) from a server it must connect to.
-
-    Args:
-        db: a path or an SQLAlchemy URL.
-
-    Examples:
-        >>> from lrlab.lab.store import sqlite_path
-        >>> sqlite_path("sqlite:////tmp/runs.db")
-        PosixPath('/tmp/runs.db')
-        >>> sqlite_path("postgresql://me@db.example/runs") is None
-        True
-    """
-    url = sa.engine.make_url(database_url(db))
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    return Path(url.database)
-
-
-def _parse_url(text: str) -> sa.engine.URL:
-    try:
-        return sa.engine.make_url(text)
-    except (sa.exc.ArgumentError, ValueError) as exc:
-        shown = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", text)
-        raise ValueError(f"the run store {shown!r}: not a database URL SQLAlchemy can read ({exc})") from None
-
 
 def config_key(config: dict[str, Any]) -> str | None:
     """The identity of a run's config: equal keys train the same thing; None when the schedule has no config.
@@ -344,7 +266,7 @@ class Store:
         self.url = database_url(db)
         url = sa.engine.make_url(self.url)
         self.name = display_name(db)
-        self._password = url.password
+        self._secrets = _secrets(url)
         self.path: Path | None = None
         if url.get_backend_name() == "sqlite":
             if url.database in (None, "", ":memory:") or str(url.database).startswith("file:"):
@@ -381,6 +303,11 @@ class Store:
         assert path is not None
         if path.is_dir():
             raise ValueError(f"db must be a file, got the directory {self.name!r}")
+        with contextlib.suppress(OSError):  # a FIFO would hang SQLite's open, a device read or write for ever
+            mode = path.stat().st_mode
+            if not stat.S_ISREG(mode):
+                raise ValueError(f"the run store {self.name!r} is not a regular file (a {_file_kind(mode)}); give "
+                                 "an SQLite file or a database URL")
         if self.readonly:
             if not path.exists():
                 raise ValueError(f"no run store at {self.name!r}")
@@ -435,27 +362,7 @@ class Store:
     # -- errors and transactions ------------------------------------------------------------------
     def _error(self, exc: BaseException) -> ValueError:
         """One line naming the store for a failure of the database, the server or the file system."""
-        where = self.name
-        orig = getattr(exc, "orig", None) or exc
-        text = " ".join(str(orig).split()) or type(orig).__name__
-        if self._password:
-            text = text.replace(self._password, "***")
-        code = (getattr(orig, "sqlite_errorcode", None) or 0) & 0xFF
-        state = str(getattr(orig, "sqlstate", None) or "")
-        if code in (_BUSY, _LOCKED) or state in _PG_LOCKED:
-            return ValueError(f"the run store {where!r} is locked: another process holds it "
-                              f"(waited {self.timeout:g} s)")
-        if code in (_CORRUPT, _NOTADB):
-            return ValueError(f"{where!r} is not a valid lrlab run store: {text}")
-        if code in (_READONLY, _CANTOPEN, _PERM) or isinstance(orig, PermissionError):
-            return ValueError(f"cannot write the run store {where!r}: {text} (is the file or its directory "
-                              "read-only?)")
-        if state in _PG_DENIED:
-            return ValueError(f"cannot write the run store {where!r}: {text} (may this user write there?)")
-        if self.path is None and isinstance(exc, sa.exc.OperationalError) and (
-                not state or state.startswith(_PG_UNREACHABLE)):
-            return ValueError(f"cannot reach the run store {where!r}: {text}")
-        return ValueError(f"the run store {where!r}: {text}")
+        return _failure(self.name, exc, secrets=self._secrets, timeout=self.timeout, server=self.path is None)
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:

@@ -82,8 +82,8 @@ def storage_url(storage: str | Path | None) -> str:
     """The SQLAlchemy URL of a tune storage: the study's and the run store's (one database holds both).
 
     None is DEFAULT_STORAGE (lrlab-runs/tune.db); the rest is `store.database_url`'s rule: a path is an SQLite file,
-    made absolute so every worker finds the same file, and its folder is created; postgresql:// is read as
-    psycopg 3.
+    made absolute so every worker finds the same file; postgresql:// is read as psycopg 3. Nothing is opened or
+    created here: `tune` opens the storage as a run store first (`check_storage`), before Optuna touches it.
 
     Args:
         storage: an SQLite file path, an SQLAlchemy URL, or None.
@@ -92,15 +92,11 @@ def storage_url(storage: str | Path | None) -> str:
         ValueError: an empty or non-string storage, a directory, or a URL SQLAlchemy cannot read.
 
     Examples:
-        >>> import tempfile
-        >>> from pathlib import Path
         >>> from lrlab.lab.tune import storage_url
         >>> storage_url("postgresql://me@db.example:5432/lrlab")
         'postgresql+psycopg://me@db.example:5432/lrlab'
-        >>> with tempfile.TemporaryDirectory() as folder:
-        ...     url = storage_url(Path(folder) / "studies" / "tune.db")
-        ...     print(url.startswith("sqlite:///"), (Path(folder) / "studies").is_dir())
-        True True
+        >>> storage_url("studies/tune.db").startswith("sqlite:////")
+        True
     """
     from .store import database_url, sqlite_path
 
@@ -110,10 +106,42 @@ def storage_url(storage: str | Path | None) -> str:
         raise _check.fail("tune", "storage", "a database URL or an SQLite file path", storage)
     url = database_url(storage)
     path = sqlite_path(url)
-    if path is not None:
-        if path.is_dir():
-            raise ValueError(f"tune: storage must be a file or a URL, got the directory {str(path)!r}")
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if path is not None and path.is_dir():
+        raise ValueError(f"tune: storage must be a file or a URL, got the directory {str(path)!r}")
+    return url
+
+
+def check_storage(storage: str | Path | None) -> str:
+    """Open a tune storage as a run store, before Optuna touches it; its URL when it can hold a study and runs.
+
+    The run store's checks decide (lrlab.lab.store.Store, opened for writing): a file that is not a regular file,
+    not SQLite or damaged, a database of another program (left unchanged: Optuna has not created its tables yet), a
+    store of a newer schema, a server that cannot be reached, a URL without a driver: each is one line, before
+    anything is trained. A new storage gets the run store's tables (Optuna adds its own beside them).
+
+    Args:
+        storage: an SQLite file path, an SQLAlchemy URL, or None (DEFAULT_STORAGE).
+
+    Raises:
+        ValueError: a storage that cannot hold a study and runs (one line naming it, its password hidden).
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from lrlab.lab.tune import check_storage
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     url = check_storage(Path(folder) / "studies" / "tune.db")
+        ...     print(url.startswith("sqlite:///"), (Path(folder) / "studies" / "tune.db").is_file())
+        True True
+        >>> check_storage("sqlite:///:memory:")
+        Traceback (most recent call last):
+        ...
+        ValueError: the run store 'sqlite:///:memory:': give an SQLite file (sqlite:///path.db), not an in-memory...
+    """
+    from .store import Store
+
+    url = storage_url(storage)
+    Store(DEFAULT_STORAGE if storage is None else storage).close()
     return url
 
 
@@ -218,27 +246,40 @@ def _storage(s: _Settings) -> Any:
     return storage
 
 
+def _guard(url: str) -> Any:
+    """The run store's one-line errors for a failure of the storage's database under Optuna (lrlab.lab.store.guard),
+    Optuna's StorageInternalError read by its cause."""
+    from optuna.exceptions import StorageInternalError
+
+    from .store import guard
+
+    return guard(url, wrapped=(StorageInternalError,))
+
+
 def _open_study(s: _Settings, worker: int) -> Any:
     """The study (created, or joined: then its settings must be these), its sampler seeded for this worker."""
     import optuna
 
+    from .store import display_name
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = _storage(s)
-    study = optuna.create_study(storage=storage, study_name=s.study, direction=s.direction, load_if_exists=True,
-                                sampler=_sampler(s.sampler, None), pruner=_pruner(s.pruner, s.epochs))
-    mine = s.fingerprint()
-    theirs = study.user_attrs.get("lrlab")
-    if theirs is None:
-        study.set_user_attr("lrlab", mine)
-    elif theirs != mine:
-        differ = sorted(k for k in mine if theirs.get(k) != mine[k])
-        raise ValueError(f"tune: study {s.study!r} in {s.url} was started with other settings ({', '.join(differ)}); "
-                         "give another --study, or the same settings to join it")
-    if study.direction.name.lower() != s.direction:
-        raise ValueError(f"tune: study {s.study!r} {study.direction.name.lower()}s, not {s.direction}")
-    # seeds: worker i of this machine seed + i; a worker joining a study with trials also adds their count, so
-    # machines that join at different moments do not draw the same candidates
-    study.sampler = _sampler(s.sampler, s.seed + worker + len(study.get_trials(deepcopy=False)))
+    with _guard(s.url):  # a failure of the database is the run store's one line
+        storage = _storage(s)
+        study = optuna.create_study(storage=storage, study_name=s.study, direction=s.direction, load_if_exists=True,
+                                    sampler=_sampler(s.sampler, None), pruner=_pruner(s.pruner, s.epochs))
+        mine = s.fingerprint()
+        theirs = study.user_attrs.get("lrlab")
+        if theirs is None:
+            study.set_user_attr("lrlab", mine)
+        elif theirs != mine:
+            differ = sorted(k for k in mine if theirs.get(k) != mine[k])
+            raise ValueError(f"tune: study {s.study!r} in {display_name(s.url)} was started with other settings "
+                             f"({', '.join(differ)}); give another --study, or the same settings to join it")
+        if study.direction.name.lower() != s.direction:
+            raise ValueError(f"tune: study {s.study!r} {study.direction.name.lower()}s, not {s.direction}")
+        # seeds: worker i of this machine seed + i; a worker joining a study with trials also adds their count, so
+        # machines that join at different moments do not draw the same candidates
+        study.sampler = _sampler(s.sampler, s.seed + worker + len(study.get_trials(deepcopy=False)))
     return study
 
 
@@ -845,15 +886,15 @@ def tune(
     epochs = int(resolved.epochs)
     steps = epochs * resolved.steps_per_epoch(len(data.train))
     peak = task.lr
-    if space is None:
-        if peak_from_find:
-            peak = find_peak(task, optimizer=optimizer, batch_size=batch_size, **optimizer_kwargs)
-        space = default_space(steps, peak)
-    space_text = Space(space).text
+    space_text = None if space is None else Space(space).text
     metric, direction = _objective(task_ranking(task, len(data.val) > 0))
-    url = storage_url(storage)
     if study is not None and (not isinstance(study, str) or not study.strip()):
         raise _check.fail("tune", "study", "a non-empty name", study)
+    url = check_storage(storage)  # before Optuna touches the database, and before anything trains (find_peak too)
+    if space_text is None:
+        if peak_from_find:
+            peak = find_peak(task, optimizer=optimizer, batch_size=batch_size, **optimizer_kwargs)
+        space_text = Space(default_space(steps, peak)).text
     fc = None
     if forecast:
         print(f"tune: fitting the forecast law to 3 runs at rate {peak:g} (trained or reused from the run store)…",
@@ -882,7 +923,7 @@ def tune(
             run_worker(settings, 0)
         else:
             _run_processes(settings, workers)
-    with quiet():
+    with quiet(), _guard(url):
         the_study = optuna.load_study(study_name=name, storage=_storage(settings))
     frame = trials_frame(the_study)
     comparison, board = confirm_best(the_study, task, confirm, seeds, seed=seed, epochs=epochs, db=url,
