@@ -208,3 +208,20 @@ def test_the_cli_takes_a_file_and_function(tmp_path):
                          text=True, timeout=60)
     assert bad.returncode == 2 and "experiment file 'nowhere.py' does not exist" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_registered_task_of_another_version_is_not_reused(tmp_path):
+    import dataclasses
+
+    from lrlab.lab import get_task
+
+    db = tmp_path / "runs.db"
+    or3 = get_task("or3")
+    first = compare(or3, ["constant(0.5)"], epochs=2, db=db, progress=False).runs[0]
+    same = compare(or3, ["constant(0.5)"], epochs=2, db=db, progress=False).runs[0]
+    bumped = compare(dataclasses.replace(or3, version="2"), ["constant(0.5)"], epochs=2, db=db, progress=False).runs[0]
+    assert not first.reused and same.reused and not bumped.reused
+    assert "task_identity" not in first.config  # keys of unversioned tasks are as before
+    assert bumped.config["task_identity"] == {"version": "2"}
+    with pytest.raises(ValueError, match="version must be a string"):
+        dataclasses.replace(or3, version=2)

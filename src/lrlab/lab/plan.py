@@ -83,6 +83,6 @@ def plan(
         "plateau": None if opts.plateau is None else opts.plateau.settings(),
         "dtype": dtype,
     }
-    if task.identity:  # the task's own identity (its data's hash, its sizes): see Task.identity
-        config["task_identity"] = dict(task.identity)
+    if task.identity or task.version:  # the task's own identity (its data's hash, its sizes, its version)
+        config["task_identity"] = {**task.identity, **({"version": task.version} if task.version else {})}
     return Plan(task=task, data=data, schedule=sched, options=opts, config=config)

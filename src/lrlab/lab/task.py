@@ -115,6 +115,9 @@ class Task:
     identity: what tells this task's runs apart beyond its name and the run's options, JSON-safe (e.g. the data's
     sha256 and sizes chosen by the task's options); every run records it in its config as "task_identity" (the
     store's key includes it, so runs on other data are never reused). Empty for tasks whose name says it all.
+    version: bump it when the task's model, data or loss change under the same name (as an experiment's version):
+    it joins the identity, so runs of the earlier version are never reused. "" (the default) adds nothing, so the
+    keys of runs stored before versions existed stay as they were.
     Before a task's first run trains, the lab runs its model once on the first batch and refuses, naming the task,
     what its loop cannot train (a model that is not a torch module, probabilities under a logits loss, outputs
     shaped wrong for the loss, integer inputs, a model that fails): see `lrlab.lab.task_check`.
@@ -133,6 +136,7 @@ class Task:
     options: dict[str, Any] = field(default_factory=dict)
     unit: str = "epochs"
     identity: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
 
     def __post_init__(self) -> None:
         who = f"Task {self.name!r}"
@@ -143,6 +147,8 @@ class Task:
         object.__setattr__(self, "epochs", _check.whole(who, "epochs", self.epochs, 1))
         object.__setattr__(self, "batch_size", _check.whole(who, "batch_size", self.batch_size, 1, optional=True))
         object.__setattr__(self, "lr", _check.positive(who, "lr", self.lr))
+        if not isinstance(self.version, str):
+            raise _check.fail(who, "version", "a string (bump it when the task changes)", self.version)
         if not callable(self.load) or not callable(self.model):
             raise ValueError(f"Task {self.name!r}: load and model must be callables")
 
