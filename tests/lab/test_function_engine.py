@@ -225,3 +225,12 @@ def test_a_registered_task_of_another_version_is_not_reused(tmp_path):
     assert bumped.config["task_identity"] == {"version": "2"}
     with pytest.raises(ValueError, match="version must be a string"):
         dataclasses.replace(or3, version=2)
+
+
+def test_cooldowns_refuse_a_training_function_in_one_line():
+    from lrlab.lab import cooldowns
+
+    for target in (fn_torch.tiny_torch, "train.py:tiny_torch"):
+        with pytest.raises(ValueError, match=r"^cooldowns trains built-in and registered tasks only, not a training "
+                                             r"function \(.*\): it branches each cooldown from a checkpoint"):
+            cooldowns(target, "wsd(0.1)", steps=10, db=None)

@@ -82,10 +82,13 @@ def cmd_cooldowns(args: argparse.Namespace) -> int:
     """
     from ..lab.compare import ENGINES
     from ..lab.cooldowns import check_fraction, check_spec
+    from ..lab.options import resolve_task
     from ..lab.task import DTYPES, OPTIMIZERS, get_task
     from ..lab.train import DEVICES
 
     options = {"data_dir": args.data_dir} if args.data_dir else {}
+    resolve_task(args.task, "cooldowns", "it branches each cooldown from a checkpoint of the built-in loop's "
+                 "state")  # a training function's reference: refused here, in one line
     task = get_task(args.task, **options)
     spec = check_spec(args.spec, who="")
     at = _at(args.at)

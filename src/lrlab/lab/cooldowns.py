@@ -349,7 +349,7 @@ def cooldowns(
         >>> [r.config["schedule"] for r in result.cosine]
         ['cosine(0.5, decay_steps=5)', 'cosine(0.5, decay_steps=10)']
     """
-    task = resolve_task(task)
+    task = resolve_task(task, "cooldowns", "it branches each cooldown from a checkpoint of the built-in loop's state")
     sched = check_spec(spec)
     at = check_at(at)
     fraction = check_fraction(fraction)

@@ -39,10 +39,17 @@ TASK_DEFAULT = _TaskDefault()
 _SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed accepts
 
 
-def resolve_task(task: Task | str) -> Task:
-    """A Task given itself or by its registered name."""
+def resolve_task(task: Task | str, who: str = "", why: str = "it needs the lab's own loop") -> Task:
+    """A Task given itself or by its registered name; a training function (an Experiment, or a reference such as
+    "train.py:NAME") is refused in one line naming `who`, the study that trains only tasks, and `why`."""
+    from .experiment import Experiment, is_reference
+
     if isinstance(task, Task):
         return task
+    if isinstance(task, Experiment) or is_reference(task):
+        name = task.name if isinstance(task, Experiment) else task
+        raise ValueError(f"{who or 'this study'} trains built-in and registered tasks only, not a training function "
+                         f"({name}): {why}")
     if isinstance(task, str):
         return get_task(task)
     raise ValueError(f"task must be a Task or a task name, got {_check.shown(task)}")
