@@ -58,13 +58,22 @@ def test_specs_cover_every_kind():
     assert kinds == set(lrlab.KINDS)
 
 
+def _torch_pow_is_libm() -> bool:
+    """Whether torch's float64 power of -0.5 is libm's pow (torch 2.13 computes it as 1 / sqrt(x): 1 ulp off at 2)."""
+    import torch
+
+    return torch.pow(torch.tensor(2.0, dtype=torch.float64), -0.5).item() == math.pow(2.0, -0.5)
+
+
 @pytest.mark.parametrize("spec", SPECS)
 def test_values_equal_schedule_in_float64(spec, float64):
     s = lrlab.parse(spec)
     got, want = values(Schedule(s)), s(STEPS)
-    # Bit for bit except inverse_time: torch computes python_float / tensor as reciprocal * float (1 ulp).
+    # Bit for bit except inverse_time: torch computes python_float / tensor as reciprocal * float (1 ulp); and the
+    # kinds taking a square root's reciprocal where torch computes x ** -0.5 as 1 / sqrt(x) (1 ulp, measured).
     np.testing.assert_allclose(got, want, rtol=4e-16, atol=0)
-    if s.kind != "inverse_time":
+    rsqrt = ("inverse_sqrt" in spec or "1-sqrt" in spec) and not _torch_pow_is_libm()
+    if s.kind != "inverse_time" and not rsqrt:
         np.testing.assert_array_equal(got, want)
 
 
