@@ -17,11 +17,12 @@ from lrlab.lab import experiment
 
 class LabCallback(keras.callbacks.Callback):
     """Tell the run what fit did: each update's loss (Keras's batch `logs["loss"]` is the mean of the epoch so far,
-    so the update's own loss is k * mean_k - (k - 1) * mean_(k-1)), and each epoch's validation metrics."""
+    so the update's own loss is k * mean_k - (k - 1) * mean_(k-1)), and each epoch's validation metrics; a plateau
+    entry's reductions (run.plateau, fed by run.report) go to the optimizer's `lrlab.keras.Schedule`."""
 
-    def __init__(self, run):
+    def __init__(self, run, schedule):
         super().__init__()
-        self.run = run
+        self.run, self.schedule = run, schedule
 
     def on_epoch_begin(self, epoch, logs=None):
         self.mean = 0.0
@@ -33,6 +34,8 @@ class LabCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.run.report(epoch + 1, val_accuracy=logs["val_accuracy"], val_loss=logs["val_loss"])
+        if self.run.plateau is not None:
+            self.schedule.scale, self.schedule.min_lr = self.run.plateau.scale, self.run.plateau.min_lr
         maybe_fail(self.run)
 
 
@@ -59,10 +62,11 @@ def train(run):
     keras.backend.clear_session()
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
                               keras.layers.Dense(2, activation="softmax")])
-    model.compile(optimizer=keras.optimizers.SGD(lrlab.keras.Schedule(run.schedule), momentum=0.9),
+    schedule = lrlab.keras.Schedule(run.schedule)
+    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=BATCH, epochs=run.epochs, validation_data=(xv, yv), shuffle=False, verbose=0,
-              callbacks=[Probe(seen(run), x, y), LabCallback(run)])
+              callbacks=[Probe(seen(run), x, y), LabCallback(run, schedule)])
     return {"test_accuracy": float(model.evaluate(xv, yv, verbose=0)[1])}
 
 

@@ -177,3 +177,21 @@ def test_the_labs_seed_reaches_the_framework(case):
     assert np.array_equal(again.step_loss, first.step_loss)  # the same seed trains the same run
     other = next(r for r in case.comparison.runs if r.label == first.label and r.seed != first.seed)
     assert not np.allclose(other.step_loss, first.step_loss)
+
+
+def test_a_plateau_entry_reduces_the_rate_the_framework_uses(case, request):
+    if case.name == "optax":
+        pytest.skip("lrlab.jax.schedule takes no plateau: the optax loop does not apply run.plateau")
+    if case.name in ("lightning", "transformers"):
+        # run.report reduces the plateau after the epoch's last scheduler.step() has already put the next rate
+        # into the optimizer, so lrlab.torch.Scheduler(opt, ..., plateau=run.plateau) runs ONE update at the old
+        # rate (0.1 where the lab records 0.05); its own report() re-applies the rate at once, run.report cannot
+        request.applymarker(pytest.mark.xfail(strict=True, reason="one update late after a plateau reduction"))
+    # threshold=0.9: an epoch counts as better only with a val_loss under a tenth of the best, so every epoch
+    # after the first is a bad one and (patience 0) halves the rate
+    spec = "constant(0.1)@plateau(factor=0.5, patience=0, threshold=0.9)"
+    run = case.compare(db=None, seeds=1, specs=[spec]).runs[0]
+    used = fn_common.SEEN[(run.label, run.seed)]["rates"]
+    assert run.status == "ok"
+    np.testing.assert_allclose(used, [0.1] * 12 + [0.05] * 6, rtol=1e-6)  # reduced after epoch 2's report
+    np.testing.assert_allclose(run.step_lr, used, rtol=1e-6)  # the lab recorded the rates the framework used
