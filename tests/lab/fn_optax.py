@@ -31,7 +31,10 @@ def loss_fn(params, x, y):
 def train(run):
     x, y, xv, yv = data()
     params = init(jax.random.key(run.seed))
-    opt = optax.sgd(lrlab.jax.schedule(run.schedule), momentum=0.9)
+    if run.plateau is None:
+        opt = optax.sgd(lrlab.jax.schedule(run.schedule), momentum=0.9)
+    else:  # a plateau entry: the rate is the optimizer's state, set before every update to run.lr()
+        opt = optax.inject_hyperparams(optax.sgd)(learning_rate=0.0, momentum=0.9)
     state = opt.init(params)
 
     @jax.jit
@@ -46,10 +49,13 @@ def train(run):
         order = np.random.permutation(len(x))
         for i in range(STEPS_PER_EPOCH):
             batch = order[i * BATCH:(i + 1) * BATCH]
+            if run.plateau is not None:
+                state.hyperparams["learning_rate"] = jnp.asarray(run.lr(), dtype=jnp.float32)
             params, state, loss, updates = step(params, state, x[batch], y[batch])
             run.log_step(loss)
             # the rate optax used: SGD with momentum moves by -rate x the momentum trace
-            trace, u = np.asarray(state[0].trace["b2"], np.float64), np.asarray(updates["b2"], np.float64)
+            momentum = state[0] if run.plateau is None else state.inner_state[0]
+            trace, u = np.asarray(momentum.trace["b2"], np.float64), np.asarray(updates["b2"], np.float64)
             record["rates"].append(float(-u[0] / trace[0]))
         out = logits(params, xv)
         run.report(epoch, val_accuracy=(out.argmax(1) == yv).mean(),
