@@ -90,6 +90,14 @@ def test_three_schedules_two_seeds_are_trained_and_ranked_by_validation(case):
           .round(4).to_string(index=False))
 
 
+def test_the_report_shows_the_ranking_and_every_schedule(case, tmp_path):
+    from lrlab.viz.report import write_report
+
+    html = write_report(case.comparison, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert all(s in html for s in SPECS) and "val_accuracy" in html
+    assert case.comparison.ranking.describe().split(";")[0] in html  # what it is ranked by
+
+
 def test_the_framework_ran_each_update_at_the_schedules_rate(case):
     for run in case.comparison.runs:
         want = parse(run.label).stretch(STEPS)(np.arange(STEPS))
