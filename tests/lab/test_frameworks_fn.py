@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,3 +203,38 @@ def test_a_plateau_entry_reduces_the_rate_the_framework_uses(case, request):
     assert run.status == "ok"
     np.testing.assert_allclose(used, [0.1] * 12 + [0.05] * 6, rtol=1e-6)  # reduced after epoch 2's report
     np.testing.assert_allclose(run.step_lr, used, rtol=1e-6)  # the lab recorded the rates the framework used
+
+
+KERAS_INSIDE = """
+import warnings
+import numpy as np
+from lrlab.lab import compare, experiment
+
+@experiment(epochs=1, steps_per_epoch=2, metric="val_accuracy")
+def inside(run):
+    import keras  # first imported here: the lab could not seed it before the first run
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    h = model.fit(x, y, batch_size=16, verbose=0, validation_data=(x, y))
+    run.report(1, val_accuracy=h.history["val_accuracy"][-1], val_loss=h.history["val_loss"][-1])
+    return {"w": float(model.get_weights()[0][0, 0])}
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    w = [compare(inside, ["constant(0.1)"], seeds=[0], db=None, progress=False).runs[0].metrics["w"]
+         for _ in range(3)]
+print(w[0] != w[1], w[1] == w[2], [str(c.message) for c in caught if c.category is RuntimeWarning])
+"""
+
+
+def test_keras_imported_inside_the_function_is_warned_about():
+    pytest.importorskip("keras")
+    env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", KERAS_INSIDE], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    differs, repeats, warned = out.stdout.strip().split(" ", 2)
+    assert (differs, repeats) == ("True", "True")  # the first run's weights were not the seed's; later ones are
+    assert warned.count("Keras was first imported inside the training function") == 1
+    assert "import keras at the top of the file" in warned
