@@ -135,8 +135,8 @@ def test_the_logged_losses_are_what_the_framework_computed(case):
             np.random.seed(run.seed)
             first = np.random.permutation(len(x))[:fn_common.BATCH]
             params = case.module.init(jax.random.key(run.seed))
-            assert float(case.module.loss_fn(params, x[first], y[first])) == pytest.approx(run.step_loss[0],
-                                                                                            rel=1e-6)
+            by_hand = float(case.module.loss_fn(params, x[first], y[first]))  # not jitted: float32 rounding
+            assert by_hand == pytest.approx(run.step_loss[0], rel=1e-5)
     for run in runs:  # each epoch's training loss is the mean of its logged updates
         per_epoch = np.asarray(run.step_loss).reshape(3, 6).mean(1)
         np.testing.assert_allclose(run.history["loss"], per_epoch, rtol=1e-12)
