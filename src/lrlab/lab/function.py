@@ -1,6 +1,7 @@
 """The function engine: one run of a user's training function (an `Experiment`), with the `run` it is handed.
 
-The lab seeds Python's, numpy's and torch's generators (and Keras's, when it is loaded) with the run's seed, calls
+The lab seeds Python's, numpy's and torch's generators (and Keras's, when it is loaded; a run during which Keras
+is first imported gets a RuntimeWarning: its Keras generator was not seeded) with the run's seed, calls
 `fn(run)`, and records what the function tells it: `run.log_step(loss)` per update, `run.report(epoch, **metrics)`
 per epoch. `report` is where a study stops a run: pruned, diverged (a NaN/inf loss, or one past DIVERGED_FACTOR
 times the first loss seen) or asked to stop; it raises `StopRun`, which the lab catches (the function needs no
@@ -14,6 +15,7 @@ import math
 import random
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -278,6 +280,7 @@ def execute_function(p: FunctionPlan, *, progress: Any = None,
     import pandas as pd
 
     ctx = RunContext(p, on_epoch=on_epoch, progress=progress)
+    keras_seeded = "keras" in sys.modules
     seed_everything(ctx.seed)
     returned, error = None, None
     begin = time.perf_counter()
@@ -288,6 +291,10 @@ def execute_function(p: FunctionPlan, *, progress: Any = None,
     except Exception as exc:  # the user's code failed: stored as failed, the study goes on
         error = _last_line(exc)
     wall = time.perf_counter() - begin
+    if not keras_seeded and "keras" in sys.modules:
+        warnings.warn(f"experiment {p.task.name!r}: Keras was first imported inside the training function, so the "
+                      f"lab could not seed it for run {p.config['label']!r} seed {ctx.seed} (its weights do not "
+                      "repeat for the seed); import keras at the top of the file", RuntimeWarning, stacklevel=2)
     status = "failed" if error is not None else (ctx.status or "ok")
     if status == "ok" and not ctx.rows and returned is None:
         status, error = "failed", "the training function reported no epoch and returned no metrics"
