@@ -58,6 +58,7 @@ from typing import Any
 
 from .. import _check
 from .._paths import DEFAULT_STORAGE
+from .experiment import Experiment
 from .options import TASK_DEFAULT, RunOptions, resolve_task
 from .ranking import Ranking, ranking, task_ranking
 from .space import Space, default_space
@@ -146,6 +147,7 @@ class _Settings:
     forecast: int = 0  # candidates asked per trained trial (0: no forecast)
     fc: Any = None  # the fitted Forecast ranking them
     steps: int = 0  # updates of a trial: the forecasts' horizon
+    budget_steps: int | None = None  # an experiment's budget in steps (None: in epochs)
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings a study is bound to: a worker joining with others is refused."""
@@ -155,6 +157,8 @@ class _Settings:
                "optimizer_kwargs": json.dumps(self.optimizer_kwargs, sort_keys=True, default=repr)}
         if self.forecast:  # only then: studies made before --forecast existed keep their fingerprint
             out["forecast"] = self.forecast
+        if isinstance(self.task, Experiment):  # a training function: its identity (a new version, a new study)
+            out.update(task=self.task.identity, budget_steps=self.budget_steps)
         return out
 
     def options(self) -> RunOptions:
@@ -324,9 +328,10 @@ def _worker_loop(s: _Settings, worker: int) -> int:
 
     if s.threads is not None:
         torch.set_num_threads(s.threads)
-    task = resolve_task(s.task)
+    function = isinstance(s.task, Experiment)
+    task = s.task if function else resolve_task(s.task)
     space = Space(s.space)
-    data = task.load(s.seed)
+    data = None if function else task.load(s.seed)
     study = _open_study(s, worker)
     finished = failed = 0
     while True:
@@ -339,7 +344,12 @@ def _worker_loop(s: _Settings, worker: int) -> int:
                 return finished
             time.sleep(POLL_S)  # others' trials run: wait for them (or for their worker's heartbeat to stop)
             continue
-        told = _run_batch(study, s, task, data, space, min(s.batch, room))
+        if function:  # a user's training function: its trials one after another (lrlab.lab.tune_function)
+            from .tune_function import run_trials
+
+            told = run_trials(study, s, task, space, min(s.batch, room))
+        else:
+            told = _run_batch(study, s, task, data, space, min(s.batch, room))
         finished += told["finished"]
         failed += told["failed"]
         if failed >= max(10, s.trials) and not finished:
@@ -820,7 +830,10 @@ def tune(
     """
     import optuna
 
-    task = resolve_task(task)
+    from .compare import resolve_target
+
+    task = resolve_target(task)
+    function = isinstance(task, Experiment)
     trials = _check.whole("tune", "trials", trials, 1)
     workers = _check.whole("tune", "workers", workers, 1, 512)
     batch = _check.whole("tune", "batch", batch, 1)
@@ -839,18 +852,28 @@ def tune(
         raise ValueError(f"tune: grace_s must exceed heartbeat_s ({heartbeat_s}), got {grace_s}")
     base = RunOptions(optimizer=optimizer, epochs=epochs, batch_size=batch_size, seed=seed,
                       optimizer_kwargs=optimizer_kwargs)
-    data = task.load(seed)
-    resolved = base.resolve(task, data)
-    check_task(task, data, dtype)  # here, not in the first trial's plan: a refused task would fail every trial
-    epochs = int(resolved.epochs)
-    steps = epochs * resolved.steps_per_epoch(len(data.train))
-    peak = task.lr
-    if space is None:
-        if peak_from_find:
-            peak = find_peak(task, optimizer=optimizer, batch_size=batch_size, **optimizer_kwargs)
-        space = default_space(steps, peak)
-    space_text = Space(space).text
-    metric, direction = _objective(task_ranking(task, len(data.val) > 0))
+    budget_steps = None
+    if function:  # a user's training function (lrlab.lab.tune_function)
+        from .tune_function import prepare
+
+        got = prepare(task, space, epochs=epochs, peak_from_find=peak_from_find, batch_size=batch_size,
+                      dtype=dtype, forecast=forecast, optimizer=optimizer, **optimizer_kwargs)
+        epochs, steps, budget_steps, peak = got["epochs"], got["steps"], got["budget_steps"], got["peak"]
+        space_text, metric, direction = got["space"], got["metric"], got["direction"]
+    else:
+        data = task.load(seed)
+        resolved = base.resolve(task, data)
+        check_task(task, data, dtype)  # here, not in the first trial's plan: a refused task would fail every trial
+        epochs = int(resolved.epochs)
+        steps = epochs * resolved.steps_per_epoch(len(data.train))
+        peak = task.lr
+        if space is None:
+            if peak_from_find:
+                peak = find_peak(task, optimizer=optimizer, batch_size=batch_size, **optimizer_kwargs)
+            space = default_space(steps, peak)
+        space_text = Space(space).text
+        metric, direction = _objective(task_ranking(task, len(data.val) > 0))
+    budget = {"epochs": None, "steps": budget_steps} if budget_steps else {"epochs": epochs}
     url = storage_url(storage)
     if study is not None and (not isinstance(study, str) or not study.strip()):
         raise _check.fail("tune", "study", "a non-empty name", study)
@@ -859,18 +882,21 @@ def tune(
         print(f"tune: fitting the forecast law to 3 runs at rate {peak:g} (trained or reused from the run store)…",
               file=sys.stderr, flush=True)
         fc = fit_forecast(task, peak, steps, seed=seed, db=url, progress=progress, optimizer=optimizer,
-                          epochs=epochs, batch_size=batch_size, dtype=dtype, device=device, **optimizer_kwargs)
+                          batch_size=batch_size, dtype=dtype, device=device, **budget, **optimizer_kwargs)
         print(f"tune: forecast {fc.summary()}", file=sys.stderr)
         if fc.warning:
             print(f"tune: WARNING: {fc.warning}\ntune: --forecast falls back to the plain search (every asked trial "
                   "is trained)", file=sys.stderr, flush=True)
-    settings = _Settings(task=_picklable(task), space=space_text, epochs=epochs, trials=trials, batch=batch,
-                         seed=seed, sampler=sampler, pruner=pruner, url=url, study=study or "", metric=metric,
-                         direction=direction, optimizer=optimizer, batch_size=batch_size,
+    settings = _Settings(task=task if function else _picklable(task), space=space_text, epochs=epochs, trials=trials,
+                         batch=batch, seed=seed, sampler=sampler, pruner=pruner, url=url, study=study or "",
+                         metric=metric, direction=direction, optimizer=optimizer, batch_size=batch_size,
                          optimizer_kwargs=dict(optimizer_kwargs), dtype=dtype, device=device,
                          heartbeat_s=heartbeat_s, grace_s=grace_s, threads=threads,
                          forecast=forecast if fc is not None and not fc.warning else 0,
-                         fc=fc if fc is not None and not fc.warning else None, steps=steps)
+                         fc=fc if fc is not None and not fc.warning else None, steps=steps,
+                         budget_steps=budget_steps)
+    if function and workers > 1:
+        pickle.dumps(task)  # an experiment without a reference: its one-line ValueError before the study starts
     if study is None:
         settings = dataclasses.replace(settings, study=_study_name(settings))
     name = settings.study
@@ -885,9 +911,9 @@ def tune(
     with quiet():
         the_study = optuna.load_study(study_name=name, storage=_storage(settings))
     frame = trials_frame(the_study)
-    comparison, board = confirm_best(the_study, task, confirm, seeds, seed=seed, epochs=epochs, db=url,
-                                     optimizer=optimizer, batch_size=batch_size, dtype=dtype, device=device,
-                                     progress=progress, **optimizer_kwargs)
+    comparison, board = confirm_best(the_study, task, confirm, seeds, seed=seed, db=url, optimizer=optimizer,
+                                     batch_size=batch_size, dtype=dtype, device=device, progress=progress, **budget,
+                                     **optimizer_kwargs)
     if board is not None and not board.empty:
         best_spec = str(board["schedule"].iloc[0])
     elif best_trials(the_study, 1):
