@@ -5,6 +5,7 @@ lab stops it when the loss explodes, and the forecast fits the steps the functio
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -183,3 +184,11 @@ def test_forecast_fits_the_steps_a_function_logged(tmp_path):
     silent = compare(no_steps, ["constant(0.1)"], db=None, progress=False).runs
     with pytest.raises(ValueError, match=r"logged no per-step losses: its training function must call run.log_step"):
         F.fit(silent)
+
+
+def test_worker_processes_get_the_experiment_by_reference_and_share_the_count(tmp_path):
+    result = tune(fn_torch.tiny_torch, "constant(loguniform(1e-2, 1))", trials=4, epochs=2, confirm=0, workers=2,
+                  threads=1, storage=tmp_path / "t.db", progress=False, sampler="random", pruner="none")
+    trials = result.trials
+    assert (trials["state"] == "COMPLETE").sum() in (4, 5)  # one more only where both asked at the same moment
+    assert (trials["epochs"] == 2).all() and not trials["worker"].str.endswith(f":{os.getpid()}").any()

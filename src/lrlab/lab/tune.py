@@ -344,10 +344,10 @@ def _worker_loop(s: _Settings, worker: int) -> int:
                 return finished
             time.sleep(POLL_S)  # others' trials run: wait for them (or for their worker's heartbeat to stop)
             continue
-        if function:  # a user's training function: its trials one after another (lrlab.lab.tune_function)
+        if function:  # a user's training function: one trial, then count again (lrlab.lab.tune_function)
             from .tune_function import run_trials
 
-            told = run_trials(study, s, task, space, min(s.batch, room))
+            told = run_trials(study, s, task, space, 1)
         else:
             told = _run_batch(study, s, task, data, space, min(s.batch, room))
         finished += told["finished"]
