@@ -79,6 +79,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     Examples:
         $ lrlab forecast mnist1d --fit "cosine(0.05)" "constant(0.05)" "wsd(0.05)" --predict "one_cycle(0.05)"
         $ lrlab forecast mnist1d --fit 12 13 14 --predict "wsd(0.05, decay='1-sqrt')" --check --out fc/
+        $ lrlab forecast path/to/train.py:my_model --fit 21 22 23 --predict "one_cycle(0.05)"
     """
     from pathlib import Path
 

@@ -367,10 +367,13 @@ def cmd_find(args: argparse.Namespace) -> int:
     --end (exponentially, or linearly with --linear), once per seed (--seeds, default 3), stopping early when the
     smoothed loss passes 4x its best. It prints the curves, the suggestions of the rules valley, steep, minimum,
     slide and gradient with their spread over the seeds, and specs ready for `lrlab compare`; -o writes the picture.
+    TASK may be a training function of the user's (path/to/train.py:NAME): the sweep is handed to it as its
+    schedule, and the lab stops it inside run.log_step (lrlab.lab.find.find_function).
 
     Examples:
         $ lrlab find digits
         $ lrlab find mnist1d --steps 200 --seeds 5 --optimizer adam -o find.png
+        $ lrlab find path/to/train.py:my_model --start 1e-5 --end 10 --steps 200
     """
     from ..lab.experiment import Experiment
     from ..lab.task import OPTIMIZERS

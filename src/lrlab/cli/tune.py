@@ -81,12 +81,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
     trials train again on --seeds fresh seeds with the full budget: that leaderboard, ranked by the mean validation
     metric with the test metric beside it, is the answer. The study lives
     in --storage (SQLite by default, postgresql://... for many machines); the same command resumes it, and the same
-    --storage and --study on another machine joins it.
+    --storage and --study on another machine joins it. TASK may be a training function of the user's
+    (path/to/train.py:NAME): its trials call it one after another, pruned inside it (lrlab.lab.tune_function).
 
     Examples:
         $ lrlab tune or3 --trials 16 --epochs 3 --confirm 2 --seeds 2
         $ lrlab tune mnist1d --space "wsd(loguniform(1e-3, 1), decay=choice('linear', '1-sqrt'))" --workers 2
         $ lrlab tune mnist1d --storage postgresql://user@host/db --study shared --workers 4
+        $ lrlab tune path/to/train.py:my_model --space "cosine(loguniform(1e-3, 1))" --trials 32 --workers 2
     """
     from ..lab.experiment import Experiment
     from ..lab.space import Space

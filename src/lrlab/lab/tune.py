@@ -35,6 +35,10 @@ trials do not count towards `trials`, which stays the number of trained ones. Th
 loss, a proxy for the validation metric; a plateau branch is forecast by its schedule alone; and the law knows
 nothing of divergence, so it favours more rate area (higher peaks) beyond the fitting runs' rate. When the fit
 carries a warning (the law does not hold on the task) it is printed and the search falls back to the plain one.
+
+A user's training function (`lrlab.lab.experiment`, or its reference "path/to/train.py:name") is searched the same
+way, its trials one call of the function after another, pruned inside the function at `run.report`, judged by its
+declared metric: lrlab.lab.tune_function says what differs.
 """
 
 from __future__ import annotations
@@ -779,8 +783,10 @@ def tune(
     every epoch, and the `confirm` best trials train again on `seeds` fresh seeds (see the module docstring).
 
     Args:
-        task: a Task or a task name.
-        space: the search space (lrlab.lab.space syntax); None: the default space.
+        task: a Task or a task name, or a user's training function declared with `lrlab.lab.experiment` (or its
+            reference, "path/to/train.py:name"): trials call it one after another (lrlab.lab.tune_function).
+        space: the search space (lrlab.lab.space syntax); None: the default space (for a training function, with
+            peak_from_find only: it declares no rate).
         trials: the study's total number of finished trials, however many workers joined.
         epochs: epochs per trial (None: the task's).
         storage: an SQLite path or URL, or postgresql://... (None: lrlab-runs/tune.db); it also holds the run store.
@@ -791,12 +797,12 @@ def tune(
         pruner: asha (successive halving), hyperband, median or none.
         confirm: best trials to confirm (0 skips the confirmation).
         seeds: fresh seeds per confirmed trial: seed+1 .. seed+seeds.
-        batch: trials asked and trained together as one stack.
+        batch: trials asked and trained together as one stack (a training function's are asked one at a time).
         seed: the trials' seed.
         peak_from_find: centre the default space on the range test's valley rate (`find_peak`).
         optimizer: as `lrlab.lab.compare`.
-        batch_size: as `lrlab.lab.compare`.
-        dtype: as `lrlab.lab.compare`.
+        batch_size: as `lrlab.lab.compare` (refused for a training function: it batches its own data).
+        dtype: as `lrlab.lab.compare` (refused for a training function).
         device: as `lrlab.lab.compare`.
         progress: a live view on stderr (and the confirmation's bars).
         heartbeat_s: seconds between Optuna heartbeats of a worker's running trials.
@@ -937,7 +943,7 @@ def confirm_best(
 
     Args:
         study: the optuna Study.
-        task: the Task or its name.
+        task: the Task or its name, or a training function (an Experiment, or its reference).
         k: trials to confirm (0: none).
         seeds: fresh seeds per trial.
         seed: the search's seed (the confirmation uses the next `seeds`).
@@ -1005,13 +1011,14 @@ def _run_processes(s: _Settings, workers: int) -> None:
         raise ValueError(f"tune: {', '.join(bad)} failed; the study keeps every finished trial")
 
 
-def find_peak(task: Task, seeds: int | Iterable[int] = 3, **kwargs: Any) -> float:
+def find_peak(task: Task | Experiment, seeds: int | Iterable[int] = 3, **kwargs: Any) -> float:
     """The valley rate of `lrlab find` on the task (median over seeds, 3 significant digits), to centre a space on.
 
-    `tune(peak_from_find=True)` calls it.
+    `tune(peak_from_find=True)` calls it; on a training function the range test calls the function
+    (`lrlab.lab.find.find_function`).
 
     Args:
-        task: the Task.
+        task: the Task, or an Experiment.
         seeds: a count n (seeds 0..n-1) or a list of seeds.
         **kwargs: `lrlab.lab.find.find_lr`'s options (optimizer, start_lr, end_lr, steps, ...).
 
