@@ -57,12 +57,19 @@ def test_forecast_fits_stored_runs_of_a_function(script, capsys):
     with Store("runs.db") as store:
         ids = [str(s["id"]) for s in store.summaries()]
     capsys.readouterr()
-    code = main(["forecast", script, "--fit", *ids, "--predict", "one_cycle(0.1)", "cosine(0.05)", "--db",
-                 "runs.db"])
+    code = main(["forecast", script, "--fit", *ids, "--predict", "one_cycle(0.1)", "cosine(0.05)", "--check",
+                 "--db", "runs.db", "--no-progress"])
     printed = capsys.readouterr()
     assert code == 0, printed.err
-    assert "fitted on 3 runs" in printed.out and "tiny_torch: forecast final training loss over 18 updates" in \
-        " ".join(printed.out.split())
+    text = " ".join(printed.out.split())
+    assert "fitted on 3 runs" in text and "tiny_torch: forecast final training loss over 18 updates" in text
+    assert "measured" in text and re.search(r"one_cycle\(0\.1\) +│ +[\d.]+ +│ +[\d.]+ +│ +[\d.]+%", printed.out)
+    with Store("runs.db") as store:  # --check trained the two candidates through the function, stored beside
+        assert len(store) == 5
+    code = main(["forecast", "train.py:tiny_torch_v2", "--fit", ids[0], "--predict", "one_cycle(0.1)", "--db",
+                 "runs.db"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"--fit: run {ids[0]} is a run of version '1' of 'tiny_torch', not '2'" in err
 
 
 @pytest.mark.parametrize("argv, message", [
