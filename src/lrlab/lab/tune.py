@@ -859,12 +859,12 @@ def tune(
     base = RunOptions(optimizer=optimizer, epochs=epochs, batch_size=batch_size, seed=seed,
                       optimizer_kwargs=optimizer_kwargs)
     budget_steps = None
-    if function:  # a user's training function (lrlab.lab.tune_function)
+    if function:  # a user's training function (lrlab.lab.tune_function): no rate of its own, no data here
         from .tune_function import prepare
 
         got = prepare(task, space, epochs=epochs, peak_from_find=peak_from_find, batch_size=batch_size,
-                      dtype=dtype, forecast=forecast, optimizer=optimizer, **optimizer_kwargs)
-        epochs, steps, budget_steps, peak = got["epochs"], got["steps"], got["budget_steps"], got["peak"]
+                      dtype=dtype, forecast=forecast)
+        epochs, steps, budget_steps, peak = got["epochs"], got["steps"], got["budget_steps"], None
         space_text, metric, direction = got["space"], got["metric"], got["direction"]
     else:
         data = task.load(seed)
@@ -873,16 +873,17 @@ def tune(
         epochs = int(resolved.epochs)
         steps = epochs * resolved.steps_per_epoch(len(data.train))
         peak = task.lr
-        if space is None:
-            if peak_from_find:
-                peak = find_peak(task, optimizer=optimizer, batch_size=batch_size, **optimizer_kwargs)
-            space = default_space(steps, peak)
-        space_text = Space(space).text
+        space_text = None if space is None else Space(space).text
         metric, direction = _objective(task_ranking(task, len(data.val) > 0))
     budget = {"epochs": None, "steps": budget_steps} if budget_steps else {"epochs": epochs}
-    url = storage_url(storage)
     if study is not None and (not isinstance(study, str) or not study.strip()):
         raise _check.fail("tune", "study", "a non-empty name", study)
+    url = storage_url(storage)
+    if peak_from_find and (space_text is None or (function and forecast)):  # a function's forecast: its rate
+        size = {} if function else {"batch_size": batch_size}
+        peak = find_peak(task, optimizer=optimizer, **size, **optimizer_kwargs)
+    if space_text is None:
+        space_text = Space(default_space(steps, peak)).text
     fc = None
     if forecast:
         print(f"tune: fitting the forecast law to 3 runs at rate {peak:g} (trained or reused from the run store)…",

@@ -30,8 +30,11 @@ from .options import TASK_DEFAULT, RunOptions
 
 
 def prepare(exp: Experiment, space: str | None, *, epochs: int | None, peak_from_find: bool, batch_size: Any,
-            dtype: str | None, forecast: int = 0, **options: Any) -> dict[str, Any]:
+            dtype: str | None, forecast: int = 0) -> dict[str, Any]:
     """What `tune` needs of an experiment before its study starts: the budget, the space and the objective.
+
+    Nothing trains here: with peak_from_find `tune` runs the range test on the function (`find_peak`) once its
+    storage is checked, and centres the default space on its valley.
 
     Args:
         exp: the Experiment.
@@ -41,11 +44,11 @@ def prepare(exp: Experiment, space: str | None, *, epochs: int | None, peak_from
         batch_size: must be left at its default (the function batches its own data).
         dtype: must be None (the function picks its own).
         forecast: tune's forecast=M (its three fitting runs need a rate: peak_from_find).
-        **options: the optimizer name and options the function reads from `run.options` (optimizer=, ...).
 
     Returns:
         {"epochs", "steps" (total updates, or 0 when unknown), "budget_steps" (the budget in steps, or None),
-        "space" (a space text), "peak" (the default space's centre, or None), "metric", "direction"}.
+        "space" (the given space's text, or None: the default one, around the range test's valley), "metric",
+        "direction"}.
 
     Raises:
         ValueError: batch_size or dtype given, no budget, no space and no peak_from_find, or a budget in steps
@@ -68,8 +71,8 @@ def prepare(exp: Experiment, space: str | None, *, epochs: int | None, peak_from
         ValueError: tune: experiment 'mine' has no default rate to centre a space on: give space= (--space) or ...
     """
     from .compare import target_ranking
-    from .space import Space, default_space
-    from .tune import _objective, find_peak
+    from .space import Space
+    from .tune import _objective
 
     who = f"experiment {exp.name!r}"
     if batch_size is not TASK_DEFAULT:
@@ -84,24 +87,18 @@ def prepare(exp: Experiment, space: str | None, *, epochs: int | None, peak_from
     if run_epochs is None:
         raise ValueError(f"tune: {who} has a budget of {budget_steps} steps but no steps_per_epoch, and the pruner "
                          "counts epochs: declare steps_per_epoch in @experiment(...)")
-    peak = None
-    if space is None:
-        if not peak_from_find:
-            raise ValueError(f"tune: {who} has no default rate to centre a space on: give space= (--space) or "
-                             "peak_from_find=True (--peak-from-find)")
+    if space is None and not peak_from_find:
+        raise ValueError(f"tune: {who} has no default rate to centre a space on: give space= (--space) or "
+                         "peak_from_find=True (--peak-from-find)")
     if forecast and not peak_from_find:
         raise ValueError(f"tune: forecast={forecast} fits its law to runs at a rate {who} does not declare: add "
                          "peak_from_find=True (--peak-from-find)")
     if (space is None or forecast) and total is None:
         raise ValueError(f"tune: {who} declares no steps_per_epoch, so the default space and the forecast cannot "
                          "size their schedules: declare it in @experiment(...)")
-    if peak_from_find:
-        peak = find_peak(exp, **options)
-    if space is None:
-        space = default_space(int(total), peak)
     metric, direction = _objective(target_ranking(exp))
     return {"epochs": int(run_epochs), "steps": int(total or 0), "budget_steps": budget_steps,
-            "space": Space(space).text, "peak": peak, "metric": metric, "direction": direction}
+            "space": None if space is None else Space(space).text, "metric": metric, "direction": direction}
 
 
 def run_trials(study: Any, s: Any, exp: Experiment, space: Any, k: int) -> dict[str, Any]:
