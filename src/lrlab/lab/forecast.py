@@ -373,7 +373,7 @@ class Curve:
         """A run's curve (its step_lr and step_loss); a diverged, pruned or failed run is refused, and so is one
         too short, or one of a training function that never called `run.log_step` (no per-step losses)."""
         status = getattr(run, "status", "ok")
-        who = f"run {run.id} ({run.label})" if run.id is not None else f"run {run.label} (seed {run.seed})"
+        who = f"run {run.id} ({run.label})" if run.id is not None else f"run {run.label} (not stored)"
         if status != "ok":
             raise ValueError(f"forecast: {who} {status}: only runs that finished can be fitted")
         lrs, loss = np.asarray(run.step_lr, np.float64), np.asarray(run.step_loss, np.float64)
