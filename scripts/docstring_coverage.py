@@ -35,7 +35,7 @@ MODULES = (
     "lrlab.schedules.decay", "lrlab.schedules.host", "lrlab.schedules.spec", "lrlab.schedules.timm_style",
     "lrlab.schedules.transformer", "lrlab.plateau", "lrlab.rangetest", "lrlab.torch", "lrlab.keras", "lrlab.jax",
     "lrlab.lab.compare", "lrlab.lab.find", "lrlab.lab.tune", "lrlab.lab.cooldowns", "lrlab.lab.forecast",
-    "lrlab.lab.store",
+    "lrlab.lab.store", "lrlab.lab.tune_function",
 )
 
 

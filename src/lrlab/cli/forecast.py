@@ -27,7 +27,8 @@ def register(sub: Any) -> None:
         "the candidates too and prints the error of each forecast; --optimise searches the schedule the fitted law "
         "likes best. When the law does not fit the runs (large in-sample or leave-one-out error) a WARNING says so.",
     )
-    p.add_argument("task", help="a task name (mnist1d, digits, quantiles, ...)")
+    p.add_argument("task", help="a task name (mnist1d, digits, quantiles, ...), or your own training function: "
+                   "path/to/train.py:NAME or package.module:NAME (its runs must log their steps: run.log_step)")
     p.add_argument("--fit", nargs="+", default=None, metavar="RUN_ID|SPEC",
                    help="the runs to fit: stored run ids (e.g. 12 13 14 or 12,13,14) and/or schedule specs")
     p.add_argument("--predict", nargs="+", default=[], metavar="SPEC", help="candidate schedules to forecast")
@@ -78,13 +79,14 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     Examples:
         $ lrlab forecast mnist1d --fit "cosine(0.05)" "constant(0.05)" "wsd(0.05)" --predict "one_cycle(0.05)"
         $ lrlab forecast mnist1d --fit 12 13 14 --predict "wsd(0.05, decay='1-sqrt')" --check --out fc/
+        $ lrlab forecast path/to/train.py:my_model --fit 21 22 23 --predict "one_cycle(0.05)"
     """
     from pathlib import Path
 
-    from ..lab.task import get_task
     from ..schedules import parse
+    from .lab import _target
 
-    task = get_task(args.task)
+    task = _target(args)  # a task, or a training function (path/to/train.py:NAME)
     law = _check.choice("", "--law", args.law, LAWS)
     if not args.fit:
         raise ValueError("--fit is required: the run ids or specs to fit the law to (e.g. --fit 'constant(0.01)' "
@@ -116,6 +118,10 @@ def cmd_forecast(args: argparse.Namespace) -> int:
                 run = store.get(rid)
                 if run.task != task.name:
                     raise ValueError(f"--fit: run {rid} is a run of task {run.task!r}, not {task.name!r}")
+                identity = run.config.get("task_identity")
+                if _is_function(task) and identity is not None and identity != task.identity:
+                    raise ValueError(f"--fit: run {rid} is a run of version {identity.get('version')!r} of "
+                                     f"{task.name!r}, not {task.version!r}")
                 runs.append(run)
     if fit_specs or args.check:
         Store(args.db).close()  # checked before training: writable, not damaged
@@ -155,8 +161,17 @@ def _forecast(args: argparse.Namespace, task: Any, law: str, runs: list[Any], st
             from ..lab.options import RunOptions
             from ..lab.plan import plan
 
-            trained = plan(task, "constant(0.1)", RunOptions(epochs=epochs)).config
-            horizon = trained["epochs"] * trained["steps_per_epoch"]
+            if _is_function(task):
+                from ..lab.function import budget
+
+                total = budget(task, RunOptions(epochs=epochs))[2]
+                if total is None:
+                    raise ValueError(f"--check: {args.task} declares no steps_per_epoch, so the horizon is unknown: "
+                                     "give --steps")
+                horizon = int(total)
+            else:
+                trained = plan(task, "constant(0.1)", RunOptions(epochs=epochs)).config
+                horizon = trained["epochs"] * trained["steps_per_epoch"]
         print(f"checking: training {len(args.predict) * (seeds or 1)} runs of the candidates…", file=sys.stderr,
               flush=True)
         checked = compare(task, args.predict, seeds=seeds, epochs=epochs, steps=steps, db=args.db,
@@ -180,6 +195,12 @@ def _forecast(args: argparse.Namespace, task: Any, law: str, runs: list[Any], st
     if args.out:
         _write(args.out, fc, predictions, measured, rows)
     return 0
+
+
+def _is_function(task: Any) -> bool:
+    from ..lab.experiment import Experiment
+
+    return isinstance(task, Experiment)
 
 
 def _warn(text: str) -> None:

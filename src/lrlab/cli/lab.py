@@ -91,7 +91,8 @@ def register(sub: Any) -> None:
         "(valley, steep, minimum, slide, gradient) with its spread over the seeds, and specs ready for "
         "`lrlab compare`.",
     )
-    p.add_argument("task", help="a task name (quantiles, digits, mnist1d, ...)")
+    p.add_argument("task", help="a task name (quantiles, digits, mnist1d, ...), or your own training function: "
+                   "path/to/train.py:NAME or package.module:NAME (it must declare steps_per_epoch)")
     p.add_argument("--optimizer", default=None,
                    help="sgd, adam, adamw, sgd_sf or adamw_sf (default: the task's)")
     p.add_argument("--start", default="1e-7", help="the first rate (default 1e-7)")
@@ -150,10 +151,11 @@ def _target(args: argparse.Namespace) -> Any:
 
     if not is_reference(args.task):
         return get_task(args.task, **_task_options(args))
-    given = [opt for opt, value in (("--data-dir", getattr(args, "data_dir", None)),
-                                    ("--text", getattr(args, "text", None))) if value is not None]
-    if given:
-        raise ValueError(f"{given[0]} is an option of built-in tasks; {args.task} reads its own data")
+    refused = (("--data-dir", "data_dir", "reads its own data"), ("--text", "text", "reads its own data"),
+               ("--batch-size", "batch_size", "batches its own data"), ("--dtype", "dtype", "picks its own dtype"))
+    for option, name, why in refused:
+        if getattr(args, name, None) is not None:
+            raise ValueError(f"{option} is an option of built-in tasks; {args.task} {why}")
     return load(args.task)
 
 
@@ -180,8 +182,8 @@ def _batch_size(text: str | None) -> Any:
 
 def _task_options(args: argparse.Namespace) -> dict[str, Any]:
     """The task's options from --data-dir (mnist) and --text (tinylm); a task that takes neither says so."""
-    options = {"data_dir": args.data_dir} if args.data_dir else {}
-    if args.text is not None:
+    options = {"data_dir": args.data_dir} if getattr(args, "data_dir", None) else {}
+    if getattr(args, "text", None) is not None:  # not every command takes --text (tune does not)
         options["text"] = args.text
     return options
 
@@ -369,15 +371,20 @@ def cmd_find(args: argparse.Namespace) -> int:
     --end (exponentially, or linearly with --linear), once per seed (--seeds, default 3), stopping early when the
     smoothed loss passes 4x its best. It prints the curves, the suggestions of the rules valley, steep, minimum,
     slide and gradient with their spread over the seeds, and specs ready for `lrlab compare`; -o writes the picture.
+    TASK may be a training function of the user's (path/to/train.py:NAME): the sweep is handed to it as its
+    schedule, and the lab stops it inside run.log_step (lrlab.lab.find.find_function).
 
     Examples:
         $ lrlab find digits
         $ lrlab find mnist1d --steps 200 --seeds 5 --optimizer adam -o find.png
+        $ lrlab find path/to/train.py:my_model --start 1e-5 --end 10 --steps 200
     """
-    from ..lab.task import OPTIMIZERS, get_task
+    from ..lab.experiment import Experiment
+    from ..lab.task import OPTIMIZERS
     from ..rangetest import Settings
 
-    task = get_task(args.task, **_task_options(args))
+    task = _target(args)
+    function = isinstance(task, Experiment)
     start, end = _float("--start", args.start), _float("--end", args.end)
     steps = _int("--steps", args.steps, low=1)
     if start is None or end is None or steps is None:
@@ -410,21 +417,22 @@ def cmd_find(args: argparse.Namespace) -> int:
 
     if threads is not None:
         torch.set_num_threads(threads)
+    options = {} if function else {"batch_size": batch_size}
     found = find_lr(task, seeds=seeds, optimizer=args.optimizer, start_lr=start, end_lr=end, steps=steps,
-                    mode="linear" if args.linear else "exp", batch_size=batch_size)
+                    mode="linear" if args.linear else "exp", **options)
     stops = [r.stopped for r in found.runs]
     print(f"{found.label}; stopped early: {sum(s is not None for s in stops)} of {len(stops)} seeds "
           f"(at update {', '.join(str(len(r.lrs)) for r in found.runs)})")
     print(preview_find(found))
     specs = found.specs("valley")
     if specs:
-        print(f"\nready specs at the valley rate (task default: {task.lr:g}):")
+        print("\nready specs at the valley rate" + ("" if function else f" (task default: {task.lr:g})") + ":")
         for spec in specs:
             print(f"  {spec}")
         optimizer = f" --optimizer {args.optimizer}" if args.optimizer else ""
         optimizer += f" --batch-size {shlex.quote(args.batch_size)}" if args.batch_size else ""
-        quoted = " ".join(shlex.quote(s) for s in [*specs, f"constant({task.lr:g})"])
-        print(f"  lrlab compare {task.name} {quoted}{optimizer} --seeds 3")
+        quoted = " ".join(shlex.quote(s) for s in [*specs, *([] if function else [f"constant({task.lr:g})"])])
+        print(f"  lrlab compare {shlex.quote(args.task) if function else task.name} {quoted}{optimizer} --seeds 3")
     if args.output:
         found.plot(args.output)
         print(f"wrote {args.output}")

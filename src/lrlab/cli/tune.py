@@ -32,7 +32,8 @@ def register(sub: Any) -> None:
         "metric with the test metric beside it, is the answer. The same "
         "command with the same --storage and --study on another machine joins the search.",
     )
-    p.add_argument("task", help="a task name (quantiles, digits, mnist1d, ...)")
+    p.add_argument("task", help="a task name (quantiles, digits, mnist1d, ...), or your own training function: "
+                   "path/to/train.py:NAME or package.module:NAME (give --space, or --peak-from-find)")
     p.add_argument("--space", default=None,
                    help="the search space: specs with distributions in place of numbers, branches separated by |, "
                    "e.g. \"one_cycle(loguniform(1e-3, 1)) | wsd(loguniform(1e-3, 1), decay=choice('linear', "
@@ -79,21 +80,26 @@ def cmd_tune(args: argparse.Namespace) -> int:
     trials train again on --seeds fresh seeds with the full budget: that leaderboard, ranked by the mean validation
     metric with the test metric beside it, is the answer. The study lives
     in --storage (SQLite by default, postgresql://... for many machines); the same command resumes it, and the same
-    --storage and --study on another machine joins it.
+    --storage and --study on another machine joins it. TASK may be a training function of the user's
+    (path/to/train.py:NAME): its trials call it one after another, pruned inside it (lrlab.lab.tune_function).
 
     Examples:
         $ lrlab tune or3 --trials 16 --epochs 3 --confirm 2 --seeds 2
         $ lrlab tune mnist1d --space "wsd(loguniform(1e-3, 1), decay=choice('linear', '1-sqrt'))" --workers 2
         $ lrlab tune mnist1d --storage postgresql://user@host/db --study shared --workers 4
+        $ lrlab tune path/to/train.py:my_model --space "cosine(loguniform(1e-3, 1))" --trials 32 --workers 2
     """
+    from ..lab.experiment import Experiment
     from ..lab.space import Space
-    from ..lab.task import OPTIMIZERS, get_task
+    from ..lab.task import OPTIMIZERS
     from ..lab.train import DEVICES
+    from .lab import _target
 
-    options = {"data_dir": args.data_dir} if args.data_dir else {}
-    task = get_task(args.task, **options)
+    task = _target(args)  # a task (with --data-dir), or a training function (which refuses --batch-size, ...)
     if args.space is not None:
         Space(args.space)
+    elif isinstance(task, Experiment) and not args.peak_from_find:
+        raise ValueError(f"{args.task} has no default rate to centre a space on: give --space, or --peak-from-find")
     trials = _int("--trials", args.trials)
     epochs = _int("--epochs", args.epochs)
     workers = _int("--workers", args.workers, high=512)
@@ -129,10 +135,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
         torch.set_num_threads(threads)
     print(f"tuning {task.name}: {trials} trials in {display_name(args.storage)}"
           f"{f' with {workers} workers' if workers and workers > 1 else ''}…", file=sys.stderr, flush=True)
+    more = {} if isinstance(task, Experiment) else {"batch_size": batch_size}
     result = tune(task, args.space, trials=trials, epochs=epochs, storage=args.storage, study=args.study,
                   workers=workers, sampler=sampler, pruner=pruner, confirm=confirm, seeds=seeds, batch=batch,
-                  seed=seed, peak_from_find=args.peak_from_find, optimizer=args.optimizer, batch_size=batch_size,
-                  device=device, progress=not args.no_progress, threads=threads, forecast=forecast or 0,
+                  seed=seed, peak_from_find=args.peak_from_find, optimizer=args.optimizer, device=device,
+                  progress=not args.no_progress, threads=threads, forecast=forecast or 0, **more,
                   **_optimizer_kwargs(args))
     if result.leaderboard is not None:
         print_confirmed(result)

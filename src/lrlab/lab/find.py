@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import _check
 from ..rangetest import BETA, DIVERGE, FindResult, RangeTest, Settings
-from .options import TASK_DEFAULT, RunOptions, resolve_task
+from .options import TASK_DEFAULT, RunOptions
 from .task import SCHEDULE_FREE, Data, Task, optimizer_class, torch_dtype
 from .task_check import check_task
 
@@ -250,17 +250,21 @@ def find_lr(
     and its spread over the seeds (`table()`), `specs()` ready for `lrlab compare` (the warmup sized to the task's
     default run), `plot()` and `to_frame()`.
 
+    On a user's training function (an `Experiment`, or its reference "path/to/train.py:name") each seed is one
+    call of the function with the sweep as `run.schedule` and `run.steps = steps` (`find_function`).
+
     Args:
-        task: a Task or a task name.
+        task: a Task or a task name, or a training function declared with `lrlab.lab.experiment` (or its reference).
         seeds: a count n (seeds 0..n-1) or a list of seeds.
-        optimizer: sgd, adam, adamw, sgd_sf or adamw_sf (None: the task's).
+        optimizer: sgd, adam, adamw, sgd_sf or adamw_sf (None: the task's; for a training function, what
+            `run.options["optimizer"]` says).
         start_lr: the first rate (> 0).
         end_lr: the last rate (> start_lr).
         steps: optimizer steps of the sweep (>= 2).
         mode: "exp" (a geometric rise) or "linear".
         beta: the loss smoothing factor (exponential moving average, bias-corrected).
         diverge: stop when the smoothed loss passes this many times its best (None: never stop early).
-        batch_size: a batch size, None for full batch (default: the task's).
+        batch_size: a batch size, None for full batch (default: the task's; refused for a training function).
         progress: called with each seed's RangeTest as it is done.
         engine: "auto" (stack the seeds where the model allows; see `range_tests`), "stacked" or "sequential".
         **optimizer_kwargs: other optimizer options (momentum, weight_decay, ...), as `lrlab.lab.train` takes them.
@@ -281,11 +285,20 @@ def find_lr(
         >>> result.specs()
         ['one_cycle(0.0298)', 'warmup(cosine(0.0298), steps=25)']
     """
+    from .compare import resolve_target
+    from .experiment import Experiment
+
     settings = Settings(start_lr, end_lr, steps, mode, beta, diverge)
     if progress is not None and not callable(progress):
         raise _check.fail("find_lr", "progress", "a function of each seed's RangeTest, or None", progress)
-    task = resolve_task(task)
+    task = resolve_target(task)
     seed_list = _seeds(seeds)
+    if isinstance(task, Experiment):
+        if batch_size is not TASK_DEFAULT:
+            raise ValueError(f"find_lr: batch_size is an option of built-in tasks; experiment {task.name!r} batches "
+                             f"its own data, got batch_size={batch_size!r}")
+        _check.choice("find_lr", "engine", engine, ENGINES)
+        return find_function(task, seed_list, settings, optimizer=optimizer, progress=progress, **optimizer_kwargs)
     plans = []
     for seed in seed_list:
         asked = RunOptions(optimizer=optimizer, batch_size=batch_size, seed=seed, optimizer_kwargs=optimizer_kwargs)
@@ -296,3 +309,78 @@ def find_lr(
     run_steps = int(task.epochs) * opts.steps_per_epoch(len(plans[0].data.train))
     return FindResult(range_tests(plans, progress, engine), label=f"{task.name}: {opts.optimizer}, {batch}",
                       run_steps=run_steps)
+
+
+def find_function(exp: Any, seeds: list[int], settings: Settings, *, optimizer: str | None = None,
+                  progress: Callable[[RangeTest], Any] | None = None, **options: Any) -> FindResult:
+    """The range test on a user's training function: one call of it per seed, the sweep as its schedule.
+
+    Each seed's run hands the function `run.schedule` = the sweep (`settings.schedule`: start_lr at the first
+    update, end_lr at update `steps`), `run.steps` = steps and `run.epochs` = the whole epochs covering them
+    (steps / the experiment's steps_per_epoch, rounded up), so a function that loops `for epoch in range(1,
+    run.epochs + 1)` runs the whole sweep. The function logs every update's loss with `run.log_step(loss)`; the
+    lab reads them with `lrlab.rangetest.Tracker` (the stopping rule of every range test) and stops the run
+    inside `log_step` when the smoothed loss passes `diverge` times its best, or is not finite, or when `steps`
+    updates are done. The suggestions come from the logged curve as for a built-in task. Nothing is stored.
+
+    Args:
+        exp: the Experiment (lrlab.lab.experiment); it must declare steps_per_epoch.
+        seeds: the seeds, one run each (the lab seeds the global generators with it, as for any run).
+        settings: the sweep (`lrlab.rangetest.Settings`).
+        optimizer: what `run.options["optimizer"]` says (None: nothing).
+        progress: called with each seed's RangeTest as it is done.
+        **options: free-form options the function reads from `run.options`.
+
+    Returns:
+        A `lrlab.rangetest.FindResult` labelled "NAME: range test".
+
+    Raises:
+        ValueError: an experiment without steps_per_epoch, or a seed whose run failed (the function raised) or
+            logged no step losses (one line naming it).
+
+    Examples:
+        A function whose loss is lowest near rate 0.01 and explodes past 0.1 (one update per epoch; `run.lr()`
+        is the rate of the next update):
+
+        >>> import math
+        >>> from lrlab.lab.experiment import experiment
+        >>> from lrlab.lab.find import find_lr
+        >>> @experiment(epochs=1, steps_per_epoch=1)
+        ... def bowl(run):
+        ...     for epoch in range(1, run.epochs + 1):
+        ...         lr = run.lr()
+        ...         run.log_step(1 + math.log10(lr / 0.01) ** 2 + (1e3 * lr if lr > 0.1 else 0))
+        ...         run.report(epoch)
+        >>> found = find_lr(bowl, seeds=1, start_lr=1e-4, end_lr=10.0, steps=40)
+        >>> found.label, found.runs[0].stopped, len(found.runs[0].lrs)
+        ('bowl: range test', 'diverged', 25)
+        >>> round(found.suggestions["valley"], 4)
+        0.0019
+    """
+    from ..rangetest import Tracker
+    from .function import budget, execute_function, plan_function
+
+    if exp.steps_per_epoch is None:
+        raise ValueError(f"find_lr: experiment {exp.name!r} declares no steps_per_epoch, so the sweep's "
+                         f"{settings.steps} steps cannot be told in epochs: declare it in @experiment(...)")
+    out = []
+    for seed in seeds:
+        asked = RunOptions(optimizer=optimizer, steps=settings.steps, seed=seed, optimizer_kwargs=options)
+        p = plan_function(exp, settings.schedule, asked, label="range test")
+        tracker = Tracker(settings.beta, settings.diverge)
+
+        def on_step(loss: float, tracker: Tracker = tracker) -> bool:
+            return tracker.add(loss) or len(tracker.losses) >= settings.steps
+
+        run = execute_function(p, on_step=on_step)
+        if run.status == "failed":
+            raise ValueError(f"find_lr: experiment {exp.name!r} failed on seed {seed}: {run.error}")
+        if not tracker.losses:
+            raise ValueError(f"find_lr: experiment {exp.name!r} logged no step losses on seed {seed}: call "
+                             "run.log_step(loss) after every update")
+        test = RangeTest.from_tracker(run.step_lr[: len(tracker.losses)], tracker, settings, seed=seed)
+        out.append(test)
+        if progress is not None:
+            progress(test)
+    total = budget(exp, RunOptions())[2]
+    return FindResult(out, label=f"{exp.name}: range test", run_steps=None if total is None else int(total))

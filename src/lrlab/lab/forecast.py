@@ -370,12 +370,18 @@ class Curve:
 
     @classmethod
     def from_run(cls, run: Any) -> Curve:
-        """A run's curve (its step_lr and step_loss); a diverged or too short run is refused."""
-        if getattr(run, "status", "ok") != "ok":
-            raise ValueError(f"forecast: run {run.id} ({run.label}) diverged: it cannot be fitted")
+        """A run's curve (its step_lr and step_loss); a diverged, pruned or failed run is refused, and so is one
+        too short, or one of a training function that never called `run.log_step` (no per-step losses)."""
+        status = getattr(run, "status", "ok")
+        who = f"run {run.id} ({run.label})" if run.id is not None else f"run {run.label} (not stored)"
+        if status != "ok":
+            raise ValueError(f"forecast: {who} {status}: only runs that finished can be fitted")
         lrs, loss = np.asarray(run.step_lr, np.float64), np.asarray(run.step_loss, np.float64)
+        if loss.size == 0 and "experiment" in getattr(run, "config", {}):
+            raise ValueError(f"forecast: {who} logged no per-step losses: its training "
+                             "function must call run.log_step(loss) after every update to be fitted")
         if lrs.size < 8 or lrs.size != loss.size or not np.all(np.isfinite(loss)) or np.any(loss <= 0):
-            raise ValueError(f"forecast: run {run.id} ({run.label}) has no usable loss curve")
+            raise ValueError(f"forecast: {who} has no usable loss curve")
         return cls(run.label, lrs, loss)
 
 

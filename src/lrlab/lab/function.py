@@ -171,7 +171,7 @@ class RunContext:
     """
 
     def __init__(self, p: FunctionPlan, on_epoch: Callable[[int, dict[str, Any]], bool] | None = None,
-                 progress: Any = None) -> None:
+                 progress: Any = None, on_step: Callable[[float], bool] | None = None) -> None:
         self.schedule = p.schedule
         self.seed = int(p.config["seed"])
         self.epochs = p.config["epochs"]
@@ -189,6 +189,7 @@ class RunContext:
         self._epoch_first = 0  # index of the epoch's first logged step
         self._limit = math.inf
         self._on_epoch = on_epoch
+        self._on_step = on_step
         self._progress = progress
         self.status: str | None = None  # set when the lab stopped the run
 
@@ -201,10 +202,13 @@ class RunContext:
     def log_step(self, loss: Any) -> None:
         """Record one update's training loss (a float or a 0-d tensor); optional, but it feeds the range test,
         the forecast and the divergence rule. A NaN/inf loss, or one past DIVERGED_FACTOR times the first, stops
-        the run as diverged."""
+        the run as diverged; a study watching the steps (the range test) may stop it here too."""
         value = _number("loss", loss)
         self.step_lr.append(self.lr())
         self.step_loss.append(value)
+        if self._on_step is not None and self._on_step(value):
+            self.status = StopRun.status
+            raise StopRun(f"step {len(self.step_loss)}")
         self._watch(value)
 
     def _watch(self, value: float) -> None:
@@ -272,14 +276,16 @@ def _final(ctx: RunContext, returned: Any, status: str) -> dict[str, float]:
 
 
 def execute_function(p: FunctionPlan, *, progress: Any = None,
-                     on_epoch: Callable[[int, dict[str, Any]], bool] | None = None) -> Run:
-    """Call the plan's training function once and return its Run (status ok, pruned, diverged or failed).
+                     on_epoch: Callable[[int, dict[str, Any]], bool] | None = None,
+                     on_step: Callable[[float], bool] | None = None) -> Run:
+    """Call the plan's training function once and return its Run (status ok, pruned, diverged, stopped or failed).
 
     on_epoch(epoch, row) after every reported epoch: True prunes the run there (tune's pruner).
+    on_step(loss) after every logged step: True stops the run there, status "stopped" (the range test's rule).
     """
     import pandas as pd
 
-    ctx = RunContext(p, on_epoch=on_epoch, progress=progress)
+    ctx = RunContext(p, on_epoch=on_epoch, progress=progress, on_step=on_step)
     keras_seeded = "keras" in sys.modules
     seed_everything(ctx.seed)
     returned, error = None, None

@@ -35,6 +35,10 @@ trials do not count towards `trials`, which stays the number of trained ones. Th
 loss, a proxy for the validation metric; a plateau branch is forecast by its schedule alone; and the law knows
 nothing of divergence, so it favours more rate area (higher peaks) beyond the fitting runs' rate. When the fit
 carries a warning (the law does not hold on the task) it is printed and the search falls back to the plain one.
+
+A user's training function (`lrlab.lab.experiment`, or its reference "path/to/train.py:name") is searched the same
+way, its trials one call of the function after another, pruned inside the function at `run.report`, judged by its
+declared metric: lrlab.lab.tune_function says what differs.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from typing import Any
 
 from .. import _check
 from .._paths import DEFAULT_STORAGE
+from .experiment import Experiment
 from .options import TASK_DEFAULT, RunOptions, resolve_task
 from .ranking import Ranking, ranking, task_ranking
 from .space import Space, default_space
@@ -174,6 +179,7 @@ class _Settings:
     forecast: int = 0  # candidates asked per trained trial (0: no forecast)
     fc: Any = None  # the fitted Forecast ranking them
     steps: int = 0  # updates of a trial: the forecasts' horizon
+    budget_steps: int | None = None  # an experiment's budget in steps (None: in epochs)
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings a study is bound to: a worker joining with others is refused."""
@@ -183,6 +189,8 @@ class _Settings:
                "optimizer_kwargs": json.dumps(self.optimizer_kwargs, sort_keys=True, default=repr)}
         if self.forecast:  # only then: studies made before --forecast existed keep their fingerprint
             out["forecast"] = self.forecast
+        if isinstance(self.task, Experiment):  # a training function: its identity (a new version, a new study)
+            out.update(task=self.task.identity, budget_steps=self.budget_steps)
         return out
 
     def options(self) -> RunOptions:
@@ -365,9 +373,10 @@ def _worker_loop(s: _Settings, worker: int) -> int:
 
     if s.threads is not None:
         torch.set_num_threads(s.threads)
-    task = resolve_task(s.task)
+    function = isinstance(s.task, Experiment)
+    task = s.task if function else resolve_task(s.task)
     space = Space(s.space)
-    data = task.load(s.seed)
+    data = None if function else task.load(s.seed)
     study = _open_study(s, worker)
     finished = failed = 0
     while True:
@@ -380,7 +389,12 @@ def _worker_loop(s: _Settings, worker: int) -> int:
                 return finished
             time.sleep(POLL_S)  # others' trials run: wait for them (or for their worker's heartbeat to stop)
             continue
-        told = _run_batch(study, s, task, data, space, min(s.batch, room))
+        if function:  # a user's training function: one trial, then count again (lrlab.lab.tune_function)
+            from .tune_function import run_trials
+
+            told = run_trials(study, s, task, space, 1)
+        else:
+            told = _run_batch(study, s, task, data, space, min(s.batch, room))
         finished += told["finished"]
         failed += told["failed"]
         if failed >= max(10, s.trials) and not finished:
@@ -810,8 +824,10 @@ def tune(
     every epoch, and the `confirm` best trials train again on `seeds` fresh seeds (see the module docstring).
 
     Args:
-        task: a Task or a task name.
-        space: the search space (lrlab.lab.space syntax); None: the default space.
+        task: a Task or a task name, or a user's training function declared with `lrlab.lab.experiment` (or its
+            reference, "path/to/train.py:name"): trials call it one after another (lrlab.lab.tune_function).
+        space: the search space (lrlab.lab.space syntax); None: the default space (for a training function, with
+            peak_from_find only: it declares no rate).
         trials: the study's total number of finished trials, however many workers joined.
         epochs: epochs per trial (None: the task's).
         storage: an SQLite path or URL, or postgresql://... (None: lrlab-runs/tune.db); it also holds the run store.
@@ -822,12 +838,12 @@ def tune(
         pruner: asha (successive halving), hyperband, median or none.
         confirm: best trials to confirm (0 skips the confirmation).
         seeds: fresh seeds per confirmed trial: seed+1 .. seed+seeds.
-        batch: trials asked and trained together as one stack.
+        batch: trials asked and trained together as one stack (a training function's are asked one at a time).
         seed: the trials' seed.
         peak_from_find: centre the default space on the range test's valley rate (`find_peak`).
         optimizer: as `lrlab.lab.compare`.
-        batch_size: as `lrlab.lab.compare`.
-        dtype: as `lrlab.lab.compare`.
+        batch_size: as `lrlab.lab.compare` (refused for a training function: it batches its own data).
+        dtype: as `lrlab.lab.compare` (refused for a training function).
         device: as `lrlab.lab.compare`.
         progress: a live view on stderr (and the confirmation's bars).
         heartbeat_s: seconds between Optuna heartbeats of a worker's running trials.
@@ -861,7 +877,10 @@ def tune(
     """
     import optuna
 
-    task = resolve_task(task)
+    from .compare import resolve_target
+
+    task = resolve_target(task)
+    function = isinstance(task, Experiment)
     trials = _check.whole("tune", "trials", trials, 1)
     workers = _check.whole("tune", "workers", workers, 1, 512)
     batch = _check.whole("tune", "batch", batch, 1)
@@ -880,38 +899,52 @@ def tune(
         raise ValueError(f"tune: grace_s must exceed heartbeat_s ({heartbeat_s}), got {grace_s}")
     base = RunOptions(optimizer=optimizer, epochs=epochs, batch_size=batch_size, seed=seed,
                       optimizer_kwargs=optimizer_kwargs)
-    data = task.load(seed)
-    resolved = base.resolve(task, data)
-    check_task(task, data, dtype)  # here, not in the first trial's plan: a refused task would fail every trial
-    epochs = int(resolved.epochs)
-    steps = epochs * resolved.steps_per_epoch(len(data.train))
-    peak = task.lr
-    space_text = None if space is None else Space(space).text
-    metric, direction = _objective(task_ranking(task, len(data.val) > 0))
+    budget_steps = None
+    if function:  # a user's training function (lrlab.lab.tune_function): no rate of its own, no data here
+        from .tune_function import prepare
+
+        got = prepare(task, space, epochs=epochs, peak_from_find=peak_from_find, batch_size=batch_size,
+                      dtype=dtype, forecast=forecast)
+        epochs, steps, budget_steps, peak = got["epochs"], got["steps"], got["budget_steps"], None
+        space_text, metric, direction = got["space"], got["metric"], got["direction"]
+    else:
+        data = task.load(seed)
+        resolved = base.resolve(task, data)
+        check_task(task, data, dtype)  # here, not in the first trial's plan: a refused task would fail every trial
+        epochs = int(resolved.epochs)
+        steps = epochs * resolved.steps_per_epoch(len(data.train))
+        peak = task.lr
+        space_text = None if space is None else Space(space).text
+        metric, direction = _objective(task_ranking(task, len(data.val) > 0))
+    budget = {"epochs": None, "steps": budget_steps} if budget_steps else {"epochs": epochs}
     if study is not None and (not isinstance(study, str) or not study.strip()):
         raise _check.fail("tune", "study", "a non-empty name", study)
     url = check_storage(storage)  # before Optuna touches the database, and before anything trains (find_peak too)
+    if peak_from_find and (space_text is None or (function and forecast)):  # a function's forecast: its rate
+        size = {} if function else {"batch_size": batch_size}
+        peak = find_peak(task, optimizer=optimizer, **size, **optimizer_kwargs)
     if space_text is None:
-        if peak_from_find:
-            peak = find_peak(task, optimizer=optimizer, batch_size=batch_size, **optimizer_kwargs)
         space_text = Space(default_space(steps, peak)).text
     fc = None
     if forecast:
         print(f"tune: fitting the forecast law to 3 runs at rate {peak:g} (trained or reused from the run store)…",
               file=sys.stderr, flush=True)
         fc = fit_forecast(task, peak, steps, seed=seed, db=url, progress=progress, optimizer=optimizer,
-                          epochs=epochs, batch_size=batch_size, dtype=dtype, device=device, **optimizer_kwargs)
+                          batch_size=batch_size, dtype=dtype, device=device, **budget, **optimizer_kwargs)
         print(f"tune: forecast {fc.summary()}", file=sys.stderr)
         if fc.warning:
             print(f"tune: WARNING: {fc.warning}\ntune: --forecast falls back to the plain search (every asked trial "
                   "is trained)", file=sys.stderr, flush=True)
-    settings = _Settings(task=_picklable(task), space=space_text, epochs=epochs, trials=trials, batch=batch,
-                         seed=seed, sampler=sampler, pruner=pruner, url=url, study=study or "", metric=metric,
-                         direction=direction, optimizer=optimizer, batch_size=batch_size,
+    settings = _Settings(task=task if function else _picklable(task), space=space_text, epochs=epochs, trials=trials,
+                         batch=batch, seed=seed, sampler=sampler, pruner=pruner, url=url, study=study or "",
+                         metric=metric, direction=direction, optimizer=optimizer, batch_size=batch_size,
                          optimizer_kwargs=dict(optimizer_kwargs), dtype=dtype, device=device,
                          heartbeat_s=heartbeat_s, grace_s=grace_s, threads=threads,
                          forecast=forecast if fc is not None and not fc.warning else 0,
-                         fc=fc if fc is not None and not fc.warning else None, steps=steps)
+                         fc=fc if fc is not None and not fc.warning else None, steps=steps,
+                         budget_steps=budget_steps)
+    if function and workers > 1:
+        pickle.dumps(task)  # an experiment without a reference: its one-line ValueError before the study starts
     if study is None:
         settings = dataclasses.replace(settings, study=_study_name(settings))
     name = settings.study
@@ -926,9 +959,9 @@ def tune(
     with quiet(), _guard(url):
         the_study = optuna.load_study(study_name=name, storage=_storage(settings))
     frame = trials_frame(the_study)
-    comparison, board = confirm_best(the_study, task, confirm, seeds, seed=seed, epochs=epochs, db=url,
-                                     optimizer=optimizer, batch_size=batch_size, dtype=dtype, device=device,
-                                     progress=progress, **optimizer_kwargs)
+    comparison, board = confirm_best(the_study, task, confirm, seeds, seed=seed, db=url, optimizer=optimizer,
+                                     batch_size=batch_size, dtype=dtype, device=device, progress=progress, **budget,
+                                     **optimizer_kwargs)
     if board is not None and not board.empty:
         best_spec = str(board["schedule"].iloc[0])
     elif best_trials(the_study, 1):
@@ -952,7 +985,7 @@ def confirm_best(
 
     Args:
         study: the optuna Study.
-        task: the Task or its name.
+        task: the Task or its name, or a training function (an Experiment, or its reference).
         k: trials to confirm (0: none).
         seeds: fresh seeds per trial.
         seed: the search's seed (the confirmation uses the next `seeds`).
@@ -1020,13 +1053,14 @@ def _run_processes(s: _Settings, workers: int) -> None:
         raise ValueError(f"tune: {', '.join(bad)} failed; the study keeps every finished trial")
 
 
-def find_peak(task: Task, seeds: int | Iterable[int] = 3, **kwargs: Any) -> float:
+def find_peak(task: Task | Experiment, seeds: int | Iterable[int] = 3, **kwargs: Any) -> float:
     """The valley rate of `lrlab find` on the task (median over seeds, 3 significant digits), to centre a space on.
 
-    `tune(peak_from_find=True)` calls it.
+    `tune(peak_from_find=True)` calls it; on a training function the range test calls the function
+    (`lrlab.lab.find.find_function`).
 
     Args:
-        task: the Task.
+        task: the Task, or an Experiment.
         seeds: a count n (seeds 0..n-1) or a list of seeds.
         **kwargs: `lrlab.lab.find.find_lr`'s options (optimizer, start_lr, end_lr, steps, ...).
 
