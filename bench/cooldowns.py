@@ -1,5 +1,5 @@
-"""What branching WSD cooldowns from one run saves (lrlab.lab.cooldowns): optimizer steps and wall time of the trunk
-plus the stacked branches, against training every wsd length from scratch, sequentially and stacked, side by side
+"""What branching WSD cooldowns from one run saves (lrlab.lab.studies.cooldowns): optimizer steps and wall time of the
+trunk plus the stacked branches, against training every wsd length from scratch, sequentially and stacked, side by side
 in one invocation (same plans, same thread count; no run store). Wall times are noisy on a shared machine.
 
     KERAS_BACKEND=torch python bench/cooldowns.py [--task quantiles] [--spec "wsd(0.05, decay='1-sqrt')"]
@@ -28,11 +28,11 @@ def main() -> None:
 
     import torch
 
-    from lrlab.lab.compare import train_plans
-    from lrlab.lab.cooldowns import cooldowns
+    from lrlab.lab.engines.train import execute
     from lrlab.lab.options import RunOptions
     from lrlab.lab.plan import plan
-    from lrlab.lab.train import execute
+    from lrlab.lab.studies.compare import train_plans
+    from lrlab.lab.studies.cooldowns import cooldowns
 
     torch.set_num_threads(args.threads)
     at = tuple(float(a) for a in args.at.split(","))

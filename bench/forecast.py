@@ -1,7 +1,7 @@
 """How well do the loss laws forecast schedules they were not fitted on? (issue 14)
 
 For each task: train (or reuse from the run store) constant, cosine and one wsd run at the task's peak rate, fit
-each law (lrlab.lab.forecast) on those three curves, then train the held-out schedules (step, exponential,
+each law (lrlab.lab.studies.forecast) on those three curves, then train the held-out schedules (step, exponential,
 one_cycle, wsd with other cooldowns, and cosine / wsd over twice the steps) and compare: relative error of the
 final loss (mean over the last 1/64 of the updates) and of the whole curve (mean over the fit's blocks), mean and
 worst over the held-out schedules, and Kendall's tau between the predicted and the trained ranking of their final

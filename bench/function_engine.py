@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import lrlab.torch
 from lrlab.lab import compare, experiment
-from lrlab.lab.function import RunContext, plan_function
+from lrlab.lab.engines.function import RunContext, plan_function
 from lrlab.lab.options import RunOptions
 
 STEPS = 50

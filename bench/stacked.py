@@ -1,6 +1,6 @@
 """The stacked engine against the sequential trainer: K runs of one task trained one after another
-(`lrlab.lab.train.execute` per plan) and as one stack (`lrlab.lab.stacked.execute_stack`), side by side in one
-invocation. Each measurement runs in a fresh child process (same threads, same plans: K cosine schedules of
+(`lrlab.lab.engines.train.execute` per plan) and as one stack (`lrlab.lab.engines.stacked.execute_stack`), side by side
+in one invocation. Each measurement runs in a fresh child process (same threads, same plans: K cosine schedules of
 different peaks, seeds 0..K-1), so its peak memory is its own: host RSS (VmHWM) above the RSS after the plans
 were made, or torch.cuda.max_memory_allocated on CUDA. Wall time covers the whole call (models built, data
 copied, per-epoch validation and the final evaluations included; torch's one-time import of its deterministic
@@ -12,8 +12,8 @@ Cases (epochs trimmed from the tasks' defaults where noted, to keep the sequenti
 quantiles K=16 and K=64 (50 epochs, adam), or3 K=64 (200 epochs, sgd), mnist1d MLP K=16 (5 epochs, adam),
 mnist1d_cnn K=16 (3 epochs, adam), the 784-128-10 MLP on MNIST-shaped random data K=16 (10000 samples,
 batch 32, 1 epoch, sgd), and tinylm K=3 (2 of its 12 epochs: 100 steps, adamw). The last column says which engine
-`--engine auto` picks for the case (`lrlab.lab.stacked.why_sequential`): on a CPU it trains a model whose operations
-vmap would run member by member (tinylm's attention) one run after another.
+`--engine auto` picks for the case (`lrlab.lab.engines.stacked.why_sequential`): on a CPU it trains a model whose
+operations vmap would run member by member (tinylm's attention) one run after another.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def mlp784_task():
     import numpy as np
     import torch
 
-    from lrlab.lab.task import Data, Split, Task
+    from lrlab.lab.tasks.task import Data, Split, Task
 
     rng = np.random.default_rng(0)
     x = rng.random((12000, 784), dtype=np.float32)
@@ -71,11 +71,11 @@ def measure(task_name: str, k: int, epochs: int, engine: str, device: str) -> di
     """One measurement, in this (fresh) process: wall seconds, peak MiB, best loss, chunks, diverged runs."""
     import torch
 
+    from lrlab.lab.engines.stacked import execute_stack, stacks, why_sequential
+    from lrlab.lab.engines.train import deterministic, execute
     from lrlab.lab.options import RunOptions
     from lrlab.lab.plan import plan
-    from lrlab.lab.stacked import execute_stack, stacks, why_sequential
-    from lrlab.lab.task import get_task
-    from lrlab.lab.train import deterministic, execute
+    from lrlab.lab.tasks.task import get_task
 
     with deterministic():  # its first use imports torch._inductor (seconds): a one-time cost, not the engines'
         pass

@@ -29,7 +29,7 @@ def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def lab_task(x: np.ndarray, y: np.ndarray, epochs: int, holdout: int):
     import torch
 
-    from lrlab.lab.task import Data, Split, Task
+    from lrlab.lab.tasks.task import Data, Split, Task
 
     xv, yv = make_data(holdout, seed=1)
 
@@ -48,7 +48,7 @@ LOOP_ONLY: list[float] = []
 def run_lab(task, epochs: int) -> float:
     """Seconds for the whole train() call; the training loop's own time (Run.wall_s: no model building,
     no final evaluation of the train/val/test splits) goes to LOOP_ONLY."""
-    from lrlab.lab.train import train
+    from lrlab.lab.engines.train import train
 
     t = time.perf_counter()
     run = train(task, "constant(0.1)", epochs=epochs, seed=0)
@@ -105,7 +105,7 @@ def main() -> None:
     task = lab_task(x, y, args.epochs, args.holdout)
     contenders = {
         "hand-written loop": lambda: run_hand(x, y, args.epochs),
-        "lrlab.lab.train": lambda: run_lab(task, args.epochs),
+        "lrlab.lab.engines.train": lambda: run_lab(task, args.epochs),
     }
     if not args.no_keras:
         contenders["keras 3 fit (torch)"] = lambda: run_keras(x, y, args.epochs)

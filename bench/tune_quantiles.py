@@ -41,7 +41,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from lrlab.lab.tune import confirm_best, tune
+    from lrlab.lab.studies.tune import confirm_best, tune
 
     tmp = tempfile.TemporaryDirectory(prefix="lrlab-tune-bench-")
     storage = args.storage or str(Path(tmp.name) / "tune.db")

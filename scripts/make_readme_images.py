@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default=None, help="keep the runs in this SQLite file and reuse them (default: none)")
     args = parser.parse_args(argv)
 
-    from lrlab.lab.compare import compare
+    from lrlab.lab.studies.compare import compare
     from lrlab.viz import _figure
     from lrlab.viz.run_curves import curves_figure
 

@@ -60,7 +60,7 @@ def no_training():
         calls.append(kwargs)
         return SimpleNamespace(runs=[])
 
-    with mock.patch("lrlab.lab.compare.compare", fake_compare), \
+    with mock.patch("lrlab.lab.studies.compare.compare", fake_compare), \
             mock.patch("lrlab.cli.lab.print_leaderboard", lambda c: None), \
             mock.patch("torch.set_num_threads", lambda n: None):
         yield calls
@@ -127,7 +127,8 @@ def no_finding():
         run = rt.RangeTest.from_tracker([1e-3, 1e-2, 1e-1, 1.0, 10.0], tracker, rt.Settings(), seed=0)
         return rt.FindResult([run], label=task.name)
 
-    with mock.patch("lrlab.lab.find.find_lr", fake_find_lr), mock.patch("torch.set_num_threads", lambda n: None):
+    with mock.patch("lrlab.lab.studies.find.find_lr", fake_find_lr), \
+            mock.patch("torch.set_num_threads", lambda n: None):
         yield calls
 
 

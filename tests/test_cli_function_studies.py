@@ -13,8 +13,8 @@ pytest.importorskip("optuna")
 pytest.importorskip("rich")
 
 from lrlab.cli import main
-from lrlab.lab.compare import split_entry
 from lrlab.lab.store import Store
+from lrlab.lab.studies.compare import split_entry
 
 HERE = Path(__file__).parent
 

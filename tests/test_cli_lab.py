@@ -159,7 +159,7 @@ def test_register_imports_no_framework():
 
 
 def test_write_removes_a_stale_report(tmp_path):
-    from lrlab.lab.compare import compare
+    from lrlab.lab.studies.compare import compare
 
     c = compare("line", ["0.025"], epochs=2, db=None, progress=False)
     (tmp_path / "report.html").write_text("<html>an older comparison</html>")

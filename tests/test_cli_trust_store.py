@@ -139,7 +139,7 @@ def _plant_evil(path: Path, marker: Path) -> None:
 
 
 def _wrong_shape(path: Path, marker: Path) -> None:
-    from lrlab.lab import checkpoint
+    from lrlab.lab.engines import checkpoint
 
     state = checkpoint.load(path)
     name = next(iter(state["model"]))

@@ -10,7 +10,7 @@ pytest.importorskip("optuna")
 pytest.importorskip("rich")
 
 from lrlab.cli import main
-from lrlab.lab.compare import split_entry
+from lrlab.lab.studies.compare import split_entry
 
 SPACE = "constant(loguniform(0.05, 2)) | warmup(cosine(loguniform(0.05, 2)), steps=int(0, 3))"
 

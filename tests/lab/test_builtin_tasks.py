@@ -14,8 +14,8 @@ import pytest
 
 import lrlab.lab as lab
 from lrlab.lab import Data, Split, Task, get_task, register_task, task_names
-from lrlab.lab import builtin_tasks as T
-from lrlab.lab import task as task_module
+from lrlab.lab.tasks import builtin_tasks as T
+from lrlab.lab.tasks import task as task_module
 
 torch = pytest.importorskip("torch")
 

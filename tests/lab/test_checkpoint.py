@@ -12,11 +12,11 @@ pytest.importorskip("pandas")
 
 from test_stacked import assert_same_run  # noqa: E402
 
-from lrlab.lab import checkpoint  # noqa: E402
+from lrlab.lab.engines import checkpoint  # noqa: E402
+from lrlab.lab.engines.stacked import execute_stack  # noqa: E402
+from lrlab.lab.engines.train import execute  # noqa: E402
 from lrlab.lab.options import RunOptions  # noqa: E402
 from lrlab.lab.plan import plan  # noqa: E402
-from lrlab.lab.stacked import execute_stack  # noqa: E402
-from lrlab.lab.train import execute  # noqa: E402
 
 PLATEAU = "factor=0.5, patience=0, threshold=0.9"
 

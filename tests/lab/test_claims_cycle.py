@@ -65,9 +65,9 @@ def test_entries_that_bind_to_one_run_train_once_and_show_once(tmp_path, capsys)
 
 
 def test_plans_with_equal_configs_train_once_under_each_label():
-    from lrlab.lab.compare import train_plans
     from lrlab.lab.options import RunOptions
     from lrlab.lab.plan import plan
+    from lrlab.lab.studies.compare import train_plans
 
     plans = [plan("or3", spec, RunOptions(epochs=3), label=spec) for spec in ("cosine(0.5)", "cosine(0.5, 3)")]
     runs = train_plans(plans, db=None, progress=False)

@@ -15,10 +15,10 @@ torch = pytest.importorskip("torch")
 pd = pytest.importorskip("pandas")
 
 import lrlab  # noqa: E402
-from lrlab.lab.compare import Comparison, compare, split_entry  # noqa: E402
 from lrlab.lab.ranking import Ranking, ranking  # noqa: E402
 from lrlab.lab.run import Run  # noqa: E402
-from lrlab.lab.task import Data, Split, Task  # noqa: E402
+from lrlab.lab.studies.compare import Comparison, compare, split_entry  # noqa: E402
+from lrlab.lab.tasks.task import Data, Split, Task  # noqa: E402
 from lrlab.plateau import Plateau  # noqa: E402
 
 
@@ -138,14 +138,14 @@ def test_explicit_target(comparison):
 
 @pytest.mark.parametrize("target", [0.0, -1, 1.01, 5, math.nan, "0.9", True])
 def test_an_accuracy_target_outside_0_1_is_refused_before_training(target, monkeypatch):
-    monkeypatch.setattr(sys.modules["lrlab.lab.train"], "execute", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(sys.modules["lrlab.lab.engines.train"], "execute", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(ValueError, match=r"target must be an accuracy in \(0, 1\]"):
         compare(RING, ["constant(0.1)"], db=None, progress=False, target=target)
 
 
 @pytest.mark.parametrize("target", [0.0, -1, math.inf])
 def test_a_loss_target_must_be_positive(target, monkeypatch):
-    monkeypatch.setattr(sys.modules["lrlab.lab.train"], "execute", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(sys.modules["lrlab.lab.engines.train"], "execute", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(ValueError, match="target must be a loss > 0"):
         compare(REG, ["constant(0.1)"], db=None, progress=False, target=target)
     assert Comparison(task=REG, runs=[], target=5).resolved_target() == 5.0  # a loss may be above 1

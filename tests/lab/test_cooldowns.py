@@ -13,11 +13,11 @@ pytest.importorskip("pandas")
 from test_checkpoint import assert_identical  # noqa: E402
 from test_stacked import assert_same_run  # noqa: E402
 
-from lrlab.lab.cooldowns import branch_schedule, check_at, check_fraction, check_spec, cooldowns  # noqa: E402
+from lrlab.lab.engines.train import execute  # noqa: E402
 from lrlab.lab.options import RunOptions  # noqa: E402
 from lrlab.lab.plan import plan  # noqa: E402
 from lrlab.lab.store import Store, config_key  # noqa: E402
-from lrlab.lab.train import execute  # noqa: E402
+from lrlab.lab.studies.cooldowns import branch_schedule, check_at, check_fraction, check_spec, cooldowns  # noqa: E402
 
 OPTIONS = {"batch_size": 3, "dtype": "float64"}  # or3: 8 samples, batches of 3, 3, 2: cooldowns start mid-epoch
 

@@ -25,7 +25,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("pandas")
 pytest.importorskip("sklearn")
 
-from lrlab.lab.train import train  # noqa: E402
+from lrlab.lab.engines.train import train  # noqa: E402
 
 SEEDS = (0, 1, 2)
 RUNS = {

@@ -30,7 +30,7 @@ def test_each_seeds_curve_is_the_trainers_run_under_the_sweep() -> None:
 
 @pytest.mark.parametrize("name", ["quantiles", "digits", "mnist1d_cnn"])
 def test_stacked_seeds_equal_the_sequential_range_tests(name: str) -> None:
-    """engine="auto" trains the seeds as one stack (lrlab.lab.stacked); in float64 every seed's curve equals the
+    """engine="auto" trains the seeds as one stack (lrlab.lab.engines.stacked); in float64 every seed's curve equals the
     sequential test's: rates exactly, losses to 1e-9, the same stop and the same suggestions."""
     import dataclasses
 

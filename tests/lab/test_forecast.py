@@ -1,4 +1,4 @@
-"""lrlab.lab.forecast: the two loss laws against hand-computed values, fitting on curves made by the laws
+"""lrlab.lab.studies.forecast: the two loss laws against hand-computed values, fitting on curves made by the laws
 themselves, prediction of specs, the fit-quality warning, optimise, and the CLI's one-line errors."""
 
 from __future__ import annotations

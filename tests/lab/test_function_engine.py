@@ -1,5 +1,6 @@
-"""A user's own training function as the target of a comparison (lrlab.lab.experiment, lrlab.lab.function): a
-plain PyTorch loop with a DataLoader, BatchNorm and Dropout (tests/lab/fn_torch.py), trained for real."""
+"""A user's own training function as the target of a comparison (lrlab.lab.tasks.experiment,
+lrlab.lab.engines.function): a plain PyTorch loop with a DataLoader, BatchNorm and Dropout (tests/lab/fn_torch.py),
+trained for real."""
 
 from __future__ import annotations
 

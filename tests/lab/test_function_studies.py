@@ -17,10 +17,10 @@ pytest.importorskip("optuna")
 
 from lrlab.lab import compare, experiment
 from lrlab.lab import forecast as F
-from lrlab.lab.find import find_lr
-from lrlab.lab.space import Space, default_space
 from lrlab.lab.store import Store
-from lrlab.lab.tune import tune
+from lrlab.lab.studies.find import find_lr
+from lrlab.lab.studies.space import Space, default_space
+from lrlab.lab.studies.tune import tune
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from lrlab.lab import get_task
-from lrlab.lab import mnist as M
+from lrlab.lab.tasks import mnist as M
 
 N_TRAIN, N_TEST = 60, 12
 

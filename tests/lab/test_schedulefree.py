@@ -15,8 +15,8 @@ pytest.importorskip("pandas")
 from tiny_task import TINY  # noqa: E402
 
 from lrlab import parse  # noqa: E402
-from lrlab.lab.compare import compare  # noqa: E402
-from lrlab.lab.train import train  # noqa: E402
+from lrlab.lab.engines.train import train  # noqa: E402
+from lrlab.lab.studies.compare import compare  # noqa: E402
 
 CLASSES = {"sgd_sf": schedulefree.SGDScheduleFree, "adamw_sf": schedulefree.AdamWScheduleFree}
 
@@ -124,7 +124,7 @@ def test_cli_optimizer_and_warmup(tmp_path, capsys):
 
 
 def test_the_range_test_steps_a_schedule_free_optimizer():
-    from lrlab.lab.find import find_lr
+    from lrlab.lab.studies.find import find_lr
 
     found = find_lr(TINY, seeds=2, optimizer="adamw_sf", steps=8, start_lr=1e-4, end_lr=1.0)
     assert [len(r.lrs) for r in found.runs] == [8, 8]

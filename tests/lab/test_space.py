@@ -10,8 +10,8 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
-from lrlab.lab.compare import split_entry  # noqa: E402
-from lrlab.lab.space import Space, default_space  # noqa: E402
+from lrlab.lab.studies.compare import split_entry  # noqa: E402
+from lrlab.lab.studies.space import Space, default_space  # noqa: E402
 from lrlab.schedules import cosine, one_cycle, parse, warmup, wsd  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -12,11 +12,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("pandas")
 
+from lrlab.lab.engines.stacked import execute_stack, stacks, unstackable  # noqa: E402
+from lrlab.lab.engines.train import execute  # noqa: E402
 from lrlab.lab.options import RunOptions  # noqa: E402
 from lrlab.lab.plan import plan  # noqa: E402
-from lrlab.lab.stacked import execute_stack, stacks, unstackable  # noqa: E402
-from lrlab.lab.task import Data, Split, Task  # noqa: E402
-from lrlab.lab.train import execute  # noqa: E402
+from lrlab.lab.tasks.task import Data, Split, Task  # noqa: E402
 
 RTOL = 1e-9
 
@@ -124,7 +124,7 @@ def test_members_differ_in_optimizer_options(optimizer, members):
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_big_models_keep_a_tensor_per_parameter(monkeypatch, optimizer):
-    import lrlab.lab.stacked as stacked_module
+    import lrlab.lab.engines.stacked as stacked_module
 
     monkeypatch.setattr(stacked_module, "FLAT_ELEMENTS", 0)  # as a model past the flat tensor's size would
     plans = _plans("digits", ["constant(0.05)", ("constant(0.05)", PLATEAU), blowup(38)], (0, 1), 3,
@@ -135,7 +135,7 @@ def test_big_models_keep_a_tensor_per_parameter(monkeypatch, optimizer):
 
 
 def test_plain_sgd_folds_the_first_weight_gradient_into_its_update(monkeypatch):
-    import lrlab.lab.stacked as stacked_module
+    import lrlab.lab.engines.stacked as stacked_module
 
     monkeypatch.setattr(stacked_module, "FLAT_ELEMENTS", 0)  # the fold needs the weight in a tensor of its own
     folded = []
@@ -149,7 +149,7 @@ def test_plain_sgd_folds_the_first_weight_gradient_into_its_update(monkeypatch):
 
 
 def test_evaluation_in_several_passes_and_members_of_different_epochs(monkeypatch):
-    import lrlab.lab.stacked as stacked_module
+    import lrlab.lab.engines.stacked as stacked_module
 
     monkeypatch.setattr(stacked_module, "EVAL_CHUNK", 150)  # 50 rows a pass: every split in several, one short
     plans = [plan("quantiles", f"cosine({0.01 * (e + 1)})", RunOptions(epochs=e, seed=e), dtype="float64")
@@ -219,7 +219,7 @@ def test_data_per_member_and_any_model(model, batch_size):
 
 def _forwards(model_fn, sample, k=3, n=7):
     """The batched forward of k members against each member's own forward, shared input and input per member."""
-    from lrlab.lab.stacked import _Batched
+    from lrlab.lab.engines.stacked import _Batched
 
     models = [model_fn(seed) for seed in range(k)]
     names = [name for name, _ in models[0].named_parameters()]
@@ -286,7 +286,7 @@ def test_other_layers_are_not_batched(model, sample):
 
 
 def test_convolution_windows_backward():
-    from lrlab.lab.stacked import _windows
+    from lrlab.lab.engines.stacked import _windows
 
     h = torch.randn(2, 3, 11, 4, dtype=torch.float64, requires_grad=True)
     for k, stride in ((3, 2), (1, 1), (5, 3), (11, 1)):
@@ -327,7 +327,7 @@ def _branching_model(seed: int):
 
 
 def test_auto_stacks_on_a_cpu_unless_vmap_would_run_members_one_by_one():
-    from lrlab.lab.stacked import why_sequential
+    from lrlab.lab.engines.stacked import why_sequential
 
     def task_of(model):
         return Task(name="m", description="", loss="bce", load=_seeded_load, model=model, dtype="float64")
@@ -344,7 +344,7 @@ def test_auto_stacks_on_a_cpu_unless_vmap_would_run_members_one_by_one():
 
 
 def test_compare_stacked_falls_back_for_a_model_vmap_cannot_run(capsys):
-    from lrlab.lab.compare import compare
+    from lrlab.lab.studies.compare import compare
 
     task = Task(name="branching", description="", loss="bce", load=_seeded_load, model=_branching_model, epochs=2,
                 batch_size=16, dtype="float64")
@@ -399,8 +399,8 @@ def test_on_cuda_every_member_equals_its_sequential_run():
 
 # -- compare -----------------------------------------------------------------------------------
 def test_compare_engines_give_the_same_runs_and_share_the_store(tmp_path):
-    from lrlab.lab.compare import compare
     from lrlab.lab.store import Store
+    from lrlab.lab.studies.compare import compare
 
     specs = ["constant(0.05)", "cosine(0.1)@plateau(factor=0.5, patience=0, threshold=0.9)", blowup(14)]
     common = dict(seeds=2, epochs=3, optimizer="sgd", dtype="float64", progress=False)
@@ -423,7 +423,7 @@ def test_compare_engines_give_the_same_runs_and_share_the_store(tmp_path):
 
 
 def test_compare_auto_falls_back_for_a_model_that_cannot_be_stacked(capsys):
-    from lrlab.lab.compare import compare
+    from lrlab.lab.studies.compare import compare
 
     task = Task(name="bn", description="", loss="bce", load=_seeded_load, model=_bn_model, epochs=2,
                 batch_size=16, dtype="float64")
@@ -437,8 +437,8 @@ def test_compare_auto_falls_back_for_a_model_that_cannot_be_stacked(capsys):
 def test_compare_auto_trains_one_run_after_another_where_vmap_would_loop_over_members(capsys, monkeypatch):
     import importlib
 
-    compare_module = importlib.import_module("lrlab.lab.compare")  # (lrlab.lab.compare is also the function)
-    stacked_module = importlib.import_module("lrlab.lab.stacked")  # the stacked engine imports it when it trains
+    compare_module = importlib.import_module("lrlab.lab.studies.compare")  # (lrlab.lab.compare is the function)
+    stacked_module = importlib.import_module("lrlab.lab.engines.stacked")  # the stacked engine imports it to train
     task = Task(name="attention", description="", loss="bce", load=_seeded_load, model=_attention_model, epochs=2,
                 batch_size=16, dtype="float64")
     stacked = []
@@ -456,7 +456,7 @@ def test_compare_auto_trains_one_run_after_another_where_vmap_would_loop_over_me
 
 
 def test_compare_auto_falls_back_for_an_optimizer_option_the_stacked_engine_lacks(capsys):
-    from lrlab.lab.compare import compare
+    from lrlab.lab.studies.compare import compare
 
     c = compare("or3", ["0.5", "1.0"], epochs=2, db=None, progress=False, maximize=False)
     assert [r.status for r in c.runs] == ["ok", "ok"] and c.runs[0].config["optimizer_kwargs"] == {"maximize": False}
@@ -464,7 +464,7 @@ def test_compare_auto_falls_back_for_an_optimizer_option_the_stacked_engine_lack
 
 
 def test_compare_shows_one_bar_per_stack():
-    from lrlab.lab.compare import compare
+    from lrlab.lab.studies.compare import compare
 
     events = []
 
@@ -499,7 +499,7 @@ def test_compare_shows_one_bar_per_stack():
 
 
 def test_compare_engine_options_are_checked():
-    from lrlab.lab.compare import compare
+    from lrlab.lab.studies.compare import compare
 
     with pytest.raises(ValueError, match="engine must be one of"):
         compare("or3", ["0.5"], engine="fast", db=None, progress=False)

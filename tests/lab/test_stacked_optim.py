@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from lrlab.lab.stacked_optim import stacked_optimizer  # noqa: E402
+from lrlab.lab.engines.stacked_optim import stacked_optimizer  # noqa: E402
 
 SHAPES = [(3, 4), (4,), (2, 1, 3)]
 STEPS = 25

@@ -15,13 +15,13 @@ pytest.importorskip("pandas")
 
 from test_stacked import assert_same_run  # noqa: E402
 
-from lrlab.lab.compare import Comparison, compare  # noqa: E402
+from lrlab.lab.engines.stacked import execute_stack  # noqa: E402
+from lrlab.lab.engines.train import execute  # noqa: E402
 from lrlab.lab.options import RunOptions  # noqa: E402
 from lrlab.lab.plan import plan  # noqa: E402
-from lrlab.lab.stacked import execute_stack  # noqa: E402
 from lrlab.lab.store import config_key  # noqa: E402
-from lrlab.lab.task import get_task  # noqa: E402
-from lrlab.lab.train import execute  # noqa: E402
+from lrlab.lab.studies.compare import Comparison, compare  # noqa: E402
+from lrlab.lab.tasks.task import get_task  # noqa: E402
 
 
 def _plan(schedule="cosine(0.5)", task="or3", **options):

@@ -17,10 +17,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pd = pytest.importorskip("pandas")
 
-from lrlab.lab.compare import compare  # noqa: E402
+from lrlab.lab.engines.train import train  # noqa: E402
 from lrlab.lab.store import Store, config_key  # noqa: E402
-from lrlab.lab.task import Data, Split, Task  # noqa: E402
-from lrlab.lab.train import train  # noqa: E402
+from lrlab.lab.studies.compare import compare  # noqa: E402
+from lrlab.lab.tasks.task import Data, Split, Task  # noqa: E402
 
 
 def _load(seed: int) -> Data:

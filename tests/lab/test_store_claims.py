@@ -22,11 +22,11 @@ pytest.importorskip("pandas")
 from store_sql import sql  # noqa: E402
 from tiny_task import TINY  # noqa: E402
 
-from lrlab.lab.compare import compare  # noqa: E402
+from lrlab.lab.engines.train import train  # noqa: E402
 from lrlab.lab.options import RunOptions  # noqa: E402
 from lrlab.lab.plan import plan  # noqa: E402
 from lrlab.lab.store import Store, config_key  # noqa: E402
-from lrlab.lab.train import train  # noqa: E402
+from lrlab.lab.studies.compare import compare  # noqa: E402
 
 
 class Waited(Exception):
@@ -148,7 +148,7 @@ def test_a_key_is_stored_once_and_fresh_replaces_it(db):
 # -- real processes ----------------------------------------------------------------------------
 HANG = """
 import sys, time
-from lrlab.lab.compare import compare
+from lrlab.lab.studies.compare import compare
 
 def hang(step, model, loss, lr):
     print("training", flush=True)

@@ -26,9 +26,9 @@ from store_sql import sql, tables  # noqa: E402
 from tiny_task import TINY  # noqa: E402
 
 from lrlab.cli import main  # noqa: E402
-from lrlab.lab.compare import compare  # noqa: E402
+from lrlab.lab.engines.train import train  # noqa: E402
 from lrlab.lab.store import SCHEMA_VERSION, Store, config_key, database_url, sqlite_path  # noqa: E402
-from lrlab.lab.train import train  # noqa: E402
+from lrlab.lab.studies.compare import compare  # noqa: E402
 
 LRLAB = [sys.executable, "-c", "import sys; from lrlab.cli import main; sys.exit(main())"]
 

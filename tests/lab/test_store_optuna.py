@@ -12,8 +12,8 @@ pytest.importorskip("torch")
 from store_sql import tables  # noqa: E402
 from tiny_task import TINY  # noqa: E402
 
+from lrlab.lab.engines.train import train  # noqa: E402
 from lrlab.lab.store import OPTUNA_TABLES, Store, database_url  # noqa: E402
-from lrlab.lab.train import train  # noqa: E402
 
 LRLAB_TABLES = ["lrlab_claims", "lrlab_meta", "lrlab_runs"]
 

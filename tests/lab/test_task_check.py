@@ -1,5 +1,5 @@
-"""The lab refuses a task its loop cannot train, before any run trains (lrlab.lab.task_check): a model that is not a
-torch module, outputs that do not fit the loss (probabilities under a logits loss, a wrong width), integer inputs,
+"""The lab refuses a task its loop cannot train, before any run trains (lrlab.lab.tasks.task_check): a model that is
+not a torch module, outputs that do not fit the loss (probabilities under a logits loss, a wrong width), integer inputs,
 a model that fails on the first batch; with real Keras and transformers models. The built-in tasks pass, and the
 probe changes no result: compare's numbers are bit for bit those of the code before the check existed."""
 
@@ -19,8 +19,8 @@ pytest.importorskip("pandas")
 from lrlab.lab import compare, cooldowns, find_lr, get_task, task_names, train, tune  # noqa: E402
 from lrlab.lab.options import RunOptions  # noqa: E402
 from lrlab.lab.plan import plan  # noqa: E402
-from lrlab.lab.task import Data, Split, Task  # noqa: E402
-from lrlab.lab.task_check import check_task  # noqa: E402
+from lrlab.lab.tasks.task import Data, Split, Task  # noqa: E402
+from lrlab.lab.tasks.task_check import check_task  # noqa: E402
 
 nn = torch.nn
 

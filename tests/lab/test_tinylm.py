@@ -19,12 +19,12 @@ pytest.importorskip("pandas")
 from test_stacked import assert_same_run  # noqa: E402
 
 from lrlab.lab import get_task  # noqa: E402
-from lrlab.lab import tinylm as tl  # noqa: E402
+from lrlab.lab.engines.stacked import execute_stack, unstackable  # noqa: E402
+from lrlab.lab.engines.train import execute  # noqa: E402
 from lrlab.lab.options import RunOptions  # noqa: E402
 from lrlab.lab.plan import plan  # noqa: E402
-from lrlab.lab.stacked import execute_stack, unstackable  # noqa: E402
 from lrlab.lab.store import config_key  # noqa: E402
-from lrlab.lab.train import execute  # noqa: E402
+from lrlab.lab.tasks import tinylm as tl  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*have not yet implemented the batching rule:UserWarning")
 
@@ -143,7 +143,7 @@ def test_the_model_stacks_and_equals_the_sequential_runs_in_float64():
 
 
 def test_compare_ranks_tinylm_by_bits_per_byte(tmp_path):
-    from lrlab.lab.compare import compare
+    from lrlab.lab.studies.compare import compare
 
     c = compare(get_task("tinylm", text=str(_text(tmp_path)), **TINY), ["constant(0.01)", "constant(1e-5)"],
                 epochs=2, db=None, progress=False)

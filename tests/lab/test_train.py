@@ -13,13 +13,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("pandas")
 
 import lrlab  # noqa: E402
+from lrlab.lab.engines.train import train  # noqa: E402
 from lrlab.lab.options import TASK_DEFAULT, RunOptions  # noqa: E402
 from lrlab.lab.plan import plan  # noqa: E402
-from lrlab.lab.task import Data, Split, Task  # noqa: E402
-from lrlab.lab.train import train  # noqa: E402
+from lrlab.lab.tasks.task import Data, Split, Task  # noqa: E402
 from lrlab.plateau import Plateau  # noqa: E402
 
-train_module = importlib.import_module("lrlab.lab.train")  # the module (lrlab.lab.train is also the function)
+train_module = importlib.import_module("lrlab.lab.engines.train")  # the module (lrlab.lab.train is the function)
 
 
 def _blobs_load(seed: int) -> Data:

@@ -20,14 +20,14 @@ optuna = pytest.importorskip("optuna")
 
 from store_sql import sql, tables  # noqa: E402
 
-from lrlab.lab import checkpoint  # noqa: E402
-from lrlab.lab.cooldowns import cooldowns  # noqa: E402
+from lrlab.lab.engines import checkpoint  # noqa: E402
+from lrlab.lab.engines.stacked import execute_stack  # noqa: E402
+from lrlab.lab.engines.train import execute  # noqa: E402
 from lrlab.lab.options import RunOptions  # noqa: E402
 from lrlab.lab.plan import plan  # noqa: E402
-from lrlab.lab.stacked import execute_stack  # noqa: E402
 from lrlab.lab.store import OPTUNA_TABLES, SCHEMA_VERSION, Store, display_name, guard  # noqa: E402
-from lrlab.lab.train import execute  # noqa: E402
-from lrlab.lab.tune import check_storage, tune  # noqa: E402
+from lrlab.lab.studies.cooldowns import cooldowns  # noqa: E402
+from lrlab.lab.studies.tune import check_storage, tune  # noqa: E402
 
 
 class Evil:
@@ -283,7 +283,7 @@ def trained(monkeypatch):
     """Counts trials that reach training: a refused storage must train none."""
     import importlib
 
-    T = importlib.import_module("lrlab.lab.tune")  # lrlab.lab.tune, the attribute, is the function
+    T = importlib.import_module("lrlab.lab.studies.tune")  # lrlab.lab.studies.tune, the attribute, is the function
     calls = []
     real = T._run_batch
     monkeypatch.setattr(T, "_run_batch", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -394,7 +394,7 @@ def test_a_study_of_other_settings_names_the_storage_without_its_password(pg_url
 
 def test_a_planted_mnist1d_cache_never_runs_and_is_generated_again(tmp_path, monkeypatch):
     pytest.importorskip("mnist1d")
-    from lrlab.lab import builtin_tasks
+    from lrlab.lab.tasks import builtin_tasks
 
     marker = tmp_path / "MARKER"
     cache = tmp_path / "mnist1d" / "mnist1d_default.npz"
@@ -410,7 +410,7 @@ def test_a_planted_mnist1d_cache_never_runs_and_is_generated_again(tmp_path, mon
 def test_a_bad_storage_is_refused_before_the_range_test_and_the_forecast_runs(tmp_path, monkeypatch):
     import importlib
 
-    T = importlib.import_module("lrlab.lab.tune")
+    T = importlib.import_module("lrlab.lab.studies.tune")
     calls = []
     monkeypatch.setattr(T, "find_peak", lambda *a, **k: calls.append("find") or 0.5)
     monkeypatch.setattr(T, "fit_forecast", lambda *a, **k: calls.append("forecast"))

@@ -18,12 +18,12 @@ import pytest
 torch = pytest.importorskip("torch")
 optuna = pytest.importorskip("optuna")
 
-from lrlab.lab.compare import split_entry  # noqa: E402
+from lrlab.lab.engines.stacked import execute_stack  # noqa: E402
+from lrlab.lab.engines.train import execute  # noqa: E402
 from lrlab.lab.options import RunOptions  # noqa: E402
 from lrlab.lab.plan import plan  # noqa: E402
-from lrlab.lab.stacked import execute_stack  # noqa: E402
-from lrlab.lab.train import execute  # noqa: E402
-from lrlab.lab.tune import storage_url, tune  # noqa: E402
+from lrlab.lab.studies.compare import split_entry  # noqa: E402
+from lrlab.lab.studies.tune import storage_url, tune  # noqa: E402
 from lrlab.schedules import parse  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -102,8 +102,8 @@ def test_the_objective_is_the_figure_the_leaderboards_rank_by():
     import dataclasses
 
     from lrlab.lab.ranking import task_ranking
-    from lrlab.lab.task import get_task
-    from lrlab.lab.tune import _objective
+    from lrlab.lab.studies.tune import _objective
+    from lrlab.lab.tasks.task import get_task
 
     or3 = get_task("or3")
     assert _objective(task_ranking(or3)) == ("val_accuracy", "maximize")
@@ -117,10 +117,10 @@ def test_the_confirmation_ranks_by_validation_and_shows_test_beside():
     validation accuracy, with the worst seed of both figures and the trial each spec came from."""
     import pandas as pd
 
-    from lrlab.lab.compare import Comparison
     from lrlab.lab.run import Run
-    from lrlab.lab.task import get_task
-    from lrlab.lab.tune import _confirmation_board
+    from lrlab.lab.studies.compare import Comparison
+    from lrlab.lab.studies.tune import _confirmation_board
+    from lrlab.lab.tasks.task import get_task
 
     def run(label, seed, val, test):
         history = pd.DataFrame({"epoch": [1], "step": [1], "lr": [0.1], "loss": [0.5], "val_loss": [0.5],
@@ -158,7 +158,7 @@ EPOCHS = 15
 WORKER = """
 import sys, torch
 torch.set_num_threads(1)
-from lrlab.lab.tune import tune
+from lrlab.lab.studies.tune import tune
 tune("or3", "constant(loguniform(0.05, 2)) | cosine(loguniform(0.05, 2))", trials={trials}, epochs=EPOCHS, batch=2,
      confirm=0, storage=sys.argv[1], study="shared", progress=False, pruner="none", heartbeat_s=1, grace_s=3)
 """
@@ -242,7 +242,7 @@ def test_worker_processes_on_one_machine_share_the_count(tmp_path):
 
 
 def test_a_model_that_cannot_be_stacked_trains_its_trials_one_by_one_with_the_same_pruning(tmp_path, monkeypatch):
-    import lrlab.lab.stacked as stacked
+    import lrlab.lab.engines.stacked as stacked
 
     def refuse(*args, **kwargs):
         raise AssertionError("the stacked engine was used")
@@ -261,8 +261,8 @@ def test_a_model_that_cannot_be_stacked_trains_its_trials_one_by_one_with_the_sa
 
 
 def test_the_default_space_is_centred_on_the_range_tests_rate_with_peak_from_find(tmp_path):
-    from lrlab.lab.find import find_lr
-    from lrlab.lab.space import Space
+    from lrlab.lab.studies.find import find_lr
+    from lrlab.lab.studies.space import Space
 
     valley = float(f"{find_lr('quantiles', seeds=3).suggestions['valley']:.3g}")
     result = tune("quantiles", trials=2, epochs=1, batch=2, confirm=0, progress=False, storage=tmp_path / "t.db",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lrlab.lab.task import Data, Split, Task
+from lrlab.lab.tasks.task import Data, Split, Task
 
 
 def _load(seed: int) -> Data:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import lrlab
-from lrlab.lab.builtin_tasks import LINE_A0, LINE_X, LINE_Y
+from lrlab.lab.tasks.builtin_tasks import LINE_A0, LINE_X, LINE_Y
 from lrlab.viz.animate import Trace, render
 
 # the first seed's 30 points and starting slope, as the `line` task ships them

@@ -162,7 +162,7 @@ def test_report_renders_in_chromium_and_the_leaderboard_fits(tmp_path):
 
 
 def test_report_of_a_real_comparison(tmp_path, picture):
-    from lrlab.lab.compare import compare
+    from lrlab.lab.studies.compare import compare
     from lrlab.viz.run_curves import plot_curves
 
     c = compare("or3", ["constant(0.5)", "cosine(0.5)"], seeds=2, epochs=6, db=None, progress=False)

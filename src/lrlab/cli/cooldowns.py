@@ -1,5 +1,5 @@
 """`lrlab cooldowns`: WSD cooldowns branched from one stable run per seed, each length's final metric next to a
-cosine run of the same length (lrlab.lab.cooldowns). torch, pandas and rich are imported inside the command."""
+cosine run of the same length (lrlab.lab.studies.cooldowns). torch, pandas and rich are imported inside the command."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def register(sub: Any) -> None:
 
 def _at(text: str) -> tuple[float, ...]:
     """--at: comma-separated increasing fractions in (0, 1]."""
-    from ..lab.cooldowns import check_at
+    from ..lab.studies.cooldowns import check_at
 
     what = "increasing fractions in (0, 1], comma-separated"
     try:
@@ -80,11 +80,11 @@ def cmd_cooldowns(args: argparse.Namespace) -> int:
         $ lrlab cooldowns or3 "wsd(0.5)" --steps 40
         $ lrlab cooldowns mnist1d "wsd(0.05, decay='1-sqrt')" --at 0.5,1.0 --fraction 0.2 --seeds 3 --out cd/
     """
-    from ..lab.compare import ENGINES
-    from ..lab.cooldowns import check_fraction, check_spec
+    from ..lab.engines.train import DEVICES
     from ..lab.options import resolve_task
-    from ..lab.task import DTYPES, OPTIMIZERS, get_task
-    from ..lab.train import DEVICES
+    from ..lab.studies.compare import ENGINES
+    from ..lab.studies.cooldowns import check_fraction, check_spec
+    from ..lab.tasks.task import DTYPES, OPTIMIZERS, get_task
 
     options = {"data_dir": args.data_dir} if args.data_dir else {}
     resolve_task(args.task, "cooldowns", "it branches each cooldown from a checkpoint of the built-in loop's "
@@ -123,7 +123,7 @@ def cmd_cooldowns(args: argparse.Namespace) -> int:
         import torch
     except ImportError as exc:
         raise ValueError(f"lrlab cooldowns needs the lab extras (pip install 'lrlab[lab]'): {exc}") from None
-    from ..lab.cooldowns import cooldowns
+    from ..lab.studies.cooldowns import cooldowns
 
     if threads is not None:
         torch.set_num_threads(threads)

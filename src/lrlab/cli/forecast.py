@@ -129,7 +129,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
     if threads is not None:
         torch.set_num_threads(threads)
-    from ..lab.compare import compare
+    from ..lab.studies.compare import compare
 
     if fit_specs:
         print(f"fitting runs: {len(fit_specs) * (seeds or 1)} of {task.name} (trained or reused from "
@@ -144,8 +144,8 @@ def _forecast(args: argparse.Namespace, task: Any, law: str, runs: list[Any], st
               epochs: int | None, seeds: int | None) -> int:
     import warnings
 
-    from ..lab import forecast as F
-    from ..lab.compare import compare
+    from ..lab.studies import forecast as F
+    from ..lab.studies.compare import compare
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # shown below, prominently
@@ -162,7 +162,7 @@ def _forecast(args: argparse.Namespace, task: Any, law: str, runs: list[Any], st
             from ..lab.plan import plan
 
             if _is_function(task):
-                from ..lab.function import budget
+                from ..lab.engines.function import budget
 
                 total = budget(task, RunOptions(epochs=epochs))[2]
                 if total is None:
@@ -198,7 +198,7 @@ def _forecast(args: argparse.Namespace, task: Any, law: str, runs: list[Any], st
 
 
 def _is_function(task: Any) -> bool:
-    from ..lab.experiment import Experiment
+    from ..lab.tasks.experiment import Experiment
 
     return isinstance(task, Experiment)
 
@@ -214,7 +214,7 @@ def _warn(text: str) -> None:
 def _table(fc: Any, predictions: list[Any], measured: dict[str, list[Any]], horizon: int, task: str) -> list[dict]:
     from rich.table import Table
 
-    from ..lab.forecast import compare_curve
+    from ..lab.studies.forecast import compare_curve
     from .lab import _console
 
     table = Table(title=f"{task}: forecast final training loss over {horizon} updates ({fc.law} law)",

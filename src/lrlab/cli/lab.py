@@ -146,8 +146,8 @@ def _float(option: str, text: str | None, low: float = -math.inf) -> float | Non
 def _target(args: argparse.Namespace) -> Any:
     """The task argument: a registered task (with --data-dir / --text), or a training function named as
     path/to/train.py:NAME or package.module:NAME (imported now: the only code the command imports)."""
-    from ..lab.experiment import is_reference, load
-    from ..lab.task import get_task
+    from ..lab.tasks.experiment import is_reference, load
+    from ..lab.tasks.task import get_task
 
     if not is_reference(args.task):
         return get_task(args.task, **_task_options(args))
@@ -252,9 +252,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         $ lrlab compare or3 "constant(0.5)" "cosine(0.5)" --epochs 3 --seeds 2
         $ lrlab compare mnist1d "one_cycle(0.05)" "wsd(0.05)@plateau(factor=0.5, patience=5)" --target 0.6 --out out/
     """
-    from ..lab.compare import ENGINES, compare, split_entry
-    from ..lab.task import DTYPES, OPTIMIZERS
-    from ..lab.train import DEVICES
+    from ..lab.engines.train import DEVICES
+    from ..lab.studies.compare import ENGINES, compare, split_entry
+    from ..lab.tasks.task import DTYPES, OPTIMIZERS
     from ..plateau import Plateau
 
     # Check every option before importing torch, so a typo costs no startup time.
@@ -372,15 +372,15 @@ def cmd_find(args: argparse.Namespace) -> int:
     smoothed loss passes 4x its best. It prints the curves, the suggestions of the rules valley, steep, minimum,
     slide and gradient with their spread over the seeds, and specs ready for `lrlab compare`; -o writes the picture.
     TASK may be a training function of the user's (path/to/train.py:NAME): the sweep is handed to it as its
-    schedule, and the lab stops it inside run.log_step (lrlab.lab.find.find_function).
+    schedule, and the lab stops it inside run.log_step (lrlab.lab.studies.find.find_function).
 
     Examples:
         $ lrlab find digits
         $ lrlab find mnist1d --steps 200 --seeds 5 --optimizer adam -o find.png
         $ lrlab find path/to/train.py:my_model --start 1e-5 --end 10 --steps 200
     """
-    from ..lab.experiment import Experiment
-    from ..lab.task import OPTIMIZERS
+    from ..lab.tasks.experiment import Experiment
+    from ..lab.tasks.task import OPTIMIZERS
     from ..rangetest import Settings
 
     task = _target(args)
@@ -412,7 +412,7 @@ def cmd_find(args: argparse.Namespace) -> int:
         import torch
     except ImportError as exc:
         raise ValueError(f"lrlab find needs the lab extras (pip install 'lrlab[lab]'): {exc}") from None
-    from ..lab.find import find_lr
+    from ..lab.studies.find import find_lr
     from ..viz.terminal import preview_find
 
     if threads is not None:

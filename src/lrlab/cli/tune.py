@@ -81,7 +81,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     metric with the test metric beside it, is the answer. The study lives
     in --storage (SQLite by default, postgresql://... for many machines); the same command resumes it, and the same
     --storage and --study on another machine joins it. TASK may be a training function of the user's
-    (path/to/train.py:NAME): its trials call it one after another, pruned inside it (lrlab.lab.tune_function).
+    (path/to/train.py:NAME): its trials call it one after another, pruned inside it (lrlab.lab.studies.tune_function).
 
     Examples:
         $ lrlab tune or3 --trials 16 --epochs 3 --confirm 2 --seeds 2
@@ -89,10 +89,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
         $ lrlab tune mnist1d --storage postgresql://user@host/db --study shared --workers 4
         $ lrlab tune path/to/train.py:my_model --space "cosine(loguniform(1e-3, 1))" --trials 32 --workers 2
     """
-    from ..lab.experiment import Experiment
-    from ..lab.space import Space
-    from ..lab.task import OPTIMIZERS
-    from ..lab.train import DEVICES
+    from ..lab.engines.train import DEVICES
+    from ..lab.studies.space import Space
+    from ..lab.tasks.experiment import Experiment
+    from ..lab.tasks.task import OPTIMIZERS
     from .lab import _target
 
     task = _target(args)  # a task (with --data-dir), or a training function (which refuses --batch-size, ...)
@@ -129,7 +129,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise ValueError(f"lrlab tune needs the lab extras (pip install 'lrlab[lab]'): {exc}") from None
     from ..lab.store import display_name
-    from ..lab.tune import tune
+    from ..lab.studies.tune import tune
 
     if threads is not None:
         torch.set_num_threads(threads)

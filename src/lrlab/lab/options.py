@@ -13,7 +13,7 @@ from typing import Any
 from .. import _check
 from ..plateau import Plateau, monitor_mode
 from .run import history_columns
-from .task import OPTIMIZERS, Data, Task, get_task, optimizer_class
+from .tasks.task import OPTIMIZERS, Data, Task, get_task, optimizer_class
 
 
 class _TaskDefault:
@@ -42,7 +42,7 @@ _SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed accepts
 def resolve_task(task: Task | str, who: str = "", why: str = "it needs the lab's own loop") -> Task:
     """A Task given itself or by its registered name; a training function (an Experiment, or a reference such as
     "train.py:NAME") is refused in one line naming `who`, the study that trains only tasks, and `why`."""
-    from .experiment import Experiment, is_reference
+    from .tasks.experiment import Experiment, is_reference
 
     if isinstance(task, Task):
         return task

@@ -10,8 +10,8 @@ from .. import _check
 from ..plateau import Plateau
 from ..schedules import Schedule, parse
 from .options import RunOptions, resolve_task
-from .task import DTYPES, Data, Task
-from .task_check import check_task
+from .tasks.task import DTYPES, Data, Task
+from .tasks.task_check import check_task
 
 
 @dataclass
@@ -50,7 +50,7 @@ def plan(
     run's steps: the step budget when options.steps is given, else epochs x steps per epoch).
     label: how the run is named (default: the spec as given, plus "@plateau(...)").
     dtype: None trains in the task's dtype, "float32" or "float64" overrides it (kept in the config).
-    A task the lab's loop cannot train is refused here, before any run trains (`lrlab.lab.task_check`)."""
+    A task the lab's loop cannot train is refused here, before any run trains (`lrlab.lab.tasks.task_check`)."""
     task = resolve_task(task)
     dtype = task.dtype if dtype is None else _check.choice("", "dtype", dtype, DTYPES)
     given = as_schedule(schedule)

@@ -129,7 +129,7 @@ def task_ranking(task: Any, has_val: bool = True) -> Ranking:
 
     Examples:
         >>> from lrlab.lab.ranking import task_ranking
-        >>> from lrlab.lab.task import get_task
+        >>> from lrlab.lab.tasks.task import get_task
         >>> task_ranking(get_task("or3"))
         Ranking(metric='val_accuracy', higher_is_better=True, test='test_accuracy', note='')
         >>> task_ranking(get_task("line")).metric

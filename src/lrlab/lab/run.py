@@ -1,6 +1,6 @@
 """One training run: what was asked (config), what happened (history, per-step arrays, metrics), and its model.
 
-A `Run` comes out of `lrlab.lab.train` (with its trained `model`) or out of the run store (with `id` set and
+A `Run` comes out of `lrlab.lab.engines.train` (with its trained `model`) or out of the run store (with `id` set and
 `model` None). It is plain data; pandas is needed only because `history` is a DataFrame.
 
 Side by side: `history["lr"]` here is the rate of the epoch's FIRST update (the schedule at step
@@ -31,7 +31,7 @@ class Run:
     step_lr / step_loss: the rate used by, and the batch loss seen at, every optimizer update.
     metrics: final loss/accuracy on train, val and test (keys loss, accuracy, val_loss, val_accuracy, test_loss,
     test_accuracy, where the task has them), plus epochs_done and steps.
-    status: "ok" or "diverged" (a NaN/inf loss, or one past `lrlab.lab.train.DIVERGED_FACTOR` times the first
+    status: "ok" or "diverged" (a NaN/inf loss, or one past `lrlab.lab.engines.train.DIVERGED_FACTOR` times the first
     epoch's training loss, ended the run early; its figures are NaN); "pruned" (a search stopped it); "failed" (a
     user's training function raised: `error` holds the exception's last line, its figures are NaN).
     """

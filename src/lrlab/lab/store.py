@@ -66,7 +66,8 @@ from .run import Run
 
 FORMAT_VERSION = 3  # bump when the trainer changes what a config produces; old runs then train again
 # 2: a diverged run reports NaN metrics (1 evaluated the NaN model and stored made-up accuracies)
-# 3: a loss past 1e6 x the first epoch's is divergence (lrlab.lab.train.DIVERGED_FACTOR); plateau names its monitor
+# 3: a loss past 1e6 x the first epoch's is divergence (lrlab.lab.engines.train.DIVERGED_FACTOR); plateau names its
+# monitor
 SCHEMA_VERSION = 3  # the layout of the tables
 # 1: phase 1's (a runs table alone, no marker); 2: runs + claims + lrlab_meta; 3: lrlab_ prefixes (beside Optuna)
 
@@ -232,7 +233,7 @@ class Store:
     Examples:
         >>> import tempfile
         >>> from pathlib import Path
-        >>> from lrlab.lab.compare import compare
+        >>> from lrlab.lab.studies.compare import compare
         >>> from lrlab.lab.store import Store
         >>> run = compare("or3", ["constant(0.5)"], epochs=1, db=None, progress=False).runs[0]
         >>> with tempfile.TemporaryDirectory() as folder:
@@ -500,7 +501,7 @@ class Store:
         Examples:
             >>> import tempfile
             >>> from pathlib import Path
-            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.studies.compare import compare
             >>> from lrlab.lab.store import Store
             >>> run = compare("or3", ["constant(0.5)"], epochs=1, db=None, progress=False).runs[0]
             >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
@@ -555,7 +556,7 @@ class Store:
         Examples:
             >>> import tempfile
             >>> from pathlib import Path
-            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.studies.compare import compare
             >>> from lrlab.lab.store import Store
             >>> run = compare("or3", ["constant(0.5)"], epochs=1, db=None, progress=False).runs[0]
             >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
@@ -715,7 +716,7 @@ class Store:
         Examples:
             >>> import tempfile
             >>> from pathlib import Path
-            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.studies.compare import compare
             >>> from lrlab.lab.store import Store
             >>> run = compare("or3", ["constant(0.5)"], epochs=1, db=None, progress=False).runs[0]
             >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
@@ -747,7 +748,7 @@ class Store:
         Examples:
             >>> import tempfile
             >>> from pathlib import Path
-            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.studies.compare import compare
             >>> from lrlab.lab.store import Store
             >>> run = compare("or3", ["constant(0.5)"], epochs=2, db=None, progress=False).runs[0]
             >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
@@ -781,7 +782,7 @@ class Store:
         Examples:
             >>> import tempfile
             >>> from pathlib import Path
-            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.studies.compare import compare
             >>> from lrlab.lab.store import Store
             >>> runs = compare("or3", ["constant(0.5)", "cosine(0.5)"], epochs=1, db=None, progress=False).runs
             >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
@@ -888,7 +889,7 @@ class Claim:
         Examples:
             >>> import tempfile
             >>> from pathlib import Path
-            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.studies.compare import compare
             >>> from lrlab.lab.store import Store
             >>> run = compare("or3", ["constant(0.5)"], epochs=1, db=None, progress=False).runs[0]
             >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:

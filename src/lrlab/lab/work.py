@@ -117,7 +117,7 @@ def _worker_main(target: Any, configs: list[dict[str, Any]], db: str, mark: int,
         import torch
 
         torch.set_num_threads(threads)
-    from .function import execute_function, plan_from_config
+    from .engines.function import execute_function, plan_from_config
 
     plans = [plan_from_config(target, c) for c in configs]
 

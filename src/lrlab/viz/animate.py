@@ -2,7 +2,7 @@
 
 One row per schedule; panels: the data with the current fitted line, the loss over the weight with the
 current point and its tangent (the gradient), a zoom around the minimum, and the step, lr, weight and loss.
-The weights come from real training (`lrlab.lab.train` on the `line` task, read through its callback);
+The weights come from real training (`lrlab.lab.engines.train` on the `line` task, read through its callback);
 the pictures are drawn from those arrays, so `render` also takes traces made any other way.
 """
 
@@ -57,8 +57,8 @@ class Trace:
 def trace(schedule: Any, epochs: int | None = None, *, label: str | None = None, seed: int = 0) -> Trace:
     """Train the `line` task under `schedule` (full-batch gradient descent, one update per epoch) and
     record the weight after every update through the trainer's callback."""
-    from ..lab.task import get_task
-    from ..lab.train import train
+    from ..lab.engines.train import train
+    from ..lab.tasks.task import get_task
     from ..schedules import Schedule, parse
 
     task = get_task("line")

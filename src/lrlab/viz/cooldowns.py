@@ -1,5 +1,5 @@
-"""The picture of a WSD cooldowns result (lrlab.lab.cooldowns): the final metric against the training length, the
-wsd branches beside the cosine runs of the same lengths (mean over seeds, with a std bar when there are several)."""
+"""The picture of a WSD cooldowns result (lrlab.lab.studies.cooldowns): the final metric against the training length,
+the wsd branches beside the cosine runs of the same lengths (mean over seeds, with a std bar when there are several)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ def forecast_figure(fc: Any, predictions: Sequence[Any], measured: Mapping[str, 
     """Two panels: left, each fitting run's measured loss (block means, dots) and the fitted law (line); right, each
     prediction (line) and, for labels in `measured`, the trained runs' loss (dots). Log loss axis. The laws are
     drawn from the end of the fit's skipped start on (they blow up near update 0)."""
-    from ..lab.forecast import smoothed
+    from ..lab.studies.forecast import smoothed
 
     fig = _figure.new_figure(*size)
     left, right = fig.subplots(1, 2)

@@ -85,7 +85,7 @@ def descent(out: Path, say: Say = print, epochs: int | None = None) -> list[Path
 
 def keras_schedules(out: Path, say: Say = print, epochs: int | None = None) -> list[Path]:
     """Second seed: seven Keras-style schedules trained on the 3-input OR gate; lr per epoch."""
-    from ..lab.train import train
+    from ..lab.engines.train import train
 
     n = epochs or 500
     runs = []
@@ -132,8 +132,8 @@ def decay_formulas(out: Path, say: Say = print, epochs: int | None = None) -> li
 
 def lr_too_big_small(out: Path, say: Say = print, epochs: int | None = None) -> list[Path]:
     """Fourth seed: too large, too small and a medium Adam rate, and a plateau run, on the quantiles."""
-    from ..lab.task import get_task
-    from ..lab.train import train
+    from ..lab.engines.train import train
+    from ..lab.tasks.task import get_task
     from .boundary import boundaries_figure
     from .run_curves import curves_figure
 
@@ -159,8 +159,8 @@ def lr_too_big_small(out: Path, say: Say = print, epochs: int | None = None) -> 
 
 def mnist_available() -> bool:
     """True when MNIST can be read without downloading (a cached or local copy)."""
-    from ..lab.mnist import MnistError
-    from ..lab.task import get_task
+    from ..lab.tasks.mnist import MnistError
+    from ..lab.tasks.task import get_task
 
     try:
         get_task("mnist", download=False).load(0)
@@ -171,8 +171,8 @@ def mnist_available() -> bool:
 
 def mnist(out: Path, say: Say = print, epochs: int | None = None, *, stand_in: bool | None = None) -> list[Path]:
     """Third seed: the 784-128-10 MLP with exponential decay on MNIST; `digits` stands in when MNIST is absent."""
-    from ..lab.task import get_task
-    from ..lab.train import train
+    from ..lab.engines.train import train
+    from ..lab.tasks.task import get_task
     from .run_curves import curves_figure
 
     if stand_in is None:

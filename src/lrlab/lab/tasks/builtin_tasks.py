@@ -294,6 +294,6 @@ def mnist_softmax(data_dir: str | Path | None = None, cache: str | Path | None =
 def tinylm(text: str | Path | None = None, context: int = 64, width: int = 64, layers: int = 2, heads: int = 4,
            train_windows: int = 1600, eval_windows: int = 256) -> Task:
     """A byte-level transformer language model on Python's standard-library sources, or on `text` (a file);
-    see lrlab.lab.tinylm."""
+    see lrlab.lab.tasks.tinylm."""
     return _tinylm(text, context=context, width=width, layers=layers, heads=heads, train_windows=train_windows,
                    eval_windows=eval_windows)

@@ -1,11 +1,12 @@
 """A user's own training function as a target of every study: `@experiment(...)` declares its budget, its ranked
 metric and its version; `load(ref)` finds one by reference ("path/to/train.py:name" or "package.module:name").
 
-An experiment is a function `f(run)` that trains once with the schedule it is handed (`lrlab.lab.function.RunContext`)
-and reports what happened; the lab calls it for every (schedule, seed) of a study, as it trains a built-in Task with
-its own loop. Its runs are stored under its `name` and `version`: a changed function keeps its name, so bump the
-version whenever what it trains changes (the model, the data, the loss, the metrics), or its old runs are reused.
-Only what a user names (in code or on the command line) is imported: nothing stored names code to import.
+An experiment is a function `f(run)` that trains once with the schedule it is handed
+(`lrlab.lab.engines.function.RunContext`) and reports what happened; the lab calls it for every (schedule, seed) of a
+study, as it trains a built-in Task with its own loop. Its runs are stored under its `name` and `version`: a changed
+function keeps its name, so bump the version whenever what it trains changes (the model, the data, the loss, the
+metrics), or its old runs are reused. Only what a user names (in code or on the command line) is imported: nothing
+stored names code to import.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import _check
-from ..plateau import monitor_mode
+from ... import _check
+from ...plateau import monitor_mode
 
 MODES = ("max", "min")
 
@@ -116,7 +117,7 @@ def experiment(
     """Declare a training function a target of `compare`, `tune`, `find_lr` and `forecast`; use as a decorator.
 
     Args:
-        fn: the training function, fn(run) (see lrlab.lab.function.RunContext for `run`).
+        fn: the training function, fn(run) (see lrlab.lab.engines.function.RunContext for `run`).
         epochs: the default number of epochs of a run (a study may ask another).
         steps_per_epoch: optimizer updates per epoch (len(train_loader)); with epochs it fixes the run's budget.
         steps: a budget in updates instead of epochs x steps_per_epoch.
@@ -126,7 +127,7 @@ def experiment(
         name: how runs are named and stored (default: the function's name).
 
     Examples:
-        >>> from lrlab.lab.experiment import experiment
+        >>> from lrlab.lab.tasks.experiment import experiment
         >>> @experiment(epochs=3, steps_per_epoch=10, metric="val_accuracy", version=2)
         ... def my_model(run):
         ...     return {}

@@ -174,7 +174,7 @@ def _kind(value: Any) -> str:
 def _check_model(who: str, task: Task, data: Data, dtype: str, largest: int | None) -> None:
     import torch
 
-    from .train import Loss, tensors
+    from ..engines.train import Loss, tensors
 
     with _generators_kept():
         try:

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import _check
-from ..schedules import Schedule
-from .options import TASK_DEFAULT, RunOptions
-from .plan import Plan, plan
-from .run import Run, history_columns
-from .task import SCHEDULE_FREE, Task, optimizer_class, torch_dtype
+from ... import _check
+from ...schedules import Schedule
+from ..options import TASK_DEFAULT, RunOptions
+from ..plan import Plan, plan
+from ..run import Run, history_columns
+from ..tasks.task import SCHEDULE_FREE, Task, optimizer_class, torch_dtype
 
 DIVERGED_FACTOR = 1e6
 """A run has diverged, and ends at that epoch with NaN figures, when an epoch's training loss (any step's) or its
@@ -228,7 +228,7 @@ def _setup(p: Plan, device: str = "cpu") -> _Loop:
     it)."""
     import torch
 
-    from ..torch import Scheduler
+    from ...torch import Scheduler
 
     task, opts = p.task, p.options
     dtype = torch_dtype(p.config["dtype"])
@@ -388,7 +388,7 @@ def execute(
     """Run a plan: the training loop proper, on `device` ("cpu", "cuda", "auto") in the plan's dtype
     (config["dtype"]), for the plan's steps (its step budget, or its epochs).
 
-    start: a checkpoint (lrlab.lab.checkpoint) to resume from: the run continues from its step as if never
+    start: a checkpoint (lrlab.lab.engines.checkpoint) to resume from: the run continues from its step as if never
     stopped (the checkpoint's history rows and per-step arrays are the run's first ones; wall_s counts this call's
     training alone). save_at: steps (0 to the run's total) at which on_save(checkpoint) is called with the state
     after that update (after the epoch's row when it ends an epoch); checkpoint.save writes one to a file.

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _check
+from ... import _check
 
 LOSSES = ("mse", "bce", "ce", "lm")
 DTYPES = ("float32", "float64")
@@ -120,7 +120,7 @@ class Task:
     keys of runs stored before versions existed stay as they were.
     Before a task's first run trains, the lab runs its model once on the first batch and refuses, naming the task,
     what its loop cannot train (a model that is not a torch module, probabilities under a logits loss, outputs
-    shaped wrong for the loss, integer inputs, a model that fails): see `lrlab.lab.task_check`.
+    shaped wrong for the loss, integer inputs, a model that fails): see `lrlab.lab.tasks.task_check`.
     """
 
     name: str

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from .plan import Plan
-from .run import Run, history_columns
+from ..plan import Plan
+from ..run import Run, history_columns
+from ..tasks.task import Data, torch_dtype
 from .stacked_optim import stacked_optimizer
-from .task import Data, torch_dtype
 from .train import (
     Loss,
     deterministic,
@@ -138,7 +138,7 @@ def _vmap_probe(p: Plan, model: Any, names: list[str]) -> tuple[str | None, list
 
 def _model(p: Plan) -> Any:
     """The model of `p`'s task for its seed (torch's global RNG left as it was)."""
-    from .models import _seeded
+    from ..tasks.models import _seeded
 
     with _seeded(p.options.seed):
         return p.task.model(p.options.seed)
@@ -587,8 +587,8 @@ class _Stack:
         return [figures(float(totals[k]) / n, int(counts[k]), n, metrics) for k in range(self.size)]
 
     def load_member(self, k: int, state: dict[str, Any]) -> None:
-        """Member k's parameters and optimizer state from a checkpoint (lrlab.lab.checkpoint; the torch optimizer's
-        state, per parameter in `names`' order)."""
+        """Member k's parameters and optimizer state from a checkpoint (lrlab.lab.engines.checkpoint; the torch
+        optimizer's state, per parameter in `names`' order)."""
         torch = self.torch
         saved = state["optimizer"]
         opt = self.opt
@@ -717,7 +717,7 @@ def _start_member(m: _Member, state: dict[str, Any], stack: _Stack, k: int) -> N
 
 
 def _capture(m: _Member, stack: _Stack, k: int) -> dict[str, Any]:
-    """Member k's checkpoint, as lrlab.lab.checkpoint.capture gives its sequential run's."""
+    """Member k's checkpoint, as lrlab.lab.engines.checkpoint.capture gives its sequential run's."""
     from . import checkpoint
 
     model, opt_state = stack.member_state(k)
@@ -778,7 +778,8 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
     budgets or epochs and optimizer options) as one stacked model; one Run per plan, as `train.execute(plan)` gives
     it. A member past its budget (or diverged) stops updating (the optimizer's active mask).
 
-    starts: per plan a checkpoint (lrlab.lab.checkpoint) to resume from, or None (from scratch): the member goes on
+    starts: per plan a checkpoint (lrlab.lab.engines.checkpoint) to resume from, or None (from scratch): the member
+        goes on
     as `train.execute(plan, start=checkpoint)` would; members may stand at different steps. save_at: per plan the
     steps at which on_save(index of the plan, checkpoint) is called with the state `train.execute(plan, save_at=...)`
     would hand out there. on_epoch(k, epoch, row) after every epoch of each live member k that did not diverge,

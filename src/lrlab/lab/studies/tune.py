@@ -1,4 +1,4 @@
-"""Schedule search on Optuna: `tune(task)` searches a space of schedule shapes (lrlab.lab.space), trains the
+"""Schedule search on Optuna: `tune(task)` searches a space of schedule shapes (lrlab.lab.studies.space), trains the
 trials in batches on the stacked engine with Optuna's pruner watching every epoch, and confirms the best trials on
 fresh seeds. Optuna does the searching, pruning, storage and the coordination of workers; lrlab adds the space,
 the batching of trials into stacks and the confirmation.
@@ -25,8 +25,8 @@ specs) train again on `seeds` fresh seeds with the full budget through `compare`
 as `compare` ranks (the mean final validation figure, `Comparison.ranking`), with its spread (std and the worst
 seed) and the test figure beside it (mean, std, worst seed), which does not rank.
 
-With forecast=M (`--forecast M`) a loss law (lrlab.lab.forecast, multi-power) is first fitted to three runs at the
-space's centre rate (constant, cosine, wsd with a 20% cooldown; trained through `compare`, reused from the run
+With forecast=M (`--forecast M`) a loss law (lrlab.lab.studies.forecast, multi-power) is first fitted to three runs at
+the space's centre rate (constant, cosine, wsd with a 20% cooldown; trained through `compare`, reused from the run
 store); each batch then asks M x batch candidates, ranks their schedules by forecast final training loss, trains
 only the best `batch` and tells the others PRUNED with user attribute status="forecast" (never trained). PRUNED,
 not FAIL: TPE counts a pruned trial without reported values as worse than every trained one, so the sampler
@@ -36,9 +36,9 @@ loss, a proxy for the validation metric; a plateau branch is forecast by its sch
 nothing of divergence, so it favours more rate area (higher peaks) beyond the fitting runs' rate. When the fit
 carries a warning (the law does not hold on the task) it is printed and the search falls back to the plain one.
 
-A user's training function (`lrlab.lab.experiment`, or its reference "path/to/train.py:name") is searched the same
+A user's training function (`lrlab.lab.tasks.experiment`, or its reference "path/to/train.py:name") is searched the same
 way, its trials one call of the function after another, pruned inside the function at `run.report`, judged by its
-declared metric: lrlab.lab.tune_function says what differs.
+declared metric: lrlab.lab.studies.tune_function says what differs.
 """
 
 from __future__ import annotations
@@ -60,15 +60,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import _check
-from .._paths import DEFAULT_STORAGE
-from .experiment import Experiment
-from .options import TASK_DEFAULT, RunOptions, resolve_task
-from .ranking import Ranking, ranking, task_ranking
+from ... import _check
+from ..._paths import DEFAULT_STORAGE
+from ..engines.train import resolve_device
+from ..options import TASK_DEFAULT, RunOptions, resolve_task
+from ..ranking import Ranking, ranking, task_ranking
+from ..tasks.experiment import Experiment
+from ..tasks.task import Task
+from ..tasks.task_check import check_task
 from .space import Space, default_space
-from .task import Task
-from .task_check import check_task
-from .train import resolve_device
 
 SAMPLERS = ("tpe", "random", "cmaes")
 PRUNERS = ("asha", "hyperband", "median", "none")
@@ -97,13 +97,13 @@ def storage_url(storage: str | Path | None) -> str:
         ValueError: an empty or non-string storage, a directory, or a URL SQLAlchemy cannot read.
 
     Examples:
-        >>> from lrlab.lab.tune import storage_url
+        >>> from lrlab.lab.studies.tune import storage_url
         >>> storage_url("postgresql://me@db.example:5432/lrlab")
         'postgresql+psycopg://me@db.example:5432/lrlab'
         >>> storage_url("studies/tune.db").startswith("sqlite:////")
         True
     """
-    from .store import database_url, sqlite_path
+    from ..store import database_url, sqlite_path
 
     if storage is None:
         storage = DEFAULT_STORAGE
@@ -133,7 +133,7 @@ def check_storage(storage: str | Path | None) -> str:
     Examples:
         >>> import tempfile
         >>> from pathlib import Path
-        >>> from lrlab.lab.tune import check_storage
+        >>> from lrlab.lab.studies.tune import check_storage
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     url = check_storage(Path(folder) / "studies" / "tune.db")
         ...     print(url.startswith("sqlite:///"), (Path(folder) / "studies" / "tune.db").is_file())
@@ -143,7 +143,7 @@ def check_storage(storage: str | Path | None) -> str:
         ...
         ValueError: the run store 'sqlite:///:memory:': give an SQLite file (sqlite:///path.db), not an in-memory...
     """
-    from .store import Store
+    from ..store import Store
 
     url = storage_url(storage)
     Store(DEFAULT_STORAGE if storage is None else storage).close()
@@ -259,7 +259,7 @@ def _guard(url: str) -> Any:
     Optuna's StorageInternalError read by its cause."""
     from optuna.exceptions import StorageInternalError
 
-    from .store import guard
+    from ..store import guard
 
     return guard(url, wrapped=(StorageInternalError,))
 
@@ -268,7 +268,7 @@ def _open_study(s: _Settings, worker: int) -> Any:
     """The study (created, or joined: then its settings must be these), its sampler seeded for this worker."""
     import optuna
 
-    from .store import display_name
+    from ..store import display_name
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with _guard(s.url):  # a failure of the database is the run store's one line
@@ -315,7 +315,7 @@ def quiet() -> Any:
     Examples:
         >>> import warnings
         >>> from optuna.exceptions import ExperimentalWarning
-        >>> from lrlab.lab.tune import quiet
+        >>> from lrlab.lab.studies.tune import quiet
         >>> with warnings.catch_warnings(record=True) as caught:
         ...     warnings.simplefilter("always")
         ...     with quiet():
@@ -359,7 +359,7 @@ def run_worker(s: _Settings, worker: int = 0) -> int:
 
         Each trial it runs names it in its "worker" user attribute, host and process id:
 
-        >>> from lrlab.lab.tune import WORKER_ID
+        >>> from lrlab.lab.studies.tune import WORKER_ID
         >>> import os
         >>> WORKER_ID.endswith(f":{os.getpid()}")
         True
@@ -389,7 +389,7 @@ def _worker_loop(s: _Settings, worker: int) -> int:
                 return finished
             time.sleep(POLL_S)  # others' trials run: wait for them (or for their worker's heartbeat to stop)
             continue
-        if function:  # a user's training function: one trial, then count again (lrlab.lab.tune_function)
+        if function:  # a user's training function: one trial, then count again (lrlab.lab.studies.tune_function)
             from .tune_function import run_trials
 
             told = run_trials(study, s, task, space, 1)
@@ -407,10 +407,10 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
     from optuna.storages._heartbeat import get_heartbeat_thread
     from optuna.trial import TrialState
 
+    from ..engines.stacked import execute_stack, why_sequential
+    from ..engines.train import execute
+    from ..plan import plan
     from .compare import split_entry
-    from .plan import plan
-    from .stacked import execute_stack, why_sequential
-    from .train import execute
 
     out: dict[str, Any] = {"finished": 0, "failed": 0, "error": None}
     trials = [study.ask() for _ in range(k * (s.forecast or 1))]
@@ -524,8 +524,8 @@ def fit_forecast(task: Task, peak: float, steps: int, *, seed: int = 0, db: str 
 
         A bad rate fails before anything trains:
 
-        >>> from lrlab.lab.task import get_task
-        >>> from lrlab.lab.tune import fit_forecast
+        >>> from lrlab.lab.tasks.task import get_task
+        >>> from lrlab.lab.studies.tune import fit_forecast
         >>> fit_forecast(get_task("or3"), -1.0, 20)
         Traceback (most recent call last):
         ...
@@ -617,7 +617,7 @@ def status_line(study: Any, total: int) -> str:
 
     Examples:
         >>> import optuna
-        >>> from lrlab.lab.tune import status_line
+        >>> from lrlab.lab.studies.tune import status_line
         >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
         >>> study = optuna.create_study(direction="maximize")  # in memory
         >>> for spec, value in [("cosine(0.5)", 0.9), ("constant(0.5)", 0.8)]:
@@ -660,7 +660,7 @@ class TuneResult:
 
     Examples:
         >>> import pandas as pd
-        >>> from lrlab.lab.tune import TuneResult
+        >>> from lrlab.lab.studies.tune import TuneResult
         >>> TuneResult(best_spec="cosine(0.5)", trials=pd.DataFrame({"number": [0, 1]}), leaderboard=None, study=None,
         ...            comparison=None, storage="sqlite:///tune.db", metric="val_accuracy")
         TuneResult(best_spec='cosine(0.5)', trials=2)
@@ -691,7 +691,7 @@ def trials_frame(study: Any) -> Any:
 
     Examples:
         >>> import optuna
-        >>> from lrlab.lab.tune import trials_frame
+        >>> from lrlab.lab.studies.tune import trials_frame
         >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
         >>> study = optuna.create_study(direction="maximize")  # in memory
         >>> trial = study.ask()
@@ -730,7 +730,7 @@ def best_trials(study: Any, k: int) -> list[Any]:
 
     Examples:
         >>> import optuna
-        >>> from lrlab.lab.tune import best_trials
+        >>> from lrlab.lab.studies.tune import best_trials
         >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
         >>> study = optuna.create_study(direction="maximize")  # in memory
         >>> for spec, value in [("cosine(0.5)", 0.9), ("constant(0.5)", 0.8), ("cosine(0.5)", 0.85)]:
@@ -824,9 +824,9 @@ def tune(
     every epoch, and the `confirm` best trials train again on `seeds` fresh seeds (see the module docstring).
 
     Args:
-        task: a Task or a task name, or a user's training function declared with `lrlab.lab.experiment` (or its
-            reference, "path/to/train.py:name"): trials call it one after another (lrlab.lab.tune_function).
-        space: the search space (lrlab.lab.space syntax); None: the default space (for a training function, with
+        task: a Task or a task name, or a user's training function declared with `lrlab.lab.tasks.experiment` (or its
+            reference, "path/to/train.py:name"): trials call it one after another (lrlab.lab.studies.tune_function).
+        space: the search space (lrlab.lab.studies.space syntax); None: the default space (for a training function, with
             peak_from_find only: it declares no rate).
         trials: the study's total number of finished trials, however many workers joined.
         epochs: epochs per trial (None: the task's).
@@ -841,17 +841,17 @@ def tune(
         batch: trials asked and trained together as one stack (a training function's are asked one at a time).
         seed: the trials' seed.
         peak_from_find: centre the default space on the range test's valley rate (`find_peak`).
-        optimizer: as `lrlab.lab.compare`.
-        batch_size: as `lrlab.lab.compare` (refused for a training function: it batches its own data).
-        dtype: as `lrlab.lab.compare` (refused for a training function).
-        device: as `lrlab.lab.compare`.
+        optimizer: as `lrlab.lab.studies.compare`.
+        batch_size: as `lrlab.lab.studies.compare` (refused for a training function: it batches its own data).
+        dtype: as `lrlab.lab.studies.compare` (refused for a training function).
+        device: as `lrlab.lab.studies.compare`.
         progress: a live view on stderr (and the confirmation's bars).
         heartbeat_s: seconds between Optuna heartbeats of a worker's running trials.
         grace_s: seconds without a beat after which a trial is marked FAIL (> heartbeat_s).
         threads: torch CPU threads in each worker (None: torch's default).
         forecast: M >= 2 ranks M x batch candidates per batch by a loss law's forecast and trains only the best
             batch (module docstring; `fit_forecast`, at the space's centre rate); 0 (default) trains every trial.
-        **optimizer_kwargs: optimizer options, as `lrlab.lab.compare`.
+        **optimizer_kwargs: optimizer options, as `lrlab.lab.studies.compare`.
 
     Returns:
         A TuneResult.
@@ -869,7 +869,7 @@ def tune(
 
         Options are checked before anything is created or trained:
 
-        >>> from lrlab.lab.tune import tune
+        >>> from lrlab.lab.studies.tune import tune
         >>> tune("or3", trials=0)
         Traceback (most recent call last):
         ...
@@ -900,7 +900,7 @@ def tune(
     base = RunOptions(optimizer=optimizer, epochs=epochs, batch_size=batch_size, seed=seed,
                       optimizer_kwargs=optimizer_kwargs)
     budget_steps = None
-    if function:  # a user's training function (lrlab.lab.tune_function): no rate of its own, no data here
+    if function:  # a user's training function (lrlab.lab.studies.tune_function): no rate of its own, no data here
         from .tune_function import prepare
 
         got = prepare(task, space, epochs=epochs, peak_from_find=peak_from_find, batch_size=batch_size,
@@ -999,7 +999,7 @@ def confirm_best(
 
     Examples:
         >>> import optuna
-        >>> from lrlab.lab.tune import confirm_best
+        >>> from lrlab.lab.studies.tune import confirm_best
         >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
         >>> study = optuna.create_study(direction="maximize")  # in memory
         >>> for spec, value in [("cosine(0.5)", 0.9), ("constant(0.5)", 0.8)]:
@@ -1057,19 +1057,19 @@ def find_peak(task: Task | Experiment, seeds: int | Iterable[int] = 3, **kwargs:
     """The valley rate of `lrlab find` on the task (median over seeds, 3 significant digits), to centre a space on.
 
     `tune(peak_from_find=True)` calls it; on a training function the range test calls the function
-    (`lrlab.lab.find.find_function`).
+    (`lrlab.lab.studies.find.find_function`).
 
     Args:
         task: the Task, or an Experiment.
         seeds: a count n (seeds 0..n-1) or a list of seeds.
-        **kwargs: `lrlab.lab.find.find_lr`'s options (optimizer, start_lr, end_lr, steps, ...).
+        **kwargs: `lrlab.lab.studies.find.find_lr`'s options (optimizer, start_lr, end_lr, steps, ...).
 
     Raises:
         ValueError: the range test suggested no rate.
 
     Examples:
-        >>> from lrlab.lab.task import get_task
-        >>> from lrlab.lab.tune import find_peak
+        >>> from lrlab.lab.tasks.task import get_task
+        >>> from lrlab.lab.studies.tune import find_peak
         >>> find_peak(get_task("or3"), seeds=1, steps=20, start_lr=1e-3)
         0.0298
     """

@@ -1,6 +1,6 @@
 """Checkpoints of a run in training: its complete state after some update (model, optimizer state, data order and
 position in the epoch, plateau, the history so far) as plain data, so a run resumes exactly as if never stopped and
-many runs can branch from one (the WSD cooldowns, lrlab.lab.cooldowns).
+many runs can branch from one (the WSD cooldowns, lrlab.lab.studies.cooldowns).
 
 A checkpoint is a dict of numbers, strings, lists, numpy arrays and CPU torch tensors. In a file (`save`/`load`,
 torch.save's format) it is plain data only (numpy arrays kept as tensors), so `load` reads it with
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _check
+from ... import _check
 
 FORMAT = 1
 _SAME = ("task", "optimizer", "optimizer_kwargs", "batch_size", "seed", "dtype", "steps_per_epoch")
@@ -34,7 +34,7 @@ _KEYS = ("format", "config", "step", "epoch", "pos", "perm", "generator", "model
 def check_supported(config: dict[str, Any]) -> None:
     """One-line ValueError for a run whose state a checkpoint cannot hold: a schedule-free optimizer keeps its
     weights at one of two points (train or eval mode) and its state holds the other, which this format does not."""
-    from .task import SCHEDULE_FREE
+    from ..tasks.task import SCHEDULE_FREE
 
     if config.get("optimizer") in SCHEDULE_FREE:
         raise ValueError(f"checkpoints of runs with the schedule-free optimizer {config['optimizer']!r} are not "
@@ -42,7 +42,7 @@ def check_supported(config: dict[str, Any]) -> None:
 
 
 def capture(loop: Any) -> dict[str, Any]:
-    """The checkpoint of a sequential trainer's loop (lrlab.lab.train's state) as it is now."""
+    """The checkpoint of a sequential trainer's loop (lrlab.lab.engines.train's state) as it is now."""
     import torch
 
     def cpu(t: Any) -> Any:
@@ -75,7 +75,7 @@ def check(state: Any, config: dict[str, Any], total_steps: int) -> dict[str, Any
     check_supported(config)
     if not isinstance(state, dict) or any(k not in state for k in _KEYS):
         missing = next((k for k in _KEYS if not isinstance(state, dict) or k not in state), "")
-        raise ValueError(f"start: not a checkpoint of lrlab.lab.checkpoint (no {missing!r})")
+        raise ValueError(f"start: not a checkpoint of lrlab.lab.engines.checkpoint (no {missing!r})")
     if state["format"] != FORMAT:
         raise ValueError(f"start: checkpoint format {_check.shown(state['format'])}, this lrlab reads format {FORMAT}")
     _check_contents(state)
@@ -96,7 +96,7 @@ def _check_contents(state: dict[str, Any]) -> None:
     import torch
 
     def bad(key: str, what: str) -> ValueError:
-        return ValueError(f"start: not a checkpoint of lrlab.lab.checkpoint (its {key} is not {what})")
+        return ValueError(f"start: not a checkpoint of lrlab.lab.engines.checkpoint (its {key} is not {what})")
 
     def whole(value: Any) -> bool:
         return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
@@ -154,7 +154,7 @@ def check_shapes(state: dict[str, Any], shapes: dict[str, tuple[int, ...]], n_tr
 
     Examples:
         >>> import torch
-        >>> from lrlab.lab.checkpoint import check_shapes
+        >>> from lrlab.lab.engines.checkpoint import check_shapes
         >>> state = {"model": {"w": torch.zeros(3, 2)}, "optimizer": {}, "perm": None}
         >>> check_shapes(state, {"w": (3, 2)}, 8)
         >>> check_shapes(state, {"w": (4, 2)}, 8)
@@ -185,7 +185,7 @@ def check_shapes(state: dict[str, Any], shapes: dict[str, tuple[int, ...]], n_tr
 
 
 def restore(loop: Any, state: dict[str, Any]) -> None:
-    """Put a checkpoint's state into a freshly set-up sequential loop (lrlab.lab.train's), its schedule kept."""
+    """Put a checkpoint's state into a freshly set-up sequential loop (lrlab.lab.engines.train's), its schedule kept."""
     import torch
 
     check_shapes(state, {name: tuple(t.shape) for name, t in loop.model.named_parameters()}, len(loop.p.data.train))
@@ -264,13 +264,13 @@ def load(path: str | Path) -> dict[str, Any]:
     Examples:
         >>> import tempfile
         >>> from pathlib import Path
-        >>> from lrlab.lab.checkpoint import load
+        >>> from lrlab.lab.engines.checkpoint import load
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     (Path(folder) / "text.pt").write_text("not a checkpoint")
         ...     load(Path(folder) / "text.pt")
         Traceback (most recent call last):
         ...
-        ValueError: checkpoint '.../text.pt': not a checkpoint of lrlab.lab.checkpoint (...)...
+        ValueError: checkpoint '.../text.pt': not a checkpoint of lrlab.lab.engines.checkpoint (...)...
     """
     import torch
 
@@ -290,7 +290,7 @@ def load(path: str | Path) -> dict[str, Any]:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         reason = next((line for line in lines if "Unsupported global" in line or "WeightsUnpickler" in line),
                       lines[0] if lines else type(exc).__name__).split(" Please use ")[0][:160]
-        raise ValueError(f"{where}: not a checkpoint of lrlab.lab.checkpoint ({type(exc).__name__}: {reason}); "
+        raise ValueError(f"{where}: not a checkpoint of lrlab.lab.engines.checkpoint ({type(exc).__name__}: {reason}); "
                          "remove it, or train afresh (fresh=True, --fresh)") from None
     if isinstance(state, dict):
         for key in ("step_lr", "step_loss"):  # kept as tensors in the file; numpy arrays as capture gives them
@@ -299,7 +299,7 @@ def load(path: str | Path) -> dict[str, Any]:
     try:
         if not isinstance(state, dict) or any(k not in state for k in _KEYS):
             missing = next((k for k in _KEYS if not isinstance(state, dict) or k not in state), "")
-            raise ValueError(f"not a checkpoint of lrlab.lab.checkpoint (no {missing!r})")
+            raise ValueError(f"not a checkpoint of lrlab.lab.engines.checkpoint (no {missing!r})")
         if state["format"] != FORMAT:
             raise ValueError(f"checkpoint format {_check.shown(state['format'])}, this lrlab reads format {FORMAT}")
         _check_contents(state)

@@ -11,16 +11,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .. import _check
-from .progress import stack_bar
-from .run import Run
+from ... import _check
+from ..progress import stack_bar
+from ..run import Run
 
 ENGINES = ("auto", "stacked", "sequential")
 """The engines a study of a Task may ask for (an experiment always trains with its own function)."""
 
 
 class Engine:
-    """The sequential trainer (lrlab.lab.train.execute): one run at a time, one progress bar each.
+    """The sequential trainer (lrlab.lab.engines.train.execute): one run at a time, one progress bar each.
 
     Args:
         plans: the study's plans (all of one target).
@@ -56,7 +56,7 @@ class Engine:
 
 
 class StackedEngine(Engine):
-    """The stacked engine (lrlab.lab.stacked): the runs that can stack train as stacks of one model, one bar per
+    """The stacked engine (lrlab.lab.engines.stacked): the runs that can stack train as stacks of one model, one bar per
     stack; the others one after another (one line on stderr says why, `why_sequential`)."""
 
     name = "stacked"
@@ -104,7 +104,8 @@ class StackedEngine(Engine):
 
 
 class FunctionEngine(Engine):
-    """The function engine (lrlab.lab.function): a user's training function called once per run, one bar each."""
+    """The function engine (lrlab.lab.engines.function): a user's training function called once per run, one bar
+    each."""
 
     name = "function"
 
@@ -126,7 +127,7 @@ def make_engine(plans: Sequence[Any], engine: str, *, bars: Any, device: str = "
     Raises:
         ValueError: an engine name not in ENGINES, or "stacked"/"sequential" asked of an experiment.
     """
-    from .experiment import Experiment
+    from ..tasks.experiment import Experiment
 
     engine = _check.choice("train_plans", "engine", engine, ENGINES)
     if plans and isinstance(plans[0].task, Experiment):

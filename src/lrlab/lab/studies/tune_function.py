@@ -1,9 +1,11 @@
-"""`tune` on a user's training function (an `Experiment`, lrlab.lab.experiment): what differs from a built-in task.
+"""`tune` on a user's training function (an `Experiment`, lrlab.lab.tasks.experiment): what differs from a built-in
+task.
 
-The study is the same (Optuna's storage, sampler, pruner, heartbeats and workers, lrlab.lab.tune); what changes is
-how a trial trains and what it is judged by:
+The study is the same (Optuna's storage, sampler, pruner, heartbeats and workers, lrlab.lab.studies.tune); what changes
+is how a trial trains and what it is judged by:
 
-- each trial is one call of the function (lrlab.lab.function), one after another in a worker: a function cannot be
+- each trial is one call of the function (lrlab.lab.engines.function), one after another in a worker: a function cannot
+be
   stacked. A worker asks one trial at a time (`batch` is not used), so the sampler learns from every trial before it
   samples the next;
 - Optuna's pruner watches every epoch the function reports: `run.report(epoch, ...)` hands the epoch's declared
@@ -14,7 +16,7 @@ how a trial trains and what it is judged by:
 - a trial whose function raised is told FAIL with the error's last line (user attribute "error"); one that diverged
   is told COMPLETE with the worst value, as a built-in task's; one that reported no value of the metric is told FAIL;
 - the default space needs a rate to centre on, and an experiment has none: give `space=`, or `peak_from_find=True`
-  (the range test on the function, `lrlab.lab.find.find_function`); either way the experiment must declare its
+  (the range test on the function, `lrlab.lab.studies.find.find_function`); either way the experiment must declare its
   steps per epoch when the space's schedules have no lengths of their own.
 """
 
@@ -24,9 +26,9 @@ import contextlib
 import math
 from typing import Any
 
-from .experiment import Experiment
-from .function import budget
-from .options import TASK_DEFAULT, RunOptions
+from ..engines.function import budget
+from ..options import TASK_DEFAULT, RunOptions
+from ..tasks.experiment import Experiment
 
 
 def prepare(exp: Experiment, space: str | None, *, epochs: int | None, peak_from_find: bool, batch_size: Any,
@@ -55,9 +57,9 @@ def prepare(exp: Experiment, space: str | None, *, epochs: int | None, peak_from
             without steps_per_epoch (the pruner counts epochs); one line each.
 
     Examples:
-        >>> from lrlab.lab.experiment import experiment
+        >>> from lrlab.lab.tasks.experiment import experiment
         >>> from lrlab.lab.options import TASK_DEFAULT
-        >>> from lrlab.lab.tune_function import prepare
+        >>> from lrlab.lab.studies.tune_function import prepare
         >>> @experiment(epochs=4, steps_per_epoch=10, metric="val_accuracy")
         ... def mine(run):
         ...     pass
@@ -109,9 +111,9 @@ def run_trials(study: Any, s: Any, exp: Experiment, space: Any, k: int) -> dict[
 
     Args:
         study: the optuna Study (this worker's).
-        s: the worker's settings (lrlab.lab.tune._Settings).
+        s: the worker's settings (lrlab.lab.studies.tune._Settings).
         exp: the Experiment.
-        space: the search space (lrlab.lab.space.Space).
+        space: the search space (lrlab.lab.studies.space.Space).
         k: trials to run.
 
     Returns:
@@ -121,10 +123,10 @@ def run_trials(study: Any, s: Any, exp: Experiment, space: Any, k: int) -> dict[
         `tune` calls it in each worker; here on a study in memory, with a function whose val loss is lowest at 0.1:
 
         >>> import optuna
-        >>> from lrlab.lab.experiment import experiment
-        >>> from lrlab.lab.space import Space
-        >>> from lrlab.lab.tune import _Settings
-        >>> from lrlab.lab.tune_function import run_trials
+        >>> from lrlab.lab.tasks.experiment import experiment
+        >>> from lrlab.lab.studies.space import Space
+        >>> from lrlab.lab.studies.tune import _Settings
+        >>> from lrlab.lab.studies.tune_function import run_trials
         >>> @experiment(epochs=2, steps_per_epoch=1, metric="val_loss")
         ... def bowl(run):
         ...     for epoch in range(1, run.epochs + 1):
@@ -154,8 +156,8 @@ def _one(study: Any, s: Any, exp: Experiment, space: Any) -> dict[str, Any]:
     from optuna.storages._heartbeat import get_heartbeat_thread
     from optuna.trial import TrialState
 
+    from ..engines.function import execute_function, plan_function
     from .compare import split_entry
-    from .function import execute_function, plan_function
     from .tune import WORKER_ID, _by_forecast
 
     out: dict[str, Any] = {"finished": 0, "failed": 0, "error": None}
@@ -228,13 +230,13 @@ def tell(study: Any, t: Any, run: Any, s: Any) -> str | None:
     Args:
         study: the optuna Study.
         t: the trial.
-        run: its Run (lrlab.lab.function.execute_function).
+        run: its Run (lrlab.lab.engines.function.execute_function).
         s: the settings (the objective's metric and direction).
 
     Examples:
         >>> import optuna, pandas as pd, numpy as np
         >>> from lrlab.lab.run import Run
-        >>> from lrlab.lab.tune_function import tell
+        >>> from lrlab.lab.studies.tune_function import tell
         >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
         >>> study = optuna.create_study(direction="maximize")
         >>> class S:

@@ -23,19 +23,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import _check
-from ..schedules import Schedule, parse
-from . import checkpoint
+from ... import _check
+from ...schedules import Schedule, parse
+from ..engines import checkpoint
+from ..engines.stacked import execute_stack, why_sequential
+from ..engines.train import execute, resolve_device
+from ..options import TASK_DEFAULT, RunOptions, resolve_task
+from ..plan import Plan, plan
+from ..progress import bars as _bars
+from ..progress import stack_bar as _stack_bar
+from ..run import Run
+from ..store import DEFAULT_DB, Store
+from ..tasks.task import Task
 from .compare import _seeds, train_plans
-from .options import TASK_DEFAULT, RunOptions, resolve_task
-from .plan import Plan, plan
-from .progress import bars as _bars
-from .progress import stack_bar as _stack_bar
-from .run import Run
-from .stacked import execute_stack, why_sequential
-from .store import DEFAULT_DB, Store
-from .task import Task
-from .train import execute, resolve_device
 
 DEFAULT_AT = (0.25, 0.5, 0.75, 1.0)
 
@@ -57,7 +57,7 @@ def check_at(at: Any, who: str = "cooldowns", name: str = "at") -> tuple[float, 
         ValueError: an empty sequence, a value outside (0, 1], or values not strictly increasing.
 
     Examples:
-        >>> from lrlab.lab.cooldowns import check_at
+        >>> from lrlab.lab.studies.cooldowns import check_at
         >>> check_at([0.25, 0.5, 1])
         (0.25, 0.5, 1.0)
         >>> check_at([0.5, 0.4])
@@ -87,7 +87,7 @@ def check_fraction(fraction: Any, who: str = "cooldowns", name: str = "fraction"
         name: the parameter named in the error.
 
     Examples:
-        >>> from lrlab.lab.cooldowns import check_fraction
+        >>> from lrlab.lab.studies.cooldowns import check_fraction
         >>> check_fraction(0.2)
         0.2
         >>> check_fraction(1)
@@ -112,7 +112,7 @@ def check_spec(spec: Schedule | str, who: str = "cooldowns") -> Schedule:
         ValueError: a schedule of another kind, or one that gives total_steps or decay_steps.
 
     Examples:
-        >>> from lrlab.lab.cooldowns import check_spec
+        >>> from lrlab.lab.studies.cooldowns import check_spec
         >>> check_spec("wsd(0.1, warmup_steps=2, decay='1-sqrt')")
         wsd(0.1, warmup_steps=2, decay="1-sqrt")
         >>> check_spec("cosine(0.1)")
@@ -146,14 +146,14 @@ def branch_schedule(spec: Schedule, length: int, fraction: float) -> Schedule:
         ValueError: warmup_steps + D > length (no room for both).
 
     Examples:
-        >>> from lrlab.lab.cooldowns import branch_schedule, check_spec
+        >>> from lrlab.lab.studies.cooldowns import branch_schedule, check_spec
         >>> b = branch_schedule(check_spec("wsd(0.1, warmup_steps=2)"), 20, 0.2)
         >>> b
         wsd(0.1, total_steps=20, warmup_steps=2, decay_steps=4)
         >>> [round(float(b(t)), 4) for t in (0, 1, 2, 16, 17, 19)]
         [0.0, 0.05, 0.1, 0.1, 0.075, 0.025]
     """
-    from ..schedules import wsd
+    from ...schedules import wsd
 
     decay = round(fraction * length)
     if spec.warmup_steps + decay > length:
@@ -173,14 +173,14 @@ def trunk_schedule(spec: Schedule, length: int) -> Schedule:
         length: the trunk's length in optimizer steps (the last cooldown start).
 
     Examples:
-        >>> from lrlab.lab.cooldowns import check_spec, trunk_schedule
+        >>> from lrlab.lab.studies.cooldowns import check_spec, trunk_schedule
         >>> t = trunk_schedule(check_spec("wsd(0.1, warmup_steps=2)"), 16)
         >>> t
         wsd(0.1, total_steps=16, warmup_steps=2)
         >>> [round(float(t(s)), 4) for s in (0, 1, 2, 15)]
         [0.0, 0.05, 0.1, 0.1]
     """
-    from ..schedules import wsd
+    from ...schedules import wsd
 
     return wsd(spec.peak_lr, total_steps=length, warmup_steps=spec.warmup_steps, decay_steps=0, end_lr=spec.end_lr,
                decay=spec.decay)
@@ -209,7 +209,7 @@ class Cooldowns:
         branch_wall_s: the branches' training time in seconds.
 
     Examples:
-        >>> from lrlab.lab.cooldowns import cooldowns
+        >>> from lrlab.lab.studies.cooldowns import cooldowns
         >>> result = cooldowns("or3", "wsd(0.5)", at=(0.5, 1.0), steps=10, db=None, progress=False)
         >>> result.lengths, result.starts, result.metric
         ([5, 10], [4, 8], 'test_accuracy')
@@ -267,7 +267,7 @@ class Cooldowns:
 
         Examples:
             >>> import tempfile
-            >>> from lrlab.lab.cooldowns import cooldowns
+            >>> from lrlab.lab.studies.cooldowns import cooldowns
             >>> result = cooldowns("or3", "wsd(0.5)", at=(1.0,), steps=5, db=None, progress=False, cosine=False)
             >>> with tempfile.TemporaryDirectory() as out:
             ...     [p.name for p in result.write(out)]
@@ -334,7 +334,7 @@ def cooldowns(
         device: "auto", "cpu" or "cuda".
         dtype: None (the task's), "float32" or "float64".
         max_stack: at most this many runs per stack.
-        checkpoint_dir: a folder where every trunk checkpoint is also written (lrlab.lab.checkpoint.save), so an
+        checkpoint_dir: a folder where every trunk checkpoint is also written (lrlab.lab.engines.checkpoint.save), so an
             interrupted call goes on from the last cooldown start it reached; None: none.
         **optimizer_kwargs: other optimizer options, as in `compare`.
 
@@ -342,7 +342,7 @@ def cooldowns(
         ValueError: a bad spec, at, fraction or option; lengths that round to equal; no room for warmup and cooldown.
 
     Examples:
-        >>> from lrlab.lab.cooldowns import cooldowns
+        >>> from lrlab.lab.studies.cooldowns import cooldowns
         >>> result = cooldowns("or3", "wsd(0.5)", at=(0.5, 1.0), steps=10, db=None, progress=False)
         >>> [(r.config["steps"], r.config["schedule"]) for r in result.branches]
         [(5, 'wsd(0.5, total_steps=5, decay_steps=1)'), (10, 'wsd(0.5, total_steps=10, decay_steps=2)')]

@@ -30,21 +30,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import _check
-from ..plateau import Plateau
-from ..schedules import Schedule
-from .engines import ENGINES
-from .experiment import Experiment
-from .function import plan_function
-from .options import TASK_DEFAULT, RunOptions, resolve_task
-from .plan import as_schedule, plan
-from .progress import RichBars  # noqa: F401  (lrlab.lab.compare.RichBars: where users found it)
-from .progress import bars as _bars
-from .ranking import Ranking, task_ranking
-from .run import Run, history_frame
-from .store import DEFAULT_DB, Store
-from .task import OPTIMIZERS, Task
-from .train import resolve_device
+from ... import _check
+from ...plateau import Plateau
+from ...schedules import Schedule
+from ..engines import ENGINES
+from ..engines.function import plan_function
+from ..engines.train import resolve_device
+from ..options import TASK_DEFAULT, RunOptions, resolve_task
+from ..plan import as_schedule, plan
+from ..progress import RichBars  # noqa: F401  (lrlab.lab.studies.compare.RichBars: where users found it)
+from ..progress import bars as _bars
+from ..ranking import Ranking, task_ranking
+from ..run import Run, history_frame
+from ..store import DEFAULT_DB, Store
+from ..tasks.experiment import Experiment
+from ..tasks.task import OPTIMIZERS, Task
 
 
 # -- entries ----------------------------------------------------------------------------------
@@ -65,13 +65,13 @@ def entry_optimizer(entry: Any) -> tuple[Any, tuple[str, dict[str, Any]] | None]
         ValueError: options that do not parse or that RunOptions rejects.
 
     Examples:
-        >>> from lrlab.lab.compare import entry_optimizer
+        >>> from lrlab.lab.studies.compare import entry_optimizer
         >>> entry_optimizer("constant(0.003)@adamw_sf(warmup_steps=60)")
         ('constant(0.003)', ('adamw_sf', {'warmup_steps': 60}))
         >>> entry_optimizer("cosine(0.1)")
         ('cosine(0.1)', None)
     """
-    from ..schedules.spec import parse_call
+    from ...schedules.spec import parse_call
 
     if not isinstance(entry, str) or "@" not in entry:
         return entry, None
@@ -99,7 +99,7 @@ def optimizer_suffix(name: str, kwargs: dict[str, Any]) -> str:
         kwargs: its options (without lr: that is the schedule's).
 
     Examples:
-        >>> from lrlab.lab.compare import optimizer_suffix
+        >>> from lrlab.lab.studies.compare import optimizer_suffix
         >>> optimizer_suffix("adamw_sf", {"warmup_steps": 60, "betas": (0.9, 0.99)})
         '@adamw_sf(betas=(0.9, 0.99), warmup_steps=60)'
         >>> optimizer_suffix("sgd_sf", {})
@@ -123,7 +123,7 @@ def split_entry(entry: Any) -> tuple[Schedule, Plateau | None, bool]:
             an optimizer.
 
     Examples:
-        >>> from lrlab.lab.compare import split_entry
+        >>> from lrlab.lab.studies.compare import split_entry
         >>> split_entry("cosine(0.1)")
         (cosine(0.1), None, False)
         >>> sched, plateau, own = split_entry("constant(0.05)@plateau(factor=0.5, patience=3)")
@@ -170,8 +170,8 @@ def check_target(task: Task, target: float | None) -> float | None:
         ValueError: a target out of range for the task's metric (one line naming the task).
 
     Examples:
-        >>> from lrlab.lab.compare import check_target
-        >>> from lrlab.lab.task import get_task
+        >>> from lrlab.lab.studies.compare import check_target
+        >>> from lrlab.lab.tasks.task import get_task
         >>> check_target(get_task("or3"), 0.9), check_target(get_task("line"), 5.0)
         (0.9, 5.0)
         >>> check_target(get_task("or3"), 2)
@@ -208,7 +208,7 @@ class Comparison:
             (`task_ranking`: its validation figure, or the training loss when its runs have no validation split).
 
     Examples:
-        >>> from lrlab.lab.compare import compare
+        >>> from lrlab.lab.studies.compare import compare
         >>> c = compare("or3", ["constant(0.5)", "cosine(0.5)"], epochs=3, db=None, progress=False)
         >>> c
         Comparison(task='or3', runs=2, schedules=2)
@@ -238,7 +238,7 @@ class Comparison:
         figure (val_accuracy, val_bpb or val_loss), or its final training loss when no run has a validation split.
 
         Examples:
-            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.studies.compare import compare
             >>> c = compare("or3", ["constant(0.5)"], epochs=1, db=None, progress=False)
             >>> print(c.ranking.describe())
             ranked by the final val_accuracy (mean over seeds, higher is better); test_accuracy is shown beside ...
@@ -280,7 +280,7 @@ class Comparison:
         loss or bpb (the training loss for tasks without a validation split); NaN when no run has a finite value.
 
         Examples:
-            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.studies.compare import compare
             >>> c = compare("or3", ["constant(0.5)"], epochs=3, db=None, progress=False)
             >>> round(c.resolved_target(), 6)  # 0.98 x the best val accuracy, 0.875
             0.8575
@@ -320,7 +320,7 @@ class Comparison:
                 done by that epoch's end (`steps_to_target`).
 
         Examples:
-            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.studies.compare import compare
             >>> c = compare("or3", ["constant(0.5)"], epochs=3, db=None, progress=False)
             >>> run = c.runs[0]
             >>> run.history["val_accuracy"].tolist()
@@ -351,7 +351,7 @@ class Comparison:
             target: the target; None: `resolved_target()`.
 
         Examples:
-            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.studies.compare import compare
             >>> c = compare("or3", ["constant(0.5)"], epochs=3, db=None, progress=False)
             >>> c.steps_to_target(c.runs[0], 0.8)  # full batch: one step per epoch
             2.0
@@ -368,7 +368,7 @@ class Comparison:
             target: the target; None: `resolved_target()`.
 
         Examples:
-            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.studies.compare import compare
             >>> c = compare("or3", ["constant(0.5)"], epochs=3, db=None, progress=False)
             >>> c.task.unit, c.to_target(c.runs[0], 0.8)
             ('epochs', 2.0)
@@ -387,7 +387,7 @@ class Comparison:
                 validation split).
 
         Examples:
-            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.studies.compare import compare
             >>> c = compare("or3", ["constant(0.5)"], epochs=3, db=None, progress=False)
             >>> c.best_val(c.runs[0]), round(c.best_val(c.runs[0], "val_loss"), 4)
             (0.875, 0.4241)
@@ -472,7 +472,7 @@ class Comparison:
 
         Examples:
             >>> import tempfile
-            >>> from lrlab.lab.compare import compare
+            >>> from lrlab.lab.studies.compare import compare
             >>> c = compare("or3", ["constant(0.5)"], epochs=1, db=None, progress=False)
             >>> with tempfile.TemporaryDirectory() as out:
             ...     [p.name for p in c.write(out)]
@@ -528,8 +528,8 @@ def compare(
 
     Args:
         task: a Task or a task name ("or3", "line", "mnist1d", ...), or a user's training function declared with
-            `lrlab.lab.experiment` (or its reference, "path/to/train.py:name"): it is called once per run with the
-            run's schedule, seed and options (lrlab.lab.function), in this process or in `workers` processes.
+            `lrlab.lab.tasks.experiment` (or its reference, "path/to/train.py:name"): it is called once per run with the
+            run's schedule, seed and options (lrlab.lab.engines.function), in this process or in `workers` processes.
         schedules: the entries: specs, Schedules, "SPEC@plateau(...)", "SPEC@OPTIMIZER(...)" or (schedule, plateau)
             pairs (a single spec or Schedule is one entry); a label listed twice is a ValueError.
         seeds: a count n (seeds 0..n-1) or a list of seeds.
@@ -544,11 +544,11 @@ def compare(
         progress: True for rich bars on stderr, False for none, or a progress object like RichBars.
         target: the leaderboard target (an accuracy in (0, 1], else a loss > 0); None: the default.
         callback: callback(step, model, loss, lr) after every optimizer step of every trained run (sequential only).
-        engine: "sequential" trains one run after another (lrlab.lab.train); "stacked" trains them as stacks of one
-            model (lrlab.lab.stacked: in float64 equal to the sequential trainer's to 1e-9; in float32 the sums
-            run in another order, so a member's numbers, and a plateau's reductions, may differ by rounding; one
+        engine: "sequential" trains one run after another (lrlab.lab.engines.train); "stacked" trains them as stacks of
+            one model (lrlab.lab.engines.stacked: in float64 equal to the sequential trainer's to 1e-9; in float32 the
+            sums run in another order, so a member's numbers, and a plateau's reductions, may differ by rounding; one
             progress bar per stack); "auto" stacks when more than one run is to be trained, no callback is given
-            and stacking pays (`lrlab.lab.stacked.why_sequential`): the model can be stacked (no BatchNorm, no
+            and stacking pays (`lrlab.lab.engines.stacked.why_sequential`): the model can be stacked (no BatchNorm, no
             dropout, no tied weights) and, on a CPU, vmap can run it without running any of its operations member
             by member (tinylm's attention: slower there than sequential); otherwise the runs train one after another
             and one line on stderr says why.
@@ -571,7 +571,7 @@ def compare(
     Examples:
         Two schedules on the tiny `or3` task, nothing stored:
 
-        >>> from lrlab.lab.compare import compare
+        >>> from lrlab.lab.studies.compare import compare
         >>> c = compare("or3", ["constant(0.5)", "cosine(0.5)"], epochs=2, db=None, progress=False)
         >>> [(r.label, r.config["epochs"], r.metrics["steps"]) for r in c.runs]
         [('constant(0.5)', 2, 2), ('cosine(0.5)', 2, 2)]
@@ -646,14 +646,14 @@ def target_ranking(target: Any) -> Ranking | None:
         target: a Task or an Experiment.
 
     Examples:
-        >>> from lrlab.lab.compare import target_ranking
-        >>> from lrlab.lab.experiment import experiment
+        >>> from lrlab.lab.studies.compare import target_ranking
+        >>> from lrlab.lab.tasks.experiment import experiment
         >>> target_ranking(experiment(lambda run: None, metric="val_f1", mode="max"))
         Ranking(metric='val_f1', higher_is_better=True, test='test_f1', note='')
         >>> target_ranking(experiment(lambda run: None, name="mine")).note
         "experiment 'mine' declares no metric"
     """
-    from .ranking import ranking
+    from ..ranking import ranking
 
     if not isinstance(target, Experiment):
         return None
@@ -675,7 +675,7 @@ def resolve_target(target: Any) -> Any:
         ValueError: an unknown task name, or a reference that does not import (one line).
 
     Examples:
-        >>> from lrlab.lab.compare import resolve_target
+        >>> from lrlab.lab.studies.compare import resolve_target
         >>> resolve_target("or3").name
         'or3'
         >>> resolve_target("no_such_module:train")
@@ -683,7 +683,7 @@ def resolve_target(target: Any) -> Any:
         ...
         ValueError: experiment module 'no_such_module' failed to import: ModuleNotFoundError: No module named ...
     """
-    from .experiment import Experiment, is_reference, load
+    from ..tasks.experiment import Experiment, is_reference, load
 
     if isinstance(target, Experiment):
         return target
@@ -694,7 +694,7 @@ def resolve_target(target: Any) -> Any:
 
 def _same_runs(plans: list[Any]) -> dict[int, int]:
     """{later entry: earlier entry} for the entries whose runs are the same run (equal store keys)."""
-    from .store import config_key
+    from ..store import config_key
 
     seen: dict[str, int] = {}
     out = {}
@@ -718,11 +718,11 @@ def train_plans(plans: Sequence[Any], *, db: str | Path | None = DEFAULT_DB, fre
     The stored twins are reused, plans with equal configs train once, and the rest train on the engine
     (`lrlab.lab.engines.make_engine`), each run saved as it (or its stack) ends. Runs are claimed in the store
     while they train, and shared with other processes by the work loop (`lrlab.lab.work`): a run another process
-    trains is left to it and reused once stored. `compare` and `lrlab.lab.cooldowns` call it with plans from
+    trains is left to it and reused once stored. `compare` and `lrlab.lab.studies.cooldowns` call it with plans from
     `lrlab.lab.plan.plan`.
 
     Args:
-        plans: the plans (lrlab.lab.plan.plan, or lrlab.lab.function.plan_function), all of one target.
+        plans: the plans (lrlab.lab.plan.plan, or lrlab.lab.engines.function.plan_function), all of one target.
         db: the run store (a path or URL), None to store nothing.
         fresh: train again even when a stored run matches.
         progress: True for rich bars, False for none, or a progress object.
@@ -730,23 +730,23 @@ def train_plans(plans: Sequence[Any], *, db: str | Path | None = DEFAULT_DB, fre
         engine: "auto", "stacked" or "sequential" (see `compare`).
         device: "auto", "cpu" or "cuda".
         max_stack: at most this many runs per stack (None: as fits in half the free memory).
-        starts: per plan a checkpoint to resume from (lrlab.lab.checkpoint), or None; None: no checkpoints.
+        starts: per plan a checkpoint to resume from (lrlab.lab.engines.checkpoint), or None; None: no checkpoints.
         workers: worker processes on this machine (an experiment's runs only; needs a store).
         devices: GPU ids given to the workers round robin (their CUDA_VISIBLE_DEVICES).
 
     Examples:
         >>> from lrlab.lab.options import RunOptions
         >>> from lrlab.lab.plan import plan
-        >>> from lrlab.lab.compare import train_plans
-        >>> from lrlab.lab.task import get_task
+        >>> from lrlab.lab.studies.compare import train_plans
+        >>> from lrlab.lab.tasks.task import get_task
         >>> task = get_task("or3")
         >>> plans = [plan(task, "constant(0.5)", RunOptions(epochs=e)) for e in (1, 2)]
         >>> [run.metrics["epochs_done"] for run in train_plans(plans, db=None, progress=False)]
         [1, 2]
     """
-    from .engines import make_engine
-    from .experiment import Experiment
-    from .work import run_plans, run_workers
+    from ..engines import make_engine
+    from ..tasks.experiment import Experiment
+    from ..work import run_plans, run_workers
 
     if not plans:
         return []

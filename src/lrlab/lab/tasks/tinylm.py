@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _check
+from ... import _check
 from .task import Data, Split, Task
 
 STDLIB_TRAIN = (

@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import _check
-from ..plateau import Plateau
-from ..schedules import Schedule
-from .experiment import Experiment
-from .options import RunOptions
-from .plan import as_schedule
-from .run import Run
+from ... import _check
+from ...plateau import Plateau
+from ...schedules import Schedule
+from ..options import RunOptions
+from ..plan import as_schedule
+from ..run import Run
+from ..tasks.experiment import Experiment
 from .train import DIVERGED_FACTOR
 
 
@@ -325,7 +325,7 @@ def execute_function(p: FunctionPlan, *, progress: Any = None,
 
 def plan_from_config(exp: Experiment, config: dict[str, Any]) -> FunctionPlan:
     """The plan a config was made from (worker processes receive configs: plain data)."""
-    from ..schedules import from_config
+    from ...schedules import from_config
 
     if config.get("schedule_config") is None:
         raise ValueError(f"run {config.get('label')!r}: its schedule has no config, so it cannot go to a worker "

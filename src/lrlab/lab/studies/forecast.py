@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _check
+from ... import _check
 
 LAWS = ("multi_power", "tissue")
 HUBER_DELTA = 1e-3  # Luo et al.'s Huber delta on log residuals
@@ -82,7 +82,7 @@ def multi_power_terms(lrs: Any, at: Any = None, terms: int | None = None) -> dic
         A dict with "s1", "drop", "eta" (rates floored at 1e-12) and "s_k" (len(at) x number of changes).
 
     Examples:
-        >>> from lrlab.lab.forecast import multi_power_terms
+        >>> from lrlab.lab.studies.forecast import multi_power_terms
         >>> terms = multi_power_terms([0.1, 0.1, 0.05, 0.05])
         >>> terms["s1"].round(6).tolist(), terms["drop"].tolist(), terms["s_k"].round(6).ravel().tolist()
         ([0.1, 0.2, 0.25, 0.3], [0.05], [0.0, 0.0, 0.05, 0.1])
@@ -122,7 +122,7 @@ def multi_power_from(terms: dict[str, np.ndarray], L0: float, A: float, alpha: f
         L(t) at the terms' steps.
 
     Examples:
-        >>> from lrlab.lab.forecast import multi_power_from, multi_power_terms
+        >>> from lrlab.lab.studies.forecast import multi_power_from, multi_power_terms
         >>> terms = multi_power_terms([0.1, 0.1, 0.05, 0.05])
         >>> multi_power_from(terms, L0=1.0, A=0.5, alpha=0.5, B=1.0, C=1.0, beta=0.5, gamma=0.5).round(6).tolist()
         [2.581139, 2.118034, 1.995201, 1.904434]
@@ -168,7 +168,7 @@ def multi_power(lrs: Any, L0: float, A: float, alpha: float, B: float, C: float,
     Examples:
         With a constant rate LD is 0 and L(t) = L0 + A * (0.1 t)**(-alpha); the drop at update 3 lowers the rest:
 
-        >>> from lrlab.lab.forecast import multi_power
+        >>> from lrlab.lab.studies.forecast import multi_power
         >>> params = dict(L0=1.0, A=0.5, alpha=0.5, B=1.0, C=1.0, beta=0.5, gamma=0.5)
         >>> multi_power([0.1, 0.1, 0.1, 0.1], **params).round(6).tolist()
         [2.581139, 2.118034, 1.912871, 1.790569]
@@ -192,7 +192,7 @@ def tissue_terms(lrs: Any, at: Any = None, lam: float = TISSUE_LAMBDA) -> dict[s
         A dict with "s1" and "s2" at the steps.
 
     Examples:
-        >>> from lrlab.lab.forecast import tissue_terms
+        >>> from lrlab.lab.studies.forecast import tissue_terms
         >>> terms = tissue_terms([0.1, 0.1, 0.05, 0.05], lam=0.5)
         >>> terms["s1"].round(6).tolist(), terms["s2"].round(6).tolist()
         ([0.1, 0.2, 0.25, 0.3], [0.0, 0.0, 0.05, 0.075])
@@ -220,7 +220,7 @@ def tissue_from(terms: dict[str, np.ndarray], L0: float, A: float, alpha: float,
         C: the weight of the annealing area S2.
 
     Examples:
-        >>> from lrlab.lab.forecast import tissue_from, tissue_terms
+        >>> from lrlab.lab.studies.forecast import tissue_from, tissue_terms
         >>> terms = tissue_terms([0.1, 0.1, 0.05, 0.05], lam=0.5)
         >>> tissue_from(terms, L0=1.0, A=0.5, alpha=0.5, C=2.0).round(6).tolist()
         [2.581139, 2.118034, 1.9, 1.762871]
@@ -255,7 +255,7 @@ def tissue(lrs: Any, L0: float, A: float, alpha: float, C: float, lam: float = T
     Examples:
         The drop at update 3 adds m_3 = 0.05 to S2, then m_4 = 0.5 * 0.05:
 
-        >>> from lrlab.lab.forecast import tissue
+        >>> from lrlab.lab.studies.forecast import tissue
         >>> tissue([0.1, 0.1, 0.05, 0.05], L0=1.0, A=0.5, alpha=0.5, C=2.0, lam=0.5).round(6).tolist()
         [2.581139, 2.118034, 1.9, 1.762871]
     """
@@ -275,7 +275,7 @@ def law_terms(law: str, lrs: Any, at: Any = None, *, fitting: bool = False) -> d
         fitting: group the multi-power law's changes (an approximation for fitting).
 
     Examples:
-        >>> from lrlab.lab.forecast import law_terms
+        >>> from lrlab.lab.studies.forecast import law_terms
         >>> sorted(law_terms("tissue", [0.1, 0.05])), sorted(law_terms("multi_power", [0.1, 0.05]))
         (['s1', 's2'], ['drop', 'eta', 's1', 's_k'])
     """
@@ -295,7 +295,7 @@ def law_from(law: str, terms: dict[str, np.ndarray], params: Sequence[float]) ->
         params: the parameters, in the order of PARAMS[law].
 
     Examples:
-        >>> from lrlab.lab.forecast import PARAMS, law_from, law_terms
+        >>> from lrlab.lab.studies.forecast import PARAMS, law_from, law_terms
         >>> PARAMS["tissue"]
         ('L0', 'A', 'alpha', 'C')
         >>> law_from("tissue", law_terms("tissue", [0.1, 0.1]), [1.0, 0.5, 0.5, 2.0]).round(6).tolist()
@@ -345,7 +345,7 @@ class Curve:
 
     Examples:
         >>> import numpy as np
-        >>> from lrlab.lab.forecast import Curve, tissue
+        >>> from lrlab.lab.studies.forecast import Curve, tissue
         >>> lrs = np.full(100, 0.1)
         >>> law = tissue(lrs, L0=2.0, A=0.3, alpha=0.5, C=0.02)  # L(1..100)
         >>> curve = Curve("constant(0.1)", lrs, np.concatenate([[3.0], law[:-1]]))
@@ -397,7 +397,7 @@ def blocks(n_updates: int, bins: int, skip: float = 0.0) -> list[np.ndarray]:
         skip: the fraction of the first updates left out, in [0, 1).
 
     Examples:
-        >>> from lrlab.lab.forecast import blocks
+        >>> from lrlab.lab.studies.forecast import blocks
         >>> [b.tolist() for b in blocks(10, 3)]
         [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
         >>> [b.tolist() for b in blocks(10, 3, skip=0.3)]
@@ -417,7 +417,7 @@ def final_window(n_updates: int, bins: int) -> int:
         bins: the fit's blocks per curve.
 
     Examples:
-        >>> from lrlab.lab.forecast import final_window
+        >>> from lrlab.lab.studies.forecast import final_window
         >>> final_window(200, 64), final_window(10, 64)
         (3, 1)
     """
@@ -479,7 +479,7 @@ class Forecast:
     Examples:
         A Forecast with known parameters (a fit's would come from `fit`):
 
-        >>> from lrlab.lab.forecast import Forecast
+        >>> from lrlab.lab.studies.forecast import Forecast
         >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
         ...               per_bin=2, skip=0.1, cost=0.0)
         >>> fc.curve([0.1, 0.1, 0.05, 0.05]).round(6).tolist()
@@ -507,7 +507,7 @@ class Forecast:
             at: the steps t (numbers of updates, 1..T); None: all.
 
         Examples:
-            >>> from lrlab.lab.forecast import Forecast
+            >>> from lrlab.lab.studies.forecast import Forecast
             >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
             ...               per_bin=2, skip=0.1, cost=0.0)
             >>> fc.curve([0.1] * 4, at=[1, 4]).round(6).tolist()  # 2 + 0.3 * (0.1 t)**-0.5
@@ -524,7 +524,7 @@ class Forecast:
             lrs: the rate of every update.
 
         Examples:
-            >>> from lrlab.lab.forecast import Forecast
+            >>> from lrlab.lab.studies.forecast import Forecast
             >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
             ...               per_bin=2, skip=0.1, cost=0.0)
             >>> round(fc.final([0.1] * 8 + [0.05] * 8), 6)  # L(14) and L(15): a window of 16 // 8 = 2 updates
@@ -545,7 +545,7 @@ class Forecast:
             A Prediction (label, bound spec, rates, L(t) for t = 1..steps, final loss).
 
         Examples:
-            >>> from lrlab.lab.forecast import Forecast
+            >>> from lrlab.lab.studies.forecast import Forecast
             >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
             ...               per_bin=2, skip=0.1, cost=0.0)
             >>> p = fc.predict("cosine(0.1)", 50)
@@ -566,7 +566,7 @@ class Forecast:
         Examples:
             >>> import numpy as np
             >>> from lrlab import parse
-            >>> from lrlab.lab.forecast import Curve, fit, tissue
+            >>> from lrlab.lab.studies.forecast import Curve, fit, tissue
             >>> def curve(spec):
             ...     lrs = parse(spec).stretch(100)(np.arange(100))
             ...     return Curve(spec, lrs, np.concatenate([[3.0], tissue(lrs, 2.0, 0.3, 0.5, 0.02)[:-1]]))
@@ -601,7 +601,7 @@ class Prediction:
         final: the predicted final loss (mean over the last `final_window` updates).
 
     Examples:
-        >>> from lrlab.lab.forecast import Forecast
+        >>> from lrlab.lab.studies.forecast import Forecast
         >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
         ...               per_bin=2, skip=0.1, cost=0.0)
         >>> p = fc.predict("constant(0.1)", 4)
@@ -626,11 +626,11 @@ def bind(spec: Any, steps: int) -> Any:
         steps: the horizon in optimizer steps (>= 2).
 
     Examples:
-        >>> from lrlab.lab.forecast import bind
+        >>> from lrlab.lab.studies.forecast import bind
         >>> bind("cosine(0.1)", 100), bind("cosine(0.1, decay_steps=50)", 100)
         (cosine(0.1, decay_steps=100), cosine(0.1, decay_steps=50))
     """
-    from ..schedules import Schedule, parse
+    from ...schedules import Schedule, parse
 
     steps = _check.steps("forecast", "steps", steps, minimum=2)
     sched = spec if isinstance(spec, Schedule) else parse(spec)
@@ -696,7 +696,7 @@ def compare_curve(fc: Forecast, curve: Curve) -> dict[str, float]:
 
         >>> import numpy as np
         >>> from lrlab import parse
-        >>> from lrlab.lab.forecast import Curve, Forecast, compare_curve, tissue
+        >>> from lrlab.lab.studies.forecast import Curve, Forecast, compare_curve, tissue
         >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
         ...               per_bin=2, skip=0.1, cost=0.0)
         >>> lrs = parse("cosine(0.1, decay_steps=50)")(np.arange(50))
@@ -744,7 +744,7 @@ def measured_final(curve: Curve, bins: int) -> float:
 
     Examples:
         >>> import numpy as np
-        >>> from lrlab.lab.forecast import Curve, measured_final
+        >>> from lrlab.lab.studies.forecast import Curve, measured_final
         >>> curve = Curve("constant(0.1)", np.full(16, 0.1), np.arange(16, 0, -1, dtype=float))
         >>> measured_final(curve, bins=8)  # the last 2 losses, 2 and 1
         1.5
@@ -766,7 +766,7 @@ def final_error(fc: Forecast, curve: Curve) -> float:
 
     Examples:
         >>> import numpy as np
-        >>> from lrlab.lab.forecast import Curve, Forecast, final_error
+        >>> from lrlab.lab.studies.forecast import Curve, Forecast, final_error
         >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
         ...               per_bin=2, skip=0.1, cost=0.0)
         >>> predicted = fc.final(np.full(16, 0.1))
@@ -806,7 +806,7 @@ def fit(runs: Sequence[Any], law: str = "multi_power", *, bins: int = 64, per_bi
 
         >>> import numpy as np
         >>> from lrlab import parse
-        >>> from lrlab.lab.forecast import Curve, fit, tissue
+        >>> from lrlab.lab.studies.forecast import Curve, fit, tissue
         >>> def curve(spec):
         ...     lrs = parse(spec).stretch(100)(np.arange(100))
         ...     return Curve(spec, lrs, np.concatenate([[3.0], tissue(lrs, 2.0, 0.3, 0.5, 0.02)[:-1]]))
@@ -886,7 +886,7 @@ def rank(fc: Forecast, specs: Sequence[Any], steps: int) -> list[tuple[str, floa
         steps: the horizon in optimizer steps.
 
     Examples:
-        >>> from lrlab.lab.forecast import Forecast, rank
+        >>> from lrlab.lab.studies.forecast import Forecast, rank
         >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
         ...               per_bin=2, skip=0.1, cost=0.0)
         >>> [(spec, round(final, 6)) for spec, final in rank(fc, ["cosine(0.1)", "constant(0.1)"], 50)]
@@ -908,7 +908,7 @@ class Optimum:
         families: family name -> (its best spec, predicted final loss).
 
     Examples:
-        >>> from lrlab.lab.forecast import Optimum
+        >>> from lrlab.lab.studies.forecast import Optimum
         >>> Optimum("cosine(0.1, decay_steps=50)", 2.15, {"cosine": ("cosine(0.1, decay_steps=50)", 2.15)}).spec
         'cosine(0.1, decay_steps=50)'
     """
@@ -920,8 +920,8 @@ class Optimum:
 
 def _families(steps: int, warmup: int, low: float, peak: float) -> dict[str, tuple[list[tuple[float, float]], Any]]:
     """Each family: the bounds of its free numbers and the spec they make (non-increasing after `warmup`)."""
-    from ..schedules import cosine, exponential, wsd
-    from ..schedules import warmup as with_warmup
+    from ...schedules import cosine, exponential, wsd
+    from ...schedules import warmup as with_warmup
 
     span = steps - warmup
 
@@ -969,7 +969,7 @@ def optimise(fc: Forecast, steps: int, *, peak: float | None = None, low: float 
         An Optimum: the best spec (it parses back with lrlab.parse) and the best of each family.
 
     Examples:
-        >>> from lrlab.lab.forecast import Forecast, optimise
+        >>> from lrlab.lab.studies.forecast import Forecast, optimise
         >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
         ...               per_bin=2, skip=0.1, cost=0.0)
         >>> best = optimise(fc, 50, peak=0.1, low=0.1, maxiter=2)
@@ -1017,7 +1017,7 @@ def smoothed(curve: Any, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
 
     Examples:
         >>> import numpy as np
-        >>> from lrlab.lab.forecast import Curve, smoothed
+        >>> from lrlab.lab.studies.forecast import Curve, smoothed
         >>> steps, loss = smoothed(Curve("c", np.full(9, 0.1), np.arange(9, 0, -1, dtype=float)), bins=2)
         >>> steps.tolist(), loss.tolist()
         ([2.5, 6.5], [6.5, 2.5])

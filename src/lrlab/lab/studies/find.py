@@ -1,9 +1,9 @@
 """The learning-rate range test on a lab task, over several seeds: `find_lr(task, seeds=3)`.
 
 Each seed builds the task's model and optimizer exactly as `train` does for that seed (same init, same shuffles).
-Several seeds train as one stacked model (`lrlab.lab.stacked`: the sweep is the members' schedule, and each member's
-per-step losses are read by `lrlab.rangetest.Tracker`, the stopping rule of the sequential test); one seed, or a
-model that cannot be stacked, runs `lrlab.torch.find_lr` seed after seed. `range_tests` is the one place that
+Several seeds train as one stacked model (`lrlab.lab.engines.stacked`: the sweep is the members' schedule, and each
+member's per-step losses are read by `lrlab.rangetest.Tracker`, the stopping rule of the sequential test); one seed, or
+a model that cannot be stacked, runs `lrlab.torch.find_lr` seed after seed. `range_tests` is the one place that
 chooses.
 """
 
@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .. import _check
-from ..rangetest import BETA, DIVERGE, FindResult, RangeTest, Settings
-from .options import TASK_DEFAULT, RunOptions
-from .task import SCHEDULE_FREE, Data, Task, optimizer_class, torch_dtype
-from .task_check import check_task
+from ... import _check
+from ...rangetest import BETA, DIVERGE, FindResult, RangeTest, Settings
+from ..options import TASK_DEFAULT, RunOptions
+from ..tasks.task import SCHEDULE_FREE, Data, Task, optimizer_class, torch_dtype
+from ..tasks.task_check import check_task
 
 
 def _seeds(seeds: int | Iterable[int]) -> list[int]:
@@ -44,9 +44,9 @@ class FindPlan:
         settings: the sweep (`lrlab.rangetest.Settings`: start_lr, end_lr, steps, mode, beta, diverge).
 
     Examples:
-        >>> from lrlab.lab.find import FindPlan
+        >>> from lrlab.lab.studies.find import FindPlan
         >>> from lrlab.lab.options import RunOptions
-        >>> from lrlab.lab.task import get_task
+        >>> from lrlab.lab.tasks.task import get_task
         >>> from lrlab.rangetest import Settings
         >>> task = get_task("or3")
         >>> data = task.load(0)
@@ -98,9 +98,9 @@ def run_one(p: FindPlan) -> RangeTest:
         The seed's RangeTest (rates and losses of the steps taken).
 
     Examples:
-        >>> from lrlab.lab.find import FindPlan, run_one
+        >>> from lrlab.lab.studies.find import FindPlan, run_one
         >>> from lrlab.lab.options import RunOptions
-        >>> from lrlab.lab.task import get_task
+        >>> from lrlab.lab.tasks.task import get_task
         >>> from lrlab.rangetest import Settings
         >>> task = get_task("or3")
         >>> data = task.load(0)
@@ -110,8 +110,8 @@ def run_one(p: FindPlan) -> RangeTest:
     """
     import torch
 
-    from ..torch import find_lr as torch_find_lr
-    from .train import Loss, deterministic, tensors
+    from ...torch import find_lr as torch_find_lr
+    from ..engines.train import Loss, deterministic, tensors
 
     task, opts, s = p.task, p.options, p.settings
     with deterministic():
@@ -135,10 +135,10 @@ def range_tests(plans: list[FindPlan], progress: Callable[[RangeTest], Any] | No
     """Every plan's range test, on the stacked engine where it can be, in plan order.
 
     engine "auto" (the default) trains the seeds as one stack when there are several and the model is worth
-    stacking (`lrlab.lab.stacked.why_sequential`; each member's curve read by the same `lrlab.rangetest.Tracker` as
-    the sequential test), else one after another with `run_one` ("sequential"); "stacked" insists (ValueError
-    when the model cannot be stacked). The stacked curves equal the sequential ones member by member (rates
-    exactly, losses to rounding: tests/lab/test_find.py).
+    stacking (`lrlab.lab.engines.stacked.why_sequential`; each member's curve read by the same
+    `lrlab.rangetest.Tracker` as the sequential test), else one after another with `run_one` ("sequential"); "stacked"
+    insists (ValueError when the model cannot be stacked). The stacked curves equal the sequential ones member by
+    member (rates exactly, losses to rounding: tests/lab/test_find.py).
 
     Args:
         plans: the seeds' FindPlans.
@@ -146,9 +146,9 @@ def range_tests(plans: list[FindPlan], progress: Callable[[RangeTest], Any] | No
         engine: "auto", "stacked" or "sequential".
 
     Examples:
-        >>> from lrlab.lab.find import FindPlan, range_tests
+        >>> from lrlab.lab.studies.find import FindPlan, range_tests
         >>> from lrlab.lab.options import RunOptions
-        >>> from lrlab.lab.task import get_task
+        >>> from lrlab.lab.tasks.task import get_task
         >>> from lrlab.rangetest import Settings
         >>> task = get_task("or3")
         >>> plans = []
@@ -182,8 +182,8 @@ def _sweep_plans(plans: list[FindPlan]) -> list[Any]:
     """Each seed's range test as a lab run: the sweep as its schedule, for the whole epochs that cover its steps."""
     import math
 
-    from ..rangetest import sweep
-    from .plan import plan as make_plan
+    from ...rangetest import sweep
+    from ..plan import plan as make_plan
 
     out = []
     for p in plans:
@@ -197,7 +197,7 @@ def _sweep_plans(plans: list[FindPlan]) -> list[Any]:
 def _why_not_stacked(runs: list[Any], engine: str) -> str | None:
     """Why these runs (the seeds' of one task) do not train as one stack under `engine` on the CPU
     (`why_sequential`, asked of the first: the model is the task's), or None when they do."""
-    from .stacked import stack_key, why_sequential
+    from ..engines.stacked import stack_key, why_sequential
 
     why = why_sequential(runs[0], engine, "cpu")
     if why is not None:
@@ -210,8 +210,8 @@ def _why_not_stacked(runs: list[Any], engine: str) -> str | None:
 def _stacked(plans: list[FindPlan], runs: list[Any]) -> list[RangeTest]:
     """All seeds as one stacked model, then each member's curve read by the same Tracker as the sequential test
     (members are independent, so the updates before a member's stop are those it would have made alone)."""
-    from ..rangetest import Tracker
-    from .stacked import execute_stack
+    from ...rangetest import Tracker
+    from ..engines.stacked import execute_stack
 
     out = []
     for p, run in zip(plans, execute_stack(runs)):
@@ -254,7 +254,8 @@ def find_lr(
     call of the function with the sweep as `run.schedule` and `run.steps = steps` (`find_function`).
 
     Args:
-        task: a Task or a task name, or a training function declared with `lrlab.lab.experiment` (or its reference).
+        task: a Task or a task name, or a training function declared with `lrlab.lab.tasks.experiment` (or its
+            reference).
         seeds: a count n (seeds 0..n-1) or a list of seeds.
         optimizer: sgd, adam, adamw, sgd_sf or adamw_sf (None: the task's; for a training function, what
             `run.options["optimizer"]` says).
@@ -267,7 +268,8 @@ def find_lr(
         batch_size: a batch size, None for full batch (default: the task's; refused for a training function).
         progress: called with each seed's RangeTest as it is done.
         engine: "auto" (stack the seeds where the model allows; see `range_tests`), "stacked" or "sequential".
-        **optimizer_kwargs: other optimizer options (momentum, weight_decay, ...), as `lrlab.lab.train` takes them.
+        **optimizer_kwargs: other optimizer options (momentum, weight_decay, ...), as `lrlab.lab.engines.train` takes
+            them.
 
     Returns:
         A `lrlab.rangetest.FindResult`.
@@ -276,7 +278,7 @@ def find_lr(
         ValueError: start_lr >= end_lr, steps < 2, a task without training data, or a bad option.
 
     Examples:
-        >>> from lrlab.lab.find import find_lr
+        >>> from lrlab.lab.studies.find import find_lr
         >>> result = find_lr("or3", seeds=2, steps=20, start_lr=1e-3, end_lr=10.0)
         >>> result.label, result.seeds
         ('or3: sgd, full batch', [0, 1])
@@ -285,8 +287,8 @@ def find_lr(
         >>> result.specs()
         ['one_cycle(0.0298)', 'warmup(cosine(0.0298), steps=25)']
     """
+    from ..tasks.experiment import Experiment
     from .compare import resolve_target
-    from .experiment import Experiment
 
     settings = Settings(start_lr, end_lr, steps, mode, beta, diverge)
     if progress is not None and not callable(progress):
@@ -324,7 +326,7 @@ def find_function(exp: Any, seeds: list[int], settings: Settings, *, optimizer: 
     updates are done. The suggestions come from the logged curve as for a built-in task. Nothing is stored.
 
     Args:
-        exp: the Experiment (lrlab.lab.experiment); it must declare steps_per_epoch.
+        exp: the Experiment (lrlab.lab.tasks.experiment); it must declare steps_per_epoch.
         seeds: the seeds, one run each (the lab seeds the global generators with it, as for any run).
         settings: the sweep (`lrlab.rangetest.Settings`).
         optimizer: what `run.options["optimizer"]` says (None: nothing).
@@ -343,8 +345,8 @@ def find_function(exp: Any, seeds: list[int], settings: Settings, *, optimizer: 
         is the rate of the next update):
 
         >>> import math
-        >>> from lrlab.lab.experiment import experiment
-        >>> from lrlab.lab.find import find_lr
+        >>> from lrlab.lab.tasks.experiment import experiment
+        >>> from lrlab.lab.studies.find import find_lr
         >>> @experiment(epochs=1, steps_per_epoch=1)
         ... def bowl(run):
         ...     for epoch in range(1, run.epochs + 1):
@@ -357,8 +359,8 @@ def find_function(exp: Any, seeds: list[int], settings: Settings, *, optimizer: 
         >>> round(found.suggestions["valley"], 4)
         0.0019
     """
-    from ..rangetest import Tracker
-    from .function import budget, execute_function, plan_function
+    from ...rangetest import Tracker
+    from ..engines.function import budget, execute_function, plan_function
 
     if exp.steps_per_epoch is None:
         raise ValueError(f"find_lr: experiment {exp.name!r} declares no steps_per_epoch, so the sweep's "

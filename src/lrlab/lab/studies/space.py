@@ -8,7 +8,7 @@ distributions: `loguniform(low, high)` (0 < low < high), `uniform(low, high)`, `
 `logint(low, high)` (whole numbers, both ends included; logint from 1), `choice(a, b, ...)` (numbers, strings,
 True/False/None). The text is read with the schedule parser's tokenizer (never `eval`); a sampled trial is the
 branch's own text with every distribution replaced by the value Optuna suggested, so what a trial trains is a spec
-`lrlab.lab.compare.split_entry` reads (and, without a plateau, `lrlab.schedules.parse`).
+`lrlab.lab.studies.compare.split_entry` reads (and, without a plateau, `lrlab.schedules.parse`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import _check
-from ..schedules import KINDS
-from ..schedules.spec import _CONSTANTS, _Token, _tokenize, number
+from ... import _check
+from ...schedules import KINDS
+from ...schedules.spec import _CONSTANTS, _Token, _tokenize, number
 
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "logint", "choice")
 """The distribution names a space may use where the spec grammar takes a number (or a string, for choice)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import _check
+from ... import _check
 
 KINDS = ("sgd", "adam", "adamw")
 
