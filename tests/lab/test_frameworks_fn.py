@@ -166,7 +166,8 @@ def test_a_run_that_raises_is_stored_failed_and_the_rest_are_ranked(case):
     assert (stored.status, stored.error) == ("failed", "RuntimeError: boom on seed 1")
     board = c.leaderboard
     assert board["schedule"].tolist() == ["constant(0.1)", "cosine(0.1)"]  # the failed schedule ranks last
-    assert board["diverged"].tolist() == [0, 1] and board["runs"].tolist() == [2, 2]
+    assert board["failed"].tolist() == [0, 1] and board["diverged"].tolist() == [0, 0]
+    assert board["runs"].tolist() == [2, 2]
     assert math.isfinite(board["val_accuracy"].iloc[0]) and math.isnan(board["val_accuracy"].iloc[1])
 
 
