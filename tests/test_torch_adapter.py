@@ -615,3 +615,27 @@ def test_momentum_schedules_drive_the_scheduler_like_torch(make_opt, which: str)
     assert mine == ref
     for a, b in zip(w_ref, w_mine):
         assert torch.equal(a, b)
+
+
+def test_a_plateau_fed_outside_the_scheduler_reduces_the_next_update():
+    # lrlab.lab's run.report steps the plateau directly, after the epoch's last scheduler.step(): the next update
+    # must run at the reduced rate all the same (the scheduler follows the plateau before every optimizer step)
+    from lrlab import Plateau
+
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([w], lr=0.1)
+    plateau = Plateau(factor=0.5, patience=0)
+    sched = Scheduler(opt, "constant(0.1)", plateau)
+    used = []
+    for _epoch in range(3):
+        for _ in range(2):
+            w.grad = torch.ones(1)
+            before = w.detach().clone()
+            opt.step()
+            used.append(round(float(before - w.detach()), 6))
+            sched.step()
+        plateau.step(1.0)  # never improves: reduces after every epoch but the first
+    assert used == [0.1, 0.1, 0.1, 0.1, 0.05, 0.05]
+    w.grad = torch.ones(1)
+    opt.step()  # the third reduction, taken before this update
+    assert opt.param_groups[0]["lr"] == 0.025 and sched.get_last_lr() == [0.025]

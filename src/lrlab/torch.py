@@ -99,7 +99,8 @@ class Scheduler(LRScheduler):
         schedule: an lrlab Schedule, a spec string ("cosine(0.1, decay_steps=1000)"), a config dict, or a list
             of those, one per param group. A single schedule gives group 0 its value and every other group its
             ratio of group 0's initial lr.
-        plateau: an `lrlab.Plateau` fed by `report(metric)` once per epoch, or None.
+        plateau: an `lrlab.Plateau` fed by `report(metric)` once per epoch, or None. A plateau fed elsewhere
+            (`plateau.step(metric)`, as lrlab.lab's `run.report` does) takes effect before the next update.
         momentum: a schedule (spec, config, or a list, one per group) for each group's momentum, or its
             `betas[0]` for Adam-like optimizers; None leaves momentum alone. The value at update t + 1 is
             `momentum(t)`.
@@ -157,7 +158,14 @@ class Scheduler(LRScheduler):
         self._last_momentum: list[float] = []
         if not self._lr_listed:
             _first_initial_lr(groups, [float(g.get("initial_lr", g["lr"])) for g in groups])
+        self._scale = 1.0  # the plateau's scale in the rates last set
         super().__init__(optimizer)
+        if plateau is not None:  # a plateau fed elsewhere (lrlab.lab's run.report): its reduction, before the update
+            optimizer.register_step_pre_hook(self._follow_plateau)
+
+    def _follow_plateau(self, *_: Any) -> None:
+        if self.plateau is not None and self.plateau.scale != self._scale:
+            self._apply()
 
     # -- rates ------------------------------------------------------------------------------------
     def rates(self, step: int) -> list[float]:
@@ -243,6 +251,8 @@ class Scheduler(LRScheduler):
             (1, 0.075)
         """
         super().step(epoch)
+        if self.plateau is not None:
+            self._scale = self.plateau.scale
         self._apply_momenta()
 
     def _apply_momenta(self) -> None:
@@ -281,6 +291,8 @@ class Scheduler(LRScheduler):
         return list(self._last_momentum)
 
     def _apply(self) -> None:
+        if self.plateau is not None:
+            self._scale = self.plateau.scale
         for group, lr in zip(self.optimizer.param_groups, self.rates(self.last_epoch)):
             _set(group, "lr", lr)
         self._last_lr = [float(g["lr"]) for g in self.optimizer.param_groups]

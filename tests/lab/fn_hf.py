@@ -44,14 +44,16 @@ class LabCallback(transformers.TrainerCallback):
 
 
 class Probe(transformers.TrainerCallback):
-    """What the tests check: the rate of every update, read from the optimizer before it."""
+    """What the tests check: the rate of every update, read in the optimizer's step (after the scheduler's own
+    pre-hook, which applies a plateau reduction made since the last step)."""
 
     def __init__(self, record):
         self.record = record
         record.update(rates=[])
 
-    def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
-        self.record["rates"].append(optimizer.param_groups[0]["lr"])
+    def on_train_begin(self, args, state, control, optimizer=None, **kwargs):
+        optimizer = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrapper holds the torch optimizer
+        optimizer.register_step_pre_hook(lambda opt, *_: self.record["rates"].append(opt.param_groups[0]["lr"]))
 
 
 def train(run):
@@ -60,7 +62,7 @@ def train(run):
                                      intermediate_size=32, max_position_embeddings=8, num_labels=2)
     model = transformers.BertForSequenceClassification(config)  # random weights from torch's seeded generator
     opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
-    sched = lrlab.torch.Scheduler(opt, run.schedule)
+    sched = lrlab.torch.Scheduler(opt, run.schedule, plateau=run.plateau)
     with tempfile.TemporaryDirectory() as out:
         args = transformers.TrainingArguments(
             output_dir=out, num_train_epochs=run.epochs, per_device_train_batch_size=BATCH,

@@ -56,14 +56,16 @@ class LabCallback(L.Callback):
 
 
 class Probe(L.Callback):
-    """What the tests check: the rate of every update, read from the optimizer before it."""
+    """What the tests check: the rate of every update, read in the optimizer's step (after the scheduler's own
+    pre-hook, which applies a plateau reduction made since the last step)."""
 
     def __init__(self, record):
         self.record = record
         record.update(rates=[])
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.record["rates"].append(trainer.optimizers[0].param_groups[0]["lr"])
+    def on_train_start(self, trainer, pl_module):
+        optimizer = trainer.optimizers[0]
+        optimizer.register_step_pre_hook(lambda opt, *_: self.record["rates"].append(opt.param_groups[0]["lr"]))
 
 
 def train(run):

@@ -189,13 +189,10 @@ def test_the_labs_seed_reaches_the_framework(case):
     assert not np.allclose(other.step_loss, first.step_loss)
 
 
-def test_a_plateau_entry_reduces_the_rate_the_framework_uses(case, request):
-    # (optax: lrlab.jax.schedule takes no plateau, so fn_optax sets optax.inject_hyperparams' rate to run.lr())
-    if case.name in ("lightning", "transformers"):
-        # run.report reduces the plateau after the epoch's last scheduler.step() has already put the next rate
-        # into the optimizer, so lrlab.torch.Scheduler(opt, ..., plateau=run.plateau) runs ONE update at the old
-        # rate (0.1 where the lab records 0.05); its own report() re-applies the rate at once, run.report cannot
-        request.applymarker(pytest.mark.xfail(strict=True, reason="one update late after a plateau reduction"))
+def test_a_plateau_entry_reduces_the_rate_the_framework_uses(case):
+    # (optax: lrlab.jax.schedule takes no plateau, so fn_optax sets optax.inject_hyperparams' rate to run.lr();
+    # torch: run.report reduces the plateau after the epoch's last scheduler.step(), and lrlab.torch.Scheduler
+    # re-applies the rate in an optimizer step pre-hook, so the next update already runs at the reduced rate)
     # threshold=0.9: an epoch counts as better only with a val_loss under a tenth of the best, so every epoch
     # after the first is a bad one and (patience 0) halves the rate
     spec = "constant(0.1)@plateau(factor=0.5, patience=0, threshold=0.9)"
