@@ -47,7 +47,9 @@ def register(sub: Any) -> None:
                    help="the study's name (default: the task's name and a digest of the space, epochs, seed and run "
                    "options: the same command resumes its study)")
     p.add_argument("--workers", default="1", help="worker processes on this machine (default 1)")
-    p.add_argument("--batch", default="16", metavar="K", help="trials trained together as one stack (default 16)")
+    p.add_argument("--batch", default="16", metavar="K",
+                   help="trials trained together as one stack (default 16; at most 1024, and --batch x --forecast at "
+                   "most 1024: the trials a worker asks at once)")
     p.add_argument("--confirm", default="5", metavar="K", help="best trials to confirm (default 5)")
     p.add_argument("--seeds", default="5", metavar="S", help="fresh seeds per confirmed trial (default 5)")
     p.add_argument("--no-confirm", action="store_true", help="skip the confirmation (the best trial is the answer)")
@@ -59,7 +61,8 @@ def register(sub: Any) -> None:
     p.add_argument("--peak-from-find", action="store_true",
                    help="centre the default space on `lrlab find`'s valley rate instead of the task's rate")
     p.add_argument("--seed", default="0", help="the trials' seed (default 0; confirmation uses the next S)")
-    p.add_argument("--optimizer", default=None, help="sgd, adam or adamw (default: the task's)")
+    p.add_argument("--optimizer", default=None,
+                   help="sgd, adam, adamw, or schedule-free sgd_sf, adamw_sf (default: the task's)")
     p.add_argument("--batch-size", default=None, help='batch size, or "full" (default: the task\'s)')
     p.add_argument("--out", default=None, metavar="DIR",
                    help="write the confirmation's report and the study's plots here")
@@ -88,6 +91,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from ..lab.space import Space
     from ..lab.task import OPTIMIZERS, get_task
     from ..lab.train import DEVICES
+    from ..lab.tune import MAX_ASK
 
     options = {"data_dir": args.data_dir} if args.data_dir else {}
     task = get_task(args.task, **options)
@@ -96,13 +100,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
     trials = _int("--trials", args.trials)
     epochs = _int("--epochs", args.epochs)
     workers = _int("--workers", args.workers, high=512)
-    batch = _int("--batch", args.batch)
+    batch = _int("--batch", args.batch, high=MAX_ASK)
     confirm = 0 if args.no_confirm else _int("--confirm", args.confirm, low=0)
     seeds = _int("--seeds", args.seeds, high=MAX_SEEDS)
     seed = _int("--seed", args.seed, low=0, high=2**31)
     forecast = _int("--forecast", args.forecast, low=0, high=1000)
     if forecast == 1:
         raise ValueError("--forecast must be 0 (off) or candidates per trained trial >= 2, got 1")
+    if batch and forecast and batch * forecast > MAX_ASK:
+        raise ValueError(f"--batch x --forecast (the trials a worker asks at once) must be at most {MAX_ASK}, got "
+                         f"{batch} x {forecast} = {batch * forecast}")
     threads = _int("--threads", args.threads, high=MAX_THREADS)
     sampler = _check.choice("", "--sampler", args.sampler, SAMPLERS)
     pruner = _check.choice("", "--pruner", args.pruner, PRUNERS)

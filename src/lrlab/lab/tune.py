@@ -71,6 +71,10 @@ POLL_S = 1.0
 """How often (seconds) a worker waiting for other workers' trials looks again."""
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 """Who ran a trial (its user attribute "worker"): host and process id."""
+MAX_ASK = 1024
+"""The most trials one worker asks at once: `batch`, times the candidates of `forecast` when it is on. Each asked
+trial is a row of the study with a heartbeat of its own, and a batch trains as one stack, so a larger batch (or batch
+x forecast) is refused before anything is created."""
 
 
 # -- storage ---------------------------------------------------------------------------------------------
@@ -771,7 +775,8 @@ def tune(
         pruner: asha (successive halving), hyperband, median or none.
         confirm: best trials to confirm (0 skips the confirmation).
         seeds: fresh seeds per confirmed trial: seed+1 .. seed+seeds.
-        batch: trials asked and trained together as one stack.
+        batch: trials asked and trained together as one stack (at most MAX_ASK, 1024; with forecast, batch x
+            forecast at most MAX_ASK).
         seed: the trials' seed.
         peak_from_find: centre the default space on the range test's valley rate (`find_peak`).
         optimizer: as `lrlab.lab.compare`.
@@ -813,7 +818,7 @@ def tune(
     task = resolve_task(task)
     trials = _check.whole("tune", "trials", trials, 1)
     workers = _check.whole("tune", "workers", workers, 1, 512)
-    batch = _check.whole("tune", "batch", batch, 1)
+    batch = _check.whole("tune", "batch", batch, 1, MAX_ASK)
     confirm = _check.whole("tune", "confirm", confirm, 0)
     seeds = _check.whole("tune", "seeds", seeds, 1)
     seed = _check.whole("tune", "seed", seed, 0, 2**31)
@@ -823,6 +828,9 @@ def tune(
     forecast = _check.whole("tune", "forecast", forecast, 0, 1000)
     if forecast == 1:
         raise ValueError("tune: forecast must be 0 (off) or a number of candidates per trained trial >= 2, got 1")
+    if batch * max(forecast, 1) > MAX_ASK:
+        raise ValueError(f"tune: batch x forecast (the trials a worker asks at once) must be at most {MAX_ASK}, got "
+                         f"batch {batch} x forecast {forecast} = {batch * forecast}")
     sampler = _check.choice("tune", "sampler", sampler, SAMPLERS)
     pruner = _check.choice("tune", "pruner", pruner, PRUNERS)
     if grace_s <= heartbeat_s:
