@@ -853,6 +853,9 @@ def tune(
         raise _check.fail("tune", "study", "a non-empty name", study)
     fc = None
     if forecast:
+        from .forecast import horizon
+
+        horizon(steps, "tune: forecast")  # the candidates are forecast over the trials' steps: at most MAX_HORIZON
         print(f"tune: fitting the forecast law to 3 runs at rate {peak:g} (trained or reused from the run store)…",
               file=sys.stderr, flush=True)
         fc = fit_forecast(task, peak, steps, seed=seed, db=url, progress=progress, optimizer=optimizer,
