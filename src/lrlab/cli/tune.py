@@ -135,11 +135,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
         torch.set_num_threads(threads)
     print(f"tuning {task.name}: {trials} trials in {display_name(args.storage)}"
           f"{f' with {workers} workers' if workers and workers > 1 else ''}…", file=sys.stderr, flush=True)
-    result = tune(task, args.space, trials=trials, epochs=epochs, storage=args.storage, study=args.study,
-                  workers=workers, sampler=sampler, pruner=pruner, confirm=confirm, seeds=seeds, batch=batch,
-                  seed=seed, peak_from_find=args.peak_from_find, optimizer=args.optimizer, batch_size=batch_size,
-                  device=device, progress=not args.no_progress, threads=threads, forecast=forecast or 0,
-                  **_optimizer_kwargs(args))
+    try:
+        result = tune(task, args.space, trials=trials, epochs=epochs, storage=args.storage, study=args.study,
+                      workers=workers, sampler=sampler, pruner=pruner, confirm=confirm, seeds=seeds, batch=batch,
+                      seed=seed, peak_from_find=args.peak_from_find, optimizer=args.optimizer, batch_size=batch_size,
+                      device=device, progress=not args.no_progress, threads=threads, forecast=forecast or 0,
+                      **_optimizer_kwargs(args))
+    except KeyboardInterrupt:  # Ctrl-C: lrlab.lab.tune's workers tell their running trials FAIL first
+        print(f"lrlab tune: interrupted: finished trials kept in {display_name(args.storage)}, running ones marked "
+              "failed; the same command resumes the study", file=sys.stderr)
+        return 130
     if result.leaderboard is not None:
         print_confirmed(result)
     print(f"study {result.study.study_name!r} in {display_name(args.storage)}: {_summary(result.trials)}")

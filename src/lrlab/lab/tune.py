@@ -69,6 +69,8 @@ GRACE_S = 60
 """Seconds without a heartbeat after which another worker marks a trial FAIL."""
 POLL_S = 1.0
 """How often (seconds) a worker waiting for other workers' trials looks again."""
+STOP_S = 20.0
+"""After Ctrl-C, how long (seconds) the worker processes get to tell their running trials FAIL and exit."""
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 """Who ran a trial (its user attribute "worker"): host and process id."""
 MAX_ASK = 1024
@@ -361,7 +363,7 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
     from .train import execute
 
     out: dict[str, Any] = {"finished": 0, "failed": 0, "error": None}
-    trials = [study.ask() for _ in range(k * (s.forecast or 1))]
+    trials: list[Any] = []
     told: set[int] = set()
 
     def fail(t: Any, exc: ValueError) -> None:
@@ -372,9 +374,10 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
         out["error"] = str(exc).splitlines()[0]
 
     with contextlib.ExitStack() as beats:
-        for t in trials:
-            beats.enter_context(get_heartbeat_thread(t._trial_id, study._storage))
-        try:
+        try:  # asked inside: a Ctrl-C while asking leaves no RUNNING trial behind (the finally fails them)
+            for _ in range(k * (s.forecast or 1)):
+                trials.append(study.ask())
+                beats.enter_context(get_heartbeat_thread(trials[-1]._trial_id, study._storage))
             todo, plans = [], []
             specs = {}
             for t in trials:  # who runs them first: a worker killed while sampling leaves no anonymous trial
@@ -506,7 +509,16 @@ def _tell(study: Any, t: Any, run: Any, s: _Settings) -> None:
 
 
 def _worker_main(s: _Settings, worker: int) -> None:
-    """The entry point of a worker process (multiprocessing, spawn)."""
+    """The entry point of a worker process (multiprocessing, spawn). The first SIGINT (Ctrl-C reaches the whole
+    process group; `_stop` sends one too) interrupts the worker, later ones are ignored, so telling its trials FAIL
+    is not cut short; it then exits 130 without a traceback."""
+    import signal
+
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
     try:
         run_worker(s, worker)
     except KeyboardInterrupt:
@@ -958,7 +970,12 @@ def _picklable(task: Task) -> Any:
 
 
 def _run_processes(s: _Settings, workers: int) -> None:
-    """`workers` worker processes (spawn) on the study; ValueError naming the ones that failed."""
+    """`workers` worker processes (spawn) on the study; ValueError naming the ones that failed.
+
+    Ctrl-C (SIGINT to the process group, or to this process alone) ends the search cleanly: the workers are asked
+    to stop (SIGINT: each tells its untold trials FAIL and exits 130) and given STOP_S seconds, then terminated;
+    any trial of theirs still RUNNING is told FAIL here; finished trials stay in the study; KeyboardInterrupt goes
+    on to the caller (the CLI: one line, exit 130)."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
@@ -968,6 +985,9 @@ def _run_processes(s: _Settings, workers: int) -> None:
             p.start()
         for p in procs:
             p.join()
+    except KeyboardInterrupt:
+        _stop(s, procs)
+        raise
     finally:
         for p in procs:
             if p.is_alive():
@@ -976,6 +996,35 @@ def _run_processes(s: _Settings, workers: int) -> None:
     bad = [f"worker {i} (exit {p.exitcode})" for i, p in enumerate(procs) if p.exitcode != 0]
     if bad:
         raise ValueError(f"tune: {', '.join(bad)} failed; the study keeps every finished trial")
+
+
+def _stop(s: _Settings, procs: list[Any]) -> None:
+    """After Ctrl-C: SIGINT to the workers still alive (a group's Ctrl-C reached them already; a SIGINT to this
+    process alone did not), STOP_S seconds for them to tell their trials and exit, SIGTERM to the rest, then every
+    RUNNING trial of theirs (user attribute "worker") told FAIL. A second Ctrl-C cuts the wait short."""
+    import signal
+
+    from optuna.trial import TrialState
+
+    for p in procs:
+        if p.is_alive() and p.pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(p.pid, signal.SIGINT)
+    end = time.monotonic() + STOP_S
+    for p in procs:
+        p.join(max(0.0, end - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+            p.join(STOP_S)
+    ids = {f"{socket.gethostname()}:{p.pid}" for p in procs}
+    with quiet(), contextlib.suppress(Exception):  # the study as it is: what could not be told, heartbeats fail later
+        import optuna
+
+        study = optuna.load_study(study_name=s.study, storage=_storage(s))
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.user_attrs.get("worker") in ids:
+                study.tell(t.number, state=TrialState.FAIL)
 
 
 def find_peak(task: Task, seeds: int | Iterable[int] = 3, **kwargs: Any) -> float:
