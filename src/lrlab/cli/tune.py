@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from .. import _check, _paths
@@ -154,6 +155,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         from ..viz.tune_plots import write_tune_plots
 
         paths = write_outputs(result.comparison, args.out, command) if result.comparison is not None else []
+        Path(args.out).mkdir(parents=True, exist_ok=True)  # --no-confirm: write_outputs did not make it
         result.trials.to_csv(f"{args.out}/trials.csv", index=False)
         plots, skipped = write_tune_plots(result.study, args.out)
         for path in [*paths, f"{args.out}/trials.csv", *plots]:
