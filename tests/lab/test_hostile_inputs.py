@@ -51,6 +51,7 @@ def _one_line(exc: pytest.ExceptionInfo, *parts: str) -> str:
     ("warmup(" * 400 + "constant(loguniform(0.1, 1))" + ", steps=1)" * 400, ["levels of nesting"]),
     ("cosine(loguniform(0.1, 1), decay_steps=" + "[" * 2000 + "1" + "]" * 2000 + ")", ["levels of nesting"]),
     ("warmup(cosine(0.1), steps=int(" * 200, ["space:"]),
+    (f"constant(loguniform(0.1, 1)) * {BIG} * 0.5", ["is not a schedule", "must be a finite number"]),
 ])
 def test_a_hostile_space_is_one_line(text, parts):
     with pytest.raises(ValueError) as info:
@@ -72,6 +73,10 @@ def test_a_space_nested_within_the_limit_still_reads():
     f"constant({BIG})",
     f"step_decay(0.1, 0.5, step_size={BIG})",
     f"constant({HUGE})",
+    f"constant({BIG} * 0.5)",  # a huge int times a float: past the float range (was an OverflowError)
+    f"{BIG} * 0.5",
+    f"0.5 * {BIG}",
+    f"cosine(0.1, decay_steps=100) * ({BIG} * 0.5)",
 ])
 def test_a_hostile_spec_is_a_value_error(text):
     with pytest.raises(ValueError) as info:  # the parser's message: a first line, then the spec under a caret

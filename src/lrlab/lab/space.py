@@ -153,7 +153,8 @@ class Space:
                     split_entry(spec)
                 except ValueError as exc:
                     first = str(exc).splitlines()[0]
-                    raise ValueError(f"space branch {branch.label!r}: {spec!r} is not a schedule: {first}") from None
+                    raise ValueError(f"space branch {branch.label!r}: {_check.shown(spec)} is not a schedule: "
+                                     f"{first}") from None
 
     def __repr__(self) -> str:
         return f"Space({self.text!r})"
