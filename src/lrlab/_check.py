@@ -19,6 +19,11 @@ MAX_STEPS = 2**53
 _SHOWN = 80  # characters of a value's repr an error message shows
 
 
+def short(text: str) -> str:
+    """`text` for an error message: its start and end around "..." past 80 characters (a space, a file name)."""
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 20] + "..." + text[-17:]
+
+
 def shown(value: Any) -> str:
     """repr(value) for an error message: shortened past 80 characters; never fails (huge ints, odd objects)."""
     try:
@@ -27,7 +32,7 @@ def shown(value: Any) -> str:
         return f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
     except Exception:
         return f"<{type(value).__name__} object>"
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 20] + "..." + text[-17:]
+    return short(text)
 
 
 def fail(who: str, name: str, what: str, value: Any) -> ValueError:
@@ -45,8 +50,8 @@ def is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _float(value: Any) -> float:
-    """float(value), or NaN for what has no finite float (a huge int, a failing __float__)."""
+def as_float(value: Any) -> float:
+    """float(value), or NaN for what has no finite float (a huge int, a failing __float__): never raises."""
     try:
         return float(value)
     except (OverflowError, TypeError, ValueError):
@@ -72,7 +77,7 @@ def number(
             what = f"a finite number {'>' if low_open else '>='} {low:g}"
         else:
             what = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    out = _float(value) if is_real(value) else math.nan
+    out = as_float(value) if is_real(value) else math.nan
     if (
         not math.isfinite(out)
         or out < low
@@ -121,10 +126,10 @@ def whole(
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         out = int(value)
     elif is_real(value):
-        as_float = _float(value)
-        if not math.isfinite(as_float) or as_float != math.floor(as_float):
+        real = as_float(value)
+        if not math.isfinite(real) or real != math.floor(real):
             raise fail(who, name, what, value)
-        out = int(as_float)
+        out = int(real)
     else:
         raise fail(who, name, what, value)
     if out < minimum or (maximum is not None and out > maximum):
@@ -175,7 +180,7 @@ def increasing_steps(who: str, name: str, value: Any, *, strict: bool = True, mi
 
 def rates(who: str, name: str, value: Any) -> list[float]:
     """A list of finite numbers >= 0."""
-    out = [_float(item) for item in number_list(who, name, value)]
+    out = [as_float(item) for item in number_list(who, name, value)]
     if not all(math.isfinite(x) and x >= 0 for x in out):
         raise fail(who, name, "a list of finite numbers >= 0", value)
     return out

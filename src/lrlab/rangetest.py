@@ -544,7 +544,8 @@ class RangeTest:
         """The result of a finished loop (`lrs`: the rate of each recorded update).
 
         Computes the suggestions with `suggest` on the tracker's smoothed losses, on the windows of the test's
-        planned `settings.steps`.
+        planned `settings.steps`. A test whose loss was never finite (NaN or inf from the first update: a broken
+        model, data or loss, not a rate) has nothing to suggest: a one-line ValueError says so.
 
         Args:
             lrs: the rate of each update the tracker recorded (as many as its losses).
@@ -566,6 +567,11 @@ class RangeTest:
         """
         lrs_a = np.asarray(lrs, dtype=np.float64)
         smoothed = np.asarray(tracker.smoothed, dtype=np.float64)
+        if tracker.losses and not np.isfinite(tracker.losses).any():
+            where = "" if seed is None else f" (seed {seed})"
+            raise ValueError(f"find_lr: the loss was never finite{where}: {tracker.losses[0]} at the first update, "
+                             f"rate {lrs_a[0]:g}, before the rate could matter; check the model, its data and the "
+                             "loss")
         return cls(lrs=lrs_a, losses=np.asarray(tracker.losses, dtype=np.float64), smoothed=smoothed,
                    suggestions=suggest(lrs_a, smoothed, settings.steps), settings=settings,
                    stopped=tracker.stopped, seed=seed)

@@ -649,6 +649,31 @@ class _Snapshot:
             g.set_state(s)
 
 
+def _step_fits(optimizer: torch.optim.Optimizer) -> bool:
+    """optimizer.step(); False when the rate (or what the optimizer derives from it, e.g. Adam's lr / (1 - beta1),
+    schedule-free's lr ** 2) is past what the parameters' float type holds: torch then refuses the step ("value
+    cannot be converted to type float without overflow") or Python's float arithmetic overflows. Such a step is a
+    divergence, which the range test and the lab's trainer record as one, not a traceback."""
+    try:
+        optimizer.step()
+    except OverflowError:
+        return False
+    except RuntimeError as exc:
+        if "overflow" not in str(exc):
+            raise
+        return False
+    return True
+
+
+def _scalar_loss(loss: Any) -> Any:
+    """The loss_fn's result when it is one number (a tensor of one element), else find_lr's one-line ValueError."""
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        got = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else _check.shown(loss)
+        raise ValueError(f"find_lr: loss_fn must return the loss as one number (a tensor of one element, e.g. a "
+                         f"mean), got {got}")
+    return loss
+
+
 def _batches_forever(loader: Any) -> Any:
     """The loader's batches, starting it again when it ends; ValueError when a pass yields nothing."""
     seen = 0
@@ -687,7 +712,8 @@ def find_lr(
     Update t + 1 runs at `lrlab.rangetest.sweep(start_lr, end_lr, steps, mode)(t)` (exponential or linear, an lrlab
     schedule) on the next batch of `loader` (any iterable of (inputs, targets); started again when it ends):
     `loss_fn(model(inputs), targets)`, backward, `optimizer.step()`. The loss is smoothed (bias-corrected, beta)
-    and the test stops after the update whose smoothed loss exceeds `diverge` times its best or is not finite.
+    and the test stops after the update whose smoothed loss exceeds `diverge` times its best or is not finite (or
+    whose rate is past what the parameters' float type holds: stopped "not finite").
     Several param groups keep their ratio to group 0's rate (as `Scheduler`); the suggestions are group 0's.
 
     restore=True (the default) puts everything back afterwards, exactly: weights, buffers, gradients, train/eval
@@ -715,7 +741,8 @@ def find_lr(
         An `lrlab.rangetest.RangeTest` (wrap several in `FindResult` for a spread over seeds).
 
     Raises:
-        ValueError: a bad setting, model, optimizer or loss_fn, or a loader that yields no batches.
+        ValueError: a bad setting, model, optimizer or loss_fn (one whose result is not one number), a loader
+            that yields no batches, or a loss that was never finite (`RangeTest.from_tracker`).
 
     Reference:
         The raw curve equals torch-lr-finder's `LRFinder.range_test` update by update (rates and losses
@@ -762,11 +789,12 @@ def find_lr(
             for group, ratio in zip(groups, ratios):
                 _set(group, "lr", lr * ratio if ratio != 1.0 else lr)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
+            loss = _scalar_loss(loss_fn(model(x), y))
             loss.backward()
-            optimizer.step()
+            fits = _step_fits(optimizer)
             lrs.append(lr)
-            if tracker.add(loss.item()):
+            if tracker.add(loss.item()) or not fits:
+                tracker.stopped = tracker.stopped or "not finite"
                 break
     finally:
         if snapshot is not None:

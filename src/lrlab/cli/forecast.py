@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
     p.add_argument("--steps", default=None, metavar="N",
                    help="a budget of N optimizer steps for the runs trained here (fitting specs, --check) instead "
                    "of --epochs, and the horizon of the forecasts (default: the length of the runs trained, or of "
-                   "the fitting runs)")
+                   "the fitting runs; at most 50000: lrlab.lab.studies.forecast.MAX_HORIZON)")
     p.add_argument("--epochs", default=None,
                    help="epochs of the runs trained here (default: the task's); exclusive with --steps")
     p.add_argument("--seeds", default="1", help="seeds per trained schedule (default 1)")
@@ -94,7 +94,9 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     ids, fit_specs = _fit_items(args.fit)
     for spec in args.predict:
         parse(spec)
-    steps = _int("--steps", args.steps, low=2)
+    from ..lab.studies.forecast import MAX_HORIZON
+
+    steps = _int("--steps", args.steps, low=2, high=MAX_HORIZON)  # the horizon: checked before any allocation
     epochs = _int("--epochs", args.epochs)
     seeds = _int("--seeds", args.seeds, high=MAX_SEEDS)
     threads = _int("--threads", args.threads, high=MAX_THREADS)
@@ -172,6 +174,8 @@ def _forecast(args: argparse.Namespace, task: Any, law: str, runs: list[Any], st
             else:
                 trained = plan(task, "constant(0.1)", RunOptions(epochs=epochs)).config
                 horizon = trained["epochs"] * trained["steps_per_epoch"]
+    horizon = F.horizon(horizon)  # a derived one too (long stored runs), before the candidates train
+    if args.check:
         print(f"checking: training {len(args.predict) * (seeds or 1)} runs of the candidates…", file=sys.stderr,
               flush=True)
         checked = compare(task, args.predict, seeds=seeds, epochs=epochs, steps=steps, db=args.db,

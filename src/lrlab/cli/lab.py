@@ -62,7 +62,7 @@ def register(sub: Any) -> None:
     p.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=f"{DB_HELP} (default {DEFAULT_DB})")
     p.add_argument("--fresh", action="store_true", help="train again even when a stored run matches")
     p.add_argument("--data-dir", default=None, metavar="DIR", help="local data for tasks that take one (mnist)")
-    p.add_argument("--text", default=None, metavar="PATH", help="a text file to train on (tinylm)")
+    p.add_argument("--text", default=None, metavar="PATH", help="a text file to train on (tinylm; at most 256 MiB)")
     p.add_argument(
         "--threads",
         default="1",
@@ -103,7 +103,7 @@ def register(sub: Any) -> None:
     p.add_argument("--batch-size", default=None, help='batch size, or "full" (default: the task\'s)')
     p.add_argument("-o", "--output", default=None, help="also write the picture (.png, .svg or .pdf)")
     p.add_argument("--data-dir", default=None, metavar="DIR", help="local data for tasks that take one (mnist)")
-    p.add_argument("--text", default=None, metavar="PATH", help="a text file to train on (tinylm)")
+    p.add_argument("--text", default=None, metavar="PATH", help="a text file to train on (tinylm; at most 256 MiB)")
     p.add_argument("--threads", default="1", help="torch CPU threads (default 1)")
     p.set_defaults(func=cmd_find)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from .. import _check, _paths
@@ -48,7 +49,9 @@ def register(sub: Any) -> None:
                    help="the study's name (default: the task's name and a digest of the space, epochs, seed and run "
                    "options: the same command resumes its study)")
     p.add_argument("--workers", default="1", help="worker processes on this machine (default 1)")
-    p.add_argument("--batch", default="16", metavar="K", help="trials trained together as one stack (default 16)")
+    p.add_argument("--batch", default="16", metavar="K",
+                   help="trials trained together as one stack (default 16; at most 1024, and --batch x --forecast at "
+                   "most 1024: the trials a worker asks at once)")
     p.add_argument("--confirm", default="5", metavar="K", help="best trials to confirm (default 5)")
     p.add_argument("--seeds", default="5", metavar="S", help="fresh seeds per confirmed trial (default 5)")
     p.add_argument("--no-confirm", action="store_true", help="skip the confirmation (the best trial is the answer)")
@@ -60,7 +63,8 @@ def register(sub: Any) -> None:
     p.add_argument("--peak-from-find", action="store_true",
                    help="centre the default space on `lrlab find`'s valley rate instead of the task's rate")
     p.add_argument("--seed", default="0", help="the trials' seed (default 0; confirmation uses the next S)")
-    p.add_argument("--optimizer", default=None, help="sgd, adam or adamw (default: the task's)")
+    p.add_argument("--optimizer", default=None,
+                   help="sgd, adam, adamw, or schedule-free sgd_sf, adamw_sf (default: the task's)")
     p.add_argument("--batch-size", default=None, help='batch size, or "full" (default: the task\'s)')
     p.add_argument("--out", default=None, metavar="DIR",
                    help="write the confirmation's report and the study's plots here")
@@ -91,6 +95,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     """
     from ..lab.engines.train import DEVICES
     from ..lab.studies.space import Space
+    from ..lab.studies.tune import MAX_ASK
     from ..lab.tasks.experiment import Experiment
     from ..lab.tasks.task import OPTIMIZERS
     from .lab import _target
@@ -103,13 +108,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
     trials = _int("--trials", args.trials)
     epochs = _int("--epochs", args.epochs)
     workers = _int("--workers", args.workers, high=512)
-    batch = _int("--batch", args.batch)
+    batch = _int("--batch", args.batch, high=MAX_ASK)
     confirm = 0 if args.no_confirm else _int("--confirm", args.confirm, low=0)
     seeds = _int("--seeds", args.seeds, high=MAX_SEEDS)
     seed = _int("--seed", args.seed, low=0, high=2**31)
     forecast = _int("--forecast", args.forecast, low=0, high=1000)
     if forecast == 1:
         raise ValueError("--forecast must be 0 (off) or candidates per trained trial >= 2, got 1")
+    if batch and forecast and batch * forecast > MAX_ASK:
+        raise ValueError(f"--batch x --forecast (the trials a worker asks at once) must be at most {MAX_ASK}, got "
+                         f"{batch} x {forecast} = {batch * forecast}")
     threads = _int("--threads", args.threads, high=MAX_THREADS)
     sampler = _check.choice("", "--sampler", args.sampler, SAMPLERS)
     pruner = _check.choice("", "--pruner", args.pruner, PRUNERS)
@@ -136,11 +144,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(f"tuning {task.name}: {trials} trials in {display_name(args.storage)}"
           f"{f' with {workers} workers' if workers and workers > 1 else ''}…", file=sys.stderr, flush=True)
     more = {} if isinstance(task, Experiment) else {"batch_size": batch_size}
-    result = tune(task, args.space, trials=trials, epochs=epochs, storage=args.storage, study=args.study,
-                  workers=workers, sampler=sampler, pruner=pruner, confirm=confirm, seeds=seeds, batch=batch,
-                  seed=seed, peak_from_find=args.peak_from_find, optimizer=args.optimizer, device=device,
-                  progress=not args.no_progress, threads=threads, forecast=forecast or 0, **more,
-                  **_optimizer_kwargs(args))
+    try:
+        result = tune(task, args.space, trials=trials, epochs=epochs, storage=args.storage, study=args.study,
+                      workers=workers, sampler=sampler, pruner=pruner, confirm=confirm, seeds=seeds, batch=batch,
+                      seed=seed, peak_from_find=args.peak_from_find, optimizer=args.optimizer, device=device,
+                      progress=not args.no_progress, threads=threads, forecast=forecast or 0, **more,
+                      **_optimizer_kwargs(args))
+    except KeyboardInterrupt:  # Ctrl-C: lrlab.lab.studies.tune's workers tell their running trials FAIL first
+        print(f"lrlab tune: interrupted: finished trials kept in {display_name(args.storage)}, running ones marked "
+              "failed; the same command resumes the study", file=sys.stderr)
+        return 130
     if result.leaderboard is not None:
         print_confirmed(result)
     print(f"study {result.study.study_name!r} in {display_name(args.storage)}: {_summary(result.trials)}")
@@ -150,6 +163,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         from ..viz.tune_plots import write_tune_plots
 
         paths = write_outputs(result.comparison, args.out, command) if result.comparison is not None else []
+        Path(args.out).mkdir(parents=True, exist_ok=True)  # --no-confirm: write_outputs did not make it
         result.trials.to_csv(f"{args.out}/trials.csv", index=False)
         plots, skipped = write_tune_plots(result.study, args.out)
         for path in [*paths, f"{args.out}/trials.csv", *plots]:

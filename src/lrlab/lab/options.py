@@ -39,6 +39,61 @@ TASK_DEFAULT = _TaskDefault()
 _SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed accepts
 
 
+def _betas(name: str, value: Any) -> None:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise _check.fail("", name, "two numbers in [0, 1), e.g. (0.9, 0.999)", value)
+    for beta in value:
+        _check.number("", name, beta, 0.0, 1.0, high_open=True, what="two numbers in [0, 1), e.g. (0.9, 0.999)")
+
+
+_OPTION_RULES: dict[str, Any] = {
+    "momentum": lambda name, v: _check.in_range("", name, v, 0.0, 1.0),
+    "dampening": lambda name, v: _check.in_range("", name, v, 0.0, 1.0),
+    "weight_decay": lambda name, v: _check.rate("", name, v),
+    "eps": lambda name, v: _check.rate("", name, v),
+    "r": lambda name, v: _check.rate("", name, v),
+    "weight_lr_power": lambda name, v: _check.number("", name, v),
+    "warmup_steps": lambda name, v: _check.steps("", name, v, minimum=0),
+    "betas": _betas,
+    "nesterov": lambda name, v: _check.boolean("", name, v),
+    "amsgrad": lambda name, v: _check.boolean("", name, v),
+    "maximize": lambda name, v: _check.boolean("", name, v),
+}
+"""The optimizer options whose values lrlab knows (torch's SGD, Adam, AdamW and the schedule-free pair). Every other
+option is a number that must be finite, True/False/None, a string or a list of finite numbers; the optimizer's own
+constructor then checks the names (`RunOptions.resolve`)."""
+
+
+def check_optimizer_option(key: str, value: Any) -> None:
+    """One optimizer option checked, as RunOptions checks every one: a one-line ValueError naming the option and the
+    value (betas=(0.9,), momentum=inf, warmup_steps=-1, ...), so no bad value reaches the optimizer's first step.
+
+    Args:
+        key: the option's name (momentum, betas, warmup_steps, ...).
+        value: its value.
+
+    Examples:
+        >>> from lrlab.lab.options import check_optimizer_option
+        >>> check_optimizer_option("momentum", 0.9)
+        >>> check_optimizer_option("betas", (0.9,))
+        Traceback (most recent call last):
+        ...
+        ValueError: optimizer option betas must be two numbers in [0, 1), e.g. (0.9, 0.999), got (0.9,)
+    """
+    name = f"optimizer option {key}"
+    rule = _OPTION_RULES.get(key)
+    if rule is not None:
+        rule(name, value)
+        return
+    what = "a finite number, True/False/None, a string or a list of finite numbers"
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if isinstance(item, (bool, str)) or (item is None and not isinstance(value, (list, tuple))):
+            continue
+        if not _check.is_real(item) or not math.isfinite(_check.as_float(item)):
+            raise _check.fail("", name, what, value)
+
+
 def resolve_task(task: Task | str, who: str = "", why: str = "it needs the lab's own loop") -> Task:
     """A Task given itself or by its registered name; a training function (an Experiment, or a reference such as
     "train.py:NAME") is refused in one line naming `who`, the study that trains only tasks, and `why`."""
@@ -60,7 +115,7 @@ class RunOptions:
     """The options of a run; None (and TASK_DEFAULT for batch_size) take the task's value.
 
     optimizer: one of OPTIMIZERS ("sgd", "adam", "adamw", schedule-free "sgd_sf", "adamw_sf"); optimizer_kwargs
-    (momentum, warmup_steps, ...) go to the optimizer, never lr.
+    (momentum, warmup_steps, ...) go to the optimizer, never lr, each checked by `check_optimizer_option`.
     epochs: a whole number >= 1. steps: a budget in optimizer updates (a whole number >= 1), exclusive with epochs:
     the run trains ceil(steps / steps_per_epoch) epochs and stops after exactly `steps` updates.
     batch_size: a whole number >= 1, None (full batch) or TASK_DEFAULT.
@@ -95,6 +150,8 @@ class RunOptions:
             raise _check.fail("", "optimizer_kwargs", "a dict", self.optimizer_kwargs)
         if "lr" in self.optimizer_kwargs:
             raise ValueError("optimizer option lr is not allowed: the learning rate comes from the schedule")
+        for key, value in self.optimizer_kwargs.items():
+            check_optimizer_option(key, value)
         clean = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(self.optimizer_kwargs.items())}
         self._set("optimizer_kwargs", MappingProxyType(clean))
 

@@ -805,11 +805,11 @@ class Store:
             rows = conn.execute(query).all()
         out = []
         for rid, created, task_name, label, schedule, seed, status, wall, config, metrics in rows:
-            cfg = json.loads(config)
+            cfg = self._object(rid, "config", config)
             out.append({
                 "id": rid, "created": created, "task": task_name, "schedule": label, "spec": schedule,
                 "optimizer": cfg.get("optimizer"), "epochs": cfg.get("epochs"), "batch_size": cfg.get("batch_size"),
-                "seed": seed, "status": status, "wall_s": wall, "metrics": json.loads(metrics),
+                "seed": seed, "status": status, "wall_s": wall, "metrics": self._object(rid, "metrics", metrics),
             })
         return out
 
@@ -819,20 +819,37 @@ class Store:
         with self._transaction() as conn:
             return int(conn.execute(self._sql.count).scalar_one())
 
+    def _object(self, rid: Any, column: str, text: Any) -> dict[str, Any]:
+        """A row's JSON column that must hold an object (config, metrics, history), or the one-line ValueError of a
+        malformed row (not JSON, or a list, a number...: written by hand or by another program)."""
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError, RecursionError):
+            value = None
+        if not isinstance(value, dict):
+            raise ValueError(f"run {rid} in {self.name!r} is malformed: its {column} is not a JSON object "
+                             f"(got {_check.shown(text)})")
+        return value
+
     def _run(self, row: sa.Row) -> Run:
         import pandas as pd
 
         rec = row._mapping
-        hist = json.loads(rec["history"])
-        history = pd.DataFrame(hist["data"], columns=hist["columns"])
-        for col in history.columns:
-            history[col] = pd.to_numeric(history[col])
+        rid = rec["id"]
+        hist = self._object(rid, "history", rec["history"])
+        try:
+            history = pd.DataFrame(hist["data"], columns=hist["columns"])
+            for col in history.columns:
+                history[col] = pd.to_numeric(history[col])
+        except (KeyError, TypeError, ValueError, AssertionError) as exc:
+            why = _check.short(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+            raise ValueError(f"run {rid} in {self.name!r} is malformed: its history cannot be read ({why})") from None
         return Run(
-            config=json.loads(rec["config"]),
+            config=self._object(rid, "config", rec["config"]),
             history=history,
             step_lr=np.frombuffer(rec["step_lr"], dtype="<f8").astype(np.float64),
             step_loss=np.frombuffer(rec["step_loss"], dtype="<f8").astype(np.float64),
-            metrics=json.loads(rec["metrics"]),
+            metrics=self._object(rid, "metrics", rec["metrics"]),
             wall_s=float(rec["wall_s"]),
             status=rec["status"],
             error=hist.get("error"),

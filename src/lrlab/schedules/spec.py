@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import re
 from typing import Any, NamedTuple
 
@@ -157,7 +158,10 @@ class _Parser:
         if isinstance(left, bool) or isinstance(right, bool):
             raise _error(self.text, pos, "a number or a schedule on each side of '*'", "True/False")
         if isinstance(left, numbers) and isinstance(right, numbers):
-            return left * right
+            try:
+                return left * right
+            except OverflowError:  # a huge int times a float: past the float range, which the parameter refuses
+                return math.inf
         if isinstance(left, Schedule) and isinstance(right, numbers):
             return self._wrap(lambda: scale(left, right), pos)
         if isinstance(left, numbers) and isinstance(right, Schedule):

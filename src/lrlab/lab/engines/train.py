@@ -27,7 +27,10 @@ DIVERGED_FACTOR = 1e6
 """A run has diverged, and ends at that epoch with NaN figures, when an epoch's training loss (any step's) or its
 validation loss is NaN or infinite, or when the epoch's mean training loss or its validation loss exceeds
 DIVERGED_FACTOR times the first epoch's mean training loss: no schedule worth ranking makes a loss a million
-times worse than where it started (a float64 model can climb to 1e285 before it overflows)."""
+times worse than where it started (a float64 model can climb to 1e285 before it overflows). An update whose rate is
+past what the model's float type holds (constant(1e300), or 3.5e38 in float32: torch refuses the step, or the
+optimizer's own float arithmetic overflows) diverges the run too, at that update: it is stored and ranked last like
+any diverged run, never a traceback (the stacked engine's rates overflow to inf, with the same outcome)."""
 
 
 def train(
@@ -211,6 +214,7 @@ class _Loop:
     step_loss: list[Any] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     status: str = "ok"
+    overflow: bool = False  # an update's rate was past the float type (lrlab.torch._step_fits): the run diverged
     step: int = 0
     limit: float = math.inf  # DIVERGED_FACTOR times the first epoch's training loss, once known
     epoch: int = 0  # the epochs begun
@@ -275,6 +279,8 @@ def _train_epoch(loop: _Loop, callback: Callable[..., Any] | None, total: float,
     batch losses (float64 tensor). save() runs after every update (it checkpoints the steps asked)."""
     import torch
 
+    from ...torch import _step_fits
+
     _mode(loop, True)
     group = loop.opt.param_groups[0]
     if loop.pos == 0:
@@ -288,12 +294,14 @@ def _train_epoch(loop: _Loop, callback: Callable[..., Any] | None, total: float,
         loop.opt.zero_grad(set_to_none=True)
         loss = loop.lossf(loop.model(xb), yb)
         loss.backward()
-        loop.opt.step()
+        loop.overflow = not _step_fits(loop.opt)
         loop.sched.step()
         loop.step += 1
         loop.step_lr.append(lr)
         loop.step_loss.append(loss.detach())
         loop.pos += 1
+        if loop.overflow:  # the run diverged at this update (DIVERGED_FACTOR): the epoch's row ends it
+            break
         if callback is not None:
             callback(loop.step, loop.model, loss.item(), lr)
         if loop.pos < spe:  # a checkpoint at an epoch's end waits for its row
@@ -338,7 +346,7 @@ def _epoch(loop: _Loop, callback: Callable[..., Any] | None, progress: Any, tota
     loop.rows.append(row)
     if progress is not None:
         progress.update(epoch=epoch, loss=train_loss, lr=loop.step_lr[first])
-    if diverged(loop, bool(torch.isfinite(epoch_losses).all()), row):
+    if diverged(loop, not loop.overflow and bool(torch.isfinite(epoch_losses).all()), row):
         loop.status = "diverged"
         mark_diverged(row)
         return False

@@ -83,7 +83,7 @@ def entry_optimizer(entry: Any) -> tuple[Any, tuple[str, dict[str, Any]] | None]
     try:
         kwargs = parse_call(suffix, suffix.split("(", 1)[0].strip()) if "(" in suffix else {}
     except ValueError as exc:
-        raise ValueError(f"optimizer options in {entry!r}: {str(exc).splitlines()[0]}") from None
+        raise ValueError(f"optimizer options in {_check.shown(entry)}: {str(exc).splitlines()[0]}") from None
     RunOptions(optimizer=name, optimizer_kwargs=kwargs)  # checks them (lr is the schedule's)
     return entry[:at], (name, kwargs)
 

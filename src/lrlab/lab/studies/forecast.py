@@ -17,6 +17,10 @@ minimised by scipy.optimize.least_squares within bounds: plain least squares fro
 best refined with Huber loss (f_scale 1e-3, Luo et al.'s delta). Rates are divided by the largest fitting rate
 first (the fit's `scale`), so the parameters are of order one; `Forecast.params` are in those units.
 
+Horizons (the steps a forecast binds a schedule to and predicts over) are at most MAX_HORIZON (50,000) updates:
+the multi-power law's exact curve costs (updates) x (changes of the rate), so a longer one is refused in one line
+before anything is computed; the curve is evaluated in blocks of rows, so its memory stays bounded (about 32 MB).
+
 "Final loss" everywhere (fitting check, predictions, measurements) is the mean over the last block of a curve:
 the last max(1, T // bins) updates, so a forecast and a measured run are compared on the same steps.
 
@@ -45,6 +49,28 @@ WARN_IN_SAMPLE = 0.03  # mean relative error of the fitted curves (beyond twice 
 WARN_HELD_OUT = 0.10  # relative error of a left-out schedule's final loss past which the law is said not to hold
 FIT_TERMS = 128  # changes of the rate the multi-power law sums while fitting (grouped beyond; exact in predictions)
 _TINY = 1e-12  # rates are floored here (relative to the scale) where a law raises them to a negative power
+MAX_HORIZON = 50_000
+"""The longest horizon, in updates, a forecast binds a schedule to (`horizon`; module docstring)."""
+_CELLS = 2**22  # the multi-power law's terms (rows x changes of the rate) evaluated at once by Forecast.curve
+
+
+def horizon(steps: Any, who: str = "forecast") -> int:
+    """A forecast horizon checked: a whole number of updates in [2, MAX_HORIZON], or a one-line ValueError.
+
+    Args:
+        steps: the horizon in optimizer steps.
+        who: the name the message starts with.
+
+    Examples:
+        >>> from lrlab.lab.studies.forecast import horizon
+        >>> horizon(100)
+        100
+        >>> horizon(10**8)
+        Traceback (most recent call last):
+        ...
+        ValueError: forecast: steps must be a whole number in [2, 50000], got 100000000
+    """
+    return int(_check.whole(who, "steps", steps, 2, MAX_HORIZON))
 
 
 # -- the laws ---------------------------------------------------------------------------------------------
@@ -513,7 +539,14 @@ class Forecast:
             >>> fc.curve([0.1] * 4, at=[1, 4]).round(6).tolist()  # 2 + 0.3 * (0.1 t)**-0.5
             [2.948683, 2.474342]
         """
-        return law_from(self.law, law_terms(self.law, _rates(lrs) / self.scale, at), list(self.params.values()))
+        eta, params = _rates(lrs) / self.scale, list(self.params.values())
+        if self.law != "multi_power":
+            return law_from(self.law, law_terms(self.law, eta, at), params)
+        t = _at(at, eta.size)
+        rows = max(1, _CELLS // max(1, int(np.count_nonzero(np.diff(eta)))))  # blocks of rows: bounded memory
+        parts = [law_from(self.law, law_terms(self.law, eta, t[i : i + rows]), params)
+                 for i in range(0, t.size, rows)]
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     def final(self, lrs: Any) -> float:
         """Predicted final loss of a rate sequence: the mean of L(t) over its last `final_window` updates.
@@ -539,7 +572,7 @@ class Forecast:
 
         Args:
             spec: a spec string or a Schedule.
-            steps: the horizon in optimizer steps (>= 2).
+            steps: the horizon in optimizer steps (2 to MAX_HORIZON).
 
         Returns:
             A Prediction (label, bound spec, rates, L(t) for t = 1..steps, final loss).
@@ -623,7 +656,7 @@ def bind(spec: Any, steps: int) -> Any:
 
     Args:
         spec: a spec string or a Schedule.
-        steps: the horizon in optimizer steps (>= 2).
+        steps: the horizon in optimizer steps (2 to MAX_HORIZON).
 
     Examples:
         >>> from lrlab.lab.studies.forecast import bind
@@ -632,7 +665,7 @@ def bind(spec: Any, steps: int) -> Any:
     """
     from ...schedules import Schedule, parse
 
-    steps = _check.steps("forecast", "steps", steps, minimum=2)
+    steps = horizon(steps)
     sched = spec if isinstance(spec, Schedule) else parse(spec)
     return sched if sched.is_bound else sched.stretch(steps)
 
@@ -958,7 +991,7 @@ def optimise(fc: Forecast, steps: int, *, peak: float | None = None, low: float 
 
     Args:
         fc: the Forecast.
-        steps: the horizon in optimizer steps (>= 2).
+        steps: the horizon in optimizer steps (2 to MAX_HORIZON).
         peak: the highest peak rate searched (None: the fitting runs' largest rate).
         low: the lowest peak rate searched (None: the smallest of the fitting runs' largest rates).
         warmup: linear warmup steps every family starts with (0..steps-2).
@@ -980,7 +1013,7 @@ def optimise(fc: Forecast, steps: int, *, peak: float | None = None, low: float 
     """
     from scipy.optimize import differential_evolution
 
-    steps = _check.steps("optimise", "steps", steps, minimum=2)
+    steps = horizon(steps, "optimise")
     warmup = _check.whole("optimise", "warmup", warmup, 0, steps - 2)
     peaks = [float(c.lrs.max()) for c in fc.curves] or [fc.scale]
     hi = _check.positive("optimise", "peak", max(peaks) if peak is None else peak)

@@ -6,7 +6,9 @@
 Branches are separated by `|`; a branch may end in `@plateau(...)`, whose options may be distributions too. The
 distributions: `loguniform(low, high)` (0 < low < high), `uniform(low, high)`, `int(low, high)` and
 `logint(low, high)` (whole numbers, both ends included; logint from 1), `choice(a, b, ...)` (numbers, strings,
-True/False/None). The text is read with the schedule parser's tokenizer (never `eval`); a sampled trial is the
+True/False/None); int and logint bounds are at most 2**53 in size, and a space nests calls, lists and parentheses at
+most `lrlab.schedules.spec.MAX_DEPTH` (100) deep, as a spec does. The text is read with the schedule parser's
+tokenizer (never `eval`); a sampled trial is the
 branch's own text with every distribution replaced by the value Optuna suggested, so what a trial trains is a spec
 `lrlab.lab.studies.compare.split_entry` reads (and, without a plateau, `lrlab.schedules.parse`).
 """
@@ -20,7 +22,7 @@ from typing import Any
 
 from ... import _check
 from ...schedules import KINDS
-from ...schedules.spec import _CONSTANTS, _Token, _tokenize, number
+from ...schedules.spec import _CONSTANTS, MAX_DEPTH, _Token, _tokenize, number
 
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "logint", "choice")
 """The distribution names a space may use where the spec grammar takes a number (or a string, for choice)."""
@@ -151,7 +153,8 @@ class Space:
                     split_entry(spec)
                 except ValueError as exc:
                     first = str(exc).splitlines()[0]
-                    raise ValueError(f"space branch {branch.label!r}: {spec!r} is not a schedule: {first}") from None
+                    raise ValueError(f"space branch {branch.label!r}: {_check.shown(spec)} is not a schedule: "
+                                     f"{first}") from None
 
     def __repr__(self) -> str:
         return f"Space({self.text!r})"
@@ -209,6 +212,7 @@ class _Reader:
         except ValueError as exc:
             raise ValueError(f"space: {str(exc).splitlines()[0]} in {text.strip()!r}") from None
         self.i = 0
+        self.depth = 0
         self.dists: list[Dist] = []
         self.names: set[str] = set()
 
@@ -219,8 +223,8 @@ class _Reader:
     def fail(self, expected: str) -> ValueError:
         tok = self.tok
         found = "the end" if tok.kind == "end" else repr(tok.text)
-        return ValueError(f"space: expected {expected} at column {self.offset + tok.pos + 1}, found {found} "
-                          f"(in {self.whole!r})")
+        return ValueError(f"space: expected {expected} at column {self.offset + tok.pos + 1}, found "
+                          f"{_check.short(found)} (in {_check.shown(self.whole)})")
 
     def eat(self, text: str) -> None:
         if self.tok.text != text or self.tok.kind != "punct":
@@ -262,6 +266,17 @@ class _Reader:
             self.args(f"{path}.{method}", fields)
 
     def atom(self, path: str) -> str | None:
+        """One value, schedule call, distribution, list or parenthesised product; at most MAX_DEPTH deep (the spec
+        parser's limit: far below Python's recursion limit)."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise self.fail(f"at most {MAX_DEPTH} levels of nesting (the space is nested too deep)")
+            return self._atom(path)
+        finally:
+            self.depth -= 1
+
+    def _atom(self, path: str) -> str | None:
         tok = self.tok
         if tok.kind in ("number", "string"):
             self.i += 1
@@ -341,7 +356,7 @@ class _Reader:
                 raise self.fail("',' or ')'")
         end = self.tok.pos + 1
         self.i += 1
-        shown = self.text[name_tok.pos : end]
+        shown = _check.short(self.text[name_tok.pos : end])
         checked = _CHECKS[kind](shown, args)
         name, base, k = path, path, 2
         while name in self.names:
@@ -360,10 +375,12 @@ def _two_numbers(shown: str, args: list[Any], whole: bool) -> tuple[Any, Any]:
     if len(args) != 2:
         raise ValueError(f"space: {shown} takes two numbers (low, high), got {len(args)} argument(s)")
     for a in args:
-        if not _check.is_real(a) or not math.isfinite(float(a)):
+        if not _check.is_real(a) or not math.isfinite(_check.as_float(a)):  # a huge int has no float: NaN
             raise ValueError(f"space: {shown} takes two finite numbers, got {_check.shown(a)}")
         if whole and float(a) != int(a):
             raise ValueError(f"space: {shown} takes whole numbers, got {_check.shown(a)}")
+        if whole and abs(int(a)) > _check.MAX_STEPS:
+            raise ValueError(f"space: {shown} takes whole numbers in [-2**53, 2**53], got {_check.shown(a)}")
     low, high = (int(a) for a in args) if whole else (float(a) for a in args)
     if low >= high:
         raise ValueError(f"space: {shown} needs low < high, got low {low!r} and high {high!r}")

@@ -78,8 +78,14 @@ GRACE_S = 60
 """Seconds without a heartbeat after which another worker marks a trial FAIL."""
 POLL_S = 1.0
 """How often (seconds) a worker waiting for other workers' trials looks again."""
+STOP_S = 20.0
+"""After Ctrl-C, how long (seconds) the worker processes get to tell their running trials FAIL and exit."""
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 """Who ran a trial (its user attribute "worker"): host and process id."""
+MAX_ASK = 1024
+"""The most trials one worker asks at once: `batch`, times the candidates of `forecast` when it is on. Each asked
+trial is a row of the study with a heartbeat of its own, and a batch trains as one stack, so a larger batch (or batch
+x forecast) is refused before anything is created."""
 
 
 # -- storage ---------------------------------------------------------------------------------------------
@@ -413,7 +419,7 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
     from .compare import split_entry
 
     out: dict[str, Any] = {"finished": 0, "failed": 0, "error": None}
-    trials = [study.ask() for _ in range(k * (s.forecast or 1))]
+    trials: list[Any] = []
     told: set[int] = set()
 
     def fail(t: Any, exc: ValueError) -> None:
@@ -424,9 +430,10 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
         out["error"] = str(exc).splitlines()[0]
 
     with contextlib.ExitStack() as beats:
-        for t in trials:
-            beats.enter_context(get_heartbeat_thread(t._trial_id, study._storage))
-        try:
+        try:  # asked inside: a Ctrl-C while asking leaves no RUNNING trial behind (the finally fails them)
+            for _ in range(k * (s.forecast or 1)):
+                trials.append(study.ask())
+                beats.enter_context(get_heartbeat_thread(trials[-1]._trial_id, study._storage))
             todo, plans = [], []
             specs = {}
             for t in trials:  # who runs them first: a worker killed while sampling leaves no anonymous trial
@@ -558,7 +565,16 @@ def _tell(study: Any, t: Any, run: Any, s: _Settings) -> None:
 
 
 def _worker_main(s: _Settings, worker: int) -> None:
-    """The entry point of a worker process (multiprocessing, spawn)."""
+    """The entry point of a worker process (multiprocessing, spawn). The first SIGINT (Ctrl-C reaches the whole
+    process group; `_stop` sends one too) interrupts the worker, later ones are ignored, so telling its trials FAIL
+    is not cut short; it then exits 130 without a traceback."""
+    import signal
+
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
     try:
         run_worker(s, worker)
     except KeyboardInterrupt:
@@ -838,7 +854,8 @@ def tune(
         pruner: asha (successive halving), hyperband, median or none.
         confirm: best trials to confirm (0 skips the confirmation).
         seeds: fresh seeds per confirmed trial: seed+1 .. seed+seeds.
-        batch: trials asked and trained together as one stack (a training function's are asked one at a time).
+        batch: trials asked and trained together as one stack (at most MAX_ASK, 1024; with forecast, batch x
+            forecast at most MAX_ASK; a training function's are asked one at a time).
         seed: the trials' seed.
         peak_from_find: centre the default space on the range test's valley rate (`find_peak`).
         optimizer: as `lrlab.lab.studies.compare`.
@@ -883,7 +900,7 @@ def tune(
     function = isinstance(task, Experiment)
     trials = _check.whole("tune", "trials", trials, 1)
     workers = _check.whole("tune", "workers", workers, 1, 512)
-    batch = _check.whole("tune", "batch", batch, 1)
+    batch = _check.whole("tune", "batch", batch, 1, MAX_ASK)
     confirm = _check.whole("tune", "confirm", confirm, 0)
     seeds = _check.whole("tune", "seeds", seeds, 1)
     seed = _check.whole("tune", "seed", seed, 0, 2**31)
@@ -893,6 +910,9 @@ def tune(
     forecast = _check.whole("tune", "forecast", forecast, 0, 1000)
     if forecast == 1:
         raise ValueError("tune: forecast must be 0 (off) or a number of candidates per trained trial >= 2, got 1")
+    if batch * max(forecast, 1) > MAX_ASK:
+        raise ValueError(f"tune: batch x forecast (the trials a worker asks at once) must be at most {MAX_ASK}, got "
+                         f"batch {batch} x forecast {forecast} = {batch * forecast}")
     sampler = _check.choice("tune", "sampler", sampler, SAMPLERS)
     pruner = _check.choice("tune", "pruner", pruner, PRUNERS)
     if grace_s <= heartbeat_s:
@@ -927,6 +947,9 @@ def tune(
         space_text = Space(default_space(steps, peak)).text
     fc = None
     if forecast:
+        from .forecast import horizon
+
+        horizon(steps, "tune: forecast")  # the candidates are forecast over the trials' steps: at most MAX_HORIZON
         print(f"tune: fitting the forecast law to 3 runs at rate {peak:g} (trained or reused from the run store)…",
               file=sys.stderr, flush=True)
         fc = fit_forecast(task, peak, steps, seed=seed, db=url, progress=progress, optimizer=optimizer,
@@ -1033,7 +1056,12 @@ def _picklable(task: Task) -> Any:
 
 
 def _run_processes(s: _Settings, workers: int) -> None:
-    """`workers` worker processes (spawn) on the study; ValueError naming the ones that failed."""
+    """`workers` worker processes (spawn) on the study; ValueError naming the ones that failed.
+
+    Ctrl-C (SIGINT to the process group, or to this process alone) ends the search cleanly: the workers are asked
+    to stop (SIGINT: each tells its untold trials FAIL and exits 130) and given STOP_S seconds, then terminated;
+    any trial of theirs still RUNNING is told FAIL here; finished trials stay in the study; KeyboardInterrupt goes
+    on to the caller (the CLI: one line, exit 130)."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
@@ -1043,6 +1071,9 @@ def _run_processes(s: _Settings, workers: int) -> None:
             p.start()
         for p in procs:
             p.join()
+    except KeyboardInterrupt:
+        _stop(s, procs)
+        raise
     finally:
         for p in procs:
             if p.is_alive():
@@ -1051,6 +1082,35 @@ def _run_processes(s: _Settings, workers: int) -> None:
     bad = [f"worker {i} (exit {p.exitcode})" for i, p in enumerate(procs) if p.exitcode != 0]
     if bad:
         raise ValueError(f"tune: {', '.join(bad)} failed; the study keeps every finished trial")
+
+
+def _stop(s: _Settings, procs: list[Any]) -> None:
+    """After Ctrl-C: SIGINT to the workers still alive (a group's Ctrl-C reached them already; a SIGINT to this
+    process alone did not), STOP_S seconds for them to tell their trials and exit, SIGTERM to the rest, then every
+    RUNNING trial of theirs (user attribute "worker") told FAIL. A second Ctrl-C cuts the wait short."""
+    import signal
+
+    from optuna.trial import TrialState
+
+    for p in procs:
+        if p.is_alive() and p.pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(p.pid, signal.SIGINT)
+    end = time.monotonic() + STOP_S
+    for p in procs:
+        p.join(max(0.0, end - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+            p.join(STOP_S)
+    ids = {f"{socket.gethostname()}:{p.pid}" for p in procs}
+    with quiet(), contextlib.suppress(Exception):  # the study as it is: what could not be told, heartbeats fail later
+        import optuna
+
+        study = optuna.load_study(study_name=s.study, storage=_storage(s))
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.user_attrs.get("worker") in ids:
+                study.tell(t.number, state=TrialState.FAIL)
 
 
 def find_peak(task: Task | Experiment, seeds: int | Iterable[int] = 3, **kwargs: Any) -> float:

@@ -7,7 +7,9 @@ standard-library modules (STDLIB_TRAIN, STDLIB_VAL, STDLIB_TEST: modules that ex
 CPython 3.10+), read from `sysconfig.get_paths()["stdlib"]` and split by file. The bytes differ between Python
 versions, so every run records the corpus's sha256 and the Python version (Task.identity -> the run's config
 "task_identity"). `text=PATH` (CLI `--text PATH`) trains on a user's own file instead, split by position: the first
-80% of its bytes train, the next 10% validate, the last 10% test.
+80% of its bytes train, the next 10% validate, the last 10% test. The file is at most MAX_TEXT_BYTES (256 MiB; a
+larger one is refused in one line before it is read), read part by part, and only the windows the task uses are
+widened to int64, so a corpus costs about its own size in memory.
 
 Windows: each split's text is cut into non-overlapping windows of `context` + 1 bytes at a stride of `context` (every
 byte after a window's first is predicted once); x is a window's first `context` bytes, y the next byte at every
@@ -27,10 +29,12 @@ engine (vmap over functional_call) as on the sequential one, on CPU or CUDA; `--
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import sysconfig
 import warnings
 from functools import partial
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +56,8 @@ package or a shim, none was removed), about 1.3 MB of Python source on 3.11."""
 VOCAB = 256
 TEXT_SPLIT = (0.8, 0.1)
 """A user's text: the first 80% of its bytes train, the next 10% validate, the rest tests."""
+MAX_TEXT_BYTES = 256 * 2**20
+"""The largest text file `text=PATH` (`--text`) takes: 256 MiB (an epoch reads train_windows windows of it)."""
 
 # Stacked, the attention's CPU kernel has no vmap batching rule and runs member by member (correct, as fast as K
 # sequential calls); torch warns about it once per process, which says nothing a user can act on.
@@ -79,23 +85,37 @@ def stdlib_corpus() -> tuple[list[bytes], dict[str, Any]]:
 
 def text_corpus(path: str | Path, context: int) -> tuple[list[bytes], dict[str, Any]]:
     """A user's text file split by position (TEXT_SPLIT), and what identifies it; one-line ValueErrors for a
-    missing, unreadable, empty or too short file."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ValueError(f"tinylm: text file {str(path)!r} does not exist" if not p.exists()
-                         else f"tinylm: text {str(path)!r} is not a file")
+    path that is not a str or Path, a missing, unreadable, empty, too short or too large (MAX_TEXT_BYTES) file.
+    The parts are read one after another (no copy of the whole file besides them)."""
+    if not isinstance(path, (str, PathLike)) or isinstance(path, bytes):
+        raise _check.fail("tinylm", "text", "the path of a text file (a str or a Path)", path)
     try:
-        raw = p.read_bytes()
+        p = Path(path).expanduser()
+        exists, is_file = p.exists(), p.is_file()
+    except (TypeError, ValueError, OSError) as exc:  # a NUL in the name, a path object that is not one
+        raise ValueError(f"tinylm: text {_check.shown(path)} is not a usable path ({exc})") from None
+    name = _check.shown(str(path))
+    if not is_file:
+        raise ValueError(f"tinylm: text file {name} does not exist" if not exists
+                         else f"tinylm: text {name} is not a file")
+    try:
+        with p.open("rb") as fh:
+            n = os.fstat(fh.fileno()).st_size
+            if n > MAX_TEXT_BYTES:
+                raise ValueError(f"tinylm: text file {name} is {n} bytes, more than the {MAX_TEXT_BYTES} "
+                                 f"(MAX_TEXT_BYTES, 256 MiB) a tinylm task reads; give a shorter excerpt")
+            cut1, cut2 = int(n * TEXT_SPLIT[0]), int(n * (TEXT_SPLIT[0] + TEXT_SPLIT[1]))
+            parts = [fh.read(cut1), fh.read(cut2 - cut1), fh.read(MAX_TEXT_BYTES - cut2 + 1)]
     except OSError as exc:
-        raise ValueError(f"tinylm: cannot read text file {str(path)!r} ({exc.strerror})") from None
-    if not raw:
-        raise ValueError(f"tinylm: text file {str(path)!r} is empty")
-    n = len(raw)
-    cut1, cut2 = int(n * TEXT_SPLIT[0]), int(n * (TEXT_SPLIT[0] + TEXT_SPLIT[1]))
-    parts = [raw[:cut1], raw[cut1:cut2], raw[cut2:]]
+        raise ValueError(f"tinylm: cannot read text file {name} ({exc.strerror})") from None
+    n = sum(map(len, parts))  # what was read (a file that changed size meanwhile is read as it was)
+    if n > MAX_TEXT_BYTES:
+        raise ValueError(f"tinylm: text file {name} grew past {MAX_TEXT_BYTES} bytes (MAX_TEXT_BYTES) while read")
+    if not n:
+        raise ValueError(f"tinylm: text file {name} is empty")
     need = context + 1
     if min(map(len, parts)) < need:
-        raise ValueError(f"tinylm: text file {str(path)!r} is too short ({n} bytes): each of its train/val/test "
+        raise ValueError(f"tinylm: text file {name} is too short ({n} bytes): each of its train/val/test "
                          f"parts (80/10/10%) needs one window of context + 1 = {need} bytes, so at least "
                          f"{10 * need} bytes")
     return parts, {"corpus": "text", "corpus_sha256": _sha256(parts), "corpus_bytes": n}
@@ -112,7 +132,7 @@ def windows(text: bytes, context: int, limit: int | None = None, spread: str = "
     """The text's non-overlapping windows (stride `context`) as a Split: x (n, context) int64 bytes, y the next
     bytes. With more than `limit` windows, `limit` of them: evenly spread ("even") or drawn without replacement
     by a fixed generator ("random"), kept in text order."""
-    data = np.frombuffer(text, dtype=np.uint8).astype(np.int64)
+    data = np.frombuffer(text, dtype=np.uint8)  # widened to int64 only for the windows kept, below
     n = (len(data) - 1) // context
     starts = np.arange(n, dtype=np.int64) * context
     if limit is not None and n > limit:
@@ -121,7 +141,7 @@ def windows(text: bytes, context: int, limit: int | None = None, spread: str = "
         else:
             starts = starts[np.linspace(0, n - 1, limit).round().astype(np.int64)]
     idx = starts[:, None] + np.arange(context + 1, dtype=np.int64)
-    rows = data[idx] if n else np.zeros((0, context + 1), dtype=np.int64)
+    rows = data[idx].astype(np.int64) if n else np.zeros((0, context + 1), dtype=np.int64)
     return Split(np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, 1:]))
 
 
