@@ -235,3 +235,23 @@ def test_cooldowns_refuse_a_training_function_in_one_line():
         with pytest.raises(ValueError, match=r"^cooldowns trains built-in and registered tasks only, not a training "
                                              r"function \(.*\): it branches each cooldown from a checkpoint"):
             cooldowns(target, "wsd(0.1)", steps=10, db=None)
+
+
+def test_ctrl_c_in_a_training_function_stops_the_study_with_finished_runs_kept(tmp_path):
+    calls = []
+
+    @experiment(epochs=1, steps_per_epoch=1, metric="val_loss", name="interrupted")
+    def interrupted(run):
+        calls.append(run.seed)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        run.log_step(1.0)
+        run.report(1, val_loss=1.0)
+
+    db = tmp_path / "runs.db"
+    with pytest.raises(KeyboardInterrupt):
+        compare(interrupted, ["constant(0.1)"], seeds=5, db=db, progress=False)
+    with Store(db) as store:
+        assert sorted(s["seed"] for s in store.summaries()) == [0, 1] and store.claims() == []
+    again = compare(interrupted, ["constant(0.1)"], seeds=2, db=db, progress=False)
+    assert all(r.reused for r in again.runs) and calls == [0, 1, 2]
