@@ -496,6 +496,45 @@ class Comparison:
     def __repr__(self) -> str:
         return f"Comparison(task={self.task.name!r}, runs={len(self.runs)}, schedules={len(self.labels)})"
 
+    def ties(self) -> list[Any]:
+        """Every leaderboard entry after #1 against #1, paired by seed on the ranked figure (lrlab.lab.ties: a
+        one-sided paired t-test at 5%, the probability that #1 is the better, the seeds that would resolve a tie).
+
+        Returns:
+            One `lrlab.lab.ties.Versus` per entry after the first, in leaderboard order ([] for one entry).
+
+        Examples:
+            >>> from lrlab.lab.studies.compare import compare
+            >>> c = compare("or3", ["constant(0.5)", "constant(0.05)"], epochs=3, seeds=2, db=None, progress=False)
+            >>> [(v.label, v.seeds, round(v.mean, 3), v.sd, v.tied) for v in c.ties()]  # 0.375 better on each seed
+            [('constant(0.05)', 2, 0.375, 0.0, False)]
+        """
+        from ..ties import compare_to_best
+
+        board, table, rank = self.leaderboard, self.table, self.ranking
+        if board.empty:
+            return []
+        figures = {label: dict(zip(part["seed"], part[rank.column]))
+                   for label, part in table.groupby("schedule", sort=False)}
+        return compare_to_best(figures, board["schedule"].tolist(), rank.higher_is_better)
+
+    def verdict(self) -> str:
+        """The one line that says whether the leaderboard's order beats the seeds' noise (`lrlab.lab.ties.headline`).
+
+        Examples:
+            >>> from lrlab.lab.studies.compare import compare
+            >>> c = compare("or3", ["constant(0.5)", "constant(0.4)"], epochs=3, seeds=3, db=None, progress=False)
+            >>> c.verdict().split(";")[0]
+            'no schedule is better than the others on 3 seeds (paired t-test, one-sided 5%)'
+        """
+        from ..ties import headline
+
+        board = self.leaderboard
+        if board.empty:
+            return "no runs"
+        seeds = len({run.seed for run in self.runs})
+        return headline(self.ties(), str(board["schedule"].iloc[0]), seeds)
+
 
 def compare(
     task: Task | str,
