@@ -24,6 +24,10 @@ from ... import _check
 from ...plateau import monitor_mode
 
 MODES = ("max", "min")
+DECLARATION = "__lrlab_experiment__"
+"""The attribute by which a builder (`lrlab.keras.experiment`, `lrlab.lightning.experiment`, ...) declares the
+function it returns: {"epochs", "steps_per_epoch", "steps", "metric", "mode", "version", "name"}. The builders
+live with their frameworks' adapters, below the lab, so they hand the lab plain data rather than an Experiment."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,14 @@ def experiment(
                                     mode=mode, version=version, name=name)
     if isinstance(fn, Experiment):
         fn = fn.fn
+    declared = getattr(fn, DECLARATION, None)
+    if isinstance(declared, dict):  # a builder's function (lrlab.keras.experiment, ...): its declaration, then ours
+        given = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "steps": steps, "metric": metric,
+                 "mode": mode, "name": name}
+        merged = {k: given[k] if given.get(k) is not None else declared.get(k) for k in given}
+        if version == "1" and declared.get("version") is not None:
+            version = declared["version"]
+        epochs, steps_per_epoch, steps, metric, mode, name = (merged[k] for k in given)
     if not callable(fn) or not signature_ok(fn):
         raise _check.fail("experiment", "fn", "a function taking one argument (the run)", fn)
     label = name if name is not None else getattr(fn, "__name__", None)
