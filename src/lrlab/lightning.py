@@ -97,8 +97,8 @@ def experiment(
     _check.whole(_WHO, "max_epochs", max_epochs, 1)
     _check.whole(_WHO, "steps_per_epoch", steps_per_epoch, 1, optional=True)
     if (datamodule is None) == (train_dataloaders is None):
-        raise ValueError(f"{_WHO}: give a datamodule or train_dataloaders (one of them), got "
-                         f"datamodule={_check.shown(datamodule)} and train_dataloaders={_check.shown(train_dataloaders)}")
+        raise ValueError(f"{_WHO}: give a datamodule or train_dataloaders (one of them), got datamodule="
+                         f"{_check.shown(datamodule)} and train_dataloaders={_check.shown(train_dataloaders)}")
     if trainer_kwargs is not None and not isinstance(trainer_kwargs, dict):
         raise _check.fail(_WHO, "trainer_kwargs", "a dict of Trainer arguments", trainer_kwargs)
     kwargs = dict(trainer_kwargs or {})
@@ -119,8 +119,10 @@ def experiment(
         trainer = L.Trainer(**{**_QUIET, **kwargs}, max_epochs=run.epochs,
                             max_steps=run.steps if run.config.get("steps") is not None else -1,
                             callbacks=[*user_callbacks, lab])
-        data = {"datamodule": make_data(run.seed) if make_data is not None else datamodule} if train_dataloaders is None \
-            else {"train_dataloaders": train_dataloaders, "val_dataloaders": val_dataloaders}
+        if train_dataloaders is None:
+            data = {"datamodule": make_data(run.seed) if make_data is not None else datamodule}
+        else:
+            data = {"train_dataloaders": train_dataloaders, "val_dataloaders": val_dataloaders}
         ignored = signal.getsignal(signal.SIGINT)
         try:
             trainer.fit(model, **data)
