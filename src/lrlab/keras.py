@@ -596,8 +596,9 @@ def find_lr(
     Update t + 1 is `model.train_on_batch` on the next batch of (x, y) (numpy arrays; reshuffled each pass with
     numpy's generator of `seed` when `shuffle`, never the global one) at the rate
     `lrlab.rangetest.sweep(start_lr, end_lr, steps, mode)(t)`. Smoothing and stopping as `lrlab.torch.find_lr`.
-    The optimizer must hold a number as its rate (compile with a float; a LearningRateSchedule cannot be
-    overridden): ValueError otherwise.
+    The optimizer holds a number as its rate, or an `lrlab.keras.Schedule` (the sweep then runs through the
+    Schedule's scale and floor, put back afterwards, so a model compiled for `fit` is tested as it is); another
+    LearningRateSchedule cannot be overridden: ValueError.
 
     restore=True puts back every variable the test moved (weights, batch-norm statistics, dropout seed states,
     the optimizer's iterations, rate and moments, the metrics) and the RNG states of numpy, random and (on the
@@ -606,7 +607,7 @@ def find_lr(
     their initial zeros).
 
     Args:
-        model: a compiled Keras model (its optimizer holding a float rate).
+        model: a compiled Keras model (its optimizer holding a float rate or an lrlab.keras.Schedule).
         x: the inputs (a numpy array or anything `np.asarray` reads), one row per sample.
         y: the targets, as long as x.
         batch_size: samples per update, an integer >= 1.
@@ -624,7 +625,8 @@ def find_lr(
         An `lrlab.rangetest.RangeTest`.
 
     Raises:
-        ValueError: a bad setting, an uncompiled model, an optimizer holding a LearningRateSchedule, no samples,
+        ValueError: a bad setting, an uncompiled model, an optimizer holding a LearningRateSchedule other than
+            an lrlab.keras.Schedule, no samples,
             or x and y of different lengths.
 
     Reference:
@@ -651,11 +653,14 @@ def find_lr(
     batch_size = _check.whole("find_lr", "batch_size", batch_size, 1)
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
         raise ValueError("find_lr: model must be compiled (model.compile(optimizer, loss)) before the range test")
-    if isinstance(model.optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+    held = _inner(model.optimizer)._learning_rate
+    if isinstance(held, keras.optimizers.schedules.LearningRateSchedule) and not isinstance(held, Schedule):
         raise ValueError(
-            "find_lr: the model's optimizer holds a LearningRateSchedule; compile a copy with a float learning "
-            "rate for the range test"
+            f"find_lr: the model's optimizer holds a {type(held).__name__}; compile it with a float learning rate "
+            "or an lrlab.keras.Schedule for the range test"
         )
+    # an lrlab Schedule runs the sweep through its floor: rate = max(s(step) * 0, min_lr) = min_lr; put back after
+    swept = (held, held.scale, held.min_lr) if isinstance(held, Schedule) else None
     xs, ys = np.asarray(x), np.asarray(y)
     if len(xs) == 0:
         raise ValueError("find_lr: x holds no samples; the range test needs training data")
@@ -680,12 +685,17 @@ def find_lr(
             idx = order[at : at + batch_size]
             at += batch_size
             lr = schedule(t)
-            model.optimizer.learning_rate = lr
+            if swept is not None:
+                swept[0].scale, swept[0].min_lr = 0.0, lr
+            else:
+                model.optimizer.learning_rate = lr
             logs = model.train_on_batch(xs[idx], ys[idx], return_dict=True)
             lrs.append(lr)
             if tracker.add(float(logs["loss"])):
                 break
     finally:
+        if swept is not None:  # the optimizer's schedule as it was, restore or not
+            swept[0].scale, swept[0].min_lr = swept[1], swept[2]
         if restore:
             for v, value in saved:
                 v.assign(value)
