@@ -24,9 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .rangetest import BETA, DIVERGE
 from .schedules import Namespace, as_schedule
 
-__all__ = ["NAMESPACE", "plateau_chain", "schedule", "with_momentum"]
+__all__ = ["NAMESPACE", "find_lr", "plateau_chain", "schedule", "with_momentum"]
 
 NAMESPACE = Namespace(
     name="jax",
@@ -226,3 +227,96 @@ def with_momentum(optimizer: Callable[..., Any], learning_rate: Any, momentum: A
     else:
         rate = schedule(learning_rate)
     return optax.inject_hyperparams(optimizer)(learning_rate=rate, **{name: schedule(momentum)}, **kwargs)
+
+
+def find_lr(
+    params: Any,
+    loss_fn: Callable[[Any, Any], Any],
+    batches: Any,
+    optimizer: Callable[[Any], Any] | None = None,
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    steps: int = 100,
+    mode: str = "exp",
+    beta: float = BETA,
+    diverge: float | None = DIVERGE,
+    seed: int | None = None,
+) -> Any:
+    """The learning-rate range test on a JAX model: an `lrlab.rangetest.RangeTest` (rates, losses, smoothed losses,
+    every rule's suggestion, `plot()`, `to_frame()`), the same test as `lrlab.torch.find_lr` and `lrlab.keras.find_lr`.
+
+    Update t + 1 is one jitted step of `optimizer(rate)` (an optax factory; default SGD with momentum 0.9) whose rate
+    is `lrlab.rangetest.sweep(start_lr, end_lr, steps, mode)`, through `schedule` (so at update t + 1 the rate is
+    sweep(t), in float32 unless x64 is on), on `loss_fn(params, batch)` for the next batch of `batches` (a sequence
+    is started again when it ends; an iterator ends the test when it does). The loss is smoothed (bias-corrected,
+    beta) and the test stops after the update whose smoothed loss exceeds `diverge` times its best or is not finite.
+    Nothing is restored because nothing is changed: JAX arrays are immutable, so `params` are the caller's as they
+    were (the trained parameters are dropped).
+
+    Args:
+        params: the model's parameters (any pytree).
+        loss_fn: loss_fn(params, batch) -> a scalar loss (jitted here with the update).
+        batches: the training batches: a sequence (cycled) or an iterable.
+        optimizer: rate -> an optax GradientTransformation (default: `optax.sgd(rate, momentum=0.9)`).
+        start_lr: the rate of the first update (> 0).
+        end_lr: the rate of the last planned update (> start_lr).
+        steps: the number of updates planned, an integer >= 2.
+        mode: "exp" or "linear" rise.
+        beta: the smoothing of the loss, in [0, 1).
+        diverge: stop after the smoothed loss exceeds this many times its best (> 1), or None.
+        seed: stored in the result (the JAX key is the caller's business).
+
+    Returns:
+        An `lrlab.rangetest.RangeTest`.
+
+    Raises:
+        ValueError: a bad setting, or no batches.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import lrlab.jax
+        >>> x = jnp.linspace(-1, 1, 32).reshape(-1, 1)
+        >>> loss = lambda w, batch: jnp.mean((batch[0] * w - batch[1]) ** 2)
+        >>> rt = lrlab.jax.find_lr(jnp.zeros(()), loss, [(x, 3 * x)], start_lr=1e-3, end_lr=100.0, steps=50)
+        >>> rt.stopped, len(rt.lrs) < 50
+        ('diverged', True)
+    """
+    import itertools
+
+    import optax
+
+    from .rangetest import RangeTest, Settings, Tracker
+
+    settings = Settings(start_lr, end_lr, steps, mode, beta, diverge)
+    if optimizer is None:
+        optimizer = lambda rate: optax.sgd(rate, momentum=0.9)  # noqa: E731
+    if not callable(optimizer) or not callable(loss_fn):
+        bad = ("optimizer", optimizer) if not callable(optimizer) else ("loss_fn", loss_fn)
+        raise ValueError(f"lrlab.jax.find_lr: {bad[0]} must be a function, got {bad[1]!r}")
+    tx = optimizer(schedule(settings.schedule))
+    if isinstance(batches, (list, tuple)):
+        if not batches:
+            raise ValueError("lrlab.jax.find_lr: batches holds no batch; the range test needs training data")
+        source: Any = itertools.cycle(batches)
+    else:
+        source = iter(batches)
+
+    @jax.jit
+    def update(p: Any, state: Any, batch: Any) -> tuple[Any, Any, Any]:
+        loss, grads = jax.value_and_grad(loss_fn)(p, batch)
+        updates, state = tx.update(grads, state, p)
+        return optax.apply_updates(p, updates), state, loss
+
+    p, state = params, tx.init(params)
+    tracker = Tracker(settings.beta, settings.diverge)
+    lrs: list[float] = []
+    rates = settings.schedule
+    for t, batch in zip(range(settings.steps), source):
+        p, state, loss = update(p, state, batch)
+        lrs.append(float(rates(t)))
+        if tracker.add(float(loss)):
+            break
+    if not lrs:
+        raise ValueError("lrlab.jax.find_lr: batches holds no batch; the range test needs training data")
+    return RangeTest.from_tracker(lrs, tracker, settings, seed=seed)
