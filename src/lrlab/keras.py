@@ -157,9 +157,11 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         schedule: an lrlab Schedule, a spec string ("cosine(0.1, decay_steps=1000)") or a config dict.
         scale: the multiplier (a number >= 0; 1 unless resuming a reduced schedule).
         min_lr: the floor of the scaled rate (>= 0).
+        total_steps: the run's length in optimizer steps (epochs x steps per epoch): lengths the spec leaves out
+            ("cosine(0.1)") span it, as `.stretch(total_steps)`; lengths it sets stay.
 
     Raises:
-        ValueError: a bad schedule, or a negative or non-finite scale or min_lr.
+        ValueError: a bad schedule, a negative or non-finite scale or min_lr, or a bad total_steps.
 
     Reference:
         Equals the lrlab schedule bit for bit in float64 for every kind except inverse_time (1 ulp), and to 1e-5
@@ -177,9 +179,14 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         >>> opt = keras.optimizers.SGD(learning_rate=s)
     """
 
-    def __init__(self, schedule: Any, scale: float = 1.0, min_lr: float = 0.0) -> None:
+    def __init__(self, schedule: Any, scale: float = 1.0, min_lr: float = 0.0, *,
+                 total_steps: int | None = None) -> None:
         super().__init__()
-        self.schedule = as_schedule(schedule, who="lrlab.keras.Schedule")
+        if total_steps is None:
+            self.schedule = as_schedule(schedule, who="lrlab.keras.Schedule")
+        else:  # lengths the spec left out span the run (epochs x steps per epoch)
+            total = _check.steps("lrlab.keras.Schedule", "total_steps", total_steps)
+            self.schedule = as_schedule(schedule, who="lrlab.keras.Schedule", bound=False).stretch(total)
         self._scale = keras.Variable(_number("scale", scale), trainable=False, name="lrlab_scale")
         self._min_lr = keras.Variable(_number("min_lr", min_lr), trainable=False, name="lrlab_min_lr")
 
