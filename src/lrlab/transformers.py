@@ -51,8 +51,8 @@ def experiment(
     so a search needs no Trainer subclass. A callback logs each update's loss (the sum of what `training_step`
     returned over its micro-batches: the Trainer's own training loss) and reports every evaluation (eval_* figures
     reported as val_*, the lab's name for validation figures; timings left out); a pruned or diverged run stops there,
-    inside `train`. The Trainer's count of updates (`state.max_steps`) must equal the run's: a mismatch is a
-    ValueError naming both.
+    inside `train`. The Trainer's console log (`PrinterCallback`) is removed. The Trainer's count of updates
+    (`state.max_steps`) must equal the run's: a mismatch is a ValueError naming both.
 
     Args:
         model_init: () -> model, or seed -> model (a fresh model per run).
@@ -127,6 +127,7 @@ def experiment(
         trainer = transformers.Trainer(model=model, args=run_args, train_dataset=train_dataset,
                                        eval_dataset=eval_dataset, compute_metrics=compute_metrics,
                                        callbacks=[*user_callbacks, lab], **kwargs)
+        trainer.remove_callback(transformers.PrinterCallback)  # a printed dict per log: the lab reports instead
         opt = optimizer(trainer.model) if optimizer is not None else trainer.create_optimizer()
         trainer.optimizer = opt
         trainer.lr_scheduler = lab.scheduler = Scheduler(opt, run.schedule, plateau=run.plateau)
