@@ -830,7 +830,8 @@ def experiment(
 
     train.__lrlab_experiment__ = {  # type: ignore[attr-defined]
         "epochs": epochs, "steps_per_epoch": spe, "metric": metric, "mode": mode, "version": version,
-        "name": name if name is not None else getattr(build, "__name__", None)}
+        "name": name if name is not None else getattr(build, "__name__", None),
+        "module": getattr(build, "__module__", None)}
     return train
 
 

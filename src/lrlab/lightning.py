@@ -135,7 +135,8 @@ def experiment(
 
     train.__lrlab_experiment__ = {  # type: ignore[attr-defined]
         "epochs": max_epochs, "steps_per_epoch": spe, "metric": monitor, "mode": mode, "version": version,
-        "name": name if name is not None else getattr(module, "__name__", None)}
+        "name": name if name is not None else getattr(module, "__name__", None),
+        "module": getattr(module, "__module__", None)}
     return train
 
 

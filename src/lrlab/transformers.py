@@ -144,7 +144,8 @@ def experiment(
 
     train.__lrlab_experiment__ = {  # type: ignore[attr-defined]
         "epochs": epochs, "steps": steps, "steps_per_epoch": spe, "metric": metric, "mode": mode,
-        "version": version, "name": name if name is not None else getattr(model_init, "__name__", None)}
+        "version": version, "name": name if name is not None else getattr(model_init, "__name__", None),
+        "module": getattr(model_init, "__module__", None)}
     return train
 
 

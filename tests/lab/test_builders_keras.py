@@ -191,3 +191,30 @@ def test_builder_settings_are_checked_in_one_line():
     with pytest.raises(ValueError, match="steps_per_epoch is needed"):
         lrlab.keras.experiment(build, lambda seed: iter([]), epochs=1, metric=None)
     assert experiment(tiny()).name == "tiny_keras_builder" and experiment(tiny()).steps_per_epoch == 7
+
+
+product = tiny()  # a top-level name: worker processes import the experiment again by it
+
+
+def test_a_builders_function_has_a_reference_for_worker_processes():
+    import pickle
+
+    exp = experiment(product)
+    assert exp.ref == f"{__name__}:product"
+    again = pickle.loads(pickle.dumps(exp))  # what a worker process receives: it imports the module again
+    assert (again.name, again.version, again.steps_per_epoch, again.metric) == (exp.name, "1", 7, "val_accuracy")
+    assert experiment(tiny()).ref == ""  # held by no top-level name: no reference (workers refuse it)
+
+
+def test_the_labs_range_test_sweeps_fit_and_stops_it():
+    from lrlab.lab import find_lr
+
+    PROBES.clear()
+    found = find_lr(tiny(epochs=10), seeds=1, start_lr=1e-4, end_lr=100.0, steps=30)
+    test = found.runs[0]
+    # Keras's cross-entropy clips the probabilities, so its loss stays bounded and need not diverge; either way fit
+    # (10 epochs of 7 updates) trains no update past the test's last: the lab stops it inside fit
+    assert len(test.lrs) == 30 or test.stopped == "diverged"
+    want = test.settings.schedule(np.arange(len(test.lrs)))
+    np.testing.assert_allclose(test.lrs, want, rtol=1e-12)
+    np.testing.assert_allclose(PROBES[-1].seen["rates"], want, rtol=1e-5)  # what Keras's optimizer ran, no more

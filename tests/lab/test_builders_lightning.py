@@ -157,3 +157,14 @@ def test_builder_settings_are_checked_in_one_line():
         lrlab.lightning.experiment(Net, max_epochs=1, monitor=None)
     with pytest.raises(ValueError, match="must not hold 'max_epochs'"):
         lrlab.lightning.experiment(Net, Data(), max_epochs=1, monitor=None, trainer_kwargs={"max_epochs": 2})
+
+
+def test_the_labs_range_test_sweeps_fit_and_stops_it():
+    from lrlab.lab import find_lr
+
+    SEEN.clear()
+    found = find_lr(tiny(max_epochs=10), seeds=1, start_lr=1e-4, end_lr=100.0, steps=30)
+    test = found.runs[0]
+    assert len(test.lrs) == 30 or test.stopped == "diverged"
+    want = test.settings.schedule(np.arange(len(test.lrs)))
+    np.testing.assert_allclose(SEEN[-1]["rates"], want, rtol=0, atol=0)  # the module's optimizer ran the sweep
