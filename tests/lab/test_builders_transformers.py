@@ -128,3 +128,14 @@ def test_builder_settings_are_checked_in_one_line(tmp_path):
         lrlab.transformers.experiment(tiny_bert, args, TRAIN, metric=None)
     with pytest.raises(ValueError, match=r"args must be a transformers\.TrainingArguments"):
         lrlab.transformers.experiment(tiny_bert, {}, TRAIN, metric=None)
+
+
+def test_a_plateau_reduces_the_very_next_update(tmp_path):
+    # eval_loss is reported as val_loss, the plateau's default monitor; threshold=0.9: every epoch after the first
+    # is a bad one, so (patience 0) the rate halves after epoch 2's evaluation, before the next update
+    SEEN.clear()
+    spec = "constant(0.1)@plateau(factor=0.5, patience=0, threshold=0.9)"
+    run = compare(tiny(tmp_path), [spec], seeds=1, db=None, progress=False).runs[0]
+    assert run.status == "ok"
+    np.testing.assert_allclose(SEEN[-1]["rates"], [0.1] * 12 + [0.05] * 6, rtol=1e-12)
+    np.testing.assert_allclose(run.step_lr, SEEN[-1]["rates"], rtol=1e-12)
