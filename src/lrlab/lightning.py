@@ -64,7 +64,8 @@ def experiment(
         val_dataloaders: with train_dataloaders, the validation DataLoader(s).
         trainer_kwargs: more `Trainer` arguments (default: no logger, checkpoints, progress bar or summary; callbacks
             are added to the lab's).
-        steps_per_epoch: updates per epoch (default: the training DataLoader's length over accumulate_grad_batches).
+        steps_per_epoch: updates per epoch (default: the training DataLoader's length over accumulate_grad_batches;
+            a datamodule is set up once here, `setup("fit")`, to count its batches).
         mode: "max" or "min" (default: from the metric's name).
         version: bump it when the module or data change (runs of another version are not reused).
         name: how runs are stored (default: the module's name).
