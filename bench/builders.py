@@ -1,10 +1,10 @@
-"""The time a builder (lrlab.keras.experiment, lrlab.lightning.experiment, lrlab.transformers.experiment) adds to a
-fit: one run through the lab's function engine (seeding, the run's schedule, per-update loss, per-epoch report)
-against the plain hand-written fit with the same schedule, data, model and epochs, rounds interleaved; prints the
-median wall time of each and their ratio. Wall times are noisy on a shared machine; nothing here is asserted.
+"""The time a builder (lrlab.keras/lightning/transformers/jax.experiment) adds to a fit: one run through the lab's
+function engine (seeding, the run's schedule, per-update loss, per-epoch report) against the plain hand-written fit
+with the same schedule, data, model and epochs, rounds interleaved; prints the median wall time of each and their
+ratio. Wall times are noisy on a shared machine; nothing here is asserted.
 
     KERAS_BACKEND=torch python bench/builders.py [--rounds 5] [--epochs 3] [--samples 4096] [--batch 64]
-        [--frameworks keras,lightning,transformers] [--threads 1]
+        [--frameworks keras,lightning,transformers,optax] [--threads 1]
 """
 
 from __future__ import annotations
@@ -155,7 +155,57 @@ def transformers_pair(n: int, batch: int, epochs: int) -> tuple[Callable[[], Any
     return plain, lambda: run_through_lab(fn)
 
 
-PAIRS = {"keras": keras_pair, "lightning": lightning_pair, "transformers": transformers_pair}
+def optax_pair(n: int, batch: int, epochs: int) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+
+    import lrlab
+    import lrlab.jax
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n + 512, 32)).astype("float32")
+    y = (x[:, 0] * x[:, 1] > 0).astype("int32")
+    batches = [(x[i:i + batch], y[i:i + batch]) for i in range(0, n, batch)]
+    steps = epochs * len(batches)
+
+    def init(key: Any) -> Any:
+        k1, k2 = jax.random.split(key)
+        return {"w1": jax.random.normal(k1, (32, 64)) * 0.2, "b1": jnp.zeros(64),
+                "w2": jax.random.normal(k2, (64, 2)) * 0.2, "b2": jnp.zeros(2)}
+
+    def logits(p: Any, xb: Any) -> Any:
+        return jax.nn.relu(xb @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"]
+
+    def loss_fn(p: Any, b: Any) -> Any:
+        return optax.softmax_cross_entropy_with_integer_labels(logits(p, b[0]), b[1]).mean()
+
+    def evaluate(p: Any) -> dict[str, Any]:
+        return {"val_accuracy": (logits(p, x[n:]).argmax(1) == y[n:]).mean()}
+
+    def plain() -> None:
+        tx = optax.sgd(lrlab.jax.schedule(lrlab.parse(SPEC).stretch(steps)), momentum=0.9)
+        params = init(jax.random.key(0))
+        state = tx.init(params)
+
+        @jax.jit
+        def update(p: Any, s: Any, b: Any) -> Any:
+            loss, grads = jax.value_and_grad(loss_fn)(p, b)
+            updates, s = tx.update(grads, s, p)
+            return optax.apply_updates(p, updates), s, loss
+
+        for _ in range(epochs):
+            for b in batches:
+                params, state, loss = update(params, state, b)
+                float(loss)  # the hand-written loop reads its loss too
+            float(evaluate(params)["val_accuracy"])
+
+    fn = lrlab.jax.experiment(init, loss_fn, batches, epochs=epochs, evaluate=evaluate, metric="val_accuracy")
+    return plain, lambda: run_through_lab(fn)
+
+
+PAIRS = {"keras": keras_pair, "lightning": lightning_pair, "transformers": transformers_pair, "optax": optax_pair}
 
 
 def main() -> None:
@@ -164,7 +214,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--samples", type=int, default=4096)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--frameworks", default="keras,lightning,transformers")
+    parser.add_argument("--frameworks", default="keras,lightning,transformers,optax")
     parser.add_argument("--threads", type=int, default=1)
     a = parser.parse_args()
 

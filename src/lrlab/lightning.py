@@ -51,7 +51,9 @@ def experiment(
     A pruned or diverged run stops there, inside `fit`; a plateau's reduction reaches the optimizer at once. The
     Trainer's own count of updates (`trainer.estimated_stepping_batches`) must equal the run's: a mismatch is a
     ValueError naming both. Ctrl-C stops the study (Lightning's `sys.exit(1)` is turned back into
-    KeyboardInterrupt, and its ignoring of further Ctrl-C is undone).
+    KeyboardInterrupt, and its ignoring of further Ctrl-C is undone). A run trains in one process: a Trainer of
+    several processes (devices=2 with DDP) is refused in one line; run several runs side by side with the lab's
+    workers instead.
 
     Args:
         module: a LightningModule class (built with no arguments) or a function seed -> LightningModule. Its
@@ -120,6 +122,9 @@ def experiment(
         trainer = L.Trainer(**{**_QUIET, **kwargs}, max_epochs=run.epochs,
                             max_steps=run.steps if run.config.get("steps") is not None else -1,
                             callbacks=[*user_callbacks, lab])
+        if trainer.world_size > 1:  # the other processes' reports would not reach the run
+            raise ValueError(f"{_WHO}: a run trains in one process; got a Trainer of {trainer.world_size} processes "
+                             "(devices/num_nodes in trainer_kwargs): use workers= to train runs side by side")
         if train_dataloaders is None:
             data = {"datamodule": make_data(run.seed) if make_data is not None else datamodule}
         else:

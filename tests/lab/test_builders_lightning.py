@@ -168,3 +168,10 @@ def test_the_labs_range_test_sweeps_fit_and_stops_it():
     assert len(test.lrs) == 30 or test.stopped == "diverged"
     want = test.settings.schedule(np.arange(len(test.lrs)))
     np.testing.assert_allclose(SEEN[-1]["rates"], want, rtol=0, atol=0)  # the module's optimizer ran the sweep
+
+
+def test_a_trainer_of_several_processes_is_refused_in_one_line():
+    fn = lrlab.lightning.experiment(Net, Data(), max_epochs=1, monitor=None,
+                                    trainer_kwargs={"accelerator": "cpu", "devices": 2, "strategy": "ddp_spawn"})
+    run = compare(fn, ["cosine(0.1)"], seeds=1, db=None, progress=False).runs[0]
+    assert run.status == "failed" and "a run trains in one process; got a Trainer of 2 processes" in run.error
