@@ -413,8 +413,11 @@ def experiment(
             updates, s = tx.update(grads, s, p)
             return optax.apply_updates(p, updates), s, loss
 
+        budget = run.steps if run.config.get("steps") is not None else None  # a study's budget in steps
         for epoch in range(1, run.epochs + 1):
             for batch in batches(run.seed, epoch) if callable(batches) else batches:
+                if budget is not None and len(run.step_loss) >= budget:
+                    break
                 if run.plateau is not None:
                     state.hyperparams["learning_rate"] = jnp.asarray(run.lr(), dtype=_float_dtype())
                 params, state, loss = update(params, state, batch)

@@ -759,7 +759,8 @@ def experiment(
     holding the plateau's scale, when the entry has one), fits it for the run's epochs and tells the run what fit
     did: each update's loss (read from the loss tracker's sum and count, so it is the update's own loss, not
     Keras's running mean of the epoch) and each epoch's logs (`run.report`; a pruned or diverged run stops there,
-    inside fit). The result is a training function declared for the lab (`lrlab.lab.experiment` turns it into an
+    inside fit; a study's budget in steps ends fit at its last update). The result is a training function declared
+    for the lab (`lrlab.lab.experiment` turns it into an
     Experiment; the studies accept it as it is); it does not import the lab.
 
     Args:
@@ -868,11 +869,18 @@ class _LabCallback(keras.callbacks.Callback):
         if self.tracker is None:  # no loss tracker (a custom train_step): the batch's logged loss
             if logs and "loss" in logs:
                 self.run.log_step(float(logs["loss"]))
+                self._stop_at_budget()
             return
         total = float(keras.ops.convert_to_numpy(self.tracker.total))
         count = float(keras.ops.convert_to_numpy(self.tracker.count))
         self.run.log_step((total - self.sums[0]) / max(count - self.sums[1], 1e-12))
         self.sums = (total, count)
+        self._stop_at_budget()
+
+    def _stop_at_budget(self) -> None:
+        """A budget in steps (compare(..., steps=N)) ends fit at its last update, inside the last epoch."""
+        if self.run.config.get("steps") is not None and len(self.run.step_loss) >= self.run.steps:
+            self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         numbers = {k: float(keras.ops.convert_to_numpy(v)) for k, v in (logs or {}).items()

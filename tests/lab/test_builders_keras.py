@@ -218,3 +218,12 @@ def test_the_labs_range_test_sweeps_fit_and_stops_it():
     want = test.settings.schedule(np.arange(len(test.lrs)))
     np.testing.assert_allclose(test.lrs, want, rtol=1e-12)
     np.testing.assert_allclose(PROBES[-1].seen["rates"], want, rtol=1e-5)  # what Keras's optimizer ran, no more
+
+
+def test_a_budget_in_steps_ends_fit_at_its_last_update():
+    PROBES.clear()
+    run = compare(tiny(), ["cosine(0.1)"], seeds=1, steps=10, db=None, progress=False).runs[0]
+    assert run.status == "ok" and len(run.step_loss) == 10 and len(PROBES[-1].seen["rates"]) == 10
+    np.testing.assert_allclose(PROBES[-1].seen["rates"], parse("cosine(0.1)").stretch(10)(np.arange(10)),
+                               rtol=1e-5, atol=1e-7)
+    assert list(run.history["epoch"]) == [1, 2]  # epoch 2 ended after its 3rd update, and was reported

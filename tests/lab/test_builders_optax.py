@@ -131,3 +131,8 @@ def test_builder_settings_are_checked_in_one_line():
         lrlab.jax.experiment(init, cross_entropy, batches, epochs=1, metric=None)
     with pytest.raises(ValueError, match="epochs must be"):
         lrlab.jax.experiment(init, cross_entropy, [], epochs=0, metric=None)
+
+
+def test_a_budget_in_steps_ends_the_loop_at_its_last_update():
+    run = compare(tiny(), ["cosine(0.1)"], seeds=1, steps=10, db=None, progress=False).runs[0]
+    assert run.status == "ok" and len(run.step_loss) == 10 and list(run.history["epoch"]) == [1, 2]
