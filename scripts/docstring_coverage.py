@@ -34,6 +34,7 @@ MODULES = (
     "lrlab.schedules.base", "lrlab.schedules.compose", "lrlab.schedules.cosine", "lrlab.schedules.cyclic",
     "lrlab.schedules.decay", "lrlab.schedules.host", "lrlab.schedules.spec", "lrlab.schedules.timm_style",
     "lrlab.schedules.transformer", "lrlab.plateau", "lrlab.rangetest", "lrlab.torch", "lrlab.keras", "lrlab.jax",
+    "lrlab.lightning", "lrlab.transformers",
     "lrlab.lab.studies.compare", "lrlab.lab.studies.find", "lrlab.lab.studies.tune",
     "lrlab.lab.studies.cooldowns", "lrlab.lab.studies.forecast",
     "lrlab.lab.store", "lrlab.lab.studies.tune_function",

@@ -87,6 +87,28 @@ def test_bad_input_is_a_value_error_naming_it() -> None:
     with pytest.raises(ValueError, match=r"steps must be a whole number in \[2, 2\*\*53\], got 1"):
         lk.find_lr(m, x, y, steps=1)
     m2 = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)])
-    m2.compile(keras.optimizers.SGD(lk.Schedule("cosine(0.1, decay_steps=10)")), "mse")
-    with pytest.raises(ValueError, match="holds a LearningRateSchedule"):
+    m2.compile(keras.optimizers.SGD(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)), "mse")
+    with pytest.raises(ValueError, match="holds a ExponentialDecay; compile it with a float learning rate or an "
+                                         r"lrlab\.keras\.Schedule"):
         lk.find_lr(m2, x, y)
+
+
+def test_a_model_compiled_with_an_lrlab_schedule_is_tested_as_with_a_float_and_keeps_its_schedule() -> None:
+    x, y = data()
+
+    def compiled(rate):
+        keras.utils.set_random_seed(0)
+        m = keras.Sequential([keras.Input((5,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+        m.compile(keras.optimizers.SGD(rate, momentum=0.9), "mse")
+        return m
+
+    schedule = lk.Schedule("cosine(0.1, decay_steps=40)", scale=0.5, min_lr=1e-4)
+    with_schedule, with_float = compiled(schedule), compiled(0.1)
+    a = lk.find_lr(with_schedule, x, y, batch_size=16, steps=30, end_lr=1.0)
+    b = lk.find_lr(with_float, x, y, batch_size=16, steps=30, end_lr=1.0)
+    np.testing.assert_allclose(a.lrs, b.lrs, rtol=0)
+    np.testing.assert_allclose(a.losses, b.losses, rtol=1e-6)  # the sweep's rates reached the updates
+    assert with_schedule.optimizer._learning_rate is schedule
+    assert (schedule.scale, schedule.min_lr) == (0.5, pytest.approx(1e-4, rel=1e-6))
+    # and training afterwards runs at the schedule again: the first update's rate is cosine(0) x 0.5
+    assert lk.current_lr(with_schedule.optimizer) == pytest.approx(0.05, rel=1e-6)

@@ -1,4 +1,5 @@
-"""Data flows one way: `_check`, `_paths` <- `schedules` <- `plateau` <- adapters <- `lab` <- `viz` <- `cli`.
+"""Data flows one way: `_check`, `_paths` <- `schedules` <- `plateau` <- adapters <- builders <- `lab` <- `viz`
+<- `cli`.
 
 Every import in the package (top-level or inside a function, since lazy imports are still imports) is read
 from the source with `ast`, resolved to an lrlab module, and checked against the layers: a module may import its
@@ -15,9 +16,13 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "lrlab"
 
 # rangetest (the range test's framework-free part) sits beside plateau: the adapters and the lab both use it.
+# The builders of frameworks that run on torch (lrlab.lightning, lrlab.transformers) drive their optimizers with
+# lrlab.torch.Scheduler, so they sit above the adapters; they hand the lab a declared function, never import it.
+# (lrlab.keras.experiment needs only lrlab.keras, so it stays in its adapter.)
 LAYERS = {"_check": 0, "_paths": 0, "schedules": 1, "plateau": 2, "rangetest": 2, "torch": 3, "keras": 3, "jax": 3,
-          "lab": 4, "viz": 5, "cli": 6}
+          "lightning": 4, "transformers": 4, "lab": 5, "viz": 6, "cli": 7}
 ADAPTERS = {"torch", "keras", "jax"}
+BUILDERS = {"lightning", "transformers"}
 FACADE = {"__init__", "__main__"}  # `import lrlab` and `python -m lrlab`: entry points, not layers
 
 
@@ -75,6 +80,8 @@ def _violations() -> list[str]:
                 bad.append(f"{where}: nothing imports the CLI")
             elif their in ADAPTERS and my_layer in ADAPTERS and their != my_layer:
                 bad.append(f"{where}: adapters do not import each other")
+            elif their in BUILDERS and my_layer in BUILDERS and their != my_layer:
+                bad.append(f"{where}: builders do not import each other")
             elif LAYERS[their] > LAYERS[my_layer]:
                 bad.append(f"{where}: a layer imports one above it")
     return bad

@@ -24,9 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .rangetest import BETA, DIVERGE
 from .schedules import Namespace, as_schedule
 
-__all__ = ["NAMESPACE", "plateau_chain", "schedule", "with_momentum"]
+__all__ = ["NAMESPACE", "experiment", "find_lr", "plateau_chain", "schedule", "with_momentum"]
 
 NAMESPACE = Namespace(
     name="jax",
@@ -226,3 +227,206 @@ def with_momentum(optimizer: Callable[..., Any], learning_rate: Any, momentum: A
     else:
         rate = schedule(learning_rate)
     return optax.inject_hyperparams(optimizer)(learning_rate=rate, **{name: schedule(momentum)}, **kwargs)
+
+
+def find_lr(
+    params: Any,
+    loss_fn: Callable[[Any, Any], Any],
+    batches: Any,
+    optimizer: Callable[[Any], Any] | None = None,
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    steps: int = 100,
+    mode: str = "exp",
+    beta: float = BETA,
+    diverge: float | None = DIVERGE,
+    seed: int | None = None,
+) -> Any:
+    """The learning-rate range test on a JAX model: an `lrlab.rangetest.RangeTest` (rates, losses, smoothed losses,
+    every rule's suggestion, `plot()`, `to_frame()`), the same test as `lrlab.torch.find_lr` and `lrlab.keras.find_lr`.
+
+    Update t + 1 is one jitted step of `optimizer(rate)` (an optax factory; default SGD with momentum 0.9) whose rate
+    is `lrlab.rangetest.sweep(start_lr, end_lr, steps, mode)`, through `schedule` (so at update t + 1 the rate is
+    sweep(t), in float32 unless x64 is on), on `loss_fn(params, batch)` for the next batch of `batches` (a sequence
+    is started again when it ends; an iterator ends the test when it does). The loss is smoothed (bias-corrected,
+    beta) and the test stops after the update whose smoothed loss exceeds `diverge` times its best or is not finite.
+    Nothing is restored because nothing is changed: JAX arrays are immutable, so `params` are the caller's as they
+    were (the trained parameters are dropped).
+
+    Args:
+        params: the model's parameters (any pytree).
+        loss_fn: loss_fn(params, batch) -> a scalar loss (jitted here with the update).
+        batches: the training batches: a sequence (cycled) or an iterable.
+        optimizer: rate -> an optax GradientTransformation (default: `optax.sgd(rate, momentum=0.9)`).
+        start_lr: the rate of the first update (> 0).
+        end_lr: the rate of the last planned update (> start_lr).
+        steps: the number of updates planned, an integer >= 2.
+        mode: "exp" or "linear" rise.
+        beta: the smoothing of the loss, in [0, 1).
+        diverge: stop after the smoothed loss exceeds this many times its best (> 1), or None.
+        seed: stored in the result (the JAX key is the caller's business).
+
+    Returns:
+        An `lrlab.rangetest.RangeTest`.
+
+    Raises:
+        ValueError: a bad setting, or no batches.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import lrlab.jax
+        >>> x = jnp.linspace(-1, 1, 32).reshape(-1, 1)
+        >>> loss = lambda w, batch: jnp.mean((batch[0] * w - batch[1]) ** 2)
+        >>> rt = lrlab.jax.find_lr(jnp.zeros(()), loss, [(x, 3 * x)], start_lr=1e-3, end_lr=100.0, steps=50)
+        >>> rt.stopped, len(rt.lrs) < 50
+        ('diverged', True)
+    """
+    import itertools
+
+    import optax
+
+    from .rangetest import RangeTest, Settings, Tracker
+
+    settings = Settings(start_lr, end_lr, steps, mode, beta, diverge)
+    if optimizer is None:
+        optimizer = lambda rate: optax.sgd(rate, momentum=0.9)  # noqa: E731
+    if not callable(optimizer) or not callable(loss_fn):
+        bad = ("optimizer", optimizer) if not callable(optimizer) else ("loss_fn", loss_fn)
+        raise ValueError(f"lrlab.jax.find_lr: {bad[0]} must be a function, got {bad[1]!r}")
+    tx = optimizer(schedule(settings.schedule))
+    if isinstance(batches, (list, tuple)):
+        if not batches:
+            raise ValueError("lrlab.jax.find_lr: batches holds no batch; the range test needs training data")
+        source: Any = itertools.cycle(batches)
+    else:
+        source = iter(batches)
+
+    @jax.jit
+    def update(p: Any, state: Any, batch: Any) -> tuple[Any, Any, Any]:
+        loss, grads = jax.value_and_grad(loss_fn)(p, batch)
+        updates, state = tx.update(grads, state, p)
+        return optax.apply_updates(p, updates), state, loss
+
+    p, state = params, tx.init(params)
+    tracker = Tracker(settings.beta, settings.diverge)
+    lrs: list[float] = []
+    rates = settings.schedule
+    for t, batch in zip(range(settings.steps), source):
+        p, state, loss = update(p, state, batch)
+        lrs.append(float(rates(t)))
+        if tracker.add(float(loss)):
+            break
+    if not lrs:
+        raise ValueError("lrlab.jax.find_lr: batches holds no batch; the range test needs training data")
+    return RangeTest.from_tracker(lrs, tracker, settings, seed=seed)
+
+
+def experiment(
+    init: Callable[[Any], Any],
+    loss_fn: Callable[[Any, Any], Any],
+    batches: Any,
+    *,
+    epochs: int,
+    metric: str | None,
+    evaluate: Callable[[Any], dict[str, Any]] | None = None,
+    optimizer: Callable[[Any], Any] | None = None,
+    steps_per_epoch: int | None = None,
+    mode: str | None = None,
+    version: str | int = "1",
+    name: str | None = None,
+) -> Callable[[Any], Any]:
+    """An optax training loop as a target of the lab's studies, in one line: the loop every optax user writes.
+
+    Every run draws the parameters from `init(jax.random.key(run.seed))`, builds `optimizer(rate)` with the run's
+    schedule as its rate (`schedule(run.schedule)`; with a plateau entry the rate is optax's injected
+    hyperparameter, set before each update to `run.lr()`, the plateau's reduction included), and for each epoch
+    runs one jitted update per batch (`loss_fn(params, batch)`, logged with `run.log_step`) and reports
+    `evaluate(params)` (`run.report`: a pruned or diverged run stops there).
+
+    Args:
+        init: key -> the initial parameters (a pytree).
+        loss_fn: loss_fn(params, batch) -> a scalar training loss.
+        batches: a sequence of batches (the same, in order, every epoch), or a function (seed, epoch) -> the
+            epoch's batches (shuffle there, with a generator of the seed and the epoch).
+        epochs: the epochs of a run (a study may ask another budget).
+        metric: the figure of `evaluate` ranked, e.g. "val_accuracy" (None: the final training loss).
+        evaluate: params -> {"val_accuracy": ..., "val_loss": ...}, once per epoch (None: the epoch's mean loss).
+        optimizer: rate -> an optax GradientTransformation (default: `optax.sgd(rate, momentum=0.9)`).
+        steps_per_epoch: updates per epoch (default: len(batches) for a sequence; needed for a function).
+        mode: "max" or "min" (default: from the metric's name).
+        version: bump it when the model or data change (runs of another version are not reused).
+        name: how runs are stored (default: loss_fn's name).
+
+    Returns:
+        The training function, fn(run), carrying its declaration (`fn.__lrlab_experiment__`).
+
+    Raises:
+        ValueError: a bad setting, or a batches function without steps_per_epoch.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> import lrlab.jax
+        >>> x = jnp.linspace(-1, 1, 32).reshape(-1, 1)
+        >>> def mse(w, batch):
+        ...     return jnp.mean((batch[0] * w - batch[1]) ** 2)
+        >>> fn = lrlab.jax.experiment(lambda key: jnp.zeros(()), mse, [(x[:16], 3 * x[:16]), (x[16:], 3 * x[16:])],
+        ...                           epochs=3, metric=None)
+        >>> fn.__lrlab_experiment__["steps_per_epoch"], fn.__lrlab_experiment__["name"]
+        (2, 'mse')
+    """
+    import optax
+
+    from . import _check
+
+    who = "lrlab.jax.experiment"
+    for arg, value in (("init", init), ("loss_fn", loss_fn)):
+        if not callable(value):
+            raise _check.fail(who, arg, "a function", value)
+    _check.whole(who, "epochs", epochs, 1)
+    _check.whole(who, "steps_per_epoch", steps_per_epoch, 1, optional=True)
+    if evaluate is not None and not callable(evaluate):
+        raise _check.fail(who, "evaluate", "a function params -> dict of metrics", evaluate)
+    if callable(batches):
+        if steps_per_epoch is None:
+            raise ValueError(f"{who}: steps_per_epoch is needed when batches is a function, got {batches!r}")
+        spe = steps_per_epoch
+    else:
+        try:
+            spe = steps_per_epoch if steps_per_epoch is not None else len(batches)
+        except TypeError:
+            raise _check.fail(who, "batches", "a sequence of batches or a function (seed, epoch) -> batches",
+                              batches) from None
+    make = optimizer if optimizer is not None else (lambda rate: optax.sgd(rate, momentum=0.9))
+
+    def train(run: Any) -> None:
+        if run.plateau is None:
+            tx = make(schedule(run.schedule))
+        else:  # the rate is state: set before every update to run.lr(), the plateau's reduction included
+            tx = optax.inject_hyperparams(lambda learning_rate: make(learning_rate))(learning_rate=0.0)
+        params = init(jax.random.key(run.seed))
+        state = tx.init(params)
+
+        @jax.jit
+        def update(p: Any, s: Any, batch: Any) -> tuple[Any, Any, Any]:
+            loss, grads = jax.value_and_grad(loss_fn)(p, batch)
+            updates, s = tx.update(grads, s, p)
+            return optax.apply_updates(p, updates), s, loss
+
+        budget = run.steps if run.config.get("steps") is not None else None  # a study's budget in steps
+        for epoch in range(1, run.epochs + 1):
+            for batch in batches(run.seed, epoch) if callable(batches) else batches:
+                if budget is not None and len(run.step_loss) >= budget:
+                    break
+                if run.plateau is not None:
+                    state.hyperparams["learning_rate"] = jnp.asarray(run.lr(), dtype=_float_dtype())
+                params, state, loss = update(params, state, batch)
+                run.log_step(loss)
+            figures = {} if evaluate is None else {k: float(v) for k, v in evaluate(params).items()}
+            run.report(epoch, **figures)  # raises to stop the loop when the study prunes the run
+
+    train.__lrlab_experiment__ = {  # type: ignore[attr-defined]
+        "epochs": epochs, "steps_per_epoch": spe, "metric": metric, "mode": mode, "version": version,
+        "name": name if name is not None else getattr(loss_fn, "__name__", None),
+        "module": getattr(loss_fn, "__module__", None)}
+    return train

@@ -38,6 +38,7 @@ __all__ = [
     "Schedule",
     "current_lr",
     "epoch_function",
+    "experiment",
     "find_lr",
     "namespace",
 ]
@@ -156,9 +157,11 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         schedule: an lrlab Schedule, a spec string ("cosine(0.1, decay_steps=1000)") or a config dict.
         scale: the multiplier (a number >= 0; 1 unless resuming a reduced schedule).
         min_lr: the floor of the scaled rate (>= 0).
+        total_steps: the run's length in optimizer steps (epochs x steps per epoch): lengths the spec leaves out
+            ("cosine(0.1)") span it, as `.stretch(total_steps)`; lengths it sets stay.
 
     Raises:
-        ValueError: a bad schedule, or a negative or non-finite scale or min_lr.
+        ValueError: a bad schedule, a negative or non-finite scale or min_lr, or a bad total_steps.
 
     Reference:
         Equals the lrlab schedule bit for bit in float64 for every kind except inverse_time (1 ulp), and to 1e-5
@@ -176,9 +179,14 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         >>> opt = keras.optimizers.SGD(learning_rate=s)
     """
 
-    def __init__(self, schedule: Any, scale: float = 1.0, min_lr: float = 0.0) -> None:
+    def __init__(self, schedule: Any, scale: float = 1.0, min_lr: float = 0.0, *,
+                 total_steps: int | None = None) -> None:
         super().__init__()
-        self.schedule = as_schedule(schedule, who="lrlab.keras.Schedule")
+        if total_steps is None:
+            self.schedule = as_schedule(schedule, who="lrlab.keras.Schedule")
+        else:  # lengths the spec left out span the run (epochs x steps per epoch)
+            total = _check.steps("lrlab.keras.Schedule", "total_steps", total_steps)
+            self.schedule = as_schedule(schedule, who="lrlab.keras.Schedule", bound=False).stretch(total)
         self._scale = keras.Variable(_number("scale", scale), trainable=False, name="lrlab_scale")
         self._min_lr = keras.Variable(_number("min_lr", min_lr), trainable=False, name="lrlab_min_lr")
 
@@ -595,8 +603,9 @@ def find_lr(
     Update t + 1 is `model.train_on_batch` on the next batch of (x, y) (numpy arrays; reshuffled each pass with
     numpy's generator of `seed` when `shuffle`, never the global one) at the rate
     `lrlab.rangetest.sweep(start_lr, end_lr, steps, mode)(t)`. Smoothing and stopping as `lrlab.torch.find_lr`.
-    The optimizer must hold a number as its rate (compile with a float; a LearningRateSchedule cannot be
-    overridden): ValueError otherwise.
+    The optimizer holds a number as its rate, or an `lrlab.keras.Schedule` (the sweep then runs through the
+    Schedule's scale and floor, put back afterwards, so a model compiled for `fit` is tested as it is); another
+    LearningRateSchedule cannot be overridden: ValueError.
 
     restore=True puts back every variable the test moved (weights, batch-norm statistics, dropout seed states,
     the optimizer's iterations, rate and moments, the metrics) and the RNG states of numpy, random and (on the
@@ -605,7 +614,7 @@ def find_lr(
     their initial zeros).
 
     Args:
-        model: a compiled Keras model (its optimizer holding a float rate).
+        model: a compiled Keras model (its optimizer holding a float rate or an lrlab.keras.Schedule).
         x: the inputs (a numpy array or anything `np.asarray` reads), one row per sample.
         y: the targets, as long as x.
         batch_size: samples per update, an integer >= 1.
@@ -623,7 +632,8 @@ def find_lr(
         An `lrlab.rangetest.RangeTest`.
 
     Raises:
-        ValueError: a bad setting, an uncompiled model, an optimizer holding a LearningRateSchedule, no samples,
+        ValueError: a bad setting, an uncompiled model, an optimizer holding a LearningRateSchedule other than
+            an lrlab.keras.Schedule, no samples,
             or x and y of different lengths.
 
     Reference:
@@ -650,11 +660,14 @@ def find_lr(
     batch_size = _check.whole("find_lr", "batch_size", batch_size, 1)
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
         raise ValueError("find_lr: model must be compiled (model.compile(optimizer, loss)) before the range test")
-    if isinstance(model.optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+    held = _inner(model.optimizer)._learning_rate
+    if isinstance(held, keras.optimizers.schedules.LearningRateSchedule) and not isinstance(held, Schedule):
         raise ValueError(
-            "find_lr: the model's optimizer holds a LearningRateSchedule; compile a copy with a float learning "
-            "rate for the range test"
+            f"find_lr: the model's optimizer holds a {type(held).__name__}; compile it with a float learning rate "
+            "or an lrlab.keras.Schedule for the range test"
         )
+    # an lrlab Schedule runs the sweep through its floor: rate = max(s(step) * 0, min_lr) = min_lr; put back after
+    swept = (held, held.scale, held.min_lr) if isinstance(held, Schedule) else None
     xs, ys = np.asarray(x), np.asarray(y)
     if len(xs) == 0:
         raise ValueError("find_lr: x holds no samples; the range test needs training data")
@@ -679,12 +692,17 @@ def find_lr(
             idx = order[at : at + batch_size]
             at += batch_size
             lr = schedule(t)
-            model.optimizer.learning_rate = lr
+            if swept is not None:
+                swept[0].scale, swept[0].min_lr = 0.0, lr
+            else:
+                model.optimizer.learning_rate = lr
             logs = model.train_on_batch(xs[idx], ys[idx], return_dict=True)
             lrs.append(lr)
             if tracker.add(float(logs["loss"])):
                 break
     finally:
+        if swept is not None:  # the optimizer's schedule as it was, restore or not
+            swept[0].scale, swept[0].min_lr = swept[1], swept[2]
         if restore:
             for v, value in saved:
                 v.assign(value)
@@ -718,3 +736,155 @@ def _torch_rng() -> Any:
     import torch
 
     return torch.get_rng_state()
+
+
+def experiment(
+    build: Callable[[int], Any],
+    x: Any,
+    y: Any = None,
+    *,
+    validation_data: Any = None,
+    epochs: int,
+    metric: str | None,
+    batch_size: int | None = None,
+    steps_per_epoch: int | None = None,
+    mode: str | None = None,
+    version: str | int = "1",
+    name: str | None = None,
+    fit_kwargs: dict[str, Any] | None = None,
+) -> Callable[[Any], Any]:
+    """A Keras `model.fit` as a target of the lab's studies, in one line: `compare(experiment(...), specs)`.
+
+    Every run calls `build(run.seed)` for a compiled model, gives its optimizer the run's schedule (a `Schedule`
+    holding the plateau's scale, when the entry has one), fits it for the run's epochs and tells the run what fit
+    did: each update's loss (read from the loss tracker's sum and count, so it is the update's own loss, not
+    Keras's running mean of the epoch) and each epoch's logs (`run.report`; a pruned or diverged run stops there,
+    inside fit; a study's budget in steps ends fit at its last update). The result is a training function declared
+    for the lab (`lrlab.lab.experiment` turns it into an
+    Experiment; the studies accept it as it is); it does not import the lab.
+
+    Args:
+        build: build(seed) -> a compiled Keras model (its optimizer's rate is replaced by the run's schedule).
+        x: the inputs as `fit` takes them (arrays, a dict of arrays, a `keras.utils.PyDataset`), or a function
+            seed -> such data or a generator (a generator is used up by one run, so pass the function making it).
+        y: the targets, for array inputs.
+        validation_data: as `fit` takes it; its metrics (val_*) are reported every epoch.
+        epochs: the epochs of a run (a study may ask another budget).
+        metric: the reported figure ranked, e.g. "val_accuracy" (None: the final training loss).
+        batch_size: as `fit` takes it (arrays only; Keras's default is 32).
+        steps_per_epoch: updates per epoch; needed for generators, found from the data otherwise.
+        mode: "max" or "min" (default: from the metric's name).
+        version: bump it when what `build` or the data train changes (stored runs of another version are not reused).
+        name: how runs are stored (default: build's name).
+        fit_kwargs: more keyword arguments for `fit` (callbacks are added to the lab's).
+
+    Returns:
+        The training function, fn(run), carrying its declaration (`fn.__lrlab_experiment__`).
+
+    Raises:
+        ValueError: a bad setting, a generator object as x, or data whose steps per epoch cannot be found.
+
+    Examples:
+        >>> import keras, numpy as np
+        >>> import lrlab.keras
+        >>> def build(seed):
+        ...     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        ...     model.compile(keras.optimizers.SGD(), loss="mse")
+        ...     return model
+        >>> x = np.zeros((64, 2), "float32"); y = np.zeros((64, 1), "float32")
+        >>> fn = lrlab.keras.experiment(build, x, y, epochs=2, batch_size=16, metric=None)
+        >>> fn.__lrlab_experiment__["steps_per_epoch"], fn.__lrlab_experiment__["name"]
+        (4, 'build')
+    """
+    who = "lrlab.keras.experiment"
+    if not callable(build):
+        raise _check.fail(who, "build", "a function seed -> compiled model", build)
+    _check.whole(who, "epochs", epochs, 1)
+    _check.whole(who, "batch_size", batch_size, 1, optional=True)
+    _check.whole(who, "steps_per_epoch", steps_per_epoch, 1, optional=True)
+    if fit_kwargs is not None and not isinstance(fit_kwargs, dict):
+        raise _check.fail(who, "fit_kwargs", "a dict of fit's keyword arguments", fit_kwargs)
+    extra = dict(fit_kwargs or {})
+    for taken in ("epochs", "x", "y", "validation_data", "batch_size", "steps_per_epoch", "verbose"):
+        if taken in extra:
+            raise ValueError(f"{who}: fit_kwargs must not hold {taken!r}, got {extra[taken]!r} (the builder sets it)")
+    if hasattr(x, "__next__") and not isinstance(x, keras.utils.PyDataset):
+        raise ValueError(f"{who}: x is a generator, got {_check.shown(x)}; a generator is used up by one run: pass "
+                         "a function seed -> generator")
+    spe = steps_per_epoch if steps_per_epoch is not None else _steps_per_epoch(x, batch_size)
+    if spe is None:
+        raise ValueError(f"{who}: steps_per_epoch is needed for x={_check.shown(x)} (its length is unknown)")
+    user_callbacks = list(extra.pop("callbacks", []) or [])
+    data_fn = x if callable(x) and not isinstance(x, keras.utils.PyDataset) else None
+
+    def train(run: Any) -> None:
+        model = build(run.seed)
+        if getattr(model, "optimizer", None) is None:
+            raise ValueError(f"{who}: build({run.seed}) returned a model without an optimizer: compile it")
+        schedule = Schedule(run.schedule)
+        _inner(model.optimizer).learning_rate = schedule
+        data = data_fn(run.seed) if data_fn is not None else x
+        generator = hasattr(data, "__next__") and not isinstance(data, keras.utils.PyDataset)
+        model.fit(data, y, batch_size=batch_size, epochs=run.epochs, validation_data=validation_data, verbose=0,
+                  steps_per_epoch=spe if generator else steps_per_epoch,
+                  callbacks=[*user_callbacks, _LabCallback(run, schedule)], **extra)
+
+    train.__lrlab_experiment__ = {  # type: ignore[attr-defined]
+        "epochs": epochs, "steps_per_epoch": spe, "metric": metric, "mode": mode, "version": version,
+        "name": name if name is not None else getattr(build, "__name__", None),
+        "module": getattr(build, "__module__", None)}
+    return train
+
+
+def _steps_per_epoch(x: Any, batch_size: int | None) -> int | None:
+    """Updates per epoch of fit on x: len(x) for a PyDataset, ceil(samples / batch_size) for arrays, else None."""
+    if isinstance(x, keras.utils.PyDataset):
+        return len(x)
+    if callable(x):
+        return None
+    leaves = keras.tree.flatten(x)
+    if not leaves or not hasattr(leaves[0], "shape"):
+        return None
+    return math.ceil(int(leaves[0].shape[0]) / (batch_size or 32))
+
+
+class _LabCallback(keras.callbacks.Callback):
+    """What `experiment` tells the run: each update's loss (the loss tracker's sum and count differences: Keras's
+    batch `logs["loss"]` is the epoch's running mean, weighted by batch size), each epoch's logs, and the plateau's
+    scale copied onto the optimizer's Schedule after each report."""
+
+    def __init__(self, run: Any, schedule: Schedule) -> None:
+        super().__init__()
+        self.run, self.schedule = run, schedule
+        self.tracker: Any = None
+        self.sums = (0.0, 0.0)
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.tracker = next((m for m in self.model.metrics if m.name == "loss" and hasattr(m, "count")), None)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.sums = (0.0, 0.0)  # Keras resets its metrics at every epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.tracker is None:  # no loss tracker (a custom train_step): the batch's logged loss
+            if logs and "loss" in logs:
+                self.run.log_step(float(logs["loss"]))
+                self._stop_at_budget()
+            return
+        total = float(keras.ops.convert_to_numpy(self.tracker.total))
+        count = float(keras.ops.convert_to_numpy(self.tracker.count))
+        self.run.log_step((total - self.sums[0]) / max(count - self.sums[1], 1e-12))
+        self.sums = (total, count)
+        self._stop_at_budget()
+
+    def _stop_at_budget(self) -> None:
+        """A budget in steps (compare(..., steps=N)) ends fit at its last update, inside the last epoch."""
+        if self.run.config.get("steps") is not None and len(self.run.step_loss) >= self.run.steps:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        numbers = {k: float(keras.ops.convert_to_numpy(v)) for k, v in (logs or {}).items()
+                   if k != "learning_rate" and np.size(keras.ops.convert_to_numpy(v)) == 1}
+        self.run.report(epoch + 1, **numbers)  # raises to stop fit when the study prunes the run
+        if self.run.plateau is not None:
+            self.schedule.scale, self.schedule.min_lr = self.run.plateau.scale, self.run.plateau.min_lr

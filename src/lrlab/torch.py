@@ -51,16 +51,23 @@ def _config(schedule: Schedule) -> dict[str, Any] | None:
         return None
 
 
-def _schedules(value: Any, groups: int, name: str) -> tuple[list[Schedule], bool]:
-    """One schedule per param group, and whether they were given as a list (else one for all groups)."""
+def _schedules(value: Any, groups: int, name: str, total_steps: int | None = None) -> tuple[list[Schedule], bool]:
+    """One schedule per param group, and whether they were given as a list (else one for all groups); lengths left
+    out span total_steps when it is given."""
+
+    def one(v: Any, who: str) -> Schedule:
+        if total_steps is None:
+            return as_schedule(v, who=who)
+        return as_schedule(v, who=who, bound=False).stretch(total_steps)
+
     if isinstance(value, (list, tuple)):
         if len(value) != groups:
             raise ValueError(
                 f"{_WHO}: {name} is a list of {len(value)} schedules but the optimizer has {groups} param groups; "
                 "give one schedule per group, or a single schedule"
             )
-        return [as_schedule(v, who=f"{_WHO}: {name}[{i}]") for i, v in enumerate(value)], True
-    return [as_schedule(value, who=_WHO)], False
+        return [one(v, f"{_WHO}: {name}[{i}]") for i, v in enumerate(value)], True
+    return [one(value, _WHO)], False
 
 
 def _set(group: dict[str, Any], key: str, value: float) -> None:
@@ -104,6 +111,9 @@ class Scheduler(LRScheduler):
         momentum: a schedule (spec, config, or a list, one per group) for each group's momentum, or its
             `betas[0]` for Adam-like optimizers; None leaves momentum alone. The value at update t + 1 is
             `momentum(t)`.
+        total_steps: the run's length in optimizer steps, where the framework knows it (Lightning's
+            `trainer.estimated_stepping_batches`, the Trainer's `max_steps`): lengths the specs leave out
+            ("cosine(0.1)") span it, as `.stretch(total_steps)`; lengths they set stay.
 
     Raises:
         ValueError: not an optimizer or a Plateau, a bad schedule, a list of the wrong length, a group with no
@@ -138,20 +148,23 @@ class Scheduler(LRScheduler):
         plateau: Plateau | None = None,
         *,
         momentum: Schedule | str | list[Any] | None = None,
+        total_steps: int | None = None,
     ):
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise ValueError(f"{_WHO}: optimizer must be a torch.optim.Optimizer, got {_check.shown(optimizer)}")
         if plateau is not None and not isinstance(plateau, Plateau):
             raise ValueError(f"{_WHO}: plateau must be an lrlab.Plateau or None, got {_check.shown(plateau)}")
         groups = optimizer.param_groups
-        self._lr, self._lr_listed = _schedules(schedule, len(groups), "schedule")
+        if total_steps is not None:  # lengths the spec left out span the run, as .stretch(total_steps)
+            total_steps = _check.steps(_WHO, "total_steps", total_steps)
+        self._lr, self._lr_listed = _schedules(schedule, len(groups), "schedule", total_steps)
         self.schedule: Schedule | list[Schedule] = self._lr if self._lr_listed else self._lr[0]
         self.plateau = plateau
         self._momentum: list[Schedule] = []
         self._momentum_listed = False
         self.momentum: Schedule | list[Schedule] | None = None
         if momentum is not None:
-            self._momentum, self._momentum_listed = _schedules(momentum, len(groups), "momentum")
+            self._momentum, self._momentum_listed = _schedules(momentum, len(groups), "momentum", total_steps)
             self.momentum = self._momentum if self._momentum_listed else self._momentum[0]
             for i, group in enumerate(groups):
                 _momentum_key(group, i, optimizer)

@@ -708,7 +708,8 @@ def resolve_target(target: Any) -> Any:
     imports (nothing stored names code).
 
     Args:
-        target: a Task, a task name, an Experiment, or an experiment's reference.
+        target: a Task, a task name, an Experiment, an experiment's reference, or a builder's training function
+            (`lrlab.keras.experiment(...)`, `lrlab.lightning.experiment(...)`, ...).
 
     Raises:
         ValueError: an unknown task name, or a reference that does not import (one line).
@@ -722,10 +723,12 @@ def resolve_target(target: Any) -> Any:
         ...
         ValueError: experiment module 'no_such_module' failed to import: ModuleNotFoundError: No module named ...
     """
-    from ..tasks.experiment import Experiment, is_reference, load
+    from ..tasks.experiment import DECLARATION, Experiment, experiment, is_reference, load
 
     if isinstance(target, Experiment):
         return target
+    if callable(target) and isinstance(getattr(target, DECLARATION, None), dict):  # lrlab.keras.experiment(...)
+        return experiment(target)
     if is_reference(target):
         return load(target)
     return resolve_task(target)

@@ -24,6 +24,11 @@ from ... import _check
 from ...plateau import monitor_mode
 
 MODES = ("max", "min")
+DECLARATION = "__lrlab_experiment__"
+"""The attribute by which a builder (`lrlab.keras.experiment`, `lrlab.lightning.experiment`, ...) declares the
+function it returns: {"epochs", "steps_per_epoch", "steps", "metric", "mode", "version", "name", "module"} (module:
+where the user's code lives, so a worker process can import the function again by its top-level name). The builders
+live with their frameworks' adapters, below the lab, so they hand the lab plain data rather than an Experiment."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,21 @@ def _ref_of(fn: Callable[..., Any]) -> tuple[str, str | None]:
     return f"{module}:{qualname}", None if source is None else str(Path(source).resolve())
 
 
+def _declared_ref(fn: Callable[..., Any], module: Any) -> tuple[str, str | None]:
+    """(reference, source file) of a builder's function by the top-level name that `module` (the module of the
+    user's build function) gives it: `product = lrlab.keras.experiment(build, ...)` in train.py is "train:product";
+    ("", None) when no top-level name holds it."""
+    held = sys.modules.get(module) if isinstance(module, str) else None
+    name = next((k for k, v in vars(held).items() if v is fn and k.isidentifier()), None) if held else None
+    if name is None:
+        return "", None
+
+    def stand_in() -> None: ...
+
+    stand_in.__module__, stand_in.__qualname__ = module, name
+    return _ref_of(stand_in)
+
+
 def experiment(
     fn: Callable[[Any], Any] | None = None,
     *,
@@ -139,6 +159,14 @@ def experiment(
                                     mode=mode, version=version, name=name)
     if isinstance(fn, Experiment):
         fn = fn.fn
+    declared = getattr(fn, DECLARATION, None)
+    if isinstance(declared, dict):  # a builder's function (lrlab.keras.experiment, ...): its declaration, then ours
+        given = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "steps": steps, "metric": metric,
+                 "mode": mode, "name": name}
+        merged = {k: given[k] if given.get(k) is not None else declared.get(k) for k in given}
+        if version == "1" and declared.get("version") is not None:
+            version = declared["version"]
+        epochs, steps_per_epoch, steps, metric, mode, name = (merged[k] for k in given)
     if not callable(fn) or not signature_ok(fn):
         raise _check.fail("experiment", "fn", "a function taking one argument (the run)", fn)
     label = name if name is not None else getattr(fn, "__name__", None)
@@ -157,6 +185,8 @@ def experiment(
     if isinstance(version, int) and not isinstance(version, bool):
         version = str(version)
     ref, source = _ref_of(fn)
+    if not ref and isinstance(declared, dict):  # a builder's function: where the user's module holds it
+        ref, source = _declared_ref(fn, declared.get("module"))
     return Experiment(fn=fn, name=label, version=version, epochs=epochs, steps_per_epoch=steps_per_epoch,
                       steps=steps, metric=metric, mode=mode, ref=ref, source=source)
 
