@@ -59,7 +59,7 @@ def rates(name: str) -> np.ndarray:
     Examples:
         >>> from lrlab.lab.studies.forecast_paper import rates
         >>> lrs = rates("wsdcon_9")
-        >>> lrs.size, lrs[0], lrs[2159], lrs[7999], round(lrs[8000], 10)
+        >>> lrs.size, float(lrs[0]), float(lrs[2159]), float(lrs[7999]), round(float(lrs[8000]), 10)
         (16000, 0.0, 0.0003, 0.0003, 9e-05)
     """
     warm = np.linspace(0.0, PEAK, WARMUP)
@@ -132,8 +132,8 @@ def errors(fc: Any, test: dict[str, Any]) -> dict[str, Any]:
         ...               per_bin=2, skip=0.0, cost=0.0)
         >>> curve = Curve("c", np.full(10, 0.1), np.array([2.0, 2.2, 2.5]), steps=[2, 5, 9])
         >>> e = errors(fc, {"c": curve})
-        >>> round(e["PredE"], 6), round(e["WorstE"], 6)
-        (0.093939, 0.2)
+        >>> round(e["PredE"], 6), round(e["WorstE"], 6)  # errors 0, 0.2 / 2.2 and 0.5 / 2.5
+        (0.09697, 0.2)
     """
     per = {}
     for label, c in test.items():
