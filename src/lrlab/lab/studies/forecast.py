@@ -12,10 +12,13 @@ the parameters after t updates: it is the observation of L(t) (step_loss[0], bef
 Fitting (`fit`): the per-step batch loss is noisy, so each run's updates 1..T-1, less the first `skip` fraction
 (default 10%: the power laws blow up where the rate area is near 0), are cut into `bins` contiguous blocks of equal
 length and the law is compared on the block means: observed = mean batch loss of the block, predicted = mean of
-L(t) over (up to `per_bin` evenly spaced steps of) the same block. The residual is log(observed) - log(predicted),
-minimised by scipy.optimize.least_squares within bounds: plain least squares from a few starting points, then the
-best refined with Huber loss (f_scale 1e-3, Luo et al.'s delta). Rates are divided by the largest fitting rate
-first (the fit's `scale`), so the parameters are of order one; `Forecast.params` are in those units.
+L(t) over (up to `per_bin` evenly spaced steps of) the same block. A Curve given as points (`steps`: a validation
+loss every N steps, a paper's smoothed CSV) is compared point by point, no interpolation. The residual is
+log(observed) - log(predicted); the parameters minimise its Huber loss (delta 1e-3) as Luo et al. fit, from starts
+made by the authors' reduced model (`lrlab.lab.studies.forecast_fit`). Rates are divided by the largest fitting rate
+first (the fit's `scale`), so the parameters are of order one; `Forecast.params` are in those units
+(`forecast_fit.in_rate_units` converts them). On the paper's own curves this reproduces its forecasts
+(`forecast_paper`; bench/forecast.py paper).
 
 Horizons (the steps a forecast binds a schedule to and predicts over) are at most MAX_HORIZON (50,000) updates:
 the multi-power law's exact curve costs (updates) x (changes of the rate), so a longer one is refused in one line
@@ -26,8 +29,10 @@ the last max(1, T // bins) updates, so a forecast and a measured run are compare
 
 Fit quality: `Forecast.quality` holds the in-sample relative error (mean over blocks, and of the final loss) and,
 with two or more fitting schedules, leave-one-schedule-out errors (refit without one schedule's runs, predict
-them). When an error passes the thresholds, `Forecast.warning` says so (and `fit` issues a UserWarning): the law
-does not describe this task and its forecasts should not be trusted.
+them): relative, in nats, next to the schedule effect (the spread of the fitting schedules' final losses), and the
+pairs of schedules whose order those forecasts reverse. When an error passes the thresholds, the order is reversed,
+or no fitting schedule drops its rate clearly (the decay term is then not identified), `Forecast.warning` says so
+(and `fit` issues a UserWarning); see `lrlab.lab.studies.forecast_checks`.
 """
 
 from __future__ import annotations
@@ -634,7 +639,7 @@ class Forecast:
             >>> def curve(spec):
             ...     lrs = parse(spec).stretch(100)(np.arange(100))
             ...     return Curve(spec, lrs, np.concatenate([[3.0], tissue(lrs, 2.0, 0.3, 0.5, 0.02)[:-1]]))
-            >>> fc = fit([curve("constant(0.1)"), curve("cosine(0.1)")], law="tissue", bins=8, check=False)
+            >>> fc = fit([curve("constant(0.1)"), curve("step_decay(0.1, 0.3, 50)")], law="tissue", bins=8, check=False)
             >>> law, errors = fc.summary().split(": ", 1)
             >>> law
             'tissue(L0=..., A=..., alpha=..., C=...; rates / 0.1)'
@@ -648,6 +653,10 @@ class Forecast:
         if q.get("held_out_final") is not None:
             text += f", leave-one-schedule-out final-loss error {q['held_out_final_mean']:.2%} mean, " \
                     f"{q['held_out_final_worst']:.2%} worst"
+            if q.get("schedule_effect"):
+                worst = max(q["held_out_final_nats"].values())
+                text += f" ({worst:.3g} nats: {worst / q['schedule_effect']:.0%} of the {q['schedule_effect']:.3g} " \
+                        "spread of the fitting schedules' final losses)"
         return text
 
 
@@ -864,7 +873,7 @@ def fit(runs: Sequence[Any], law: str = "multi_power", *, bins: int = 64, per_bi
         >>> def curve(spec):
         ...     lrs = parse(spec).stretch(100)(np.arange(100))
         ...     return Curve(spec, lrs, np.concatenate([[3.0], tissue(lrs, 2.0, 0.3, 0.5, 0.02)[:-1]]))
-        >>> fc = fit([curve("constant(0.1)"), curve("cosine(0.1)")], law="tissue", bins=8, check=False)
+        >>> fc = fit([curve("constant(0.1)"), curve("step_decay(0.1, 0.3, 50)")], law="tissue", bins=8, check=False)
         >>> fc.scale, round(fc.params["L0"], 1), fc.warning
         (0.1, 2.0, None)
         >>> round(fc.quality["in_sample_mean"], 3)
@@ -898,13 +907,26 @@ def fit(runs: Sequence[Any], law: str = "multi_power", *, bins: int = 64, per_bi
     labels = list(dict.fromkeys(c.label for c in curves))
     if check and len(labels) >= 2:
         held: dict[str, float] = {}
+        measured: dict[str, float] = {}
+        predicted: dict[str, float] = {}
         for label in labels:
             rest = [p for p in prepared if p.curve.label != label]
             xr, _ = _solve(law, rest)
             part = Forecast(law, dict(zip(PARAMS[law], map(float, xr))), scale, [], bins, per_bin, skip, 0.0)
-            held[label] = float(np.mean([final_error(part, c) for c in curves if c.label == label]))
+            mine = [c for c in curves if c.label == label]
+            held[label] = float(np.mean([final_error(part, c) for c in mine]))
+            measured[label] = float(np.mean([measured_final(c, bins) for c in mine]))
+            predicted[label] = float(np.mean([_predicted_final(part, c) for c in mine]))
+        from .forecast_checks import reversed_pairs
+
+        # a measured final loss is uncertain by about twice the noise of a block mean (none known for points)
+        tolerance = {k: 2 * fc.quality["noise"] * v for k, v in measured.items()}
         fc.quality.update(held_out_final=held, held_out_final_mean=float(np.mean(list(held.values()))),
-                          held_out_final_worst=float(max(held.values())))
+                          held_out_final_worst=float(max(held.values())),
+                          held_out_final_nats={k: abs(predicted[k] - measured[k]) for k in labels},
+                          held_out_predicted_final=predicted, measured_final=measured,
+                          schedule_effect=max(measured.values()) - min(measured.values()),
+                          held_out_ranking=reversed_pairs(measured, predicted, tolerance))
     fc.warning = _warning(fc)
     if fc.warning:
         warnings.warn(fc.warning, UserWarning, stacklevel=2)
@@ -922,9 +944,14 @@ def _warning(fc: Forecast) -> str | None:
         worst = max(q["held_out_final"], key=q["held_out_final"].get)
         problems.append(f"left out of the fit, {worst} is predicted {q['held_out_final_worst']:.1%} off at the end "
                         f"(threshold {WARN_HELD_OUT:.0%})")
-    if not problems:
+    from .forecast_checks import problems as checks
+
+    others = checks(fc.law, fc.curves, q)
+    if not problems and not others:
         return None
-    return f"the {fc.law} law does not hold on these runs: " + "; ".join(problems) + ". Do not trust its forecasts."
+    parts = [f"the {fc.law} law does not hold on these runs: " + "; ".join(problems)] if problems else []
+    parts += [f"the {fc.law} law's forecasts are unreliable here: " + "; ".join(others)] if others else []
+    return ". ".join(parts) + ". Do not trust its forecasts."
 
 
 # -- using a fit ------------------------------------------------------------------------------------------
