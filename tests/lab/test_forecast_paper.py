@@ -135,3 +135,57 @@ def test_without_a_clear_drop_the_fit_warns_and_forecasts_worse():
         fc = F.fit([data["cosine_24000"], data["constant_24000"]], "multi_power", skip=0.0, check=False)
     e = P.errors(fc, {k: data[k] for k in P.TEST})
     assert e["PredE"] > 2 * P.PAPER_PREDE and e["WorstE"] > 2 * P.PAPER_WORSTE
+
+
+# -- lrlab forecast --curve FILE.csv=SPEC ---------------------------------------------------------------------
+def _write_points(path, spec: str, T: int = 400) -> None:
+    from lrlab.schedules import parse
+
+    lrs = parse(spec).stretch(T)(np.arange(T))
+    steps = np.arange(40, T + 1, 20)
+    loss = F.multi_power(lrs / 0.01, **MPL, at=steps)
+    path.write_text("step,loss,note\n" + "".join(f"{s},{float(v)!r},x\n" for s, v in zip(steps, loss)))
+
+
+def test_cli_fits_curves_given_as_csv_files(tmp_path, capsys):
+    from lrlab.cli import main
+
+    specs = ["constant(0.01)", "cosine(0.01)", "step_decay(0.01, 0.3, 250)"]
+    items = []
+    for i, spec in enumerate(specs):
+        _write_points(tmp_path / f"c{i}.csv", spec)
+        items.append(f"{tmp_path / f'c{i}.csv'}={spec}")
+    code = main(["forecast", "--curve", *items, "--predict", "wsd(0.01, decay_steps=80)", "--law", "multi_power"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "fitted on 3 curves" in out and "multi_power(L0=0.5, A=2, alpha=0.6, B=0.3" in out  # the law's own
+    assert "WARNING" not in out
+    from lrlab.schedules import parse
+
+    truth = F.multi_power(parse("wsd(0.01, decay_steps=80)").stretch(400)(np.arange(400)) / 0.01, **MPL)
+    line = next(row for row in out.splitlines() if "wsd(0.01, decay_steps=80)" in row)
+    forecast = float(line.split("│")[3])
+    assert forecast == pytest.approx(truth[-7:-1].mean(), rel=2e-3)  # the last 400 // 64 updates
+
+
+def test_cli_curve_errors_are_one_line(tmp_path, capsys):
+    from lrlab.cli import main
+
+    good = tmp_path / "good.csv"
+    _write_points(good, "constant(0.01)")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("iteration,value\n1,2\n")
+    nan = tmp_path / "nan.csv"
+    nan.write_text("step,loss\n1,abc\n")
+    for argv, match in [(["--curve", str(good), "--predict", "cosine(0.01)"], "FILE.csv=SPEC"),
+                        (["--curve", f"{tmp_path / 'none.csv'}=cosine(0.01)", "--predict", "cosine(0.01)"], "no file"),
+                        (["--curve", f"{bad}=cosine(0.01)", "--predict", "cosine(0.01)"], "columns step and loss"),
+                        (["--curve", f"{nan}=cosine(0.01)", "--predict", "cosine(0.01)"], "not a number"),
+                        (["--curve", f"{good}=cosine(0.01)", "--steps", "100", "--predict", "cosine(0.01)"],
+                         r"within \[1, 100\]"),
+                        (["--curve", f"{good}=cosine(0.01)", "--predict", "cosine(0.01)", "--check"], "give the task"),
+                        (["--predict", "cosine(0.01)"], "--fit is required")]:
+        code = main(["forecast", *argv])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("lrlab forecast: error:") and "\n" not in err, (argv, err)
+        assert __import__("re").search(match, err), (match, err)
