@@ -89,6 +89,14 @@ def run_task(name: str, db: str, laws: list[str]) -> None:
         print(f"   Kendall tau predicted vs trained ranking: {tau.statistic:.3f} over the {len(same)} of the same "
               f"length (p={tau.pvalue:.3g}), {tau_all.statistic:.3f} over all {len(rows)}"
               + ("" if math.isfinite(tau.statistic) else " (undefined: ties)"))
+        effect = fc.quality.get("schedule_effect") or math.nan
+        nats = [abs(c["predicted_final"] - c["measured_final"]) for _, c in rows]
+        print(f"   final-loss error in nats: mean {sum(nats) / len(nats):.4g}, worst {max(nats):.4g} = "
+              f"{max(nats) / effect:.0%} of the schedule effect ({effect:.4g}: the spread of the fitting schedules' "
+              f"final losses)")
+        print(f"   SUMMARY {name} {law}: final {sum(finals) / len(finals):.2%} / {max(finals):.2%}, curve "
+              f"{sum(curves) / len(curves):.2%} / {max(curves):.2%}, worst / effect {max(nats) / effect:.0%}, "
+              f"tau {tau.statistic:.2f}, warning {'yes' if fc.warning else 'no'}")
 
 
 def run_paper() -> None:

@@ -52,7 +52,7 @@ HUBER_DELTA = 1e-3  # Luo et al.'s Huber delta on log residuals
 TISSUE_LAMBDA = 0.999  # Tissue et al.'s decay factor of the annealing momentum
 WARN_IN_SAMPLE = 0.03  # mean relative error of the fitted curves (beyond twice their noise) past which the law fails
 WARN_HELD_OUT = 0.10  # relative error of a left-out schedule's final loss past which the law is said not to hold
-FIT_TERMS = 128  # changes of the rate the multi-power law sums while fitting (grouped beyond; exact in predictions)
+FIT_TERMS = 128  # law_terms(fitting=True) groups the changes into this many runs (fit: forecast_fit.fit_terms)
 _TINY = 1e-12  # rates are floored here (relative to the scale) where a law raises them to a negative power
 MAX_HORIZON = 50_000
 """The longest horizon, in updates, a forecast binds a schedule to (`horizon`; module docstring)."""
@@ -950,7 +950,8 @@ def _warning(fc: Forecast) -> str | None:
     if not problems and not others:
         return None
     parts = [f"the {fc.law} law does not hold on these runs: " + "; ".join(problems)] if problems else []
-    parts += [f"the {fc.law} law's forecasts are unreliable here: " + "; ".join(others)] if others else []
+    who = "Its" if problems else f"the {fc.law} law's"
+    parts += [f"{who} forecasts are unreliable here: " + "; ".join(others)] if others else []
     return ". ".join(parts) + ". Do not trust its forecasts."
 
 
