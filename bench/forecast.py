@@ -8,8 +8,13 @@ worst over the held-out schedules, and Kendall's tau between the predicted and t
 losses. Training loss (the batch loss of every update) is what the laws describe and what is compared.
 
     PYTHONPATH=src python bench/forecast.py [TASK ...] [--db FILE] [--laws multi_power,tissue]
+    PYTHONPATH=src python bench/forecast.py paper
 
 Default tasks: mnist1d, and tinylm when that task is registered. Timings are not measured here.
+
+`paper` (issue 24): the multi-power law paper's own curves (../shared/data/multipower-25M): fitted on the authors'
+three curves, their six test curves forecast; PredE and WorstE (their measures) printed beside the authors' own fit
+(their parameters, evaluated here) and their reported figures, with the ratios, and the parameters in raw units.
 """
 
 from __future__ import annotations
@@ -84,20 +89,67 @@ def run_task(name: str, db: str, laws: list[str]) -> None:
         print(f"   Kendall tau predicted vs trained ranking: {tau.statistic:.3f} over the {len(same)} of the same "
               f"length (p={tau.pvalue:.3g}), {tau_all.statistic:.3f} over all {len(rows)}"
               + ("" if math.isfinite(tau.statistic) else " (undefined: ties)"))
+        effect = fc.quality.get("schedule_effect") or math.nan
+        nats = [abs(c["predicted_final"] - c["measured_final"]) for _, c in rows]
+        print(f"   final-loss error in nats: mean {sum(nats) / len(nats):.4g}, worst {max(nats):.4g} = "
+              f"{max(nats) / effect:.0%} of the schedule effect ({effect:.4g}: the spread of the fitting schedules' "
+              f"final losses)")
+        print(f"   SUMMARY {name} {law}: final {sum(finals) / len(finals):.2%} / {max(finals):.2%}, curve "
+              f"{sum(curves) / len(curves):.2%} / {max(curves):.2%}, worst / effect {max(nats) / effect:.0%}, "
+              f"tau {tau.statistic:.2f}, warning {'yes' if fc.warning else 'no'}")
+
+
+def run_paper() -> None:
+    import numpy as np
+
+    from lrlab.lab import forecast as fc_mod
+    from lrlab.lab.studies import forecast_paper as paper
+    from lrlab.lab.studies.forecast_fit import in_rate_units
+
+    if not paper.data_dir().is_dir():
+        print(f"the paper's curves are not at {paper.data_dir()}: nothing to compare")
+        return
+    data = paper.curves()
+    test = {k: data[k] for k in paper.TEST}
+    theirs = fc_mod.Forecast("multi_power", dict(paper.PAPER_PARAMS), scale=1.0, curves=[], bins=64, per_bin=1,
+                             skip=0.0, cost=0.0)
+    ours = fc_mod.fit([data[k] for k in paper.FIT], "multi_power", skip=0.0, check=False)
+    # what a user had to do before curves could be given as points: a dense curve by linear interpolation
+    dense = [fc_mod.Curve(k, data[k].lrs, np.interp(np.arange(data[k].lrs.size), data[k].steps, data[k].loss))
+             for k in paper.FIT]
+    interp = fc_mod.fit(dense, "multi_power", skip=0.15, check=False)
+    print("\n== the multi-power law paper's 25M curves: fit on " + ", ".join(paper.FIT) + "; forecast the other six")
+    print(f"   {'':44s} {'PredE':>8s} {'x paper':>8s} {'WorstE':>8s} {'x paper':>8s} {'worst point':>11s}")
+    print(f"   {'reported by the authors':44s} {paper.PAPER_PREDE:8.3%} {'':8s} {paper.PAPER_WORSTE:8.3%}")
+    for name, f in [("the authors' parameters, evaluated here", theirs), ("lrlab fit on the points", ours),
+                    ("lrlab fit on dense interpolated curves", interp)]:
+        e = paper.errors(f, test)
+        print(f"   {name:44s} {e['PredE']:8.3%} {e['PredE'] / paper.PAPER_PREDE:8.2f} {e['WorstE']:8.3%} "
+              f"{e['WorstE'] / paper.PAPER_WORSTE:8.2f} {e['max']:11.3%}")
+    e = paper.errors(ours, test)
+    print("   per test curve (lrlab fit on the points, mean / worst): " + ", ".join(
+        f"{k} {m:.3%} / {w:.3%}" for k, (m, w) in e["per_curve"].items()))
+    raw = in_rate_units("multi_power", ours.params, ours.scale)
+    print("   parameters (rates in raw units):")
+    for name in paper.PAPER_PARAMS:
+        print(f"     {name:6s} authors {paper.PAPER_PARAMS[name]:9.4g}   lrlab {raw[name]:9.4g}")
 
 
 def main(argv: list[str] | None = None) -> int:
     from lrlab.lab import task_names
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tasks", nargs="*", help="task names (default: mnist1d, and tinylm when registered)")
+    parser.add_argument("tasks", nargs="*", help="task names, or paper (default: mnist1d, and tinylm when registered)")
     parser.add_argument("--db", default="lrlab-runs/forecast-bench.db", help="run store (runs are reused)")
     parser.add_argument("--laws", default="multi_power,tissue")
     args = parser.parse_args(argv)
     tasks = args.tasks or ["mnist1d", *(["tinylm"] if "tinylm" in task_names() else [])]
     laws = [law.strip() for law in args.laws.split(",") if law.strip()]
     for name in tasks:
-        run_task(name, args.db, laws)
+        if name == "paper":
+            run_paper()
+        else:
+            run_task(name, args.db, laws)
     return 0
 
 

@@ -36,7 +36,8 @@ MODULES = (
     "lrlab.schedules.transformer", "lrlab.plateau", "lrlab.rangetest", "lrlab.torch", "lrlab.keras", "lrlab.jax",
     "lrlab.lightning", "lrlab.transformers",
     "lrlab.lab.studies.compare", "lrlab.lab.studies.find", "lrlab.lab.studies.tune",
-    "lrlab.lab.studies.cooldowns", "lrlab.lab.studies.forecast",
+    "lrlab.lab.studies.cooldowns", "lrlab.lab.studies.forecast", "lrlab.lab.studies.forecast_fit",
+    "lrlab.lab.studies.forecast_paper", "lrlab.lab.studies.forecast_checks",
     "lrlab.lab.store", "lrlab.lab.studies.tune_function",
 )
 

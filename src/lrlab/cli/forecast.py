@@ -27,10 +27,16 @@ def register(sub: Any) -> None:
         "the candidates too and prints the error of each forecast; --optimise searches the schedule the fitted law "
         "likes best. When the law does not fit the runs (large in-sample or leave-one-out error) a WARNING says so.",
     )
-    p.add_argument("task", help="a task name (mnist1d, digits, quantiles, ...), or your own training function: "
-                   "path/to/train.py:NAME or package.module:NAME (its runs must log their steps: run.log_step)")
+    p.add_argument("task", nargs="?", default=None,
+                   help="a task name (mnist1d, digits, quantiles, ...), or your own training function: "
+                   "path/to/train.py:NAME or package.module:NAME (its runs must log their steps: run.log_step); "
+                   "optional with --curve")
     p.add_argument("--fit", nargs="+", default=None, metavar="RUN_ID|SPEC",
                    help="the runs to fit: stored run ids (e.g. 12 13 14 or 12,13,14) and/or schedule specs")
+    p.add_argument("--curve", nargs="+", default=[], metavar="FILE.csv=SPEC",
+                   help="loss curves to fit, given as points: a CSV with columns step and loss (step: the number "
+                   "of updates done when the loss was measured; a validation loss every N steps, a paper's curve), "
+                   "trained under the schedule SPEC (bound to --steps, or to the file's last step)")
     p.add_argument("--predict", nargs="+", default=[], metavar="SPEC", help="candidate schedules to forecast")
     p.add_argument("--steps", default=None, metavar="N",
                    help="a budget of N optimizer steps for the runs trained here (fitting specs, --check) instead "
@@ -86,17 +92,22 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     from ..schedules import parse
     from .lab import _target
 
-    task = _target(args)  # a task, or a training function (path/to/train.py:NAME)
     law = _check.choice("", "--law", args.law, LAWS)
-    if not args.fit:
+    if not args.fit and not args.curve:
         raise ValueError("--fit is required: the run ids or specs to fit the law to (e.g. --fit 'constant(0.01)' "
-                         "'cosine(0.01)' 'wsd(0.01, decay_steps=192)')")
-    ids, fit_specs = _fit_items(args.fit)
+                         "'cosine(0.01)' 'wsd(0.01, decay_steps=192)'), or --curve FILE.csv=SPEC")
+    if args.task is None and not args.curve:
+        raise ValueError("a task is required (mnist1d, path/to/train.py:NAME, ...), or --curve FILE.csv=SPEC")
+    if args.task is None and (args.fit or args.check):
+        raise ValueError(f"{'--fit' if args.fit else '--check'} trains or reads runs of a task: give the task")
+    task = _target(args) if args.task is not None else None  # a task, or a training function (train.py:NAME)
+    ids, fit_specs = _fit_items(args.fit or [])
     for spec in args.predict:
         parse(spec)
     from ..lab.studies.forecast import MAX_HORIZON
 
     steps = _int("--steps", args.steps, low=2, high=MAX_HORIZON)  # the horizon: checked before any allocation
+    curves = [read_curve(item, steps) for item in args.curve]
     epochs = _int("--epochs", args.epochs)
     seeds = _int("--seeds", args.seeds, high=MAX_SEEDS)
     threads = _int("--threads", args.threads, high=MAX_THREADS)
@@ -127,6 +138,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
                 runs.append(run)
     if fit_specs or args.check:
         Store(args.db).close()  # checked before training: writable, not damaged
+    if task is None:
+        return _forecast(args, task, law, curves, steps, epochs, seeds)
     import torch
 
     if threads is not None:
@@ -139,7 +152,53 @@ def cmd_forecast(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
         runs += compare(task, fit_specs, seeds=seeds, epochs=epochs, steps=steps, db=args.db,
                         progress=not args.no_progress).runs
-    return _forecast(args, task, law, runs, steps, epochs, seeds)
+    return _forecast(args, task, law, runs + curves, steps, epochs, seeds)
+
+
+def read_curve(item: str, steps: int | None = None) -> Any:
+    """A --curve value, FILE.csv=SPEC, read as a Curve given as points (lrlab.lab.forecast.Curve with steps).
+
+    The CSV has a header with columns `step` and `loss` (others are ignored); step is the number of updates done
+    when the loss was measured. The schedule SPEC gives the rate of every update, bound to `steps` (default: the
+    file's last step).
+
+    Args:
+        item: "path/to/file.csv=SPEC".
+        steps: the horizon SPEC is bound to (None: the file's last step).
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> from lrlab.cli.forecast import read_curve
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "val.csv"
+        >>> _ = path.write_text("step,loss\\n100,2.5\\n200,2.1\\n300,1.9\\n")
+        >>> curve = read_curve(f"{path}=cosine(0.1)")
+        >>> curve.label, curve.lrs.size, curve.steps.tolist(), curve.loss.tolist()
+        ('cosine(0.1)', 300, [100, 200, 300], [2.5, 2.1, 1.9])
+    """
+    import csv
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..lab.studies.forecast import Curve, bind
+
+    path, sep, spec = item.partition("=")
+    if not sep or not path or not spec.strip():
+        raise ValueError(f"--curve must be FILE.csv=SPEC, got {item!r}")
+    if not Path(path).is_file():
+        raise ValueError(f"--curve: no file {path!r}")
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"step", "loss"} <= set(rows[0]):
+        raise ValueError(f"--curve: {path!r} needs a header with columns step and loss, and rows")
+    try:
+        at = [float(r["step"]) for r in rows]
+        loss = [float(r["loss"]) for r in rows]
+    except (TypeError, ValueError):
+        raise ValueError(f"--curve: {path!r} has a step or loss that is not a number") from None
+    horizon = steps if steps is not None else int(max(at))
+    sched = bind(spec.strip(), horizon)
+    return Curve(spec.strip(), sched(np.arange(horizon)), loss, steps=at)
 
 
 def _forecast(args: argparse.Namespace, task: Any, law: str, runs: list[Any], steps: int | None,
@@ -152,11 +211,12 @@ def _forecast(args: argparse.Namespace, task: Any, law: str, runs: list[Any], st
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # shown below, prominently
         fc = F.fit(runs, law)
-    print(f"fitted on {len(runs)} runs ({', '.join(dict.fromkeys(r.label for r in runs))}):")
+    print(f"fitted on {len(runs)} {'runs' if task is not None else 'curves'} "
+          f"({', '.join(dict.fromkeys(r.label for r in runs))}):")
     print(f"  {fc.summary()}")
     if fc.warning:
         _warn(fc.warning)
-    horizon = steps or max(r.step_lr.size for r in runs)
+    horizon = steps or max(r.lrs.size if isinstance(r, F.Curve) else r.step_lr.size for r in runs)
     measured: dict[str, list[Any]] = {}
     if args.check:
         if steps is None:  # the candidates train --epochs (or the task's): forecast over the updates they make
@@ -186,7 +246,7 @@ def _forecast(args: argparse.Namespace, task: Any, law: str, runs: list[Any], st
         for run in checked.runs:
             measured.setdefault(labels.get(run.label, run.label), []).append(run)
     predictions = [fc.predict(spec, horizon) for spec in args.predict]
-    rows = _table(fc, predictions, measured, horizon, task.name)
+    rows = _table(fc, predictions, measured, horizon, task.name if task is not None else "curves")
     if args.optimise:
         best = F.optimise(fc, horizon)
         print(f"\noptimised schedule over {horizon} updates (forecast final loss {best.final:.4g}):")

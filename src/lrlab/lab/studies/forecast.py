@@ -12,10 +12,13 @@ the parameters after t updates: it is the observation of L(t) (step_loss[0], bef
 Fitting (`fit`): the per-step batch loss is noisy, so each run's updates 1..T-1, less the first `skip` fraction
 (default 10%: the power laws blow up where the rate area is near 0), are cut into `bins` contiguous blocks of equal
 length and the law is compared on the block means: observed = mean batch loss of the block, predicted = mean of
-L(t) over (up to `per_bin` evenly spaced steps of) the same block. The residual is log(observed) - log(predicted),
-minimised by scipy.optimize.least_squares within bounds: plain least squares from a few starting points, then the
-best refined with Huber loss (f_scale 1e-3, Luo et al.'s delta). Rates are divided by the largest fitting rate
-first (the fit's `scale`), so the parameters are of order one; `Forecast.params` are in those units.
+L(t) over (up to `per_bin` evenly spaced steps of) the same block. A Curve given as points (`steps`: a validation
+loss every N steps, a paper's smoothed CSV) is compared point by point, no interpolation. The residual is
+log(observed) - log(predicted); the parameters minimise its Huber loss (delta 1e-3) as Luo et al. fit, from starts
+made by the authors' reduced model (`lrlab.lab.studies.forecast_fit`). Rates are divided by the largest fitting rate
+first (the fit's `scale`), so the parameters are of order one; `Forecast.params` are in those units
+(`forecast_fit.in_rate_units` converts them). On the paper's own curves this reproduces its forecasts
+(`forecast_paper`; bench/forecast.py paper).
 
 Horizons (the steps a forecast binds a schedule to and predicts over) are at most MAX_HORIZON (50,000) updates:
 the multi-power law's exact curve costs (updates) x (changes of the rate), so a longer one is refused in one line
@@ -26,8 +29,10 @@ the last max(1, T // bins) updates, so a forecast and a measured run are compare
 
 Fit quality: `Forecast.quality` holds the in-sample relative error (mean over blocks, and of the final loss) and,
 with two or more fitting schedules, leave-one-schedule-out errors (refit without one schedule's runs, predict
-them). When an error passes the thresholds, `Forecast.warning` says so (and `fit` issues a UserWarning): the law
-does not describe this task and its forecasts should not be trusted.
+them): relative, in nats, next to the schedule effect (the spread of the fitting schedules' final losses), and the
+pairs of schedules whose order those forecasts reverse. When an error passes the thresholds, the order is reversed,
+or no fitting schedule drops its rate clearly (the decay term is then not identified), `Forecast.warning` says so
+(and `fit` issues a UserWarning); see `lrlab.lab.studies.forecast_checks`.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ HUBER_DELTA = 1e-3  # Luo et al.'s Huber delta on log residuals
 TISSUE_LAMBDA = 0.999  # Tissue et al.'s decay factor of the annealing momentum
 WARN_IN_SAMPLE = 0.03  # mean relative error of the fitted curves (beyond twice their noise) past which the law fails
 WARN_HELD_OUT = 0.10  # relative error of a left-out schedule's final loss past which the law is said not to hold
-FIT_TERMS = 128  # changes of the rate the multi-power law sums while fitting (grouped beyond; exact in predictions)
+FIT_TERMS = 128  # law_terms(fitting=True) groups the changes into this many runs (fit: forecast_fit.fit_terms)
 _TINY = 1e-12  # rates are floored here (relative to the scale) where a law raises them to a negative power
 MAX_HORIZON = 50_000
 """The longest horizon, in updates, a forecast binds a schedule to (`horizon`; module docstring)."""
@@ -337,37 +342,23 @@ PARAMS = {
 }
 
 
-def _bounds(law: str, top: float) -> tuple[list[float], list[float]]:
-    if law == "multi_power":
-        return [0.0, 0.0, 1e-3, 0.0, 1e-4, 1e-3, 0.0], [2 * top, 1e6 * top, 3.0, 100 * top, 1e4, 5.0, 3.0]
-    return [0.0, 0.0, 1e-3, 0.0], [2 * top, 1e6 * top, 3.0, 100 * top]
-
-
-def _starts(law: str, lo: float, hi: float) -> list[list[float]]:
-    """A few starting points: the asymptote near the lowest loss, the power law spanning the observed range."""
-    span = max(hi - lo, 1e-3)
-    out = []
-    for l0, alpha, beta, gamma in ((0.8 * lo, 0.5, 0.5, 0.5), (0.3 * lo, 1.0, 1.0, 0.2), (0.95 * lo, 0.3, 0.5, 0.5)):
-        if law == "multi_power":
-            out.append([l0, span, alpha, span, 1.0, beta, gamma])
-        else:
-            out.append([l0, span, alpha, span * 1e-3])
-    return out
-
-
 # -- curves: what a run gives the fit ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Curve:
-    """One training-loss curve: the rate of every update and the batch loss observed after t updates.
+    """One training-loss curve: the rate of every update and the loss observed after t updates.
 
-    loss[t] for t = 1..T-1 is the observation of L(t); loss[0] is the loss before training (not used).
-    `Curve.from_run` takes a Run's step_lr and step_loss (refusing a diverged or too short run); `fit` takes Runs or
-    Curves.
+    Dense (no `steps`): loss[t] for t = 1..T-1 is the observation of L(t); loss[0] is the loss before training (not
+    used). As points (`steps` given): loss[i] is the observation of L(steps[i]), steps strictly increasing in
+    [1, T] (numbers of updates done when the loss was measured), so a sparse, smoothed or evaluation-only curve (a
+    validation loss every N steps, a paper's CSV) is fitted on its own points, no interpolation; the rates are still
+    every update's. `Curve.from_run` takes a Run's step_lr and step_loss (refusing a diverged or too short run); `fit`
+    takes Runs or Curves.
 
     Args:
         label: what names it (the run's schedule).
         lrs: the rate of every update (float64 array).
-        loss: the batch loss seen by every update (float64 array, same length).
+        loss: the batch loss seen by every update (float64 array, same length), or the loss at each of `steps`.
+        steps: None (dense), or the numbers of updates t where `loss` was observed (same length as `loss`).
 
     Examples:
         >>> import numpy as np
@@ -377,18 +368,41 @@ class Curve:
         >>> curve = Curve("constant(0.1)", lrs, np.concatenate([[3.0], law[:-1]]))
         >>> curve.label, curve.lrs.size, round(float(curve.loss[1]), 6)
         ('constant(0.1)', 100, 2.948683)
+
+        The same law observed every 10 updates only:
+
+        >>> steps = np.arange(10, 101, 10)
+        >>> points = Curve("constant(0.1)", lrs, law[steps - 1], steps=steps)
+        >>> points.steps.tolist()[:3], round(float(points.loss[0]), 6)
+        ([10, 20, 30], 2.3)
     """
 
     label: str
     lrs: np.ndarray
     loss: np.ndarray
+    steps: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         """The curve's arrays as float64; a curve no law can be fitted to is one line, not scipy's traceback."""
         lrs, loss = np.asarray(self.lrs, np.float64), np.asarray(self.loss, np.float64)
-        if lrs.ndim != 1 or lrs.shape != loss.shape or lrs.size < 8:
-            raise ValueError(f"forecast: curve {self.label!r} needs lrs and loss of one length >= 8, got "
-                             f"{lrs.shape} and {loss.shape}")
+        if self.steps is None:
+            if lrs.ndim != 1 or lrs.shape != loss.shape or lrs.size < 8:
+                raise ValueError(f"forecast: curve {self.label!r} needs lrs and loss of one length >= 8, got "
+                                 f"{lrs.shape} and {loss.shape}")
+        else:
+            steps = np.asarray(self.steps)
+            if lrs.ndim != 1 or lrs.size < 2 or steps.ndim != 1 or steps.shape != loss.shape or steps.size < 3:
+                raise ValueError(f"forecast: curve {self.label!r} needs >= 2 rates and >= 3 steps with one loss "
+                                 f"each, got {lrs.shape} rates, {steps.shape} steps and {loss.shape} losses")
+            if not (np.issubdtype(steps.dtype, np.number) and np.all(np.isfinite(steps))
+                    and np.all(steps == np.round(steps))):
+                raise ValueError(f"forecast: curve {self.label!r} steps must be whole numbers, got "
+                                 f"{_check.shown(self.steps)}")
+            steps = steps.astype(np.int64)
+            if steps[0] < 1 or steps[-1] > lrs.size or np.any(np.diff(steps) <= 0):
+                raise ValueError(f"forecast: curve {self.label!r} steps must increase within [1, {lrs.size}] (the "
+                                 f"updates its rates cover), got {_check.shown(self.steps)}")
+            object.__setattr__(self, "steps", steps)
         if not (np.all(np.isfinite(loss)) and np.all(loss > 0) and np.all(np.isfinite(lrs)) and np.all(lrs >= 0)):
             raise ValueError(f"forecast: curve {self.label!r} needs finite losses > 0 and finite rates >= 0")
         object.__setattr__(self, "lrs", lrs)
@@ -458,14 +472,16 @@ def _probe(block: np.ndarray, per_bin: int) -> np.ndarray:
 
 @dataclass
 class _Prepared:
-    """A curve's block means and the steps where the law is evaluated for each block."""
+    """A curve's observations (block means, or its points) and the steps where the law is evaluated for each."""
 
     curve: Curve
     law: str
-    observed: np.ndarray  # block means
+    observed: np.ndarray  # block means (dense curve) or the losses at its points
     terms: dict[str, np.ndarray]  # the law's parameter-free terms at every probe step
     owner: np.ndarray  # block index of each probe
     parts: list[np.ndarray]  # the steps of each block
+    at: np.ndarray  # the probe steps
+    eta_at: np.ndarray  # the rate (divided by the scale) of the update at each probe step, lrs[t - 1]
 
     def predicted(self, params: Sequence[float]) -> np.ndarray:
         values = law_from(self.law, self.terms, params)
@@ -473,13 +489,33 @@ class _Prepared:
         return sums / np.bincount(self.owner, minlength=self.observed.size)
 
 
-def _prepare(curve: Curve, law: str, scale: float, bins: int, per_bin: int, skip: float) -> _Prepared:
-    parts = blocks(curve.lrs.size, bins, skip)
-    observed = np.array([curve.loss[b].mean() for b in parts])
-    probes = [_probe(b, per_bin) for b in parts]
+def _observations(curve: Curve, bins: int, per_bin: int, skip: float) -> tuple[np.ndarray, list[np.ndarray],
+                                                                                 list[np.ndarray]]:
+    """(observed values, steps of each observation, probe steps of each): block means of a dense curve, or the
+    points of a curve given as points (each its own block), less the first `skip` fraction of the updates."""
+    if curve.steps is None:
+        parts = blocks(curve.lrs.size, bins, skip)
+        return np.array([curve.loss[b].mean() for b in parts]), parts, [_probe(b, per_bin) for b in parts]
+    keep = curve.steps >= max(1, math.ceil(skip * curve.lrs.size))
+    if not keep.any():
+        raise ValueError(f"forecast: curve {curve.label!r} has no point past skip={skip:g} of its updates")
+    parts = [np.array([t]) for t in curve.steps[keep]]
+    return curve.loss[keep], parts, parts
+
+
+def _prepare(curve: Curve, law: str, scale: float, bins: int, per_bin: int, skip: float,
+             exact: bool = False) -> _Prepared:
+    from .forecast_fit import fit_terms
+
+    observed, parts, probes = _observations(curve, bins, per_bin, skip)
     owner = np.concatenate([np.full(p.size, i) for i, p in enumerate(probes)])
-    terms = law_terms(law, curve.lrs / scale, np.concatenate(probes), fitting=True)
-    return _Prepared(curve, law, observed, terms, owner, parts)
+    at = np.concatenate(probes)
+    eta = curve.lrs / scale
+    if law == "multi_power" and not exact:
+        terms = multi_power_terms(eta, at, fit_terms(at.size, int(np.count_nonzero(np.diff(eta)))))
+    else:
+        terms = law_terms(law, eta, at)
+    return _Prepared(curve, law, observed, terms, owner, parts, at, eta[at - 1])
 
 
 # -- the fit ----------------------------------------------------------------------------------------------
@@ -603,7 +639,7 @@ class Forecast:
             >>> def curve(spec):
             ...     lrs = parse(spec).stretch(100)(np.arange(100))
             ...     return Curve(spec, lrs, np.concatenate([[3.0], tissue(lrs, 2.0, 0.3, 0.5, 0.02)[:-1]]))
-            >>> fc = fit([curve("constant(0.1)"), curve("cosine(0.1)")], law="tissue", bins=8, check=False)
+            >>> fc = fit([curve("constant(0.1)"), curve("step_decay(0.1, 0.3, 50)")], law="tissue", bins=8, check=False)
             >>> law, errors = fc.summary().split(": ", 1)
             >>> law
             'tissue(L0=..., A=..., alpha=..., C=...; rates / 0.1)'
@@ -617,6 +653,10 @@ class Forecast:
         if q.get("held_out_final") is not None:
             text += f", leave-one-schedule-out final-loss error {q['held_out_final_mean']:.2%} mean, " \
                     f"{q['held_out_final_worst']:.2%} worst"
+            if q.get("schedule_effect"):
+                worst = max(q["held_out_final_nats"].values())
+                text += f" ({worst:.3g} nats: {worst / q['schedule_effect']:.0%} of the {q['schedule_effect']:.3g} " \
+                        "spread of the fitting schedules' final losses)"
         return text
 
 
@@ -678,40 +718,10 @@ def _as_curves(runs: Sequence[Any]) -> list[Curve]:
 
 
 def _solve(law: str, prepared: list[_Prepared]) -> tuple[np.ndarray, float]:
-    """The law's parameters minimising the Huber loss of the log residuals over every block of every curve.
+    """The law's parameters minimising the Huber loss of the log residuals (`forecast_fit.solve`)."""
+    from .forecast_fit import solve
 
-    Each start is first fitted with plain least squares (smooth, so it travels far from a poor start), the best
-    of those is refined with the Huber loss (delta HUBER_DELTA, as Luo et al. fit)."""
-    from scipy.optimize import least_squares
-
-    observed = np.concatenate([p.observed for p in prepared])
-    log_obs = np.log(observed)
-    lo_b, hi_b = _bounds(law, float(observed.max()))
-
-    def residuals(x: np.ndarray) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            pred = np.concatenate([p.predicted(x) for p in prepared])
-        bad = ~np.isfinite(pred) | (pred <= 0)
-        r = log_obs - np.log(np.where(bad, 1.0, pred))
-        return np.where(bad, 30.0, r)  # a prediction <= 0 costs as much as one e**30 times off
-
-    def huber(r: np.ndarray) -> float:
-        a = np.abs(r)
-        return float(np.sum(np.where(a <= HUBER_DELTA, 0.5 * r**2, HUBER_DELTA * (a - 0.5 * HUBER_DELTA))))
-
-    best_x, best_cost = None, math.inf
-    for start in _starts(law, float(observed.min()), float(observed.max())):
-        x0 = np.clip(start, lo_b, hi_b)
-        res = least_squares(residuals, x0, bounds=(lo_b, hi_b), x_scale="jac", max_nfev=200)
-        cost = huber(res.fun)
-        if cost < best_cost:
-            best_x, best_cost = res.x, cost
-    assert best_x is not None
-    res = least_squares(residuals, best_x, bounds=(lo_b, hi_b), loss="huber", f_scale=HUBER_DELTA, x_scale="jac",
-                        max_nfev=200)
-    if huber(res.fun) < best_cost:
-        best_x, best_cost = res.x, huber(res.fun)
-    return best_x, best_cost
+    return solve(law, prepared)
 
 
 def compare_curve(fc: Forecast, curve: Curve) -> dict[str, float]:
@@ -739,22 +749,20 @@ def compare_curve(fc: Forecast, curve: Curve) -> dict[str, float]:
         (['curve_error', 'curve_worst', 'final_error', 'measured_final', 'predicted_final'], 0.0, 2.146458)
     """
     curve = curve if isinstance(curve, Curve) else Curve.from_run(curve)
-    p = _prepare(curve, fc.law, fc.scale, fc.bins, fc.per_bin, fc.skip)
-    p.terms = law_terms(fc.law, curve.lrs / fc.scale, _probe_steps(curve, fc))  # exact terms, not grouped
+    p = _prepare(curve, fc.law, fc.scale, fc.bins, fc.per_bin, fc.skip, exact=True)  # exact terms, not grouped
     rel = np.abs(p.predicted(list(fc.params.values())) - p.observed) / p.observed
     measured = measured_final(curve, fc.bins)
-    predicted = fc.final(curve.lrs)
+    predicted = _predicted_final(fc, curve)
     return {"curve_error": float(rel.mean()), "curve_worst": float(rel.max()),
             "final_error": abs(predicted - measured) / measured, "predicted_final": predicted,
             "measured_final": measured}
 
 
-def _probe_steps(curve: Curve, fc: Forecast) -> np.ndarray:
-    return np.concatenate([_probe(b, fc.per_bin) for b in blocks(curve.lrs.size, fc.bins, fc.skip)])
-
 
 def _noise(p: _Prepared) -> np.ndarray:
-    """The relative standard error of each block mean of a prepared curve (NaN for one-step blocks)."""
+    """The relative standard error of each block mean of a prepared curve (NaN for one-step blocks and points)."""
+    if p.curve.steps is not None:
+        return np.full(p.observed.size, math.nan)
     out = []
     for b in p.parts:
         values = p.curve.loss[b]
@@ -782,9 +790,26 @@ def measured_final(curve: Curve, bins: int) -> float:
         >>> measured_final(curve, bins=8)  # the last 2 losses, 2 and 1
         1.5
     """
+    return float(curve.loss[_final_index(curve, bins)].mean())
+
+
+def _final_index(curve: Curve, bins: int) -> Any:
+    """Where a curve's final loss is read in `curve.loss`: the last `final_window` updates; for points, the points
+    within them (the last point if none)."""
     n = curve.lrs.size
     w = final_window(n, bins)
-    return float(curve.loss[max(1, n - w):n].mean())
+    if curve.steps is None:
+        return slice(max(1, n - w), n)
+    inside = np.nonzero(curve.steps >= n - w)[0]
+    return inside if inside.size else np.array([curve.steps.size - 1])
+
+
+def _final_steps(curve: Curve, bins: int) -> np.ndarray:
+    """The steps t (numbers of updates) a curve's final loss averages (see `_final_index`)."""
+    if curve.steps is None:
+        n = curve.lrs.size
+        return np.arange(max(1, n - final_window(n, bins)), n)
+    return curve.steps[_final_index(curve, bins)]
 
 
 def final_error(fc: Forecast, curve: Curve) -> float:
@@ -808,7 +833,12 @@ def final_error(fc: Forecast, curve: Curve) -> float:
         0.090909
     """
     measured = measured_final(curve, fc.bins)
-    return abs(fc.final(curve.lrs) - measured) / measured
+    return abs(_predicted_final(fc, curve) - measured) / measured
+
+
+def _predicted_final(fc: Forecast, curve: Curve) -> float:
+    """The forecast final loss of a curve's rates, on the steps its measured final loss averages."""
+    return float(fc.curve(curve.lrs, at=_final_steps(curve, fc.bins)).mean())
 
 
 def fit(runs: Sequence[Any], law: str = "multi_power", *, bins: int = 64, per_bin: int = 2, skip: float = 0.1,
@@ -843,7 +873,7 @@ def fit(runs: Sequence[Any], law: str = "multi_power", *, bins: int = 64, per_bi
         >>> def curve(spec):
         ...     lrs = parse(spec).stretch(100)(np.arange(100))
         ...     return Curve(spec, lrs, np.concatenate([[3.0], tissue(lrs, 2.0, 0.3, 0.5, 0.02)[:-1]]))
-        >>> fc = fit([curve("constant(0.1)"), curve("cosine(0.1)")], law="tissue", bins=8, check=False)
+        >>> fc = fit([curve("constant(0.1)"), curve("step_decay(0.1, 0.3, 50)")], law="tissue", bins=8, check=False)
         >>> fc.scale, round(fc.params["L0"], 1), fc.warning
         (0.1, 2.0, None)
         >>> round(fc.quality["in_sample_mean"], 3)
@@ -877,13 +907,26 @@ def fit(runs: Sequence[Any], law: str = "multi_power", *, bins: int = 64, per_bi
     labels = list(dict.fromkeys(c.label for c in curves))
     if check and len(labels) >= 2:
         held: dict[str, float] = {}
+        measured: dict[str, float] = {}
+        predicted: dict[str, float] = {}
         for label in labels:
             rest = [p for p in prepared if p.curve.label != label]
             xr, _ = _solve(law, rest)
             part = Forecast(law, dict(zip(PARAMS[law], map(float, xr))), scale, [], bins, per_bin, skip, 0.0)
-            held[label] = float(np.mean([final_error(part, c) for c in curves if c.label == label]))
+            mine = [c for c in curves if c.label == label]
+            held[label] = float(np.mean([final_error(part, c) for c in mine]))
+            measured[label] = float(np.mean([measured_final(c, bins) for c in mine]))
+            predicted[label] = float(np.mean([_predicted_final(part, c) for c in mine]))
+        from .forecast_checks import reversed_pairs
+
+        # a measured final loss is uncertain by about twice the noise of a block mean (none known for points)
+        tolerance = {k: 2 * fc.quality["noise"] * v for k, v in measured.items()}
         fc.quality.update(held_out_final=held, held_out_final_mean=float(np.mean(list(held.values()))),
-                          held_out_final_worst=float(max(held.values())))
+                          held_out_final_worst=float(max(held.values())),
+                          held_out_final_nats={k: abs(predicted[k] - measured[k]) for k in labels},
+                          held_out_predicted_final=predicted, measured_final=measured,
+                          schedule_effect=max(measured.values()) - min(measured.values()),
+                          held_out_ranking=reversed_pairs(measured, predicted, tolerance))
     fc.warning = _warning(fc)
     if fc.warning:
         warnings.warn(fc.warning, UserWarning, stacklevel=2)
@@ -901,9 +944,15 @@ def _warning(fc: Forecast) -> str | None:
         worst = max(q["held_out_final"], key=q["held_out_final"].get)
         problems.append(f"left out of the fit, {worst} is predicted {q['held_out_final_worst']:.1%} off at the end "
                         f"(threshold {WARN_HELD_OUT:.0%})")
-    if not problems:
+    from .forecast_checks import problems as checks
+
+    others = checks(fc.law, fc.curves, q)
+    if not problems and not others:
         return None
-    return f"the {fc.law} law does not hold on these runs: " + "; ".join(problems) + ". Do not trust its forecasts."
+    parts = [f"the {fc.law} law does not hold on these runs: " + "; ".join(problems)] if problems else []
+    who = "Its" if problems else f"the {fc.law} law's"
+    parts += [f"{who} forecasts are unreliable here: " + "; ".join(others)] if others else []
+    return ". ".join(parts) + ". Do not trust its forecasts."
 
 
 # -- using a fit ------------------------------------------------------------------------------------------
@@ -1042,7 +1091,8 @@ def optimise(fc: Forecast, steps: int, *, peak: float | None = None, low: float 
 def smoothed(curve: Any, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """A curve's (or Run's) measured loss as the fit sees it: (middle step, mean batch loss) of each block.
 
-    No updates are skipped here (skip 0), so a plot shows the whole run beside the forecast.
+    No updates are skipped here (skip 0), so a plot shows the whole run beside the forecast. A curve given as points
+    is returned as its points.
 
     Args:
         curve: a Curve or a Run.
@@ -1056,5 +1106,7 @@ def smoothed(curve: Any, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
         ([2.5, 6.5], [6.5, 2.5])
     """
     curve = curve if isinstance(curve, Curve) else Curve.from_run(curve)
+    if curve.steps is not None:  # points: as they are
+        return curve.steps.astype(np.float64), curve.loss.copy()
     parts = blocks(curve.lrs.size, bins)
     return np.array([b.mean() for b in parts]), np.array([curve.loss[b].mean() for b in parts])
