@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import sys
 from collections.abc import Sequence
 
@@ -96,6 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's last flush of what is still buffered for a reader that
+    left raises no second BrokenPipeError ("Exception ignored ..." on stderr); Python's documented recipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (captured): nothing to flush
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command in `argv` (default: sys.argv[1:]); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -104,14 +115,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv  # for the commands that record how to reproduce them
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # stdout's reader left (`lrlab list | head -2`): stop quietly, as Unix tools do
+        _quiet_stdout()
+        return 0
     except ValueError as exc:
         print(f"lrlab {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a write that failed after the checks (disk full, a path removed meanwhile)
         print(f"lrlab {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        return 0
     except KeyboardInterrupt:
         print(f"lrlab {args.command}: interrupted", file=sys.stderr)
         return 130

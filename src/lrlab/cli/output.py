@@ -3,11 +3,14 @@ and the command line it records (its database URLs' passwords hidden)."""
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
+import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def check_writable(option: str, path: str | os.PathLike[str], *, directory: bool) -> Path:
@@ -66,3 +69,67 @@ def command_line(argv: Sequence[str] | None) -> str | None:
         return display_name(arg)
 
     return "lrlab " + " ".join(shlex.quote(shown(a)) for a in argv)
+
+
+# -- tables on a terminal ---------------------------------------------------------------------------
+FALLBACK_WIDTH = 160
+"""The width of stdout's tables when it is not a terminal and COLUMNS is not set (a file, a pipe)."""
+
+
+def console() -> Any:
+    """The rich Console of stdout's tables: the terminal's width, else COLUMNS (a pipe, `COLUMNS=80 lrlab ... |
+    less`), else FALLBACK_WIDTH."""
+    from rich.console import Console
+
+    columns = os.environ.get("COLUMNS", "")
+    tty = sys.stdout.isatty()
+    return Console(width=None if tty or columns.strip().isdigit() else FALLBACK_WIDTH)
+
+
+def fit(build: Callable[[list[str]], Any], optional: Sequence[str], width: int | None = None, slack: int = 0) -> Any:
+    """The rich table `build(columns)` with as many of the `optional` columns (most important first) as fit in the
+    console's width (`width`: that instead): the least important go first; when even none fit, the table without
+    them (its foldable columns fold). `slack`: the characters its foldable column may give up by folding before a
+    column goes (a long schedule folds to a readable width first)."""
+    from rich.measure import Measurement
+
+    out = console()
+    width = out.width if width is None else width
+    table = None
+    for keep in range(len(optional), -1, -1):
+        table = build(list(optional[:keep]))
+        if Measurement.get(out, out.options.update_width(10**4), table).maximum - slack <= width:
+            return table
+    return table
+
+
+def decimals(values: Iterable[Any], digits: int = 4, most: int = 6) -> int:
+    """The decimals that show a column's numbers (its means; their stds take the same: one precision per column)
+    with `digits` significant digits for its smallest non-zero magnitude, at most `most`.
+
+    Examples:
+        >>> from lrlab.cli.output import decimals
+        >>> decimals([0.9744, 0.97]), decimals([117.2, 0.587]), decimals([17.0, 4.5], 2), decimals([float("nan")])
+        (4, 4, 1, 0)
+    """
+    sizes = [abs(float(v)) for v in values if isinstance(v, (int, float)) and math.isfinite(v) and v != 0]
+    if not sizes:
+        return 0
+    return max(0, min(most, digits - 1 - math.floor(math.log10(min(sizes)))))
+
+
+def number(value: Any, places: int) -> str:
+    """`value` with `places` decimals; "-" for None or NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, (int, float)):
+        return f"{value:.{places}f}"
+    return str(value)
+
+
+def pm(mean: Any, std: Any, places: int) -> str:
+    """"mean ± std" with `places` decimals each (the std left out when NaN or None)."""
+    text = number(mean, places)
+    if text != "-" and isinstance(std, (int, float)) and math.isfinite(std):
+        text += f" ± {std:.{places}f}"
+    return text

@@ -21,9 +21,11 @@ diverges often). A spec the schedule refuses (possible for values the space chec
 Pruning compares trials at equal epochs, which is biased against schedules that decay late (WSD, a long cosine
 keep a high rate and a poor metric until their decay): they are pruned before the decay that makes them good.
 That is why the answer is the confirmation, not the single best trial: the `confirm` best trials (distinct
-specs) train again on `seeds` fresh seeds with the full budget through `compare` (stored in the run store), ranked
-as `compare` ranks (the mean final validation figure, `Comparison.ranking`), with its spread (std and the worst
-seed) and the test figure beside it (mean, std, worst seed), which does not rank.
+specs, their numbers rounded to 4 significant digits by `lrlab.schedules.spec.rounded`: the spec handed out is the
+one confirmed and stored, so it reproduces; trials.csv keeps the exact ones) train again on `seeds` fresh seeds with
+the full budget through `compare` (stored in the run store), ranked as `compare` ranks (the mean final validation
+figure, `Comparison.ranking`), with its spread (std and the worst seed) and the test figure beside it (mean, std,
+worst seed), which does not rank.
 
 With forecast=M (`--forecast M`) a loss law (lrlab.lab.studies.forecast, multi-power) is first fitted to three runs at
 the space's centre rate (constant, cosine, wsd with a 20% cooldown; trained through `compare`, reused from the run
@@ -62,6 +64,7 @@ from typing import Any
 
 from ... import _check
 from ..._paths import DEFAULT_STORAGE
+from ...schedules.spec import rounded
 from ..engines.train import resolve_device
 from ..options import TASK_DEFAULT, RunOptions, resolve_task
 from ..ranking import Ranking, ranking, task_ranking
@@ -652,7 +655,7 @@ def status_line(study: Any, total: int) -> str:
         best = study.best_trial
     except ValueError:
         return text
-    return f"{text}; best {best.value:.4g}: {best.user_attrs.get('spec', '?')}"
+    return f"{text}; best {best.value:.4g}: {rounded(str(best.user_attrs.get('spec', '?')))}"
 
 
 # -- the result ------------------------------------------------------------------------------------------
@@ -988,7 +991,7 @@ def tune(
     if board is not None and not board.empty:
         best_spec = str(board["schedule"].iloc[0])
     elif best_trials(the_study, 1):
-        best_spec = str(best_trials(the_study, 1)[0].user_attrs["spec"])
+        best_spec = rounded(str(best_trials(the_study, 1)[0].user_attrs["spec"]))
     else:
         raise ValueError(f"tune: no trial of study {name!r} finished without diverging or being pruned")
     return TuneResult(best_spec=best_spec, trials=frame, leaderboard=board, study=the_study, comparison=comparison,
@@ -1041,7 +1044,11 @@ def confirm_best(
     picked = best_trials(study, k) if k else []
     if not picked:
         return None, None
-    comparison = compare(task, [t.user_attrs["spec"] for t in picked], seeds=range(seed + 1, seed + 1 + seeds),
+    by_spec: dict[str, Any] = {}  # the specs handed out, rounded (`rounded`): the better trial of two that round alike
+    for t in picked:
+        by_spec.setdefault(rounded(t.user_attrs["spec"]), t)
+    picked = list(by_spec.values())
+    comparison = compare(task, list(by_spec), seeds=range(seed + 1, seed + 1 + seeds),
                          epochs=epochs, db=db, progress=progress, **options)
     return comparison, _confirmation_board(comparison, picked)
 
