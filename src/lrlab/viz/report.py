@@ -31,6 +31,7 @@ td.text { max-width: 32em; overflow-wrap: anywhere; } td.text:first-child { min-
 tr:nth-child(even) td { background: #fafafa; }
 tr.best td { background: #e8f5e9; font-weight: 600; }
 tr.diverged td.text { color: #b71c1c; }
+tr.stalled td.text { color: #8a5a00; } p.stalled { color: #8a5a00; margin: 0.2em 0; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
 details { margin: 0.3em 0; } summary { cursor: pointer; font-family: monospace; }
 .diverged { color: #b71c1c; }
@@ -60,7 +61,7 @@ def _heading(column: str) -> str:
 
 def _table(frame: Any, best: int | None = 0) -> str:
     """A DataFrame as an HTML table; each "X_std" column folds into its "X" column as "mean ± std"; text
-    columns left-aligned; row `best` highlighted, rows with diverged runs marked."""
+    columns left-aligned; row `best` highlighted, rows with diverged runs and runs that made no progress marked."""
     import pandas as pd
 
     columns = [c for c in frame.columns if not (str(c).endswith("_std") and str(c)[:-4] in frame.columns)]
@@ -75,7 +76,8 @@ def _table(frame: Any, best: int | None = 0) -> str:
             if isinstance(std, float) and math.isfinite(std) and text != "–":
                 text += f" ± {std:.2g}"
             cells.append(f'<td class="{"text" if c in text_cols else "num"}">{text}</td>')
-        marks = (["best"] if i == best else []) + (["diverged"] if (row.get("diverged") or 0) > 0 else [])
+        marks = (["best"] if i == best else []) + (["diverged"] if (row.get("diverged") or 0) > 0 else []) + \
+            (["stalled"] if (row.get("no_progress") or 0) > 0 else [])
         mark = f' class="{" ".join(marks)}"' if marks else ""
         rows.append(f"<tr{mark}>{''.join(cells)}</tr>")
     body = "\n".join(rows)
@@ -105,6 +107,13 @@ def _target_line(comparison: Any) -> str:
     return (f'<p class="sub">epochs_to_target: the first epoch whose {html.escape(column)} is '
             f"{'≥' if higher else '≤'} <b>{value}</b> ({source}); reached: runs that got there.</p>")
 
+
+
+def _flags(comparison: Any) -> str:
+    """One line per schedule whose runs learned nothing (`Comparison.flags`), as the terminal prints them."""
+    flags = getattr(comparison, "flags", None)
+    lines = flags() if callable(flags) else []
+    return "\n".join(f'<p class="stalled">{html.escape(line)}</p>' for line in lines)
 
 
 def _ranking_line(comparison: Any) -> str:
@@ -156,6 +165,7 @@ def render_report(comparison: Any, command: str | None = None, *, band: str = "s
         "<h2>Leaderboard</h2>",
         _ranking_line(comparison),
         _table(board) if board is not None and len(board) else "<p>No finished runs.</p>",
+        _flags(comparison),
         _target_line(comparison),
     ]
     if history is not None and len(history):
