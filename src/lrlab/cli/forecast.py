@@ -208,10 +208,17 @@ def _is_function(task: Any) -> bool:
 
 
 def _warn(text: str) -> None:
-    """The fit-quality warning: a red line on stderr and the same on stdout (kept in logs), never hidden."""
+    """The fit-quality warning, never hidden and shown once: on stdout (kept in logs), in red on a terminal; when
+    stdout goes elsewhere (a file, a pipe), also in red on stderr, where the person running it sees it."""
     from rich.console import Console
 
-    Console(stderr=True, width=160).print(f"[bold red]WARNING:[/] {text}")
+    from .output import console
+
+    if sys.stdout.isatty():
+        console().print(f"[bold red]WARNING:[/] {text}")
+        return
+    if sys.stderr.isatty():
+        Console(stderr=True).print(f"[bold red]WARNING:[/] {text}")
     print(f"WARNING: {text}")
 
 
