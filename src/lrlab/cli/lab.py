@@ -356,7 +356,8 @@ def print_leaderboard(comparison: Any) -> None:
     higher = best_col is not None and best_col[5:] == rank.metric and rank.higher_is_better
     rows = board.to_dict("records")
     places = {c: decimals(board[c]) for c in board.columns if c in (rank.column, rank.test, "test_loss", best_col)}
-    places[to_target] = decimals(board[to_target], 2) if to_target in board else 0
+    ways = [v for v in board[to_target].tolist() if math.isfinite(v)] if to_target in board else []
+    places[to_target] = 0 if all(float(v).is_integer() for v in ways) else 1  # a mean over seeds: 6.5
     captions = [rank.describe(),
                 f"{to_target}: {what} with {best_col[5:] if best_col else rank.metric} {'>=' if higher else '<='} "
                 f"{_fmt(target)}, mean over the seeds that reached it (reached)",
@@ -400,6 +401,10 @@ def print_leaderboard(comparison: Any) -> None:
 
     longest = max((len(str(row["schedule"])) for row in rows), default=0)
     _console().print(fit(build, optional, slack=max(0, longest - FOLDED)))
+    spreads = [row.get(f"{rank.column}_std") for row in rows if row.get("runs", 1) > 1]
+    if spreads and all(s == 0 for s in spreads):  # once, not a "± 0" to puzzle over on every row
+        print(f"every schedule's seeds gave the same {rank.column}: nothing in task {comparison.task.name!r} "
+              "depends on the seed here, so the ± is 0")
     for line in comparison.flags():
         print(line)
     for run in comparison.runs:  # a training function that raised: what it said, one line a run
