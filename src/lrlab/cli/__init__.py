@@ -79,10 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lrlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="every schedule kind with its parameters")
+    p = sub.add_parser("list", help="every schedule kind with its parameters",
+                       description="List every schedule kind with its parameters and their defaults, one line of "
+                       "what it does under each: the names a SPEC is written with.")
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("plot", help="preview schedules (terminal; -o FILE for png/svg/pdf)")
+    p = sub.add_parser("plot", help="preview schedules (terminal; -o FILE for png/svg/pdf)",
+                       description="Draw the learning rate of every SPEC over --steps steps in the terminal (a "
+                       "schedule without lengths is stretched to them); -o also writes a figure.")
     p.add_argument("specs", nargs="+", metavar="SPEC", help='a schedule spec, e.g. "cosine(0.1, decay_steps=100)"')
     p.add_argument("--steps", default="100", help="steps to show (default 100); binds left-out lengths")
     p.add_argument("--log", action="store_true", help="logarithmic learning-rate axis")

@@ -80,7 +80,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add `animate` and `demo` to the `lrlab` subcommands."""
-    p = sub.add_parser("animate", help="gradient-descent animation on the 'line' task (GIF, or mp4 with ffmpeg)")
+    p = sub.add_parser("animate", help="gradient-descent animation on the 'line' task (GIF, or mp4 with ffmpeg)",
+                       description="Animate gradient descent on the one-weight 'line' task under each SPEC (one row "
+                       "per SPEC): the weight moving on the loss curve, update by update. Writes a GIF, or an mp4 "
+                       "when ffmpeg is installed.")
     p.add_argument("task", metavar="TASK", help="the task: 'line' (one weight, the first seed)")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="one schedule per row of the animation")
     p.add_argument("--epochs", default=None, help="updates to show (default: the task's 50)")
