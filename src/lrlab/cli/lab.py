@@ -575,6 +575,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         if args.all or len(history) <= 20:
             print(history.to_string(index=False))
         else:
-            print(pd.concat([history.head(10), history.tail(10)]).to_string(index=False))
-            print(f"  ... {len(history) - 20} epochs not shown (--all)")
+            lines = pd.concat([history.head(10), history.tail(10)]).to_string(index=False).splitlines()
+            # the gap where it is: a marker row between the first 10 epochs and the last 10
+            print("\n".join([*lines[:11], f"  ... {len(history) - 20} epochs not shown (--all shows every epoch)",
+                             *lines[11:]]))
     return 0
