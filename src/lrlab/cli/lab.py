@@ -363,14 +363,8 @@ def print_leaderboard(comparison: Any) -> None:
                 f"{_fmt(target)}, mean over the seeds that reached it (reached)",
                 "wall_s: training seconds per run, mean over seeds (runs trained as one stack share its time "
                 "equally)"]
-    optional = [c for c in (rank.test, to_target, best_col, "test_loss", "wall_s")
-                if c is not None and (c in board or c == "wall_s")]
-    optional = [c for c in dict.fromkeys(optional) if c != rank.column]
-
-    def status(row: dict[str, Any]) -> str:
-        parts = [f"{row[name]}/{row['runs']} {name.replace('_', ' ')}" for name in ("diverged", "failed", "no_progress")
-                 if row.get(name)]
-        return ", ".join(parts) or "ok"
+    optional = [c for c in comparison.shown_columns(board) if c not in (rank.column, "reached")]
+    status = comparison.status
 
     def cell(row: dict[str, Any], name: str) -> list[str]:
         if name == to_target:

@@ -67,17 +67,22 @@ def _table(frame: Any, best: int | None = 0) -> str:
     columns = [c for c in frame.columns if not (str(c).endswith("_std") and str(c)[:-4] in frame.columns)]
     text_cols = {c for c in columns if not pd.api.types.is_numeric_dtype(frame[c]) and c != "reached"}
     head = "".join(f'<th class="{"text" if c in text_cols else "num"}">{_heading(c)}</th>' for c in columns)
+    from .._shown import decimals, pm
+
+    # one precision per column for the figures shown with a spread (the terminal's rule); others as _cell shows them
+    places = {c: decimals(frame[c]) for c in columns if f"{c}_std" in frame.columns}
     rows = []
     for i, (_, row) in enumerate(frame.iterrows()):
         cells = []
         for c in columns:
             text = _cell(row[c])
-            std = row.get(f"{c}_std")
-            if isinstance(std, float) and math.isfinite(std) and text != "–":
-                text += f" ± {std:.2g}"
+            if c in places and text != "–":
+                text = html.escape(pm(row[c], row.get(f"{c}_std"), places[c]))
             cells.append(f'<td class="{"text" if c in text_cols else "num"}">{text}</td>')
-        marks = (["best"] if i == best else []) + (["diverged"] if (row.get("diverged") or 0) > 0 else []) + \
-            (["stalled"] if (row.get("no_progress") or 0) > 0 else [])
+        status = str(row.get("status", ""))
+        marks = (["best"] if i == best else []) + \
+            (["diverged"] if (row.get("diverged") or 0) > 0 or "diverged" in status else []) + \
+            (["stalled"] if (row.get("no_progress") or 0) > 0 or "no progress" in status else [])
         mark = f' class="{" ".join(marks)}"' if marks else ""
         rows.append(f"<tr{mark}>{''.join(cells)}</tr>")
     body = "\n".join(rows)
@@ -107,6 +112,21 @@ def _target_line(comparison: Any) -> str:
     return (f'<p class="sub">epochs_to_target: the first epoch whose {html.escape(column)} is '
             f"{'≥' if higher else '≤'} <b>{value}</b> ({source}); reached: runs that got there.</p>")
 
+
+
+def _shown(comparison: Any, board: Any) -> Any:
+    """The leaderboard as the terminal shows it: the schedule, the figures in the same order
+    (`Comparison.shown_columns`, each with its std) and a status column (the counts behind it are in leaderboard.csv;
+    the row marks read it)."""
+    shown = getattr(comparison, "shown_columns", None)
+    if shown is None:
+        return board
+    columns = ["schedule", "runs"]
+    for name in shown(board):
+        columns += [name, *([f"{name}_std"] if f"{name}_std" in board else [])]
+    frame = board[columns].copy()
+    frame["status"] = [comparison.status(row) for row in board.to_dict("records")]
+    return frame
 
 
 def _flags(comparison: Any) -> str:
@@ -164,7 +184,7 @@ def render_report(comparison: Any, command: str | None = None, *, band: str = "s
         f"<pre><code>{html.escape(command or '(command not recorded)')}</code></pre>",
         "<h2>Leaderboard</h2>",
         _ranking_line(comparison),
-        _table(board) if board is not None and len(board) else "<p>No finished runs.</p>",
+        _table(_shown(comparison, board)) if board is not None and len(board) else "<p>No finished runs.</p>",
         _flags(comparison),
         _target_line(comparison),
     ]

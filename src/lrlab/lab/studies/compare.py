@@ -464,6 +464,24 @@ class Comparison:
         board = board.iloc[sorted(range(len(board)), key=lambda i: (int(lost.iloc[i]), stalled[i]))]
         return board.reset_index(drop=True)
 
+    def shown_columns(self, board: Any = None) -> list[str]:
+        """The leaderboard's figure columns as the terminal and the report show them, most important first: the
+        ranked figure, the test figure, the way to the target and how many runs reached it, the best figure, the
+        test loss, the training time (`board`: the leaderboard, if already computed)."""
+        board = self.leaderboard if board is None else board
+        rank = self.ranking
+        best = next((c for c in board.columns if c.startswith("best_") and not c.endswith("_std")), None)
+        names = [rank.column, rank.test, self.target_column, "reached", best, "test_loss", "wall_s"]
+        return [c for c in dict.fromkeys(names) if c is not None and c in board]
+
+    @staticmethod
+    def status(row: Any) -> str:
+        """A leaderboard row's status as shown: "ok", or how many of its runs diverged, failed or made no progress
+        ("1/2 diverged, 1/2 no progress")."""
+        parts = [f"{int(row[name])}/{int(row['runs'])} {name.replace('_', ' ')}"
+                 for name in ("diverged", "failed", "no_progress") if row.get(name)]
+        return ", ".join(parts) or "ok"
+
     def flags(self) -> list[str]:
         """One line per schedule whose runs learned nothing (`lrlab.lab.ranking.no_progress`): how many of its runs,
         their final ranked figure against what it had to beat (chance, or the figure before training), and where
