@@ -166,6 +166,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
         Path(args.out).mkdir(parents=True, exist_ok=True)  # --no-confirm: write_outputs did not make it
         result.trials.to_csv(f"{args.out}/trials.csv", index=False)
         plots, skipped = write_tune_plots(result.study, args.out)
+        if result.comparison is not None:  # the search's own report, over the comparison's
+            from ..viz.report import write_tune_report
+
+            write_tune_report(result, Path(args.out) / "report.html", command, pictures=plots)
         for path in [*paths, f"{args.out}/trials.csv", *plots]:
             print(f"wrote {path}")
         for line in skipped:

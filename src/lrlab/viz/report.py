@@ -9,6 +9,7 @@ import base64
 import html
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -167,22 +168,27 @@ def _runs_section(comparison: Any) -> str:
     return "\n".join(parts) or "<p>No runs.</p>"
 
 
-def render_report(comparison: Any, command: str | None = None, *, band: str = "std") -> str:
-    """The report of `comparison` as one HTML string (see write_report)."""
+def render_report(comparison: Any, command: str | None = None, *, band: str = "std", title: str | None = None,
+                  before: Sequence[str] = (), leaderboard: str = "Leaderboard") -> str:
+    """The report of `comparison` as one HTML string (see write_report). `title`: its heading (default "lrlab report:
+    TASK"); `before`: HTML sections placed before the leaderboard (a tune report's study); `leaderboard`: that
+    section's heading."""
     from .run_curves import curves_figure
 
     task = _task_name(comparison)
+    heading = title or f"lrlab report: {task}"
     board = getattr(comparison, "leaderboard", None)
     history = getattr(comparison, "history", None)
     runs = getattr(comparison, "runs", []) or []
     n_sched = history["schedule"].nunique() if history is not None and len(history) else 0
     n_seeds = history["seed"].nunique() if history is not None and "seed" in history.columns else 1
     sections = [
-        f"<h1>lrlab report: {html.escape(task)}</h1>",
+        f"<h1>{html.escape(heading)}</h1>",
         f'<p class="sub">{len(runs)} runs: {n_sched} schedules × {n_seeds} seed(s)</p>',
         "<h2>Reproduce</h2>",
         f"<pre><code>{html.escape(command or '(command not recorded)')}</code></pre>",
-        "<h2>Leaderboard</h2>",
+        *before,
+        f"<h2>{html.escape(leaderboard)}</h2>",
         _ranking_line(comparison),
         _table(_shown(comparison, board)) if board is not None and len(board) else "<p>No finished runs.</p>",
         _flags(comparison),
@@ -196,7 +202,7 @@ def render_report(comparison: Any, command: str | None = None, *, band: str = "s
     body = "\n".join(sections)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>lrlab report: {html.escape(task)}</title>\n<style>{CSS}</style>\n</head>\n"
+        f"<title>{html.escape(heading)}</title>\n<style>{CSS}</style>\n</head>\n"
         f"<body>\n{body}\n</body>\n</html>\n"
     )
 
@@ -211,4 +217,50 @@ def write_report(comparison: Any, path: str | Path, command: str | None = None) 
         raise ValueError(f"report path {str(path)!r} must end in .html")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(comparison, command), encoding="utf-8")
+    return path
+
+
+def render_tune_report(result: Any, command: str | None = None, pictures: Sequence[str | Path] = ()) -> str:
+    """The report of a search (`lrlab.lab.studies.tune.TuneResult`) as one HTML string: its own title, the study
+    (how many trials ended how, the study's pictures, every trial with its status, value, epochs and forecast, its
+    spec rounded for reading: trials.csv keeps it exact), then the confirmed leaderboard and its runs as a
+    comparison's report shows them."""
+    import pandas as pd
+
+    from ..schedules.spec import rounded
+
+    comparison = result.comparison
+    task = _task_name(comparison)
+    trials = result.trials.copy()
+    counts = trials["state"].value_counts().to_dict() if len(trials) else {}
+    summary = ", ".join(f"{n} {state.lower()}" for state, n in counts.items()) or "no trials"
+    trials["spec"] = [rounded(str(spec)) for spec in trials["spec"]]
+    shown = trials[[c for c in ("number", "state", "status", "value", "epochs", "forecast", "spec") if c in trials]]
+    shown = shown.sort_values("value", ascending=result.study is not None and
+                              result.study.direction.name == "MINIMIZE", na_position="last", kind="stable")
+    images = []
+    for picture in pictures:
+        path = Path(picture)
+        if path.suffix == ".png" and path.is_file():
+            images.append(_image(path.read_bytes(), "image/png", path.stem.replace("_", " ")))
+    before = [
+        "<h2>The search</h2>",
+        f'<p class="sub">{len(trials)} trials: {html.escape(summary)}; the best {len(result.leaderboard)} '
+        "confirmed on fresh seeds below (what the search ranked by, its value, is one seed's figure; the "
+        "confirmation is the answer).</p>",
+        *images,
+        _table(pd.DataFrame(shown), best=None),
+    ]
+    return render_report(comparison, command, title=f"lrlab tune report: {task}", before=before,
+                         leaderboard="The confirmation")
+
+
+def write_tune_report(result: Any, path: str | Path, command: str | None = None,
+                      pictures: Sequence[str | Path] = ()) -> Path:
+    """Write `render_tune_report` to `path` (.html); returns the path."""
+    path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"report path {str(path)!r} must end in .html")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_tune_report(result, command, pictures), encoding="utf-8")
     return path
