@@ -42,14 +42,15 @@ def test_tune_prints_the_confirmed_leaderboard_and_the_best_spec_and_writes_the_
     assert lines[-1] in confirmed and all(s == rounded(s) for s in confirmed)
     drawn = pd.read_csv(out / "trials.csv")["spec"].tolist()
     assert any(rounded(s) != s for s in drawn)
-    for name in ("report.html", "runs.csv", "trials.csv", "history.png", "best_curves.png"):
+    for name in ("report.html", "runs.csv", "trials.csv", "history.png", "rates.png", "best_curves.png"):
         assert (out / name).stat().st_size > 0, name
     # the search's own report: its title, the trials (specs rounded for reading), then the confirmation
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "<h1>lrlab tune report: or3</h1>" in report and "<h2>The search</h2>" in report
     assert report.index("<h2>The search</h2>") < report.index("<h2>The confirmation</h2>")
     assert all(f">{number}<" in report for number in range(4))  # every trial's row
-    assert (out / "importances.png").exists() or "importances.png skipped" in printed.err
+    assert (out / "rates.png").stat().st_size > 0 and not (out / "importances.png").exists()
+    assert "rates" in report  # the study's pictures are in the report
     assert "4 complete" in printed.out or "pruned" in printed.out
 
 
