@@ -151,8 +151,20 @@ def _image(data: bytes, mime: str, alt: str) -> str:
 
 
 def _runs_section(comparison: Any) -> str:
+    """Every run's config and metrics, folded, grouped by schedule (in the leaderboard's order), seeds in order."""
+    runs = list(getattr(comparison, "runs", []) or [])
+    board = getattr(comparison, "leaderboard", None)
+    order = list(board["schedule"]) if board is not None and "schedule" in getattr(board, "columns", []) else []
+    rank = {label: i for i, label in enumerate(order)}
+
+    def key(item: tuple[int, Any]) -> tuple[int, int, int]:
+        i, run = item
+        label = getattr(run, "label", None)
+        seed = (getattr(run, "config", {}) or {}).get("seed", 0)
+        return (rank.get(label, len(rank)), seed if isinstance(seed, int) else 0, i)
+
     parts = []
-    for run in getattr(comparison, "runs", []) or []:
+    for _, run in sorted(enumerate(runs), key=key):
         config = getattr(run, "config", {}) or {}
         status = getattr(run, "status", "ok")
         schedule = getattr(run, "label", None) or config.get("label") or config.get("schedule", "?")
