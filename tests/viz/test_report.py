@@ -177,3 +177,21 @@ def test_report_of_a_real_comparison(tmp_path, picture):
     assert "".join(outline.text).count('"schedule_config"') == 4  # the config of all 2 x 2 runs
     assert "ranked by the final val_accuracy" in "".join(outline.text)
     picture(plot_curves(c, tmp_path / "curves.png"), min_size=(900, 300))
+
+
+def test_a_narrow_window_gets_the_curves_drawn_for_its_width(tmp_path):
+    import re
+    import struct
+
+    from lrlab.lab.studies.compare import compare
+    from lrlab.viz.report import NARROW
+
+    c = compare("or3", ["constant(0.5)", "cosine(0.5)"], epochs=3, seeds=2, db=None, progress=False)
+    text = write_report(c, tmp_path / "r.html").read_text(encoding="utf-8")
+    found = re.search(rf'<source media="\(max-width: {NARROW}px\)" srcset="data:image/png;base64,([^"]+)">', text)
+    assert found, "no narrow variant"
+    png = base64.b64decode(found.group(1))
+    width, height = struct.unpack(">II", png[16:24])
+    # drawn for a ~700 px pane: shown near 1:1 there, so its 8-9 pt text stays ~12 px (the wide one, 1320 px
+    # squeezed into 700, would show it at ~6 px)
+    assert 600 <= width <= NARROW and height > width

@@ -42,6 +42,10 @@ details { margin: 0.3em 0; } summary { cursor: pointer; font-family: monospace; 
 """
 
 
+NARROW = 820
+"""The window width (CSS px) at or below which the report shows its narrow figure (panels stacked)."""
+
+
 def _task_name(comparison: Any) -> str:
     task = getattr(comparison, "task", None)
     return str(getattr(task, "name", task) or "comparison")
@@ -208,8 +212,15 @@ def render_report(comparison: Any, command: str | None = None, *, band: str = "s
     ]
     if history is not None and len(history):
         fig = curves_figure(comparison, band=band, title=task, size=(12.0, 4.4))
-        sections += ["<h2>Training curves</h2>", _image(_figure.to_bytes(fig, "png", dpi=110), "image/png",
-                                                         f"training curves on {task}")]
+        wide = _figure.to_bytes(fig, "png", dpi=110)
+        # on a narrow window (a phone, a 700 px pane) the wide figure would shrink its text to ~5 px: the panels
+        # stacked instead, drawn for that width
+        narrow = _figure.to_bytes(curves_figure(comparison, band=band, title=task, size=(6.2, 11.0), stacked=True),
+                                  "png", dpi=110)
+        alt = f"training curves on {task}"
+        sections += ["<h2>Training curves</h2>",
+                     f'<picture><source media="(max-width: {NARROW}px)" srcset="data:image/png;base64,'
+                     f'{base64.b64encode(narrow).decode("ascii")}">{_image(wide, "image/png", alt)}</picture>']
     sections += ["<h2>Runs</h2>", _runs_section(comparison)]
     body = "\n".join(sections)
     return (

@@ -231,12 +231,13 @@ def _target(source: Any, column: str) -> float | None:
 
 def curves_figure(
     source: Any, *, band: str = "std", metric: str | None = None, title: str | None = None,
-    size: tuple[float, float] = (12.0, 4.2),
+    size: tuple[float, float] = (12.0, 4.2), stacked: bool = False,
 ) -> Any:
-    """A Figure with three panels (loss, validation metric, lr) and one shared legend below them."""
+    """A Figure with three panels (loss, validation metric, lr) side by side (`stacked`: one above the other, for a
+    narrow page) and one shared legend below them."""
     history = _history(source)
     fig = _figure.new_figure(*size)
-    axes = fig.subplots(1, 3)
+    axes = fig.subplots(3, 1) if stacked else fig.subplots(1, 3)
     draw_curves(axes, source, band=band, metric=metric)
     n_seeds = history["seed"].nunique() if "seed" in history.columns else 1
     handles, names = axes[0].get_legend_handles_labels()
