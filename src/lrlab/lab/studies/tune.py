@@ -737,6 +737,28 @@ def trials_frame(study: Any) -> Any:
                                        "duration_s", "forecast"])
 
 
+def handed_out(spec: str) -> str:
+    """The spec a search hands out for a trial's: its numbers rounded to 4 significant digits
+    (`lrlab.schedules.spec.rounded`), or the exact spec when the rounded one is refused (a value rounded onto a
+    bound its parameter excludes, e.g. a pct_start of 0.99999 that must stay below 1).
+
+    Examples:
+        >>> from lrlab.lab.studies.tune import handed_out
+        >>> handed_out("one_cycle(0.04645125, pct_start=0.44132071)")
+        'one_cycle(0.04645, pct_start=0.4413)'
+        >>> handed_out("one_cycle(0.1, 100, pct_start=0.99999)")  # pct_start=1.0 is refused
+        'one_cycle(0.1, 100, pct_start=0.99999)'
+    """
+    from .compare import split_entry
+
+    short = rounded(spec)
+    try:
+        split_entry(short)
+    except ValueError:
+        return spec
+    return short
+
+
 def best_trials(study: Any, k: int) -> list[Any]:
     """The k best COMPLETE trials with distinct specs, best first (diverged ones excluded; k >= 1).
 
@@ -991,7 +1013,7 @@ def tune(
     if board is not None and not board.empty:
         best_spec = str(board["schedule"].iloc[0])
     elif best_trials(the_study, 1):
-        best_spec = rounded(str(best_trials(the_study, 1)[0].user_attrs["spec"]))
+        best_spec = handed_out(str(best_trials(the_study, 1)[0].user_attrs["spec"]))
     else:
         raise ValueError(f"tune: no trial of study {name!r} finished without diverging or being pruned")
     return TuneResult(best_spec=best_spec, trials=frame, leaderboard=board, study=the_study, comparison=comparison,
@@ -1044,9 +1066,9 @@ def confirm_best(
     picked = best_trials(study, k) if k else []
     if not picked:
         return None, None
-    by_spec: dict[str, Any] = {}  # the specs handed out, rounded (`rounded`): the better trial of two that round alike
+    by_spec: dict[str, Any] = {}  # the specs handed out, rounded (`handed_out`): the better of two that round alike
     for t in picked:
-        by_spec.setdefault(rounded(t.user_attrs["spec"]), t)
+        by_spec.setdefault(handed_out(t.user_attrs["spec"]), t)
     picked = list(by_spec.values())
     comparison = compare(task, list(by_spec), seeds=range(seed + 1, seed + 1 + seeds),
                          epochs=epochs, db=db, progress=progress, **options)
