@@ -190,7 +190,8 @@ def print_confirmed(result: Any) -> None:
     """The confirmed leaderboard as a rich table on stdout: mean ± std and worst seed of the ranked figure (the final
     validation metric, `Comparison.ranking`), then of the test metric beside it (which does not rank); the caption
     says what it is ranked by. It fits the console's width as `print_leaderboard` does (the schedule folds, the
-    search value, the test figure's worst seed and the test figure go first), one precision per column."""
+    search value, the test figure's worst seed and the test figure go first), one precision per column, and ends in
+    the same status column (ok, or how many runs diverged, failed or made no progress)."""
     from rich.table import Table
 
     from .output import decimals, fit, number, pm
@@ -219,7 +220,7 @@ def print_confirmed(result: Any) -> None:
                 table.add_column("worst", justify="right", no_wrap=True)
         if "search value" in shown:
             table.add_column("search value", justify="right", no_wrap=True)
-        table.add_column("diverged", justify="right", no_wrap=True)
+        table.add_column("status", justify="left", max_width=15)  # as the leaderboard's: ok, diverged, no progress
         for i, row in enumerate(rows, 1):
             cells = [str(i), str(row["trial"]), row["schedule"]]
             for c in names:
@@ -228,8 +229,10 @@ def print_confirmed(result: Any) -> None:
                     cells.append(number(row.get(f"{c}_worst"), places[c]))
             if "search value" in shown:
                 cells.append(number(row.get("search_value"), search))
-            table.add_row(*cells, str(row.get("diverged", 0)))
+            table.add_row(*cells, result.comparison.status(row))
         return table
 
     longest = max((len(str(row["schedule"])) for row in rows), default=0)
     _console().print(fit(build, keep, slack=max(0, longest - FOLDED)))
+    for line in result.comparison.flags():  # the confirmed specs that learned nothing, one line each
+        print(line)
