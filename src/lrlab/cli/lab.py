@@ -523,17 +523,33 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not rows:  # store.name: a URL's password hidden
         print(f"no runs stored in {store.name}" + (f" for task {args.task!r}" if args.task else ""))
         return 0
-    table = Table(title=f"{len(rows)} runs in {store.name}")
-    for name in ("id", "created", "task", "schedule", "optimizer", "epochs", "batch", "seed", "status",
-                 "test_accuracy", "test_loss", "wall_s"):
-        table.add_column(name, justify="left" if name in ("created", "task", "schedule", "optimizer", "status")
-                         else "right")
-    for r in rows:
-        m = r["metrics"]
-        table.add_row(str(r["id"]), r["created"], r["task"], r["schedule"], str(r["optimizer"]), str(r["epochs"]),
-                      "full" if r["batch_size"] is None else str(r["batch_size"]), str(r["seed"]), r["status"],
-                      _fmt(m.get("test_accuracy")), _fmt(m.get("test_loss")), f"{r['wall_s']:.2f}")
-    _console().print(table)
+    from .output import fit
+
+    cells = {
+        "id": lambda r: str(r["id"]), "created": lambda r: r["created"], "task": lambda r: r["task"],
+        "schedule": lambda r: r["schedule"], "optimizer": lambda r: str(r["optimizer"]),
+        "epochs": lambda r: str(r["epochs"]),
+        "batch": lambda r: "full" if r["batch_size"] is None else str(r["batch_size"]),
+        "seed": lambda r: str(r["seed"]), "status": lambda r: r["status"],
+        "test_accuracy": lambda r: _fmt(r["metrics"].get("test_accuracy")),
+        "test_loss": lambda r: _fmt(r["metrics"].get("test_loss")), "wall_s": lambda r: f"{r['wall_s']:.2f}",
+    }
+    always = ("id", "task", "schedule", "seed", "status")
+    optional = ["test_accuracy", "test_loss", "optimizer", "epochs", "batch", "wall_s", "created"]  # kept first
+
+    def build(shown: list[str]) -> Any:  # the schedule folds; the less important columns go first (`output.fit`)
+        table = Table(title=f"{len(rows)} runs in {store.name}")
+        names = [n for n in cells if n in always or n in shown]
+        for name in names:
+            table.add_column(name, justify="left" if name in ("created", "task", "schedule", "optimizer", "status")
+                             else "right", overflow="fold" if name == "schedule" else "ellipsis",
+                             no_wrap=name != "schedule", min_width=8 if name == "schedule" else None)
+        for r in rows:
+            table.add_row(*(cells[name](r) for name in names))
+        return table
+
+    longest = max(len(str(r["schedule"])) for r in rows)
+    _console().print(fit(build, optional, slack=max(0, longest - FOLDED)))
     return 0
 
 
