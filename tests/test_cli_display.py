@@ -126,3 +126,17 @@ def test_list_piped_into_head_prints_no_error(tmp_path):
     out = subprocess.run(["bash", "-o", "pipefail", "-c", code], capture_output=True, text=True, timeout=120,
                          env=env, cwd=tmp_path)
     assert out.returncode == 0 and out.stderr == "" and len(out.stdout.splitlines()) == 2
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_the_runs_listing_fits_and_never_cuts_a_schedule(db, columns):
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    env.update(PYTHONPATH=str(Path(lrlab_package.__file__).resolve().parents[1]), COLUMNS=str(columns))
+    out = subprocess.run([*LRLAB, "runs", "--db", str(db)], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    table = [line for line in out.stdout.splitlines() if line[:1] in "┏┃┡│└"]
+    assert table and all(len(line) <= columns for line in table)
+    rows = table_rows(out.stdout)
+    names = header(out.stdout)
+    at = names.index("schedule")
+    assert {r[at].replace(" ", "") for r in rows} == {s.replace(" ", "") for s in SPECS}
