@@ -465,9 +465,20 @@ class Comparison:
         return board.reset_index(drop=True)
 
     def shown_columns(self, board: Any = None) -> list[str]:
-        """The leaderboard's figure columns as the terminal and the report show them, most important first: the
-        ranked figure, the test figure, the way to the target and how many runs reached it, the best figure, the
-        test loss, the training time (`board`: the leaderboard, if already computed)."""
+        """The leaderboard's figure columns as the terminal and the report show them, most important first.
+
+        The ranked figure, the test figure, the way to the target and how many runs reached it, the best figure,
+        the test loss, the training time: one order for both, so the report reads like the terminal, and a narrow
+        terminal drops columns from the end of it.
+
+        Args:
+            board: the leaderboard, if already computed (None: `leaderboard`).
+
+        Examples:
+            >>> from lrlab.lab.studies.compare import compare
+            >>> compare("or3", ["constant(0.5)"], epochs=2, db=None, progress=False).shown_columns()
+            ['val_accuracy', 'test_accuracy', 'epochs_to_target', 'reached', 'best_val_accuracy', 'test_loss', 'wall_s']
+        """
         board = self.leaderboard if board is None else board
         rank = self.ranking
         best = next((c for c in board.columns if c.startswith("best_") and not c.endswith("_std")), None)

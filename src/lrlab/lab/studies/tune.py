@@ -742,6 +742,9 @@ def handed_out(spec: str) -> str:
     (`lrlab.schedules.spec.rounded`), or the exact spec when the rounded one is refused (a value rounded onto a
     bound its parameter excludes, e.g. a pct_start of 0.99999 that must stay below 1).
 
+    Args:
+        spec: a trial's spec, as sampled (kept exactly in trials.csv).
+
     Examples:
         >>> from lrlab.lab.studies.tune import handed_out
         >>> handed_out("one_cycle(0.04645125, pct_start=0.44132071)")
