@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export KERAS_BACKEND := torch
 
-.PHONY: demo test docs bench browser clean
+.PHONY: demo test docs docs-serve bench browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ test: $(STAMP)
 # `make test` builds it too (tests/docs/).
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+docs-serve: docs  # the built site over http: its search needs a server (a page opened from the file system has none)
+	$(PY) -m http.server --directory site 8000
 
 bench: $(STAMP)
 	$(PY) bench/lookup.py

@@ -99,10 +99,10 @@ def gallery_files(config: Any) -> list[File]:
     for kind, schedule in _gallery_schedules().items():
         cls = lrlab.KINDS[kind]
         fig = schedules_figure([schedule], GALLERY_STEPS, labels=[kind], size=(7.0, 3.2))
-        files.append(File.generated(config, f"gallery/{kind}.png", content=_figure.to_bytes(fig, "png", dpi=80)))
+        files.append(File.generated(config, f"gallery/{kind}.png", content=_figure.to_bytes(fig, "png", dpi=160)))
         spec = repr(schedule) if GALLERY[kind] is not None else "custom(fn)  # fn(step) = 0.1 / sqrt(1 + step / 10)"
         lines += [f"## {kind}", "", cls.summary, "", "```python", spec, "```", "",
-                  f"![{kind}: learning rate over {GALLERY_STEPS} steps](gallery/{kind}.png)", ""]
+                  f"![{kind}: learning rate over {GALLERY_STEPS} steps](gallery/{kind}.png){{ width=\"560\" }}", ""]
     files.append(File.generated(config, "gallery.md", content="\n".join(lines)))
     return files
 

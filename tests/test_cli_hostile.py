@@ -175,8 +175,9 @@ def test_compare_with_a_rate_past_the_float_range_ranks_it_diverged(tmp_path, ca
     out, err = capsys.readouterr()
     assert "Traceback" not in err
     label = repr(parse(spec))
-    rows = [line for line in out.splitlines() if label in line or "constant(0.1)" in line]
-    assert len(rows) == 2 and "constant(0.1)" in rows[0] and label in rows[1] and rows[1].rstrip(" │").endswith("1")
+    rows = [line for line in out.splitlines() if line.startswith("│") and (label in line or "constant(0.1)" in line)]
+    assert len(rows) == 2 and "constant(0.1)" in rows[0] and label in rows[1]
+    assert rows[1].rstrip(" │").endswith("1/1 diverged")  # the status column
     with Store(db, readonly=True) as store:
         assert {(r["schedule"], r["status"]) for r in store.summaries()} == {(label, "diverged"),
                                                                               ("constant(0.1)", "ok")}

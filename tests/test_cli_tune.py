@@ -3,14 +3,18 @@ study's plots), and bad options answered with one line and exit 2 before any tra
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 pytest.importorskip("torch")
+pd = pytest.importorskip("pandas")
 pytest.importorskip("optuna")
 pytest.importorskip("rich")
 
-from lrlab.cli import main
-from lrlab.lab.studies.compare import split_entry
+from lrlab.cli import main  # noqa: E402
+from lrlab.lab.studies.compare import split_entry  # noqa: E402
+from lrlab.schedules.spec import rounded  # noqa: E402
 
 SPACE = "constant(loguniform(0.05, 2)) | warmup(cosine(loguniform(0.05, 2)), steps=int(0, 3))"
 
@@ -30,9 +34,23 @@ def test_tune_prints_the_confirmed_leaderboard_and_the_best_spec_and_writes_the_
     assert lines[-2] == "best spec (confirmed):"
     split_entry(lines[-1])  # ready to paste
     assert lines[-1] in (out / "leaderboard.csv").read_text()
-    for name in ("report.html", "runs.csv", "trials.csv", "history.png", "best_curves.png"):
+    # handed out rounded to 4 significant digits: the rounded spec is the one confirmed (and stored), the trials'
+    # table keeps what the sampler drew
+    floats = re.findall(r"\d+\.\d+(?:e-?\d+)?", lines[-1])
+    assert floats and all(len(f.split("e")[0].replace(".", "").lstrip("0")) <= 4 for f in floats), lines[-1]
+    confirmed = pd.read_csv(out / "runs.csv")["schedule"].unique().tolist()
+    assert lines[-1] in confirmed and all(s == rounded(s) for s in confirmed)
+    drawn = pd.read_csv(out / "trials.csv")["spec"].tolist()
+    assert any(rounded(s) != s for s in drawn)
+    for name in ("report.html", "runs.csv", "trials.csv", "history.png", "rates.png", "best_curves.png"):
         assert (out / name).stat().st_size > 0, name
-    assert (out / "importances.png").exists() or "importances.png skipped" in printed.err
+    # the search's own report: its title, the trials (specs rounded for reading), then the confirmation
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "<h1>lrlab tune report: or3</h1>" in report and "<h2>The search</h2>" in report
+    assert report.index("<h2>The search</h2>") < report.index("<h2>The confirmation</h2>")
+    assert all(f">{number}<" in report for number in range(4))  # every trial's row
+    assert (out / "rates.png").stat().st_size > 0 and not (out / "importances.png").exists()
+    assert "rates" in report  # the study's pictures are in the report
     assert "4 complete" in printed.out or "pruned" in printed.out
 
 

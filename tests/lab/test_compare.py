@@ -96,7 +96,12 @@ def test_leaderboard_figures_by_hand(comparison):
     assert list(board["schedule"]) == [*sorted(val, key=val.get, reverse=True), "constant(1000000000.0)"]
     assert len(set(val.values())) == 3, "the test needs distinct means to check the order"
     assert sorted(val, key=val.get) != sorted(test, key=test.get), "here the test figure would rank otherwise"
-    assert list(board.columns[3:7]) == ["val_accuracy", "val_accuracy_std", "test_accuracy", "test_accuracy_std"]
+    # runs that ended at or below chance (the validation split's most common class, 0.525) are counted
+    assert list(board.columns[3:8]) == ["no_progress", "val_accuracy", "val_accuracy_std", "test_accuracy",
+                                        "test_accuracy_std"]
+    stalled = {label: sum(r.metrics["val_accuracy"] <= r.metrics["chance_val_accuracy"] for r in comparison.runs
+                          if r.label == label) for label in val}
+    assert dict(zip(board["schedule"], board["no_progress"])) == {**stalled, "constant(1000000000.0)": 0}
     last = board.iloc[-1]
     assert last["diverged"] == 3 and math.isnan(last["test_accuracy"]) and math.isnan(last["test_loss"])
     target = comparison.resolved_target()

@@ -21,8 +21,10 @@ from lrlab.viz.schedule_plots import schedule_events
         ("linear(0.1, 0.0, 20)", 100, [(20, "phase end")]),
         ("cosine(0.1, 50)", 100, [(50, "phase end")]),
         ("cosine(0.0, 50, warmup_target=0.1, warmup_steps=10)", 100, [(10, "warmup end"), (60, "phase end")]),
-        ("cyclic(0.01, 0.1, 10, 15)", 60, [(25, "restart"), (50, "restart")]),
+        ("cyclic(0.01, 0.1, 10, 15)", 60, [(25, "cycle end"), (50, "cycle end")]),  # a trough, no restart
         ("one_cycle(0.1, 100, three_phase=True)", 100, [(30, "warmup end"), (59, "phase end")]),
+        # the momentum's minimum is no warmup's end
+        ("one_cycle(0.1, 100, three_phase=True).momentum()", 100, [(30, "phase end"), (59, "phase end")]),
         ("inverse_sqrt(0.1, 10)", 100, [(10, "warmup end")]),
         ("wsd(0.1, 100, 10, 30)", 100, [(10, "warmup end"), (70, "phase end")]),
         ("per_epoch(multistep(0.1, [2, 5]), 10)", 100, [(20, "boundary"), (50, "boundary")]),

@@ -94,7 +94,10 @@ def test_report_states_the_target_and_folds_the_spread(tmp_path):
             "shown beside it, not used to rank.") in text
     heads = outline.cells[: outline.cells.index(c.leaderboard["schedule"][0])]
     assert not any(h.endswith("_std") for h in heads) and "test_accuracy" in heads and "reached" in heads
-    assert any(cell.endswith("± 0.012") for cell in outline.cells)
+    # one precision per column: the spread takes the mean's decimals (0.9xxx ± 0.0123), as the terminal shows it
+    spreads = [cell for cell in outline.cells if "±" in cell]
+    assert spreads and any(cell.endswith("± 0.0123") for cell in spreads)
+    assert all(len(a.split(".")[-1]) == len(b.split(".")[-1]) for a, b in (cell.split(" ± ") for cell in spreads))
     assert '<tr class="diverged">' in (tmp_path / "r.html").read_text(encoding="utf-8")
 
 
@@ -174,3 +177,21 @@ def test_report_of_a_real_comparison(tmp_path, picture):
     assert "".join(outline.text).count('"schedule_config"') == 4  # the config of all 2 x 2 runs
     assert "ranked by the final val_accuracy" in "".join(outline.text)
     picture(plot_curves(c, tmp_path / "curves.png"), min_size=(900, 300))
+
+
+def test_a_narrow_window_gets_the_curves_drawn_for_its_width(tmp_path):
+    import re
+    import struct
+
+    from lrlab.lab.studies.compare import compare
+    from lrlab.viz.report import NARROW
+
+    c = compare("or3", ["constant(0.5)", "cosine(0.5)"], epochs=3, seeds=2, db=None, progress=False)
+    text = write_report(c, tmp_path / "r.html").read_text(encoding="utf-8")
+    found = re.search(rf'<source media="\(max-width: {NARROW}px\)" srcset="data:image/png;base64,([^"]+)">', text)
+    assert found, "no narrow variant"
+    png = base64.b64decode(found.group(1))
+    width, height = struct.unpack(">II", png[16:24])
+    # drawn for a ~700 px pane: shown near 1:1 there, so its 8-9 pt text stays ~12 px (the wide one, 1320 px
+    # squeezed into 700, would show it at ~6 px)
+    assert 600 <= width <= NARROW and height > width

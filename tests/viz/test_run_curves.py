@@ -99,3 +99,37 @@ def test_identical_runs_and_many_schedules_stay_apart():
     assert len(lines) == 13
     assert len({(ln.get_color(), ln.get_linestyle()) for ln in lines[:12]}) == 12, looks  # 12 schedules, 12 looks
     assert lines[12].get_label() == "twin (same curves)" and lines[12].get_linestyle() == "--"
+
+
+def test_rates_that_differ_by_seed_are_drawn_per_seed_and_the_target_is_a_line():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from lrlab.viz.run_curves import curves_figure
+
+    rows = []
+    for seed, cut in ((0, 2), (1, 4)):  # a plateau halves seed 0's rate after epoch 2, seed 1's after epoch 4
+        for epoch in range(1, 7):
+            rows.append({"schedule": "constant(0.1)@plateau", "seed": seed, "epoch": epoch, "step": epoch,
+                         "loss": 1.0 / epoch, "val_loss": 1.0 / epoch, "lr": 0.1 if epoch <= cut else 0.05})
+    history = pd.DataFrame(rows)
+
+    class Source:  # the part of a Comparison the picture reads
+        def __init__(self):
+            self.history = history
+
+        def resolved_target(self):
+            return 0.25
+
+        def _val_column(self):
+            return "val_loss"
+
+    fig = curves_figure(Source())
+    _, metric_ax, lr_ax = fig.axes[:3]
+    levels = {tuple(line.get_ydata()) for line in lr_ax.get_lines()}
+    assert len(lr_ax.get_lines()) == 2 and (0.1, 0.1, 0.05, 0.05, 0.05, 0.05) in levels
+    assert all(0.075 not in ys for ys in levels)  # no mean level that no run had
+    assert [line.get_label() for line in metric_ax.get_lines()].count("target") == 1
+    assert "target" in [t.get_text() for t in fig.legends[0].get_texts()]

@@ -149,3 +149,23 @@ def test_preview_uses_the_terminal_width_and_samples(monkeypatch):
     assert axis.count("-") == 50 - 14
     text = preview([lrlab.parse("constant(0)")], 20, log=True, width=30)
     assert "log axis" in text
+
+
+def test_a_momentum_has_its_own_axis_and_markers_sit_on_top():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lrlab import parse
+    from lrlab.viz.schedule_plots import schedules_figure
+
+    fig = schedules_figure([parse("one_cycle(0.1, 100)"), parse("one_cycle(0.1, 100).momentum()")], 100)
+    rate_ax, momentum_ax = fig.axes
+    assert rate_ax.get_ylabel() == "learning rate" and momentum_ax.get_ylabel() == "momentum"
+    assert max(max(line.get_ydata()) for line in rate_ax.get_lines() if len(line.get_ydata()) > 2) <= 0.1 + 1e-9
+    assert min(min(line.get_ydata()) for line in momentum_ax.get_lines() if len(line.get_ydata()) > 2) >= 0.8
+    markers = [line for ax in fig.axes for line in ax.get_lines()
+               if line.get_marker() not in ("None", None, "") and len(line.get_xdata())]  # (not the legend's keys)
+    curves = [line for ax in fig.axes for line in ax.get_lines() if line.get_marker() in ("None", None, "")]
+    assert markers and min(m.get_zorder() for m in markers) > max(c.get_zorder() for c in curves)
+    names = [t.get_text() for t in rate_ax.get_legend().get_texts()]
+    assert "warmup end" in names and any("momentum, right axis" in n for n in names)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import sys
 from collections.abc import Sequence
 
@@ -78,10 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lrlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="every schedule kind with its parameters")
+    p = sub.add_parser("list", help="every schedule kind with its parameters",
+                       description="List every schedule kind with its parameters and their defaults, one line of "
+                       "what it does under each: the names a SPEC is written with.")
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("plot", help="preview schedules (terminal; -o FILE for png/svg/pdf)")
+    p = sub.add_parser("plot", help="preview schedules (terminal; -o FILE for png/svg/pdf)",
+                       description="Draw the learning rate of every SPEC over --steps steps in the terminal (a "
+                       "schedule without lengths is stretched to them); -o also writes a figure.")
     p.add_argument("specs", nargs="+", metavar="SPEC", help='a schedule spec, e.g. "cosine(0.1, decay_steps=100)"')
     p.add_argument("--steps", default="100", help="steps to show (default 100); binds left-out lengths")
     p.add_argument("--log", action="store_true", help="logarithmic learning-rate axis")
@@ -96,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's last flush of what is still buffered for a reader that
+    left raises no second BrokenPipeError ("Exception ignored ..." on stderr); Python's documented recipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (captured): nothing to flush
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command in `argv` (default: sys.argv[1:]); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -104,14 +119,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv  # for the commands that record how to reproduce them
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # stdout's reader left (`lrlab list | head -2`): stop quietly, as Unix tools do
+        _quiet_stdout()
+        return 0
     except ValueError as exc:
         print(f"lrlab {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a write that failed after the checks (disk full, a path removed meanwhile)
         print(f"lrlab {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        return 0
     except KeyboardInterrupt:
         print(f"lrlab {args.command}: interrupted", file=sys.stderr)
         return 130

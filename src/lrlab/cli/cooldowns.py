@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from .. import _check
-from .lab import DEFAULT_DB, MAX_SEEDS, MAX_THREADS, _batch_size, _console, _fmt, _int, _optimizer_kwargs
+from .lab import DB_HELP, DEFAULT_DB, MAX_SEEDS, MAX_THREADS, _batch_size, _console, _fmt, _int, _optimizer_kwargs
 from .output import check_writable
 
 
@@ -34,7 +34,9 @@ def register(sub: Any) -> None:
     p.add_argument("--metric", default=None,
                    help="the final metric compared (default test_accuracy, or test_loss without accuracy)")
     p.add_argument("--no-cosine", action="store_true", help="leave out the cosine runs")
-    p.add_argument("--optimizer", default=None, help="sgd, adam or adamw (default: the task's)")
+    p.add_argument("--optimizer", default=None,
+                   help="sgd, adam or adamw (default: the task's; the schedule-free sgd_sf and adamw_sf cannot be "
+                   "checkpointed, so cannot branch)")
     p.add_argument("--momentum", default=None, help="optimizer momentum (sgd)")
     p.add_argument("--weight-decay", default=None, help="optimizer weight decay")
     p.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
@@ -43,7 +45,7 @@ def register(sub: Any) -> None:
     p.add_argument("--out", default=None, metavar="DIR", help="write cooldowns.csv, runs.csv and cooldowns.png here")
     p.add_argument("--checkpoints", default=None, metavar="DIR",
                    help="also keep the trunks' checkpoints here: an interrupted call goes on from the last one")
-    p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=f"the run store (default {DEFAULT_DB})")
+    p.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=f"{DB_HELP} (default {DEFAULT_DB})")
     p.add_argument("--fresh", action="store_true", help="train again even when stored runs match")
     p.add_argument("--data-dir", default=None, metavar="DIR", help="local data for tasks that take one (mnist)")
     p.add_argument("--threads", default="1", help="torch CPU threads (default 1)")

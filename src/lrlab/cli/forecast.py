@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from .. import _check
-from .lab import DEFAULT_DB, MAX_RUN_ID, MAX_SEEDS, MAX_THREADS, _int
+from .lab import DB_HELP, DEFAULT_DB, MAX_RUN_ID, MAX_SEEDS, MAX_THREADS, _int
 from .output import check_writable
 
 LAWS = ("multi_power", "tissue")
@@ -50,7 +50,7 @@ def register(sub: Any) -> None:
     p.add_argument("--optimise", "--optimize", action="store_true",
                    help="print the schedule (wsd, cosine, exponential families) that minimises the forecast loss")
     p.add_argument("--out", default=None, metavar="DIR", help="write forecast.png and forecast.csv here")
-    p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=f"the run store (default {DEFAULT_DB})")
+    p.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=f"{DB_HELP} (default {DEFAULT_DB})")
     p.add_argument("--threads", default="1", help="torch CPU threads (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_forecast)
@@ -268,10 +268,17 @@ def _is_function(task: Any) -> bool:
 
 
 def _warn(text: str) -> None:
-    """The fit-quality warning: a red line on stderr and the same on stdout (kept in logs), never hidden."""
+    """The fit-quality warning, never hidden and shown once: on stdout (kept in logs), in red on a terminal; when
+    stdout goes elsewhere (a file, a pipe), also in red on stderr, where the person running it sees it."""
     from rich.console import Console
 
-    Console(stderr=True, width=160).print(f"[bold red]WARNING:[/] {text}")
+    from .output import console
+
+    if sys.stdout.isatty():
+        console().print(f"[bold red]WARNING:[/] {text}")
+        return
+    if sys.stderr.isatty():
+        Console(stderr=True).print(f"[bold red]WARNING:[/] {text}")
     print(f"WARNING: {text}")
 
 

@@ -212,9 +212,9 @@ def _optimizer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _console() -> Any:
-    from rich.console import Console
+    from .output import console
 
-    return Console(width=None if sys.stdout.isatty() else 160)
+    return console()
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -330,34 +330,77 @@ def write_outputs(comparison: Any, out: str, command: str | None = None) -> list
     return [*paths, report]
 
 
+FOLDED = 32
+"""The width a long schedule name folds to on a narrow terminal before the leaderboard drops a column."""
+
+
 def print_leaderboard(comparison: Any) -> None:
     """The leaderboard as a rich table on stdout: the ranked figure first (`comparison.ranking`: the final
-    validation figure, or the training loss without a validation split), the test figures beside it; the caption
-    says what it is ranked by and what the target counts."""
+    validation figure, or the training loss without a validation split), the test figures beside it, and a status
+    (diverged, failed, no progress) per schedule; the caption says what it is ranked by and what the target counts.
+
+    It fits the console's width (`output.fit`): the schedule column is never cut (it folds), and the less important
+    columns go first (wall_s, test_loss, the best figure, the way to the target, the test figure). Each figure
+    column has one precision (`output.decimals`). Below it, one line per schedule that learned nothing
+    (`Comparison.flags`) and per failed run."""
     from rich.table import Table
+
+    from .output import decimals, fit, number, pm
 
     board = comparison.leaderboard
     rank = comparison.ranking
     target = comparison.resolved_target()
     best_col = next((c for c in board.columns if c.startswith("best_") and not c.endswith("_std")), None)
-    title = f"{comparison.task.name}: {len(comparison.runs)} runs"
     to_target = comparison.target_column
     what = "steps at the end of the first epoch" if to_target == "steps_to_target" else "first epoch"
     higher = best_col is not None and best_col[5:] == rank.metric and rank.higher_is_better
-    caption = (f"{rank.describe()}\n{to_target}: {what} with {best_col[5:] if best_col else rank.metric} "
-               f"{'>=' if higher else '<='} {_fmt(target)}")
-    figures = [c for c in dict.fromkeys([rank.column, rank.test, "test_loss", best_col])
-               if c is not None and c in board]
-    table = Table(title=title, caption=caption)
-    lost = ["diverged", *(["failed"] if "failed" in board else [])]
-    for name in ("#", "schedule", *figures, to_target, "reached", "wall_s", *lost):
-        table.add_column(name, justify="left" if name == "schedule" else "right")
-    for i, row in enumerate(board.to_dict("records"), 1):
-        cells = [str(i), row["schedule"], *(_pm(row.get(c), row.get(f"{c}_std")) for c in figures)]
-        cells += [_fmt(row.get(to_target), 3), row.get("reached", "-"), f"{row.get('wall_s', 0):.2f}",
-                  *(str(row.get(name, 0)) for name in lost)]
-        table.add_row(*cells)
-    _console().print(table)
+    rows = board.to_dict("records")
+    places = {c: decimals(board[c]) for c in board.columns if c in (rank.column, rank.test, "test_loss", best_col)}
+    ways = [v for v in board[to_target].tolist() if math.isfinite(v)] if to_target in board else []
+    places[to_target] = 0 if all(float(v).is_integer() for v in ways) else 1  # a mean over seeds: 6.5
+    captions = [rank.describe(),
+                f"{to_target}: {what} with {best_col[5:] if best_col else rank.metric} {'>=' if higher else '<='} "
+                f"{_fmt(target)}, mean over the seeds that reached it (reached)",
+                "wall_s: training seconds per run, mean over seeds (runs trained as one stack share its time "
+                "equally)"]
+    optional = [c for c in comparison.shown_columns(board) if c not in (rank.column, "reached")]
+    status = comparison.status
+
+    def cell(row: dict[str, Any], name: str) -> list[str]:
+        if name == to_target:
+            return [number(row.get(to_target), places[to_target]), row.get("reached", "-")]
+        if name == "wall_s":
+            return [f"{row.get('wall_s', 0):.2f}"]
+        return [pm(row.get(name), row.get(f"{name}_std"), places[name])]
+
+    def build(shown: list[str]) -> Any:
+        names = [rank.column, *(c for c in optional if c in shown)]
+        table = Table(title=f"{comparison.task.name}: {len(comparison.runs)} runs", caption_justify="left",
+                      caption="\n".join(
+            line for line in captions if (to_target in shown or not line.startswith(to_target))
+            and ("wall_s" in shown or not line.startswith("wall_s"))))
+        table.add_column("#", justify="right", no_wrap=True)
+        table.add_column("schedule", justify="left", overflow="fold", min_width=8)
+        for name in names:
+            table.add_column(name, justify="right", no_wrap=True)
+            if name == to_target:
+                table.add_column("reached", justify="right", no_wrap=True)
+        table.add_column("status", justify="left", max_width=15)  # "1/2 diverged," over "1/2 no progress"
+        for i, row in enumerate(rows, 1):
+            cells = [str(i), row["schedule"]]
+            for name in names:
+                cells += cell(row, name)
+            table.add_row(*cells, status(row))
+        return table
+
+    longest = max((len(str(row["schedule"])) for row in rows), default=0)
+    _console().print(fit(build, optional, slack=max(0, longest - FOLDED)))
+    spreads = [row.get(f"{rank.column}_std") for row in rows if row.get("runs", 1) > 1]
+    if spreads and all(s == 0 for s in spreads):  # once, not a "± 0" to puzzle over on every row
+        print(f"every schedule's seeds gave the same {rank.column}: nothing in task {comparison.task.name!r} "
+              "depends on the seed here, so the ± is 0")
+    for line in comparison.flags():
+        print(line)
     for run in comparison.runs:  # a training function that raised: what it said, one line a run
         if run.status == "failed":
             print(f"failed: {run.label} seed {run.seed}: {run.error}")
@@ -480,17 +523,33 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not rows:  # store.name: a URL's password hidden
         print(f"no runs stored in {store.name}" + (f" for task {args.task!r}" if args.task else ""))
         return 0
-    table = Table(title=f"{len(rows)} runs in {store.name}")
-    for name in ("id", "created", "task", "schedule", "optimizer", "epochs", "batch", "seed", "status",
-                 "test_accuracy", "test_loss", "wall_s"):
-        table.add_column(name, justify="left" if name in ("created", "task", "schedule", "optimizer", "status")
-                         else "right")
-    for r in rows:
-        m = r["metrics"]
-        table.add_row(str(r["id"]), r["created"], r["task"], r["schedule"], str(r["optimizer"]), str(r["epochs"]),
-                      "full" if r["batch_size"] is None else str(r["batch_size"]), str(r["seed"]), r["status"],
-                      _fmt(m.get("test_accuracy")), _fmt(m.get("test_loss")), f"{r['wall_s']:.2f}")
-    _console().print(table)
+    from .output import fit
+
+    cells = {
+        "id": lambda r: str(r["id"]), "created": lambda r: r["created"], "task": lambda r: r["task"],
+        "schedule": lambda r: r["schedule"], "optimizer": lambda r: str(r["optimizer"]),
+        "epochs": lambda r: str(r["epochs"]),
+        "batch": lambda r: "full" if r["batch_size"] is None else str(r["batch_size"]),
+        "seed": lambda r: str(r["seed"]), "status": lambda r: r["status"],
+        "test_accuracy": lambda r: _fmt(r["metrics"].get("test_accuracy")),
+        "test_loss": lambda r: _fmt(r["metrics"].get("test_loss")), "wall_s": lambda r: f"{r['wall_s']:.2f}",
+    }
+    always = ("id", "task", "schedule", "seed", "status")
+    optional = ["test_accuracy", "test_loss", "optimizer", "epochs", "batch", "wall_s", "created"]  # kept first
+
+    def build(shown: list[str]) -> Any:  # the schedule folds; the less important columns go first (`output.fit`)
+        table = Table(title=f"{len(rows)} runs in {store.name}")
+        names = [n for n in cells if n in always or n in shown]
+        for name in names:
+            table.add_column(name, justify="left" if name in ("created", "task", "schedule", "optimizer", "status")
+                             else "right", overflow="fold" if name == "schedule" else "ellipsis",
+                             no_wrap=name != "schedule", min_width=8 if name == "schedule" else None)
+        for r in rows:
+            table.add_row(*(cells[name](r) for name in names))
+        return table
+
+    longest = max(len(str(r["schedule"])) for r in rows)
+    _console().print(fit(build, optional, slack=max(0, longest - FOLDED)))
     return 0
 
 
@@ -526,6 +585,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         if args.all or len(history) <= 20:
             print(history.to_string(index=False))
         else:
-            print(pd.concat([history.head(10), history.tail(10)]).to_string(index=False))
-            print(f"  ... {len(history) - 20} epochs not shown (--all)")
+            lines = pd.concat([history.head(10), history.tail(10)]).to_string(index=False).splitlines()
+            # the gap where it is: a marker row between the first 10 epochs and the last 10
+            print("\n".join([*lines[:11], f"  ... {len(history) - 20} epochs not shown (--all shows every epoch)",
+                             *lines[11:]]))
     return 0

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+from .._shown import decimals as decimals  # re-exported: the CLI's tables format numbers with these
+from .._shown import number as number
+from .._shown import pm as pm
 
 
 def check_writable(option: str, path: str | os.PathLike[str], *, directory: bool) -> Path:
@@ -66,3 +72,35 @@ def command_line(argv: Sequence[str] | None) -> str | None:
         return display_name(arg)
 
     return "lrlab " + " ".join(shlex.quote(shown(a)) for a in argv)
+
+
+# -- tables on a terminal ---------------------------------------------------------------------------
+FALLBACK_WIDTH = 160
+"""The width of stdout's tables when it is not a terminal and COLUMNS is not set (a file, a pipe)."""
+
+
+def console() -> Any:
+    """The rich Console of stdout's tables: the terminal's width, else COLUMNS (a pipe, `COLUMNS=80 lrlab ... |
+    less`), else FALLBACK_WIDTH."""
+    from rich.console import Console
+
+    columns = os.environ.get("COLUMNS", "")
+    tty = sys.stdout.isatty()
+    return Console(width=None if tty or columns.strip().isdigit() else FALLBACK_WIDTH)
+
+
+def fit(build: Callable[[list[str]], Any], optional: Sequence[str], width: int | None = None, slack: int = 0) -> Any:
+    """The rich table `build(columns)` with as many of the `optional` columns (most important first) as fit in the
+    console's width (`width`: that instead): the least important go first; when even none fit, the table without
+    them (its foldable columns fold). `slack`: the characters its foldable column may give up by folding before a
+    column goes (a long schedule folds to a readable width first)."""
+    from rich.measure import Measurement
+
+    out = console()
+    width = out.width if width is None else width
+    table = None
+    for keep in range(len(optional), -1, -1):
+        table = build(list(optional[:keep]))
+        if Measurement.get(out, out.options.update_width(10**4), table).maximum - slack <= width:
+            return table
+    return table

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _check, _paths
-from .lab import MAX_SEEDS, MAX_THREADS, _batch_size, _console, _fmt, _int, _optimizer_kwargs, _pm, write_outputs
+from .lab import FOLDED, MAX_SEEDS, MAX_THREADS, _batch_size, _console, _int, _optimizer_kwargs, write_outputs
 from .output import check_writable, command_line
 
 DEFAULT_STORAGE = str(_paths.DEFAULT_STORAGE)
@@ -166,6 +166,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
         Path(args.out).mkdir(parents=True, exist_ok=True)  # --no-confirm: write_outputs did not make it
         result.trials.to_csv(f"{args.out}/trials.csv", index=False)
         plots, skipped = write_tune_plots(result.study, args.out)
+        if result.comparison is not None:  # the search's own report, over the comparison's
+            from ..viz.report import write_tune_report
+
+            write_tune_report(result, Path(args.out) / "report.html", command, pictures=plots)
         for path in [*paths, f"{args.out}/trials.csv", *plots]:
             print(f"wrote {path}")
         for line in skipped:
@@ -185,18 +189,50 @@ def _summary(trials: Any) -> str:
 def print_confirmed(result: Any) -> None:
     """The confirmed leaderboard as a rich table on stdout: mean ± std and worst seed of the ranked figure (the final
     validation metric, `Comparison.ranking`), then of the test metric beside it (which does not rank); the caption
-    says what it is ranked by."""
+    says what it is ranked by. It fits the console's width as `print_leaderboard` does (the schedule folds, the
+    search value, the test figure's worst seed and the test figure go first), one precision per column, and ends in
+    the same status column (ok, or how many runs diverged, failed or made no progress)."""
     from rich.table import Table
+
+    from .output import decimals, fit, number, pm
 
     board = result.leaderboard
     rank = result.comparison.ranking
     figures = [c for c in dict.fromkeys([rank.column, rank.test]) if c is not None and c in board]
-    table = Table(title=f"{result.comparison.task.name}: the best {len(board)} trials on "
-                  f"{int(board['runs'].max()) if len(board) else 0} fresh seeds", caption=rank.describe())
-    for name in ("#", "trial", "schedule", *(h for c in figures for h in (c, "worst")), "search value", "diverged"):
-        table.add_column(name, justify="left" if name == "schedule" else "right")
-    for i, row in enumerate(board.to_dict("records"), 1):
-        cells = [(_pm(row.get(c), row.get(f"{c}_std")), _fmt(row.get(f"{c}_worst"))) for c in figures]
-        table.add_row(str(i), str(row["trial"]), row["schedule"], *(x for pair in cells for x in pair),
-                      _fmt(row.get("search_value")), str(row.get("diverged", 0)))
-    _console().print(table)
+    places = {c: decimals(board[c]) for c in figures}
+    search = decimals(board["search_value"]) if "search_value" in board else 4
+    rows = board.to_dict("records")
+    keep = [f"{figures[0]} worst", *([figures[1], f"{figures[1]} worst"] if len(figures) > 1 else []),
+            "search value"] if figures else ["search value"]  # most important first
+    keep = [c for c in keep if not c.endswith(" worst") or f"{c[:-6]}_worst" in board]
+
+    def build(shown: list[str]) -> Any:
+        table = Table(title=f"{result.comparison.task.name}: the best {len(board)} trials on "
+                      f"{int(board['runs'].max()) if len(board) else 0} fresh seeds", caption=rank.describe(),
+                      caption_justify="left")
+        table.add_column("#", justify="right", no_wrap=True)
+        table.add_column("trial", justify="right", no_wrap=True)
+        table.add_column("schedule", justify="left", overflow="fold", min_width=8)
+        names = [c for c in figures if c == figures[0] or c in shown]
+        for c in names:
+            table.add_column(c, justify="right", no_wrap=True)
+            if f"{c} worst" in shown:
+                table.add_column("worst", justify="right", no_wrap=True)
+        if "search value" in shown:
+            table.add_column("search value", justify="right", no_wrap=True)
+        table.add_column("status", justify="left", max_width=15)  # as the leaderboard's: ok, diverged, no progress
+        for i, row in enumerate(rows, 1):
+            cells = [str(i), str(row["trial"]), row["schedule"]]
+            for c in names:
+                cells.append(pm(row.get(c), row.get(f"{c}_std"), places[c]))
+                if f"{c} worst" in shown:
+                    cells.append(number(row.get(f"{c}_worst"), places[c]))
+            if "search value" in shown:
+                cells.append(number(row.get("search_value"), search))
+            table.add_row(*cells, result.comparison.status(row))
+        return table
+
+    longest = max((len(str(row["schedule"])) for row in rows), default=0)
+    _console().print(fit(build, keep, slack=max(0, longest - FOLDED)))
+    for line in result.comparison.flags():  # the confirmed specs that learned nothing, one line each
+        print(line)

@@ -50,8 +50,8 @@ def _cmd_animate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Run one demo of the gallery, or all of them, and print where the pictures are.
 
-    The demos (descent, keras-schedules, decay-formulas, lr-too-big-small, mnist) reproduce the seeds' experiments
-    with their pictures under --out (default lrlab-demo); --epochs gives fewer epochs for a quick look.
+    The demos (descent, keras-schedules, decay-formulas, lr-too-big-small, mnist) reproduce the source tutorials'
+    experiments with their pictures under --out (default lrlab-demo); --epochs gives fewer epochs for a quick look.
 
     Examples:
         $ lrlab demo
@@ -63,7 +63,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     from ..viz.gallery import run_demo
 
-    torch.set_num_threads(1)  # the seeds' models are tiny: one thread is several times faster than two
+    torch.set_num_threads(1)  # the tutorials' models are tiny: one thread is several times faster than two
     names = [args.name] if args.name else list(GALLERY)
     written: list[Path] = []
     for name in names:
@@ -80,17 +80,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add `animate` and `demo` to the `lrlab` subcommands."""
-    p = sub.add_parser("animate", help="gradient-descent animation on the 'line' task (GIF, or mp4 with ffmpeg)")
-    p.add_argument("task", metavar="TASK", help="the task: 'line' (one weight, the first seed)")
+    p = sub.add_parser("animate", help="gradient-descent animation on the 'line' task (GIF, or mp4 with ffmpeg)",
+                       description="Animate gradient descent on the one-weight 'line' task under each SPEC (one row "
+                       "per SPEC): the weight moving on the loss curve, update by update. Writes a GIF, or an mp4 "
+                       "when ffmpeg is installed.")
+    p.add_argument("task", metavar="TASK", help="the task: 'line' (one weight, the first source tutorial's)")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="one schedule per row of the animation")
     p.add_argument("--epochs", default=None, help="updates to show (default: the task's 50)")
     p.add_argument("--fps", default="4", help="frames per second (default 4)")
     p.add_argument("-o", "--output", default="descent.gif", help="output .gif or .mp4 (default descent.gif)")
     p.set_defaults(func=_cmd_animate)
 
-    p = sub.add_parser("demo", help="the seeds' experiments reproduced, with their pictures")
+    p = sub.add_parser("demo", help="the source tutorials' experiments reproduced, with their pictures")
     p.add_argument("name", nargs="?", choices=GALLERY, metavar="NAME",
                    help=f"one of {', '.join(GALLERY)} (default: all)")
     p.add_argument("--out", default="lrlab-demo", metavar="DIR", help="where the pictures go (default lrlab-demo)")
-    p.add_argument("--epochs", default=None, help="fewer epochs for a quick look (default: the seeds')")
+    p.add_argument("--epochs", default=None, help="fewer epochs for a quick look (default: the tutorials')")
     p.set_defaults(func=_cmd_demo)

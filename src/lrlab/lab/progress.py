@@ -54,11 +54,12 @@ class RichBars:
             BarColumn(bar_width=24),
             MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]}"),
-            TextColumn("lr {task.fields[lr]}"),
+            TextColumn("{task.fields[lr]}"),  # "lr 0.1" on a run's bar; none on a stack's (its runs' rates differ)
             TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(),
             console=Console(stderr=True, width=None if sys.stderr.isatty() else 200),
         )
+        self.stacks = 0  # the stacks shown so far: the second and later are numbered, "or3: stack of 8 (#2)"
 
     def __enter__(self) -> RichBars:
         self.progress.start()
@@ -85,11 +86,12 @@ class RichBars:
             >>> bars.progress.tasks[0].completed
             4
         """
-        tid = self.progress.add_task(f"{label} seed {seed}", total=epochs, loss="-", lr="-", status="")
+        tid = self.progress.add_task(f"{label} seed {seed}", total=epochs, loss="-", lr="lr -", status="")
         return _RichBar(self.progress, tid, epochs)
 
     def stack(self, label: str, members: int, epochs: int) -> _RichStackBar:
-        """One bar for a stack of runs: epoch, members done (of them diverged), best loss so far.
+        """One bar for a stack of runs: epoch, members done (of them diverged), best loss so far (no rate: the
+        members' rates differ); the second and later stacks of a display are numbered.
 
         The stacked engine trains several runs as one model, so they share a bar; `update(epoch, done, diverged, best)`
         moves it, `done(status)` ends it.
@@ -105,8 +107,13 @@ class RichBars:
             >>> bar = bars.stack("or3", members=4, epochs=3)
             >>> bars.progress.tasks[0].description
             'or3: stack of 4'
+            >>> _ = bars.stack("or3", members=2, epochs=3)
+            >>> bars.progress.tasks[1].description
+            'or3: stack of 2 (#2)'
         """
-        tid = self.progress.add_task(f"{label}: stack of {members}", total=epochs, loss="-", lr="-", status="")
+        self.stacks += 1
+        name = f"{label}: stack of {members}" + (f" (#{self.stacks})" if self.stacks > 1 else "")
+        tid = self.progress.add_task(name, total=epochs, loss="-", lr="", status="")
         return _RichStackBar(self.progress, tid, members)
 
 
@@ -115,7 +122,7 @@ class _RichBar:
         self.progress, self.tid, self.epochs = progress, tid, epochs
 
     def update(self, epoch: int, loss: float, lr: float) -> None:
-        self.progress.update(self.tid, completed=epoch, loss=f"{loss:.4g}", lr=f"{lr:.3g}")
+        self.progress.update(self.tid, completed=epoch, loss=f"{loss:.4g}", lr=f"lr {lr:.3g}")
 
     def done(self, status: str) -> None:
         fields = {"status": status}

@@ -10,10 +10,16 @@ A `Ranking` is built from a metric name and a direction (`ranking`: the directio
 `lrlab.plateau.monitor_mode` knows it); a built-in Task's comes from `task_ranking`. Any other kind of target (a
 user's training function declaring `metric="val_accuracy"`) builds its own with `ranking(...)` and hands it to
 `Comparison(rank_by=...)`.
+
+A run that ended no better than where it started (`no_progress`: its ranked figure no better than before training,
+or than chance on an accuracy) learned nothing: the leaderboard counts such runs in its `no_progress` column and
+ranks their schedules below every schedule whose runs all learned (and above those with diverged or failed runs).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,3 +148,42 @@ def task_ranking(task: Any, has_val: bool = True) -> Ranking:
     if not has_val:
         return ranking(TRAIN_LOSS, False, test=f"test_{figure}", note=f"task {task.name!r} has no validation split")
     return ranking(f"val_{figure}")
+
+
+def progress_reference(metrics: Mapping[str, float], rank: Ranking) -> float:
+    """What a run's ranked figure must beat to count as learning: chance for a figure that is better higher (an
+    accuracy: `Run.metrics["chance_<metric>"]`, the share of the most common class), else its value before training
+    (`Run.metrics["start_<metric>"]`); NaN when the run does not record it (a training function's run).
+
+    Examples:
+        >>> from lrlab.lab.ranking import progress_reference, ranking
+        >>> progress_reference({"val_accuracy": 0.5, "chance_val_accuracy": 0.5}, ranking("val_accuracy"))
+        0.5
+        >>> progress_reference({"val_loss": 0.1, "start_val_loss": 2.3}, ranking("val_loss"))
+        2.3
+    """
+    key = ("chance_" if rank.higher_is_better else "start_") + rank.metric
+    value = metrics.get(key, math.nan)
+    return float(value) if isinstance(value, (int, float)) else math.nan
+
+
+def no_progress(metrics: Mapping[str, float], rank: Ranking) -> bool:
+    """Whether a run ended no better than where it started: its final ranked figure (`rank.metric`) at most chance
+    (a figure better higher) or at least its value before training (a loss), `progress_reference`. False for a run
+    without the figure (diverged, failed: flagged as such) or without the reference.
+
+    Examples:
+        >>> from lrlab.lab.ranking import no_progress, ranking
+        >>> acc = ranking("val_accuracy")
+        >>> no_progress({"val_accuracy": 0.5, "chance_val_accuracy": 0.5}, acc)
+        True
+        >>> no_progress({"val_accuracy": 0.97, "chance_val_accuracy": 0.5}, acc)
+        False
+        >>> no_progress({"val_loss": 2.4, "start_val_loss": 2.3}, ranking("val_loss"))
+        True
+    """
+    value = metrics.get(rank.metric, math.nan)
+    ref = progress_reference(metrics, rank)
+    if not isinstance(value, (int, float)) or not (math.isfinite(value) and math.isfinite(ref)):
+        return False
+    return value <= ref if rank.higher_is_better else value >= ref

@@ -30,9 +30,12 @@ class Run:
     val_loss, val_<metric>.
     step_lr / step_loss: the rate used by, and the batch loss seen at, every optimizer update.
     metrics: final loss/accuracy on train, val and test (keys loss, accuracy, val_loss, val_accuracy, test_loss,
-    test_accuracy, where the task has them), plus epochs_done and steps.
-    status: "ok" or "diverged" (a NaN/inf loss, or one past `lrlab.lab.engines.train.DIVERGED_FACTOR` times the first
-    epoch's training loss, ended the run early; its figures are NaN); "pruned" (a search stopped it); "failed" (a
+    test_accuracy, where the task has them), plus epochs_done and steps, and for a built-in task the figures before
+    training (start_loss, start_val_loss, start_val_<metric>, and chance_val_accuracy for a classifier:
+    `lrlab.lab.engines.train.START`; `lrlab.lab.ranking.no_progress` reads them).
+    status: "ok" or "diverged" (a NaN/inf loss, or one past `lrlab.lab.engines.train.loss_limit`: DIVERGED_FACTOR
+    times the best training loss so far, the loss before training included, ended the run early; its figures are
+    NaN); "pruned" (a search stopped it); "failed" (a
     user's training function raised: `error` holds the exception's last line, its figures are NaN).
     """
 

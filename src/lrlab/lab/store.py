@@ -64,10 +64,12 @@ from ._database import guard as guard
 from ._database import sqlite_path as sqlite_path
 from .run import Run
 
-FORMAT_VERSION = 3  # bump when the trainer changes what a config produces; old runs then train again
+FORMAT_VERSION = 4  # bump when the trainer changes what a config produces; old runs then train again
 # 2: a diverged run reports NaN metrics (1 evaluated the NaN model and stored made-up accuracies)
 # 3: a loss past 1e6 x the first epoch's is divergence (lrlab.lab.engines.train.DIVERGED_FACTOR); plateau names its
 # monitor
+# 4: divergence is measured against the loss before training and the best so far (train.loss_limit); runs record
+# their figures before training (start_*, chance_val_accuracy) for the no-progress flag
 SCHEMA_VERSION = 3  # the layout of the tables
 # 1: phase 1's (a runs table alone, no marker); 2: runs + claims + lrlab_meta; 3: lrlab_ prefixes (beside Optuna)
 

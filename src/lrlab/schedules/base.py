@@ -283,7 +283,8 @@ class Schedule:
         """Where this schedule changes regime over `steps` steps, from its parameters.
 
         Plots mark these on the curve. The pairs are (first step of the new regime, kind), kind one of
-        "boundary", "restart", "warmup end", "phase end". Unsorted and may reach outside [1, steps):
+        "boundary", "restart" (the rate jumps back up), "cycle end" (a cyclic trough: it climbs back smoothly),
+        "warmup end", "phase end". Unsorted and may reach outside [1, steps):
         `lrlab.viz.schedule_plots.schedule_events` sorts and keeps those inside. The base class has none.
 
         Args:

@@ -75,8 +75,10 @@ class cyclic(Schedule):
         )
 
     def events(self, steps: int) -> list[tuple[int, str]]:
+        """Where each cycle ends (its trough, where the next one begins): "cycle end" (the rate climbs back
+        smoothly, no restart)."""
         down = self.step_size_up if self.step_size_down is None else self.step_size_down
-        return multiples(self.step_size_up + down, steps, "restart")
+        return multiples(self.step_size_up + down, steps, "cycle end")
 
     def momentum(self, base_momentum: float = 0.8, max_momentum: float = 0.9) -> cyclic_momentum:
         """The momentum torch's CyclicLR cycles inversely to this rate: a `cyclic_momentum` on the same cycle.
@@ -377,7 +379,10 @@ class one_cycle_momentum(Schedule):
     # the rate's phases, formula and events on these phases: one formula, two curves
     phases = one_cycle.phases
     _anneal = one_cycle._anneal
-    events = one_cycle.events
+    def events(self, steps: int) -> list[tuple[int, str]]:
+        """The ends of the phases, all "phase end": the first is the momentum's minimum (where the rate's warmup
+        ends), no warmup of the momentum's own."""
+        return [(t, "phase end") for t, _ in one_cycle.events(self, steps)]
     apply = one_cycle.apply
 
 

@@ -63,6 +63,51 @@ def number(text: str) -> int | float:
     return float(text)
 
 
+SHOWN_DIGITS = 4
+"""Significant digits of the numbers in a spec shown or handed out as found (`rounded`): tune's best spec, its tables,
+`lrlab forecast --optimise`."""
+
+
+def rounded(text: str, digits: int = SHOWN_DIGITS) -> str:
+    """A spec's text with every float in it rounded to `digits` significant digits (whole numbers, names and strings
+    kept; text after "@", a plateau's or an optimizer's options, rounded alike): what a search hands out, so the spec
+    people copy is the one trained and stored.
+
+    Args:
+        text: the spec (any text: characters the grammar does not read are kept as they are).
+        digits: significant digits (>= 1).
+
+    Raises:
+        ValueError: digits not a whole number >= 1.
+
+    Examples:
+        >>> from lrlab.schedules.spec import rounded
+        >>> rounded("one_cycle(0.04645125, pct_start=0.44132071, warmup_steps=100)")
+        'one_cycle(0.04645, pct_start=0.4413, warmup_steps=100)'
+        >>> rounded("constant(0.9999999998835952)"), rounded("cosine(1.23456e-05)@plateau(factor=0.5)")
+        ('constant(1.0)', 'cosine(1.235e-05)@plateau(factor=0.5)')
+    """
+    from .._check import whole
+
+    digits = whole("rounded", "digits", digits, 1, 17)
+    out, pos = [], 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:  # "@" and the like: kept
+            out.append(text[pos])
+            pos += 1
+            continue
+        piece = match.group()
+        if match.lastgroup == "number" and not isinstance(number(piece), int):
+            value = float(piece)
+            if math.isfinite(value):
+                piece = repr(float(f"{value:.{digits}g}"))
+                piece = piece if match.group()[0] != "+" else "+" + piece
+        out.append(piece)
+        pos = match.end()
+    return "".join(out)
+
+
 class _Token(NamedTuple):
     kind: str
     text: str

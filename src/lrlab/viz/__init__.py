@@ -6,6 +6,6 @@ Modules (each imports matplotlib, Pillow or torch only when a function runs, so 
 - `animate`: `animate(schedules, "descent.gif")`: gradient descent on the first seed's line, one row per schedule.
 - `boundary`: `plot_boundary(model, x, y, path)`: P(y = 1) contours of a 2-D classifier.
 - `report`: `write_report(comparison, "report.html", command=...)`: one self-contained HTML file.
-- `gallery`: `run_demo(name, out_dir)`: the seeds' experiments reproduced (`lrlab demo`).
+- `gallery`: `run_demo(name, out_dir)`: the source tutorials' experiments reproduced (`lrlab demo`).
 - `terminal`: `preview(schedules, steps)`: a text preview, no plotting library needed.
 """

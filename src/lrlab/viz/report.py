@@ -9,6 +9,7 @@ import base64
 import html
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ td.text { max-width: 32em; overflow-wrap: anywhere; } td.text:first-child { min-
 tr:nth-child(even) td { background: #fafafa; }
 tr.best td { background: #e8f5e9; font-weight: 600; }
 tr.diverged td.text { color: #b71c1c; }
+tr.stalled td.text { color: #8a5a00; } p.stalled { color: #8a5a00; margin: 0.2em 0; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
 details { margin: 0.3em 0; } summary { cursor: pointer; font-family: monospace; }
 .diverged { color: #b71c1c; }
@@ -38,6 +40,10 @@ details { margin: 0.3em 0; } summary { cursor: pointer; font-family: monospace; 
   table { font-size: 0.8em; } th, td { padding: 0.2em 0.35em; } td.text:first-child { min-width: 9em; }
 }
 """
+
+
+NARROW = 820
+"""The window width (CSS px) at or below which the report shows its narrow figure (panels stacked)."""
 
 
 def _task_name(comparison: Any) -> str:
@@ -60,22 +66,28 @@ def _heading(column: str) -> str:
 
 def _table(frame: Any, best: int | None = 0) -> str:
     """A DataFrame as an HTML table; each "X_std" column folds into its "X" column as "mean ± std"; text
-    columns left-aligned; row `best` highlighted, rows with diverged runs marked."""
+    columns left-aligned; row `best` highlighted, rows with diverged runs and runs that made no progress marked."""
     import pandas as pd
 
     columns = [c for c in frame.columns if not (str(c).endswith("_std") and str(c)[:-4] in frame.columns)]
     text_cols = {c for c in columns if not pd.api.types.is_numeric_dtype(frame[c]) and c != "reached"}
     head = "".join(f'<th class="{"text" if c in text_cols else "num"}">{_heading(c)}</th>' for c in columns)
+    from .._shown import decimals, pm
+
+    # one precision per column for the figures shown with a spread (the terminal's rule); others as _cell shows them
+    places = {c: decimals(frame[c]) for c in columns if f"{c}_std" in frame.columns}
     rows = []
     for i, (_, row) in enumerate(frame.iterrows()):
         cells = []
         for c in columns:
             text = _cell(row[c])
-            std = row.get(f"{c}_std")
-            if isinstance(std, float) and math.isfinite(std) and text != "–":
-                text += f" ± {std:.2g}"
+            if c in places and text != "–":
+                text = html.escape(pm(row[c], row.get(f"{c}_std"), places[c]))
             cells.append(f'<td class="{"text" if c in text_cols else "num"}">{text}</td>')
-        marks = (["best"] if i == best else []) + (["diverged"] if (row.get("diverged") or 0) > 0 else [])
+        status = str(row.get("status", ""))
+        marks = (["best"] if i == best else []) + \
+            (["diverged"] if (row.get("diverged") or 0) > 0 or "diverged" in status else []) + \
+            (["stalled"] if (row.get("no_progress") or 0) > 0 or "no progress" in status else [])
         mark = f' class="{" ".join(marks)}"' if marks else ""
         rows.append(f"<tr{mark}>{''.join(cells)}</tr>")
     body = "\n".join(rows)
@@ -107,6 +119,28 @@ def _target_line(comparison: Any) -> str:
 
 
 
+def _shown(comparison: Any, board: Any) -> Any:
+    """The leaderboard as the terminal shows it: the schedule, the figures in the same order
+    (`Comparison.shown_columns`, each with its std) and a status column (the counts behind it are in leaderboard.csv;
+    the row marks read it)."""
+    shown = getattr(comparison, "shown_columns", None)
+    if shown is None:
+        return board
+    columns = ["schedule", "runs"]
+    for name in shown(board):
+        columns += [name, *([f"{name}_std"] if f"{name}_std" in board else [])]
+    frame = board[columns].copy()
+    frame["status"] = [comparison.status(row) for row in board.to_dict("records")]
+    return frame
+
+
+def _flags(comparison: Any) -> str:
+    """One line per schedule whose runs learned nothing (`Comparison.flags`), as the terminal prints them."""
+    flags = getattr(comparison, "flags", None)
+    lines = flags() if callable(flags) else []
+    return "\n".join(f'<p class="stalled">{html.escape(line)}</p>' for line in lines)
+
+
 def _ranking_line(comparison: Any) -> str:
     """What the leaderboard is ranked by (`comparison.ranking.describe()`); empty for an object without a ranking."""
     rank = getattr(comparison, "ranking", None)
@@ -121,8 +155,20 @@ def _image(data: bytes, mime: str, alt: str) -> str:
 
 
 def _runs_section(comparison: Any) -> str:
+    """Every run's config and metrics, folded, grouped by schedule (in the leaderboard's order), seeds in order."""
+    runs = list(getattr(comparison, "runs", []) or [])
+    board = getattr(comparison, "leaderboard", None)
+    order = list(board["schedule"]) if board is not None and "schedule" in getattr(board, "columns", []) else []
+    rank = {label: i for i, label in enumerate(order)}
+
+    def key(item: tuple[int, Any]) -> tuple[int, int, int]:
+        i, run = item
+        label = getattr(run, "label", None)
+        seed = (getattr(run, "config", {}) or {}).get("seed", 0)
+        return (rank.get(label, len(rank)), seed if isinstance(seed, int) else 0, i)
+
     parts = []
-    for run in getattr(comparison, "runs", []) or []:
+    for _, run in sorted(enumerate(runs), key=key):
         config = getattr(run, "config", {}) or {}
         status = getattr(run, "status", "ok")
         schedule = getattr(run, "label", None) or config.get("label") or config.get("schedule", "?")
@@ -138,35 +184,48 @@ def _runs_section(comparison: Any) -> str:
     return "\n".join(parts) or "<p>No runs.</p>"
 
 
-def render_report(comparison: Any, command: str | None = None, *, band: str = "std") -> str:
-    """The report of `comparison` as one HTML string (see write_report)."""
+def render_report(comparison: Any, command: str | None = None, *, band: str = "std", title: str | None = None,
+                  before: Sequence[str] = (), leaderboard: str = "Leaderboard") -> str:
+    """The report of `comparison` as one HTML string (see write_report). `title`: its heading (default "lrlab report:
+    TASK"); `before`: HTML sections placed before the leaderboard (a tune report's study); `leaderboard`: that
+    section's heading."""
     from .run_curves import curves_figure
 
     task = _task_name(comparison)
+    heading = title or f"lrlab report: {task}"
     board = getattr(comparison, "leaderboard", None)
     history = getattr(comparison, "history", None)
     runs = getattr(comparison, "runs", []) or []
     n_sched = history["schedule"].nunique() if history is not None and len(history) else 0
     n_seeds = history["seed"].nunique() if history is not None and "seed" in history.columns else 1
     sections = [
-        f"<h1>lrlab report: {html.escape(task)}</h1>",
+        f"<h1>{html.escape(heading)}</h1>",
         f'<p class="sub">{len(runs)} runs: {n_sched} schedules × {n_seeds} seed(s)</p>',
         "<h2>Reproduce</h2>",
         f"<pre><code>{html.escape(command or '(command not recorded)')}</code></pre>",
-        "<h2>Leaderboard</h2>",
+        *before,
+        f"<h2>{html.escape(leaderboard)}</h2>",
         _ranking_line(comparison),
-        _table(board) if board is not None and len(board) else "<p>No finished runs.</p>",
+        _table(_shown(comparison, board)) if board is not None and len(board) else "<p>No finished runs.</p>",
+        _flags(comparison),
         _target_line(comparison),
     ]
     if history is not None and len(history):
         fig = curves_figure(comparison, band=band, title=task, size=(12.0, 4.4))
-        sections += ["<h2>Training curves</h2>", _image(_figure.to_bytes(fig, "png", dpi=110), "image/png",
-                                                         f"training curves on {task}")]
+        wide = _figure.to_bytes(fig, "png", dpi=110)
+        # on a narrow window (a phone, a 700 px pane) the wide figure would shrink its text to ~5 px: the panels
+        # stacked instead, drawn for that width
+        narrow = _figure.to_bytes(curves_figure(comparison, band=band, title=task, size=(6.2, 11.0), stacked=True),
+                                  "png", dpi=110)
+        alt = f"training curves on {task}"
+        sections += ["<h2>Training curves</h2>",
+                     f'<picture><source media="(max-width: {NARROW}px)" srcset="data:image/png;base64,'
+                     f'{base64.b64encode(narrow).decode("ascii")}">{_image(wide, "image/png", alt)}</picture>']
     sections += ["<h2>Runs</h2>", _runs_section(comparison)]
     body = "\n".join(sections)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>lrlab report: {html.escape(task)}</title>\n<style>{CSS}</style>\n</head>\n"
+        f"<title>{html.escape(heading)}</title>\n<style>{CSS}</style>\n</head>\n"
         f"<body>\n{body}\n</body>\n</html>\n"
     )
 
@@ -181,4 +240,50 @@ def write_report(comparison: Any, path: str | Path, command: str | None = None) 
         raise ValueError(f"report path {str(path)!r} must end in .html")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(comparison, command), encoding="utf-8")
+    return path
+
+
+def render_tune_report(result: Any, command: str | None = None, pictures: Sequence[str | Path] = ()) -> str:
+    """The report of a search (`lrlab.lab.studies.tune.TuneResult`) as one HTML string: its own title, the study
+    (how many trials ended how, the study's pictures, every trial with its status, value, epochs and forecast, its
+    spec rounded for reading: trials.csv keeps it exact), then the confirmed leaderboard and its runs as a
+    comparison's report shows them."""
+    import pandas as pd
+
+    from ..schedules.spec import rounded
+
+    comparison = result.comparison
+    task = _task_name(comparison)
+    trials = result.trials.copy()
+    counts = trials["state"].value_counts().to_dict() if len(trials) else {}
+    summary = ", ".join(f"{n} {state.lower()}" for state, n in counts.items()) or "no trials"
+    trials["spec"] = [rounded(str(spec)) for spec in trials["spec"]]
+    shown = trials[[c for c in ("number", "state", "status", "value", "epochs", "forecast", "spec") if c in trials]]
+    shown = shown.sort_values("value", ascending=result.study is not None and
+                              result.study.direction.name == "MINIMIZE", na_position="last", kind="stable")
+    images = []
+    for picture in pictures:
+        path = Path(picture)
+        if path.suffix == ".png" and path.is_file():
+            images.append(_image(path.read_bytes(), "image/png", path.stem.replace("_", " ")))
+    before = [
+        "<h2>The search</h2>",
+        f'<p class="sub">{len(trials)} trials: {html.escape(summary)}; the best {len(result.leaderboard)} '
+        "confirmed on fresh seeds below (what the search ranked by, its value, is one seed's figure; the "
+        "confirmation is the answer).</p>",
+        *images,
+        _table(pd.DataFrame(shown), best=None),
+    ]
+    return render_report(comparison, command, title=f"lrlab tune report: {task}", before=before,
+                         leaderboard="The confirmation")
+
+
+def write_tune_report(result: Any, path: str | Path, command: str | None = None,
+                      pictures: Sequence[str | Path] = ()) -> Path:
+    """Write `render_tune_report` to `path` (.html); returns the path."""
+    path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"report path {str(path)!r} must end in .html")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_tune_report(result, command, pictures), encoding="utf-8")
     return path

@@ -130,7 +130,9 @@ def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None
     `x_axis(source)`) on three Axes.
 
     A diverged schedule draws its finite part, an × where it stops and "(diverged)" in its label; its
-    blow-up does not stretch the axes. A schedule whose curves equal an earlier one's is drawn dashed on top."""
+    blow-up does not stretch the axes. A schedule whose curves equal an earlier one's is drawn dashed on top. A
+    schedule whose rates differ by seed (a plateau's reductions) draws each seed's rate, not their mean; a
+    comparison's target is a dotted line on the panel it is counted on."""
     if band not in BANDS:
         raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
     history = _history(source)
@@ -184,6 +186,13 @@ def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None
             if name in twin:
                 look["linestyle"] = (3, (4, 4))  # dashed on top of its twin, so both colours show
             label = names[i] + (" (diverged)" if name in diverged else "") + (" (same curves)" if name in twin else "")
+            part = history[history["schedule"] == name]
+            if column == "lr" and n_seeds > 1 and part.groupby(x)["lr"].nunique().max() > 1:
+                # rates that differ by seed (a plateau's reductions): each seed's own, no mean level no run had
+                for j, (_, seed_part) in enumerate(part.groupby("seed")):
+                    ax.plot(seed_part[x].to_numpy(dtype=float), seed_part["lr"].to_numpy(dtype=float), lw=1.1,
+                            alpha=0.85, label=label if j == 0 else None, **look)
+                continue
             ax.plot(epochs, mean, lw=1.6, label=label, **look)
             if n_seeds > 1 and band != "none":
                 ax.fill_between(epochs, low, high, color=look["color"], alpha=0.18, lw=0)
@@ -192,6 +201,9 @@ def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None
                 y = _inside(mean[last[-1]], limits, log)
                 ax.plot([epochs[last[-1]]], [y], ls="none", marker="x", ms=9, mew=2.2, color=look["color"],
                         zorder=5)
+        target = _target(source, column)
+        if target is not None and limits is not None and limits[0] <= target <= limits[1]:
+            ax.axhline(target, ls=":", lw=1.2, color="0.35", zorder=1, label="target")
         if limits is not None:
             ax.set_ylim(*limits)  # before the scale, so matplotlib never autoscales around a blow-up
         if log:
@@ -202,17 +214,36 @@ def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None
         ax.grid(True, alpha=0.3)
 
 
+def _target(source: Any, column: str) -> float | None:
+    """The comparison's target (`Comparison.resolved_target`) when `column` is the one it is counted on, else
+    None (a history without a comparison, or another panel)."""
+    resolve, counted = getattr(source, "resolved_target", None), getattr(source, "_val_column", None)
+    if resolve is None or counted is None:
+        return None
+    try:
+        if counted() != column:
+            return None
+        value = float(resolve())
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return value if np.isfinite(value) else None
+
+
 def curves_figure(
     source: Any, *, band: str = "std", metric: str | None = None, title: str | None = None,
-    size: tuple[float, float] = (12.0, 4.2),
+    size: tuple[float, float] = (12.0, 4.2), stacked: bool = False,
 ) -> Any:
-    """A Figure with three panels (loss, validation metric, lr) and one shared legend below them."""
+    """A Figure with three panels (loss, validation metric, lr) side by side (`stacked`: one above the other, for a
+    narrow page) and one shared legend below them."""
     history = _history(source)
     fig = _figure.new_figure(*size)
-    axes = fig.subplots(1, 3)
+    axes = fig.subplots(3, 1) if stacked else fig.subplots(1, 3)
     draw_curves(axes, source, band=band, metric=metric)
     n_seeds = history["seed"].nunique() if "seed" in history.columns else 1
     handles, names = axes[0].get_legend_handles_labels()
+    for ax in axes[1:]:  # the target's line, drawn on the metric's panel
+        more = [(h, n) for h, n in zip(*ax.get_legend_handles_labels()) if n == "target"]
+        handles, names = [*handles, *(h for h, _ in more)], [*names, *(n for _, n in more)]
     if any("(diverged)" in n for n in names):
         from matplotlib.lines import Line2D
 

@@ -18,6 +18,7 @@ from . import _figure
 EVENT_STYLE = {  # event kind -> matplotlib marker
     "boundary": "o",
     "restart": "v",
+    "cycle end": "D",
     "warmup end": "^",
     "phase end": "s",
 }
@@ -27,7 +28,7 @@ def schedule_events(schedule: Schedule, steps: int) -> list[tuple[int, str]]:
     """The steps in [0, steps) where `schedule` changes regime, as sorted (step, kind) pairs.
 
     A step is the first one with the new regime: for piecewise (right-inclusive) boundary b that is b + 1.
-    Kinds: "boundary", "restart", "warmup end", "phase end".
+    Kinds: "boundary", "restart", "cycle end", "warmup end", "phase end".
     """
     out = sorted(set(schedule.events(steps)))
     return [(t, kind) for t, kind in out if 0 < t < steps]
@@ -103,17 +104,22 @@ def draw_schedules(
                 transform=ax.transAxes, ha="center", va="center", color="#b71c1c", fontsize="small",
                 bbox={"boxstyle": "round", "fc": "white", "ec": "#b71c1c", "alpha": 0.9})
     used_events: set[str] = set()
+    momentum = [is_momentum(s) for s in schedules]
+    twin = ax.twinx() if any(momentum) and not all(momentum) else None  # a momentum has its own axis
     for i, (s, label, (t, lr)) in enumerate(zip(schedules, labels, curves)):
         look = _figure.style(i)
+        where = twin if twin is not None and momentum[i] else ax
         if log:
             if not (lr > 0).any():
                 label += " (never > 0: not drawn on a log axis)"
             lr = np.where(lr > 0, lr, np.nan)  # zero has no place on a log axis
+        if where is twin:
+            label += " (momentum, right axis)"
         if steps <= 60:  # few steps: each step's rate drawn as a flat segment over its own step
-            ax.plot(np.append(t, steps) / scale, np.append(lr, lr[-1]), lw=1.8, label=label, drawstyle="steps-post",
-                    **look)
+            where.plot(np.append(t, steps) / scale, np.append(lr, lr[-1]), lw=1.8, label=label,
+                       drawstyle="steps-post", **look)
         else:
-            ax.plot(t / scale, lr, lw=1.8, label=label, **look)
+            where.plot(t / scale, lr, lw=1.8, label=label, **look)
         if not markers:
             continue
         for kind, marker in EVENT_STYLE.items():
@@ -122,20 +128,38 @@ def draw_schedules(
                 y = np.asarray(s(at), dtype=float)
                 if log:
                     y = np.where(y > 0, y, np.nan)
-                ax.plot(at / scale, y, ls="none", marker=marker, ms=6, mfc="white", mec=look["color"], mew=1.5)
+                where.plot(at / scale, y, ls="none", marker=marker, ms=6, mfc="white", mec=look["color"], mew=1.5,
+                           zorder=4)  # on top of every line
                 used_events.add(kind)
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("epoch" if steps_per_epoch else "step")
-    ax.set_ylabel("learning rate")
+    ax.set_ylabel("momentum" if all(momentum) else "learning rate")
     ax.grid(True, alpha=0.3)
     handles, names = ax.get_legend_handles_labels()
+    if twin is not None:
+        twin.set_ylabel("momentum")
+        more = twin.get_legend_handles_labels()
+        handles, names = [*handles, *more[0]], [*names, *more[1]]
     for kind in EVENT_STYLE:
         if kind in used_events:
             (h,) = ax.plot([], [], ls="none", marker=EVENT_STYLE[kind], ms=6, mfc="white", mec="0.3", mew=1.5)
             handles.append(h)
             names.append(kind)
     legend(ax, handles, names)
+
+
+def is_momentum(schedule: Schedule) -> bool:
+    """Whether a schedule gives a momentum, not a learning rate (cyclic_momentum, one_cycle_momentum: drawn on
+    an axis of their own).
+
+    Examples:
+        >>> from lrlab import parse
+        >>> from lrlab.viz.schedule_plots import is_momentum
+        >>> is_momentum(parse("one_cycle(0.1, 100).momentum()")), is_momentum(parse("cosine(0.1)"))
+        (True, False)
+    """
+    return type(schedule).__name__.endswith("_momentum")
 
 
 def legend(ax: Any, handles: list[Any], names: list[str]) -> None:

@@ -134,4 +134,6 @@ def preview_find(found: FindResult, *, width: int | None = None, height: int = 1
             lines_extra.append(f"  {letter} {rule:<9}-  (too few points)")
     left, right = f"{lrs[0]:.3g}", f"{lrs[-1]:.3g}"
     x_axis = f"{left}{'learning rate (log)':^{max(cols - len(left) - len(right), 4)}}{right}"
-    return "\n".join(_framed(grid, f"{high:.3g}", f"{low:.3g}", x_axis) + lines_extra)
+    key = ("  key: . each seed's smoothed loss, * their mean, letters the suggestions" if len(sm) > 1 else
+           "  key: * the smoothed loss, letters the suggestions")
+    return "\n".join([*_framed(grid, f"{high:.3g}", f"{low:.3g}", x_axis), key, *lines_extra])

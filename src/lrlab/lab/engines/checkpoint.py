@@ -66,6 +66,7 @@ def capture(loop: Any) -> dict[str, Any]:
         "step_lr": np.asarray(loop.step_lr, dtype=np.float64),
         "step_loss": np.asarray(losses, dtype=np.float64),
         "limit": float(loop.limit),
+        "start": {k: float(v) for k, v in loop.start.items()},
         "status": loop.status,
     }
 
@@ -141,6 +142,9 @@ def _check_contents(state: dict[str, Any]) -> None:
         raise bad("step_lr", f"one rate per update (step {state['step']})")
     if not _check.is_real(state["limit"]) or not isinstance(state["status"], str):
         raise bad("limit", "a number (or its status not a string)")
+    start = state.get("start", {})  # the figures before training (absent from checkpoints of earlier lrlabs)
+    if not isinstance(start, dict) or not all(isinstance(k, str) and _check.is_real(v) for k, v in start.items()):
+        raise bad("start", "a dict of figures")
 
 
 def check_shapes(state: dict[str, Any], shapes: dict[str, tuple[int, ...]], n_train: int) -> None:
@@ -208,6 +212,7 @@ def restore(loop: Any, state: dict[str, Any]) -> None:
     loop.step_loss = list(torch.as_tensor(np.asarray(state["step_loss"]), dtype=dtype, device=device))
     loop.epoch_first = loop.step - loop.pos
     loop.limit, loop.status = float(state["limit"]), state["status"]
+    loop.start = {k: float(v) for k, v in state.get("start", {}).items()}
     plateau = loop.sched.plateau
     if (plateau is None) != (state["plateau"] is None):
         raise ValueError("start: the checkpoint's run and this run differ in having a plateau")

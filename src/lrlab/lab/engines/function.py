@@ -3,10 +3,10 @@
 The lab seeds Python's, numpy's and torch's generators (and Keras's, when it is loaded; a run during which Keras
 is first imported gets a RuntimeWarning: its Keras generator was not seeded) with the run's seed, calls
 `fn(run)`, and records what the function tells it: `run.log_step(loss)` per update, `run.report(epoch, **metrics)`
-per epoch. `report` is where a study stops a run: pruned, diverged (a NaN/inf loss, or one past DIVERGED_FACTOR
-times the first loss seen) or asked to stop; it raises `StopRun`, which the lab catches (the function needs no
-try/except). Any other exception ends the run as "failed" with the exception's last line; KeyboardInterrupt
-stops the study.
+per epoch. `report` is where a study stops a run: pruned, diverged (a NaN/inf loss, or one past
+`lrlab.lab.engines.train.loss_limit` of the losses so far) or asked to stop; it raises `StopRun`, which the lab
+catches (the function needs no try/except). Any other exception ends the run as "failed" with the exception's last
+line; KeyboardInterrupt stops the study.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ..options import RunOptions
 from ..plan import as_schedule
 from ..run import Run
 from ..tasks.experiment import Experiment
-from .train import DIVERGED_FACTOR
+from .train import loss_limit
 
 
 class StopRun(Exception):
@@ -45,7 +45,7 @@ class Pruned(StopRun):
 
 
 class Diverged(StopRun):
-    """The loss became NaN/inf, or grew past DIVERGED_FACTOR times the first loss seen."""
+    """The loss became NaN/inf, or grew past `loss_limit` (DIVERGED_FACTOR times the best loss so far)."""
 
     status = "diverged"
 
@@ -187,7 +187,9 @@ class RunContext:
         self.step_lr: list[float] = []
         self.step_loss: list[float] = []
         self._epoch_first = 0  # index of the epoch's first logged step
-        self._limit = math.inf
+        self._limit = math.inf  # `loss_limit` of the losses logged so far
+        self._start: float | None = None
+        self._best = math.inf
         self._on_epoch = on_epoch
         self._on_step = on_step
         self._progress = progress
@@ -201,8 +203,9 @@ class RunContext:
 
     def log_step(self, loss: Any) -> None:
         """Record one update's training loss (a float or a 0-d tensor); optional, but it feeds the range test,
-        the forecast and the divergence rule. A NaN/inf loss, or one past DIVERGED_FACTOR times the first, stops
-        the run as diverged; a study watching the steps (the range test) may stop it here too."""
+        the forecast and the divergence rule. A NaN/inf loss, or one past its limit, stops
+        the run as diverged (past `loss_limit`: DIVERGED_FACTOR times the best so far, never below the
+        first); a study watching the steps (the range test) may stop it here too."""
         value = _number("loss", loss)
         self.step_lr.append(self.lr())
         self.step_loss.append(value)
@@ -215,8 +218,10 @@ class RunContext:
         if not math.isfinite(value) or value > self._limit:
             self.status = Diverged.status
             raise Diverged(f"loss {value:g}")
-        if self._limit == math.inf and value > 0:
-            self._limit = DIVERGED_FACTOR * value
+        if self._start is None:
+            self._start = value  # the first update's loss: the loss before training, on its batch
+        self._best = min(self._best, value)
+        self._limit = loss_limit(self._start, self._best)
 
     def report(self, epoch: int, **metrics: Any) -> None:
         """Record one epoch's metrics (val_accuracy=..., val_loss=..., any names); a study may stop the run here.

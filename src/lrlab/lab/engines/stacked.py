@@ -25,6 +25,8 @@ from ..tasks.task import Data, torch_dtype
 from .stacked_optim import stacked_optimizer
 from .train import (
     Loss,
+    begin,
+    chance_accuracy,
     deterministic,
     diverged,
     eval_rows,
@@ -418,7 +420,7 @@ def stacked_forward(model: Any, names: list[str], sample: tuple[int, ...]) -> Ca
 # -- one stack ----------------------------------------------------------------------------------
 @dataclass
 class _Member:
-    """One member's record, as the sequential trainer's loop keeps it (`diverged` reads rows and limit)."""
+    """One member's record, as the sequential trainer's loop keeps it (`diverged` reads rows, start and limit)."""
 
     plan: Plan
     plateau: Any
@@ -429,6 +431,7 @@ class _Member:
     status: str = "ok"
     step: int = 0
     limit: float = math.inf
+    start: dict[str, float] = field(default_factory=dict)  # the figures before training (train.START)
     done: bool = False
     total: int = 0  # the member's updates in all (its step budget, or epochs x steps per epoch)
     epoch: int = 0  # the epochs begun
@@ -710,6 +713,7 @@ def _start_member(m: _Member, state: dict[str, Any], stack: _Stack, k: int) -> N
     m.step_lr = [float(v) for v in state["step_lr"]]
     m.step_loss = [np.asarray(state["step_loss"], dtype=np.float64)]
     m.limit, m.status = float(state["limit"]), state["status"]
+    m.start = {k: float(v) for k, v in state.get("start", {}).items()}
     if (m.plateau is None) != (state["plateau"] is None):
         raise ValueError("start: the checkpoint's run and this run differ in having a plateau")
     if m.plateau is not None:
@@ -736,6 +740,7 @@ def _capture(m: _Member, stack: _Stack, k: int) -> dict[str, Any]:
         "step_lr": np.asarray(m.step_lr, dtype=np.float64),
         "step_loss": np.concatenate(m.step_loss) if m.step_loss else np.zeros(0),
         "limit": float(m.limit),
+        "start": dict(m.start),
         "status": m.status,
     }
 
@@ -817,10 +822,18 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
             bad = [s for s in saves[k] if not isinstance(s, int) or not 0 <= s <= m.total]
             if bad:
                 raise ValueError(f"execute_stack: save_at must be steps in [0, {m.total}] (plan {k}), got {bad[0]!r}")
-            if state is None and 0 in saves[k]:
-                on_save(k, _capture(m, stack, k))
+        fresh = [k for k, state in enumerate(starts) if state is None]
+        if fresh:  # the initial evaluation, as the sequential trainer's (train._begin)
+            before = {name: stack.evaluate(name, metrics if name == "val" else ()) for name in ("train", "val")}
+            chance = chance_accuracy(stack.lossf.kind, metrics, first.data.val.y) if stack.shared else None
+            for k in fresh:
+                m = members[k]
+                own = chance if stack.shared else chance_accuracy(stack.lossf.kind, metrics, m.plan.data.val.y)
+                begin(m, before["train"][k], before["val"][k], own)
+                if 0 in saves[k]:
+                    on_save(k, _capture(m, stack, k))
         best = math.inf
-        begin = time.perf_counter()
+        began = time.perf_counter()
         while True:
             live = [k for k, m in enumerate(members) if not m.done]
             if not live:
@@ -889,14 +902,15 @@ def execute_stack(plans: Sequence[Plan], *, device: str = "cpu", progress: Any =
             if progress is not None:
                 progress.update(epoch=max(m.epoch for m in members), done=sum(m.done for m in members),
                                 diverged=sum(m.status == "diverged" for m in members), best=best)
-        wall = time.perf_counter() - begin
+        wall = time.perf_counter() - began
         finals = {name: stack.evaluate(name, metrics) for name in _SPLITS}
         sizes = {name: stack.n(name) for name in _SPLITS}
 
     runs = []
     columns = history_columns(metrics, sizes["val"] > 0)
     for k, m in enumerate(members):
-        final = final_metrics(m.status, metrics, sizes, lambda name, k=k: finals[name][k], len(m.rows), m.step)
+        final = final_metrics(m.status, metrics, sizes, lambda name, k=k: finals[name][k], len(m.rows), m.step,
+                              m.start)
         losses = np.concatenate(m.step_loss) if m.step_loss else np.zeros(0)
         runs.append(Run(
             config=dict(m.plan.config),

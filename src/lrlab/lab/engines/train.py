@@ -25,12 +25,60 @@ from ..tasks.task import SCHEDULE_FREE, Task, optimizer_class, torch_dtype
 
 DIVERGED_FACTOR = 1e6
 """A run has diverged, and ends at that epoch with NaN figures, when an epoch's training loss (any step's) or its
-validation loss is NaN or infinite, or when the epoch's mean training loss or its validation loss exceeds
-DIVERGED_FACTOR times the first epoch's mean training loss: no schedule worth ranking makes a loss a million
-times worse than where it started (a float64 model can climb to 1e285 before it overflows). An update whose rate is
-past what the model's float type holds (constant(1e300), or 3.5e38 in float32: torch refuses the step, or the
-optimizer's own float arithmetic overflows) diverges the run too, at that update: it is stored and ranked last like
-any diverged run, never a traceback (the stacked engine's rates overflow to inf, with the same outcome)."""
+validation loss is NaN or infinite, or when the epoch's mean training loss or its validation loss exceeds the run's
+`loss_limit`: DIVERGED_FACTOR times the best training loss so far, the loss before training (the initial evaluation
+on the training split) included, and never less than that starting loss. As the range test does, the reference is the
+best loss seen, not the first epoch's (which has itself exploded under a rate like constant(1000)): no schedule worth
+ranking makes a loss a million times worse than its best, and a loss below the starting one never counts as diverged
+(a run at 1e-12 that bumps to 1e-5 has not diverged). An update whose rate is past what the model's float type holds
+(constant(1e300), or 3.5e38 in float32: torch refuses the step, or the optimizer's own float arithmetic overflows)
+diverges the run too, at that update: it is stored and ranked last like any diverged run, never a traceback (the
+stacked engine's rates overflow to inf, with the same outcome)."""
+
+START = "start_"
+"""The prefix of a run's figures before training (`Run.metrics`): start_loss (the training split's loss, the
+divergence reference), start_val_loss and start_val_<metric> where the task has them, and chance_val_accuracy (the
+share of the validation split's most common class: what a model that learned nothing scores) for a classifier.
+`lrlab.lab.ranking.no_progress` reads them."""
+
+
+def loss_limit(start: float, best: float) -> float:
+    """The training or validation loss past which a run has diverged (DIVERGED_FACTOR's rule): DIVERGED_FACTOR times
+    `best` (the lowest training loss so far, `start` included), but never below `start` (the loss before training);
+    infinite when neither is a positive finite number.
+
+    Examples:
+        >>> from lrlab.lab.engines.train import loss_limit
+        >>> loss_limit(0.69, 0.69), loss_limit(0.69, 1e-3), loss_limit(0.69, 1e-12)
+        (690000.0, 1000.0, 0.69)
+        >>> loss_limit(float("nan"), float("nan"))
+        inf
+    """
+    ref = min((v for v in (start, best) if math.isfinite(v) and v > 0), default=math.inf)
+    if not math.isfinite(ref):
+        return math.inf
+    return max(DIVERGED_FACTOR * ref, start if math.isfinite(start) else 0.0)
+
+
+def start_figures(train: dict[str, float], val: dict[str, float], chance: float | None) -> dict[str, float]:
+    """A run's figures before training, as `Run.metrics` keeps them (START): start_loss from the training split's
+    figures, start_val_* from the validation split's, and chance_val_accuracy when `chance` is given."""
+    out = {f"{START}loss": float(train.get("loss", math.nan))}
+    out.update({f"{START}val_{k}": float(v) for k, v in val.items()})
+    if chance is not None and val:
+        out["chance_val_accuracy"] = float(chance)
+    return out
+
+
+def chance_accuracy(loss: str, metrics: tuple[str, ...], y: Any) -> float | None:
+    """What a model that learned nothing scores on targets `y` of a classifier (the share of the most common class,
+    for "ce" and "bce"); None for a task without accuracy, or no targets."""
+    if "accuracy" not in metrics or loss not in ("ce", "bce"):
+        return None
+    values = np.asarray(y.detach().cpu() if hasattr(y, "detach") else y).reshape(-1)
+    if values.size == 0:
+        return None
+    return float(np.unique(values, return_counts=True)[1].max() / values.size)
 
 
 def train(
@@ -216,7 +264,8 @@ class _Loop:
     status: str = "ok"
     overflow: bool = False  # an update's rate was past the float type (lrlab.torch._step_fits): the run diverged
     step: int = 0
-    limit: float = math.inf  # DIVERGED_FACTOR times the first epoch's training loss, once known
+    limit: float = math.inf  # the loss past which the run has diverged (`loss_limit`), set before training
+    start: dict[str, float] = field(default_factory=dict)  # the figures before training (START)
     epoch: int = 0  # the epochs begun
     pos: int = 0  # the updates done in the current epoch (0: between epochs)
     perm: Any = None  # the current epoch's data order (None: full batch, or between epochs)
@@ -310,15 +359,25 @@ def _train_epoch(loop: _Loop, callback: Callable[..., Any] | None, total: float,
 
 
 def diverged(loop: Any, steps_finite: bool, row: dict[str, Any]) -> bool:
-    """The DIVERGED_FACTOR rule for this epoch (the first epoch sets the limit). `loop`: any run's state with
-    `rows` (this epoch's row last) and `limit` (set here); steps_finite: whether every batch loss of the epoch
-    was finite."""
+    """The DIVERGED_FACTOR rule for this epoch. `loop`: any run's state with `rows` (this epoch's row last),
+    `start` (the figures before training) and `limit` (`loss_limit` so far; lowered here when the epoch's training
+    loss is a new best); steps_finite: whether every batch loss of the epoch was finite."""
     losses = [row["loss"], *([row["val_loss"]] if "val_loss" in row else [])]
     if not (steps_finite and all(math.isfinite(v) for v in losses)):
         return True
-    if not loop.rows[:-1] and row["loss"] > 0:  # the first epoch
-        loop.limit = DIVERGED_FACTOR * row["loss"]
-    return any(v > loop.limit for v in losses)
+    if any(v > loop.limit for v in losses):
+        return True
+    start = loop.start.get(f"{START}loss", math.nan)
+    best = min([row["loss"], *(r["loss"] for r in loop.rows[:-1])])
+    loop.limit = min(loop.limit, loss_limit(start if math.isfinite(start) else best, best))
+    return False
+
+
+def begin(loop: Any, train: dict[str, float], val: dict[str, float], chance: float | None) -> None:
+    """Set a fresh run's figures before training (`start_figures`) and its first `loss_limit`."""
+    loop.start = start_figures(train, val, chance)
+    start = loop.start[f"{START}loss"]
+    loop.limit = loss_limit(start, start)
 
 
 def mark_diverged(row: dict[str, Any]) -> None:
@@ -363,11 +422,11 @@ def _epoch(loop: _Loop, callback: Callable[..., Any] | None, progress: Any, tota
 
 def final_metrics(
     status: str, metrics: tuple[str, ...], sizes: dict[str, int], figures: Callable[[str], dict[str, float]],
-    epochs_done: int, steps: int,
+    epochs_done: int, steps: int, start: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Loss (and accuracy) on every split after training (`figures(split name)`, never called for a diverged
     run: NaN then, a NaN model's "accuracy" would be made up; `sizes`: each split's length); plus epochs_done and
-    steps."""
+    steps, and the figures before training (`start`: START's keys)."""
     final: dict[str, float] = {}
     for prefix, name in (("", "train"), ("val_", "val"), ("test_", "test")):
         if status == "diverged":
@@ -377,7 +436,17 @@ def final_metrics(
             final.update({f"{prefix}{k}": v for k, v in figures(name).items()})
     final["epochs_done"] = epochs_done
     final["steps"] = steps
+    final.update(start or {})
     return final
+
+
+def _begin(loop: _Loop) -> None:
+    """The initial evaluation of a fresh run (`begin`): its figures on the training and validation splits before any
+    update (the model alone in eval mode: at step 0 a schedule-free optimizer's two points are one)."""
+    loop.model.train(False)
+    train_figures = evaluate(loop.model, loop.lossf, *loop.splits["train"], ())
+    val = evaluate(loop.model, loop.lossf, *loop.splits["val"], loop.metrics)
+    begin(loop, train_figures, val, chance_accuracy(loop.lossf.kind, loop.metrics, loop.splits["val"][1]))
 
 
 def _final_metrics(loop: _Loop) -> dict[str, float]:
@@ -385,7 +454,7 @@ def _final_metrics(loop: _Loop) -> dict[str, float]:
     sizes = {name: len(x) for name, (x, _) in loop.splits.items()}
     return final_metrics(loop.status, loop.metrics, sizes,
                          lambda name: evaluate(loop.model, loop.lossf, *loop.splits[name], loop.metrics),
-                         len(loop.rows), loop.step)
+                         len(loop.rows), loop.step, loop.start)
 
 
 def execute(
@@ -424,6 +493,7 @@ def execute(
                 on_save(checkpoint.capture(loop))
 
         if start is None:
+            _begin(loop)
             save()  # step 0, when asked
         begin = time.perf_counter()
         while loop.step < total or loop.pos > 0:  # (a run resumed at its budget's end still owes that row)

@@ -40,7 +40,7 @@ from ..options import TASK_DEFAULT, RunOptions, resolve_task
 from ..plan import as_schedule, plan
 from ..progress import RichBars  # noqa: F401  (lrlab.lab.studies.compare.RichBars: where users found it)
 from ..progress import bars as _bars
-from ..ranking import Ranking, task_ranking
+from ..ranking import Ranking, no_progress, task_ranking
 from ..run import Run, history_frame
 from ..store import DEFAULT_DB, Store
 from ..tasks.experiment import Experiment
@@ -421,7 +421,9 @@ class Comparison:
         figure beside it; equal figures keep the given order. NaN is kept: a schedule that diverged on any seed has
         NaN figures (not the survivors' mean), and schedules with diverged or failed runs rank last (fewest first),
         whatever their other figures. A `failed` column (runs whose training function raised) is there when a run
-        failed."""
+        failed; a `no_progress` column (runs that ended no better than they started, or than chance on an
+        accuracy: `lrlab.lab.ranking.no_progress`) when a run learned nothing, and such schedules rank below every
+        schedule whose runs all learned (above those with diverged or failed runs)."""
         import pandas as pd
 
         table = self.table
@@ -433,6 +435,8 @@ class Comparison:
         figures = [c for c in dict.fromkeys(figures) if c is not None and c in table]
         rows = []
         any_failed = bool((table["status"] == "failed").any())
+        table["no_progress"] = [no_progress(run.metrics, rank) for run in self.runs]
+        any_stalled = bool(table["no_progress"].any())
         order = self.labels or list(dict.fromkeys(table["schedule"]))
         for label in order:
             part = table[table["schedule"] == label]
@@ -442,6 +446,8 @@ class Comparison:
             row: dict[str, Any] = {"schedule": label, "runs": len(part), "diverged": diverged}
             if any_failed:  # a training function that raised: its own column, only where one did
                 row["failed"] = int((part["status"] == "failed").sum())
+            if any_stalled:  # runs that ended no better than they started (`ranking.no_progress`)
+                row["no_progress"] = int(part["no_progress"].sum())
             for col in figures:
                 row[col] = part[col].mean(skipna=False)
                 row[f"{col}_std"] = part[col].std(ddof=1, skipna=False) if len(part) > 1 else math.nan
@@ -453,8 +459,68 @@ class Comparison:
         board = pd.DataFrame(rows)
         board = board.sort_values(rank.column, ascending=not rank.higher_is_better, na_position="last", kind="stable")
         lost = board["diverged"] + (board["failed"] if any_failed else 0)
-        board = board.iloc[lost.argsort(kind="stable")]  # stable: the figures' order stays within each count
+        stalled = board["no_progress"].tolist() if any_stalled else [0] * len(board)
+        # stable: the figures' order stays within each count; runs that learned nothing rank below those that did
+        board = board.iloc[sorted(range(len(board)), key=lambda i: (int(lost.iloc[i]), stalled[i]))]
         return board.reset_index(drop=True)
+
+    def shown_columns(self, board: Any = None) -> list[str]:
+        """The leaderboard's figure columns as the terminal and the report show them, most important first.
+
+        The ranked figure, the test figure, the way to the target and how many runs reached it, the best figure,
+        the test loss, the training time: one order for both, so the report reads like the terminal, and a narrow
+        terminal drops columns from the end of it.
+
+        Args:
+            board: the leaderboard, if already computed (None: `leaderboard`).
+
+        Examples:
+            >>> from lrlab.lab.studies.compare import compare
+            >>> compare("or3", ["constant(0.5)"], epochs=2, db=None, progress=False).shown_columns()
+            ['val_accuracy', 'test_accuracy', 'epochs_to_target', 'reached', 'best_val_accuracy', 'test_loss', 'wall_s']
+        """
+        board = self.leaderboard if board is None else board
+        rank = self.ranking
+        best = next((c for c in board.columns if c.startswith("best_") and not c.endswith("_std")), None)
+        names = [rank.column, rank.test, self.target_column, "reached", best, "test_loss", "wall_s"]
+        return [c for c in dict.fromkeys(names) if c is not None and c in board]
+
+    @staticmethod
+    def status(row: Any) -> str:
+        """A leaderboard row's status as shown: "ok", or how many of its runs diverged, failed or made no progress
+        ("1/2 diverged, 1/2 no progress")."""
+        parts = [f"{int(row[name])}/{int(row['runs'])} {name.replace('_', ' ')}"
+                 for name in ("diverged", "failed", "no_progress") if row.get(name)]
+        return ", ".join(parts) or "ok"
+
+    def flags(self) -> list[str]:
+        """One line per schedule whose runs learned nothing (`lrlab.lab.ranking.no_progress`): how many of its runs,
+        their final ranked figure against what it had to beat (chance, or the figure before training), and where
+        the schedule ranks. The CLI prints them under the leaderboard and the report beside it.
+
+        Examples:
+            >>> from lrlab.lab.studies.compare import compare
+            >>> c = compare("quantiles", ["constant(5.0)"], optimizer="adam", epochs=3, db=None, progress=False)
+            >>> print(c.flags()[0])  # doctest: +ELLIPSIS
+            no progress: constant(5.0): 1 of 1 run ended no better than chance (val_accuracy ... <= 0.55); ...
+        """
+        from ..ranking import progress_reference
+
+        rank = self.ranking
+        lines = []
+        for label in self.labels or list(dict.fromkeys(r.label for r in self.runs)):
+            runs = [r for r in self.runs if r.label == label]
+            stalled = [r for r in runs if no_progress(r.metrics, rank)]
+            if not stalled:
+                continue
+            value = sum(float(r.metrics[rank.metric]) for r in stalled) / len(stalled)
+            ref = sum(progress_reference(r.metrics, rank) for r in stalled) / len(stalled)
+            than = "chance" if rank.higher_is_better else "before training"
+            sign = "<=" if rank.higher_is_better else ">="
+            lines.append(f"no progress: {label}: {len(stalled)} of {len(runs)} run{'s' if len(runs) != 1 else ''} "
+                         f"ended no better than {than} ({rank.metric} {value:.4g} {sign} {ref:.4g}); ranked below the "
+                         "runs that learned")
+        return lines
 
     @property
     def history(self) -> Any:

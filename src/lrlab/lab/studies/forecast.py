@@ -1048,7 +1048,8 @@ def optimise(fc: Forecast, steps: int, *, peak: float | None = None, low: float 
         maxiter: differential evolution's generations per family.
 
     Returns:
-        An Optimum: the best spec (it parses back with lrlab.parse) and the best of each family.
+        An Optimum: the best spec (it parses back with lrlab.parse; its numbers rounded to 4 significant digits,
+        `lrlab.schedules.spec.rounded`, and its forecast that of the rounded spec) and the best of each family.
 
     Examples:
         >>> from lrlab.lab.studies.forecast import Forecast, optimise
@@ -1061,6 +1062,8 @@ def optimise(fc: Forecast, steps: int, *, peak: float | None = None, low: float 
         True
     """
     from scipy.optimize import differential_evolution
+
+    from ...schedules.spec import parse, rounded
 
     steps = horizon(steps, "optimise")
     warmup = _check.whole("optimise", "warmup", warmup, 0, steps - 2)
@@ -1083,7 +1086,12 @@ def optimise(fc: Forecast, steps: int, *, peak: float | None = None, low: float 
 
         res = differential_evolution(cost, bounds, seed=seed, maxiter=maxiter, popsize=12, tol=1e-8, polish=False)
         sched = make(res.x)
-        families[name] = (repr(sched), fc.final(sched(np.arange(steps))))
+        spec = rounded(repr(sched))  # what is handed out, and what its forecast is of
+        try:
+            sched = parse(spec)
+        except ValueError:  # a rounded number its parameter refuses (none known): the exact spec
+            spec = repr(sched)
+        families[name] = (spec, fc.final(sched(np.arange(steps))))
     best = min(families.values(), key=lambda item: item[1])
     return Optimum(spec=best[0], final=best[1], families=families)
 

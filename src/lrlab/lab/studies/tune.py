@@ -21,9 +21,11 @@ diverges often). A spec the schedule refuses (possible for values the space chec
 Pruning compares trials at equal epochs, which is biased against schedules that decay late (WSD, a long cosine
 keep a high rate and a poor metric until their decay): they are pruned before the decay that makes them good.
 That is why the answer is the confirmation, not the single best trial: the `confirm` best trials (distinct
-specs) train again on `seeds` fresh seeds with the full budget through `compare` (stored in the run store), ranked
-as `compare` ranks (the mean final validation figure, `Comparison.ranking`), with its spread (std and the worst
-seed) and the test figure beside it (mean, std, worst seed), which does not rank.
+specs, their numbers rounded to 4 significant digits by `lrlab.schedules.spec.rounded`: the spec handed out is the
+one confirmed and stored, so it reproduces; trials.csv keeps the exact ones) train again on `seeds` fresh seeds with
+the full budget through `compare` (stored in the run store), ranked as `compare` ranks (the mean final validation
+figure, `Comparison.ranking`), with its spread (std and the worst seed) and the test figure beside it (mean, std,
+worst seed), which does not rank.
 
 With forecast=M (`--forecast M`) a loss law (lrlab.lab.studies.forecast, multi-power) is first fitted to three runs at
 the space's centre rate (constant, cosine, wsd with a 20% cooldown; trained through `compare`, reused from the run
@@ -62,6 +64,7 @@ from typing import Any
 
 from ... import _check
 from ..._paths import DEFAULT_STORAGE
+from ...schedules.spec import rounded
 from ..engines.train import resolve_device
 from ..options import TASK_DEFAULT, RunOptions, resolve_task
 from ..ranking import Ranking, ranking, task_ranking
@@ -652,7 +655,7 @@ def status_line(study: Any, total: int) -> str:
         best = study.best_trial
     except ValueError:
         return text
-    return f"{text}; best {best.value:.4g}: {best.user_attrs.get('spec', '?')}"
+    return f"{text}; best {best.value:.4g}: {rounded(str(best.user_attrs.get('spec', '?')))}"
 
 
 # -- the result ------------------------------------------------------------------------------------------
@@ -732,6 +735,31 @@ def trials_frame(study: Any) -> Any:
                      "forecast": t.user_attrs.get("forecast", math.nan)})
     return pd.DataFrame(rows, columns=["number", "state", "spec", "worker", "value", "epochs", "status",
                                        "duration_s", "forecast"])
+
+
+def handed_out(spec: str) -> str:
+    """The spec a search hands out for a trial's: its numbers rounded to 4 significant digits
+    (`lrlab.schedules.spec.rounded`), or the exact spec when the rounded one is refused (a value rounded onto a
+    bound its parameter excludes, e.g. a pct_start of 0.99999 that must stay below 1).
+
+    Args:
+        spec: a trial's spec, as sampled (kept exactly in trials.csv).
+
+    Examples:
+        >>> from lrlab.lab.studies.tune import handed_out
+        >>> handed_out("one_cycle(0.04645125, pct_start=0.44132071)")
+        'one_cycle(0.04645, pct_start=0.4413)'
+        >>> handed_out("one_cycle(0.1, 100, pct_start=0.99999)")  # pct_start=1.0 is refused
+        'one_cycle(0.1, 100, pct_start=0.99999)'
+    """
+    from .compare import split_entry
+
+    short = rounded(spec)
+    try:
+        split_entry(short)
+    except ValueError:
+        return spec
+    return short
 
 
 def best_trials(study: Any, k: int) -> list[Any]:
@@ -988,7 +1016,7 @@ def tune(
     if board is not None and not board.empty:
         best_spec = str(board["schedule"].iloc[0])
     elif best_trials(the_study, 1):
-        best_spec = str(best_trials(the_study, 1)[0].user_attrs["spec"])
+        best_spec = handed_out(str(best_trials(the_study, 1)[0].user_attrs["spec"]))
     else:
         raise ValueError(f"tune: no trial of study {name!r} finished without diverging or being pruned")
     return TuneResult(best_spec=best_spec, trials=frame, leaderboard=board, study=the_study, comparison=comparison,
@@ -1041,7 +1069,11 @@ def confirm_best(
     picked = best_trials(study, k) if k else []
     if not picked:
         return None, None
-    comparison = compare(task, [t.user_attrs["spec"] for t in picked], seeds=range(seed + 1, seed + 1 + seeds),
+    by_spec: dict[str, Any] = {}  # the specs handed out, rounded (`handed_out`): the better of two that round alike
+    for t in picked:
+        by_spec.setdefault(handed_out(t.user_attrs["spec"]), t)
+    picked = list(by_spec.values())
+    comparison = compare(task, list(by_spec), seeds=range(seed + 1, seed + 1 + seeds),
                          epochs=epochs, db=db, progress=progress, **options)
     return comparison, _confirmation_board(comparison, picked)
 
