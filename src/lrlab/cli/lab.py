@@ -401,6 +401,8 @@ def print_leaderboard(comparison: Any) -> None:
               "depends on the seed here, so the ± is 0")
     for line in comparison.flags():
         print(line)
+    for line in comparison.noise_lines():  # is the order more than the seeds' noise? (lrlab.lab.ties)
+        print(line)
     for run in comparison.runs:  # a training function that raised: what it said, one line a run
         if run.status == "failed":
             print(f"failed: {run.label} seed {run.seed}: {run.error}")

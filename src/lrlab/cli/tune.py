@@ -236,3 +236,5 @@ def print_confirmed(result: Any) -> None:
     _console().print(fit(build, keep, slack=max(0, longest - FOLDED)))
     for line in result.comparison.flags():  # the confirmed specs that learned nothing, one line each
         print(line)
+    for line in result.comparison.noise_lines():  # is the confirmed order more than the seeds' noise?
+        print(line)

@@ -138,7 +138,10 @@ def _flags(comparison: Any) -> str:
     """One line per schedule whose runs learned nothing (`Comparison.flags`), as the terminal prints them."""
     flags = getattr(comparison, "flags", None)
     lines = flags() if callable(flags) else []
-    return "\n".join(f'<p class="stalled">{html.escape(line)}</p>' for line in lines)
+    noise = getattr(comparison, "noise_lines", None)  # is the order more than the seeds' noise? (lrlab.lab.ties)
+    ties = noise() if callable(noise) else []
+    return "\n".join([*(f'<p class="stalled">{html.escape(line)}</p>' for line in lines),
+                      *(f'<p class="sub">{html.escape(line.strip())}</p>' for line in ties)])
 
 
 def _ranking_line(comparison: Any) -> str:

@@ -584,6 +584,27 @@ class Comparison:
                    for label, part in table.groupby("schedule", sort=False)}
         return compare_to_best(figures, board["schedule"].tolist(), rank.higher_is_better)
 
+    def noise_lines(self) -> list[str]:
+        """What the order is worth against the seeds' noise: the verdict (`verdict`), then, where the seeds allow a
+        test, one line per entry after #1 with the probability that #1 is the better and whether it is tied. The
+        CLI prints them under the leaderboard (compare, and tune's confirmation) and the report beside it.
+
+        Examples:
+            >>> from lrlab.lab.studies.compare import compare
+            >>> c = compare("or3", ["constant(0.5)", "constant(0.4)"], epochs=3, seeds=3, db=None, progress=False)
+            >>> print(c.noise_lines()[1])
+              #2 constant(0.4): #1 is the better with probability 0.5: tied
+        """
+        if self.leaderboard.empty:
+            return []
+        lines = [self.verdict()]
+        for place, v in enumerate(self.ties(), 2):
+            if v.seeds < 2:
+                break
+            lines.append(f"  #{place} {v.label}: #1 is the better with probability {v.p_better:.2g}: "
+                         f"{'tied' if v.tied else 'worse'}")
+        return lines
+
     def verdict(self) -> str:
         """The one line that says whether the leaderboard's order beats the seeds' noise (`lrlab.lab.ties.headline`).
 
