@@ -22,7 +22,8 @@ LRLAB = [sys.executable, "-c", "import sys; from lrlab.cli import main; sys.exit
 
 def lrlab(*args, cwd=None):
     """The command in a subprocess, importing the lrlab under test (a relative PYTHONPATH breaks with cwd)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(lrlab_package.__file__).resolve().parents[1])}
+    # a wide table, whatever the caller's terminal: tests/test_cli_display.py checks the narrow ones
+    env = {**os.environ, "PYTHONPATH": str(Path(lrlab_package.__file__).resolve().parents[1]), "COLUMNS": "160"}
     return subprocess.run([*LRLAB, *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
 
 

@@ -19,8 +19,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "lrlab"
 # The builders of frameworks that run on torch (lrlab.lightning, lrlab.transformers) drive their optimizers with
 # lrlab.torch.Scheduler, so they sit above the adapters; they hand the lab a declared function, never import it.
 # (lrlab.keras.experiment needs only lrlab.keras, so it stays in its adapter.)
-LAYERS = {"_check": 0, "_paths": 0, "schedules": 1, "plateau": 2, "rangetest": 2, "torch": 3, "keras": 3, "jax": 3,
-          "lightning": 4, "transformers": 4, "lab": 5, "viz": 6, "cli": 7}
+LAYERS = {"_check": 0, "_paths": 0, "_shown": 0, "schedules": 1, "plateau": 2, "rangetest": 2, "torch": 3, "keras": 3,
+          "jax": 3, "lightning": 4, "transformers": 4, "lab": 5, "viz": 6, "cli": 7}
 ADAPTERS = {"torch", "keras", "jax"}
 BUILDERS = {"lightning", "transformers"}
 FACADE = {"__init__", "__main__"}  # `import lrlab` and `python -m lrlab`: entry points, not layers

@@ -49,5 +49,9 @@ def test_the_headlines():
     mixed = {**clear, "c": {0: 0.94, 1: 0.97, 2: 0.96}}
     assert headline(compare_to_best(mixed, ["a", "c", "b"], True), "a", 3) == (
         "a is tied with c on 3 seeds (paired t-test, one-sided 5%); better than the rest")
+    exact = {"a": {0: 0.95, 1: 0.95}, "b": {0: 0.90, 1: 0.90}}  # a task the seed does not change
+    assert headline(compare_to_best(exact, ["a", "b"], True), "a", 2).endswith("the order holds on every seed")
+    same = {"a": {0: 0.95, 1: 0.90}, "b": {0: 0.95, 1: 0.90}}
+    assert headline(compare_to_best(same, ["a", "b"], True), "a", 2).endswith("they are tied")
     one = {"a": {0: 0.95}, "b": {0: 0.90}}
     assert headline(compare_to_best(one, ["a", "b"], True), "a", 1).startswith("one seed: the order is not tested")

@@ -93,7 +93,7 @@ def test_momentum_by_hand_and_round_trips():
     for s in (m, c, lrlab.one_cycle(0.1).momentum()):
         assert lrlab.parse(repr(s)) == s and lrlab.from_config(s.to_config()) == s
     assert repr(c) == 'cyclic_momentum(0.8, step_size_up=2, mode="triangular2")'
-    assert m.events(20) == [(5, "warmup end"), (10, "phase end")]
+    assert m.events(20) == [(5, "phase end"), (10, "phase end")]  # a momentum has no warmup: its phases end
     assert not lrlab.one_cycle(0.1).momentum().is_bound
     assert lrlab.one_cycle(0.1).momentum().stretch(10) == lrlab.one_cycle(0.1, 10).momentum()
     with pytest.raises(ValueError, match=r"one_cycle_momentum: max_momentum must be in \[0, 1\], got 1.5"):

@@ -161,6 +161,11 @@ would tell a from b at the measured spread']
         return f"{best} is the only entry"
     if seeds < 2:
         return f"one seed: the order is not tested against the seeds' noise (run 2 or more seeds; {method})"
+    if all(v.sd == 0 for v in results):  # no spread between the seeds to test the differences against
+        if all(v.mean == 0 for v in results):
+            return f"every seed gives every entry the same figure as {best}: they are tied"
+        return (f"every seed gives the same differences from {best}: with no spread between seeds to test them "
+                "against, the order holds on every seed")
     tied = [v for v in results if v.tied]
     if not tied:
         return f"{best} is better than every other entry on {seeds} seeds ({method})"

@@ -591,9 +591,9 @@ class Comparison:
 
         Examples:
             >>> from lrlab.lab.studies.compare import compare
-            >>> c = compare("or3", ["constant(0.5)", "constant(0.4)"], epochs=3, seeds=3, db=None, progress=False)
+            >>> c = compare("or3", ["constant(0.5)", "constant(0.2)"], epochs=5, seeds=3, db=None, progress=False)
             >>> print(c.noise_lines()[1])
-              #2 constant(0.4): #1 is the better with probability 0.5: tied
+              #2 constant(0.2): #1 is the better with probability 0.79: tied
         """
         if self.leaderboard.empty:
             return []
@@ -601,6 +601,10 @@ class Comparison:
         for place, v in enumerate(self.ties(), 2):
             if v.seeds < 2:
                 break
+            if v.sd == 0:
+                same = "tied: the same figure" if v.mean == 0 else f"the same difference ({v.mean:+.3g})"
+                lines.append(f"  #{place} {v.label}: {same} on every seed")
+                continue
             lines.append(f"  #{place} {v.label}: #1 is the better with probability {v.p_better:.2g}: "
                          f"{'tied' if v.tied else 'worse'}")
         return lines
@@ -610,7 +614,7 @@ class Comparison:
 
         Examples:
             >>> from lrlab.lab.studies.compare import compare
-            >>> c = compare("or3", ["constant(0.5)", "constant(0.4)"], epochs=3, seeds=3, db=None, progress=False)
+            >>> c = compare("or3", ["constant(0.5)", "constant(0.2)"], epochs=5, seeds=3, db=None, progress=False)
             >>> c.verdict().split(";")[0]
             'no schedule is better than the others on 3 seeds (paired t-test, one-sided 5%)'
         """
