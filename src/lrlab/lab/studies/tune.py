@@ -551,14 +551,20 @@ def fit_forecast(task: Task, peak: float, steps: int, *, seed: int = 0, db: str 
         return fit([r for r in runs if r.status == "ok"], "multi_power")
 
 
-def _tell(study: Any, t: Any, run: Any, s: _Settings) -> None:
-    from optuna.trial import TrialState
-
+def _record(t: Any, run: Any, s: Any) -> None:
+    """What every trial keeps of its run, whatever the target: status, epochs, and the test figure beside the
+    objective where it is finite (the trials table shows it; it is never the objective)."""
     t.set_user_attr("status", run.status)
     t.set_user_attr("epochs", len(run.history))
     test = f"test_{s.metric.removeprefix('val_')}"
     if test in run.metrics and math.isfinite(run.metrics[test]):
         t.set_user_attr(test, float(run.metrics[test]))
+
+
+def _tell(study: Any, t: Any, run: Any, s: _Settings) -> None:
+    from optuna.trial import TrialState
+
+    _record(t, run, s)
     if run.status == "pruned":
         study.tell(t, state=TrialState.PRUNED)
     elif run.status == "diverged" or run.history.empty:

@@ -251,11 +251,9 @@ def tell(study: Any, t: Any, run: Any, s: Any) -> str | None:
     """
     from optuna.trial import TrialState
 
-    t.set_user_attr("status", run.status)
-    t.set_user_attr("epochs", len(run.history))
-    test = f"test_{s.metric.removeprefix('val_')}"
-    if test in run.metrics and math.isfinite(run.metrics[test]):
-        t.set_user_attr(test, float(run.metrics[test]))
+    from .tune import _record
+
+    _record(t, run, s)
     if run.status == "pruned":
         study.tell(t, state=TrialState.PRUNED)
         return None
