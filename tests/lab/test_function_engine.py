@@ -255,3 +255,14 @@ def test_ctrl_c_in_a_training_function_stops_the_study_with_finished_runs_kept(t
         assert sorted(s["seed"] for s in store.summaries()) == [0, 1] and store.claims() == []
     again = compare(interrupted, ["constant(0.1)"], seeds=2, db=db, progress=False)
     assert all(r.reused for r in again.runs) and calls == [0, 1, 2]
+
+
+def test_fresh_with_workers_trains_every_run_again_once(tmp_path):
+    db = tmp_path / "runs.db"
+    first = _compare(fn_torch.tiny_torch, db, specs=SPECS[:2])
+    again = _compare(fn_torch.tiny_torch, db, specs=SPECS[:2], workers=2, fresh=True)
+    assert not any(r.reused for r in again.runs)  # trained again, by the workers (none reused from before)
+    assert {r.metrics["pid"] for r in again.runs} != {os.getpid()}
+    assert min(r.id for r in again.runs) > max(r.id for r in first.runs)
+    with Store(db) as store:
+        assert len(store) == 8 and store.claims() == []  # 4 before, each trained once more

@@ -580,8 +580,8 @@ class Store:
                 announced = True
             time.sleep(self.poll_s)
 
-    def try_claim(self, config: dict[str, Any], *, fresh: bool = False, retry_failed_before: int | None = None
-                  ) -> Claim:
+    def try_claim(self, config: dict[str, Any], *, fresh: bool = False, retry_failed_before: int | None = None,
+                  stale_upto: int | None = None) -> Claim:
         """The stored run of `config`, the right to train it, or word that a live process trains it now; never waits.
 
         The Claim has `run` (a stored run to reuse), or `held` (this process now holds the claim: train, then
@@ -595,6 +595,8 @@ class Store:
             fresh: claim it even when a stored run matches (train again).
             retry_failed_before: a stored run that failed (a training function that raised) with an id at most this
                 is not reused but trained again (a study retries the failures of earlier studies, not its own).
+            stale_upto: no stored run with an id at most this is reused (a fresh study: what was stored before it
+                trains again, what its own processes and workers store meanwhile is reused).
 
         Examples:
             >>> import tempfile
@@ -619,6 +621,8 @@ class Store:
             if fresh or (row := conn.execute(q.find, {"_key": key}).first()) is None:
                 return None
             rec = row._mapping
+            if stale_upto is not None and rec["id"] <= stale_upto:
+                return None
             if rec["status"] == "failed" and retry_failed_before is not None and rec["id"] <= retry_failed_before:
                 return None
             return self._run(row)

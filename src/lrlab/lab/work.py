@@ -14,6 +14,7 @@ processes on other machines join by running the same study on the same database.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue
 import sys
@@ -44,8 +45,10 @@ def run_plans(plans: Sequence[Any], *, store: Store | None, groups: Groups, trai
         store: the run store shared with other processes, or None (train everything, share nothing).
         groups: the engine's grouping of plan indices into what trains together (stacks, or single runs).
         train: trains the plans of one group (indices), returning their runs in that order.
-        fresh: train again the runs stored before this call (runs stored by others meanwhile are reused).
-        retry_failed_before: failed runs with an id at most this are trained again (`Store.try_claim`).
+        fresh: train again the runs stored before this study (ids up to `retry_failed_before`, its mark); what
+            other processes and workers store meanwhile is reused.
+        retry_failed_before: the study's mark (`Store.last_id` when it began): failed runs stored up to it train
+            again (`Store.try_claim`).
         on_wait: called once with "waiting for pid P on HOST" when the loop first waits on another process.
         poll_s: seconds between looks at runs others hold (default: the store's poll_s).
         ours: the keys of runs this call's own worker processes trained (not marked `reused`).
@@ -76,7 +79,8 @@ def run_plans(plans: Sequence[Any], *, store: Store | None, groups: Groups, trai
                     if store is None:
                         mine.append(i)
                         continue
-                    claim = store.try_claim(plans[i].config, fresh=fresh, retry_failed_before=retry_failed_before)
+                    claim = store.try_claim(plans[i].config, retry_failed_before=retry_failed_before,
+                                            stale_upto=retry_failed_before if fresh else None)
                     if claim.run is not None:
                         runs[i] = _relabel(claim.run, plans[i])
                         runs[i].reused = config_key(plans[i].config) not in ours
@@ -95,21 +99,18 @@ def run_plans(plans: Sequence[Any], *, store: Store | None, groups: Groups, trai
                         claims[i].save(run)
                     runs[i] = run
         todo = deferred
-        fresh = False  # a run another process trained during this call is fresh enough
         if todo:
             time.sleep(store.poll_s if poll_s is None and store is not None else (poll_s or 0.5))
     for i, j in twins.items():
         twin = runs[j]
         assert twin is not None
-        runs[i] = Run(config={**twin.config, "label": plans[i].config["label"]}, history=twin.history,
-                      step_lr=twin.step_lr, step_loss=twin.step_loss, metrics=twin.metrics, wall_s=twin.wall_s,
-                      status=twin.status, id=twin.id, created=twin.created, error=twin.error)
+        runs[i] = dataclasses.replace(twin, config={**twin.config, "label": plans[i].config["label"]})
     return [r for r in runs if r is not None]
 
 
 # -- worker processes ------------------------------------------------------------------------------
 def _worker_main(target: Any, configs: list[dict[str, Any]], db: str, mark: int, index: int,
-                 device: str | None, done: Any, threads: int) -> None:
+                 device: str | None, done: Any, threads: int, fresh: bool) -> None:
     """A worker process: rebuild the plans and run the loop on the shared store, one line per finished run."""
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device
@@ -135,18 +136,19 @@ def _worker_main(target: Any, configs: list[dict[str, Any]], db: str, mark: int,
     try:
         with Store(db) as store:
             run_plans(plans, store=store, groups=lambda todo: [[i] for i in todo], train=train,
-                      retry_failed_before=mark)
+                      retry_failed_before=mark, fresh=fresh)
     except KeyboardInterrupt:
         sys.exit(130)
 
 
 def run_workers(target: Any, plans: Sequence[Any], *, db: str, workers: int, mark: int,
-                devices: Sequence[str] | None = None) -> frozenset[str]:
+                devices: Sequence[str] | None = None, fresh: bool = False) -> frozenset[str]:
     """Train `plans` (of one experiment) in `workers` processes on this machine sharing the store `db`; returns
     when they end (each run is then stored) the keys of the runs they trained. A worker that fails is reported;
     its runs are left to the caller.
 
     devices: GPU ids handed out round robin, one per worker (its CUDA_VISIBLE_DEVICES).
+    fresh: train again what was stored up to `mark` (as `run_plans`).
     Each worker's torch uses cpu_count // workers threads (at least one), so the workers share the cores.
     """
     import multiprocessing
@@ -156,7 +158,7 @@ def run_workers(target: Any, plans: Sequence[Any], *, db: str, workers: int, mar
     done = ctx.Queue()
     procs = [ctx.Process(target=_worker_main, daemon=False,
                          args=(target, configs, db, mark, w, None if not devices else devices[w % len(devices)],
-                               done, max(1, (os.cpu_count() or 1) // workers)))
+                               done, max(1, (os.cpu_count() or 1) // workers), fresh))
              for w in range(workers)]
     trained: set[str] = set()
     try:

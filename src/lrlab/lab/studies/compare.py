@@ -894,7 +894,7 @@ def train_plans(plans: Sequence[Any], *, db: str | Path | None = DEFAULT_DB, fre
         ours = frozenset()
         if workers > 1:
             ours = run_workers(plans[0].task, plans, db=str(db), workers=workers, mark=int(mark or 0),
-                               devices=devices)
+                               devices=devices, fresh=fresh)
         with _bars(progress) as bars:
             eng = make_engine(plans, engine, bars=bars, device=device, callback=callback, max_stack=max_stack,
                               starts=starts)
@@ -902,7 +902,7 @@ def train_plans(plans: Sequence[Any], *, db: str | Path | None = DEFAULT_DB, fre
             def on_wait(message: str) -> None:
                 print(f"lrlab: some runs are trained by another process; {message}", file=sys.stderr, flush=True)
 
-            return run_plans(plans, store=store, groups=eng.groups, train=eng.train, fresh=fresh and workers == 1,
+            return run_plans(plans, store=store, groups=eng.groups, train=eng.train, fresh=fresh,
                              retry_failed_before=mark, on_wait=on_wait, ours=ours)
     finally:
         if store is not None:
