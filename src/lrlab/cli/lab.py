@@ -188,6 +188,17 @@ def _task_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _study_parameters() -> set[str]:
+    """The names the studies take themselves (compare, tune, cooldowns, find_lr): an --opt of one of these would
+    collide with the study's own keyword instead of reaching the optimizer."""
+    import inspect
+
+    from ..lab import compare, cooldowns, find_lr, tune
+
+    return {name for fn in (compare, tune, cooldowns, find_lr) for name, p in inspect.signature(fn).parameters.items()
+            if p.kind is not p.VAR_KEYWORD}
+
+
 def _optimizer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if args.momentum is not None:
@@ -202,6 +213,9 @@ def _optimizer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         key, raw = (s.strip() for s in item.split("=", 1))
         if not key.isidentifier():
             raise ValueError(f"--opt: bad option name {key!r}")
+        if key in _study_parameters():
+            raise ValueError(f"--opt {key}: not an optimizer option (it is the command's own: use its option, e.g. "
+                             f"--{key.replace('_', '-')})")
         try:
             value = ast.literal_eval(raw)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):

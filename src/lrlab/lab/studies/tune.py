@@ -410,6 +410,23 @@ def _worker_loop(s: _Settings, worker: int) -> int:
             raise ValueError(f"tune: the first {failed} trials all failed; the last: {told['error']}")
 
 
+@contextlib.contextmanager
+def _sigint_deferred() -> Any:
+    """SIGINT held back for the block (where the platform can, in the main thread), delivered when it ends: a
+    Ctrl-C inside Optuna's `ask` would leave a RUNNING trial that no one names and no one fails."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k: int) -> dict[str, Any]:
     """Ask k trials, train them (one stack where the model allows), tell them. Trials left untold by an
     interruption are told FAIL, so the study never waits on them."""
@@ -435,12 +452,12 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
     with contextlib.ExitStack() as beats:
         try:  # asked inside: a Ctrl-C while asking leaves no RUNNING trial behind (the finally fails them)
             for _ in range(k * (s.forecast or 1)):
-                trials.append(study.ask())
+                with _sigint_deferred():  # asked, kept and named as one step: a Ctrl-C lands before or after it
+                    trials.append(study.ask())
+                    trials[-1].set_user_attr("worker", WORKER_ID)  # a worker killed later leaves no anonymous trial
                 beats.enter_context(get_heartbeat_thread(trials[-1]._trial_id, study._storage))
             todo, plans = [], []
             specs = {}
-            for t in trials:  # who runs them first: a worker killed while sampling leaves no anonymous trial
-                t.set_user_attr("worker", WORKER_ID)
             for t in trials:
                 specs[t.number] = space.sample(t)
                 t.set_user_attr("spec", specs[t.number])
