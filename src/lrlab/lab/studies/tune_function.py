@@ -158,10 +158,10 @@ def _one(study: Any, s: Any, exp: Experiment, space: Any) -> dict[str, Any]:
 
     from ..engines.function import execute_function, plan_function
     from .compare import split_entry
-    from .tune import WORKER_ID, _by_forecast
+    from .tune import WORKER_ID, _by_forecast, _sigint_deferred
 
     out: dict[str, Any] = {"finished": 0, "failed": 0, "error": None}
-    trials = [study.ask() for _ in range(s.forecast or 1)]
+    trials: list[Any] = []
     told: set[int] = set()
 
     def fail(t: Any, error: str) -> None:
@@ -172,12 +172,13 @@ def _one(study: Any, s: Any, exp: Experiment, space: Any) -> dict[str, Any]:
         out["error"] = error
 
     with contextlib.ExitStack() as beats:
-        for t in trials:
-            beats.enter_context(get_heartbeat_thread(t._trial_id, study._storage))
-        try:
+        try:  # asked inside: a Ctrl-C while asking leaves no RUNNING trial behind (the finally fails them)
+            for _ in range(s.forecast or 1):
+                with _sigint_deferred():  # asked, kept and named as one step: a Ctrl-C lands before or after it
+                    trials.append(study.ask())
+                    trials[-1].set_user_attr("worker", WORKER_ID)
+                beats.enter_context(get_heartbeat_thread(trials[-1]._trial_id, study._storage))
             specs = {}
-            for t in trials:
-                t.set_user_attr("worker", WORKER_ID)
             for t in trials:
                 specs[t.number] = space.sample(t)
                 t.set_user_attr("spec", specs[t.number])
