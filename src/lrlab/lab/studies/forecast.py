@@ -1,9 +1,11 @@
 """Loss laws over the learning-rate curve: fit one to a few runs of a task, then forecast the training-loss curve of
 any other schedule without training it (and search the schedule the fitted law likes best).
 
-Two laws, each a function of the rate sequence (numpy only):
+Two laws, each a function of the rate sequence (numpy only; written in lrlab.lab.studies.forecast_laws, named here):
 - `multi_power`: the multi-power law of Luo et al. 2025 (arXiv 2503.12811);
 - `tissue`: the law of Tissue et al. 2024, "Scaling law with learning rate annealing" (arXiv 2408.11029).
+Ranking candidates by a fit and the best schedule of each family (`rank`, `optimise`) are in
+lrlab.lab.studies.forecast_optimum, named here too.
 
 Conventions (one place): `lrs[i]` is the rate of update i+1 (a Run's `step_lr`), so the loss after t updates,
 L(t), t = 1..T, depends on lrs[:t]. A Run's `step_loss[t]` is the batch loss seen by update t+1, i.e. measured on
@@ -46,14 +48,27 @@ from typing import Any
 import numpy as np
 
 from ... import _check
+from .forecast_fit import HUBER_DELTA  # noqa: F401 (the fit's Huber delta, named here too)
+from .forecast_laws import (  # noqa: F401 (the laws are part of this module's API)
+    FIT_TERMS,
+    LAWS,
+    PARAMS,
+    TISSUE_LAMBDA,
+    _at,
+    _rates,
+    law_from,
+    law_terms,
+    multi_power,
+    multi_power_from,
+    multi_power_terms,
+    tissue,
+    tissue_from,
+    tissue_terms,
+)
+from .forecast_optimum import Optimum, optimise, rank  # noqa: F401 (using a fit: part of this module's API)
 
-LAWS = ("multi_power", "tissue")
-HUBER_DELTA = 1e-3  # Luo et al.'s Huber delta on log residuals
-TISSUE_LAMBDA = 0.999  # Tissue et al.'s decay factor of the annealing momentum
 WARN_IN_SAMPLE = 0.03  # mean relative error of the fitted curves (beyond twice their noise) past which the law fails
 WARN_HELD_OUT = 0.10  # relative error of a left-out schedule's final loss past which the law is said not to hold
-FIT_TERMS = 128  # law_terms(fitting=True) groups the changes into this many runs (fit: forecast_fit.fit_terms)
-_TINY = 1e-12  # rates are floored here (relative to the scale) where a law raises them to a negative power
 MAX_HORIZON = 50_000
 """The longest horizon, in updates, a forecast binds a schedule to (`horizon`; module docstring)."""
 _CELLS = 2**22  # the multi-power law's terms (rows x changes of the rate) evaluated at once by Forecast.curve
@@ -76,270 +91,6 @@ def horizon(steps: Any, who: str = "forecast") -> int:
         ValueError: forecast: steps must be a whole number in [2, 50000], got 100000000
     """
     return int(_check.whole(who, "steps", steps, 2, MAX_HORIZON))
-
-
-# -- the laws ---------------------------------------------------------------------------------------------
-def _rates(lrs: Any) -> np.ndarray:
-    out = np.asarray(lrs, dtype=np.float64).ravel()
-    if out.size == 0 or not np.all(np.isfinite(out)) or np.any(out < 0):
-        raise ValueError(f"forecast: learning rates must be finite numbers >= 0, got {_check.shown(lrs)}")
-    return out
-
-
-def _at(at: Any, n: int) -> np.ndarray:
-    """The steps t (numbers of updates, 1..n) where a law is evaluated; all of them when None."""
-    if at is None:
-        return np.arange(1, n + 1)
-    t = np.asarray(at, dtype=np.int64).ravel()
-    if t.size and (t.min() < 1 or t.max() > n):
-        raise ValueError(f"forecast: steps to evaluate must be in [1, {n}] (numbers of updates)")
-    return t
-
-
-def multi_power_terms(lrs: Any, at: Any = None, terms: int | None = None) -> dict[str, np.ndarray]:
-    """What the multi-power law needs of a rate sequence, independent of its parameters.
-
-    The terms are S1 at the steps `at`, the changes of the rate (drop, and the rate after it) and S_k(t) for every
-    step and change (0 where k > t); `multi_power_from` evaluates the law on them, so a fit computes them once.
-
-    Args:
-        lrs: the rate of every update (lrs[i] is the rate of update i+1), finite and >= 0.
-        at: the steps t (numbers of updates, 1..T) to evaluate; None: all of them.
-        terms: None keeps every change of the rate (exact); a number K groups the changes into K runs of consecutive
-            updates (each run's drops summed, its rate and S_k taken at its middle update): an approximation the fit
-            uses on smooth schedules, so its cost is len(at) x K rather than len(at) x T.
-
-    Returns:
-        A dict with "s1", "drop", "eta" (rates floored at 1e-12) and "s_k" (len(at) x number of changes).
-
-    Examples:
-        >>> from lrlab.lab.studies.forecast import multi_power_terms
-        >>> terms = multi_power_terms([0.1, 0.1, 0.05, 0.05])
-        >>> terms["s1"].round(6).tolist(), terms["drop"].tolist(), terms["s_k"].round(6).ravel().tolist()
-        ([0.1, 0.2, 0.25, 0.3], [0.05], [0.0, 0.0, 0.05, 0.1])
-    """
-    eta = _rates(lrs)
-    t = _at(at, eta.size)
-    cum = np.concatenate([[0.0], np.cumsum(eta)])  # cum[j] = eta_1 + ... + eta_j
-    drop = np.concatenate([[0.0], eta[:-1] - eta[1:]])  # drop[k-1] = eta_{k-1} - eta_k (0 for k = 1)
-    ks = np.nonzero(drop)[0]  # k-1 of the updates k where the rate changes: only they add to LD
-    gaps = drop[ks]
-    if terms is not None and ks.size > terms:
-        groups = np.array_split(np.arange(ks.size), terms)
-        gaps = np.array([gaps[g].sum() for g in groups])
-        ks = np.array([ks[g[g.size // 2]] for g in groups])
-    s_k = cum[t][:, None] - cum[ks][None, :]  # S_k(t) = cum[t] - cum[k-1]
-    s_k = np.where((ks[None, :] + 1) <= t[:, None], s_k, 0.0)  # only changes at k <= t count
-    return {"s1": cum[t], "drop": gaps, "eta": np.maximum(eta[ks], _TINY), "s_k": s_k}
-
-
-def multi_power_from(terms: dict[str, np.ndarray], L0: float, A: float, alpha: float, B: float, C: float,
-                     beta: float, gamma: float) -> np.ndarray:
-    """The multi-power law evaluated on `multi_power_terms` (see `multi_power` for the formula).
-
-    Separate from the terms so a fit, which evaluates the law many times on the same rates, builds them once.
-
-    Args:
-        terms: what `multi_power_terms` returned.
-        L0: the loss the law tends to as the area under the rates grows.
-        A: the scale of the power-law term.
-        alpha: the exponent of the area S1.
-        B: the scale of the loss drop LD.
-        C: the scale inside G.
-        beta: the exponent of G.
-        gamma: the exponent of the rate in G's argument.
-
-    Returns:
-        L(t) at the terms' steps.
-
-    Examples:
-        >>> from lrlab.lab.studies.forecast import multi_power_from, multi_power_terms
-        >>> terms = multi_power_terms([0.1, 0.1, 0.05, 0.05])
-        >>> multi_power_from(terms, L0=1.0, A=0.5, alpha=0.5, B=1.0, C=1.0, beta=0.5, gamma=0.5).round(6).tolist()
-        [2.581139, 2.118034, 1.995201, 1.904434]
-    """
-    with np.errstate(divide="ignore"):
-        out = L0 + A * terms["s1"] ** (-alpha)
-    if terms["drop"].size:
-        g = 1.0 - (C * terms["eta"][None, :] ** (-gamma) * terms["s_k"] + 1.0) ** (-beta)  # 0 where S_k = 0
-        out = out - B * (g @ terms["drop"])
-    return out
-
-
-def multi_power(lrs: Any, L0: float, A: float, alpha: float, B: float, C: float, beta: float, gamma: float,
-                at: Any = None) -> np.ndarray:
-    """The multi-power law of Luo et al. 2025: the loss after t updates of the rate sequence `lrs`.
-
-    Formula:
-
-        L(t)  = L0 + A * S1(t)**(-alpha) - LD(t)
-        S1(t) = eta_1 + ... + eta_t                                   (the area under the rates)
-        LD(t) = B * sum_{k=2..t} (eta_{k-1} - eta_k) * G(eta_k**(-gamma) * S_k(t))
-        S_k(t) = eta_k + ... + eta_t,    G(x) = 1 - (C*x + 1)**(-beta)
-
-    eta_k = lrs[k-1] is the rate of update k. The paper writes S1 from the end of warmup plus a warmup area S_W; here
-    the warmup's rates are simply part of S1 (the same sum), and a rising rate enters LD with a negative drop, as
-    in the authors' fitting code. Rates are floored at 1e-12 inside eta**(-gamma) (a rate of 0 would make it
-    infinite). Memory: len(at) x (number of changes of the rate) floats.
-
-    Args:
-        lrs: the rate of every update, finite and >= 0.
-        L0: the loss the law tends to as the area under the rates grows.
-        A: the scale of the power-law term.
-        alpha: the exponent of the area S1.
-        B: the scale of the loss drop LD.
-        C: the scale inside G.
-        beta: the exponent of G.
-        gamma: the exponent of the rate in G's argument.
-        at: the steps t (1..T) to evaluate; None: all.
-
-    Returns:
-        An array of L(t) at the steps.
-
-    Examples:
-        With a constant rate LD is 0 and L(t) = L0 + A * (0.1 t)**(-alpha); the drop at update 3 lowers the rest:
-
-        >>> from lrlab.lab.studies.forecast import multi_power
-        >>> params = dict(L0=1.0, A=0.5, alpha=0.5, B=1.0, C=1.0, beta=0.5, gamma=0.5)
-        >>> multi_power([0.1, 0.1, 0.1, 0.1], **params).round(6).tolist()
-        [2.581139, 2.118034, 1.912871, 1.790569]
-        >>> multi_power([0.1, 0.1, 0.05, 0.05], **params).round(6).tolist()
-        [2.581139, 2.118034, 1.995201, 1.904434]
-    """
-    return multi_power_from(multi_power_terms(lrs, at), L0, A, alpha, B, C, beta, gamma)
-
-
-def tissue_terms(lrs: Any, at: Any = None, lam: float = TISSUE_LAMBDA) -> dict[str, np.ndarray]:
-    """What the Tissue et al. law needs of a rate sequence: S1 and S2 at the steps `at` (see `tissue`).
-
-    S2 sums the momentum m of the rate's decrease, computed with a first-order recursive filter (scipy.signal.lfilter).
-
-    Args:
-        lrs: the rate of every update, finite and >= 0.
-        at: the steps t (1..T) to evaluate; None: all.
-        lam: the momentum's decay factor, in [0, 1].
-
-    Returns:
-        A dict with "s1" and "s2" at the steps.
-
-    Examples:
-        >>> from lrlab.lab.studies.forecast import tissue_terms
-        >>> terms = tissue_terms([0.1, 0.1, 0.05, 0.05], lam=0.5)
-        >>> terms["s1"].round(6).tolist(), terms["s2"].round(6).tolist()
-        ([0.1, 0.2, 0.25, 0.3], [0.0, 0.0, 0.05, 0.075])
-    """
-    eta = _rates(lrs)
-    t = _at(at, eta.size)
-    lam = _check.in_range("tissue", "lam", lam, 0.0, 1.0)
-    delta = np.concatenate([[0.0], eta[:-1] - eta[1:]])
-    from scipy.signal import lfilter  # m_i = lam * m_{i-1} + delta_i: a first-order recursive filter
-
-    m = lfilter([1.0], [1.0, -lam], delta)
-    return {"s1": np.cumsum(eta)[t - 1], "s2": np.cumsum(m)[t - 1]}
-
-
-def tissue_from(terms: dict[str, np.ndarray], L0: float, A: float, alpha: float, C: float) -> np.ndarray:
-    """The Tissue et al. law evaluated on `tissue_terms` (see `tissue` for the formula).
-
-    Separate from the terms so a fit builds them once: L(t) = L0 + A * S1(t)**(-alpha) - C * S2(t).
-
-    Args:
-        terms: what `tissue_terms` returned.
-        L0: the loss the law tends to as the area under the rates grows.
-        A: the scale of the power-law term.
-        alpha: the exponent of the area S1.
-        C: the weight of the annealing area S2.
-
-    Examples:
-        >>> from lrlab.lab.studies.forecast import tissue_from, tissue_terms
-        >>> terms = tissue_terms([0.1, 0.1, 0.05, 0.05], lam=0.5)
-        >>> tissue_from(terms, L0=1.0, A=0.5, alpha=0.5, C=2.0).round(6).tolist()
-        [2.581139, 2.118034, 1.9, 1.762871]
-    """
-    with np.errstate(divide="ignore"):
-        return L0 + A * terms["s1"] ** (-alpha) - C * terms["s2"]
-
-
-def tissue(lrs: Any, L0: float, A: float, alpha: float, C: float, lam: float = TISSUE_LAMBDA,
-           at: Any = None) -> np.ndarray:
-    """The law of Tissue et al. 2024 ("Scaling law with learning rate annealing"): the loss after t updates.
-
-    Formula:
-
-        L(t)  = L0 + A * S1(t)**(-alpha) - C * S2(t)
-        S1(t) = eta_1 + ... + eta_t                          (forward area)
-        S2(t) = m_1 + ... + m_t                              (annealing area)
-        m_i   = lam * m_{i-1} + (eta_{i-1} - eta_i),  m_1 = 0 (momentum of the rate's decrease)
-
-    eta_i = lrs[i-1]; lam is the decay factor (0.999 by default, as the paper's experiments use). A rising rate
-    (warmup) makes m negative, as the recursion says.
-
-    Args:
-        lrs: the rate of every update, finite and >= 0.
-        L0: the loss the law tends to as the area under the rates grows.
-        A: the scale of the power-law term.
-        alpha: the exponent of the area S1.
-        C: the weight of the annealing area S2.
-        lam: the momentum's decay factor, in [0, 1].
-        at: the steps t (1..T) to evaluate; None: all.
-
-    Examples:
-        The drop at update 3 adds m_3 = 0.05 to S2, then m_4 = 0.5 * 0.05:
-
-        >>> from lrlab.lab.studies.forecast import tissue
-        >>> tissue([0.1, 0.1, 0.05, 0.05], L0=1.0, A=0.5, alpha=0.5, C=2.0, lam=0.5).round(6).tolist()
-        [2.581139, 2.118034, 1.9, 1.762871]
-    """
-    return tissue_from(tissue_terms(lrs, at, lam), L0, A, alpha, C)
-
-
-def law_terms(law: str, lrs: Any, at: Any = None, *, fitting: bool = False) -> dict[str, np.ndarray]:
-    """The parameter-free part of a law (`multi_power_terms` or `tissue_terms`) for a rate sequence.
-
-    With fitting=True the multi-power law's changes are grouped into FIT_TERMS runs (see `multi_power_terms`);
-    predictions use the exact terms. The tissue law uses its default lam.
-
-    Args:
-        law: "multi_power" or "tissue".
-        lrs: the rate of every update.
-        at: the steps t (1..T) to evaluate; None: all.
-        fitting: group the multi-power law's changes (an approximation for fitting).
-
-    Examples:
-        >>> from lrlab.lab.studies.forecast import law_terms
-        >>> sorted(law_terms("tissue", [0.1, 0.05])), sorted(law_terms("multi_power", [0.1, 0.05]))
-        (['s1', 's2'], ['drop', 'eta', 's1', 's_k'])
-    """
-    if law == "multi_power":
-        return multi_power_terms(lrs, at, FIT_TERMS if fitting else None)
-    return tissue_terms(lrs, at)
-
-
-def law_from(law: str, terms: dict[str, np.ndarray], params: Sequence[float]) -> np.ndarray:
-    """A law evaluated on its terms with the given parameters, in the order of PARAMS[law].
-
-    This is how a fit and a Forecast evaluate either law with a parameter vector.
-
-    Args:
-        law: "multi_power" or "tissue".
-        terms: what `law_terms` returned for that law.
-        params: the parameters, in the order of PARAMS[law].
-
-    Examples:
-        >>> from lrlab.lab.studies.forecast import PARAMS, law_from, law_terms
-        >>> PARAMS["tissue"]
-        ('L0', 'A', 'alpha', 'C')
-        >>> law_from("tissue", law_terms("tissue", [0.1, 0.1]), [1.0, 0.5, 0.5, 2.0]).round(6).tolist()
-        [2.581139, 2.118034]
-    """
-    return multi_power_from(terms, *params) if law == "multi_power" else tissue_from(terms, *params)
-
-
-# parameter names, bounds (in scaled-rate units) and starting points of each law
-PARAMS = {
-    "multi_power": ("L0", "A", "alpha", "B", "C", "beta", "gamma"),
-    "tissue": ("L0", "A", "alpha", "C"),
-}
 
 
 # -- curves: what a run gives the fit ----------------------------------------------------------------------
@@ -953,147 +704,6 @@ def _warning(fc: Forecast) -> str | None:
     who = "Its" if problems else f"the {fc.law} law's"
     parts += [f"{who} forecasts are unreliable here: " + "; ".join(others)] if others else []
     return ". ".join(parts) + ". Do not trust its forecasts."
-
-
-# -- using a fit ------------------------------------------------------------------------------------------
-def rank(fc: Forecast, specs: Sequence[Any], steps: int) -> list[tuple[str, float]]:
-    """(spec, predicted final loss) of every candidate schedule bound to `steps` updates, best (lowest) first.
-
-    This is what a tuner calls to train only the most promising candidates: `rank(fit(runs), specs, steps)`. A
-    candidate whose forecast is not finite ranks last.
-
-    Args:
-        fc: the Forecast.
-        specs: the candidate specs or Schedules.
-        steps: the horizon in optimizer steps.
-
-    Examples:
-        >>> from lrlab.lab.studies.forecast import Forecast, rank
-        >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
-        ...               per_bin=2, skip=0.1, cost=0.0)
-        >>> [(spec, round(final, 6)) for spec, final in rank(fc, ["cosine(0.1)", "constant(0.1)"], 50)]
-        [('constant(0.1)', 2.139192), ('cosine(0.1)', 2.146458)]
-    """
-    out = [(s if isinstance(s, str) else repr(s), fc.predict(s, steps).final) for s in specs]
-    return sorted(out, key=lambda item: (not math.isfinite(item[1]), item[1]))
-
-
-@dataclass
-class Optimum:
-    """The schedule shape that minimises the fitted law's final loss, and the best of every family searched.
-
-    What `optimise` returns; `spec` parses back with lrlab.parse.
-
-    Args:
-        spec: the best schedule's spec.
-        final: its predicted final loss.
-        families: family name -> (its best spec, predicted final loss).
-
-    Examples:
-        >>> from lrlab.lab.studies.forecast import Optimum
-        >>> Optimum("cosine(0.1, decay_steps=50)", 2.15, {"cosine": ("cosine(0.1, decay_steps=50)", 2.15)}).spec
-        'cosine(0.1, decay_steps=50)'
-    """
-
-    spec: str
-    final: float
-    families: dict[str, tuple[str, float]]
-
-
-def _families(steps: int, warmup: int, low: float, peak: float) -> dict[str, tuple[list[tuple[float, float]], Any]]:
-    """Each family: the bounds of its free numbers and the spec they make (non-increasing after `warmup`)."""
-    from ...schedules import cosine, exponential, wsd
-    from ...schedules import warmup as with_warmup
-
-    span = steps - warmup
-
-    def _wsd(kind: str) -> Any:
-        def make(x: np.ndarray) -> Any:
-            p, d, e = float(x[0]), round(float(x[1])), float(x[2])
-            return wsd(p, total_steps=steps, warmup_steps=warmup, decay_steps=min(max(d, 1), span),
-                       end_lr=min(p, float(f"{e * p:.4g}")) if e > 1e-4 else 0.0, decay=kind)
-        return [(low, peak), (1, span), (0.0, 1.0)], make
-
-    def _cos(x: np.ndarray) -> Any:
-        if warmup:  # Keras's warmup: from initial_lr up to warmup_target, then the decay from the target
-            return cosine(0.0, decay_steps=span, alpha=float(x[1]), warmup_target=float(x[0]), warmup_steps=warmup)
-        return cosine(float(x[0]), decay_steps=span, alpha=float(x[1]))
-
-    def _exp(x: np.ndarray) -> Any:
-        s = exponential(float(x[0]), decay_steps=span, decay_rate=float(x[1]))
-        return with_warmup(s, warmup) if warmup else s
-
-    out = {f"wsd {kind}": _wsd(kind) for kind in ("linear", "cosine", "1-sqrt")}
-    out["cosine"] = ([(low, peak), (0.0, 1.0)], _cos)
-    out["exponential"] = ([(low, peak), (1e-4, 1.0)], _exp)
-    return out
-
-
-def optimise(fc: Forecast, steps: int, *, peak: float | None = None, low: float | None = None, warmup: int = 0,
-             seed: int = 0, maxiter: int = 40) -> Optimum:
-    """The schedule that minimises the fitted law's predicted final loss over `steps` updates.
-
-    Searched (scipy.optimize.differential_evolution, deterministic for a seed) within families of existing kinds,
-    each non-increasing after `warmup` steps: wsd(peak, decay_steps, end_lr, decay=linear|cosine|1-sqrt),
-    cosine(peak, alpha) and exponential(peak, decay_rate). The peak rate is kept within [low, peak] (default: the
-    range of the fitting runs' largest rates; the law is not trusted to extrapolate to rates it never saw).
-
-    Args:
-        fc: the Forecast.
-        steps: the horizon in optimizer steps (2 to MAX_HORIZON).
-        peak: the highest peak rate searched (None: the fitting runs' largest rate).
-        low: the lowest peak rate searched (None: the smallest of the fitting runs' largest rates).
-        warmup: linear warmup steps every family starts with (0..steps-2).
-        seed: the search's seed.
-        maxiter: differential evolution's generations per family.
-
-    Returns:
-        An Optimum: the best spec (it parses back with lrlab.parse; its numbers rounded to 4 significant digits,
-        `lrlab.schedules.spec.rounded`, and its forecast that of the rounded spec) and the best of each family.
-
-    Examples:
-        >>> from lrlab.lab.studies.forecast import Forecast, optimise
-        >>> fc = Forecast("tissue", {"L0": 2.0, "A": 0.3, "alpha": 0.5, "C": 0.02}, scale=1.0, curves=[], bins=8,
-        ...               per_bin=2, skip=0.1, cost=0.0)
-        >>> best = optimise(fc, 50, peak=0.1, low=0.1, maxiter=2)
-        >>> sorted(best.families)
-        ['cosine', 'exponential', 'wsd 1-sqrt', 'wsd cosine', 'wsd linear']
-        >>> best.final == min(final for _, final in best.families.values())
-        True
-    """
-    from scipy.optimize import differential_evolution
-
-    from ...schedules.spec import parse, rounded
-
-    steps = horizon(steps, "optimise")
-    warmup = _check.whole("optimise", "warmup", warmup, 0, steps - 2)
-    peaks = [float(c.lrs.max()) for c in fc.curves] or [fc.scale]
-    hi = _check.positive("optimise", "peak", max(peaks) if peak is None else peak)
-    lo = _check.positive("optimise", "low", min(peaks) if low is None else low)
-    lo = min(lo, hi)
-    families = {}
-    for name, (bounds, make) in _families(steps, warmup, lo, hi).items():
-        if lo == hi:  # the peak is fixed: search the other numbers only
-
-            def make(x: np.ndarray, inner: Any = make) -> Any:
-                return inner(np.concatenate([[hi], x]))
-
-            bounds = bounds[1:]
-
-        def cost(x: np.ndarray, make: Any = make) -> float:
-            value = fc.final(make(x)(np.arange(steps)))
-            return value if math.isfinite(value) and value > 0 else 1e30  # a loss <= 0: the law extrapolates
-
-        res = differential_evolution(cost, bounds, seed=seed, maxiter=maxiter, popsize=12, tol=1e-8, polish=False)
-        sched = make(res.x)
-        spec = rounded(repr(sched))  # what is handed out, and what its forecast is of
-        try:
-            sched = parse(spec)
-        except ValueError:  # a rounded number its parameter refuses (none known): the exact spec
-            spec = repr(sched)
-        families[name] = (spec, fc.final(sched(np.arange(steps))))
-    best = min(families.values(), key=lambda item: item[1])
-    return Optimum(spec=best[0], final=best[1], families=families)
 
 
 def smoothed(curve: Any, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
