@@ -49,6 +49,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import os
 import pickle
@@ -598,6 +599,9 @@ def _worker_main(s: _Settings, worker: int) -> None:
 
     def interrupt(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # a query this cuts short makes SQLAlchemy log its cursor's failed close with a traceback: the interrupt's
+        # one line says it all
+        logging.getLogger("sqlalchemy").setLevel(logging.CRITICAL)
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, interrupt)
