@@ -189,9 +189,9 @@ def _stored(name: str, store: Any) -> Timing | None:
 
 def pick(plans: Sequence[Any], device: str, *, store: Any = None, timer: Measure | None = None) -> str:
     """"stacked" or "sequential": which engine trains these plans (runs that can stack, of one `stack_key`) faster,
-    timed for a new `key` (`measure`, or `timer`) and remembered in the store (a Store, or None) and this process.
-
-    """
+    timed for a new `key` (`measure`, or `timer`: plans, device -> seconds per step stacked, sequential) and
+    remembered in the store (a Store, or None) and this process; one line on stderr the first time a process meets
+    the key."""
     name = key(plans, device)
     stored = _stored(name, store)
     known = stored or _KNOWN.get(name)
