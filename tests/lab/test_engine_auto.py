@@ -161,3 +161,30 @@ def test_notes_are_read_written_and_overwritten_beside_the_runs(db):
         assert store.note("engine auto x") == "2"
         with pytest.raises(ValueError, match="read-only"):
             store.note("engine auto x", "3")
+
+
+def test_tune_batches_and_cooldowns_trunks_follow_the_timing(monkeypatch, tmp_path):
+    import importlib
+
+    pytest.importorskip("optuna")
+    from lrlab.lab.studies.cooldowns import cooldowns
+    from lrlab.lab.studies.tune import tune
+
+    stacked = []
+    for name in ("lrlab.lab.engines.stacked", "lrlab.lab.studies.cooldowns"):  # tune imports it when it trains
+        module = importlib.import_module(name)
+        real = module.execute_stack
+        monkeypatch.setattr(module, "execute_stack", lambda plans, real=real, **kw: stacked.append(len(plans))
+                            or real(plans, **kw))
+    clock = Clock(1.0, 0.001)  # sequential
+    monkeypatch.setattr(auto, "measure", clock)
+    result = tune("or3", "constant(loguniform(0.1, 1))", trials=2, epochs=2, batch=2, confirm=0, progress=False,
+                  storage=tmp_path / "t.db")
+    trunks = cooldowns("or3", "wsd(0.4)", at=(0.5, 1.0), fraction=0.25, steps=16, seeds=2, db=None, progress=False)
+    # or3 x2 timed once for tune's batch and the trunks; x4 for the cooldowns and the cosine runs (compare's engine)
+    assert stacked == [] and clock.calls == [(2, "cpu"), (4, "cpu")]
+    assert len(result.trials) == 2 and trunks.trunk_steps > 0 and len(trunks.branches) == 4
+    monkeypatch.setattr(auto, "_KNOWN", {})
+    monkeypatch.setattr(auto, "measure", Clock(0.001, 0.001))  # stacked
+    cooldowns("or3", "wsd(0.4)", at=(0.5, 1.0), fraction=0.25, steps=16, seeds=2, db=None, progress=False)
+    assert stacked == [2, 4, 4]  # the trunks, then the cooldowns and their cosine runs
