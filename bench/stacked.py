@@ -11,9 +11,10 @@ machinery, and one warm-up call of the engine on two 1-epoch runs, are done befo
 Cases (epochs trimmed from the tasks' defaults where noted, to keep the sequential side to minutes):
 quantiles K=16 and K=64 (50 epochs, adam), or3 K=64 (200 epochs, sgd), mnist1d MLP K=16 (5 epochs, adam),
 mnist1d_cnn K=16 (3 epochs, adam), the 784-128-10 MLP on MNIST-shaped random data K=16 (10000 samples,
-batch 32, 1 epoch, sgd), and tinylm K=3 (2 of its 12 epochs: 100 steps, adamw). The last column says which engine
-`--engine auto` picks for the case (`lrlab.lab.engines.stacked.why_sequential`): on a CPU it trains a model whose
-operations vmap would run member by member (tinylm's attention) one run after another.
+batch 32, 1 epoch, sgd), and tinylm K=3 (2 of its 12 epochs: 100 steps, adamw). The last columns are engine auto's
+(`lrlab.lab.engines.auto.measure`, run in the stacked child after its clock stopped): the sequential/stacked ratio
+its few timed steps measured (compare with the ratio of the whole runs beside it), the seconds that timing took,
+and which engine auto picks from it.
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ def measure(task_name: str, k: int, epochs: int, engine: str, device: str) -> di
     """One measurement, in this (fresh) process: wall seconds, peak MiB, best loss, chunks, diverged runs."""
     import torch
 
-    from lrlab.lab.engines.stacked import execute_stack, stacks, why_sequential
+    from lrlab.lab.engines.auto import Timing
+    from lrlab.lab.engines.auto import measure as time_engines
+    from lrlab.lab.engines.stacked import execute_stack, stacks
     from lrlab.lab.engines.train import deterministic, execute
     from lrlab.lab.options import RunOptions
     from lrlab.lab.plan import plan
@@ -110,9 +113,15 @@ def measure(task_name: str, k: int, epochs: int, engine: str, device: str) -> di
     else:
         peak_mib = max(0, _rss_kib("VmHWM") - base) / 1024
     best = min(r.metrics.get("val_loss", r.metrics["loss"]) for r in runs)
-    return {"wall": wall, "peak_mib": peak_mib, "best": best, "chunks": chunks,
-            "diverged": sum(r.status != "ok" for r in runs),
-            "auto": "sequential" if why_sequential(plans[0], "auto", device) else "stacked"}
+    out = {"wall": wall, "peak_mib": peak_mib, "best": best, "chunks": chunks,
+           "diverged": sum(r.status != "ok" for r in runs)}
+    if engine == "stacked":  # engine auto's timing, on the first stack's plans (after the clock stopped)
+        began = time.perf_counter()
+        chunk = [plans[i] for i in stacks(plans, device=device)[0]]
+        timing = Timing(*time_engines(chunk, device), k=len(chunk))
+        out.update(timed=timing.k * timing.sequential_s / timing.stacked_s, timing_s=time.perf_counter() - began,
+                   auto=timing.choice)
+    return out
 
 
 def main() -> None:
@@ -133,7 +142,7 @@ def main() -> None:
 
     print(f"device {args.device}, {args.threads} torch thread(s) per child, {os.cpu_count()} CPUs")
     head = f"{'case':22} {'epochs':>6} {'sequential s':>12} {'stacked s':>10} {'ratio':>7} " \
-           f"{'seq peak MiB':>12} {'stack peak MiB':>14} {'chunks':>6}  auto picks"
+           f"{'seq peak MiB':>12} {'stack peak MiB':>14} {'chunks':>6} {'timed':>6} {'timing s':>8}  auto picks"
     print(head)
     for name, task_name, k, epochs, quick in CASES:
         if args.only and args.only not in name:
@@ -149,7 +158,8 @@ def main() -> None:
             out[engine] = json.loads(done.stdout.strip().splitlines()[-1])
         seq, st = out["sequential"], out["stacked"]
         print(f"{name:22} {ep:>6} {seq['wall']:>12.2f} {st['wall']:>10.2f} {seq['wall'] / st['wall']:>6.1f}x "
-              f"{seq['peak_mib']:>12.1f} {st['peak_mib']:>14.1f} {st['chunks']:>6}  {st['auto']}", flush=True)
+              f"{seq['peak_mib']:>12.1f} {st['peak_mib']:>14.1f} {st['chunks']:>6} {st['timed']:>5.1f}x "
+              f"{st['timing_s']:>8.2f}  {st['auto']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -434,11 +434,16 @@ def test_compare_auto_falls_back_for_a_model_that_cannot_be_stacked(capsys):
 
 
 @pytest.mark.filterwarnings("ignore:There is a performance drop")  # torch's, when the stack is forced
-def test_compare_auto_trains_one_run_after_another_where_vmap_would_loop_over_members(capsys, monkeypatch):
+def test_compare_auto_times_a_model_vmap_would_loop_over_members_and_trains_it_the_faster_way(capsys, monkeypatch):
     import importlib
 
     compare_module = importlib.import_module("lrlab.lab.studies.compare")  # (lrlab.lab.compare is the function)
     stacked_module = importlib.import_module("lrlab.lab.engines.stacked")  # the stacked engine imports it to train
+    auto_module = importlib.import_module("lrlab.lab.engines.auto")
+    monkeypatch.setattr(auto_module, "_KNOWN", {})
+    monkeypatch.setattr(auto_module, "_SAID", set())
+    timed = []
+    monkeypatch.setattr(auto_module, "measure", lambda plans, device: timed.append(len(plans)) or (1.0, 0.01))
     task = Task(name="attention", description="", loss="bce", load=_seeded_load, model=_attention_model, epochs=2,
                 batch_size=16, dtype="float64")
     stacked = []
@@ -447,7 +452,7 @@ def test_compare_auto_trains_one_run_after_another_where_vmap_would_loop_over_me
                         or real(plans, **kw))
     auto = compare_module.compare(task, ["0.1", "0.2"], seeds=2, db=None, progress=False)
     err = capsys.readouterr().err
-    assert stacked == [] and "train one after another" in err and "batching rule" in err
+    assert stacked == [] and timed == [4] and "for 4 runs: sequential (engine auto" in err  # as timed
     assert len(err.strip().splitlines()) == 1
     forced = compare_module.compare(task, ["0.1", "0.2"], seeds=2, db=None, progress=False, engine="stacked")
     assert stacked == [4] and capsys.readouterr().err == ""

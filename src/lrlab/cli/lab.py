@@ -69,9 +69,9 @@ def register(sub: Any) -> None:
         help="torch CPU threads (default 1: fastest for the small built-in models; raise it for big ones)",
     )
     p.add_argument("--engine", default="auto",
-                   help="auto (stack the runs when more than one is to be trained and stacking pays: the model can "
-                   "be stacked and, on a CPU, vmap would not run any of its operations member by member), stacked or "
-                   "sequential (default auto)")
+                   help="auto (stack the runs when more than one is to be trained, the model can be stacked and "
+                   "a few timed steps of each engine found stacking faster: timed once per task, stack size and "
+                   "device, kept in the store), stacked or sequential (default auto)")
     p.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu or cuda (default auto)")
     p.add_argument("--dtype", default=None, help="float32 or float64 (default: the task's)")
     p.add_argument("--max-stack", default=None, metavar="K",

@@ -10,7 +10,7 @@ an SQLite file; `database_url` is the one place that turns it into a URL (Optuna
 and the runs share one database). Only SQLite and PostgreSQL (psycopg 3) are tested; other SQLAlchemy dialects
 may work.
 
-lrlab's tables: `lrlab_meta` (the marker: name "schema", value SCHEMA_VERSION), `lrlab_runs` (one row per
+lrlab's tables: `lrlab_meta` (the marker: name "schema", value SCHEMA_VERSION; and `note`s), `lrlab_runs` (one row per
 finished run; `key` is unique: it is set on the run `find` returns for a config, and NULL on runs whose schedule
 has no config and on runs replaced by a later save of the same config, which keep their row), and `lrlab_claims`
 (the runs being trained now: key, owner token, host, pid, claimed_at, heartbeat). The database may also hold an
@@ -666,6 +666,39 @@ class Store:
             return 0
         with self._transaction() as conn:
             return int(conn.execute(sa.select(sa.func.max(self._sql.runs.c.id))).scalar() or 0)
+
+    def note(self, name: str, value: str | None = None) -> str | None:
+        """A text lrlab keeps beside the runs (a row of lrlab_meta, as the schema marker): read, or written when a
+        value is given. Engine "auto" keeps its timings in notes, so later studies and other machines reuse them.
+
+        Args:
+            name: the note's name (not "schema").
+            value: the text to keep under it (None: only read it).
+
+        Examples:
+            >>> import tempfile
+            >>> from pathlib import Path
+            >>> from lrlab.lab.store import Store
+            >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
+            ...     print(store.note("colour"), store.note("colour", "blue"), store.note("colour"))
+            None blue blue
+        """
+        if value is None:
+            if self._empty or self._sql is not _CURRENT:
+                return None
+            with self._transaction() as conn:
+                return conn.execute(sa.select(_META.c.value).where(_META.c.name == name)).scalar()
+        if name == "schema":
+            raise ValueError("Store.note: 'schema' is the store's marker, not a note")
+        self._writable()
+        with self._transaction(write=True) as conn:  # SQLite: under the write lock; PostgreSQL: an upsert
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+                conn.execute(insert(_META).values(name=name, value=value).on_conflict_do_update(
+                    index_elements=[_META.c.name], set_={"value": value}))
+            elif not conn.execute(_META.update().where(_META.c.name == name).values(value=value)).rowcount:
+                conn.execute(_META.insert().values(name=name, value=value))
+        return value
 
     def _stale(self, host: str, pid: int, heartbeat: float, now: float) -> bool:
         """Whether a claim's owner is gone: its pid is not alive on this host, or its heartbeat is too old."""

@@ -57,14 +57,16 @@ class Engine:
 
 class StackedEngine(Engine):
     """The stacked engine (lrlab.lab.engines.stacked): the runs that can stack train as stacks of one model, one bar per
-    stack; the others one after another (one line on stderr says why, `why_sequential`)."""
+    stack; the others one after another (one line on stderr says why, `why_sequential`). With engine "auto", a stack
+    trains one run after another where that was timed faster (`lrlab.lab.engines.auto.pick`; `store`: the run store
+    that keeps the timings, or None)."""
 
     name = "stacked"
 
     def __init__(self, plans: Sequence[Any], *, engine: str = "auto", max_stack: int | None = None,
-                 **kwargs: Any) -> None:
+                 store: Any = None, **kwargs: Any) -> None:
         super().__init__(plans, **kwargs)
-        self.engine, self.max_stack = engine, max_stack
+        self.engine, self.max_stack, self.store = engine, max_stack, store
         self._can: dict[int, bool] = {}
         self._reasons: dict[tuple[Any, ...], str | None] = {}
 
@@ -76,7 +78,7 @@ class StackedEngine(Engine):
             p = self.plans[i]
             key = (p.options.optimizer, tuple(sorted(p.options.optimizer_kwargs)))
             if key not in self._reasons:
-                self._reasons[key] = reason = why_sequential(p, self.engine, self.device)
+                self._reasons[key] = reason = why_sequential(p, "stacked", self.device)  # auto: timed in groups
                 if reason is not None:
                     print(f"lrlab: the runs of task {p.task.name!r} train one after another ({reason})",
                           file=sys.stderr)
@@ -84,12 +86,16 @@ class StackedEngine(Engine):
         return self._can[i]
 
     def groups(self, todo: list[int]) -> list[list[int]]:
+        from .auto import pick
         from .stacked import stacks
 
         ok = [i for i in todo if self._stackable(i)]
         out = [[ok[j] for j in group] for group in stacks([self.plans[i] for i in ok], max_stack=self.max_stack,
                                                             device=self.device)]
-        return out + [[i] for i in todo if not self._can[i]]
+        for group in out if self.engine == "auto" else []:
+            if len(group) > 1 and pick([self.plans[i] for i in group], self.device, store=self.store) != "stacked":
+                self._can.update(dict.fromkeys(group, False))  # remembered: later rounds group them as single runs
+        return [g for g in out if self._can[g[0]]] + [[i] for i in todo if not self._can[i]]
 
     def train(self, indices: list[int]) -> list[Run]:
         from .stacked import execute_stack
@@ -120,9 +126,11 @@ class FunctionEngine(Engine):
 
 
 def make_engine(plans: Sequence[Any], engine: str, *, bars: Any, device: str = "cpu", callback: Any = None,
-                max_stack: int | None = None, starts: Sequence[dict[str, Any] | None] | None = None) -> Engine:
+                max_stack: int | None = None, starts: Sequence[dict[str, Any] | None] | None = None,
+                store: Any = None) -> Engine:
     """The engine for a study's plans: the function engine for an experiment's, else the stacked one (engine
-    "auto"/"stacked", no callback, more than one run) or the sequential trainer.
+    "auto"/"stacked", no callback, more than one run) or the sequential trainer. `store` (a Store, or None) keeps
+    what engine "auto" timed (`lrlab.lab.engines.auto`).
 
     Raises:
         ValueError: an engine name not in ENGINES, or "stacked"/"sequential" asked of an experiment.
@@ -136,5 +144,6 @@ def make_engine(plans: Sequence[Any], engine: str, *, bars: Any, device: str = "
                              "with its own function (engine 'auto')")
         return FunctionEngine(plans, bars=bars, device=device, starts=starts)
     if engine != "sequential" and len(plans) > 1 and callback is None:
-        return StackedEngine(plans, engine=engine, max_stack=max_stack, bars=bars, device=device, starts=starts)
+        return StackedEngine(plans, engine=engine, max_stack=max_stack, bars=bars, device=device, starts=starts,
+                             store=store)
     return Engine(plans, bars=bars, device=device, callback=callback, starts=starts)

@@ -677,11 +677,11 @@ def compare(
         engine: "sequential" trains one run after another (lrlab.lab.engines.train); "stacked" trains them as stacks of
             one model (lrlab.lab.engines.stacked: in float64 equal to the sequential trainer's to 1e-9; in float32 the
             sums run in another order, so a member's numbers, and a plateau's reductions, may differ by rounding; one
-            progress bar per stack); "auto" stacks when more than one run is to be trained, no callback is given
-            and stacking pays (`lrlab.lab.engines.stacked.why_sequential`): the model can be stacked (no BatchNorm, no
-            dropout, no tied weights) and, on a CPU, vmap can run it without running any of its operations member
-            by member (tinylm's attention: slower there than sequential); otherwise the runs train one after another
-            and one line on stderr says why.
+            progress bar per stack); "auto" stacks when more than one run is to be trained, no callback is given,
+            the model can be stacked (no BatchNorm, no dropout, no tied weights, vmap can run it:
+            `lrlab.lab.engines.stacked.why_sequential`) and stacking was timed faster (a few steps of each engine,
+            once per task, stack size bucket and device, kept in the store: `lrlab.lab.engines.auto`); otherwise
+            the runs train one after another. One line on stderr says why.
         device: "auto" (CUDA when there is one), "cpu" or "cuda".
         dtype: None (the task's), "float32" or "float64" (kept in each run's config).
         max_stack: at most this many runs per stack (None: as many as fit in half the free memory of the device).
@@ -897,7 +897,7 @@ def train_plans(plans: Sequence[Any], *, db: str | Path | None = DEFAULT_DB, fre
                                devices=devices, fresh=fresh)
         with _bars(progress) as bars:
             eng = make_engine(plans, engine, bars=bars, device=device, callback=callback, max_stack=max_stack,
-                              starts=starts)
+                              starts=starts, store=store)
 
             def on_wait(message: str) -> None:
                 print(f"lrlab: some runs are trained by another process; {message}", file=sys.stderr, flush=True)

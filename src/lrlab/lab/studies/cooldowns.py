@@ -26,7 +26,8 @@ from typing import Any
 from ... import _check
 from ...schedules import Schedule, parse
 from ..engines import checkpoint
-from ..engines.stacked import execute_stack, why_sequential
+from ..engines.auto import choose
+from ..engines.stacked import execute_stack
 from ..engines.train import execute, resolve_device
 from ..options import TASK_DEFAULT, RunOptions, resolve_task
 from ..plan import Plan, plan
@@ -453,7 +454,7 @@ def _train_trunks(trunks: list[_Trunk], bars: Any, device: str, engine: str, res
     starts = [None if b is None else t.saved[b] for b, t in zip(begins, trunks)]
     length = max(p.options.total_steps(len(p.data.train)) for p in plans)
     begin = time.perf_counter()
-    if engine != "sequential" and len(plans) > 1 and why_sequential(plans[0], engine, device) is None:
+    if len(plans) > 1 and choose(plans, device, engine=engine) == "stacked":
         bar = _stack_bar(bars, f"trunks to step {length}", len(plans), max(p.config["epochs"] for p in plans))
         execute_stack(plans, device=device, progress=bar, starts=starts, save_at=[t.todo for t in trunks],
                       on_save=lambda k, state: trunks[k].keep(state))

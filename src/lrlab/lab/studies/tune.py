@@ -434,7 +434,8 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
     from optuna.storages._heartbeat import get_heartbeat_thread
     from optuna.trial import TrialState
 
-    from ..engines.stacked import execute_stack, why_sequential
+    from ..engines.auto import choose
+    from ..engines.stacked import execute_stack
     from ..engines.train import execute
     from ..plan import plan
     from .compare import split_entry
@@ -483,7 +484,7 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
                 t.report(float(value), epoch)
                 return t.should_prune()
 
-            if why_sequential(plans[0], "auto", s.device) is None:
+            if choose(plans, s.device) == "stacked":
                 runs = execute_stack(plans, device=s.device,
                                      on_epoch=lambda i, epoch, row: report(todo[i], epoch, row))
             else:
