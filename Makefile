@@ -49,7 +49,7 @@ bench: $(STAMP)
 	$(PY) bench/tune_quantiles.py
 
 # Debian's Chromium, so the report test renders report.html headless and checks the leaderboard fits at 1400 and
-# 700 px (the test skips without it; .ci/run installs it first).
+# 700 px and the figures' text shows at 9 px or more (the test skips without it; .ci/run installs it first).
 browser:
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 

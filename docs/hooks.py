@@ -28,6 +28,11 @@ from mkdocs.structure.files import File, Files
 DOCS = Path(__file__).resolve().parent
 
 GALLERY_STEPS = 100
+# The content column is 1015 CSS px at its widest (docs/stylesheets/extra.css's 1600 px grid, measured in Chromium):
+# a figure 10.5 inches wide shows its text at its point size there (96 px an inch), and at 192 dpi it has 2 pixels
+# a px, sharp on a high-density screen.
+PAGE_FIGURE = (10.5, 4.2)
+PAGE_DPI = 192
 
 # One example per kind: (spec, steps drawn). Composites wrap a simple schedule so their effect is visible.
 GALLERY: dict[str, str] = {
@@ -98,11 +103,11 @@ def gallery_files(config: Any) -> list[File]:
     files = []
     for kind, schedule in _gallery_schedules().items():
         cls = lrlab.KINDS[kind]
-        fig = schedules_figure([schedule], GALLERY_STEPS, labels=[kind], size=(7.0, 3.2))
-        files.append(File.generated(config, f"gallery/{kind}.png", content=_figure.to_bytes(fig, "png", dpi=160)))
+        fig = schedules_figure([schedule], GALLERY_STEPS, labels=[kind], size=PAGE_FIGURE)
+        files.append(File.generated(config, f"gallery/{kind}.png", content=_figure.to_bytes(fig, "png", dpi=PAGE_DPI)))
         spec = repr(schedule) if GALLERY[kind] is not None else "custom(fn)  # fn(step) = 0.1 / sqrt(1 + step / 10)"
         lines += [f"## {kind}", "", cls.summary, "", "```python", spec, "```", "",
-                  f"![{kind}: learning rate over {GALLERY_STEPS} steps](gallery/{kind}.png){{ width=\"560\" }}", ""]
+                  f"![{kind}: learning rate over {GALLERY_STEPS} steps](gallery/{kind}.png)", ""]
     files.append(File.generated(config, "gallery.md", content="\n".join(lines)))
     return files
 

@@ -66,6 +66,10 @@ def test_the_leaderboard_fits_columns_and_never_cuts_a_schedule(db, columns):
     text = lrlab("compare", "line", *SPECS, "--epochs", "5", "--seeds", "2", columns=columns, db=db)
     table = [line for line in text.splitlines() if line[:1] in "┏┃┡│└"]
     assert table and all(len(line) <= columns for line in table), max(map(len, table))
+    # the prose under it too (the caption, "the seeds gave the same ...", the ties): folded, not past the edge; a
+    # flag ("no progress: SPEC: ...") stays one line, a record to grep
+    wide = [line for line in text.splitlines() if len(line) > columns and not line.startswith("no progress:")]
+    assert wide == [], wide
     assert "…" not in text  # nothing ellipsized
     rows = table_rows(text)
     # the folded schedule reads back whole (a fold may break at a space: compare without spaces)

@@ -204,3 +204,37 @@ def test_every_page_renders_in_chromium(site, tmp_path):
     by_page = {r["page"].lstrip("/"): r for r in reports}
     assert by_page["gallery.html"]["images"] == len(lrlab.KINDS)
     assert by_page["index.html"]["images"] >= 1
+
+
+# The figures the issue found low resolution, each drawn for the content column at 2 pixels a CSS px.
+SHARP = {
+    "gallery.html": "gallery/cosine.png",
+    "tutorials/gradient-descent.html": "figures/gradient-descent-decay.gif",
+    "tutorials/too-large-too-small.html": "figures/too-large-too-small-boundaries.png",
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make browser)")
+def test_figures_are_drawn_for_the_column_at_twice_its_pixels(site, tmp_path):
+    """At a window wide enough for the widest content column (1700 px), each figure's pixel width is twice the
+    column's CSS width (within 3%), as Chromium lays the page out; the descent GIF stays under 1 MB."""
+    from PIL import Image
+
+    probe = ('<script>addEventListener("load", function () { var c = document.querySelector(".md-content__inner");'
+             'document.title = JSON.stringify([c.clientWidth, Array.from(document.images, function (i) {'
+             'return [i.getAttribute("src"), i.naturalWidth, i.clientWidth]; })]); });</script></body>')
+    for page, picture in SHARP.items():
+        copy = site / page.replace(".html", ".probe.html")
+        copy.write_text((site / page).read_text(encoding="utf-8").replace("</body>", probe), encoding="utf-8")
+        cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+               f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1700,1000", "--virtual-time-budget=5000",
+               "--dump-dom", copy.resolve().as_uri()]
+        dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+        column, images = json.loads(html.unescape(dom.split("<title>", 1)[1].split("</title>", 1)[0]))
+        assert 900 <= column <= 1100, f"{page}: the content column is {column} px at 1700 px"
+        (natural, shown), = [(w, c) for src, w, c in images if src == picture]
+        with Image.open(site / Path(page).parent / picture) as im:
+            assert im.size[0] == natural
+        assert abs(natural - 2 * column) <= 0.03 * 2 * column, f"{picture}: {natural} px for a {column} px column"
+        assert shown == column, f"{picture} is shown {shown} px wide in a {column} px column"
+    assert (site / "tutorials/figures/gradient-descent-decay.gif").stat().st_size < 1_000_000

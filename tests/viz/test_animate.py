@@ -87,3 +87,38 @@ def test_info_box_numbers_stay_short():
     huge = [hand_trace("constant(2.0)", 40)]  # diverges: the weight reaches ~1e60
     assert abs(huge[0].weights[-1]) > 1e50
     assert all(len(_number(w)) <= 13 for w in huge[0].weights)  # sign, 5 digits, point, 6 decimals at most
+
+
+def test_gif_stores_only_what_changed_and_decodes_to_every_frame(tmp_path):
+    from PIL import Image
+
+    from lrlab.viz.animate import _write_gif
+
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 6, size=(90, 120)) * 40  # noise of a few grey levels: the palette holds them exactly
+    frames = []
+    for k in range(6):
+        pixels = np.stack([base, base, base], axis=-1).astype(np.uint8)
+        pixels[2 + 3 * k: 8 + 3 * k, 2:8] = (200, 30, 30)  # two things moving in opposite corners, as the rows'
+        pixels[80 - 3 * k: 86 - 3 * k, 110:116] = (30, 30, 200)  # lines and text boxes do: no crop holds them
+        frames.append(Image.fromarray(pixels, "RGB"))
+    out = tmp_path / "f.gif"
+    _write_gif(frames, out, [100] * 6)
+    with Image.open(out) as im:
+        assert im.n_frames == 6
+        for k in range(6):  # every frame decodes to exactly what was drawn
+            im.seek(k)
+            assert np.array_equal(np.asarray(im.convert("RGB")), np.asarray(frames[k]))
+    whole = tmp_path / "whole.gif"  # the same frames, each stored whole (cropped to what changed)
+    frames[0].save(whole, save_all=True, append_images=frames[1:], duration=100, optimize=False, disposal=1)
+    assert out.stat().st_size < 0.4 * whole.stat().st_size
+
+
+def test_width_sets_the_pixels(tmp_path):
+    from PIL import Image
+
+    out = render([hand_trace("constant(0.025)", 3)], tmp_path / "w.gif", width=600)
+    with Image.open(out) as im:
+        assert abs(im.size[0] - 600) <= 1
+    with pytest.raises(ValueError, match="width"):
+        render([hand_trace("constant(0.025)", 3)], tmp_path / "w.gif", width=10)

@@ -61,3 +61,16 @@ def test_bad_inputs(tmp_path):
         plot_boundary(ring, x, y[:-1], tmp_path / "b.png")
     with pytest.raises(ValueError, match="loss"):
         probabilities(ring, x, loss="mse")
+
+
+def test_width_sets_the_figure_and_its_panels():
+    x, y = data(50)
+    fig = boundaries_figure([("a", ring), ("b", ring), ("c", ring), ("d", ring)], x, y, columns=2, resolution=20,
+                            width=10.5)
+    assert fig.get_size_inches()[0] == pytest.approx(10.5)
+    fig.canvas.draw()
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    # saved at 192 dpi for a 1015 px page column at 2x: each of the two panels a row gets well over 600 pixels
+    assert all(ax.get_window_extent().width * 192 / fig.dpi > 600 for ax in panels)
+    with pytest.raises(ValueError, match="width"):
+        boundaries_figure([("a", ring)], x, y, width=1.0)

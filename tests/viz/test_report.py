@@ -172,7 +172,7 @@ def test_report_of_a_real_comparison(tmp_path, picture):
     path = write_report(c, tmp_path / "report.html", command="lrlab compare or3 'constant(0.5)' 'cosine(0.5)'")
     outline = Outline()
     outline.feed(path.read_text(encoding="utf-8"))
-    assert outline.urls == [] and len(outline.images) == 1
+    assert outline.urls == [] and len(outline.images) == 2  # the mean, and each seed's curves folded
     assert {"constant(0.5)", "cosine(0.5)"} <= set(outline.cells)
     assert "".join(outline.text).count('"schedule_config"') == 4  # the config of all 2 x 2 runs
     assert "ranked by the final val_accuracy" in "".join(outline.text)
@@ -195,3 +195,78 @@ def test_a_narrow_window_gets_the_curves_drawn_for_its_width(tmp_path):
     # drawn for a ~700 px pane: shown near 1:1 there, so its 8-9 pt text stays ~12 px (the wide one, 1320 px
     # squeezed into 700, would show it at ~6 px)
     assert 600 <= width <= NARROW and height > width
+
+
+def test_the_report_folds_each_seeds_curves(tmp_path):
+    from lrlab.viz.report import curve_pictures
+
+    c = fake_comparison(schedules=("constant(0.1)", "cosine(0.1, decay_steps=200)"), seeds=(0, 1, 2))
+    text = write_report(c, tmp_path / "r.html").read_text(encoding="utf-8")
+    pictures = curve_pictures(c, title="quantiles")
+    assert [(p.per_seed, p.narrow) for p in pictures] == [(False, False), (False, True), (True, False), (True, True)]
+    names = ("constant(0.1)", "cosine(0.1, decay_steps=200)")
+    for p in pictures[2:]:  # each seed's figure: one line per (schedule, seed) on each panel
+        for ax in p.figure.axes[:3]:
+            assert sorted(line.get_gid() for line in ax.lines) == sorted(
+                f"{name} · seed {seed}" for name in names for seed in range(3))
+    # in the report, under a <details> after the mean's picture: both of its variants, byte for byte
+    folded = text.split('<details class="seeds">', 1)[1].split("</details>", 1)[0]
+    assert "Each seed's curves (3 seeds" in folded
+    for p in pictures[2:]:
+        assert base64.b64encode(p.png()).decode("ascii") in folded
+    assert base64.b64encode(pictures[0].png()).decode("ascii") in text.split('<details class="seeds">', 1)[0]
+    one = fake_comparison(seeds=(0,))  # one seed: nothing to fold
+    assert "<details class=\"seeds\">" not in write_report(one, tmp_path / "one.html").read_text(encoding="utf-8")
+
+
+LEGIBLE_PX = 9.0  # CSS px: the smallest text of a figure, as the browser shows it
+
+
+def _smallest_text_pt(fig) -> float:
+    """The smallest font size (points) of any text the figure draws: tick labels, legend, titles, labels."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make browser)")
+def test_the_figures_text_stays_legible_in_a_700px_window(tmp_path):
+    """Every figure's smallest text (legend, ticks) as Chromium shows it: the figure's font size in image pixels
+    (points x dpi / 72) times the scale the page draws the image at (its width on the page / its natural width),
+    at 700 px, just above the narrow breakpoint and at 1400 px; each seed's figure opened."""
+    import json
+
+    from lrlab.viz.report import NARROW, curve_pictures
+
+    c = fake_comparison(schedules=LONG_SPECS)
+    c.leaderboard = _board_with_std(c)
+    path = write_report(c, tmp_path / "report.html", command="lrlab compare quantiles ...")
+    natural = {}  # (width, height) in pixels -> smallest text in image pixels
+    for p in curve_pictures(c, title="quantiles"):
+        width, height = (round(v * p.dpi) for v in p.figure.get_size_inches())
+        natural[(width, height)] = _smallest_text_pt(p.figure) * p.dpi / 72
+    probe = tmp_path / "probe.html"
+    probe.write_text(path.read_text(encoding="utf-8").replace("</body>", (
+        '<script>document.querySelectorAll("details").forEach(function (d) { d.open = true; });'
+        'addEventListener("load", function () { document.title = JSON.stringify(Array.from('
+        'document.images, function (i) { return [i.naturalWidth, i.naturalHeight, i.clientWidth]; })); });'
+        "</script></body>")), encoding="utf-8")
+    shown = {}
+    for window in (700, NARROW + 1, 1400):
+        dom = _chromium(tmp_path, probe.resolve().as_uri(), window, "--dump-dom", "--virtual-time-budget=5000")
+        images = json.loads(html_unescape(dom.split("<title>", 1)[1].split("</title>", 1)[0]))
+        assert len(images) == 2  # the mean and each seed's curves, each as its variant for this width
+        for w, h, client in images:
+            assert (w, h) in natural, f"an image of {w}x{h} px that the report does not draw"
+            shown[window, w, h] = round(natural[w, h] * client / w, 1)
+            assert shown[window, w, h] >= LEGIBLE_PX, f"text shown at {shown[window, w, h]} px at {window} px: {shown}"
+    # a 700 px window gets the narrow figures, drawn for it: shown near their size
+    assert all(h > w for (window, w, h) in shown if window == 700)
+
+
+def html_unescape(text):
+    import html
+
+    return html.unescape(text)

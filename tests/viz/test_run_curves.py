@@ -133,3 +133,29 @@ def test_rates_that_differ_by_seed_are_drawn_per_seed_and_the_target_is_a_line()
     assert all(0.075 not in ys for ys in levels)  # no mean level that no run had
     assert [line.get_label() for line in metric_ax.get_lines()].count("target") == 1
     assert "target" in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_per_seed_draws_one_line_per_schedule_and_seed():
+    c = fake_comparison(seeds=(0, 1, 2))
+    fig = curves_figure(c, per_seed=True, title="fake")
+    schedules = list(dict.fromkeys(c.history["schedule"]))
+    expected = sorted(f"{name} · seed {seed}" for name in schedules for seed in (0, 1, 2))
+    for ax, column in zip(fig.axes[:3], ("loss", "val_accuracy", "lr")):
+        assert sorted(line.get_gid() for line in ax.lines) == expected  # every Line2D is one seed's, no mean
+        assert len(ax.collections) == 0  # no band
+        for line in ax.lines:  # each line is that seed's own values
+            name, seed = line.get_gid().rsplit(" · seed ", 1)
+            rows = c.history[(c.history["schedule"] == name) & (c.history["seed"] == int(seed))]
+            assert np.allclose(line.get_ydata(), rows[column]) and np.allclose(line.get_xdata(), rows["epoch"])
+    # one legend entry per schedule, not per seed
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["constant(0.1)", "cosine(0.1, decay_steps=200)"]
+    assert fig.get_suptitle() == "fake (each of 3 seeds)"
+    mean = curves_figure(c)
+    assert len(mean.axes[0].lines) == 2 and len(mean.axes[0].collections) == 2  # the default: mean and band
+
+
+def test_per_seed_marks_where_a_diverged_seed_stops():
+    c = _diverged_comparison()
+    fig = curves_figure(c, per_seed=True)
+    crosses = [ln for ln in fig.axes[0].lines if ln.get_marker() == "x"]
+    assert len(crosses) == 1 and list(crosses[0].get_xdata()) == [8.0]

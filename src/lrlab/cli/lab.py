@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from .. import _check, _paths
-from .output import check_writable, command_line
+from .output import check_writable, command_line, say
 
 DEFAULT_DB = str(_paths.DEFAULT_DB)
 MAX_SEEDS = 10_000  # seeds per schedule
@@ -411,12 +411,12 @@ def print_leaderboard(comparison: Any) -> None:
     _console().print(fit(build, optional, slack=max(0, longest - FOLDED)))
     spreads = [row.get(f"{rank.column}_std") for row in rows if row.get("runs", 1) > 1]
     if spreads and all(s == 0 for s in spreads):  # once, not a "± 0" to puzzle over on every row
-        print(f"every schedule's seeds gave the same {rank.column}: nothing in task {comparison.task.name!r} "
-              "depends on the seed here, so the ± is 0")
-    for line in comparison.flags():
+        say(f"every schedule's seeds gave the same {rank.column}: nothing in task {comparison.task.name!r} "
+            "depends on the seed here, so the ± is 0")
+    for line in comparison.flags():  # one line each, however long: a record to grep, as "failed:" below
         print(line)
     for line in comparison.noise_lines():  # is the order more than the seeds' noise? (lrlab.lab.ties)
-        print(line)
+        say(line)
     for run in comparison.runs:  # a training function that raised: what it said, one line a run
         if run.status == "failed":
             print(f"failed: {run.label} seed {run.seed}: {run.error}")

@@ -89,6 +89,16 @@ def console() -> Any:
     return Console(width=None if tty or columns.strip().isdigit() else FALLBACK_WIDTH)
 
 
+def say(line: str) -> None:
+    """Print one line of prose under a table, folded at spaces to the tables' width (`console`), its continuation
+    lines indented two more than its own."""
+    import textwrap
+
+    indent = " " * (len(line) - len(line.lstrip(" ")))
+    print(textwrap.fill(line.strip(), width=max(console().width, 40), initial_indent=indent,
+                        subsequent_indent=indent + "  ", break_long_words=False, break_on_hyphens=False))
+
+
 def fit(build: Callable[[list[str]], Any], optional: Sequence[str], width: int | None = None, slack: int = 0) -> Any:
     """The rich table `build(columns)` with as many of the `optional` columns (most important first) as fit in the
     console's width (`width`: that instead): the least important go first; when even none fit, the table without

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import _check, _paths
 from .lab import FOLDED, MAX_SEEDS, MAX_THREADS, _batch_size, _console, _int, _optimizer_kwargs, write_outputs
-from .output import check_writable, command_line
+from .output import check_writable, command_line, say
 
 DEFAULT_STORAGE = str(_paths.DEFAULT_STORAGE)
 SAMPLERS = ("tpe", "random", "cmaes")
@@ -237,4 +237,4 @@ def print_confirmed(result: Any) -> None:
     for line in result.comparison.flags():  # the confirmed specs that learned nothing, one line each
         print(line)
     for line in result.comparison.noise_lines():  # is the confirmed order more than the seeds' noise?
-        print(line)
+        say(line)

@@ -10,6 +10,7 @@ import html
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ tr.diverged td.text { color: #b71c1c; }
 tr.stalled td.text { color: #8a5a00; } p.stalled { color: #8a5a00; margin: 0.2em 0; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
 details { margin: 0.3em 0; } summary { cursor: pointer; font-family: monospace; }
+details.seeds > summary { font-family: inherit; margin: 0.4em 0; }
 .diverged { color: #b71c1c; }
 @media (max-width: 820px) {
   table { font-size: 0.8em; } th, td { padding: 0.2em 0.35em; } td.text:first-child { min-width: 9em; }
@@ -42,8 +44,33 @@ details { margin: 0.3em 0; } summary { cursor: pointer; font-family: monospace; 
 """
 
 
-NARROW = 820
-"""The window width (CSS px) at or below which the report shows its narrow figure (panels stacked)."""
+NARROW = 1000
+"""The window width (CSS px) at or below which the report shows its narrow figures (panels stacked, drawn for a
+~700 px column). Above it the wide figure (1320 px) is shown in at least 968 CSS px, so its smallest text stays
+above 9 px; drawn for one width only, a 700 px window showed its legend and ticks at ~5 px."""
+
+FONT_SIZE = 11.0  # points: the report's figures (matplotlib's 10 leaves the legend's "small" at 8.3 pt)
+DPI = 110
+WIDE = (12.0, 4.6)  # inches: the three panels side by side, 1320 px wide at DPI
+STACKED = (6.2, 11.5)  # inches: the panels one above the other, 682 px wide, for a ~700 px window
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One figure of the report: the matplotlib Figure, the dpi it is embedded at, and the window widths it is
+    shown at (`narrow`: at most NARROW px, else wider)."""
+
+    figure: Any
+    dpi: int
+    narrow: bool
+    per_seed: bool
+
+    def png(self) -> bytes:
+        """The figure as PNG bytes, drawn under the report's font size (tick labels are made while drawing)."""
+        import matplotlib
+
+        with matplotlib.rc_context({"font.size": FONT_SIZE}):
+            return _figure.to_bytes(self.figure, "png", dpi=self.dpi)
 
 
 def _task_name(comparison: Any) -> str:
@@ -187,13 +214,50 @@ def _runs_section(comparison: Any) -> str:
     return "\n".join(parts) or "<p>No runs.</p>"
 
 
+def curve_pictures(comparison: Any, band: str = "std", title: str | None = None) -> list[Picture]:
+    """The report's training curves: the mean and spread over the seeds, wide and narrow, then (with several seeds)
+    each seed's curves, wide and narrow."""
+    import matplotlib
+
+    from .run_curves import curves_figure
+
+    history = getattr(comparison, "history", None)
+    n_seeds = history["seed"].nunique() if history is not None and "seed" in history.columns else 1
+    out = []
+    with matplotlib.rc_context({"font.size": FONT_SIZE}):
+        for per_seed in (False, True) if n_seeds > 1 else (False,):
+            for narrow in (False, True):
+                size = STACKED if narrow else WIDE
+                fig = curves_figure(comparison, band=band, title=title, size=size, stacked=narrow, per_seed=per_seed)
+                fig.canvas.draw()  # laid out under the report's font size
+                out.append(Picture(fig, DPI, narrow, per_seed))
+    return out
+
+
+def _picture(wide: Picture, narrow: Picture, alt: str) -> str:
+    """A <picture>: the narrow figure at or below NARROW px, the wide one above."""
+    source = base64.b64encode(narrow.png()).decode("ascii")
+    return (f'<picture><source media="(max-width: {NARROW}px)" srcset="data:image/png;base64,{source}">'
+            f'{_image(wide.png(), "image/png", alt)}</picture>')
+
+
+def _curves_section(comparison: Any, band: str, task: str) -> list[str]:
+    """The training curves (mean and spread), and each seed's curves folded under them."""
+    pictures = curve_pictures(comparison, band, task)
+    out = ["<h2>Training curves</h2>", _picture(pictures[0], pictures[1], f"training curves on {task}")]
+    if len(pictures) > 2:
+        n_seeds = comparison.history["seed"].nunique()
+        out.append(f'<details class="seeds"><summary>Each seed\'s curves ({n_seeds} seeds, one thin line each)'
+                   f"</summary>\n{_picture(pictures[2], pictures[3], f'each seed’s training curves on {task}')}"
+                   "</details>")
+    return out
+
+
 def render_report(comparison: Any, command: str | None = None, *, band: str = "std", title: str | None = None,
                   before: Sequence[str] = (), leaderboard: str = "Leaderboard") -> str:
     """The report of `comparison` as one HTML string (see write_report). `title`: its heading (default "lrlab report:
     TASK"); `before`: HTML sections placed before the leaderboard (a tune report's study); `leaderboard`: that
     section's heading."""
-    from .run_curves import curves_figure
-
     task = _task_name(comparison)
     heading = title or f"lrlab report: {task}"
     board = getattr(comparison, "leaderboard", None)
@@ -214,16 +278,7 @@ def render_report(comparison: Any, command: str | None = None, *, band: str = "s
         _target_line(comparison),
     ]
     if history is not None and len(history):
-        fig = curves_figure(comparison, band=band, title=task, size=(12.0, 4.4))
-        wide = _figure.to_bytes(fig, "png", dpi=110)
-        # on a narrow window (a phone, a 700 px pane) the wide figure would shrink its text to ~5 px: the panels
-        # stacked instead, drawn for that width
-        narrow = _figure.to_bytes(curves_figure(comparison, band=band, title=task, size=(6.2, 11.0), stacked=True),
-                                  "png", dpi=110)
-        alt = f"training curves on {task}"
-        sections += ["<h2>Training curves</h2>",
-                     f'<picture><source media="(max-width: {NARROW}px)" srcset="data:image/png;base64,'
-                     f'{base64.b64encode(narrow).decode("ascii")}">{_image(wide, "image/png", alt)}</picture>']
+        sections += _curves_section(comparison, band, task)
     sections += ["<h2>Runs</h2>", _runs_section(comparison)]
     body = "\n".join(sections)
     return (

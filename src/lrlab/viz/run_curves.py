@@ -2,7 +2,7 @@
 optimizer steps, for a task whose unit is "steps").
 
 One colour per schedule; with several seeds the line is the mean and a band shows the spread
-(mean ± std, or min–max).
+(mean ± std, or min–max), or (`per_seed`) each seed's own thin line in its schedule's colour.
 """
 
 from __future__ import annotations
@@ -125,14 +125,17 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values) & (np.abs(values) <= HUGE), values, np.nan)
 
 
-def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None = None, x: str | None = None) -> None:
+def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None = None, x: str | None = None,
+                per_seed: bool = False) -> None:
     """Draw loss, `metric` (default: val_accuracy or val_loss) and lr against x ("epoch" or "step"; default
     `x_axis(source)`) on three Axes.
 
     A diverged schedule draws its finite part, an × where it stops and "(diverged)" in its label; its
     blow-up does not stretch the axes. A schedule whose curves equal an earlier one's is drawn dashed on top. A
     schedule whose rates differ by seed (a plateau's reductions) draws each seed's rate, not their mean; a
-    comparison's target is a dotted line on the panel it is counted on."""
+    comparison's target is a dotted line on the panel it is counted on. `per_seed`: every panel draws one thin line
+    per (schedule, seed), its gid "SCHEDULE · seed N", instead of the mean and band (the axes then cover every
+    seed's values)."""
     if band not in BANDS:
         raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
     history = _history(source)
@@ -147,8 +150,9 @@ def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None
     order = list(dict.fromkeys(history["schedule"]))
     diverged = _diverged(source, history)
     names = _figure.labels(order)
+    spread = "minmax" if per_seed else band  # per seed, the limits must hold every seed's line
     summaries = {
-        name: [_summary(history[history["schedule"] == name], column, band, x) for column, _ in columns]
+        name: [_summary(history[history["schedule"] == name], column, spread, x) for column, _ in columns]
         for name in order
     }
     twin = {}  # schedule -> the earlier schedule with the very same curves
@@ -187,11 +191,10 @@ def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None
                 look["linestyle"] = (3, (4, 4))  # dashed on top of its twin, so both colours show
             label = names[i] + (" (diverged)" if name in diverged else "") + (" (same curves)" if name in twin else "")
             part = history[history["schedule"] == name]
-            if column == "lr" and n_seeds > 1 and part.groupby(x)["lr"].nunique().max() > 1:
-                # rates that differ by seed (a plateau's reductions): each seed's own, no mean level no run had
-                for j, (_, seed_part) in enumerate(part.groupby("seed")):
-                    ax.plot(seed_part[x].to_numpy(dtype=float), seed_part["lr"].to_numpy(dtype=float), lw=1.1,
-                            alpha=0.85, label=label if j == 0 else None, **look)
+            if per_seed or (column == "lr" and n_seeds > 1 and part.groupby(x)["lr"].nunique().max() > 1):
+                # each seed's own line (for the lr: a plateau's reductions differ by seed, and their mean is a
+                # level no run had)
+                _per_seed(ax, part, column, x, name, label, look, limits, log, marks=name in diverged)
                 continue
             ax.plot(epochs, mean, lw=1.6, label=label, **look)
             if n_seeds > 1 and band != "none":
@@ -214,6 +217,26 @@ def draw_curves(axes: Any, source: Any, *, band: str = "std", metric: str | None
         ax.grid(True, alpha=0.3)
 
 
+def _per_seed(ax: Any, part: Any, column: str, x: str, name: str, label: str, look: dict[str, Any],
+              limits: tuple[float, float] | None, log: bool, marks: bool) -> None:
+    """One thin line per seed of one schedule (`part`, its rows of the history), labelled once, each with the gid
+    "NAME · seed N"; with `marks` (a diverged schedule) an × where a seed's line stops being finite."""
+    seeds = part.groupby("seed", sort=True) if "seed" in part.columns else [(0, part)]
+    last_x = float(part[x].max())
+    for j, (seed, frame) in enumerate(seeds):
+        frame = frame.sort_values(x)
+        xs, ys = frame[x].to_numpy(dtype=float), _finite(frame[column].to_numpy(dtype=float))
+        if limits is not None:
+            lo, hi = limits
+            ys = np.clip(ys, *((lo / 10, hi * 10) if log else (2 * lo - hi, 2 * hi - lo)))
+        ax.plot(xs, ys, lw=1.0, alpha=0.85, label=label if j == 0 else None, gid=f"{name} · seed {seed}", **look)
+        finite = np.flatnonzero(np.isfinite(ys))
+        stopped = finite.size and (finite[-1] < len(ys) - 1 or xs[-1] < last_x)
+        if marks and stopped and limits is not None:
+            ax.plot([xs[finite[-1]]], [_inside(ys[finite[-1]], limits, log)], ls="none", marker="x", ms=7, mew=1.8,
+                    color=look["color"], zorder=5)
+
+
 def _target(source: Any, column: str) -> float | None:
     """The comparison's target (`Comparison.resolved_target`) when `column` is the one it is counted on, else
     None (a history without a comparison, or another panel)."""
@@ -231,14 +254,15 @@ def _target(source: Any, column: str) -> float | None:
 
 def curves_figure(
     source: Any, *, band: str = "std", metric: str | None = None, title: str | None = None,
-    size: tuple[float, float] = (12.0, 4.2), stacked: bool = False,
+    size: tuple[float, float] = (12.0, 4.2), stacked: bool = False, per_seed: bool = False,
 ) -> Any:
     """A Figure with three panels (loss, validation metric, lr) side by side (`stacked`: one above the other, for a
-    narrow page) and one shared legend below them."""
+    narrow page) and one shared legend below them; `per_seed`: each seed's curves rather than their mean and
+    spread (draw_curves)."""
     history = _history(source)
     fig = _figure.new_figure(*size)
     axes = fig.subplots(3, 1) if stacked else fig.subplots(1, 3)
-    draw_curves(axes, source, band=band, metric=metric)
+    draw_curves(axes, source, band=band, metric=metric, per_seed=per_seed)
     n_seeds = history["seed"].nunique() if "seed" in history.columns else 1
     handles, names = axes[0].get_legend_handles_labels()
     for ax in axes[1:]:  # the target's line, drawn on the metric's panel
@@ -254,7 +278,9 @@ def curves_figure(
     ncol = max(1, min(len(names), int(size[0] * 14 // (longest + 6))))
     fig.legend(handles, names, loc="outside lower center", ncol=ncol, fontsize="small", frameon=False)
     heading = title or ""
-    if n_seeds > 1:
+    if n_seeds > 1 and per_seed:
+        heading = f"{heading} (each of {n_seeds} seeds)".strip()
+    elif n_seeds > 1:
         spread = {"std": "mean ± std", "minmax": "mean, band min–max", "none": "mean"}[band]
         heading = f"{heading} ({spread} over {n_seeds} seeds)".strip()
     if heading:
