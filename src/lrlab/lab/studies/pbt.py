@@ -22,22 +22,16 @@ goes on from the last interval it finished.
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ... import _check
-from ...schedules import Schedule
 from ..engines import checkpoint
 from ..engines.stacked import execute_stack, why_sequential
 from ..engines.train import execute, resolve_device
@@ -45,16 +39,15 @@ from ..options import TASK_DEFAULT, RunOptions, resolve_task
 from ..plan import plan
 from ..progress import bars as _bars
 from ..progress import stack_bar
-from ..ranking import Ranking, task_ranking
+from ..ranking import task_ranking
 from ..run import Run
 from ..tasks.task import Task
-from .pbt_export import Fit, fit_smooth, lineage_spec
+from . import pbt_state
+from .pbt_export import lineage_spec
+from .pbt_result import PBT, order_members
 
 DEFAULT_PERTURB = (0.8, 1.2)
 """Ray Tune's perturbation factors: a copied rate is multiplied by one of them."""
-
-FORMAT = 1
-"""The format of a population file (`checkpoint_dir`)."""
 
 ENGINES = ("auto", "stacked", "sequential")
 
@@ -118,173 +111,6 @@ class RateSpace:
 
     def __repr__(self) -> str:
         return f"RateSpace({self.text!r})"
-
-
-@dataclass
-class PBT:
-    """The result of `pbt`: the population's rates and lineage per interval, its final runs, and the winner.
-
-    rates[i, k] is the rate member k trained interval i with; parents[i, k] the member whose state it started
-    interval i from (k itself when it kept its own); seeds[i, k] the seed of its run (the first member of its
-    lineage's). metrics[i, k] is the ranked figure at interval i's end; curves[e, k] after epoch e + 1. `events`
-    lists the exploits: interval (the one that ended), member, donor, old and new rate, how it explored.
-
-    Args:
-        task: the Task trained.
-        ranking: what the members are ranked by.
-        interval: epochs per interval.
-        epochs: epochs in all.
-        interval_steps: optimizer steps per interval.
-        rates: (intervals, K) rates.
-        parents: (intervals, K) donors.
-        seeds: (intervals, K) run seeds.
-        metrics: (intervals, K) ranked figures.
-        curves: (epochs, K) ranked figures per epoch.
-        events: the exploits.
-        runs: each member's final run (its lineage's run, history and per-step rates included).
-        states: each member's checkpoint (lrlab.lab.engines.checkpoint) where the next interval starts from (after
-            the last: where it ended; None for a member that diverged).
-        winner: the best member at the end.
-        engine: "stacked" or "sequential".
-        wall_s: training time in seconds (this call's).
-        plateau: the runs' plateau options string ("" for none).
-
-    Examples:
-        >>> from lrlab.lab.studies.pbt import pbt
-        >>> result = pbt("or3", population=4, interval=2, epochs=4, progress=False)
-        >>> result.rates.shape, len(result.runs), result.ranking.metric
-        ((2, 4), 4, 'val_accuracy')
-        >>> bool((result.spec_rates() == result.runs[result.winner].step_lr).all())
-        True
-    """
-
-    task: Task
-    ranking: Ranking
-    interval: int
-    epochs: int
-    interval_steps: int
-    rates: np.ndarray
-    parents: np.ndarray
-    seeds: np.ndarray
-    metrics: np.ndarray
-    curves: np.ndarray
-    events: list[dict[str, Any]] = field(default_factory=list)
-    runs: list[Run] = field(default_factory=list)
-    states: list[dict[str, Any] | None] = field(default_factory=list)
-    winner: int = 0
-    engine: str = "stacked"
-    wall_s: float = 0.0
-    plateau: str = ""
-    _fits: list[Fit] | None = None
-
-    def lineage(self, member: int | None = None) -> list[int]:
-        """The member slot a member's state was in at each interval (the winner's by default), first to last.
-
-        Args:
-            member: the member (None: the winner).
-
-        Examples:
-            >>> from lrlab.lab.studies.pbt import pbt
-            >>> result = pbt("or3", population=4, interval=2, epochs=4, progress=False)
-            >>> path = result.lineage()
-            >>> len(path), path[-1] == result.winner
-            (2, True)
-        """
-        slot = self.winner if member is None else member
-        path = []
-        for i in range(len(self.rates) - 1, -1, -1):
-            path.append(slot)
-            slot = int(self.parents[i, slot])
-        return path[::-1]
-
-    def member_spec(self, member: int) -> Schedule:
-        """A member's schedule: the rates of its lineage, one per interval, as a piecewise constant spec (its run
-        is the run of this spec on seed `seeds[-1, member]`).
-
-        Args:
-            member: the member.
-
-        Examples:
-            >>> from lrlab.lab.studies.pbt import pbt
-            >>> result = pbt("or3", population=2, interval=1, epochs=2, space="choice(0.5)", perturb=[1.0],
-            ...              resample=0, progress=False)
-            >>> result.member_spec(1)
-            constant(0.5)
-        """
-        path = self.lineage(member)
-        return lineage_spec([float(self.rates[i, k]) for i, k in enumerate(path)], self.interval_steps)
-
-    @property
-    def spec(self) -> Schedule:
-        """The winner's schedule (`member_spec`): what it trained with at every step."""
-        return self.member_spec(self.winner)
-
-    @property
-    def seed(self) -> int:
-        """The seed whose run the winner is: training `spec` from scratch on it replays the winner."""
-        return int(self.seeds[-1, self.winner])
-
-    def spec_rates(self) -> np.ndarray:
-        """The winner's spec at every step the winner trained (equal to its run's `step_lr` without a plateau).
-
-        Examples:
-            >>> from lrlab.lab.studies.pbt import pbt
-            >>> result = pbt("or3", population=2, interval=1, epochs=2, progress=False)
-            >>> len(result.spec_rates()) == len(result.runs[result.winner].step_lr)
-            True
-        """
-        n = len(self.runs[self.winner].step_lr)
-        return np.asarray(self.spec(np.arange(n)), dtype=np.float64)
-
-    @property
-    def fits(self) -> list[Fit]:
-        """The smooth families fitted to the winner's step rates, best first (`fit_smooth`)."""
-        if self._fits is None:
-            self._fits = fit_smooth(self.spec_rates(), self.interval_steps)
-        return self._fits
-
-    @property
-    def replay(self) -> str:
-        """The winner's spec as compare takes it: with "@plateau(...)" when the runs had a plateau."""
-        return repr(self.spec) + (f"@{self.plateau}" if self.plateau else "")
-
-    def table(self) -> Any:
-        """One row per member: its final figure, rate, seed, exploits along its lineage; best first.
-
-        Examples:
-            >>> from lrlab.lab.studies.pbt import pbt
-            >>> result = pbt("or3", population=2, interval=1, epochs=2, progress=False)
-            >>> result.table().columns.tolist()
-            ['member', 'val_accuracy', 'test_accuracy', 'final_rate', 'seed', 'copies', 'status']
-        """
-        import pandas as pd
-
-        rows = []
-        for k, run in enumerate(self.runs):
-            path = self.lineage(k)
-            row = {"member": k, self.ranking.column: run.metrics.get(self.ranking.metric, math.nan)}
-            if self.ranking.test:
-                row[self.ranking.test] = run.metrics.get(self.ranking.test, math.nan)
-            row.update(final_rate=float(self.rates[-1, k]), seed=int(self.seeds[-1, k]),
-                       copies=sum(1 for a, b in itertools.pairwise(path) if a != b), status=run.status)
-            rows.append(row)
-        frame = pd.DataFrame(rows)
-        order = _order([r[self.ranking.column] for r in rows], [0.0] * len(rows), self.ranking,
-                       [r["status"] for r in rows])
-        return frame.iloc[order].reset_index(drop=True)
-
-
-def _order(figures: Sequence[float], ties: Sequence[float], rank: Ranking, status: Sequence[str]) -> list[int]:
-    """Members best first: the ranked figure in its direction, then `ties` (a loss: lower first), then the member's
-    number; a member that diverged (or whose figure is NaN) last."""
-    def key(k: int) -> tuple[float, float, int]:
-        value = float(figures[k])
-        if status[k] != "ok" or not math.isfinite(value):
-            return (math.inf, math.inf, k)
-        tie = float(ties[k]) if math.isfinite(float(ties[k])) else math.inf
-        return (-value if rank.higher_is_better else value, tie, k)
-
-    return sorted(range(len(figures)), key=key)
 
 
 def check_perturb(perturb: Any, who: str = "pbt", name: str = "perturb") -> tuple[float, ...]:
@@ -423,12 +249,12 @@ def pbt(
                  plateau="" if probe.options.plateau is None else probe.options.plateau.spec())
     parents = list(range(k_count))
     states: list[dict[str, Any] | None] = [None] * k_count
-    key = _study_key(probe.config, k_count, interval, total_epochs, quantile, factors, resample, rates_space.text,
-                     seed)
+    key = pbt_state.study_key(probe.config, k_count, interval, total_epochs, quantile, factors, resample,
+                              rates_space.text, seed)
     path = None if checkpoint_dir is None else Path(checkpoint_dir) / f"pbt-{key}.pt"
     first = 0
     if path is not None and path.is_file() and not fresh:
-        first, states, values, roots, parents = _resume(path, key, result)
+        first, states, values, roots, parents = pbt_state.resume(path, key, result)
     with _bars(progress) as bars:
         for i in range(first, n):
             end = min(total_epochs, (i + 1) * interval)
@@ -443,15 +269,16 @@ def pbt(
             _record(result, values, parents, roots, figures, runs, i * interval)
             result.runs = runs
             if i < n - 1:
-                order = _order(figures, [_figure(r, tie) for r in runs], rank, [r.status for r in runs])
+                order = order_members(figures, [_figure(r, tie) for r in runs], rank, [r.status for r in runs])
                 parents = _exploit(order, runs, values, roots, states, quota, factors, resample, rates_space,
                                    np.random.default_rng([seed, i + 1]), result.events, i)
                 if path is not None:
-                    _save(path, key, i + 1, states, values, roots, parents, result)
+                    pbt_state.save(path, key, i + 1, states, values, roots, parents, result)
             result.states = states
             if on_interval is not None:
                 on_interval(i, result)
-    final = _order(result.metrics[-1], [_figure(r, tie) for r in result.runs], rank, [r.status for r in result.runs])
+    runs = result.runs
+    final = order_members(result.metrics[-1], [_figure(r, tie) for r in runs], rank, [r.status for r in runs])
     result.winner = final[0]
     return result
 
@@ -548,52 +375,3 @@ def _copy(state: Any) -> Any:
 
     return copy.deepcopy(state)
 
-
-# -- the population file ----------------------------------------------------------------------------------
-def _study_key(config: dict[str, Any], *settings: Any) -> str:
-    """A hash of what decides a study's course: the runs' config (task, options, dtype) and PBT's settings."""
-    what = {k: v for k, v in config.items() if k not in ("label", "schedule", "schedule_config", "seed", "epochs")}
-    text = json.dumps([what, [list(s) if isinstance(s, tuple) else s for s in settings]], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _save(path: Path, key: str, done: int, states: list[Any], values: list[list[float]], roots: list[int],
-          parents: list[int], result: PBT) -> None:
-    """Write the population after `done` intervals as plain data (tmp file, then os.replace)."""
-    import torch
-
-    data = {
-        "format": FORMAT, "key": key, "done": done, "states": [checkpoint._plain(s) for s in states],
-        "values": [list(map(float, v)) for v in values], "roots": [int(r) for r in roots],
-        "parents": [int(p) for p in parents], "rates": torch.from_numpy(result.rates.copy()),
-        "history_parents": torch.from_numpy(result.parents.copy()), "seeds": torch.from_numpy(result.seeds.copy()),
-        "metrics": torch.from_numpy(result.metrics.copy()), "curves": torch.from_numpy(result.curves.copy()),
-        "events": [dict(e) for e in result.events], "wall_s": float(result.wall_s),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    torch.save(data, tmp)
-    os.replace(tmp, path)
-
-
-def _resume(path: Path, key: str, result: PBT) -> tuple[int, list[Any], list[list[float]], list[int], list[int]]:
-    """The population in a file `_save` wrote (read as data only, checked), put into `result`: intervals done,
-    states, lineages' rates, seeds, donors."""
-    where = f"pbt population {str(path)!r}"
-    data = checkpoint.read(path, where)
-    names = ("format", "key", "done", "states", "values", "roots", "parents", "rates", "history_parents", "seeds",
-             "metrics", "curves", "events", "wall_s")
-    if not isinstance(data, dict) or any(n not in data for n in names) or data["format"] != FORMAT:
-        raise ValueError(f"{where}: not a population file of this lrlab; remove it, or start over (fresh=True)")
-    if data["key"] != key:
-        raise ValueError(f"{where}: written by a study with other settings; remove it, or start over (fresh=True)")
-    k_count = result.rates.shape[1]
-    states = [checkpoint.checked(s, where) for s in data["states"]]
-    if len(states) != k_count or len(data["values"]) != k_count:
-        raise ValueError(f"{where}: holds {len(states)} members, this study has {k_count}")
-    result.rates, result.parents = data["rates"].numpy(), data["history_parents"].numpy()
-    result.seeds, result.metrics = data["seeds"].numpy(), data["metrics"].numpy()
-    result.curves, result.events = data["curves"].numpy(), list(data["events"])
-    result.wall_s = float(data["wall_s"])
-    return (int(data["done"]), states, [list(v) for v in data["values"]], list(data["roots"]),
-            list(data["parents"]))
