@@ -246,7 +246,9 @@ def pbt(
                  rates=np.zeros((0, k_count)), parents=np.zeros((0, k_count), dtype=np.int64),
                  seeds=np.zeros((0, k_count), dtype=np.int64), metrics=np.zeros((0, k_count)),
                  curves=np.zeros((0, k_count)), engine="stacked" if stacked else "sequential",
-                 plateau="" if probe.options.plateau is None else probe.options.plateau.spec())
+                 plateau="" if probe.options.plateau is None else probe.options.plateau.spec(), first_seed=seed,
+                 options={"optimizer": probe.options.optimizer, "batch_size": probe.options.batch_size,
+                          "dtype": probe.config["dtype"], "plateau": plateau, **probe.options.optimizer_kwargs})
     parents = list(range(k_count))
     states: list[dict[str, Any] | None] = [None] * k_count
     key = pbt_state.study_key(probe.config, k_count, interval, total_epochs, quantile, factors, resample,

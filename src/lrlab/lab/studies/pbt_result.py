@@ -9,6 +9,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,8 @@ class PBT:
         engine: "stacked" or "sequential".
         wall_s: training time in seconds (this call's).
         plateau: the runs' plateau options string ("" for none).
+        first_seed: the first member's seed (member k started on first_seed + k).
+        options: compare's options for runs like the members' (optimizer, batch_size, dtype, optimizer options).
 
     Examples:
         >>> from lrlab.lab.studies.pbt import pbt
@@ -75,6 +78,8 @@ class PBT:
     engine: str = "stacked"
     wall_s: float = 0.0
     plateau: str = ""
+    first_seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
     _fits: list[Fit] | None = None
 
     def lineage(self, member: int | None = None) -> list[int]:
@@ -169,9 +174,110 @@ class PBT:
                        copies=sum(1 for a, b in itertools.pairwise(path) if a != b), status=run.status)
             rows.append(row)
         frame = pd.DataFrame(rows)
-        order = order_members([r[self.ranking.column] for r in rows], [0.0] * len(rows), self.ranking,
-                       [r["status"] for r in rows])
+        tie = "val_loss" if self.ranking.metric != "loss" else "loss"
+        ties = [float(run.metrics.get(tie, math.nan)) for run in self.runs]
+        order = order_members([r[self.ranking.column] for r in rows], ties, self.ranking, [r["status"] for r in rows])
         return frame.iloc[order].reset_index(drop=True)
+
+
+    def export_lines(self, fits: int = 3) -> list[str]:
+        """What the study learned, ready to paste: the winner's spec (its rates step for step) and the closest
+        smooth specs with their errors.
+
+        Args:
+            fits: how many smooth specs to list (best first).
+
+        Examples:
+            >>> from lrlab.lab.studies.pbt import pbt
+            >>> result = pbt("or3", population=2, interval=1, epochs=2, space="choice(0.5)", perturb=[1.0],
+            ...              resample=0, progress=False)
+            >>> print("\\n".join(result.export_lines(fits=1)))
+            learned schedule (member 0's lineage, seed 0, no copies; its rate at every step):
+              constant(0.5)
+            closest smooth schedule (rms error of ln rate):
+              0       constant(0.5)
+        """
+        path = self.lineage()
+        copies = sum(1 for a, b in itertools.pairwise(path) if a != b)
+        lines = [f"learned schedule (member {self.winner}'s lineage, seed {self.seed}, "
+                 f"{copies or 'no'} cop{'y' if copies == 1 else 'ies'}; its rate at every step):",
+                 f"  {self.replay}"]
+        shown = self.fits[:fits]
+        if shown:
+            lines.append(f"closest smooth schedule{'s' if len(shown) > 1 else ''} (rms error of ln rate):")
+            lines += [f"  {f.error:<7.3g} {f.schedule!r}" for f in shown]
+        return lines
+
+    def confirm(self, seeds: int = 3, *, hand: Sequence[str] | None = None, smooth: bool = True,
+                db: Any = None, progress: Any = False, engine: str = "auto", device: str = "auto") -> Any:
+        """Train the learned schedule from scratch on fresh seeds beside hand schedules, ranked on one leaderboard
+        (lrlab.lab.studies.compare): is the learned schedule better than a fixed one, beyond the seeds' noise?
+
+        The entries: the winner's spec (`replay`), the best smooth fit (with `smooth`), and `hand` (default: constant
+        and cosine at the task's rate). The seeds are fresh: first_seed + K onwards, none a member trained on.
+
+        Args:
+            seeds: fresh seeds per entry (>= 1).
+            hand: the hand schedules' specs (None: constant and cosine at the task's rate).
+            smooth: also train the best smooth fit.
+            db: the run store (a path or URL), None to store nothing.
+            progress: progress bars (as compare's).
+            engine: "auto", "stacked" or "sequential".
+            device: "auto", "cpu" or "cuda".
+
+        Examples:
+            >>> from lrlab.lab.studies.pbt import pbt
+            >>> result = pbt("or3", population=2, interval=1, epochs=2, progress=False)
+            >>> comparison = result.confirm(seeds=2)
+            >>> comparison.leaderboard["runs"].tolist(), sorted({run.seed for run in comparison.runs})
+            ([2, 2, 2, 2], [2, 3])
+        """
+        from ... import _check
+        from .compare import compare
+
+        n = _check.whole("confirm", "seeds", seeds, 1, 10_000)
+        at = "" if not self.plateau else f"@{self.plateau}"
+        lr = float(self.task.lr)
+        entries = [self.replay]
+        if smooth and self.fits:
+            entries.append(repr(self.fits[0].schedule) + at)
+        entries += list(hand) if hand is not None else [f"constant({lr!r})", f"cosine({lr!r})"]
+        entries = list(dict.fromkeys(entries))  # a fit equal to the learned spec (a constant) once
+        first = self.first_seed + self.rates.shape[1]
+        options = {k: v for k, v in self.options.items() if k != "plateau"}
+        return compare(self.task, entries, seeds=list(range(first, first + n)), epochs=self.epochs, db=db,
+                       progress=progress, engine=engine, device=device, plateau=self.options.get("plateau"),
+                       **options)
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Write members.csv (`table`), population.csv (a row per interval and member: rate, donor, seed, figure),
+        events.csv (the copies) and learned.txt (`export_lines`) into out_dir; returns the paths.
+
+        Args:
+            out_dir: the folder (created if needed).
+
+        Examples:
+            >>> import tempfile
+            >>> from lrlab.lab.studies.pbt import pbt
+            >>> result = pbt("or3", population=2, interval=1, epochs=2, progress=False)
+            >>> with tempfile.TemporaryDirectory() as out:
+            ...     [p.name for p in result.write(out)]
+            ['members.csv', 'population.csv', 'events.csv', 'learned.txt']
+        """
+        import pandas as pd
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / n for n in ("members.csv", "population.csv", "events.csv", "learned.txt")]
+        self.table().to_csv(paths[0], index=False)
+        rows = [{"interval": i + 1, "member": k, "rate": float(self.rates[i, k]), "from": int(self.parents[i, k]),
+                 "seed": int(self.seeds[i, k]), self.ranking.column: float(self.metrics[i, k])}
+                for i in range(len(self.rates)) for k in range(self.rates.shape[1])]
+        pd.DataFrame(rows).to_csv(paths[1], index=False)
+        columns = ["interval", "member", "donor", "old_rate", "new_rate", "how"]
+        pd.DataFrame(self.events, columns=columns).to_csv(paths[2], index=False)
+        paths[3].write_text("\n".join(self.export_lines(fits=len(self.fits))) + "\n")
+        return paths
 
 
 def order_members(figures: Sequence[float], ties: Sequence[float], rank: Ranking, status: Sequence[str]) -> list[int]:
