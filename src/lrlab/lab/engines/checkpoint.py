@@ -237,6 +237,12 @@ def save(state: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
+def plain(value: Any) -> Any:
+    """`value` as `save` writes it (numpy arrays as tensors, numpy numbers as Python numbers): for a file that holds
+    several checkpoints (lrlab.lab.studies.pbt_state), read back with `read` and each checked with `checked`."""
+    return _plain(value)
+
+
 def _plain(value: Any) -> Any:
     """`value` with numpy arrays as CPU tensors and numpy scalars as Python numbers (what weights_only loads)."""
     import torch

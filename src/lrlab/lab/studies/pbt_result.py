@@ -80,7 +80,7 @@ class PBT:
     plateau: str = ""
     first_seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)
-    _fits: list[Fit] | None = None
+    _fits: list[Fit] | None = field(default=None, init=False, repr=False)
 
     def lineage(self, member: int | None = None) -> list[int]:
         """The member slot a member's state was in at each interval (the winner's by default), first to last.
@@ -282,7 +282,24 @@ class PBT:
 
 def order_members(figures: Sequence[float], ties: Sequence[float], rank: Ranking, status: Sequence[str]) -> list[int]:
     """Members best first: the ranked figure in its direction, then `ties` (a loss: lower first), then the member's
-    number; a member that diverged (or whose figure is NaN) last."""
+    number; a member that diverged (or whose figure is NaN) last.
+
+    PBT's selection and its winner read this order (an accuracy ties often on a small validation split: the
+    validation loss breaks the tie).
+
+    Args:
+        figures: each member's ranked figure.
+        ties: each member's tie-breaking loss.
+        rank: the Ranking (its direction).
+        status: each member's run status ("ok", "diverged", ...).
+
+    Examples:
+        >>> from lrlab.lab.ranking import ranking
+        >>> from lrlab.lab.studies.pbt_result import order_members
+        >>> order_members([0.9, 0.95, 0.95, 0.99], [0.3, 0.2, 0.1, 0.0], ranking("val_accuracy"),
+        ...               ["ok", "ok", "ok", "diverged"])
+        [2, 1, 0, 3]
+    """
     def key(k: int) -> tuple[float, float, int]:
         value = float(figures[k])
         if status[k] != "ok" or not math.isfinite(value):

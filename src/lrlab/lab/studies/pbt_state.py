@@ -19,7 +19,21 @@ FORMAT = 1
 
 
 def study_key(config: dict[str, Any], *settings: Any) -> str:
-    """A hash of what decides a study's course: the runs' config (task, options, dtype) and PBT's settings."""
+    """A hash of what decides a study's course: the runs' config (task, options, dtype) and PBT's settings.
+
+    It names the population file, so a study with other settings never picks up another's population (the
+    schedule, seed, epochs and label of the probe config are left out: they change member by member).
+
+    Args:
+        config: a plan's config (lrlab.lab.plan.plan) for the study's runs.
+        settings: PBT's settings (population, interval, epochs, quantile, factors, resample, space, seed).
+
+    Examples:
+        >>> from lrlab.lab.studies.pbt_state import study_key
+        >>> a = study_key({"task": "or3", "seed": 0}, 4, 2)
+        >>> a == study_key({"task": "or3", "seed": 1}, 4, 2), a == study_key({"task": "or3"}, 4, 3), len(a)
+        (True, False, 16)
+    """
     what = {k: v for k, v in config.items() if k not in ("label", "schedule", "schedule_config", "seed", "epochs")}
     text = json.dumps([what, [list(s) if isinstance(s, tuple) else s for s in settings]], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -27,11 +41,34 @@ def study_key(config: dict[str, Any], *settings: Any) -> str:
 
 def save(path: Path, key: str, done: int, states: list[Any], values: list[list[float]], roots: list[int],
           parents: list[int], result: PBT) -> None:
-    """Write the population after `done` intervals as plain data (tmp file, then os.replace)."""
+    """Write the population after `done` intervals as plain data (tmp file, then os.replace).
+
+    A kill during the write leaves the previous file whole; the file holds numbers, strings, lists, dicts and
+    tensors only (lrlab.lab.engines.checkpoint.plain), so `resume` reads it with weights_only=True.
+
+    Args:
+        path: the file.
+        key: the study's `study_key`.
+        done: intervals finished.
+        states: each member's checkpoint for the next interval.
+        values: each member's lineage rates (one per interval begun).
+        roots: each member's run seed.
+        parents: each member's donor for the next interval.
+        result: the result so far (its per-interval arrays and events).
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from lrlab.lab.studies.pbt import pbt
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     _ = pbt("or3", population=2, interval=1, epochs=2, checkpoint_dir=folder, progress=False)
+        ...     [p.name.startswith("pbt-") for p in Path(folder).iterdir()]
+        [True]
+    """
     import torch
 
     data = {
-        "format": FORMAT, "key": key, "done": done, "states": [checkpoint._plain(s) for s in states],
+        "format": FORMAT, "key": key, "done": done, "states": [checkpoint.plain(s) for s in states],
         "values": [list(map(float, v)) for v in values], "roots": [int(r) for r in roots],
         "parents": [int(p) for p in parents], "rates": torch.from_numpy(result.rates.copy()),
         "history_parents": torch.from_numpy(result.parents.copy()), "seeds": torch.from_numpy(result.seeds.copy()),
@@ -45,8 +82,34 @@ def save(path: Path, key: str, done: int, states: list[Any], values: list[list[f
 
 
 def resume(path: Path, key: str, result: PBT) -> tuple[int, list[Any], list[list[float]], list[int], list[int]]:
-    """The population in a file `_save` wrote (read as data only, checked), put into `result`: intervals done,
-    states, lineages' rates, seeds, donors."""
+    """The population in a file `save` wrote, read as data only (lrlab.lab.engines.checkpoint.read: torch.load with
+    weights_only=True) and checked, put into `result`.
+
+    Each member's checkpoint is checked as a checkpoint file is (`checkpoint.checked`), and again against its
+    plan when its stack resumes it.
+
+    Args:
+        path: the file.
+        key: the study's `study_key` (the file's must match).
+        result: the fresh result to fill (its per-interval arrays, events and wall time).
+
+    Returns:
+        (intervals done, states, lineage rates, run seeds, donors), as `save` was given them.
+
+    Raises:
+        ValueError: one line naming the file: not a population file, another study's, or another population size.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from lrlab.lab.studies.pbt_state import resume
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     _ = (Path(folder) / "pbt-x.pt").write_text("text")
+        ...     resume(Path(folder) / "pbt-x.pt", "x", None)
+        Traceback (most recent call last):
+        ...
+        ValueError: pbt population '.../pbt-x.pt': not a checkpoint of lrlab.lab.engines.checkpoint (...)...
+    """
     where = f"pbt population {str(path)!r}"
     data = checkpoint.read(path, where)
     names = ("format", "key", "done", "states", "values", "roots", "parents", "rates", "history_parents", "seeds",
