@@ -213,8 +213,9 @@ class PBT:
         """Train the learned schedule from scratch on fresh seeds beside hand schedules, ranked on one leaderboard
         (lrlab.lab.studies.compare): is the learned schedule better than a fixed one, beyond the seeds' noise?
 
-        The entries: the winner's spec (`replay`), the best smooth fit (with `smooth`), and `hand` (default: constant
-        and cosine at the task's rate). The seeds are fresh: first_seed + K onwards, none a member trained on.
+        The entries: the winner's spec (`replay`), the best smooth fit (with `smooth`, unless the spec is a constant
+        already), and `hand` (default: constant and cosine at the task's rate). The seeds are fresh: first_seed + K
+        onwards, none a member trained on.
 
         Args:
             seeds: fresh seeds per entry (>= 1).
@@ -239,7 +240,7 @@ class PBT:
         at = "" if not self.plateau else f"@{self.plateau}"
         lr = float(self.task.lr)
         entries = [self.replay]
-        if smooth and self.fits:
+        if smooth and self.fits and self.spec.kind != "constant":  # a constant is its own smooth fit
             entries.append(repr(self.fits[0].schedule) + at)
         entries += list(hand) if hand is not None else [f"constant({lr!r})", f"cosine({lr!r})"]
         entries = list(dict.fromkeys(entries))  # a fit equal to the learned spec (a constant) once
