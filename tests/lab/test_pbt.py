@@ -190,3 +190,16 @@ def test_result_table_ranks_best_first():
     assert table["member"].iloc[0] == result.winner
     values = table["val_accuracy"].tolist()
     assert values == sorted(values, reverse=True) and not any(math.isnan(v) for v in values)
+
+
+def test_a_plateau_is_copied_and_the_spec_replays_with_it():
+    # the plateau's state goes with a copy; the winner's spec with the same plateau replays its rates and figures
+    plateau = "factor=0.5, patience=0, threshold=0.5"  # a reduction after (nearly) every epoch
+    result = pbt("quantiles", population=4, interval=1, epochs=3, seed=4, plateau=plateau, dtype="float64",
+                 progress=False)
+    assert result.replay == repr(result.spec) + "@" + result.plateau and "patience=0" in result.plateau
+    winner = result.runs[result.winner]
+    again = train("quantiles", result.spec, epochs=3, seed=result.seed, plateau=plateau, dtype="float64")
+    assert np.array_equal(again.step_lr, winner.step_lr)
+    assert not np.array_equal(np.asarray(result.spec(np.arange(36))), winner.step_lr)  # the plateau cut the rate
+    assert again.metrics["test_loss"] == pytest.approx(winner.metrics["test_loss"], rel=1e-9, abs=1e-12)

@@ -372,8 +372,16 @@ def _exploit(order: list[int], runs: list[Run], values: list[list[float]], roots
 
 
 def _copy(state: Any) -> Any:
-    """A deep copy of a checkpoint (its tensors and arrays cloned)."""
-    import copy
+    """A copy of a checkpoint: its containers copied, its tensors cloned and arrays copied (what copy.deepcopy
+    gives, at a fraction of its time: a checkpoint holds nothing else that could be shared)."""
+    import torch
 
-    return copy.deepcopy(state)
-
+    if isinstance(state, dict):
+        return {k: _copy(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_copy(v) for v in state)
+    if isinstance(state, torch.Tensor):
+        return state.clone()
+    if isinstance(state, np.ndarray):
+        return state.copy()
+    return state
