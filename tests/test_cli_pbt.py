@@ -72,3 +72,25 @@ def test_bad_options_are_one_line(args, message, capsys):
     assert main(["pbt", "or3", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("option", ["--population", "--interval", "--epochs", "--quantile", "--perturb", "--resample",
+                                    "--space", "--seed", "--seeds", "--threads", "--batch-size", "--momentum"])
+def test_any_option_value_ends_in_status_0_or_2_with_one_line(option, tmp_path, capsys):
+    from unittest import mock
+
+    from hypothesis import HealthCheck, given, settings
+
+    from test_cli_contract import VALUES, _exit, _one_error_line
+
+    def stop(*args, **kwargs):  # the options were read and checked: nothing trains
+        raise ValueError("stopped before training")
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(value=VALUES)
+    def check(value):
+        with mock.patch("lrlab.lab.studies.pbt.pbt", stop), mock.patch("torch.set_num_threads", lambda n: None):
+            assert _exit(["pbt", "or3", f"{option}={value}", "--no-progress"]) in (0, 2)
+        _one_error_line(capsys.readouterr().err)
+
+    check()
