@@ -155,6 +155,7 @@ def test_a_model_that_cannot_stack_trains_member_by_member(capsys):
     ({"space": "int(1, 3)"}, "space must be one distribution of rates"),
     ({"space": "cosine(0.1)"}, "space must be one distribution of rates"),
     ({"engine": "fast"}, "engine must be one of"),
+    ({"seed": -1}, "seed must be a whole number in [0, "),
 ])
 def test_bad_options_are_one_line_errors(kwargs, message):
     with pytest.raises(ValueError) as info:

@@ -178,7 +178,7 @@ def pbt(
         resample: the probability of drawing a fresh rate from the space instead, in [0, 1].
         space: a distribution of rates ("loguniform(1e-3, 0.1)", `RateSpace`); None: loguniform over a decade
             either side of the task's rate.
-        seed: the first member's seed (member k: seed + k) and the seed of PBT's own draws.
+        seed: the first member's seed (member k: seed + k) and the seed of PBT's own draws (a whole number >= 0).
         optimizer: sgd, adam or adamw (None: the task's).
         batch_size: a batch size, None for full batch (default: the task's).
         plateau: reduce-on-plateau options for every member (its state is copied with the rest).
@@ -212,7 +212,7 @@ def pbt(
     quantile = _check.number("pbt", "quantile", quantile, 0.0, 0.5, low_open=True)
     factors = check_perturb(perturb)
     resample = _check.number("pbt", "resample", resample, 0.0, 1.0)
-    seed = RunOptions(seed=seed).seed
+    seed = _check.whole("pbt", "seed", seed, 0, 2**62)
     engine = _check.choice("pbt", "engine", engine, ENGINES)
     device = resolve_device(device)
     base = RunOptions(optimizer=optimizer, epochs=epochs, batch_size=batch_size, plateau=plateau,
@@ -233,10 +233,10 @@ def pbt(
     rank = task_ranking(task, has_val=len(probe.data.val) > 0)
     tie = "val_loss" if rank.metric != "loss" else "loss"
     quota = max(1, min(math.ceil(k_count * quantile), k_count // 2))  # Ray's rule: at most half each
-    stacked = engine != "sequential" and why_sequential(probe, engine, device) is None
-    if engine != "sequential" and not stacked:
-        print(f"lrlab pbt: the members of task {task.name!r} train one after another "
-              f"({why_sequential(probe, engine, device)})", file=sys.stderr)
+    why = None if engine == "sequential" else why_sequential(probe, engine, device)
+    stacked = engine != "sequential" and why is None
+    if why is not None:
+        print(f"lrlab pbt: the members of task {task.name!r} train one after another ({why})", file=sys.stderr)
 
     # the study so far: values[k] the rates of member k's lineage (one per interval begun), roots[k] its run's seed
     init = np.random.default_rng([seed, 0])
