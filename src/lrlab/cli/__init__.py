@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__, schedules
-from . import cooldowns, forecast, lab, tune, viz
+from . import cooldowns, forecast, lab, pbt, tune, viz
 from .lab import _int
 from .output import check_writable
 
@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.register(sub)
     viz.register(sub)
     forecast.register(sub)
+    pbt.register(sub)
     return parser
 
 

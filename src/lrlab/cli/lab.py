@@ -189,13 +189,14 @@ def _task_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _study_parameters() -> set[str]:
-    """The names the studies take themselves (compare, tune, cooldowns, find_lr): an --opt of one of these would
+    """The names the studies take themselves (compare, tune, cooldowns, find_lr, pbt): an --opt of one of these would
     collide with the study's own keyword instead of reaching the optimizer."""
     import inspect
 
-    from ..lab import compare, cooldowns, find_lr, tune
+    from ..lab import compare, cooldowns, find_lr, pbt, tune
 
-    return {name for fn in (compare, tune, cooldowns, find_lr) for name, p in inspect.signature(fn).parameters.items()
+    studies = (compare, tune, cooldowns, find_lr, pbt)
+    return {name for fn in studies for name, p in inspect.signature(fn).parameters.items()
             if p.kind is not p.VAR_KEYWORD}
 
 

@@ -8,7 +8,8 @@ Its folders follow what a study is made of:
   (its optimizers, its checkpoints) and the function engine;
 - `store.py`: what is kept: runs and claims in SQLAlchemy tables (an SQLite file or PostgreSQL), and `work.py`,
   the loop by which processes share a study's runs through those claims;
-- `studies/`: the questions: compare, find (the range test), tune (and its space), cooldowns, forecast.
+- `studies/`: the questions: compare, find (the range test), tune (and its space), cooldowns, forecast, pbt
+  (population-based training of the rate).
 
 A study builds plans (`plan.py`: target, bound schedule, options, the config a run is stored under), hands them to
 an engine through the work loop, and ranks what comes back (`ranking.py`). Importing this package needs numpy and
@@ -16,9 +17,9 @@ SQLAlchemy: torch, scikit-learn and mnist1d are imported when a task's data or m
 search starts.
 """
 
-# `train`, `compare`, `cooldowns`, `experiment` and `tune` are the functions (they shadow their modules' names, which
-# live in the folders: `from lrlab.lab.engines.train import execute`); `forecast` is the module of the loss laws.
-# None of these imports torch or pandas. (__all__ is pinned by tests/lab/test_builtin_tasks.py.)
+# `train`, `compare`, `cooldowns`, `experiment`, `tune` and `pbt` are the functions (they shadow their modules'
+# names, which live in the folders: `from lrlab.lab.engines.train import execute`); `forecast` is the module of the
+# loss laws. None of these imports torch or pandas. (__all__ is pinned by tests/lab/test_builtin_tasks.py.)
 from .engines.train import train  # noqa: F401
 from .options import TASK_DEFAULT, RunOptions  # noqa: F401
 from .run import Run  # noqa: F401
@@ -27,6 +28,7 @@ from .studies import forecast  # noqa: F401
 from .studies.compare import Comparison, compare  # noqa: F401
 from .studies.cooldowns import Cooldowns, cooldowns  # noqa: F401
 from .studies.find import find_lr  # noqa: F401
+from .studies.pbt import pbt  # noqa: F401
 from .studies.tune import tune  # noqa: F401
 from .tasks.experiment import Experiment, experiment  # noqa: F401  (the decorator shadows its module's name)
 from .tasks.task import Data, Split, Task, get_task, register_task, task_names

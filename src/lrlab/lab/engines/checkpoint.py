@@ -237,6 +237,12 @@ def save(state: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
+def plain(value: Any) -> Any:
+    """`value` as `save` writes it (numpy arrays as tensors, numpy numbers as Python numbers): for a file that holds
+    several checkpoints (lrlab.lab.studies.pbt_state), read back with `read` and each checked with `checked`."""
+    return _plain(value)
+
+
 def _plain(value: Any) -> Any:
     """`value` with numpy arrays as CPU tensors and numpy scalars as Python numbers (what weights_only loads)."""
     import torch
@@ -277,10 +283,39 @@ def load(path: str | Path) -> dict[str, Any]:
         ...
         ValueError: checkpoint '.../text.pt': not a checkpoint of lrlab.lab.engines.checkpoint (...)...
     """
+    path = Path(path)
+    where = f"checkpoint {str(path)!r}"
+    return checked(read(path, where), where)
+
+
+def checked(state: Any, where: str) -> dict[str, Any]:
+    """A checkpoint as `read` gives it (its per-step arrays as tensors) made what `capture` gives (numpy arrays)
+    and checked (`check`'s rules on its form); else a one-line ValueError starting with `where`."""
+    import torch
+
+    if isinstance(state, dict):
+        for key in ("step_lr", "step_loss"):  # kept as tensors in the file; numpy arrays as capture gives them
+            if isinstance(state.get(key), torch.Tensor) and state[key].dtype == torch.float64:
+                state[key] = state[key].numpy()
+    try:
+        if not isinstance(state, dict) or any(k not in state for k in _KEYS):
+            missing = next((k for k in _KEYS if not isinstance(state, dict) or k not in state), "")
+            raise ValueError(f"not a checkpoint of lrlab.lab.engines.checkpoint (no {missing!r})")
+        if state["format"] != FORMAT:
+            raise ValueError(f"checkpoint format {_check.shown(state['format'])}, this lrlab reads format {FORMAT}")
+        _check_contents(state)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {str(exc).removeprefix('start: ')}") from None
+    return state
+
+
+def read(path: str | Path, where: str) -> Any:
+    """The plain data in a file `save` wrote (torch.load with weights_only=True, on the CPU), unchecked: `load`'s
+    first half, for files holding several checkpoints (lrlab.lab.studies.pbt's population). A file that is not a
+    regular file or not such data is a one-line ValueError starting with `where`."""
     import torch
 
     path = Path(path)
-    where = f"checkpoint {str(path)!r}"
     try:
         mode = path.stat().st_mode
     except OSError as exc:
@@ -297,17 +332,4 @@ def load(path: str | Path) -> dict[str, Any]:
                       lines[0] if lines else type(exc).__name__).split(" Please use ")[0][:160]
         raise ValueError(f"{where}: not a checkpoint of lrlab.lab.engines.checkpoint ({type(exc).__name__}: {reason}); "
                          "remove it, or train afresh (fresh=True, --fresh)") from None
-    if isinstance(state, dict):
-        for key in ("step_lr", "step_loss"):  # kept as tensors in the file; numpy arrays as capture gives them
-            if isinstance(state.get(key), torch.Tensor) and state[key].dtype == torch.float64:
-                state[key] = state[key].numpy()
-    try:
-        if not isinstance(state, dict) or any(k not in state for k in _KEYS):
-            missing = next((k for k in _KEYS if not isinstance(state, dict) or k not in state), "")
-            raise ValueError(f"not a checkpoint of lrlab.lab.engines.checkpoint (no {missing!r})")
-        if state["format"] != FORMAT:
-            raise ValueError(f"checkpoint format {_check.shown(state['format'])}, this lrlab reads format {FORMAT}")
-        _check_contents(state)
-    except ValueError as exc:
-        raise ValueError(f"{where}: {str(exc).removeprefix('start: ')}") from None
     return state
