@@ -271,7 +271,7 @@ def test_the_default_space_is_centred_on_the_range_tests_rate_with_peak_from_fin
     assert len(space.branches) == 6
     for branch in space.branches:
         low, high = branch.dists[0].args
-        assert low == pytest.approx(valley / 10, rel=1e-3) and high == pytest.approx(valley * 10, rel=1e-3)
+        assert low == pytest.approx(valley / 100, rel=1e-3) and high == pytest.approx(valley * 100, rel=1e-3)
 
 
 def test_forecast_trains_only_the_best_forecast_candidates_of_each_batch(tmp_path):

@@ -17,7 +17,7 @@ from .output import check_writable, command_line
 
 DEFAULT_STORAGE = str(_paths.DEFAULT_STORAGE)
 SAMPLERS = ("tpe", "random", "cmaes")
-PRUNERS = ("asha", "hyperband", "median", "none")
+PRUNERS = ("fair", "asha", "hyperband", "median", "none")
 
 
 def register(sub: Any) -> None:
@@ -42,7 +42,10 @@ def register(sub: Any) -> None:
     p.add_argument("--trials", default="64", help="finished trials of the study, however many workers (default 64)")
     p.add_argument("--epochs", default=None, help="epochs per trial (default: the task's)")
     p.add_argument("--sampler", default="tpe", help="tpe, random or cmaes (default tpe)")
-    p.add_argument("--pruner", default="asha", help="asha, hyperband, median or none (default asha)")
+    p.add_argument("--pruner", default="fair",
+                   help="fair (successive halving judging each trial at a rung by a short cooldown branched from "
+                   "it, so late decays are not pruned before their decay), asha (successive halving at equal "
+                   "epochs), hyperband, median or none (default fair)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, metavar="URL",
                    help=f"an SQLite file or URL, or postgresql://... for many machines (default {DEFAULT_STORAGE})")
     p.add_argument("--study", default=None,

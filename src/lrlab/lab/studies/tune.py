@@ -71,10 +71,11 @@ from ..ranking import Ranking, ranking, task_ranking
 from ..tasks.experiment import Experiment
 from ..tasks.task import Task
 from ..tasks.task_check import check_task
+from . import objective
 from .space import Space, default_space
 
 SAMPLERS = ("tpe", "random", "cmaes")
-PRUNERS = ("asha", "hyperband", "median", "none")
+PRUNERS = ("fair", "asha", "hyperband", "median", "none")
 HEARTBEAT_S = 10
 """Seconds between a worker's heartbeats for its running trials."""
 GRACE_S = 60
@@ -189,6 +190,7 @@ class _Settings:
     fc: Any = None  # the fitted Forecast ranking them
     steps: int = 0  # updates of a trial: the forecasts' horizon
     budget_steps: int | None = None  # an experiment's budget in steps (None: in epochs)
+    n_val: int = 0  # accuracy ties broken by val_loss (lrlab.lab.studies.objective): the validation samples; 0: off
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings a study is bound to: a worker joining with others is refused."""
@@ -198,6 +200,8 @@ class _Settings:
                "optimizer_kwargs": json.dumps(self.optimizer_kwargs, sort_keys=True, default=repr)}
         if self.forecast:  # only then: studies made before --forecast existed keep their fingerprint
             out["forecast"] = self.forecast
+        if self.n_val:  # another objective, another study
+            out["objective"] = f"accuracy then val_loss (n_val {self.n_val})"
         if isinstance(self.task, Experiment):  # a training function: its identity (a new version, a new study)
             out.update(task=self.task.identity, budget_steps=self.budget_steps)
         return out
@@ -228,8 +232,10 @@ def _sampler(name: str, seed: int | None) -> Any:
 def _pruner(name: str, epochs: int) -> Any:
     import optuna
 
-    if name == "asha":  # the first rung at a quarter of the budget: less unfair to late decays than epoch 1
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, epochs // 4), reduction_factor=3)
+    from .rungs import REDUCTION, min_resource
+
+    if name in ("asha", "fair"):  # the first rung at a quarter of the budget; fair reports cooldowns (.rungs)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource(epochs), reduction_factor=REDUCTION)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
     if name == "median":
@@ -433,8 +439,7 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
     from optuna.storages._heartbeat import get_heartbeat_thread
     from optuna.trial import TrialState
 
-    from ..engines.stacked import execute_stack, why_sequential
-    from ..engines.train import execute
+    from ..engines.stacked import why_sequential
     from ..plan import plan
     from .compare import split_entry
 
@@ -475,19 +480,8 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
             if not todo:
                 return out
 
-            def report(t: Any, epoch: int, row: dict[str, Any]) -> bool:
-                value = row.get(s.metric)
-                if value is None or not math.isfinite(value):
-                    return False
-                t.report(float(value), epoch)
-                return t.should_prune()
-
-            if why_sequential(plans[0], "auto", s.device) is None:
-                runs = execute_stack(plans, device=s.device,
-                                     on_epoch=lambda i, epoch, row: report(todo[i], epoch, row))
-            else:
-                runs = [execute(p, device=s.device, on_epoch=lambda epoch, row, t=t: report(t, epoch, row))
-                        for p, t in zip(plans, todo)]
+            stacked = why_sequential(plans[0], "auto", s.device) is None
+            runs = _train_trials(s, plans, todo, stacked)
             for t, run in zip(todo, runs):
                 _tell(study, t, run, s)
                 told.add(t.number)
@@ -498,6 +492,43 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
                     with contextlib.suppress(Exception):
                         study.tell(t, state=TrialState.FAIL)
     return out
+
+
+def _train_trials(s: _Settings, plans: list[Any], todo: list[Any], stacked: bool) -> list[Any]:
+    """Train a batch's plans (one stack, or one by one), the pruner told each epoch's objective; with pruner
+    "fair", each rung's value is a cooldown's (lrlab.lab.studies.rungs)."""
+    from ..engines.stacked import execute_stack
+    from ..engines.train import execute
+
+    def judged(row: dict[str, Any]) -> float | None:
+        return objective.value(row, s.metric, s.n_val)
+
+    if s.pruner == "fair":
+        from .rungs import FairRungs
+
+        def branches(ps: list[Any], starts: list[Any]) -> list[Any]:
+            if stacked:
+                return execute_stack(ps, device=s.device, starts=starts)
+            return [execute(p, device=s.device, start=c) for p, c in zip(ps, starts)]
+
+        fair = FairRungs(plans, todo, s.epochs, judged, 0.0 if s.direction == "maximize" else math.inf, branches)
+        if stacked:
+            return execute_stack(plans, device=s.device, save_at=fair.save_at, on_save=fair.on_save,
+                                 on_epoch=fair.on_epoch)
+        return [execute(p, device=s.device, save_at=fair.save_at[i], on_save=lambda c, i=i: fair.on_save(i, c),
+                        on_epoch=lambda epoch, row, i=i: fair.on_epoch(i, epoch, row)) for i, p in enumerate(plans)]
+
+    def report(t: Any, epoch: int, row: dict[str, Any]) -> bool:
+        value = judged(row)
+        if value is None:
+            return False
+        t.report(value, epoch)
+        return t.should_prune()
+
+    if stacked:
+        return execute_stack(plans, device=s.device, on_epoch=lambda i, epoch, row: report(todo[i], epoch, row))
+    return [execute(p, device=s.device, on_epoch=lambda epoch, row, t=t: report(t, epoch, row))
+            for p, t in zip(plans, todo)]
 
 
 def _by_forecast(study: Any, s: _Settings, trials: list[Any], specs: dict[int, str], k: int, fail: Any,
@@ -573,6 +604,10 @@ def _record(t: Any, run: Any, s: Any) -> None:
     objective where it is finite (the trials table shows it; it is never the objective)."""
     t.set_user_attr("status", run.status)
     t.set_user_attr("epochs", len(run.history))
+    last = {} if run.history.empty else run.history.iloc[-1]
+    for name in dict.fromkeys([s.metric, objective.LOSS]):  # the objective's parts, apart (the trials table)
+        if name in last and math.isfinite(float(last[name])):
+            t.set_user_attr(name, float(last[name]))
     test = f"test_{s.metric.removeprefix('val_')}"
     if test in run.metrics and math.isfinite(run.metrics[test]):
         t.set_user_attr(test, float(run.metrics[test]))
@@ -584,10 +619,10 @@ def _tell(study: Any, t: Any, run: Any, s: _Settings) -> None:
     _record(t, run, s)
     if run.status == "pruned":
         study.tell(t, state=TrialState.PRUNED)
-    elif run.status == "diverged" or run.history.empty:
-        study.tell(t, 0.0 if s.direction == "maximize" else math.inf)
     else:
-        study.tell(t, float(run.history[s.metric].iloc[-1]))
+        value = None if run.history.empty else objective.value(run.history.iloc[-1], s.metric, s.n_val)
+        worst = 0.0 if s.direction == "maximize" else math.inf  # diverged: the worst value
+        study.tell(t, worst if run.status == "diverged" or value is None else value)
 
 
 def _worker_main(s: _Settings, worker: int) -> None:
@@ -867,7 +902,7 @@ def tune(
     study: str | None = None,
     workers: int = 1,
     sampler: str = "tpe",
-    pruner: str = "asha",
+    pruner: str = "fair",
     confirm: int = 5,
     seeds: int = 5,
     batch: int = 16,
@@ -976,7 +1011,7 @@ def tune(
 
         got = prepare(task, space, epochs=epochs, peak_from_find=peak_from_find, batch_size=batch_size,
                       dtype=dtype, forecast=forecast)
-        epochs, steps, budget_steps, peak = got["epochs"], got["steps"], got["budget_steps"], None
+        epochs, steps, budget_steps, peak, n_val = got["epochs"], got["steps"], got["budget_steps"], None, 0
         space_text, metric, direction = got["space"], got["metric"], got["direction"]
     else:
         data = task.load(seed)
@@ -987,6 +1022,7 @@ def tune(
         peak = task.lr
         space_text = None if space is None else Space(space).text
         metric, direction = _objective(task_ranking(task, len(data.val) > 0))
+        n_val = objective.tie_break(metric, len(data.val), len(data.val) > 0)
     budget = {"epochs": None, "steps": budget_steps} if budget_steps else {"epochs": epochs}
     if study is not None and (not isinstance(study, str) or not study.strip()):
         raise _check.fail("tune", "study", "a non-empty name", study)
@@ -1016,7 +1052,7 @@ def tune(
                          heartbeat_s=heartbeat_s, grace_s=grace_s, threads=threads,
                          forecast=forecast if fc is not None and not fc.warning else 0,
                          fc=fc if fc is not None and not fc.warning else None, steps=steps,
-                         budget_steps=budget_steps)
+                         budget_steps=budget_steps, n_val=n_val)
     if function and workers > 1:
         pickle.dumps(task)  # an experiment without a reference: its one-line ValueError before the study starts
     if study is None:

@@ -1,0 +1,159 @@
+"""Pruning fair to late decays (tune's pruner "fair", the default): each rung judges a trial by what it reaches
+when its rate is brought down now, not by its metric at the rung.
+
+Successive halving (Optuna's SuccessiveHalvingPruner, the rungs of "asha": epochs E/4, 3E/4, ...) compares trials
+at equal epochs. A schedule that keeps a high rate until a late decay (wsd, a step decay near the end, a long
+cosine) has a poor metric at the rung, and is pruned before the decay that makes it good. With "fair" every live
+trial is checkpointed at each rung epoch r (lrlab.lab.engines.checkpoint); a short cooldown branches from that
+state (its schedule up to step S = r x steps per epoch, then linear from its rate at S to its final rate over
+`cooldown_epochs(E)` epochs, a tenth of the budget; a plateau keeps acting on it) and the objective at the
+cooldown's end is what the trial reports to the pruner at step r. A constant schedule's cooldown is more of the
+same rate, so every trial is judged after the same number of extra epochs. The branches of one rung train as one
+stack, beside the trials (which go on unchanged: a branch never touches its trial's state). The verdict is known
+after the rung epoch's branches have trained, so a pruned trial stops one epoch after its rung.
+
+Cost: every trial alive at a rung trains `cooldown_epochs(E)` more epochs (at E=20, 2 epochs at epoch 5 for all,
+and at epoch 15 for the third promoted). A user's training function cannot be branched: "fair" is "asha" there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+REDUCTION = 3
+"""Successive halving's reduction factor: a third of the trials at a rung go on to the next."""
+COOLDOWN = 0.1
+"""The share of the budget a rung's cooldown takes (at least one epoch)."""
+
+
+def min_resource(epochs: int) -> int:
+    """The first rung's epoch: a quarter of the budget (at least 1).
+
+    Examples:
+        >>> from lrlab.lab.studies.rungs import min_resource
+        >>> min_resource(20), min_resource(3)
+        (5, 1)
+    """
+    return max(1, int(epochs) // 4)
+
+
+def rung_epochs(epochs: int) -> list[int]:
+    """The epochs of successive halving's rungs within a budget of `epochs` (before its last epoch).
+
+    Examples:
+        >>> from lrlab.lab.studies.rungs import rung_epochs
+        >>> rung_epochs(20), rung_epochs(50), rung_epochs(2)
+        ([5, 15], [12, 36], [1])
+    """
+    first = min_resource(epochs)
+    out, rung = [], first
+    while rung < epochs:
+        out.append(rung)
+        rung *= REDUCTION
+    return out
+
+
+def cooldown_epochs(epochs: int) -> int:
+    """The epochs of a rung's cooldown: COOLDOWN of the budget, at least 1.
+
+    Examples:
+        >>> from lrlab.lab.studies.rungs import cooldown_epochs
+        >>> cooldown_epochs(20), cooldown_epochs(5)
+        (2, 1)
+    """
+    return max(1, round(COOLDOWN * int(epochs)))
+
+
+def cooldown_plan(p: Any, at_step: int, steps: int) -> Any:
+    """The branch of plan `p` from its state after update `at_step`: p's schedule until there, then linear from its
+    rate at `at_step` to its final rate (its rate at its last update) over `steps` updates; a budget of
+    at_step + steps updates, the rest of p's options (plateau, seed, optimizer) unchanged.
+
+    Args:
+        p: the trial's Plan (lrlab.lab.plan).
+        at_step: where the branch leaves the trial (a checkpoint's step).
+        steps: the cooldown's length in updates (>= 1).
+
+    Examples:
+        >>> from lrlab.lab.options import RunOptions
+        >>> from lrlab.lab.plan import plan
+        >>> from lrlab.lab.studies.rungs import cooldown_plan
+        >>> p = plan("or3", "wsd(0.5, decay_steps=2)", RunOptions(epochs=10))
+        >>> b = cooldown_plan(p, 4, 3)
+        >>> [round(b.schedule(t), 4) for t in range(3, 8)], b.options.total_steps(8)
+        ([0.5, 0.5, 0.25, 0.0, 0.0], 7)
+    """
+    from ...schedules import join, linear
+    from ..plan import plan
+
+    sched = p.schedule
+    total = p.options.total_steps(len(p.data.train))
+    branch = join([sched, linear(float(sched(at_step)), float(sched(total - 1)), steps)], [at_step])
+    options = p.options.replace(epochs=None, steps=at_step + steps)
+    return plan(p.task, branch, options, data=p.data, dtype=p.config.get("dtype"),
+                label=f"{p.config.get('label', repr(sched))} cooled at step {at_step}")
+
+
+class FairRungs:
+    """The rungs of one batch of trials (plans[i] is trials[i]'s run): `save_at` for the engine, and its `on_save`
+    and `on_epoch` callbacks (module docstring).
+
+    Args:
+        plans: the trials' plans (one stack, or trained one by one).
+        trials: the optuna trials, in the same order.
+        epochs: the trials' budget in epochs.
+        objective: a history row -> the value reported (None: nothing to report).
+        worst: the value of a diverged cooldown (0 for an accuracy, inf for a loss).
+        train: trains branch plans from their checkpoints: (plans, starts) -> runs.
+    """
+
+    def __init__(self, plans: Sequence[Any], trials: Sequence[Any], epochs: int,
+                 objective: Callable[[Any], float | None], worst: float,
+                 train: Callable[[list[Any], list[dict[str, Any]]], list[Any]]) -> None:
+        self.plans, self.trials, self.objective, self.worst, self.train = list(plans), list(trials), objective, \
+            worst, train
+        self.rungs = set(rung_epochs(epochs))
+        self.pending: dict[int, dict[str, Any]] = {}
+        self.verdict: dict[int, bool] = {}
+        self.save_at = []
+        self.cool = []
+        for p in self.plans:
+            n = len(p.data.train)
+            spe, total = p.options.steps_per_epoch(n), p.options.total_steps(n)
+            self.save_at.append([r * spe for r in sorted(self.rungs) if r * spe < total])
+            self.cool.append(cooldown_epochs(epochs) * spe)
+
+    def on_save(self, k: int, state: dict[str, Any]) -> None:
+        """Keep member k's checkpoint at a rung: its cooldown trains when the next epoch ends."""
+        self.pending[k] = state
+
+    def on_epoch(self, k: int, epoch: int, row: dict[str, Any]) -> bool:
+        """After member k's epoch: True where the pruner, told the cooldown of k's last rung, prunes it. Epochs
+        that are not rungs report the trial's own value (for the record; the pruner decides only at rungs)."""
+        if any(int(state["epoch"]) < epoch for state in self.pending.values()):  # not this epoch's: in a stack,
+            self.judge()  # a member's checkpoint is taken before the next member's epoch is told
+        if self.verdict.pop(k, False):
+            return True
+        if epoch not in self.rungs:
+            got = self.objective(row)
+            if got is not None:
+                self.trials[k].report(got, epoch)
+        return False
+
+    def judge(self) -> None:
+        """Train the pending cooldowns (one call of `train`), report each to its trial at its rung epoch, ask the
+        pruner."""
+        ks = sorted(self.pending)
+        starts = [self.pending[k] for k in ks]
+        branches = [cooldown_plan(self.plans[k], int(s["step"]), self.cool[k]) for k, s in zip(ks, starts)]
+        self.pending.clear()
+        runs = self.train(branches, starts)
+        for k, state, run in zip(ks, starts, runs):
+            got = self.objective(run.history.iloc[-1]) if run.status == "ok" and not run.history.empty else None
+            got = self.worst if got is None else got
+            t = self.trials[k]
+            t.set_user_attr(f"rung_{int(state['epoch'])}", got if math.isfinite(got) else None)
+            t.report(got, int(state["epoch"]))
+            self.verdict[k] = t.should_prune()
