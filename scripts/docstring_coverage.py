@@ -38,7 +38,8 @@ MODULES = (
     "lrlab.lab.studies.compare", "lrlab.lab.studies.find", "lrlab.lab.studies.tune",
     "lrlab.lab.studies.cooldowns", "lrlab.lab.studies.forecast", "lrlab.lab.studies.forecast_fit",
     "lrlab.lab.studies.forecast_paper", "lrlab.lab.studies.forecast_checks",
-    "lrlab.lab.store", "lrlab.lab.studies.tune_function",
+    "lrlab.lab.store", "lrlab.lab.studies.tune_function", "lrlab.lab.studies.tune_trials",
+    "lrlab.lab.studies.objective", "lrlab.lab.studies.rungs",
 )
 
 

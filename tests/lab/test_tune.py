@@ -119,7 +119,7 @@ def test_the_confirmation_ranks_by_validation_and_shows_test_beside():
 
     from lrlab.lab.run import Run
     from lrlab.lab.studies.compare import Comparison
-    from lrlab.lab.studies.tune import _confirmation_board
+    from lrlab.lab.studies.tune_trials import _confirmation_board
     from lrlab.lab.tasks.task import get_task
 
     def run(label, seed, val, test):

@@ -31,6 +31,11 @@ COOLDOWN = 0.1
 def min_resource(epochs: int) -> int:
     """The first rung's epoch: a quarter of the budget (at least 1).
 
+    Later than Optuna's default (epoch 1): a rung at a quarter already lets most schedules find their footing.
+
+    Args:
+        epochs: the trials' budget in epochs.
+
     Examples:
         >>> from lrlab.lab.studies.rungs import min_resource
         >>> min_resource(20), min_resource(3)
@@ -41,6 +46,12 @@ def min_resource(epochs: int) -> int:
 
 def rung_epochs(epochs: int) -> list[int]:
     """The epochs of successive halving's rungs within a budget of `epochs` (before its last epoch).
+
+    The first at `min_resource(epochs)`, each next REDUCTION times later; a rung at the last epoch would judge
+    nothing, so none is placed there.
+
+    Args:
+        epochs: the trials' budget in epochs.
 
     Examples:
         >>> from lrlab.lab.studies.rungs import rung_epochs
@@ -57,6 +68,12 @@ def rung_epochs(epochs: int) -> list[int]:
 
 def cooldown_epochs(epochs: int) -> int:
     """The epochs of a rung's cooldown: COOLDOWN of the budget, at least 1.
+
+    Short enough to cost little (every live trial trains it at every rung), long enough to bring the rate down as
+    a cooldown does (a tenth to a fifth of the budget in the WSD literature, lrlab.lab.studies.cooldowns).
+
+    Args:
+        epochs: the trials' budget in epochs.
 
     Examples:
         >>> from lrlab.lab.studies.rungs import cooldown_epochs
@@ -80,10 +97,10 @@ def cooldown_plan(p: Any, at_step: int, steps: int) -> Any:
         >>> from lrlab.lab.options import RunOptions
         >>> from lrlab.lab.plan import plan
         >>> from lrlab.lab.studies.rungs import cooldown_plan
-        >>> p = plan("or3", "wsd(0.5, decay_steps=2)", RunOptions(epochs=10))
+        >>> p = plan("or3", "wsd(0.5, decay_steps=2)", RunOptions(epochs=10))  # 10 updates, the last at 0.25
         >>> b = cooldown_plan(p, 4, 3)
         >>> [round(b.schedule(t), 4) for t in range(3, 8)], b.options.total_steps(8)
-        ([0.5, 0.5, 0.25, 0.0, 0.0], 7)
+        ([0.5, 0.5, 0.4167, 0.3333, 0.25], 7)
     """
     from ...schedules import join, linear
     from ..plan import plan
@@ -100,6 +117,9 @@ class FairRungs:
     """The rungs of one batch of trials (plans[i] is trials[i]'s run): `save_at` for the engine, and its `on_save`
     and `on_epoch` callbacks (module docstring).
 
+    tune's worker builds one per batch and hands `save_at`, `on_save` and `on_epoch` to the stacked engine (or to the
+    sequential trainer, member by member); the trials' runs are not changed by it, only stopped where pruned.
+
     Args:
         plans: the trials' plans (one stack, or trained one by one).
         trials: the optuna trials, in the same order.
@@ -107,6 +127,30 @@ class FairRungs:
         objective: a history row -> the value reported (None: nothing to report).
         worst: the value of a diverged cooldown (0 for an accuracy, inf for a loss).
         train: trains branch plans from their checkpoints: (plans, starts) -> runs.
+
+    Examples:
+        Three trials on or3 (8 epochs, one update each: rungs at epochs 2 and 6), judged by validation loss; a wsd
+        at a high rate looks poor before its decay, and its cooldown shows what it reaches:
+
+        >>> import optuna
+        >>> from lrlab.lab.engines.stacked import execute_stack
+        >>> from lrlab.lab.options import RunOptions
+        >>> from lrlab.lab.plan import plan
+        >>> from lrlab.lab.studies.rungs import FairRungs
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> study = optuna.create_study(pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=2))
+        >>> specs = ("constant(0.3)", "wsd(3.0, decay_steps=2)", "constant(0.05)")
+        >>> plans = [plan("or3", spec, RunOptions(epochs=8), dtype="float64") for spec in specs]
+        >>> trials = [study.ask() for _ in plans]
+        >>> fair = FairRungs(plans, trials, 8, lambda row: float(row["val_loss"]), float("inf"),
+        ...                  lambda ps, starts: execute_stack(ps, starts=starts))
+        >>> fair.save_at
+        [[2, 6], [2, 6], [2, 6]]
+        >>> runs = execute_stack(plans, save_at=fair.save_at, on_save=fair.on_save, on_epoch=fair.on_epoch)
+        >>> [(run.status, len(run.history)) for run in runs]    # the third pruned the epoch after its rung
+        [('ok', 8), ('ok', 8), ('pruned', 3)]
+        >>> [round(float(runs[1].history.val_loss[1]), 4), round(trials[1].user_attrs["rung_2"], 4)]  # raw, cooled
+        [0.2516, 0.2403]
     """
 
     def __init__(self, plans: Sequence[Any], trials: Sequence[Any], epochs: int,
@@ -126,14 +170,48 @@ class FairRungs:
             self.cool.append(cooldown_epochs(epochs) * spe)
 
     def on_save(self, k: int, state: dict[str, Any]) -> None:
-        """Keep member k's checkpoint at a rung: its cooldown trains when the next epoch ends."""
+        """Keep member k's checkpoint at a rung: its cooldown trains when the next epoch ends.
+
+        The cooldowns of a rung train together (one stack), once every member's checkpoint of that epoch is kept.
+
+        Args:
+            k: the member (the index of its plan).
+            state: its checkpoint (lrlab.lab.engines.checkpoint) at a rung epoch's end.
+
+        Examples:
+            >>> from lrlab.lab.studies.rungs import FairRungs
+            >>> fair = FairRungs([], [], 8, lambda row: None, 0.0, lambda plans, starts: [])
+            >>> fair.on_save(0, {"step": 2, "epoch": 2})
+            >>> fair.pending
+            {0: {'step': 2, 'epoch': 2}}
+        """
         self.pending[k] = state
 
     def on_epoch(self, k: int, epoch: int, row: dict[str, Any]) -> bool:
-        """After member k's epoch: True where the pruner, told the cooldown of k's last rung, prunes it. Epochs
-        that are not rungs report the trial's own value (for the record; the pruner decides only at rungs)."""
+        """After member k's epoch: True where the pruner, told the cooldown of k's last rung, prunes it.
+
+        Epochs that are not rungs report the trial's own value (for the record; the pruner decides only at rungs);
+        at a rung nothing is reported until the cooldown has trained (when the next epoch is told).
+
+        Args:
+            k: the member.
+            epoch: the epoch that ended.
+            row: its history row.
+
+        Examples:
+            >>> from lrlab.lab.studies.rungs import FairRungs
+            >>> class Trial:
+            ...     def report(self, value, step):
+            ...         print("reported", value, "at", step)
+            >>> fair = FairRungs([], [Trial()], 8, lambda row: row["val_loss"], 0.0, lambda plans, starts: [])
+            >>> fair.on_epoch(0, 1, {"val_loss": 0.5})       # not a rung (rungs: 2, 6)
+            reported 0.5 at 1
+            False
+            >>> fair.on_epoch(0, 2, {"val_loss": 0.4})       # a rung: its cooldown's value comes later
+            False
+        """
         if any(int(state["epoch"]) < epoch for state in self.pending.values()):  # not this epoch's: in a stack,
-            self.judge()  # a member's checkpoint is taken before the next member's epoch is told
+            self._judge()  # a member's checkpoint is taken before the next member's epoch is told
         if self.verdict.pop(k, False):
             return True
         if epoch not in self.rungs:
@@ -142,7 +220,7 @@ class FairRungs:
                 self.trials[k].report(got, epoch)
         return False
 
-    def judge(self) -> None:
+    def _judge(self) -> None:
         """Train the pending cooldowns (one call of `train`), report each to its trial at its rung epoch, ask the
         pruner."""
         ks = sorted(self.pending)
@@ -152,7 +230,7 @@ class FairRungs:
         runs = self.train(branches, starts)
         for k, state, run in zip(ks, starts, runs):
             got = self.objective(run.history.iloc[-1]) if run.status == "ok" and not run.history.empty else None
-            got = self.worst if got is None else got
+            got = self.worst if got is None else float(got)
             t = self.trials[k]
             t.set_user_attr(f"rung_{int(state['epoch'])}", got if math.isfinite(got) else None)
             t.report(got, int(state["epoch"]))

@@ -13,14 +13,21 @@ place, so the study still ends with `trials` finished ones.
 
 The objective is the figure every leaderboard ranks by (lrlab.lab.ranking.task_ranking): the final epoch's
 validation accuracy (maximised) where the task has accuracy, else its validation bits per byte (a language model) or
-loss (minimised; the training loss for a task without a validation split). A diverged trial is told COMPLETE with
+loss (minimised; the training loss for a task without a validation split). An accuracy on n validation samples moves
+in steps of 1/n and saturates, so many trials tie on it: a built-in task's accuracy objective breaks ties with the
+validation loss, as one number, accuracy - g(val_loss)/n with g(l) = l/(1+l) in [0, 1) (lrlab.lab.studies.objective:
+a higher accuracy always wins, equal accuracies go to the lower loss). The pruner, the sampler and the best trials
+see that value; the trials table keeps accuracy and loss apart. A diverged trial is told COMPLETE with
 the worst value (accuracy 0, loss +inf) and user attribute status="diverged": the sampler learns that the region is
 bad, and the trial counts (a FAIL would be ignored by the sampler and retried without end in a space that
 diverges often). A spec the schedule refuses (possible for values the space check did not probe) is told FAIL.
 
-Pruning compares trials at equal epochs, which is biased against schedules that decay late (WSD, a long cosine
-keep a high rate and a poor metric until their decay): they are pruned before the decay that makes them good.
-That is why the answer is the confirmation, not the single best trial: the `confirm` best trials (distinct
+Pruning at equal epochs is biased against schedules that decay late (WSD, a long cosine keep a high rate and a
+poor metric until their decay): Optuna's ASHA (pruner "asha") prunes them before the decay that makes them good.
+The default pruner, "fair" (lrlab.lab.studies.rungs), keeps ASHA's rungs but judges a trial at each rung by a short
+cooldown branched from its checkpoint there: what it reaches if it decays now (tests/lab/test_fair_pruning.py shows
+ASHA pruning a late wsd that ends best and "fair" keeping it). The best single trial is still partly luck (one
+seed), so the answer is the confirmation: the `confirm` best trials (distinct
 specs, their numbers rounded to 4 significant digits by `lrlab.schedules.spec.rounded`: the spec handed out is the
 one confirmed and stored, so it reproduces; trials.csv keeps the exact ones) train again on `seeds` fresh seeds with
 the full budget through `compare` (stored in the run store), ranked as `compare` ranks (the mean final validation
@@ -67,12 +74,13 @@ from ..._paths import DEFAULT_STORAGE
 from ...schedules.spec import rounded
 from ..engines.train import resolve_device
 from ..options import TASK_DEFAULT, RunOptions, resolve_task
-from ..ranking import Ranking, ranking, task_ranking
+from ..ranking import Ranking, task_ranking
 from ..tasks.experiment import Experiment
 from ..tasks.task import Task
 from ..tasks.task_check import check_task
 from . import objective
 from .space import Space, default_space
+from .tune_trials import best_trials, confirm_best, handed_out, trials_frame
 
 SAMPLERS = ("tpe", "random", "cmaes")
 PRUNERS = ("fair", "asha", "hyperband", "median", "none")
@@ -756,134 +764,6 @@ class TuneResult:
         return f"TuneResult(best_spec={self.best_spec!r}, trials={len(self.trials)})"
 
 
-def trials_frame(study: Any) -> Any:
-    """One row per trial of the study, as a pandas DataFrame.
-
-    Columns: number, state, spec, worker, value (a pruned trial's last reported value), epochs trained, status
-    ("ok", "diverged", "pruned", "forecast": not trained, ...), duration_s and forecast (the forecast final training
-    loss, with tune's forecast=M).
-
-    Args:
-        study: the optuna Study.
-
-    Examples:
-        >>> import optuna
-        >>> from lrlab.lab.studies.tune import trials_frame
-        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
-        >>> study = optuna.create_study(direction="maximize")  # in memory
-        >>> trial = study.ask()
-        >>> trial.set_user_attr("spec", "wsd(0.5)")
-        >>> trial.report(0.5, 1)
-        >>> _ = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        >>> trials_frame(study)[["number", "state", "spec", "value", "epochs", "status"]].to_dict("records")
-        [{'number': 0, 'state': 'PRUNED', 'spec': 'wsd(0.5)', 'value': 0.5, 'epochs': 1, 'status': 'pruned'}]
-    """
-    import pandas as pd
-
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and \
-            t.datetime_start else math.nan
-        value = t.value if t.value is not None else (
-            t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else math.nan)
-        rows.append({"number": t.number, "state": t.state.name, "spec": t.user_attrs.get("spec"),
-                     "worker": t.user_attrs.get("worker"),
-                     "value": value, "epochs": t.user_attrs.get("epochs", len(t.intermediate_values)),
-                     "status": t.user_attrs.get("status", t.state.name.lower()), "duration_s": duration,
-                     "forecast": t.user_attrs.get("forecast", math.nan)})
-    return pd.DataFrame(rows, columns=["number", "state", "spec", "worker", "value", "epochs", "status",
-                                       "duration_s", "forecast"])
-
-
-def handed_out(spec: str) -> str:
-    """The spec a search hands out for a trial's: its numbers rounded to 4 significant digits
-    (`lrlab.schedules.spec.rounded`), or the exact spec when the rounded one is refused (a value rounded onto a
-    bound its parameter excludes, e.g. a pct_start of 0.99999 that must stay below 1).
-
-    Args:
-        spec: a trial's spec, as sampled (kept exactly in trials.csv).
-
-    Examples:
-        >>> from lrlab.lab.studies.tune import handed_out
-        >>> handed_out("one_cycle(0.04645125, pct_start=0.44132071)")
-        'one_cycle(0.04645, pct_start=0.4413)'
-        >>> handed_out("one_cycle(0.1, 100, pct_start=0.99999)")  # pct_start=1.0 is refused
-        'one_cycle(0.1, 100, pct_start=0.99999)'
-    """
-    from .compare import split_entry
-
-    short = rounded(spec)
-    try:
-        split_entry(short)
-    except ValueError:
-        return spec
-    return short
-
-
-def best_trials(study: Any, k: int) -> list[Any]:
-    """The k best COMPLETE trials with distinct specs, best first (diverged ones excluded; k >= 1).
-
-    Only trials with status "ok" and a finite value count; of two trials with one spec the better is kept, ties go to
-    the earlier trial. These are the trials `confirm_best` trains again.
-
-    Args:
-        study: the optuna Study.
-        k: how many.
-
-    Examples:
-        >>> import optuna
-        >>> from lrlab.lab.studies.tune import best_trials
-        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
-        >>> study = optuna.create_study(direction="maximize")  # in memory
-        >>> for spec, value in [("cosine(0.5)", 0.9), ("constant(0.5)", 0.8), ("cosine(0.5)", 0.85)]:
-        ...     trial = study.ask()
-        ...     trial.set_user_attr("spec", spec)
-        ...     trial.set_user_attr("status", "ok")
-        ...     _ = study.tell(trial, value)
-        >>> [(t.number, t.user_attrs["spec"], t.value) for t in best_trials(study, 3)]
-        [(0, 'cosine(0.5)', 0.9), (1, 'constant(0.5)', 0.8)]
-    """
-    from optuna.trial import TrialState
-
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.user_attrs.get("status") == "ok" and t.value is not None and math.isfinite(t.value)]
-    maximize = study.direction.name == "MAXIMIZE"
-    done.sort(key=lambda t: (-t.value if maximize else t.value, t.number))
-    out, seen = [], set()
-    for t in done:
-        spec = t.user_attrs.get("spec")
-        if spec not in seen:
-            seen.add(spec)
-            out.append(t)
-        if len(out) == k:
-            break
-    return out
-
-
-def _confirmation_board(comparison: Any, picked: list[Any]) -> Any:
-    """The comparison's leaderboard (ranked by `comparison.ranking`, the validation figure) with the worst seed of
-    the ranked figure and of the test figure beside it, and the trial each spec came from."""
-    board = comparison.leaderboard
-    if board.empty:
-        return board
-    table = comparison.table
-    rank = comparison.ranking
-    by_label = dict(zip(comparison.labels, picked))
-    for col in dict.fromkeys([rank.column, rank.test]):
-        if col is None or f"{col}_std" not in board:
-            continue
-        try:
-            higher = rank.higher_is_better if col == rank.column else ranking(col).higher_is_better
-        except ValueError:  # a test figure whose direction its name does not say: no worst seed
-            continue
-        worst = table.groupby("schedule")[col].agg("min" if higher else "max")
-        board.insert(board.columns.get_loc(f"{col}_std") + 1, f"{col}_worst",
-                     [worst.get(label, math.nan) for label in board["schedule"]])
-    board.insert(1, "trial", [by_label[label].number if label in by_label else -1 for label in board["schedule"]])
-    board["search_value"] = [by_label[label].value if label in by_label else math.nan for label in board["schedule"]]
-    return board
-
-
 # -- tune --------------------------------------------------------------------------------------------------
 def _study_name(settings: _Settings) -> str:
     """The task's name and a digest of the settings a study is bound to (`_Settings.fingerprint`)."""
@@ -937,7 +817,9 @@ def tune(
             the same call resumes its study); the same call elsewhere with the same storage and study joins it.
         workers: worker processes to start on this machine (1: this process).
         sampler: tpe, random or cmaes.
-        pruner: asha (successive halving), hyperband, median or none.
+        pruner: fair (successive halving, each rung judging a trial by a cooldown branched from it:
+            lrlab.lab.studies.rungs; the default), asha (successive halving at equal epochs), hyperband, median or
+            none. For a training function, fair is asha (a function cannot be branched).
         confirm: best trials to confirm (0 skips the confirmation).
         seeds: fresh seeds per confirmed trial: seed+1 .. seed+seeds.
         batch: trials asked and trained together as one stack (at most MAX_ASK, 1024; with forecast, batch x
@@ -1080,61 +962,6 @@ def tune(
         raise ValueError(f"tune: no trial of study {name!r} finished without diverging or being pruned")
     return TuneResult(best_spec=best_spec, trials=frame, leaderboard=board, study=the_study, comparison=comparison,
                       storage=url, metric=metric, forecast=fc)
-
-
-def confirm_best(
-    study: Any, task: Task | str, k: int = 5, seeds: int = 5, *, seed: int = 0, epochs: int | None = None,
-    db: str | Path | None = None, progress: bool = False, **options: Any,
-) -> tuple[Any, Any]:
-    """Train the k best trials of `study` again on fresh seeds through `compare`, and rank them.
-
-    The trials are `best_trials(study, k)` (distinct specs); they train on seeds seed+1 .. seed+seeds with `epochs`
-    epochs (runs kept in the run store `db`). The leaderboard ranks them by the mean final validation figure
-    (`Comparison.ranking`; the test figure beside it does not rank) and adds the worst seed of both, the trial
-    number and the search value.
-
-    Args:
-        study: the optuna Study.
-        task: the Task or its name, or a training function (an Experiment, or its reference).
-        k: trials to confirm (0: none).
-        seeds: fresh seeds per trial.
-        seed: the search's seed (the confirmation uses the next `seeds`).
-        epochs: epochs per run (None: the task's).
-        db: the run store (a path or URL), None to store nothing.
-        progress: rich bars.
-        **options: compare's optimizer, batch_size, dtype, device and optimizer options.
-
-    Returns:
-        (the Comparison, its leaderboard), or (None, None) when k is 0 or no trial completed.
-
-    Examples:
-        >>> import optuna
-        >>> from lrlab.lab.studies.tune import confirm_best
-        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
-        >>> study = optuna.create_study(direction="maximize")  # in memory
-        >>> for spec, value in [("cosine(0.5)", 0.9), ("constant(0.5)", 0.8)]:
-        ...     trial = study.ask()
-        ...     trial.set_user_attr("spec", spec)
-        ...     trial.set_user_attr("status", "ok")
-        ...     _ = study.tell(trial, value)
-        >>> comparison, board = confirm_best(study, "or3", k=2, seeds=2, epochs=2, db=None)
-        >>> sorted({run.seed for run in comparison.runs}), board[["trial", "search_value"]].values.tolist()
-        ([1, 2], [[0.0, 0.9], [1.0, 0.8]])
-        >>> confirm_best(study, "or3", k=0)
-        (None, None)
-    """
-    from .compare import compare
-
-    picked = best_trials(study, k) if k else []
-    if not picked:
-        return None, None
-    by_spec: dict[str, Any] = {}  # the specs handed out, rounded (`handed_out`): the better of two that round alike
-    for t in picked:
-        by_spec.setdefault(handed_out(t.user_attrs["spec"]), t)
-    picked = list(by_spec.values())
-    comparison = compare(task, list(by_spec), seeds=range(seed + 1, seed + 1 + seeds),
-                         epochs=epochs, db=db, progress=progress, **options)
-    return comparison, _confirmation_board(comparison, picked)
 
 
 def _picklable(task: Task) -> Any:
