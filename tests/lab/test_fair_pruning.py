@@ -140,3 +140,25 @@ def test_fair_rungs_judge_only_when_every_member_of_the_rung_is_checkpointed():
     assert fair.on_epoch(1, 3, {"val_accuracy": 1.0}) is True  # pruned at its rung, stopped the epoch after
     assert trials[0].reports[2] == trials[1].reports[2] == pytest.approx(0.5 - 0.5 / 8)
     assert 2 in trials[0].reports and 3 in trials[0].reports and 3 not in trials[1].reports
+
+
+def test_fair_pruning_on_a_model_trained_one_by_one_and_on_a_schedule_free_optimizer(tmp_path, monkeypatch):
+    """Where the model cannot be stacked, the trials and their cooldowns train one by one, judged as in a stack; a
+    schedule-free optimizer's state cannot be checkpointed, so its trials are judged at equal epochs (as asha)."""
+    import lrlab.lab.engines.stacked as stacked
+    from lrlab.lab.studies.tune import tune
+
+    space = "constant(loguniform(0.01, 3)) | wsd(loguniform(0.01, 3), decay_steps=2)"
+    free = tune("or3", space, trials=6, epochs=8, batch=3, confirm=0, progress=False, storage=tmp_path / "sf.db",
+                sampler="random", optimizer="sgd_sf")
+    for t in free.study.trials:  # every epoch reported as it was trained, no cooldowns
+        assert sorted(t.intermediate_values) == list(range(1, t.user_attrs["epochs"] + 1))
+        assert not any(key.startswith("rung_") for key in t.user_attrs)
+    monkeypatch.setattr(stacked, "unstackable", lambda model: "it has dropout (test)")
+    monkeypatch.setattr(stacked, "execute_stack", lambda *a, **k: pytest.fail("the stacked engine was used"))
+    result = tune("or3", space, trials=6, epochs=8, batch=3, confirm=0, progress=False, storage=tmp_path / "t.db",
+                  sampler="random")
+    assert set(result.trials["state"]) <= {"COMPLETE", "PRUNED"}
+    for t in result.study.trials:
+        assert "rung_2" in t.user_attrs and t.intermediate_values[2] == t.user_attrs["rung_2"]
+        assert t.state.name == "COMPLETE" or t.user_attrs["epochs"] - 1 in rung_epochs(8)

@@ -13,7 +13,8 @@ stack, beside the trials (which go on unchanged: a branch never touches its tria
 after the rung epoch's branches have trained, so a pruned trial stops one epoch after its rung.
 
 Cost: every trial alive at a rung trains `cooldown_epochs(E)` more epochs (at E=20, 2 epochs at epoch 5 for all,
-and at epoch 15 for the third promoted). A user's training function cannot be branched: "fair" is "asha" there.
+and at epoch 15 for the third promoted). A user's training function cannot be branched, nor a run of a schedule-free
+optimizer (a checkpoint cannot hold its state): "fair" is "asha" there.
 """
 
 from __future__ import annotations
@@ -81,6 +82,32 @@ def cooldown_epochs(epochs: int) -> int:
         (2, 1)
     """
     return max(1, round(COOLDOWN * int(epochs)))
+
+
+def branchable(p: Any) -> bool:
+    """Whether a cooldown can branch from plan p's runs: its checkpoints hold its whole state.
+
+    Not so for a schedule-free optimizer (lrlab.lab.engines.checkpoint.check_supported); its trials are judged at
+    equal epochs ("fair" is "asha" there).
+
+    Args:
+        p: a trial's Plan.
+
+    Examples:
+        >>> from lrlab.lab.options import RunOptions
+        >>> from lrlab.lab.plan import plan
+        >>> from lrlab.lab.studies.rungs import branchable
+        >>> free = RunOptions(optimizer="sgd_sf")
+        >>> branchable(plan("or3", "constant(0.1)")), branchable(plan("or3", "constant(0.1)", free))
+        (True, False)
+    """
+    from ..engines.checkpoint import check_supported
+
+    try:
+        check_supported(p.config)
+    except ValueError:
+        return False
+    return True
 
 
 def cooldown_plan(p: Any, at_step: int, steps: int) -> Any:

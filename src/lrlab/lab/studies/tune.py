@@ -507,11 +507,12 @@ def _train_trials(s: _Settings, plans: list[Any], todo: list[Any], stacked: bool
     "fair", each rung's value is a cooldown's (lrlab.lab.studies.rungs)."""
     from ..engines.stacked import execute_stack
     from ..engines.train import execute
+    from .rungs import branchable
 
     def judged(row: dict[str, Any]) -> float | None:
         return objective.value(row, s.metric, s.n_val)
 
-    if s.pruner == "fair":
+    if s.pruner == "fair" and branchable(plans[0]):
         from .rungs import FairRungs
 
         def branches(ps: list[Any], starts: list[Any]) -> list[Any]:
