@@ -4,17 +4,19 @@ when its rate is brought down now, not by its metric at the rung.
 Successive halving (Optuna's SuccessiveHalvingPruner, the rungs of "asha": epochs E/4, 3E/4, ...) compares trials
 at equal epochs. A schedule that keeps a high rate until a late decay (wsd, a step decay near the end, a long
 cosine) has a poor metric at the rung, and is pruned before the decay that makes it good. With "fair" every live
-trial is checkpointed at each rung epoch r (lrlab.lab.engines.checkpoint); a short cooldown branches from that
-state (its schedule up to step S = r x steps per epoch, then linear from its rate at S to its final rate over
-`cooldown_epochs(E)` epochs, a tenth of the budget; a plateau keeps acting on it) and the objective at the
-cooldown's end is what the trial reports to the pruner at step r. A constant schedule's cooldown is more of the
-same rate, so every trial is judged after the same number of extra epochs. The branches of one rung train as one
-stack, beside the trials (which go on unchanged: a branch never touches its trial's state). The verdict is known
-after the rung epoch's branches have trained, so a pruned trial stops one epoch after its rung.
+trial is checkpointed at the end of the epoch before each rung epoch r (lrlab.lab.engines.checkpoint); a short
+cooldown branches from that state (its schedule up to step S = (r - 1) x steps per epoch, then linear from its rate
+at S to its final rate over `cooldown_epochs(E)` epochs, a tenth of the budget; a plateau keeps acting on it) and
+the objective at the cooldown's end is what the trial reports to the pruner at step r. A constant schedule's
+cooldown is more of the same rate, so every trial is judged after the same number of extra epochs. The branches of
+one rung train as one stack while the trials train their epoch r (the trials go on unchanged: a branch never
+touches its trial's state), and the verdict comes at the end of epoch r, as ASHA's does: a pruned trial stops at its
+rung. Branching one epoch before the rung, not at it, is what lets the verdict come there: the engine takes an
+epoch's checkpoint after it has asked whether to stop.
 
-Cost: every trial alive at a rung trains `cooldown_epochs(E)` more epochs (at E=20, 2 epochs at epoch 5 for all,
-and at epoch 15 for the third promoted). A user's training function cannot be branched, nor a run of a schedule-free
-optimizer (a checkpoint cannot hold its state): "fair" is "asha" there.
+Cost: every trial alive at a rung trains `cooldown_epochs(E)` more epochs (at E=20, 2 epochs at the rung of epoch 5
+for all, and at epoch 15 for the third promoted). A user's training function cannot be branched, nor a run of a
+schedule-free optimizer (a checkpoint cannot hold its state): "fair" is "asha" there.
 """
 
 from __future__ import annotations
@@ -111,9 +113,10 @@ def branchable(p: Any) -> bool:
 
 
 def cooldown_plan(p: Any, at_step: int, steps: int) -> Any:
-    """The branch of plan `p` from its state after update `at_step`: p's schedule until there, then linear from its
-    rate at `at_step` to its final rate (its rate at its last update) over `steps` updates; a budget of
-    at_step + steps updates, the rest of p's options (plateau, seed, optimizer) unchanged.
+    """The branch of plan `p` from its state after update `at_step`: p's schedule until there, then `steps` updates
+    whose rates fall linearly from its rate at `at_step` to its final rate (its rate at its last update), the last
+    update at the final rate; a budget of at_step + steps updates, the rest of p's options (plateau, seed,
+    optimizer) unchanged.
 
     Args:
         p: the trial's Plan (lrlab.lab.plan).
@@ -127,14 +130,16 @@ def cooldown_plan(p: Any, at_step: int, steps: int) -> Any:
         >>> p = plan("or3", "wsd(0.5, decay_steps=2)", RunOptions(epochs=10))  # 10 updates, the last at 0.25
         >>> b = cooldown_plan(p, 4, 3)
         >>> [round(b.schedule(t), 4) for t in range(3, 8)], b.options.total_steps(8)
-        ([0.5, 0.5, 0.4167, 0.3333, 0.25], 7)
+        ([0.5, 0.4167, 0.3333, 0.25, 0.25], 7)
     """
-    from ...schedules import join, linear
+    from ...schedules import constant, join, linear
     from ..plan import plan
 
     sched = p.schedule
     total = p.options.total_steps(len(p.data.train))
-    branch = join([sched, linear(float(sched(at_step)), float(sched(total - 1)), steps)], [at_step])
+    start, end = float(sched(at_step)), float(sched(total - 1))
+    tail = constant(end) if steps == 1 else linear(start + (end - start) / steps, end, steps - 1)
+    branch = join([sched, tail], [at_step])
     options = p.options.replace(epochs=None, steps=at_step + steps)
     return plan(p.task, branch, options, data=p.data, dtype=p.config.get("dtype"),
                 label=f"{p.config.get('label', repr(sched))} cooled at step {at_step}")
@@ -156,8 +161,8 @@ class FairRungs:
         train: trains branch plans from their checkpoints: (plans, starts) -> runs.
 
     Examples:
-        Three trials on or3 (8 epochs, one update each: rungs at epochs 2 and 6), judged by validation loss; a wsd
-        at a high rate looks poor before its decay, and its cooldown shows what it reaches:
+        Three trials on or3 (8 epochs of one update: rungs at epochs 2 and 6, a cooldown of 1 epoch), judged by
+        validation loss (a minimising study):
 
         >>> import optuna
         >>> from lrlab.lab.engines.stacked import execute_stack
@@ -171,13 +176,14 @@ class FairRungs:
         >>> trials = [study.ask() for _ in plans]
         >>> fair = FairRungs(plans, trials, 8, lambda row: float(row["val_loss"]), float("inf"),
         ...                  lambda ps, starts: execute_stack(ps, starts=starts))
-        >>> fair.save_at
-        [[2, 6], [2, 6], [2, 6]]
+        >>> fair.save_at    # the ends of epochs 1 and 5: the cooldowns branch there
+        [[1, 5], [1, 5], [1, 5]]
         >>> runs = execute_stack(plans, save_at=fair.save_at, on_save=fair.on_save, on_epoch=fair.on_epoch)
-        >>> [(run.status, len(run.history)) for run in runs]    # the third pruned the epoch after its rung
-        [('ok', 8), ('ok', 8), ('pruned', 3)]
-        >>> [round(float(runs[1].history.val_loss[1]), 4), round(trials[1].user_attrs["rung_2"], 4)]  # raw, cooled
-        [0.2516, 0.2403]
+        >>> [(run.status, len(run.history)) for run in runs]    # the third pruned at its rung
+        [('ok', 8), ('ok', 8), ('pruned', 2)]
+        >>> # the wsd's own value at its first rung, and its cooldown's (the one the pruner was told)
+        >>> [round(float(runs[1].history.val_loss[1]), 4), round(trials[1].user_attrs["rung_2"], 4)]
+        [0.2516, 0.258]
     """
 
     def __init__(self, plans: Sequence[Any], trials: Sequence[Any], epochs: int,
@@ -193,24 +199,24 @@ class FairRungs:
         for p in self.plans:
             n = len(p.data.train)
             spe, total = p.options.steps_per_epoch(n), p.options.total_steps(n)
-            self.save_at.append([r * spe for r in sorted(self.rungs) if r * spe < total])
+            self.save_at.append([(r - 1) * spe for r in sorted(self.rungs) if r * spe < total])
             self.cool.append(cooldown_epochs(epochs) * spe)
 
     def on_save(self, k: int, state: dict[str, Any]) -> None:
-        """Keep member k's checkpoint at a rung: its cooldown trains when the next epoch ends.
+        """Keep member k's checkpoint of the epoch before a rung: its cooldown trains when the rung epoch ends.
 
         The cooldowns of a rung train together (one stack), once every member's checkpoint of that epoch is kept.
 
         Args:
             k: the member (the index of its plan).
-            state: its checkpoint (lrlab.lab.engines.checkpoint) at a rung epoch's end.
+            state: its checkpoint (lrlab.lab.engines.checkpoint) at the end of the epoch before a rung.
 
         Examples:
             >>> from lrlab.lab.studies.rungs import FairRungs
             >>> fair = FairRungs([], [], 8, lambda row: None, 0.0, lambda plans, starts: [])
-            >>> fair.on_save(0, {"step": 2, "epoch": 2})
+            >>> fair.on_save(0, {"step": 1, "epoch": 1})
             >>> fair.pending
-            {0: {'step': 2, 'epoch': 2}}
+            {0: {'step': 1, 'epoch': 1}}
         """
         self.pending[k] = state
 
@@ -218,7 +224,8 @@ class FairRungs:
         """After member k's epoch: True where the pruner, told the cooldown of k's last rung, prunes it.
 
         Epochs that are not rungs report the trial's own value (for the record; the pruner decides only at rungs);
-        at a rung nothing is reported until the cooldown has trained (when the next epoch is told).
+        at a rung the cooldowns branched from the epoch before train first (all the rung's members as one call of
+        `train`), and each trial is told its cooldown's value instead.
 
         Args:
             k: the member.
@@ -234,10 +241,10 @@ class FairRungs:
             >>> fair.on_epoch(0, 1, {"val_loss": 0.5})       # not a rung (rungs: 2, 6)
             reported 0.5 at 1
             False
-            >>> fair.on_epoch(0, 2, {"val_loss": 0.4})       # a rung: its cooldown's value comes later
+            >>> fair.on_epoch(0, 2, {"val_loss": 0.4})       # a rung: told its cooldown's (none kept here)
             False
         """
-        if any(int(state["epoch"]) < epoch for state in self.pending.values()):  # not this epoch's: in a stack,
+        if any(int(state["epoch"]) < epoch for state in self.pending.values()):  # an earlier epoch's: in a stack,
             self._judge()  # a member's checkpoint is taken before the next member's epoch is told
         if self.verdict.pop(k, False):
             return True
@@ -259,6 +266,7 @@ class FairRungs:
             got = self.objective(run.history.iloc[-1]) if run.status == "ok" and not run.history.empty else None
             got = self.worst if got is None else float(got)
             t = self.trials[k]
-            t.set_user_attr(f"rung_{int(state['epoch'])}", got if math.isfinite(got) else None)
-            t.report(got, int(state["epoch"]))
+            rung = int(state["epoch"]) + 1
+            t.set_user_attr(f"rung_{rung}", got if math.isfinite(got) else None)
+            t.report(got, rung)
             self.verdict[k] = t.should_prune()

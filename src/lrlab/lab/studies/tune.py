@@ -25,9 +25,9 @@ diverges often). A spec the schedule refuses (possible for values the space chec
 Pruning at equal epochs is biased against schedules that decay late (WSD, a long cosine keep a high rate and a
 poor metric until their decay): Optuna's ASHA (pruner "asha") prunes them before the decay that makes them good.
 The default pruner, "fair" (lrlab.lab.studies.rungs), keeps ASHA's rungs but judges a trial at each rung by a short
-cooldown branched from its checkpoint there: what it reaches if it decays now (tests/lab/test_fair_pruning.py shows
-ASHA pruning a late wsd that ends best and "fair" keeping it). The best single trial is still partly luck (one
-seed), so the answer is the confirmation: the `confirm` best trials (distinct
+cooldown branched from its checkpoint of the epoch before: what it reaches if it decays now
+(tests/lab/test_fair_pruning.py shows ASHA pruning a late wsd that ends best and "fair" keeping it). The best single
+trial is still partly luck (one seed), so the answer is the confirmation: the `confirm` best trials (distinct
 specs, their numbers rounded to 4 significant digits by `lrlab.schedules.spec.rounded`: the spec handed out is the
 one confirmed and stored, so it reproduces; trials.csv keeps the exact ones) train again on `seeds` fresh seeds with
 the full budget through `compare` (stored in the run store), ranked as `compare` ranks (the mean final validation
