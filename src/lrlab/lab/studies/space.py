@@ -431,8 +431,9 @@ def default_space(total_steps: int, peak: float, decades: float = DECADES) -> st
     exponential decay, cosine after a warmup, one-cycle and warmup-stable-decay, each peak rate log-uniform over
     `decades` decades either side of `peak` (default 2: a task's rate is a safe rate, and the best rates of a
     schedule that decays are often ten times higher; on quantiles, rate 0.005, a decade reached 0.05 only, where
-    constant(0.05)@plateau typed by hand beat the search). A trial that diverges is told the worst value, so a
-    wide range costs trials, not correctness.
+    constant(0.05)@plateau typed by hand beat the search; with two decades the confirmed winner of 128 trials reached
+    0.990 mean test accuracy on 5 fresh seeds against 0.975-0.980 with one, docs/lab/tune.md "Measured"). A trial
+    that diverges is told the worst value, so a wide range costs trials, not correctness.
 
     Args:
         total_steps: a trial's optimizer steps (the decays' lengths).
