@@ -39,7 +39,8 @@ MODULES = (
     "lrlab.lab.studies.cooldowns", "lrlab.lab.studies.forecast", "lrlab.lab.studies.forecast_fit",
     "lrlab.lab.studies.forecast_paper", "lrlab.lab.studies.forecast_checks",
     "lrlab.lab.store", "lrlab.lab.studies.tune_function", "lrlab.lab.studies.pbt", "lrlab.lab.studies.pbt_result",
-    "lrlab.lab.studies.pbt_export", "lrlab.lab.studies.pbt_state",
+    "lrlab.lab.studies.pbt_export", "lrlab.lab.studies.pbt_state", "lrlab.lab.studies.tune_trials",
+    "lrlab.lab.studies.objective", "lrlab.lab.studies.rungs",
 )
 
 

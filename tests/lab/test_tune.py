@@ -119,7 +119,7 @@ def test_the_confirmation_ranks_by_validation_and_shows_test_beside():
 
     from lrlab.lab.run import Run
     from lrlab.lab.studies.compare import Comparison
-    from lrlab.lab.studies.tune import _confirmation_board
+    from lrlab.lab.studies.tune_trials import _confirmation_board
     from lrlab.lab.tasks.task import get_task
 
     def run(label, seed, val, test):
@@ -271,7 +271,7 @@ def test_the_default_space_is_centred_on_the_range_tests_rate_with_peak_from_fin
     assert len(space.branches) == 6
     for branch in space.branches:
         low, high = branch.dists[0].args
-        assert low == pytest.approx(valley / 10, rel=1e-3) and high == pytest.approx(valley * 10, rel=1e-3)
+        assert low == pytest.approx(valley / 100, rel=1e-3) and high == pytest.approx(valley * 100, rel=1e-3)
 
 
 def test_forecast_trains_only_the_best_forecast_candidates_of_each_batch(tmp_path):

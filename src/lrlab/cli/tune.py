@@ -17,7 +17,7 @@ from .output import check_writable, command_line, say
 
 DEFAULT_STORAGE = str(_paths.DEFAULT_STORAGE)
 SAMPLERS = ("tpe", "random", "cmaes")
-PRUNERS = ("asha", "hyperband", "median", "none")
+PRUNERS = ("fair", "asha", "hyperband", "median", "none")
 
 
 def register(sub: Any) -> None:
@@ -27,8 +27,10 @@ def register(sub: Any) -> None:
         help="search for the schedule that trains a task best (Optuna), confirmed on fresh seeds",
         description="Search SPACE (default: constant, step, exponential, cosine with warmup, one_cycle and wsd "
         "around the task's rate) for the schedule with the best validation metric after --epochs epochs. Trials "
-        "train in batches as one stacked model; Optuna's pruner stops poor ones early. Pruning compares at equal "
-        "epochs, which is unfair to schedules that decay late (wsd, long cosine), so the --confirm best trials "
+        "train in batches as one stacked model; Optuna's pruner stops poor ones early (the default, fair, judges a "
+        "trial at each rung by a short cooldown branched from it, so late decays are not pruned before their "
+        "decay). The objective is the validation accuracy with ties broken by the validation loss. One seed's best "
+        "trial is partly luck, so the --confirm best trials "
         "train again on --seeds fresh seeds with the full budget: that leaderboard, ranked by the mean validation "
         "metric with the test metric beside it, is the answer. The same "
         "command with the same --storage and --study on another machine joins the search.",
@@ -42,7 +44,10 @@ def register(sub: Any) -> None:
     p.add_argument("--trials", default="64", help="finished trials of the study, however many workers (default 64)")
     p.add_argument("--epochs", default=None, help="epochs per trial (default: the task's)")
     p.add_argument("--sampler", default="tpe", help="tpe, random or cmaes (default tpe)")
-    p.add_argument("--pruner", default="asha", help="asha, hyperband, median or none (default asha)")
+    p.add_argument("--pruner", default="fair",
+                   help="fair (successive halving judging each trial at a rung by a short cooldown branched from "
+                   "it, so late decays are not pruned before their decay), asha (successive halving at equal "
+                   "epochs), hyperband, median or none (default fair)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, metavar="URL",
                    help=f"an SQLite file or URL, or postgresql://... for many machines (default {DEFAULT_STORAGE})")
     p.add_argument("--study", default=None,
@@ -80,7 +85,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     Trials sample SPACE (default: constant, step, exponential, cosine with warmup, one_cycle and wsd around the task's
     rate), train --epochs epochs in batches stacked as one model, and Optuna's pruner (--pruner) stops poor ones
-    early. Pruning compares at equal epochs, which is unfair to schedules that decay late, so the --confirm best
+    early (the default, fair, judges a trial at each rung by a short cooldown branched from it, so schedules that
+    decay late are not pruned before their decay). One seed's best trial is partly luck, so the --confirm best
     trials train again on --seeds fresh seeds with the full budget: that leaderboard, ranked by the mean validation
     metric with the test metric beside it, is the answer. The study lives
     in --storage (SQLite by default, postgresql://... for many machines); the same command resumes it, and the same

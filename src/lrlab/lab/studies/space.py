@@ -422,12 +422,35 @@ _CHECKS: dict[str, Callable[[str, list[Any]], tuple[Any, ...]]] = {
 
 
 # -- the default space ---------------------------------------------------------------------------------
-def default_space(total_steps: int, peak: float) -> str:
-    """The default space for a run of `total_steps` optimizer steps around the rate `peak` (a decade either side):
-    constant, step decay, exponential decay, cosine after a warmup, one-cycle and warmup-stable-decay."""
+DECADES = 2
+"""How far the default space's peak rate reaches either side of the centre rate, in decades."""
+
+
+def default_space(total_steps: int, peak: float, decades: float = DECADES) -> str:
+    """The default space for a run of `total_steps` optimizer steps around the rate `peak`: constant, step decay,
+    exponential decay, cosine after a warmup, one-cycle and warmup-stable-decay, each peak rate log-uniform over
+    `decades` decades either side of `peak` (default 2: a task's rate is a safe rate, and the best rates of a
+    schedule that decays are often ten times higher; on quantiles, rate 0.005, a decade reached 0.05 only, where
+    constant(0.05)@plateau typed by hand beat the search; with two decades the confirmed winner of 128 trials reached
+    0.990 mean test accuracy on 5 fresh seeds against 0.975-0.980 with one, docs/lab/tune.md "Measured"). A trial
+    that diverges is told the worst value, so a wide range costs trials, not correctness.
+
+    Args:
+        total_steps: a trial's optimizer steps (the decays' lengths).
+        peak: the centre rate (the task's, or the range test's valley).
+        decades: the half-width of the peak's range, in decades (> 0).
+
+    Examples:
+        >>> from lrlab.lab.studies.space import default_space
+        >>> default_space(240, 0.005).split(" | ")[0]
+        'constant(loguniform(5e-05, 0.5))'
+        >>> default_space(240, 0.005, decades=1).split(" | ")[0]
+        'constant(loguniform(0.0005, 0.05))'
+    """
     steps = _check.whole("default_space", "total_steps", total_steps, 1)
     peak = _check.positive("default_space", "peak", peak)
-    lr = f"loguniform({peak / 10:.4g}, {peak * 10:.4g})"
+    width = 10.0 ** _check.positive("default_space", "decades", decades)
+    lr = f"loguniform({peak / width:.4g}, {peak * width:.4g})"
     tenth, half = max(1, steps // 10), max(2, steps // 2)
     warm = f"int(0, {steps // 5})" if steps >= 5 else "0"
     if steps >= 20:  # warmup and decay within the run (steps // 10 + steps // 2 <= steps), each a range

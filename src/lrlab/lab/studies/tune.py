@@ -13,14 +13,21 @@ place, so the study still ends with `trials` finished ones.
 
 The objective is the figure every leaderboard ranks by (lrlab.lab.ranking.task_ranking): the final epoch's
 validation accuracy (maximised) where the task has accuracy, else its validation bits per byte (a language model) or
-loss (minimised; the training loss for a task without a validation split). A diverged trial is told COMPLETE with
+loss (minimised; the training loss for a task without a validation split). An accuracy on n validation samples moves
+in steps of 1/n and saturates, so many trials tie on it: a built-in task's accuracy objective breaks ties with the
+validation loss, as one number, accuracy - g(val_loss)/n with g(l) = l/(1+l) in [0, 1) (lrlab.lab.studies.objective:
+a higher accuracy always wins, equal accuracies go to the lower loss). The pruner, the sampler and the best trials
+see that value; the trials table keeps accuracy and loss apart. A diverged trial is told COMPLETE with
 the worst value (accuracy 0, loss +inf) and user attribute status="diverged": the sampler learns that the region is
 bad, and the trial counts (a FAIL would be ignored by the sampler and retried without end in a space that
 diverges often). A spec the schedule refuses (possible for values the space check did not probe) is told FAIL.
 
-Pruning compares trials at equal epochs, which is biased against schedules that decay late (WSD, a long cosine
-keep a high rate and a poor metric until their decay): they are pruned before the decay that makes them good.
-That is why the answer is the confirmation, not the single best trial: the `confirm` best trials (distinct
+Pruning at equal epochs is biased against schedules that decay late (WSD, a long cosine keep a high rate and a
+poor metric until their decay): Optuna's ASHA (pruner "asha") prunes them before the decay that makes them good.
+The default pruner, "fair" (lrlab.lab.studies.rungs), keeps ASHA's rungs but judges a trial at each rung by a short
+cooldown branched from its checkpoint of the epoch before: what it reaches if it decays now
+(tests/lab/test_fair_pruning.py shows ASHA pruning a late wsd that ends best and "fair" keeping it). The best single
+trial is still partly luck (one seed), so the answer is the confirmation: the `confirm` best trials (distinct
 specs, their numbers rounded to 4 significant digits by `lrlab.schedules.spec.rounded`: the spec handed out is the
 one confirmed and stored, so it reproduces; trials.csv keeps the exact ones) train again on `seeds` fresh seeds with
 the full budget through `compare` (stored in the run store), ranked as `compare` ranks (the mean final validation
@@ -68,14 +75,16 @@ from ..._paths import DEFAULT_STORAGE
 from ...schedules.spec import rounded
 from ..engines.train import resolve_device
 from ..options import TASK_DEFAULT, RunOptions, resolve_task
-from ..ranking import Ranking, ranking, task_ranking
+from ..ranking import Ranking, task_ranking
 from ..tasks.experiment import Experiment
 from ..tasks.task import Task
 from ..tasks.task_check import check_task
+from . import objective
 from .space import Space, default_space
+from .tune_trials import best_trials, confirm_best, handed_out, trials_frame
 
 SAMPLERS = ("tpe", "random", "cmaes")
-PRUNERS = ("asha", "hyperband", "median", "none")
+PRUNERS = ("fair", "asha", "hyperband", "median", "none")
 HEARTBEAT_S = 10
 """Seconds between a worker's heartbeats for its running trials."""
 GRACE_S = 60
@@ -190,6 +199,7 @@ class _Settings:
     fc: Any = None  # the fitted Forecast ranking them
     steps: int = 0  # updates of a trial: the forecasts' horizon
     budget_steps: int | None = None  # an experiment's budget in steps (None: in epochs)
+    n_val: int = 0  # accuracy ties broken by val_loss (lrlab.lab.studies.objective): the validation samples; 0: off
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings a study is bound to: a worker joining with others is refused."""
@@ -199,6 +209,8 @@ class _Settings:
                "optimizer_kwargs": json.dumps(self.optimizer_kwargs, sort_keys=True, default=repr)}
         if self.forecast:  # only then: studies made before --forecast existed keep their fingerprint
             out["forecast"] = self.forecast
+        if self.n_val:  # another objective, another study
+            out["objective"] = f"accuracy then val_loss (n_val {self.n_val})"
         if isinstance(self.task, Experiment):  # a training function: its identity (a new version, a new study)
             out.update(task=self.task.identity, budget_steps=self.budget_steps)
         return out
@@ -229,8 +241,10 @@ def _sampler(name: str, seed: int | None) -> Any:
 def _pruner(name: str, epochs: int) -> Any:
     import optuna
 
-    if name == "asha":  # the first rung at a quarter of the budget: less unfair to late decays than epoch 1
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, epochs // 4), reduction_factor=3)
+    from .rungs import REDUCTION, min_resource
+
+    if name in ("asha", "fair"):  # the first rung at a quarter of the budget; fair reports cooldowns (.rungs)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource(epochs), reduction_factor=REDUCTION)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
     if name == "median":
@@ -435,8 +449,6 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
     from optuna.trial import TrialState
 
     from ..engines.auto import choose
-    from ..engines.stacked import execute_stack
-    from ..engines.train import execute
     from ..plan import plan
     from .compare import split_entry
 
@@ -477,19 +489,8 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
             if not todo:
                 return out
 
-            def report(t: Any, epoch: int, row: dict[str, Any]) -> bool:
-                value = row.get(s.metric)
-                if value is None or not math.isfinite(value):
-                    return False
-                t.report(float(value), epoch)
-                return t.should_prune()
-
-            if choose(plans, s.device) == "stacked":
-                runs = execute_stack(plans, device=s.device,
-                                     on_epoch=lambda i, epoch, row: report(todo[i], epoch, row))
-            else:
-                runs = [execute(p, device=s.device, on_epoch=lambda epoch, row, t=t: report(t, epoch, row))
-                        for p, t in zip(plans, todo)]
+            stacked = choose(plans, s.device) == "stacked"
+            runs = _train_trials(s, plans, todo, stacked)
             for t, run in zip(todo, runs):
                 _tell(study, t, run, s)
                 told.add(t.number)
@@ -500,6 +501,44 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
                     with contextlib.suppress(Exception):
                         study.tell(t, state=TrialState.FAIL)
     return out
+
+
+def _train_trials(s: _Settings, plans: list[Any], todo: list[Any], stacked: bool) -> list[Any]:
+    """Train a batch's plans (one stack, or one by one), the pruner told each epoch's objective; with pruner
+    "fair", each rung's value is a cooldown's (lrlab.lab.studies.rungs)."""
+    from ..engines.stacked import execute_stack
+    from ..engines.train import execute
+    from .rungs import branchable
+
+    def judged(row: dict[str, Any]) -> float | None:
+        return objective.value(row, s.metric, s.n_val)
+
+    if s.pruner == "fair" and branchable(plans[0]):
+        from .rungs import FairRungs
+
+        def branches(ps: list[Any], starts: list[Any]) -> list[Any]:
+            if stacked:
+                return execute_stack(ps, device=s.device, starts=starts)
+            return [execute(p, device=s.device, start=c) for p, c in zip(ps, starts)]
+
+        fair = FairRungs(plans, todo, s.epochs, judged, 0.0 if s.direction == "maximize" else math.inf, branches)
+        if stacked:
+            return execute_stack(plans, device=s.device, save_at=fair.save_at, on_save=fair.on_save,
+                                 on_epoch=fair.on_epoch)
+        return [execute(p, device=s.device, save_at=fair.save_at[i], on_save=lambda c, i=i: fair.on_save(i, c),
+                        on_epoch=lambda epoch, row, i=i: fair.on_epoch(i, epoch, row)) for i, p in enumerate(plans)]
+
+    def report(t: Any, epoch: int, row: dict[str, Any]) -> bool:
+        value = judged(row)
+        if value is None:
+            return False
+        t.report(value, epoch)
+        return t.should_prune()
+
+    if stacked:
+        return execute_stack(plans, device=s.device, on_epoch=lambda i, epoch, row: report(todo[i], epoch, row))
+    return [execute(p, device=s.device, on_epoch=lambda epoch, row, t=t: report(t, epoch, row))
+            for p, t in zip(plans, todo)]
 
 
 def _by_forecast(study: Any, s: _Settings, trials: list[Any], specs: dict[int, str], k: int, fail: Any,
@@ -575,6 +614,10 @@ def _record(t: Any, run: Any, s: Any) -> None:
     objective where it is finite (the trials table shows it; it is never the objective)."""
     t.set_user_attr("status", run.status)
     t.set_user_attr("epochs", len(run.history))
+    last = {} if run.history.empty else run.history.iloc[-1]
+    for name in dict.fromkeys([s.metric, objective.LOSS]):  # the objective's parts, apart (the trials table)
+        if name in last and math.isfinite(float(last[name])):
+            t.set_user_attr(name, float(last[name]))
     test = f"test_{s.metric.removeprefix('val_')}"
     if test in run.metrics and math.isfinite(run.metrics[test]):
         t.set_user_attr(test, float(run.metrics[test]))
@@ -586,10 +629,10 @@ def _tell(study: Any, t: Any, run: Any, s: _Settings) -> None:
     _record(t, run, s)
     if run.status == "pruned":
         study.tell(t, state=TrialState.PRUNED)
-    elif run.status == "diverged" or run.history.empty:
-        study.tell(t, 0.0 if s.direction == "maximize" else math.inf)
     else:
-        study.tell(t, float(run.history[s.metric].iloc[-1]))
+        value = None if run.history.empty else objective.value(run.history.iloc[-1], s.metric, s.n_val)
+        worst = 0.0 if s.direction == "maximize" else math.inf  # diverged: the worst value
+        study.tell(t, worst if run.status == "diverged" or value is None else value)
 
 
 def _worker_main(s: _Settings, worker: int) -> None:
@@ -726,134 +769,6 @@ class TuneResult:
         return f"TuneResult(best_spec={self.best_spec!r}, trials={len(self.trials)})"
 
 
-def trials_frame(study: Any) -> Any:
-    """One row per trial of the study, as a pandas DataFrame.
-
-    Columns: number, state, spec, worker, value (a pruned trial's last reported value), epochs trained, status
-    ("ok", "diverged", "pruned", "forecast": not trained, ...), duration_s and forecast (the forecast final training
-    loss, with tune's forecast=M).
-
-    Args:
-        study: the optuna Study.
-
-    Examples:
-        >>> import optuna
-        >>> from lrlab.lab.studies.tune import trials_frame
-        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
-        >>> study = optuna.create_study(direction="maximize")  # in memory
-        >>> trial = study.ask()
-        >>> trial.set_user_attr("spec", "wsd(0.5)")
-        >>> trial.report(0.5, 1)
-        >>> _ = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        >>> trials_frame(study)[["number", "state", "spec", "value", "epochs", "status"]].to_dict("records")
-        [{'number': 0, 'state': 'PRUNED', 'spec': 'wsd(0.5)', 'value': 0.5, 'epochs': 1, 'status': 'pruned'}]
-    """
-    import pandas as pd
-
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and \
-            t.datetime_start else math.nan
-        value = t.value if t.value is not None else (
-            t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else math.nan)
-        rows.append({"number": t.number, "state": t.state.name, "spec": t.user_attrs.get("spec"),
-                     "worker": t.user_attrs.get("worker"),
-                     "value": value, "epochs": t.user_attrs.get("epochs", len(t.intermediate_values)),
-                     "status": t.user_attrs.get("status", t.state.name.lower()), "duration_s": duration,
-                     "forecast": t.user_attrs.get("forecast", math.nan)})
-    return pd.DataFrame(rows, columns=["number", "state", "spec", "worker", "value", "epochs", "status",
-                                       "duration_s", "forecast"])
-
-
-def handed_out(spec: str) -> str:
-    """The spec a search hands out for a trial's: its numbers rounded to 4 significant digits
-    (`lrlab.schedules.spec.rounded`), or the exact spec when the rounded one is refused (a value rounded onto a
-    bound its parameter excludes, e.g. a pct_start of 0.99999 that must stay below 1).
-
-    Args:
-        spec: a trial's spec, as sampled (kept exactly in trials.csv).
-
-    Examples:
-        >>> from lrlab.lab.studies.tune import handed_out
-        >>> handed_out("one_cycle(0.04645125, pct_start=0.44132071)")
-        'one_cycle(0.04645, pct_start=0.4413)'
-        >>> handed_out("one_cycle(0.1, 100, pct_start=0.99999)")  # pct_start=1.0 is refused
-        'one_cycle(0.1, 100, pct_start=0.99999)'
-    """
-    from .compare import split_entry
-
-    short = rounded(spec)
-    try:
-        split_entry(short)
-    except ValueError:
-        return spec
-    return short
-
-
-def best_trials(study: Any, k: int) -> list[Any]:
-    """The k best COMPLETE trials with distinct specs, best first (diverged ones excluded; k >= 1).
-
-    Only trials with status "ok" and a finite value count; of two trials with one spec the better is kept, ties go to
-    the earlier trial. These are the trials `confirm_best` trains again.
-
-    Args:
-        study: the optuna Study.
-        k: how many.
-
-    Examples:
-        >>> import optuna
-        >>> from lrlab.lab.studies.tune import best_trials
-        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
-        >>> study = optuna.create_study(direction="maximize")  # in memory
-        >>> for spec, value in [("cosine(0.5)", 0.9), ("constant(0.5)", 0.8), ("cosine(0.5)", 0.85)]:
-        ...     trial = study.ask()
-        ...     trial.set_user_attr("spec", spec)
-        ...     trial.set_user_attr("status", "ok")
-        ...     _ = study.tell(trial, value)
-        >>> [(t.number, t.user_attrs["spec"], t.value) for t in best_trials(study, 3)]
-        [(0, 'cosine(0.5)', 0.9), (1, 'constant(0.5)', 0.8)]
-    """
-    from optuna.trial import TrialState
-
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.user_attrs.get("status") == "ok" and t.value is not None and math.isfinite(t.value)]
-    maximize = study.direction.name == "MAXIMIZE"
-    done.sort(key=lambda t: (-t.value if maximize else t.value, t.number))
-    out, seen = [], set()
-    for t in done:
-        spec = t.user_attrs.get("spec")
-        if spec not in seen:
-            seen.add(spec)
-            out.append(t)
-        if len(out) == k:
-            break
-    return out
-
-
-def _confirmation_board(comparison: Any, picked: list[Any]) -> Any:
-    """The comparison's leaderboard (ranked by `comparison.ranking`, the validation figure) with the worst seed of
-    the ranked figure and of the test figure beside it, and the trial each spec came from."""
-    board = comparison.leaderboard
-    if board.empty:
-        return board
-    table = comparison.table
-    rank = comparison.ranking
-    by_label = dict(zip(comparison.labels, picked))
-    for col in dict.fromkeys([rank.column, rank.test]):
-        if col is None or f"{col}_std" not in board:
-            continue
-        try:
-            higher = rank.higher_is_better if col == rank.column else ranking(col).higher_is_better
-        except ValueError:  # a test figure whose direction its name does not say: no worst seed
-            continue
-        worst = table.groupby("schedule")[col].agg("min" if higher else "max")
-        board.insert(board.columns.get_loc(f"{col}_std") + 1, f"{col}_worst",
-                     [worst.get(label, math.nan) for label in board["schedule"]])
-    board.insert(1, "trial", [by_label[label].number if label in by_label else -1 for label in board["schedule"]])
-    board["search_value"] = [by_label[label].value if label in by_label else math.nan for label in board["schedule"]]
-    return board
-
-
 # -- tune --------------------------------------------------------------------------------------------------
 def _study_name(settings: _Settings) -> str:
     """The task's name and a digest of the settings a study is bound to (`_Settings.fingerprint`)."""
@@ -872,7 +787,7 @@ def tune(
     study: str | None = None,
     workers: int = 1,
     sampler: str = "tpe",
-    pruner: str = "asha",
+    pruner: str = "fair",
     confirm: int = 5,
     seeds: int = 5,
     batch: int = 16,
@@ -907,7 +822,9 @@ def tune(
             the same call resumes its study); the same call elsewhere with the same storage and study joins it.
         workers: worker processes to start on this machine (1: this process).
         sampler: tpe, random or cmaes.
-        pruner: asha (successive halving), hyperband, median or none.
+        pruner: fair (successive halving, each rung judging a trial by a cooldown branched from it:
+            lrlab.lab.studies.rungs; the default), asha (successive halving at equal epochs), hyperband, median or
+            none. For a training function, fair is asha (a function cannot be branched).
         confirm: best trials to confirm (0 skips the confirmation).
         seeds: fresh seeds per confirmed trial: seed+1 .. seed+seeds.
         batch: trials asked and trained together as one stack (at most MAX_ASK, 1024; with forecast, batch x
@@ -981,7 +898,7 @@ def tune(
 
         got = prepare(task, space, epochs=epochs, peak_from_find=peak_from_find, batch_size=batch_size,
                       dtype=dtype, forecast=forecast)
-        epochs, steps, budget_steps, peak = got["epochs"], got["steps"], got["budget_steps"], None
+        epochs, steps, budget_steps, peak, n_val = got["epochs"], got["steps"], got["budget_steps"], None, 0
         space_text, metric, direction = got["space"], got["metric"], got["direction"]
     else:
         data = task.load(seed)
@@ -992,6 +909,7 @@ def tune(
         peak = task.lr
         space_text = None if space is None else Space(space).text
         metric, direction = _objective(task_ranking(task, len(data.val) > 0))
+        n_val = objective.tie_break(metric, len(data.val), len(data.val) > 0)
     budget = {"epochs": None, "steps": budget_steps} if budget_steps else {"epochs": epochs}
     if study is not None and (not isinstance(study, str) or not study.strip()):
         raise _check.fail("tune", "study", "a non-empty name", study)
@@ -1021,7 +939,7 @@ def tune(
                          heartbeat_s=heartbeat_s, grace_s=grace_s, threads=threads,
                          forecast=forecast if fc is not None and not fc.warning else 0,
                          fc=fc if fc is not None and not fc.warning else None, steps=steps,
-                         budget_steps=budget_steps)
+                         budget_steps=budget_steps, n_val=n_val)
     if function and workers > 1:
         pickle.dumps(task)  # an experiment without a reference: its one-line ValueError before the study starts
     if study is None:
@@ -1049,61 +967,6 @@ def tune(
         raise ValueError(f"tune: no trial of study {name!r} finished without diverging or being pruned")
     return TuneResult(best_spec=best_spec, trials=frame, leaderboard=board, study=the_study, comparison=comparison,
                       storage=url, metric=metric, forecast=fc)
-
-
-def confirm_best(
-    study: Any, task: Task | str, k: int = 5, seeds: int = 5, *, seed: int = 0, epochs: int | None = None,
-    db: str | Path | None = None, progress: bool = False, **options: Any,
-) -> tuple[Any, Any]:
-    """Train the k best trials of `study` again on fresh seeds through `compare`, and rank them.
-
-    The trials are `best_trials(study, k)` (distinct specs); they train on seeds seed+1 .. seed+seeds with `epochs`
-    epochs (runs kept in the run store `db`). The leaderboard ranks them by the mean final validation figure
-    (`Comparison.ranking`; the test figure beside it does not rank) and adds the worst seed of both, the trial
-    number and the search value.
-
-    Args:
-        study: the optuna Study.
-        task: the Task or its name, or a training function (an Experiment, or its reference).
-        k: trials to confirm (0: none).
-        seeds: fresh seeds per trial.
-        seed: the search's seed (the confirmation uses the next `seeds`).
-        epochs: epochs per run (None: the task's).
-        db: the run store (a path or URL), None to store nothing.
-        progress: rich bars.
-        **options: compare's optimizer, batch_size, dtype, device and optimizer options.
-
-    Returns:
-        (the Comparison, its leaderboard), or (None, None) when k is 0 or no trial completed.
-
-    Examples:
-        >>> import optuna
-        >>> from lrlab.lab.studies.tune import confirm_best
-        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
-        >>> study = optuna.create_study(direction="maximize")  # in memory
-        >>> for spec, value in [("cosine(0.5)", 0.9), ("constant(0.5)", 0.8)]:
-        ...     trial = study.ask()
-        ...     trial.set_user_attr("spec", spec)
-        ...     trial.set_user_attr("status", "ok")
-        ...     _ = study.tell(trial, value)
-        >>> comparison, board = confirm_best(study, "or3", k=2, seeds=2, epochs=2, db=None)
-        >>> sorted({run.seed for run in comparison.runs}), board[["trial", "search_value"]].values.tolist()
-        ([1, 2], [[0.0, 0.9], [1.0, 0.8]])
-        >>> confirm_best(study, "or3", k=0)
-        (None, None)
-    """
-    from .compare import compare
-
-    picked = best_trials(study, k) if k else []
-    if not picked:
-        return None, None
-    by_spec: dict[str, Any] = {}  # the specs handed out, rounded (`handed_out`): the better of two that round alike
-    for t in picked:
-        by_spec.setdefault(handed_out(t.user_attrs["spec"]), t)
-    picked = list(by_spec.values())
-    comparison = compare(task, list(by_spec), seeds=range(seed + 1, seed + 1 + seeds),
-                         epochs=epochs, db=db, progress=progress, **options)
-    return comparison, _confirmation_board(comparison, picked)
 
 
 def _picklable(task: Task) -> Any:

@@ -10,9 +10,11 @@ be
   samples the next;
 - Optuna's pruner watches every epoch the function reports: `run.report(epoch, ...)` hands the epoch's declared
   metric to `trial.report` and, when `trial.should_prune()`, raises inside the function (caught by the lab): a pruned
-  trial stops where it was pruned and is told PRUNED;
+  trial stops where it was pruned and is told PRUNED; the default pruner "fair" is "asha" here (its cooldowns branch
+  from checkpoints, and a function cannot be branched: lrlab.lab.studies.rungs);
 - the objective is the experiment's declared metric in its declared direction (`compare.target_ranking`: the final
-  training loss when it declares none), read from the run's final metrics as the confirmation ranks it;
+  training loss when it declares none), read from the run's final metrics as the confirmation ranks it (no
+  tie-break by the loss: lrlab.lab.studies.objective is for built-in tasks);
 - a trial whose function raised is told FAIL with the error's last line (user attribute "error"); one that diverged
   is told COMPLETE with the worst value, as a built-in task's; one that reported no value of the metric is told FAIL;
 - the default space needs a rate to centre on, and an experiment has none: give `space=`, or `peak_from_find=True`
