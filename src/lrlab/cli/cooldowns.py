@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import _check
 from .lab import DB_HELP, DEFAULT_DB, MAX_SEEDS, MAX_THREADS, _batch_size, _console, _fmt, _int, _optimizer_kwargs
-from .output import check_writable
+from .output import check_writable, need_lab
 
 
 def register(sub: Any) -> None:
@@ -119,12 +119,9 @@ def cmd_cooldowns(args: argparse.Namespace) -> int:
     from ..lab.store import Store
 
     Store(args.db).close()
-    try:
-        import pandas  # noqa: F401
-        import rich  # noqa: F401
-        import torch
-    except ImportError as exc:
-        raise ValueError(f"lrlab cooldowns needs the lab extras (pip install 'lrlab[lab]'): {exc}") from None
+    need_lab("cooldowns", "pandas", "rich", "torch")
+    import torch
+
     from ..lab.studies.cooldowns import cooldowns
 
     if threads is not None:

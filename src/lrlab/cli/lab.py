@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from .. import _check, _paths
-from .output import check_writable, command_line, say
+from .output import check_writable, command_line, need_lab, say
 
 DEFAULT_DB = str(_paths.DEFAULT_DB)
 MAX_SEEDS = 10_000  # seeds per schedule
@@ -302,12 +302,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {args.optimizer!r}")
     n_runs = len(args.specs) * (seeds or 1)
     print(f"training {n_runs} run{'s' if n_runs != 1 else ''} of {task.name}…", file=sys.stderr, flush=True)
-    try:
-        import pandas  # noqa: F401
-        import rich  # noqa: F401
-        import torch
-    except ImportError as exc:
-        raise ValueError(f"lrlab compare needs the lab extras (pip install 'lrlab[lab]'): {exc}") from None
+    need_lab("compare", "pandas", "rich", "torch")
+    import torch
     if threads is not None:
         torch.set_num_threads(threads)
     try:
@@ -468,10 +464,9 @@ def cmd_find(args: argparse.Namespace) -> int:
         check_writable("-o", args.output, directory=False)
     print(f"range test on {task.name}: {seeds} seed{'s' if seeds != 1 else ''}, {steps} steps…", file=sys.stderr,
           flush=True)
-    try:
-        import torch
-    except ImportError as exc:
-        raise ValueError(f"lrlab find needs the lab extras (pip install 'lrlab[lab]'): {exc}") from None
+    need_lab("find", "torch")
+    import torch
+
     from ..lab.studies.find import find_lr
     from ..viz.terminal import preview_find
 

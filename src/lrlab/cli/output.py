@@ -16,6 +16,17 @@ from .._shown import number as number
 from .._shown import pm as pm
 
 
+def need_lab(command: str, *modules: str) -> None:
+    """The modules a lab command needs imported, or one line saying to install the lab extras (before any work)."""
+    import importlib
+
+    try:
+        for name in modules:
+            importlib.import_module(name)
+    except ImportError as exc:
+        raise ValueError(f"lrlab {command} needs the lab extras (pip install 'lrlab[lab]'): {exc}") from None
+
+
 def check_writable(option: str, path: str | os.PathLike[str], *, directory: bool) -> Path:
     """`path` as a Path when the command can write it (a file, or a folder when `directory`); otherwise a
     ValueError naming the option: a file where a folder is needed (or the other way), or a place that

@@ -21,7 +21,7 @@ from .lab import (
     _optimizer_kwargs,
     print_leaderboard,
 )
-from .output import check_writable
+from .output import check_writable, need_lab
 
 
 def register(sub: Any) -> None:
@@ -147,12 +147,9 @@ def cmd_pbt(args: argparse.Namespace) -> int:
         from ..lab.store import Store
 
         Store(args.db).close()
-    try:
-        import pandas  # noqa: F401
-        import rich  # noqa: F401
-        import torch
-    except ImportError as exc:
-        raise ValueError(f"lrlab pbt needs the lab extras (pip install 'lrlab[lab]'): {exc}") from None
+    need_lab("pbt", "pandas", "rich", "torch")
+    import torch
+
     from ..lab.studies.pbt import pbt
 
     if threads is not None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import _check, _paths
 from .lab import FOLDED, MAX_SEEDS, MAX_THREADS, _batch_size, _console, _int, _optimizer_kwargs, write_outputs
-from .output import check_writable, command_line, say
+from .output import check_writable, command_line, need_lab, say
 
 DEFAULT_STORAGE = str(_paths.DEFAULT_STORAGE)
 SAMPLERS = ("tpe", "random", "cmaes")
@@ -137,11 +137,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
         check_writable("--out", args.out, directory=True)
     if "://" not in args.storage:
         check_writable("--storage", args.storage, directory=False)
-    try:
-        import optuna  # noqa: F401
-        import torch
-    except ImportError as exc:
-        raise ValueError(f"lrlab tune needs the lab extras (pip install 'lrlab[lab]'): {exc}") from None
+    need_lab("tune", "optuna", "torch")
+    import torch
+
     from ..lab.store import display_name
     from ..lab.studies.tune import tune
 

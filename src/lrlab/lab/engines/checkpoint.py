@@ -74,12 +74,10 @@ def capture(loop: Any) -> dict[str, Any]:
 def check(state: Any, config: dict[str, Any], total_steps: int) -> dict[str, Any]:
     """`state` if a run of `config` (with `total_steps` updates) can resume from it; else a one-line ValueError."""
     check_supported(config)
-    if not isinstance(state, dict) or any(k not in state for k in _KEYS):
-        missing = next((k for k in _KEYS if not isinstance(state, dict) or k not in state), "")
-        raise ValueError(f"start: not a checkpoint of lrlab.lab.engines.checkpoint (no {missing!r})")
-    if state["format"] != FORMAT:
-        raise ValueError(f"start: checkpoint format {_check.shown(state['format'])}, this lrlab reads format {FORMAT}")
-    _check_contents(state)
+    try:
+        _check_form(state)
+    except ValueError as exc:
+        raise ValueError(f"start: {str(exc).removeprefix('start: ')}") from None
     for name in _SAME:
         if state["config"].get(name) != config.get(name):
             raise ValueError(f"start: the checkpoint's {name} is {state['config'].get(name)!r} but this run's is "
@@ -89,6 +87,16 @@ def check(state: Any, config: dict[str, Any], total_steps: int) -> dict[str, Any
     if state["status"] != "ok":
         raise ValueError(f"start: the checkpoint's run has {state['status']}")
     return state
+
+
+def _check_form(state: Any) -> None:
+    """A ValueError unless `state` is a dict with every key of a checkpoint, this FORMAT and well-formed contents."""
+    if not isinstance(state, dict) or any(k not in state for k in _KEYS):
+        missing = next((k for k in _KEYS if not isinstance(state, dict) or k not in state), "")
+        raise ValueError(f"not a checkpoint of lrlab.lab.engines.checkpoint (no {missing!r})")
+    if state["format"] != FORMAT:
+        raise ValueError(f"checkpoint format {_check.shown(state['format'])}, this lrlab reads format {FORMAT}")
+    _check_contents(state)
 
 
 def _check_contents(state: dict[str, Any]) -> None:
@@ -298,12 +306,7 @@ def checked(state: Any, where: str) -> dict[str, Any]:
             if isinstance(state.get(key), torch.Tensor) and state[key].dtype == torch.float64:
                 state[key] = state[key].numpy()
     try:
-        if not isinstance(state, dict) or any(k not in state for k in _KEYS):
-            missing = next((k for k in _KEYS if not isinstance(state, dict) or k not in state), "")
-            raise ValueError(f"not a checkpoint of lrlab.lab.engines.checkpoint (no {missing!r})")
-        if state["format"] != FORMAT:
-            raise ValueError(f"checkpoint format {_check.shown(state['format'])}, this lrlab reads format {FORMAT}")
-        _check_contents(state)
+        _check_form(state)
     except ValueError as exc:
         raise ValueError(f"{where}: {str(exc).removeprefix('start: ')}") from None
     return state
