@@ -134,15 +134,17 @@ def test_the_curve_in_blocks_equals_the_law():
 
 def test_a_long_forecast_stays_within_memory(monkeypatch):
     """At the longest horizon the blocks never hold more than _CELLS terms (the whole curve would be 20 GB)."""
+    from lrlab.lab.studies import forecast_laws  # where law_terms finds the multi-power law's terms
+
     seen = []
-    terms = F.multi_power_terms
+    terms = forecast_laws.multi_power_terms
 
     def spy(lrs, at=None, terms_=None):
         out = terms(lrs, at, terms_)
         seen.append(out["s_k"].size)
         return out
 
-    monkeypatch.setattr(F, "multi_power_terms", spy)
+    monkeypatch.setattr(forecast_laws, "multi_power_terms", spy)
     monkeypatch.setattr(F, "_CELLS", 2**16)  # smaller blocks, same rule: a quick test
     lrs = parse("cosine(0.1, decay_steps=2000)")(np.arange(2000))
     _law().curve(lrs)

@@ -638,16 +638,31 @@ def _tell(study: Any, t: Any, run: Any, s: _Settings) -> None:
 def _worker_main(s: _Settings, worker: int) -> None:
     """The entry point of a worker process (multiprocessing, spawn). The first SIGINT (Ctrl-C reaches the whole
     process group; `_stop` sends one too) interrupts the worker, later ones are ignored, so telling its trials FAIL
-    is not cut short; it then exits 130 without a traceback."""
+    is not cut short; it then exits 130 without a traceback. An interrupt that lands inside a finalizer (a weakref
+    callback of SQLAlchemy's, say) is swallowed there by Python, which prints "Exception ignored": it is raised
+    again instead, at the next bytecode in the main thread."""
     import signal
 
+    flags = {"raised": False, "again": False}
+    default_hook = sys.unraisablehook
+
     def interrupt(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if flags["raised"] and not flags["again"]:
+            return
+        flags["raised"], flags["again"] = True, False
         # a query this cuts short makes SQLAlchemy log its cursor's failed close with a traceback: the interrupt's
         # one line says it all
         logging.getLogger("sqlalchemy").setLevel(logging.CRITICAL)
         raise KeyboardInterrupt
 
+    def unraisable(info: Any) -> None:
+        if isinstance(info.exc_value, KeyboardInterrupt):  # swallowed by a finalizer: deliver it once more
+            flags["again"] = True
+            os.kill(os.getpid(), signal.SIGINT)
+            return
+        default_hook(info)
+
+    sys.unraisablehook = unraisable
     signal.signal(signal.SIGINT, interrupt)
     try:
         run_worker(s, worker)
