@@ -114,11 +114,11 @@ class EpochCounter:
 
 
 # -- the methods -------------------------------------------------------------------------------------------
-def run_tune(task: str, trials: int, epochs: int, storage: Path, progress: bool) -> dict[str, Any]:
+def run_tune(task: str, trials: int, epochs: int, storage: Path, seed: int, progress: bool) -> dict[str, Any]:
     from lrlab.lab.studies.tune import tune
 
     start = time.perf_counter()
-    result = tune(task, trials=trials, epochs=epochs, storage=storage, progress=progress)
+    result = tune(task, trials=trials, epochs=epochs, storage=storage, seed=seed, progress=progress)
     wall = time.perf_counter() - start
     board = result.leaderboard
     ranking = [str(s) for s in board["schedule"]][:TOP] if board is not None and not board.empty else [
@@ -131,7 +131,7 @@ def run_tune(task: str, trials: int, epochs: int, storage: Path, progress: bool)
 
 
 def run_optuna(task: Any, data: Any, space_text: str, metric: str, direction: str, epochs: int, budget: float,
-               counter: EpochCounter, sampler: str) -> dict[str, Any]:
+               counter: EpochCounter, sampler: str, seed: int) -> dict[str, Any]:
     """The hand-written Optuna loop: one trial after another on the sequential trainer until the budget is spent."""
     import optuna
 
@@ -150,7 +150,7 @@ def run_optuna(task: Any, data: Any, space_text: str, metric: str, direction: st
         spec = space.sample(trial)
         trial.set_user_attr("spec", spec)
         sched, plat, _ = split_entry(spec)
-        p = plan(task, sched, RunOptions(epochs=epochs, seed=0, plateau=plat), data=data, label=spec)
+        p = plan(task, sched, RunOptions(epochs=epochs, seed=seed, plateau=plat), data=data, label=spec)
 
         def on_epoch(epoch: int, row: dict[str, Any]) -> bool:
             value = row.get(metric)
@@ -173,10 +173,10 @@ def run_optuna(task: Any, data: Any, space_text: str, metric: str, direction: st
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if sampler == "tpe":
-        study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=0),
+        study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed),
                                     pruner=optuna.pruners.MedianPruner())
     else:
-        study = optuna.create_study(direction=direction, sampler=optuna.samplers.RandomSampler(seed=0),
+        study = optuna.create_study(direction=direction, sampler=optuna.samplers.RandomSampler(seed=seed),
                                     pruner=optuna.pruners.NopPruner())
     start = time.perf_counter()
     if budget >= epochs:
@@ -200,7 +200,7 @@ def hand_specs(lr: float, steps: int) -> list[str]:
     ]
 
 
-def run_hand(task: Any, epochs: int, steps: int, counter: EpochCounter) -> dict[str, Any]:
+def run_hand(task: Any, epochs: int, steps: int, counter: EpochCounter, seed: int) -> dict[str, Any]:
     from lrlab.lab.studies.compare import compare
     from lrlab.lab.studies.find import find_lr
 
@@ -210,7 +210,7 @@ def run_hand(task: Any, epochs: int, steps: int, counter: EpochCounter) -> dict[
     per_epoch = steps / epochs
     counter.epochs += sum(len(rt.losses) for rt in found.runs) / per_epoch
     lr = float(f"{found.suggestions['valley']:.3g}")  # as tune.find_peak
-    comparison = compare(task, hand_specs(lr, steps), seeds=[0], epochs=epochs, db=None, progress=False)
+    comparison = compare(task, hand_specs(lr, steps), seeds=[seed], epochs=epochs, db=None, progress=False)
     wall = time.perf_counter() - start
     ranking = [str(s) for s in comparison.leaderboard["schedule"]]
     return {"winner": ranking[0], "ranking": ranking[:TOP], "wall": wall, "note": f"find valley {lr:g}, 6 runs"}
@@ -242,9 +242,34 @@ def confirm(task: Any, data: Any, specs: list[str], epochs: int, seeds: int) -> 
 
 
 # -- one task ----------------------------------------------------------------------------------------------
+METHODS = ("lrlab tune", "optuna TPE+median", "random search", "hand style")
+
+
+def search(name: str, task: Any, data: Any, trials: int, epochs: int, steps: int, seed: int,
+           out_dir: Path) -> dict[str, Any]:
+    """The four methods' searches with search seed `seed`, the Optuna loops at the epochs tune spent."""
+    storage = out_dir / f"tune-{name}-s{seed}-{int(time.time())}.db"
+    methods: dict[str, dict[str, Any]] = {}
+    with EpochCounter() as counter:
+        methods["lrlab tune"] = run_tune(name, trials, epochs, storage, seed, progress=sys.stderr.isatty())
+        methods["lrlab tune"]["epochs"] = budget = counter.epochs
+        study = methods["lrlab tune"].pop("study")
+        space, metric = methods["lrlab tune"]["space"], methods["lrlab tune"]["metric"]
+        direction = study.direction.name.lower()
+        for label, sampler in (("optuna TPE+median", "tpe"), ("random search", "random")):
+            before = counter.epochs
+            methods[label] = run_optuna(task, data, space, metric, direction, epochs, budget, counter, sampler, seed)
+            methods[label]["epochs"] = counter.epochs - before
+        before = counter.epochs
+        methods["hand style"] = run_hand(task, epochs, steps, counter, seed)
+        methods["hand style"]["epochs"] = counter.epochs - before
+    return {"methods": methods, "budget": budget, "space": space, "metric": metric, "direction": direction,
+            "seed": seed}
+
+
 def bench_task(name: str, args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
     import numpy as np
-    from scipy.stats import kendalltau
+    from scipy.stats import kendalltau, ttest_rel
 
     from lrlab.lab.options import RunOptions
     from lrlab.lab.ranking import ranking
@@ -263,24 +288,11 @@ def bench_task(name: str, args: argparse.Namespace, out_dir: Path) -> dict[str, 
         trials = max(1, (args.budget_epochs - confirm_cost) // epochs)
     else:
         trials = defaults["trials"].default
-    storage = out_dir / f"tune-{name}-{int(time.time())}.db"
     load = os.getloadavg()
-    methods: dict[str, dict[str, Any]] = {}
-    with EpochCounter() as counter:
-        methods["lrlab tune"] = run_tune(name, trials, epochs, storage, progress=sys.stderr.isatty())
-        methods["lrlab tune"]["epochs"] = budget = counter.epochs
-        study = methods["lrlab tune"].pop("study")
-        space, metric = methods["lrlab tune"]["space"], methods["lrlab tune"]["metric"]
-        direction = study.direction.name.lower()
-        for label, sampler in (("optuna TPE+median", "tpe"), ("random search", "random")):
-            before = counter.epochs
-            methods[label] = run_optuna(task, data, space, metric, direction, epochs, budget, counter, sampler)
-            methods[label]["epochs"] = counter.epochs - before
-        before = counter.epochs
-        methods["hand style"] = run_hand(task, epochs, steps, counter)
-        methods["hand style"]["epochs"] = counter.epochs - before
+    searches = [search(name, task, data, trials, epochs, steps, seed, out_dir) for seed in range(args.repeats)]
 
-    specs = list(dict.fromkeys(s for m in methods.values() for s in ([m["winner"]] + m["ranking"]) if s))
+    specs = list(dict.fromkeys(s for r in searches for m in r["methods"].values()
+                               for s in ([m["winner"]] + m["ranking"]) if s))
     start = time.perf_counter()
     tests, rank = confirm(task, data, specs, epochs, args.seeds)
     confirm_s = time.perf_counter() - start
@@ -288,45 +300,69 @@ def bench_task(name: str, args: argparse.Namespace, out_dir: Path) -> dict[str, 
         higher = ranking(rank.test).higher_is_better
     except ValueError:  # a test figure whose direction its name does not say: the ranked figure's
         higher = rank.higher_is_better
+    sign = 1.0 if higher else -1.0
     mean = {s: float(np.mean(v)) if v else math.nan for s, v in tests.items()}
     std = {s: float(np.std(v, ddof=1)) if len(v) > 1 else math.nan for s, v in tests.items()}
     worst = {s: (float(np.min(v)) if higher else float(np.max(v))) if v else math.nan for s, v in tests.items()}
-    winners = [mean[m["winner"]] for m in methods.values() if m["winner"]]
-    best = max(winners) if higher else min(winners)
-
-    print(f"\n== {name}: {epochs} epochs per run, objective {metric} ({direction}), confirmed on {args.seeds} fresh "
-          f"seeds ({FRESH_SEED}..{FRESH_SEED + args.seeds - 1}) by {rank.test}; tune trials={trials}; budget "
-          f"{budget:.0f} epochs (what tune spent); load at start {load[0]:.2f} on {os.cpu_count()} cores")
-    print(f"space: {space}")
     t = rank.test
-    print(f"{'method':<19} {'epochs':>7} {'wall s':>8} {t + ' mean':>20} {'std':>7} {'worst':>7} {'regret':>7} "
-          f"{'tau@' + str(TOP):>7}  winner")
-    rows = {}
-    for label, m in methods.items():
-        w = m["winner"]
-        ranked = [s for s in m["ranking"] if math.isfinite(mean.get(s, math.nan))]
-        tau = math.nan
-        if len(ranked) >= 2:
-            truth = [mean[s] if higher else -mean[s] for s in ranked]
-            tau = float(kendalltau(list(range(len(ranked), 0, -1)), truth).statistic)
-        regret = (best - mean[w]) if higher else (mean[w] - best)
-        rows[label] = {"mean": mean[w], "worst": worst[w], "regret": regret, "wall": m["wall"], "tau": tau}
-        print(f"{label:<19} {m['epochs']:>7.0f} {m['wall']:>8.1f} {mean[w]:>20.4f} {std[w]:>7.4f} {worst[w]:>7.4f} "
-              f"{regret:>7.4f} {tau:>7.2f}  {w}")
-    for label, m in methods.items():
-        print(f"  {label}: {m['note']}")
-    print(f"confirmation: {len(specs)} specs x {args.seeds} seeds, {confirm_s:.1f} s")
+    first = searches[0]
+    print(f"\n== {name}: {epochs} epochs per run, objective {first['metric']} ({first['direction']}), winners "
+          f"confirmed on {args.seeds} fresh seeds ({FRESH_SEED}..{FRESH_SEED + args.seeds - 1}) by {t}; tune "
+          f"trials={trials}; {args.repeats} search seed(s); load at start {load[0]:.2f} on {os.cpu_count()} cores")
+    print(f"space: {first['space']}")
+    all_best = max(specs, key=lambda s: sign * mean[s] if math.isfinite(mean[s]) else -math.inf)
+    print(f"confirmation: {len(specs)} specs x {args.seeds} seeds, {confirm_s:.1f} s; the best of all "
+          f"{len(specs)} confirmed specs: {mean[all_best]:.4f} ({all_best})")
+    rows: dict[str, list[dict[str, Any]]] = {m: [] for m in METHODS}
+    for r in searches:
+        methods = r["methods"]
+        top = max((m["winner"] for m in methods.values() if m["winner"]), key=lambda s: sign * mean[s])
+        print(f"\nsearch seed {r['seed']}: budget {r['budget']:.0f} epochs (what tune spent)")
+        print(f"{'method':<19} {'epochs':>7} {'wall s':>7} {t + ' mean':>19} {'std':>7} {'worst':>7} {'regret':>7} "
+              f"{'p(best)':>7} {'tau@' + str(TOP):>6}  winner")
+        for label, m in methods.items():
+            w = m["winner"]
+            ranked = [s for s in m["ranking"] if math.isfinite(mean.get(s, math.nan))]
+            tau = math.nan
+            if len(ranked) >= 2:
+                tau = float(kendalltau(list(range(len(ranked), 0, -1)), [sign * mean[s] for s in ranked]).statistic)
+            regret = sign * (mean[top] - mean[w])
+            p = math.nan  # paired t-test on the seeds against the best winner (NaN: the same runs)
+            if w != top and len(tests[w]) > 1 and tests[w] != tests[top]:
+                p = float(ttest_rel(tests[w], tests[top]).pvalue)
+            rows[label].append({"mean": mean[w], "worst": worst[w], "regret": regret, "wall": m["wall"], "tau": tau,
+                                "epochs": m["epochs"], "p": p, "tied": w == top or tests[w] == tests[top] or
+                                not p < 0.05})
+            print(f"{label:<19} {m['epochs']:>7.0f} {m['wall']:>7.1f} {mean[w]:>19.4f} {std[w]:>7.4f} "
+                  f"{worst[w]:>7.4f} {regret:>7.4f} {p:>7.3f} {tau:>6.2f}  {w}")
+        for label, m in methods.items():
+            print(f"  {label}: {m['note']}")
     lr = rows["lrlab tune"]
-    eps = 1e-12
-    as_good = all((lr["mean"] >= r["mean"] - eps) if higher else (lr["mean"] <= r["mean"] + eps)
-                  for k, r in rows.items() if k != "lrlab tune")
-    faster = lr["wall"] < rows["optuna TPE+median"]["wall"]
-    print(f"goal: lrlab's winner at least as good as every baseline's (confirmed mean): "
-          f"{'met' if as_good else 'not met'}; in less wall time than the plain Optuna loop "
-          f"({lr['wall']:.1f} s vs {rows['optuna TPE+median']['wall']:.1f} s): {'met' if faster else 'not met'}")
+    if args.repeats > 1:
+        print(f"\nover {args.repeats} search seeds (means; 'as good': lrlab's winner's confirmed mean >= the method's; "
+              f"'tied': not different from the best winner at p < 0.05)")
+        print(f"{'method':<19} {'epochs':>7} {'wall s':>7} {t + ' mean':>19} {'worst':>7} {'regret':>7} "
+              f"{'tau':>6} {'tied':>5} {'lrlab as good':>13}")
+        for label, rs in rows.items():
+            good = sum(sign * (a["mean"] - b["mean"]) >= -1e-12 for a, b in zip(lr, rs))
+            print(f"{label:<19} {np.mean([x['epochs'] for x in rs]):>7.0f} {np.mean([x['wall'] for x in rs]):>7.1f} "
+                  f"{np.mean([x['mean'] for x in rs]):>19.4f} {np.mean([x['worst'] for x in rs]):>7.4f} "
+                  f"{np.mean([x['regret'] for x in rs]):>7.4f} {np.nanmean([x['tau'] for x in rs]):>6.2f} "
+                  f"{sum(x['tied'] for x in rs):>2}/{len(rs):<2} {good:>10}/{len(rs)}")
+    as_good = [all(sign * (lr[i]["mean"] - rows[k][i]["mean"]) >= -1e-12 for k in METHODS[1:])
+               for i in range(len(lr))]
+    tied = [lr[i]["tied"] for i in range(len(lr))]
+    faster = [lr[i]["wall"] < rows["optuna TPE+median"][i]["wall"] for i in range(len(lr))]
+    print(f"goal: lrlab's winner at least as good as every baseline's (confirmed mean): met on {sum(as_good)}/"
+          f"{len(lr)} search seed(s); tied with the best winner (paired t-test p >= 0.05) on {sum(tied)}/{len(lr)}")
+    print(f"goal: less wall time than the plain Optuna loop: met on {sum(faster)}/{len(lr)} (lrlab "
+          f"{np.mean([x['wall'] for x in lr]):.1f} s vs {np.mean([x['wall'] for x in rows['optuna TPE+median']]):.1f}"
+          f" s, mean)")
     if name == "quantiles":
-        print(f"goal: quantiles >= 0.99 mean test accuracy at {epochs} epochs: {lr['mean']:.4f} "
-              f"({'met' if lr['mean'] >= 0.99 else 'not met'}); the best any method found: {best:.4f}")
+        got = ", ".join(f"{x['mean']:.4f}" for x in lr)
+        met = "met" if all(x["mean"] >= 0.99 for x in lr) else "not met"
+        print(f"goal: quantiles >= 0.99 mean test accuracy at {epochs} epochs: lrlab's winner {got} ({met}); the "
+              f"best of every confirmed spec {mean[all_best]:.4f}")
     return rows
 
 
@@ -337,6 +373,8 @@ def main() -> int:
                     help="tune's nominal spend in epochs (its trials from it); default: tune's default trials")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--seeds", type=int, default=10, help="fresh seeds of the confirmation")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="searches per method, search seeds 0..R-1 (tune's seed, the samplers' and trials' seed)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="lrlab-runs/bench", help="where tune's storages go (gitignored)")
     ap.add_argument("--quick", action="store_true", help="a smoke run: 8 tune trials, 5 epochs, 2 seeds")
