@@ -4,16 +4,17 @@ Per task, four methods search the same space of schedules (the space `tune` sear
 the same objective (tune's: the figure the leaderboards rank by, e.g. the final val_accuracy) and the same epochs
 per run:
 
-- **lrlab tune**: `lrlab.lab.tune(task, trials=T, epochs=E, storage=...)` with every other argument at its default,
-  so the benchmark measures tune as it is today (sampler, pruner, batching, its own confirmation). Its winner is its
-  answer, `best_spec`.
-- **optuna TPE+median**: a plain Optuna study (in memory, `TPESampler(seed=0)`, `MedianPruner()` with Optuna's
-  defaults), `study.optimize` with an objective that trains one trial after another on the sequential trainer
-  (`lrlab.lab.engines.train.execute`), reports the objective every epoch and raises TrialPruned when told: what a
-  user writes by hand. Winner: the best trial.
-- **random search**: the same loop with `RandomSampler(seed=0)` and no pruning.
+- **lrlab tune**: `lrlab.lab.tune(task, trials=T, epochs=E, storage=..., seed=r)` with every other argument at
+  its default, so the benchmark measures tune as it is today (sampler, pruner, batching, its own confirmation).
+  Its winner is its answer, `best_spec`.
+- **optuna TPE+median**: a plain Optuna study (in memory, `TPESampler(seed=r)`, `MedianPruner()` with Optuna's
+  defaults; trials trained on seed r), `study.optimize` with an objective that trains one trial after another on
+  the sequential trainer (`lrlab.lab.engines.train.execute`), reports the objective every epoch and raises
+  TrialPruned when told (a diverged trial returns the worst value, as tune tells it): what a user writes by hand.
+  Winner: the best trial.
+- **random search**: the same loop with `RandomSampler(seed=r)` and no pruning.
 - **hand style**: `lrlab find`'s valley rate (3 seeds, 3 significant digits, as `find_peak`) put into the six
-  families of the default space with their usual shapes, each trained once (seed 0); the best on validation wins.
+  families of the default space with their usual shapes, each trained once (seed r); the best on validation wins.
 
 The budget is total epochs trained (a pruned trial counts the epochs it ran). lrlab tune runs first and spends
 what it spends (search + its own confirmation; pruning spends less than T x E); the two Optuna loops then train
@@ -28,10 +29,14 @@ the loops' best trials, hand style's six by validation) train again on the same 
 any search) through `lrlab.lab.compare` (stacked, nothing stored). Printed per method: the winner's confirmed mean
 (± std) and worst test figure, regret against the best confirmed winner of any method, the search's wall time and
 epochs, and Kendall's tau (scipy, tau-b) between the method's ranking of its top 5 and their confirmed mean test
-figure. Wall times are of one process on a shared machine: compare them within one invocation only.
+figure; p(best) is a paired t-test over the confirmation's seeds of the winner against the best winner ("tied":
+p >= 0.05). --repeats R runs every search with seeds r = 0..R-1 (every winner confirmed in one stacked compare) and
+adds a summary over them: one search seed says little when winners are within the seeds' noise. The seeds r are
+shared by the methods (common random numbers: tune's TPE and the loop's draw the same first random trials). Wall
+times are of one process on a shared machine: compare them within one invocation only.
 
     KERAS_BACKEND=torch python bench/tune_vs_optuna.py [--tasks quantiles,digits,mnist1d] [--budget-epochs N]
-        [--epochs 20] [--seeds 10] [--threads 1] [--quick]
+        [--epochs 20] [--seeds 10] [--repeats 1] [--threads 1] [--quick]
 
 --budget-epochs N gives tune T = (N - confirm x seeds x E) // E trials (confirm, seeds: tune's defaults), so
 its nominal spend is N; default: tune's default number of trials. --quick: 8 trials of 5 epochs, 2 seeds, for a
