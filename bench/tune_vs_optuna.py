@@ -350,10 +350,11 @@ def bench_task(name: str, args: argparse.Namespace, out_dir: Path) -> dict[str, 
               f"{'tau':>6} {'tied':>5} {'lrlab as good':>13}")
         for label, rs in rows.items():
             good = sum(sign * (a["mean"] - b["mean"]) >= -1e-12 for a, b in zip(lr, rs))
+            good_text = "-" if label == "lrlab tune" else f"{good}/{len(rs)}"
             print(f"{label:<19} {np.mean([x['epochs'] for x in rs]):>7.0f} {np.mean([x['wall'] for x in rs]):>7.1f} "
                   f"{np.mean([x['mean'] for x in rs]):>19.4f} {np.mean([x['worst'] for x in rs]):>7.4f} "
                   f"{np.mean([x['regret'] for x in rs]):>7.4f} {np.nanmean([x['tau'] for x in rs]):>6.2f} "
-                  f"{sum(x['tied'] for x in rs):>2}/{len(rs):<2} {good:>10}/{len(rs)}")
+                  f"{sum(x['tied'] for x in rs):>2}/{len(rs):<2} {good_text:>13}")
     as_good = [all(sign * (lr[i]["mean"] - rows[k][i]["mean"]) >= -1e-12 for k in METHODS[1:])
                for i in range(len(lr))]
     tied = [lr[i]["tied"] for i in range(len(lr))]
