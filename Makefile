@@ -47,6 +47,8 @@ bench: $(STAMP)
 	$(PY) bench/train_throughput.py
 	$(PY) bench/stacked.py
 	$(PY) bench/tune_quantiles.py
+	# issue 25 on quantiles only (minutes); digits and mnist1d: bench/tune_vs_optuna.py --tasks quantiles,digits,mnist1d
+	$(PY) bench/tune_vs_optuna.py --tasks quantiles
 
 # Debian's Chromium, so the report test renders report.html headless and checks the leaderboard fits at 1400 and
 # 700 px and the figures' text shows at 9 px or more (the test skips without it; .ci/run installs it first).
