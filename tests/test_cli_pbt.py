@@ -20,7 +20,11 @@ ARGS = ["pbt", "or3", "--population", "4", "--interval", "2", "--epochs", "6", "
 
 
 def test_pbt_prints_the_learned_spec_that_replays_the_winner(tmp_path, capsys):
-    assert main([*ARGS, "--out", str(tmp_path / "out")]) == 0
+    from lrlab.lab.store import Store
+    from lrlab.lab.studies.pbt_store import stored_lineage
+
+    db = str(tmp_path / "r.db")
+    assert main([*ARGS, "--out", str(tmp_path / "out"), "--db", db]) == 0
     out = capsys.readouterr().out
     assert "or3: PBT, 4 members" in out and "learned schedule (member " in out
     lines = out.splitlines()
@@ -36,16 +40,28 @@ def test_pbt_prints_the_learned_spec_that_replays_the_winner(tmp_path, capsys):
     assert (tmp_path / "out" / "pbt.png").stat().st_size > 1000
     assert spec_text in (tmp_path / "out" / "learned.txt").read_text()
     assert list((tmp_path / "out").glob("pbt-*.pt"))  # the population after interval 2, kept in --out
-    # the same command again goes on from the kept population: the same spec
-    assert main([*ARGS, "--out", str(tmp_path / "out")]) == 0
+    # the winner's run is in the store under the printed spec and seed, the lineage beside it
+    found = re.search(r"the winner's: (\d+)\) and the lineage \(note 'pbt (\w+)'\)", out)
+    with Store(db, readonly=True) as store:
+        rows = len(store)
+        stored = store.get(int(found.group(1)))
+        lineage = stored_lineage(store, found.group(2))
+    assert stored.label.startswith("pbt member ") and stored.seed == seed
+    assert stored.metrics["val_accuracy"] == best["val_accuracy"] and len(stored.history) == 6
+    assert lineage["replay"] == spec_text and lineage["runs"][lineage["winner"]] == stored.id
+    assert [r["rate"] for r in population.to_dict("records") if r["interval"] == 3] == lineage["rates"][2]
+    # the same command again goes on from the kept population: the same spec, no new rows in the store
+    assert main([*ARGS, "--out", str(tmp_path / "out"), "--db", db]) == 0
     assert spec_text in capsys.readouterr().out
+    with Store(db, readonly=True) as store:
+        assert len(store) == rows
 
 
 def test_the_spec_gives_the_winners_rates(tmp_path, capsys):
     from lrlab.lab.studies.pbt import pbt
 
     result = pbt("or3", population=4, interval=2, epochs=6, progress=False)
-    assert main(ARGS) == 0
+    assert main([*ARGS, "--db", str(tmp_path / "r.db")]) == 0
     out = capsys.readouterr().out
     assert repr(result.spec) in out and f"seed={result.seed}" in out
     winner = result.runs[result.winner]
@@ -59,6 +75,31 @@ def test_confirm_ranks_the_learned_spec_beside_hand_schedules(tmp_path, capsys):
     spec = out.splitlines()[out.splitlines().index(next(x for x in out.splitlines() if x.startswith("learned"))) + 1]
     entries = 3 if spec.strip().startswith("constant(") else 4  # the learned spec, its smooth fit (none for a
     assert f"or3: {2 * entries} runs" in out  # constant), constant and cosine at the task's rate, 2 seeds each
+
+
+def test_confirm_ranks_the_against_specs_beside_the_learned_one(tmp_path, capsys):
+    # tune's winner pasted with --against; constant(0.10) is the hand constant(0.1) written otherwise: trained once
+    db = str(tmp_path / "r.db")
+    assert main([*ARGS, "--confirm", "--seeds", "1", "--against", "wsd(0.3)", "--against", "constant(0.10)",
+                 "--db", db]) == 0
+    out = capsys.readouterr().out
+    board = out[out.index("or3: "):]
+    assert "wsd(0.3)" in board and "constant(0.1)" in board and "cosine(0.1)" in board
+    spec = out.splitlines()[out.splitlines().index(next(x for x in out.splitlines() if x.startswith("learned"))) + 1]
+    entries = 4 if spec.strip().startswith("constant(") else 5
+    assert f"or3: {entries} runs" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--confirm", "--against", "nonsense(1)"], "--against 'nonsense(1)': "),
+    (["--confirm", "--against", "cosine(0.1)@plateau(factor=7)"], "--against 'cosine(0.1)@plateau(factor=7)': "),
+    (["--against", "cosine(0.1)"], "--against needs --confirm"),
+])
+def test_a_bad_against_is_one_line_before_training(args, message, tmp_path, capsys):
+    assert main([*ARGS, *args, "--db", str(tmp_path / "r.db")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r.db").exists()  # nothing trained, nothing stored
 
 
 @pytest.mark.parametrize("args, message", [
@@ -93,7 +134,7 @@ def test_any_option_value_ends_in_status_0_or_2_with_one_line(option, tmp_path, 
     @given(value=VALUES)
     def check(value):
         with mock.patch("lrlab.lab.studies.pbt.pbt", stop), mock.patch("torch.set_num_threads", lambda n: None):
-            assert _exit(["pbt", "or3", f"{option}={value}", "--no-progress"]) in (0, 2)
+            assert _exit(["pbt", "or3", f"{option}={value}", "--no-progress", "--db", str(tmp_path / "r.db")]) in (0, 2)
         _one_error_line(capsys.readouterr().err)
 
     check()

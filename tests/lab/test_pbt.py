@@ -204,3 +204,40 @@ def test_a_plateau_is_copied_and_the_spec_replays_with_it():
     assert np.array_equal(again.step_lr, winner.step_lr)
     assert not np.array_equal(np.asarray(result.spec(np.arange(36))), winner.step_lr)  # the plateau cut the rate
     assert again.metrics["test_loss"] == pytest.approx(winner.metrics["test_loss"], rel=1e-9, abs=1e-12)
+
+
+def test_runs_and_lineage_go_to_the_store_and_compare_reuses_the_winner(tmp_path):
+    from lrlab.lab.store import Store
+    from lrlab.lab.studies.compare import compare
+    from lrlab.lab.studies.pbt_store import stored_lineage
+
+    db = tmp_path / "runs.db"
+    kwargs = dict(population=4, interval=1, epochs=3, seed=1, progress=False, db=db)
+    result = pbt("quantiles", **kwargs)
+    assert result.events and len(result.run_ids) == 4 and all(result.run_ids)
+    winner = result.runs[result.winner]
+    with Store(db, readonly=True) as store:
+        rows = len(store)
+        stored = store.get(result.run_ids[result.winner])
+        assert stored.config["pbt"] == {"study": result.key, "member": result.winner}
+        assert stored.config["schedule_config"] == winner.config["schedule_config"]
+        assert stored.history["val_accuracy"].tolist() == winner.history["val_accuracy"].tolist()
+        assert len(stored.history) == 3 and np.array_equal(stored.step_lr, winner.step_lr)
+        assert np.array_equal(stored.step_loss, winner.step_loss)
+        lineage = stored_lineage(store, result.key)
+    assert rows == len(set(result.run_ids))
+    assert np.array_equal(lineage["rates"], result.rates) and np.array_equal(lineage["parents"], result.parents)
+    assert np.array_equal(lineage["seeds"], result.seeds) and lineage["events"] == result.events
+    assert lineage["lineages"][result.winner] == result.lineage() and lineage["winner"] == result.winner
+    assert lineage["replay"] == result.replay and lineage["seed"] == result.seed
+    assert lineage["runs"] == result.run_ids
+    # compare of the replay spec on the winner's seed is the same config: it reuses the stored run
+    options = {k: v for k, v in result.options.items() if k != "plateau"}
+    again = compare("quantiles", [result.replay], seeds=[result.seed], epochs=3, db=db, progress=False, **options)
+    (run,) = again.runs
+    assert run.reused and run.id == result.run_ids[result.winner] and run.metrics == winner.metrics
+    # a rerun of the study adds no rows and keeps one lineage note
+    rerun = pbt("quantiles", **kwargs)
+    assert rerun.run_ids == result.run_ids
+    with Store(db, readonly=True) as store:
+        assert len(store) == rows and stored_lineage(store, result.key)["runs"] == result.run_ids

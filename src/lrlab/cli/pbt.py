@@ -34,8 +34,10 @@ def register(sub: Any) -> None:
         "copies the whole state (weights, optimizer state, data order) of a member drawn from the top --quantile "
         "and explores: its rate times a factor from --perturb, or with probability --resample a fresh rate from "
         "--space (Ray Tune's PBT rules). The winner's rates, step for step, are printed as a spec, with the closest "
-        "smooth specs; training that spec from scratch on the printed seed replays the winner. --confirm trains it "
-        "on --seeds fresh seeds beside constant and cosine at the task's rate.",
+        "smooth specs; training that spec from scratch on the printed seed replays the winner. Every member's final "
+        "run goes to --db under the config compare gives its spec on its seed, the lineage beside it. --confirm "
+        "trains the learned spec on --seeds fresh seeds beside constant and cosine at the task's rate and any "
+        "--against SPEC (e.g. tune's winner).",
     )
     p.add_argument("task", help="a task name (line, or3, quantiles, mnist1d, ...)")
     p.add_argument("--population", default="8", metavar="K", help="members trained together (default 8)")
@@ -54,6 +56,9 @@ def register(sub: Any) -> None:
     p.add_argument("--confirm", action="store_true",
                    help="train the learned spec, its best smooth fit, and constant and cosine at the task's rate "
                    "on --seeds fresh seeds, on one leaderboard")
+    p.add_argument("--against", action="append", default=[], metavar="SPEC",
+                   help="with --confirm: another entry of its leaderboard, e.g. tune's winner (repeatable; a spec "
+                   "as compare takes it, @plateau(...) or @OPTIMIZER(...) allowed)")
     p.add_argument("--seeds", default="3", metavar="S", help="fresh seeds per entry of --confirm (default 3)")
     p.add_argument("--optimizer", default=None, help="sgd, adam or adamw (default: the task's)")
     p.add_argument("--momentum", default=None, help="optimizer momentum (sgd)")
@@ -67,8 +72,8 @@ def register(sub: Any) -> None:
                    help="keep the population after every interval here (default: --out), so an interrupted call "
                    "goes on from the last interval it finished")
     p.add_argument("--fresh", action="store_true", help="start over, ignoring a population kept in --checkpoints")
-    p.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=f"for --confirm's runs: {DB_HELP} "
-                   f"(default {DEFAULT_DB})")
+    p.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=f"where the members' final runs, the lineage "
+                   f"and --confirm's runs are stored: {DB_HELP} (default {DEFAULT_DB})")
     p.add_argument("--data-dir", default=None, metavar="DIR", help="local data for tasks that take one (mnist)")
     p.add_argument("--threads", default="1", help="torch CPU threads (default 1)")
     p.add_argument("--engine", default="auto", help="auto, stacked or sequential (default auto)")
@@ -104,15 +109,18 @@ def cmd_pbt(args: argparse.Namespace) -> int:
     drawn from the top --quantile, then takes its rate times a factor from --perturb (or, with probability
     --resample, a fresh rate from --space). It prints the members' final figures, the winner's schedule as a spec
     that gives its rate at every step (training it from scratch on the printed seed replays the winner), and the
-    closest smooth specs with their errors; --confirm trains the learned spec, its best smooth fit, and constant and
-    cosine at the task's rate on --seeds fresh seeds, on one leaderboard. --out writes CSV files, learned.txt and
-    pbt.png; the population is kept after every interval (--checkpoints, default --out) so the same command goes on
-    after an interruption.
+    closest smooth specs with their errors; every member's final run is stored in --db under the config compare gives
+    its spec on its seed (so `lrlab runs` lists it and a compare of the printed spec on the printed seed reuses it),
+    with the lineage as a note. --confirm trains the learned spec, its best smooth fit, constant and cosine at the
+    task's rate and every --against SPEC (e.g. tune's winner) on --seeds fresh seeds, on one leaderboard. --out
+    writes CSV files, learned.txt and pbt.png; the population is kept after every interval (--checkpoints, default
+    --out) so the same command goes on after an interruption.
 
     Examples:
         $ lrlab pbt quantiles --population 8 --interval 5 --epochs 50
         $ lrlab pbt or3 --population 4 --interval 2 --epochs 10 --space "loguniform(0.05, 2)" --confirm --seeds 3
         $ lrlab pbt mnist1d --population 16 --interval 3 --out pbt/
+        $ lrlab pbt quantiles --epochs 30 --confirm --seeds 5 --against "wsd(0.02)"
     """
     from ..lab.engines.train import DEVICES
     from ..lab.options import resolve_task
@@ -143,10 +151,10 @@ def cmd_pbt(args: argparse.Namespace) -> int:
     for option, folder in (("--out", args.out), ("--checkpoints", args.checkpoints)):
         if folder:
             check_writable(option, folder, directory=True)
-    if args.confirm:
-        from ..lab.store import Store
+    against = _against(args.against, args.confirm)
+    from ..lab.store import Store, display_name
 
-        Store(args.db).close()
+    Store(args.db).close()  # the members' runs and --confirm's go there: checked before anything trains
     need_lab("pbt", "pandas", "rich", "torch")
     import torch
 
@@ -158,7 +166,7 @@ def cmd_pbt(args: argparse.Namespace) -> int:
     result = pbt(task, population=population, interval=interval, epochs=epochs, quantile=quantile, perturb=perturb,
                  resample=resample, space=args.space, seed=seed, optimizer=args.optimizer, batch_size=batch_size,
                  engine=engine, device=device, dtype=dtype, checkpoint_dir=args.checkpoints or args.out,
-                 fresh=args.fresh, progress=not args.no_progress, **opt_kwargs)
+                 fresh=args.fresh, db=args.db, progress=not args.no_progress, **opt_kwargs)
     print_members(result)
     print(f"{len(result.events)} copies in {len(result.rates)} intervals; training {result.wall_s:.2f} s "
           f"({result.engine})")
@@ -167,8 +175,12 @@ def cmd_pbt(args: argparse.Namespace) -> int:
     extra = "".join(f", {k}={v!r}" for k, v in result.options.items() if v is not None and k != "plateau")
     print(f"replay (the winner's run, from scratch): lrlab.lab.train({task.name!r}, {result.replay!r}, "
           f"epochs={result.epochs}, seed={result.seed}{extra})")
+    print(f"stored: the members' runs {', '.join(map(str, result.run_ids))} (the winner's: "
+          f"{result.run_ids[result.winner]}) and the lineage (note 'pbt {result.key}') in {display_name(args.db)}")
     if args.confirm:
-        comparison = result.confirm(seeds, db=args.db, progress=not args.no_progress, engine=engine, device=device)
+        lr = float(task.lr)
+        comparison = result.confirm(seeds, hand=[f"constant({lr!r})", f"cosine({lr!r})", *against], db=args.db,
+                                    progress=not args.no_progress, engine=engine, device=device)
         print_leaderboard(comparison)  # the order against the seeds' noise below it (lrlab.lab.ties)
     if args.out:
         from ..viz.pbt_plots import plot_pbt
@@ -176,6 +188,21 @@ def cmd_pbt(args: argparse.Namespace) -> int:
         for path in [*result.write(args.out), plot_pbt(result, f"{args.out}/pbt.png")]:
             print(f"wrote {path}")
     return 0
+
+
+def _against(specs: list[str], confirm: bool) -> list[str]:
+    """--against: specs as compare takes them, each checked (one line naming the bad one), only with --confirm."""
+    from ..lab.studies.compare import entry_optimizer, split_entry
+
+    if specs and not confirm:
+        raise ValueError(f"--against needs --confirm (its entries join the confirmation), got --against {specs[0]!r}")
+    for spec in specs:
+        try:
+            split_entry(spec)
+            entry_optimizer(spec)
+        except ValueError as exc:
+            raise ValueError(f"--against {spec!r}: {' '.join(str(exc).split())}") from None
+    return list(specs)
 
 
 def print_members(result: Any) -> None:

@@ -156,6 +156,7 @@ def pbt(
     dtype: str | None = None,
     checkpoint_dir: str | Path | None = None,
     fresh: bool = False,
+    db: str | Path | None = None,
     progress: Any = True,
     on_interval: Callable[[int, PBT], Any] | None = None,
     **optimizer_kwargs: Any,
@@ -189,6 +190,11 @@ def pbt(
         checkpoint_dir: a folder where the population is written after every interval (one file, replaced
             atomically), so a call interrupted there goes on from it; None: none.
         fresh: ignore a population file there and start over.
+        db: the run store (a path or URL; lrlab.lab.store), checked before anything trains; at the end every
+            member's final run is stored under its replay config (the config compare gives its spec on its seed:
+            `lrlab runs` lists it, and a compare of the winner's `replay` on `seed` reuses it), with the lineage
+            as a note (lrlab.lab.studies.pbt_store: `stored_lineage(store, result.key)`); a rerun adds no rows.
+            None: store nothing.
         progress: True for rich bars on stderr, False for none, or a progress object.
         on_interval: on_interval(i, result so far) after interval i (0-based) ends and the population is written.
         **optimizer_kwargs: optimizer options (momentum, weight_decay, ...).
@@ -253,7 +259,12 @@ def pbt(
     states: list[dict[str, Any] | None] = [None] * k_count
     key = pbt_state.study_key(probe.config, k_count, interval, total_epochs, quantile, factors, resample,
                               rates_space.text, seed)
+    result.key = key
     path = None if checkpoint_dir is None else Path(checkpoint_dir) / f"pbt-{key}.pt"
+    if db is not None:
+        from ..store import Store
+
+        Store(db).close()  # writable, not damaged: checked before anything trains
     first = 0
     if path is not None and path.is_file() and not fresh:
         first, states, values, roots, parents = pbt_state.resume(path, key, result)
@@ -282,6 +293,12 @@ def pbt(
     runs = result.runs
     final = order_members(result.metrics[-1], [_figure(r, tie) for r in runs], rank, [r.status for r in runs])
     result.winner = final[0]
+    if db is not None:
+        from ..store import Store
+        from .pbt_store import save_study
+
+        with Store(db) as store:
+            save_study(store, result)
     return result
 
 

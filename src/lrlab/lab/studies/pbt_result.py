@@ -51,6 +51,9 @@ class PBT:
         plateau: the runs' plateau options string ("" for none).
         first_seed: the first member's seed (member k started on first_seed + k).
         options: compare's options for runs like the members' (optimizer, batch_size, dtype, optimizer options).
+        key: the study key (lrlab.lab.studies.pbt_state.study_key): it names the population file and the lineage
+            note in the run store (lrlab.lab.studies.pbt_store).
+        run_ids: each member's run id in the run store (empty when nothing was stored).
 
     Examples:
         >>> from lrlab.lab.studies.pbt import pbt
@@ -80,6 +83,8 @@ class PBT:
     plateau: str = ""
     first_seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+    run_ids: list[int | None] = field(default_factory=list)
     _fits: list[Fit] | None = field(default=None, init=False, repr=False)
 
     def lineage(self, member: int | None = None) -> list[int]:
@@ -219,7 +224,9 @@ class PBT:
 
         Args:
             seeds: fresh seeds per entry (>= 1).
-            hand: the hand schedules' specs (None: constant and cosine at the task's rate).
+            hand: the other entries, specs as compare takes them (None: constant and cosine at the task's rate), e.g.
+                tune's winner beside them; an entry equal to one before it (the same spec written otherwise) is
+                trained once.
             smooth: also train the best smooth fit.
             db: the run store (a path or URL), None to store nothing.
             progress: progress bars (as compare's).
@@ -243,7 +250,7 @@ class PBT:
         if smooth and self.fits and self.spec.kind != "constant":  # a constant is its own smooth fit
             entries.append(repr(self.fits[0].schedule) + at)
         entries += list(hand) if hand is not None else [f"constant({lr!r})", f"cosine({lr!r})"]
-        entries = list(dict.fromkeys(entries))  # a fit equal to the learned spec (a constant) once
+        entries = _once(entries, self.options.get("plateau"))  # e.g. a fit or a hand spec equal to the learned one
         first = self.first_seed + self.rates.shape[1]
         options = {k: v for k, v in self.options.items() if k != "plateau"}
         return compare(self.task, entries, seeds=list(range(first, first + n)), epochs=self.epochs, db=db,
@@ -279,6 +286,25 @@ class PBT:
         pd.DataFrame(self.events, columns=columns).to_csv(paths[2], index=False)
         paths[3].write_text("\n".join(self.export_lines(fits=len(self.fits))) + "\n")
         return paths
+
+
+def _once(entries: list[Any], plateau: Any) -> list[Any]:
+    """The entries without those compare would label like one before them (it refuses a label listed twice): the
+    schedule's repr, its plateau (its own, else `plateau`) and its own optimizer, as compare's labels have them."""
+    from ...plateau import Plateau
+    from .compare import entry_optimizer, optimizer_suffix, split_entry
+
+    default = Plateau.from_options(plateau)
+    seen, out = set(), []
+    for entry in entries:
+        sched, own, has_own = split_entry(entry)
+        plat = own if has_own else default
+        opt = entry_optimizer(entry)[1]
+        label = repr(sched) + (f"@{plat.spec()}" if plat is not None else "") + (optimizer_suffix(*opt) if opt else "")
+        if label not in seen:
+            seen.add(label)
+            out.append(entry)
+    return out
 
 
 def order_members(figures: Sequence[float], ties: Sequence[float], rank: Ranking, status: Sequence[str]) -> list[int]:
