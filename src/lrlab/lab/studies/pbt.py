@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ... import _check
+from ...schedules.spec import SHOWN_DIGITS
 from ..engines import checkpoint
 from ..engines.stacked import execute_stack, why_sequential
 from ..engines.train import execute, resolve_device
@@ -50,6 +51,19 @@ DEFAULT_PERTURB = (0.8, 1.2)
 """Ray Tune's perturbation factors: a copied rate is multiplied by one of them."""
 
 ENGINES = ("auto", "stacked", "sequential")
+
+
+def short(rate: float) -> float:
+    """A rate PBT draws or perturbs, rounded to SHOWN_DIGITS (4) significant digits: the members train with these
+    very rates, so the learned spec reads as it is shown (`piecewise(..., values=[0.02141, ...])`) and still replays
+    them exactly.
+
+    Examples:
+        >>> from lrlab.lab.studies.pbt import short
+        >>> short(0.021412980059985)
+        0.02141
+    """
+    return float(f"{float(rate):.{SHOWN_DIGITS}g}")
 
 
 class RateSpace:
@@ -104,10 +118,12 @@ class RateSpace:
         """
         kind, args = self.dist.kind, self.dist.args
         if kind == "loguniform":
-            return float(math.exp(rng.uniform(math.log(args[0]), math.log(args[1]))))
-        if kind == "uniform":
-            return float(rng.uniform(args[0], args[1]))
-        return float(args[int(rng.integers(len(args)))])
+            drawn = math.exp(rng.uniform(math.log(args[0]), math.log(args[1])))
+        elif kind == "uniform":
+            drawn = rng.uniform(args[0], args[1])
+        else:
+            return float(args[int(rng.integers(len(args)))])
+        return min(max(short(drawn), float(args[0])), float(args[1]))
 
     def __repr__(self) -> str:
         return f"RateSpace({self.text!r})"
@@ -378,7 +394,7 @@ def _exploit(order: list[int], runs: list[Run], values: list[list[float]], roots
             new, how = space.sample(rng), "resample"
         else:
             factor = factors[int(rng.integers(len(factors)))]
-            new, how = old * factor, f"x{factor:g}"
+            new, how = short(old * factor), f"x{factor:g}"
         states[k] = _copy(states[donor])
         values[k] = before[donor] + [new]
         roots[k] = roots[donor]
