@@ -58,6 +58,9 @@ def short(rate: float) -> float:
     very rates, so the learned spec reads as it is shown (`piecewise(..., values=[0.02141, ...])`) and still replays
     them exactly.
 
+    Args:
+        rate: the rate drawn or perturbed.
+
     Examples:
         >>> from lrlab.lab.studies.pbt import short
         >>> short(0.021412980059985)
