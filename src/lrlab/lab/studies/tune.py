@@ -442,10 +442,22 @@ def _sigint_deferred() -> Any:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+def _ask_trials(study: Any, n: int, trials: list[Any], beats: contextlib.ExitStack) -> None:
+    """Ask n trials into `trials` (the caller's list, so that its cleanup sees every trial asked so far), each asked,
+    named with this worker and kept as one step with SIGINT held back, then beating (its heartbeat thread entered
+    into `beats`): a Ctrl-C lands before or after a trial is asked, never leaving one RUNNING that no one fails."""
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
+    for _ in range(n):
+        with _sigint_deferred():
+            trials.append(study.ask())
+            trials[-1].set_user_attr("worker", WORKER_ID)  # a worker killed later leaves no anonymous trial
+        beats.enter_context(get_heartbeat_thread(trials[-1]._trial_id, study._storage))
+
+
 def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k: int) -> dict[str, Any]:
     """Ask k trials, train them (one stack where the model allows), tell them. Trials left untold by an
     interruption are told FAIL, so the study never waits on them."""
-    from optuna.storages._heartbeat import get_heartbeat_thread
     from optuna.trial import TrialState
 
     from ..engines.auto import choose
@@ -465,11 +477,7 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
 
     with contextlib.ExitStack() as beats:
         try:  # asked inside: a Ctrl-C while asking leaves no RUNNING trial behind (the finally fails them)
-            for _ in range(k * (s.forecast or 1)):
-                with _sigint_deferred():  # asked, kept and named as one step: a Ctrl-C lands before or after it
-                    trials.append(study.ask())
-                    trials[-1].set_user_attr("worker", WORKER_ID)  # a worker killed later leaves no anonymous trial
-                beats.enter_context(get_heartbeat_thread(trials[-1]._trial_id, study._storage))
+            _ask_trials(study, k * (s.forecast or 1), trials, beats)
             todo, plans = [], []
             specs = {}
             for t in trials:

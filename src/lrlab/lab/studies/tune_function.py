@@ -155,12 +155,11 @@ def run_trials(study: Any, s: Any, exp: Experiment, space: Any, k: int) -> dict[
 def _one(study: Any, s: Any, exp: Experiment, space: Any) -> dict[str, Any]:
     """Ask one trial (M candidates with a forecast), train it by calling the function, tell it. A trial left
     untold by an interruption is told FAIL, so the study never waits on it."""
-    from optuna.storages._heartbeat import get_heartbeat_thread
     from optuna.trial import TrialState
 
     from ..engines.function import execute_function, plan_function
     from .compare import split_entry
-    from .tune import WORKER_ID, _by_forecast, _sigint_deferred
+    from .tune import _ask_trials, _by_forecast
 
     out: dict[str, Any] = {"finished": 0, "failed": 0, "error": None}
     trials: list[Any] = []
@@ -175,11 +174,7 @@ def _one(study: Any, s: Any, exp: Experiment, space: Any) -> dict[str, Any]:
 
     with contextlib.ExitStack() as beats:
         try:  # asked inside: a Ctrl-C while asking leaves no RUNNING trial behind (the finally fails them)
-            for _ in range(s.forecast or 1):
-                with _sigint_deferred():  # asked, kept and named as one step: a Ctrl-C lands before or after it
-                    trials.append(study.ask())
-                    trials[-1].set_user_attr("worker", WORKER_ID)
-                beats.enter_context(get_heartbeat_thread(trials[-1]._trial_id, study._storage))
+            _ask_trials(study, s.forecast or 1, trials, beats)
             specs = {}
             for t in trials:
                 specs[t.number] = space.sample(t)
