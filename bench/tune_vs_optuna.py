@@ -119,11 +119,13 @@ class EpochCounter:
 
 
 # -- the methods -------------------------------------------------------------------------------------------
-def run_tune(task: str, trials: int, epochs: int, storage: Path, seed: int, progress: bool) -> dict[str, Any]:
+def run_tune(task: str, trials: int, epochs: int, storage: Path, seed: int, progress: bool,
+             options: dict[str, Any] | None = None) -> dict[str, Any]:
     from lrlab.lab.studies.tune import tune
 
     start = time.perf_counter()
-    result = tune(task, trials=trials, epochs=epochs, storage=storage, seed=seed, progress=progress)
+    result = tune(task, trials=trials, epochs=epochs, storage=storage, seed=seed, progress=progress,
+                  **(options or {}))
     wall = time.perf_counter() - start
     board = result.leaderboard
     ranking = [str(s) for s in board["schedule"]][:TOP] if board is not None and not board.empty else [
@@ -250,10 +252,31 @@ def confirm(task: Any, data: Any, specs: list[str], epochs: int, seeds: int) -> 
 METHODS = ("lrlab tune", "optuna TPE+median", "random search", "hand style")
 
 
+def parse_variants(texts: list[str]) -> dict[str, dict[str, Any]]:
+    """--variant 'NAME:key=value,key=value' -> {"tune NAME": {key: value}} (values read as Python literals where
+    they are one, else kept as text)."""
+    import ast
+
+    variants: dict[str, dict[str, Any]] = {}
+    for text in texts:
+        label, _, body = text.partition(":")
+        options: dict[str, Any] = {}
+        for item in filter(None, (x.strip() for x in body.split(","))):
+            k, _, v = item.partition("=")
+            try:
+                options[k.strip()] = ast.literal_eval(v.strip())
+            except (ValueError, SyntaxError):
+                options[k.strip()] = v.strip()
+        variants[f"tune {label.strip()}"] = options
+    return variants
+
+
 def search(name: str, task: Any, data: Any, trials: int, epochs: int, steps: int, seed: int,
-           out_dir: Path) -> dict[str, Any]:
-    """The four methods' searches with search seed `seed`, the Optuna loops at the epochs tune spent."""
-    storage = out_dir / f"tune-{name}-s{seed}-{int(time.time())}.db"
+           out_dir: Path, variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The four methods' searches with search seed `seed`, the Optuna loops at the epochs tune spent; then each
+    variant of tune (its own options; it spends what it spends)."""
+    stamp = int(time.time())
+    storage = out_dir / f"tune-{name}-s{seed}-{stamp}.db"
     methods: dict[str, dict[str, Any]] = {}
     with EpochCounter() as counter:
         methods["lrlab tune"] = run_tune(name, trials, epochs, storage, seed, progress=sys.stderr.isatty())
@@ -268,6 +291,12 @@ def search(name: str, task: Any, data: Any, trials: int, epochs: int, steps: int
         before = counter.epochs
         methods["hand style"] = run_hand(task, epochs, steps, counter, seed)
         methods["hand style"]["epochs"] = counter.epochs - before
+        for i, (label, options) in enumerate(variants.items()):
+            before = counter.epochs
+            methods[label] = run_tune(name, options.pop("trials", trials), epochs,
+                                      out_dir / f"tune-{name}-s{seed}-{stamp}-v{i}.db", seed, False, dict(options))
+            methods[label].pop("study")
+            methods[label]["epochs"] = counter.epochs - before
     return {"methods": methods, "budget": budget, "space": space, "metric": metric, "direction": direction,
             "seed": seed}
 
@@ -294,7 +323,10 @@ def bench_task(name: str, args: argparse.Namespace, out_dir: Path) -> dict[str, 
     else:
         trials = defaults["trials"].default
     load = os.getloadavg()
-    searches = [search(name, task, data, trials, epochs, steps, seed, out_dir) for seed in range(args.repeats)]
+    variants = parse_variants(args.variant)
+    searches = [search(name, task, data, trials, epochs, steps, seed, out_dir, {k: dict(v) for k, v in
+                                                                                variants.items()})
+                for seed in range(args.repeats)]
 
     specs = list(dict.fromkeys(s for r in searches for m in r["methods"].values()
                                for s in ([m["winner"]] + m["ranking"]) if s))
@@ -318,12 +350,12 @@ def bench_task(name: str, args: argparse.Namespace, out_dir: Path) -> dict[str, 
     all_best = max(specs, key=lambda s: sign * mean[s] if math.isfinite(mean[s]) else -math.inf)
     print(f"confirmation: {len(specs)} specs x {args.seeds} seeds, {confirm_s:.1f} s; the best of all "
           f"{len(specs)} confirmed specs: {mean[all_best]:.4f} ({all_best})")
-    rows: dict[str, list[dict[str, Any]]] = {m: [] for m in METHODS}
+    rows: dict[str, list[dict[str, Any]]] = {m: [] for m in (*METHODS, *variants)}
     for r in searches:
         methods = r["methods"]
         top = max((m["winner"] for m in methods.values() if m["winner"]), key=lambda s: sign * mean[s])
         print(f"\nsearch seed {r['seed']}: budget {r['budget']:.0f} epochs (what tune spent)")
-        print(f"{'method':<19} {'epochs':>7} {'wall s':>7} {t + ' mean':>19} {'std':>7} {'worst':>7} {'regret':>7} "
+        print(f"{'method':<22} {'epochs':>7} {'wall s':>7} {t + ' mean':>19} {'std':>7} {'worst':>7} {'regret':>7} "
               f"{'p(best)':>7} {'tau@' + str(TOP):>6}  winner")
         for label, m in methods.items():
             w = m["winner"]
@@ -338,7 +370,7 @@ def bench_task(name: str, args: argparse.Namespace, out_dir: Path) -> dict[str, 
             rows[label].append({"mean": mean[w], "worst": worst[w], "regret": regret, "wall": m["wall"], "tau": tau,
                                 "epochs": m["epochs"], "p": p, "tied": w == top or tests[w] == tests[top] or
                                 not p < 0.05})
-            print(f"{label:<19} {m['epochs']:>7.0f} {m['wall']:>7.1f} {mean[w]:>19.4f} {std[w]:>7.4f} "
+            print(f"{label:<22} {m['epochs']:>7.0f} {m['wall']:>7.1f} {mean[w]:>19.4f} {std[w]:>7.4f} "
                   f"{worst[w]:>7.4f} {regret:>7.4f} {p:>7.3f} {tau:>6.2f}  {w}")
         for label, m in methods.items():
             print(f"  {label}: {m['note']}")
@@ -346,15 +378,23 @@ def bench_task(name: str, args: argparse.Namespace, out_dir: Path) -> dict[str, 
     if args.repeats > 1:
         print(f"\nover {args.repeats} search seeds (means; 'as good': lrlab's winner's confirmed mean >= the method's; "
               f"'tied': not different from the best winner at p < 0.05)")
-        print(f"{'method':<19} {'epochs':>7} {'wall s':>7} {t + ' mean':>19} {'worst':>7} {'regret':>7} "
+        print(f"{'method':<22} {'epochs':>7} {'wall s':>7} {t + ' mean':>19} {'worst':>7} {'regret':>7} "
               f"{'tau':>6} {'tied':>5} {'lrlab as good':>13}")
         for label, rs in rows.items():
             good = sum(sign * (a["mean"] - b["mean"]) >= -1e-12 for a, b in zip(lr, rs))
             good_text = "-" if label == "lrlab tune" else f"{good}/{len(rs)}"
-            print(f"{label:<19} {np.mean([x['epochs'] for x in rs]):>7.0f} {np.mean([x['wall'] for x in rs]):>7.1f} "
+            print(f"{label:<22} {np.mean([x['epochs'] for x in rs]):>7.0f} {np.mean([x['wall'] for x in rs]):>7.1f} "
                   f"{np.mean([x['mean'] for x in rs]):>19.4f} {np.mean([x['worst'] for x in rs]):>7.4f} "
                   f"{np.mean([x['regret'] for x in rs]):>7.4f} {np.nanmean([x['tau'] for x in rs]):>6.2f} "
                   f"{sum(x['tied'] for x in rs):>2}/{len(rs):<2} {good_text:>13}")
+    if args.repeats > 1:
+        print("paired over the search seeds, lrlab tune's winner minus each method's (confirmed means; +: lrlab "
+              "better; se: the differences' standard error)")
+        for label, rs in rows.items():
+            if label == "lrlab tune":
+                continue
+            diff = np.array([sign * (a["mean"] - b["mean"]) for a, b in zip(lr, rs)])
+            print(f"  vs {label:<19} {diff.mean():+.4f} (se {diff.std(ddof=1) / math.sqrt(len(diff)):.4f})")
     as_good = [all(sign * (lr[i]["mean"] - rows[k][i]["mean"]) >= -1e-12 for k in METHODS[1:])
                for i in range(len(lr))]
     tied = [lr[i]["tied"] for i in range(len(lr))]
@@ -383,6 +423,9 @@ def main() -> int:
                     help="searches per method, search seeds 0..R-1 (tune's seed, the samplers' and trials' seed)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="lrlab-runs/bench", help="where tune's storages go (gitignored)")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="also run tune with other options, 'NAME:key=value,...' (e.g. 'asha:pruner=\'asha\''); "
+                         "reported beside the others, not counted in the goals")
     ap.add_argument("--quick", action="store_true", help="a smoke run: 8 tune trials, 5 epochs, 2 seeds")
     args = ap.parse_args()
     if args.quick:
