@@ -188,3 +188,20 @@ def test_tune_batches_and_cooldowns_trunks_follow_the_timing(monkeypatch, tmp_pa
     monkeypatch.setattr(auto, "measure", Clock(0.001, 0.001))  # stacked
     cooldowns("or3", "wsd(0.4)", at=(0.5, 1.0), fraction=0.25, steps=16, seeds=2, db=None, progress=False)
     assert stacked == [2, 4, 4]  # the trunks, then the cooldowns and their cosine runs
+
+
+def test_pbt_auto_asks_the_timing_as_compare_does(monkeypatch, capsys):
+    from lrlab.lab.studies.pbt import pbt
+
+    monkeypatch.setattr(auto, "_KNOWN", {})
+    clock = Clock(1.0, 0.001)  # the stack timed slower: the members train one after another
+    monkeypatch.setattr(auto, "measure", clock)
+    slow = pbt("or3", population=4, interval=1, epochs=2, progress=False)
+    assert slow.engine == "sequential" and clock.calls == [(4, "cpu")]
+    assert "for 4 runs: sequential (engine auto" in capsys.readouterr().err
+    monkeypatch.setattr(auto, "_KNOWN", {})
+    monkeypatch.setattr(auto, "measure", Clock(0.001, 1.0))
+    fast = pbt("or3", population=4, interval=1, epochs=2, progress=False)
+    assert fast.engine == "stacked" and fast.rates.tolist() == slow.rates.tolist()
+    forced = pbt("or3", population=4, interval=1, epochs=2, progress=False, engine="stacked")
+    assert forced.engine == "stacked"

@@ -2,7 +2,8 @@
 the schedule it learned handed back as a spec.
 
 K members train one interval (a few epochs) at a time, each at its own constant rate, as one stacked model
-(lrlab.lab.engines.stacked; one after another, with one line on stderr, when the model cannot stack). At an
+(lrlab.lab.engines.stacked; one after another, with one line on stderr, when the model cannot stack, or where engine
+auto timed the sequential trainer faster: lrlab.lab.engines.auto). At an
 interval's end they are ranked on the task's validation figure (lrlab.lab.ranking's rule) and Ray Tune's PBT rules
 apply: the bottom `quantile` of the members each copy a member drawn from the top `quantile` (exploit) and then
 explore: with probability `resample` a rate drawn from the space, else the copied rate times a factor drawn from
@@ -34,6 +35,7 @@ import numpy as np
 from ... import _check
 from ...schedules.spec import SHOWN_DIGITS
 from ..engines import checkpoint
+from ..engines.auto import choose
 from ..engines.stacked import execute_stack, why_sequential
 from ..engines.train import execute, resolve_device
 from ..options import TASK_DEFAULT, RunOptions, resolve_task
@@ -202,8 +204,8 @@ def pbt(
         optimizer: sgd, adam or adamw (None: the task's).
         batch_size: a batch size, None for full batch (default: the task's).
         plateau: reduce-on-plateau options for every member (its state is copied with the rest).
-        engine: "auto" or "stacked" (one stack; sequential with a line on stderr when the model cannot stack),
-            "sequential".
+        engine: "stacked" (one stack; sequential with a line on stderr when the model cannot stack), "auto" (the
+            faster of the two, timed once per stack key: lrlab.lab.engines.auto) or "sequential".
         device: "auto", "cpu" or "cuda".
         dtype: None (the task's), "float32" or "float64".
         checkpoint_dir: a folder where the population is written after every interval (one file, replaced
@@ -258,8 +260,9 @@ def pbt(
     rank = task_ranking(task, has_val=len(probe.data.val) > 0)
     tie = "val_loss" if rank.metric != "loss" else "loss"
     quota = max(1, min(math.ceil(k_count * quantile), k_count // 2))  # Ray's rule: at most half each
-    why = None if engine == "sequential" else why_sequential(probe, engine, device)
-    stacked = engine != "sequential" and why is None
+    why = None if engine == "sequential" else why_sequential(probe, "stacked", device)
+    # the members are one stack key: engine auto times both engines once for it, as compare and tune do
+    stacked = why is None and choose([probe] * k_count, device, engine=engine) == "stacked"
     if why is not None:
         print(f"lrlab pbt: the members of task {task.name!r} train one after another ({why})", file=sys.stderr)
 
