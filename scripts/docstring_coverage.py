@@ -35,7 +35,7 @@ MODULES = (
     "lrlab.schedules.decay", "lrlab.schedules.host", "lrlab.schedules.spec", "lrlab.schedules.timm_style",
     "lrlab.schedules.transformer", "lrlab.plateau", "lrlab.rangetest", "lrlab.torch", "lrlab.keras", "lrlab.jax",
     "lrlab.lightning", "lrlab.transformers",
-    "lrlab.lab.studies.compare", "lrlab.lab.studies.find", "lrlab.lab.studies.tune",
+    "lrlab.lab.studies.compare", "lrlab.lab.studies.comparison", "lrlab.lab.studies.find", "lrlab.lab.studies.tune",
     "lrlab.lab.studies.cooldowns", "lrlab.lab.studies.forecast", "lrlab.lab.studies.forecast_fit",
     "lrlab.lab.studies.forecast_paper", "lrlab.lab.studies.forecast_checks",
     "lrlab.lab.store", "lrlab.lab.studies.tune_function", "lrlab.lab.studies.pbt", "lrlab.lab.studies.pbt_result",

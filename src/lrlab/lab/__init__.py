@@ -25,7 +25,8 @@ from .options import TASK_DEFAULT, RunOptions  # noqa: F401
 from .run import Run  # noqa: F401
 from .store import Store  # noqa: F401
 from .studies import forecast  # noqa: F401
-from .studies.compare import Comparison, compare  # noqa: F401
+from .studies.compare import compare  # noqa: F401
+from .studies.comparison import Comparison  # noqa: F401
 from .studies.cooldowns import Cooldowns, cooldowns  # noqa: F401
 from .studies.find import find_lr  # noqa: F401
 from .studies.pbt import pbt  # noqa: F401
