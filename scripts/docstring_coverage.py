@@ -40,7 +40,7 @@ MODULES = (
     "lrlab.lab.studies.forecast_paper", "lrlab.lab.studies.forecast_checks",
     "lrlab.lab.store", "lrlab.lab.studies.tune_function", "lrlab.lab.studies.pbt", "lrlab.lab.studies.pbt_result",
     "lrlab.lab.studies.pbt_export", "lrlab.lab.studies.pbt_state", "lrlab.lab.studies.tune_trials",
-    "lrlab.lab.studies.objective", "lrlab.lab.studies.rungs",
+    "lrlab.lab.studies.objective", "lrlab.lab.studies.rungs", "lrlab.lab.studies.tune_workers",
 )
 
 

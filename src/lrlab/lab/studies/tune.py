@@ -9,7 +9,8 @@ where workers asked at the same moment), samples a spec for each, trains them as
 member's validation metric every epoch (`trial.report`); a member whose `trial.should_prune()` is true leaves the
 stack (told PRUNED). When the study is full but trials of other workers still run, it waits for them: a worker
 killed with kill -9 stops beating (Optuna's heartbeat), the others mark its trials FAIL, and asks again in their
-place, so the study still ends with `trials` finished ones.
+place, so the study still ends with `trials` finished ones. That loop, the worker processes with their Ctrl-C and the
+live view are lrlab.lab.studies.tune_workers; this module sets the search up and trains the trials.
 
 The objective is the figure every leaderboard ranks by (lrlab.lab.ranking.task_ranking): the final epoch's
 validation accuracy (maximised) where the task has accuracy, else its validation bits per byte (a language model) or
@@ -56,23 +57,17 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import logging
 import math
-import os
 import pickle
-import socket
 import sys
-import threading
-import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ... import _check
 from ..._paths import DEFAULT_STORAGE
-from ...schedules.spec import rounded
 from ..engines.train import resolve_device
 from ..options import TASK_DEFAULT, RunOptions, resolve_task
 from ..ranking import Ranking, task_ranking
@@ -82,19 +77,32 @@ from ..tasks.task_check import check_task
 from . import objective
 from .space import Space, default_space
 from .tune_trials import best_trials, confirm_best, handed_out, trials_frame
+from .tune_workers import (
+    GRACE_S,
+    HEARTBEAT_S,
+    _ask_trials,
+    _LiveView,
+    _picklable,
+    _run_processes,
+    _storage,
+    quiet,
+    run_worker,
+)
+
+# the rest of the workers' part, importable from here as before (`X as X`: a re-export)
+from .tune_workers import POLL_S as POLL_S
+from .tune_workers import STOP_S as STOP_S
+from .tune_workers import WORKER_ID as WORKER_ID
+from .tune_workers import _counts as _counts
+from .tune_workers import _fail_stale as _fail_stale
+from .tune_workers import _sigint_deferred as _sigint_deferred
+from .tune_workers import _stop as _stop
+from .tune_workers import _worker_loop as _worker_loop
+from .tune_workers import _worker_main as _worker_main
+from .tune_workers import status_line as status_line
 
 SAMPLERS = ("tpe", "random", "cmaes")
 PRUNERS = ("fair", "asha", "hyperband", "median", "none")
-HEARTBEAT_S = 10
-"""Seconds between a worker's heartbeats for its running trials."""
-GRACE_S = 60
-"""Seconds without a heartbeat after which another worker marks a trial FAIL."""
-POLL_S = 1.0
-"""How often (seconds) a worker waiting for other workers' trials looks again."""
-STOP_S = 20.0
-"""After Ctrl-C, how long (seconds) the worker processes get to tell their running trials FAIL and exit."""
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
-"""Who ran a trial (its user attribute "worker"): host and process id."""
 MAX_ASK = 1024
 """The most trials one worker asks at once: `batch`, times the candidates of `forecast` when it is on. Each asked
 trial is a row of the study with a heartbeat of its own, and a batch trains as one stack, so a larger batch (or batch
@@ -173,7 +181,7 @@ def check_storage(storage: str | Path | None) -> str:
 @dataclass(frozen=True)
 class _Settings:
     """What a worker needs (picklable, for worker processes): the task, the space, the run options and the
-    study's whereabouts."""
+    study's whereabouts; `start` readies a worker (lrlab.lab.studies.tune_workers runs its loop)."""
 
     task: Any  # a Task, or its registered name where the Task cannot be pickled
     space: str
@@ -219,6 +227,22 @@ class _Settings:
         return RunOptions(optimizer=self.optimizer, epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
                           optimizer_kwargs=self.optimizer_kwargs)
 
+    def start(self, worker: int) -> tuple[Any, Callable[[int], dict[str, Any]]]:
+        """A worker's start (its loop: lrlab.lab.studies.tune_workers): the task, its space and data made ready,
+        then the study opened for worker `worker`. Returns the study and how the worker trains up to n trials of it
+        ({"finished", "failed", "error"}): a batch of a built-in task's, one call of a training function
+        (lrlab.lab.studies.tune_function)."""
+        function = isinstance(self.task, Experiment)
+        task = self.task if function else resolve_task(self.task)
+        space = Space(self.space)
+        data = None if function else task.load(self.seed)
+        study = _open_study(self, worker)
+        if function:  # a user's training function: one trial, then the worker counts again
+            from .tune_function import run_trials
+
+            return study, lambda n: run_trials(study, self, task, space, 1)
+        return study, lambda n: _run_batch(study, self, task, data, space, min(self.batch, n))
+
 
 def _objective(rank: Ranking) -> tuple[str, str]:
     """(history column, Optuna direction) of the objective: the figure the leaderboards rank by (a Ranking; a
@@ -250,32 +274,6 @@ def _pruner(name: str, epochs: int) -> Any:
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     return optuna.pruners.NopPruner()
-
-
-def _storage(s: _Settings) -> Any:
-    """Optuna's RDBStorage for the settings' URL, with its heartbeat. An SQLite file is put in WAL mode with
-    synchronous=NORMAL: a commit then survives the death of its process (kill -9) and never leaves the file
-    damaged, without the fsync per commit that made each reported epoch cost ~10 ms (only a power cut can lose the
-    last commits)."""
-    import optuna
-
-    kwargs: dict[str, Any] = {}
-    if s.url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": 60}  # workers write the same file: wait for a lock, do not fail
-    storage = optuna.storages.RDBStorage(s.url, engine_kwargs=kwargs, heartbeat_interval=s.heartbeat_s,
-                                         grace_period=s.grace_s)
-    if s.url.startswith("sqlite"):
-        from sqlalchemy import event
-
-        def pragmas(conn: Any, _record: Any) -> None:
-            cursor = conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        event.listen(storage.engine, "connect", pragmas)
-        storage.engine.dispose()  # the connections opened while creating the tables get the pragmas too
-    return storage
 
 
 def _guard(url: str) -> Any:
@@ -313,146 +311,6 @@ def _open_study(s: _Settings, worker: int) -> Any:
         # machines that join at different moments do not draw the same candidates
         study.sampler = _sampler(s.sampler, s.seed + worker + len(study.get_trials(deepcopy=False)))
     return study
-
-
-def _counts(study: Any) -> dict[str, int]:
-    from optuna.trial import TrialState
-
-    out = {"complete": 0, "pruned": 0, "running": 0, "failed": 0, "waiting": 0, "forecast": 0}
-    names = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.RUNNING: "running",
-             TrialState.FAIL: "failed", TrialState.WAITING: "waiting"}
-    for t in study.get_trials(deepcopy=False):
-        if t.state == TrialState.PRUNED and t.user_attrs.get("status") == "forecast":
-            out["forecast"] += 1  # never trained: not a finished trial of the count
-        else:
-            out[names[t.state]] += 1
-    return out
-
-
-@contextlib.contextmanager
-def quiet() -> Any:
-    """A context manager that silences Optuna's warnings about the features tune uses as documented.
-
-    Those are the ExperimentalWarning of experimental arguments and the warning that heartbeats are meant for
-    Study.optimize (tune uses them with ask-and-tell); every other warning still shows.
-
-    Examples:
-        >>> import warnings
-        >>> from optuna.exceptions import ExperimentalWarning
-        >>> from lrlab.lab.studies.tune import quiet
-        >>> with warnings.catch_warnings(record=True) as caught:
-        ...     warnings.simplefilter("always")
-        ...     with quiet():
-        ...         warnings.warn("an experimental argument", ExperimentalWarning)
-        ...         warnings.warn("something else", UserWarning)
-        >>> [str(w.message) for w in caught]
-        ['something else']
-    """
-    from optuna.exceptions import ExperimentalWarning
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=ExperimentalWarning)
-        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-        yield
-
-
-def _fail_stale(study: Any) -> None:
-    import optuna
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # fail_stale_trials is marked experimental
-        optuna.storages.fail_stale_trials(study)
-
-
-# -- the worker ------------------------------------------------------------------------------------------
-def run_worker(s: _Settings, worker: int = 0) -> int:
-    """One worker's loop on the study (see the module docstring); returns how many trials it finished.
-
-    It asks trials in batches of at most `batch` (so the study ends with `trials` finished ones), trains each batch
-    as one stack with Optuna's pruner watching every epoch, and tells them; `tune` runs it in this process
-    (workers=1) or in each worker process. Optuna's warnings about documented uses are silenced (`quiet`).
-
-    Args:
-        s: the worker's settings (`tune` builds them: task, space, epochs, trials, storage URL and study, ...).
-        worker: this worker's index on the machine (its sampler is seeded with seed + worker + trials so far).
-
-    Examples:
-        A worker needs a study in a storage, so it is shown, not run (`tune(..., workers=4)` starts four):
-
-            run_worker(settings, worker=1)
-
-        Each trial it runs names it in its "worker" user attribute, host and process id:
-
-        >>> from lrlab.lab.studies.tune import WORKER_ID
-        >>> import os
-        >>> WORKER_ID.endswith(f":{os.getpid()}")
-        True
-    """
-    with quiet():
-        return _worker_loop(s, worker)
-
-
-def _worker_loop(s: _Settings, worker: int) -> int:
-    import torch
-
-    if s.threads is not None:
-        torch.set_num_threads(s.threads)
-    function = isinstance(s.task, Experiment)
-    task = s.task if function else resolve_task(s.task)
-    space = Space(s.space)
-    data = None if function else task.load(s.seed)
-    study = _open_study(s, worker)
-    finished = failed = 0
-    while True:
-        _fail_stale(study)
-        c = _counts(study)
-        done = c["complete"] + c["pruned"]
-        room = s.trials - done - c["running"] - c["waiting"]
-        if room <= 0:
-            if done >= s.trials or c["running"] == 0:
-                return finished
-            time.sleep(POLL_S)  # others' trials run: wait for them (or for their worker's heartbeat to stop)
-            continue
-        if function:  # a user's training function: one trial, then count again (lrlab.lab.studies.tune_function)
-            from .tune_function import run_trials
-
-            told = run_trials(study, s, task, space, 1)
-        else:
-            told = _run_batch(study, s, task, data, space, min(s.batch, room))
-        finished += told["finished"]
-        failed += told["failed"]
-        if failed >= max(10, s.trials) and not finished:
-            raise ValueError(f"tune: the first {failed} trials all failed; the last: {told['error']}")
-
-
-@contextlib.contextmanager
-def _sigint_deferred() -> Any:
-    """SIGINT held back for the block (where the platform can, in the main thread), delivered when it ends: a
-    Ctrl-C inside Optuna's `ask` would leave a RUNNING trial that no one names and no one fails."""
-    import signal
-    import threading
-
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def _ask_trials(study: Any, n: int, trials: list[Any], beats: contextlib.ExitStack) -> None:
-    """Ask n trials into `trials` (the caller's list, so that its cleanup sees every trial asked so far), each asked,
-    named with this worker and kept as one step with SIGINT held back, then beating (its heartbeat thread entered
-    into `beats`): a Ctrl-C lands before or after a trial is asked, never leaving one RUNNING that no one fails."""
-    from optuna.storages._heartbeat import get_heartbeat_thread
-
-    for _ in range(n):
-        with _sigint_deferred():
-            trials.append(study.ask())
-            trials[-1].set_user_attr("worker", WORKER_ID)  # a worker killed later leaves no anonymous trial
-        beats.enter_context(get_heartbeat_thread(trials[-1]._trial_id, study._storage))
 
 
 def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k: int) -> dict[str, Any]:
@@ -641,115 +499,6 @@ def _tell(study: Any, t: Any, run: Any, s: _Settings) -> None:
         value = None if run.history.empty else objective.value(run.history.iloc[-1], s.metric, s.n_val)
         worst = 0.0 if s.direction == "maximize" else math.inf  # diverged: the worst value
         study.tell(t, worst if run.status == "diverged" or value is None else value)
-
-
-def _worker_main(s: _Settings, worker: int) -> None:
-    """The entry point of a worker process (multiprocessing, spawn). The first SIGINT (Ctrl-C reaches the whole
-    process group; `_stop` sends one too) interrupts the worker, later ones are ignored, so telling its trials FAIL
-    is not cut short; it then exits 130 without a traceback. An interrupt that lands inside a finalizer (a weakref
-    callback of SQLAlchemy's, say) is swallowed there by Python, which prints "Exception ignored": it is raised
-    again instead, at the next bytecode in the main thread."""
-    import signal
-
-    flags = {"raised": False, "again": False}
-    default_hook = sys.unraisablehook
-
-    def interrupt(signum: int, frame: Any) -> None:
-        if flags["raised"] and not flags["again"]:
-            return
-        flags["raised"], flags["again"] = True, False
-        # a query this cuts short makes SQLAlchemy log its cursor's failed close with a traceback: the interrupt's
-        # one line says it all
-        logging.getLogger("sqlalchemy").setLevel(logging.CRITICAL)
-        raise KeyboardInterrupt
-
-    def unraisable(info: Any) -> None:
-        if isinstance(info.exc_value, KeyboardInterrupt):  # swallowed by a finalizer: deliver it once more
-            flags["again"] = True
-            os.kill(os.getpid(), signal.SIGINT)
-            return
-        default_hook(info)
-
-    sys.unraisablehook = unraisable
-    signal.signal(signal.SIGINT, interrupt)
-    try:
-        run_worker(s, worker)
-    except KeyboardInterrupt:
-        sys.exit(130)
-
-
-# -- the live view ---------------------------------------------------------------------------------------
-class _LiveView:
-    """A rich line on stderr, refreshed every second from the storage: trials done, pruned, running, best."""
-
-    def __init__(self, s: _Settings) -> None:
-        from rich.console import Console
-        from rich.live import Live
-
-        self.s = s
-        self.study: Any = None
-        self.live = Live("", console=Console(stderr=True), refresh_per_second=2, transient=False)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def __enter__(self) -> _LiveView:
-        self.live.start()
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop.set()
-        self.thread.join(timeout=5)
-        with contextlib.suppress(Exception):
-            self._update()
-        self.live.stop()
-        self.live.console.line()
-
-    def _loop(self) -> None:
-        while not self.stop.wait(1.0):
-            with contextlib.suppress(Exception):  # the study may not exist yet, or the file be locked a moment
-                self._update()
-
-    def _update(self) -> None:
-        import optuna
-
-        if self.study is None:
-            with quiet():
-                self.study = optuna.load_study(study_name=self.s.study, storage=_storage(self.s))
-        self.live.update(status_line(self.study, self.s.trials))
-
-
-def status_line(study: Any, total: int) -> str:
-    """The live view's line: trials done of the total (pruned), running, failed, and the best value with its spec.
-
-    Trials pruned by the forecast (never trained) are counted apart, as "not trained (forecast)".
-
-    Args:
-        study: the optuna Study.
-        total: the study's number of trials asked for.
-
-    Examples:
-        >>> import optuna
-        >>> from lrlab.lab.studies.tune import status_line
-        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
-        >>> study = optuna.create_study(direction="maximize")  # in memory
-        >>> for spec, value in [("cosine(0.5)", 0.9), ("constant(0.5)", 0.8)]:
-        ...     trial = study.ask()
-        ...     trial.set_user_attr("spec", spec)
-        ...     _ = study.tell(trial, value)
-        >>> status_line(study, 8)
-        'trials done 2/8 (pruned 0), running 0, failed 0; best 0.9: cosine(0.5)'
-    """
-    c = _counts(study)
-    text = (f"trials done {c['complete'] + c['pruned']}/{total} (pruned {c['pruned']}), running {c['running']}, "
-            f"failed {c['failed']}")
-    if c["forecast"]:
-        text += f", not trained (forecast) {c['forecast']}"
-    try:
-        best = study.best_trial
-    except ValueError:
-        return text
-    return f"{text}; best {best.value:.4g}: {rounded(str(best.user_attrs.get('spec', '?')))}"
 
 
 # -- the result ------------------------------------------------------------------------------------------
@@ -990,73 +739,6 @@ def tune(
         raise ValueError(f"tune: no trial of study {name!r} finished without diverging or being pruned")
     return TuneResult(best_spec=best_spec, trials=frame, leaderboard=board, study=the_study, comparison=comparison,
                       storage=url, metric=metric, forecast=fc)
-
-
-def _picklable(task: Task) -> Any:
-    """The task itself when worker processes can receive it, else its registered name."""
-    try:
-        pickle.dumps(task)
-        return task
-    except Exception:
-        return task.name
-
-
-def _run_processes(s: _Settings, workers: int) -> None:
-    """`workers` worker processes (spawn) on the study; ValueError naming the ones that failed.
-
-    Ctrl-C (SIGINT to the process group, or to this process alone) ends the search cleanly: the workers are asked
-    to stop (SIGINT: each tells its untold trials FAIL and exits 130) and given STOP_S seconds, then terminated;
-    any trial of theirs still RUNNING is told FAIL here; finished trials stay in the study; KeyboardInterrupt goes
-    on to the caller (the CLI: one line, exit 130)."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_worker_main, args=(s, i), daemon=False) for i in range(workers)]
-    try:
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join()
-    except KeyboardInterrupt:
-        _stop(s, procs)
-        raise
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-                p.join()
-    bad = [f"worker {i} (exit {p.exitcode})" for i, p in enumerate(procs) if p.exitcode != 0]
-    if bad:
-        raise ValueError(f"tune: {', '.join(bad)} failed; the study keeps every finished trial")
-
-
-def _stop(s: _Settings, procs: list[Any]) -> None:
-    """After Ctrl-C: SIGINT to the workers still alive (a group's Ctrl-C reached them already; a SIGINT to this
-    process alone did not), STOP_S seconds for them to tell their trials and exit, SIGTERM to the rest, then every
-    RUNNING trial of theirs (user attribute "worker") told FAIL. A second Ctrl-C cuts the wait short."""
-    import signal
-
-    from optuna.trial import TrialState
-
-    for p in procs:
-        if p.is_alive() and p.pid is not None:
-            with contextlib.suppress(OSError):
-                os.kill(p.pid, signal.SIGINT)
-    end = time.monotonic() + STOP_S
-    for p in procs:
-        p.join(max(0.0, end - time.monotonic()))
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-            p.join(STOP_S)
-    ids = {f"{socket.gethostname()}:{p.pid}" for p in procs}
-    with quiet(), contextlib.suppress(Exception):  # the study as it is: what could not be told, heartbeats fail later
-        import optuna
-
-        study = optuna.load_study(study_name=s.study, storage=_storage(s))
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if t.user_attrs.get("worker") in ids:
-                study.tell(t.number, state=TrialState.FAIL)
 
 
 def find_peak(task: Task | Experiment, seeds: int | Iterable[int] = 3, **kwargs: Any) -> float:

@@ -159,7 +159,8 @@ def _one(study: Any, s: Any, exp: Experiment, space: Any) -> dict[str, Any]:
 
     from ..engines.function import execute_function, plan_function
     from .compare import split_entry
-    from .tune import _ask_trials, _by_forecast
+    from .tune import _by_forecast
+    from .tune_workers import _ask_trials
 
     out: dict[str, Any] = {"finished": 0, "failed": 0, "error": None}
     trials: list[Any] = []
