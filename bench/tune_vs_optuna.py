@@ -388,13 +388,18 @@ def bench_task(name: str, args: argparse.Namespace, out_dir: Path) -> dict[str, 
                   f"{np.mean([x['regret'] for x in rs]):>7.4f} {np.nanmean([x['tau'] for x in rs]):>6.2f} "
                   f"{sum(x['tied'] for x in rs):>2}/{len(rs):<2} {good_text:>13}")
     if args.repeats > 1:
-        print("paired over the search seeds, lrlab tune's winner minus each method's (confirmed means; +: lrlab "
-              "better; se: the differences' standard error)")
+        from scipy.stats import t as student
+
+        q = float(student.ppf(0.95, args.repeats - 1))
+        print(f"paired over the {args.repeats} search seeds (the unit a search's luck varies by): lrlab tune's winner "
+              f"minus each method's, confirmed means (+: lrlab better), with a 90% t interval; its lower end is what "
+              f"the data allow lrlab to be worse by (one-sided 95%)")
         for label, rs in rows.items():
             if label == "lrlab tune":
                 continue
             diff = np.array([sign * (a["mean"] - b["mean"]) for a, b in zip(lr, rs)])
-            print(f"  vs {label:<19} {diff.mean():+.4f} (se {diff.std(ddof=1) / math.sqrt(len(diff)):.4f})")
+            half = q * diff.std(ddof=1) / math.sqrt(len(diff))
+            print(f"  vs {label:<22} {diff.mean():+.4f}  [{diff.mean() - half:+.4f}, {diff.mean() + half:+.4f}]")
     as_good = [all(sign * (lr[i]["mean"] - rows[k][i]["mean"]) >= -1e-12 for k in METHODS[1:])
                for i in range(len(lr))]
     tied = [lr[i]["tied"] for i in range(len(lr))]
