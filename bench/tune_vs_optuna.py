@@ -31,7 +31,10 @@ any search) through `lrlab.lab.compare` (stacked, nothing stored). Printed per m
 epochs, and Kendall's tau (scipy, tau-b) between the method's ranking of its top 5 and their confirmed mean test
 figure; p(best) is a paired t-test over the confirmation's seeds of the winner against the best winner ("tied":
 p >= 0.05). --repeats R runs every search with seeds r = 0..R-1 (every winner confirmed in one stacked compare) and
-adds a summary over them: one search seed says little when winners are within the seeds' noise. The seeds r are
+adds a summary over them: one search seed says little when winners are within the seeds' noise; the summary pairs
+lrlab's winner with each method's per search seed (the difference's mean and 90% t interval). On quantiles the best
+of every confirmed spec is trained again on twice as many other seeds (2000..): picked as the best of many means on
+the same seeds, its figure there is biased upwards. The seeds r are
 shared by the methods (common random numbers: tune's TPE and the loop's draw the same first random trials). Wall
 times are of one process on a shared machine: compare them within one invocation only.
 
@@ -60,6 +63,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 TOP = 5
 FRESH_SEED = 1000  # the confirmation's seeds: FRESH_SEED.. (tune's search uses 0, its confirmation 1..seeds)
+OTHER_SEED = 2000  # where the best of all confirmed specs is measured again, away from the seeds that picked it
 
 
 # -- counting epochs where runs train ----------------------------------------------------------------------
@@ -228,8 +232,10 @@ def run_key(config: dict[str, Any]) -> str:
     return json.dumps([config["schedule"], config.get("plateau")], sort_keys=True, default=repr)
 
 
-def confirm(task: Any, data: Any, specs: list[str], epochs: int, seeds: int) -> tuple[dict[str, list[float]], Any]:
-    """Every spec on the same fresh seeds (one stacked compare, nothing stored): spec -> its runs' test figures."""
+def confirm(task: Any, data: Any, specs: list[str], epochs: int, seeds: int,
+            first: int = FRESH_SEED) -> tuple[dict[str, list[float]], Any]:
+    """Every spec on the same fresh seeds first.. (one stacked compare, nothing stored): spec -> its runs' test
+    figures."""
     from lrlab.lab.options import RunOptions
     from lrlab.lab.plan import plan
     from lrlab.lab.studies.compare import compare, split_entry
@@ -238,7 +244,7 @@ def confirm(task: Any, data: Any, specs: list[str], epochs: int, seeds: int) -> 
     for spec in specs:
         sched, plat, _ = split_entry(spec)
         keys[spec] = run_key(plan(task, sched, RunOptions(epochs=epochs, plateau=plat), data=data).config)
-    comparison = compare(task, specs, seeds=range(FRESH_SEED, FRESH_SEED + seeds), epochs=epochs, db=None,
+    comparison = compare(task, specs, seeds=range(first, first + seeds), epochs=epochs, db=None,
                          progress=False)
     test = comparison.ranking.test
     by_key: dict[str, list[float]] = {}
@@ -412,8 +418,12 @@ def bench_task(name: str, args: argparse.Namespace, out_dir: Path) -> dict[str, 
     if name == "quantiles":
         got = ", ".join(f"{x['mean']:.4f}" for x in lr)
         met = "met" if all(x["mean"] >= 0.99 for x in lr) else "not met"
+        again, _ = confirm(task, data, [all_best], epochs, 2 * args.seeds, first=OTHER_SEED)
+        other = again[all_best]
         print(f"goal: quantiles >= 0.99 mean test accuracy at {epochs} epochs: lrlab's winner {got} ({met}); the "
-              f"best of every confirmed spec {mean[all_best]:.4f}")
+              f"best of every confirmed spec {mean[all_best]:.4f} on the seeds it was picked on, "
+              f"{np.mean(other):.4f} (se {np.std(other, ddof=1) / math.sqrt(len(other)):.4f}) on {len(other)} other "
+              f"seeds ({OTHER_SEED}..): the best of many means on the same seeds is biased upwards")
     return rows
 
 
