@@ -159,7 +159,7 @@ def _one(study: Any, s: Any, exp: Experiment, space: Any) -> dict[str, Any]:
 
     from ..engines.function import execute_function, plan_function
     from .compare import split_entry
-    from .tune import _by_forecast
+    from .tune_batches import _by_forecast
     from .tune_workers import _ask_trials
 
     out: dict[str, Any] = {"finished": 0, "failed": 0, "error": None}
@@ -250,7 +250,7 @@ def tell(study: Any, t: Any, run: Any, s: Any) -> str | None:
     """
     from optuna.trial import TrialState
 
-    from .tune import _record
+    from .tune_batches import _record
 
     _record(t, run, s)
     if run.status == "pruned":
