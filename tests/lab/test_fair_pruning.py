@@ -147,6 +147,7 @@ def test_fair_pruning_on_a_model_trained_one_by_one_and_on_a_schedule_free_optim
     """Where the model cannot be stacked, the trials and their cooldowns train one by one, judged as in a stack; a
     schedule-free optimizer's state cannot be checkpointed, so its trials are judged at equal epochs (as asha)."""
     import lrlab.lab.engines.stacked as stacked
+    import lrlab.lab.engines.stacked_groups as stacked_groups  # why_sequential looks unstackable up there
     from lrlab.lab.studies.tune import tune
 
     space = "constant(loguniform(0.01, 3)) | wsd(loguniform(0.01, 3), decay_steps=2)"
@@ -155,7 +156,7 @@ def test_fair_pruning_on_a_model_trained_one_by_one_and_on_a_schedule_free_optim
     for t in free.study.trials:  # every epoch reported as it was trained, no cooldowns
         assert sorted(t.intermediate_values) == list(range(1, t.user_attrs["epochs"] + 1))
         assert not any(key.startswith("rung_") for key in t.user_attrs)
-    monkeypatch.setattr(stacked, "unstackable", lambda model: "it has dropout (test)")
+    monkeypatch.setattr(stacked_groups, "unstackable", lambda model: "it has dropout (test)")
     monkeypatch.setattr(stacked, "execute_stack", lambda *a, **k: pytest.fail("the stacked engine was used"))
     result = tune("or3", space, trials=6, epochs=8, batch=3, confirm=0, progress=False, storage=tmp_path / "t.db",
                   sampler="random")

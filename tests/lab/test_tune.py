@@ -243,11 +243,12 @@ def test_worker_processes_on_one_machine_share_the_count(tmp_path):
 
 def test_a_model_that_cannot_be_stacked_trains_its_trials_one_by_one_with_the_same_pruning(tmp_path, monkeypatch):
     import lrlab.lab.engines.stacked as stacked
+    import lrlab.lab.engines.stacked_groups as stacked_groups  # why_sequential looks unstackable up there
 
     def refuse(*args, **kwargs):
         raise AssertionError("the stacked engine was used")
 
-    monkeypatch.setattr(stacked, "unstackable", lambda model: "it has dropout (test)")
+    monkeypatch.setattr(stacked_groups, "unstackable", lambda model: "it has dropout (test)")
     monkeypatch.setattr(stacked, "execute_stack", refuse)
     result = tune("or3", "constant(loguniform(0.01, 3))", trials=8, epochs=6, batch=2, confirm=0, progress=False,
                   storage=tmp_path / "t.db", pruner="asha", sampler="random")

@@ -5,13 +5,14 @@ A small model spends most of a sequential run in Python and kernel launches; sta
 one. Each member keeps its own plan: schedule, plateau, seed (initial weights and data order), epochs and optimizer
 options within one optimizer kind. In float64 a member equals the sequential trainer's run of its plan
 (`train.execute`) to rounding: history, per-step rates and losses, final metrics, status.
+
+This module trains a stack (`execute_stack`, `_Stack`). What can stack and how plans group is in stacked_groups,
+the batched forward pass in stacked_forward; every name of theirs stays importable from here.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,25 @@ import numpy as np
 
 from ..plan import Plan
 from ..run import Run, history_columns
-from ..tasks.task import Data, torch_dtype
+from ..tasks.task import torch_dtype
+
+# what can stack, and the forward pass: what the stack uses, and the rest importable from here as before (`X as X`:
+# a re-export). _Stack looks EVAL_CHUNK and unstackable up here, so patches of this module reach it.
+from .stacked_forward import _ELEMENTWISE as _ELEMENTWISE
+from .stacked_forward import _Batched, stacked_forward
+from .stacked_forward import _windows as _windows
+from .stacked_forward import _windows_function as _windows_function
+from .stacked_groups import _SPLITS, EVAL_CHUNK, _same_data, stack_key, unstackable
+from .stacked_groups import MEMORY_SHARE as MEMORY_SHARE
+from .stacked_groups import _model as _model
+from .stacked_groups import _model_reasons as _model_reasons
+from .stacked_groups import _optimizer_reason as _optimizer_reason
+from .stacked_groups import _vmap_probe as _vmap_probe
+from .stacked_groups import auto_stack as auto_stack
+from .stacked_groups import free_memory as free_memory
+from .stacked_groups import member_bytes as member_bytes
+from .stacked_groups import stacks as stacks
+from .stacked_groups import why_sequential as why_sequential
 from .stacked_optim import stacked_optimizer
 from .train import (
     Loss,
@@ -32,389 +51,13 @@ from .train import (
     eval_rows,
     figures,
     final_metrics,
-    input_dtype,
     mark_diverged,
     resolve_device,
     tensors,
 )
 
-EVAL_CHUNK = 8192
-"""Samples per evaluation pass, as the sequential trainer's `evaluate`."""
-
 FLAT_ELEMENTS = 2**20
 """Stacks with at most this many parameters in all keep them in one flat tensor (see _Stack)."""
-
-MEMORY_SHARE = 0.5
-"""The share of the free memory (host RAM, or the GPU's) an automatic stack size may plan to use."""
-
-_ELEMENTWISE = ("ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "ELU", "Softplus", "Identity", "Mish")
-_SPLITS = ("train", "val", "test")
-
-
-# -- what can be stacked ------------------------------------------------------------------------
-def unstackable(model: Any) -> str | None:
-    """Why `model` cannot be stacked, or None when it can: a model with buffers (running statistics, e.g.
-    BatchNorm), active dropout (random masks drawn per call) or tied weights trains only sequentially."""
-    import torch
-
-    buffers = [name for name, _ in model.named_buffers()]
-    if buffers:
-        return f"it has buffers ({buffers[0]}): running statistics are not stacked"
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.modules.dropout._DropoutNd) and module.p > 0:
-            return f"it has dropout ({name})"
-    if not any(True for _ in model.parameters()):
-        return "it has no parameters"
-    uses = sum(1 for _ in model.named_parameters(remove_duplicate=False))  # a tied weight once per layer using it
-    if uses != len(list(model.parameters())):  # torch.func cannot stack a model whose layers share a weight
-        return "a parameter is shared between layers (tied weights)"
-    return None
-
-
-def why_sequential(p: Plan, engine: str, device: str) -> str | None:
-    """Why engine "auto" or "stacked" trains `p`'s runs one after another, or None when it stacks them: with either,
-    they cannot be stacked (the optimizer or one of its options is not a stacked one; the model has buffers, dropout
-    or tied weights, or torch.func.vmap cannot run it); with "auto", also when on a CPU the model would stack through
-    torch.func.vmap (it is not one `_Batched` runs) and vmap has no batching rule for one of its operations, which
-    it then runs member by member: slower than one run after another (bench/stacked.py: tinylm's attention, 0.8x)."""
-    reason, slow = _optimizer_reason(p), []
-    if reason is None:
-        reason, slow = _model_reasons(p)
-    if reason is not None:
-        return f"they cannot be stacked: {reason}"
-    if engine == "auto" and slow and resolve_device(device) == "cpu":
-        return (f"on a CPU, torch.func.vmap has no batching rule for {slow[0]} and would run it member by member, "
-                "slower than one run after another; engine 'stacked' stacks them anyway")
-    return None
-
-
-def _optimizer_reason(p: Plan) -> str | None:
-    """Why the stacked optimizers cannot train `p` (its optimizer kind or one of its options), or None."""
-    from .stacked_optim import DEFAULTS
-
-    if p.options.optimizer not in DEFAULTS:
-        return f"the stacked engine has no {p.options.optimizer} optimizer"
-    unknown = sorted(set(p.options.optimizer_kwargs) - set(DEFAULTS[p.options.optimizer]))
-    if unknown:
-        return f"the stacked {p.options.optimizer} has no option {unknown[0]!r}"
-    return None
-
-
-def _model_reasons(p: Plan) -> tuple[str | None, list[str]]:
-    """Why `p`'s model cannot be stacked (None: it can), and the operations torch.func.vmap would run member by
-    member when stacking it (none for a model `_Batched` runs)."""
-    model = _model(p)
-    reason = unstackable(model)
-    if reason is not None:
-        return reason, []
-    names = [name for name, _ in model.named_parameters()]
-    if _Batched.of(model, names, tuple(np.shape(p.data.train.x)[1:])) is not None:
-        return None, []
-    return _vmap_probe(p, model, names)
-
-
-def _vmap_probe(p: Plan, model: Any, names: list[str]) -> tuple[str | None, list[str]]:
-    """One forward and backward pass of two stacked copies of `p`'s model through torch.func.vmap, on two samples
-    (on the CPU): why vmap cannot run it (data-dependent control flow, say; None when it can), and the operations
-    it has no batching rule for (it runs them member by member, and warns)."""
-    import re
-    import warnings
-
-    import torch
-
-    dtype = torch_dtype(p.config["dtype"])
-    model = model.to(dtype)
-    x = torch.as_tensor(np.asarray(p.data.train.x[:2]), dtype=input_dtype(p.task.loss, dtype))
-    params = [t.detach().unsqueeze(0).repeat(2, *[1] * t.dim()).requires_grad_() for t in model.parameters()]
-    forward = stacked_forward(model, names, tuple(x.shape[1:]))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            forward(params, x, True).double().sum().backward()
-        except Exception as exc:  # whatever vmap cannot do with this model: do not stack it
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            return f"torch.func.vmap cannot run it ({type(exc).__name__}: {first[:200]})", []
-    found = (re.search(r"batching rule for (\S+?)\.", str(w.message)) for w in caught)
-    return None, sorted({m.group(1) for m in found if m})
-
-
-def _model(p: Plan) -> Any:
-    """The model of `p`'s task for its seed (torch's global RNG left as it was)."""
-    from ..tasks.models import _seeded
-
-    with _seeded(p.options.seed):
-        return p.task.model(p.options.seed)
-
-
-def stack_key(p: Plan) -> tuple[Any, ...]:
-    """Plans with equal keys can share a stack: one task, one optimizer kind, batch size, dtype and split sizes."""
-    sizes = tuple(len(getattr(p.data, name)) for name in _SPLITS)
-    return (p.task.name, p.options.optimizer, p.options.batch_size, p.config["dtype"], sizes)
-
-
-def _same_data(a: Data, b: Data) -> bool:
-    if a is b:
-        return True
-    return all(
-        np.array_equal(np.asarray(getattr(a, n).x), np.asarray(getattr(b, n).x))
-        and np.array_equal(np.asarray(getattr(a, n).y), np.asarray(getattr(b, n).y))
-        for n in _SPLITS
-    )
-
-
-# -- memory -------------------------------------------------------------------------------------
-def free_memory(device: str) -> int:
-    """Bytes free on `device` ("cpu": the host's available memory; "cuda": the current GPU's)."""
-    import torch
-
-    if device == "cuda":
-        return int(torch.cuda.mem_get_info()[0])
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 4 * 2**30
-
-
-def member_bytes(p: Plan) -> int:
-    """An estimate of one member's memory: parameters, gradients and optimizer state, plus the activations of a
-    training batch (kept for the backward pass) and of an evaluation chunk."""
-    import torch
-
-    dtype = torch_dtype(p.config["dtype"])
-    model = p.task.model(p.options.seed).to(dtype)
-    n_params = sum(t.numel() for t in model.parameters())
-    state = {"sgd": 1, "adam": 3, "adamw": 3}.get(p.options.optimizer, 3)  # momentum; exp_avg, exp_avg_sq (amsgrad)
-    activations = 0
-
-    def count(module: Any, _inputs: Any, output: Any) -> None:
-        nonlocal activations
-        if isinstance(output, torch.Tensor):
-            activations += output.numel()
-            if isinstance(module, torch.nn.Conv1d):  # its windows (`_windows`): k x in values per output position
-                activations += output.shape[-1] * module.kernel_size[0] * module.in_channels
-
-    hooks = [m.register_forward_hook(count) for m in model.modules()]
-    try:
-        x = torch.as_tensor(np.asarray(p.data.train.x[:1]), dtype=input_dtype(p.task.loss, dtype))
-        with torch.no_grad():
-            model(x)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    batch = p.options.batch_size or len(p.data.train)
-    elems = n_params * (3 + state) + activations * (2 * batch + min(EVAL_CHUNK, max(len(p.data.val), batch)))
-    return int(elems * dtype.itemsize)
-
-
-def auto_stack(p: Plan, device: str) -> int:
-    """How many members of `p`'s kind fit in MEMORY_SHARE of the free memory of `device` (at least 1)."""
-    return max(1, int(MEMORY_SHARE * free_memory(device) // max(1, member_bytes(p))))
-
-
-def stacks(plans: Sequence[Plan], *, max_stack: int | None = None, device: str = "cpu") -> list[list[int]]:
-    """The plans' indices grouped into stacks: equal `stack_key`s, in order of first appearance, chunked to at
-    most `max_stack` members (None: `auto_stack` for the group's first plan)."""
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for i, p in enumerate(plans):
-        groups.setdefault(stack_key(p), []).append(i)
-    out = []
-    for members in groups.values():
-        size = max_stack if max_stack is not None else auto_stack(plans[members[0]], resolve_device(device))
-        out += [members[i : i + size] for i in range(0, len(members), size)]
-    return out
-
-
-# -- the stacked forward pass -------------------------------------------------------------------
-def _windows(h: Any, k: int, stride: int) -> Any:
-    """The windows of a 1-D convolution over h (..., n, L, C), channels last: (..., n * L', k * C), row j of a sample
-    its positions j * stride .. j * stride + k - 1. One strided copy forward; backward, k strided sums (both several
-    times faster on a CPU than index_select and its index_add)."""
-    return _windows_function().apply(h, k, stride)
-
-
-@functools.cache
-def _windows_function() -> Any:
-    """`_windows` as a torch.autograd.Function (made on first use: torch is imported lazily)."""
-    import torch
-
-    class Windows(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx: Any, h: Any, k: int, stride: int) -> Any:
-            h = h.contiguous()
-            *lead, n, length, channels = h.shape
-            out_len = (length - k) // stride + 1
-            ctx.shape, ctx.out_len, ctx.k, ctx.stride = h.shape, out_len, k, stride
-            size = (*lead, n, out_len, k, channels)
-            strides = (*h.stride()[:-2], stride * channels, channels, 1)
-            return h.as_strided(size, strides).reshape(*lead, n * out_len, k * channels)
-
-        @staticmethod
-        def backward(ctx: Any, grad: Any) -> Any:
-            *lead, n, _, channels = ctx.shape
-            k, stride = ctx.k, ctx.stride
-            grad = grad.reshape(*lead, n, ctx.out_len, k, channels)
-            out = grad.new_zeros(ctx.shape)
-            span = stride * (ctx.out_len - 1) + 1
-            for j in range(k):
-                out[..., j : j + span : stride, :] += grad[..., j, :]
-            return out, None, None
-
-    return Windows
-
-
-class _Batched:
-    """The forward pass of a Sequential of Linear, Conv1d, Flatten, Unflatten and element-wise layers (or of one
-    Linear or Conv1d layer alone), K members at once as batched matrix products (a convolution as one product over
-    its windows, channels last in between): `of(model, names, sample)` builds it (None for any other model);
-    calling it is `stacked_forward`'s forward. On a CPU several times faster than vmap over the model (a grouped
-    convolution)."""
-
-    def __init__(self, layers: list[tuple[str, Any, tuple[int, ...]]]) -> None:
-        self.layers = layers  # (kind, parameters' indices and options, per-sample output shape in torch's layout)
-
-    @classmethod
-    def of(cls, model: Any, names: list[str], sample: tuple[int, ...]) -> _Batched | None:
-        """The model's layers, their parameters' indices in `names` and output shapes for inputs of per-sample
-        shape `sample`, or None when it is not such a Sequential (or its layers do not fit those shapes)."""
-        import torch
-
-        nn = torch.nn
-        if isinstance(model, nn.Sequential):
-            # every entry as forward runs them (named_children skips a module's second appearance)
-            children = [(f"{name}.", module) for name, module in model._modules.items()]
-        elif type(model) in (nn.Linear, nn.Conv1d):  # a model that is one layer
-            children = [("", model)]
-        else:
-            return None
-        index = {name: i for i, name in enumerate(names)}
-        layers: list[tuple[str, Any, tuple[int, ...]]] = []
-        shape = tuple(sample)
-        for name, module in children:
-            kind = type(module)
-            if kind in (nn.Linear, nn.Conv1d) and f"{name}weight" not in index:  # a weight shared with another layer
-                return None
-            if kind is nn.Linear and shape == (module.in_features,):
-                what: Any = (index[f"{name}weight"], index.get(f"{name}bias"))
-                shape = (module.out_features,)
-                layers.append(("linear", what, shape))
-            elif (kind is nn.Conv1d and len(shape) == 2 and shape[0] == module.in_channels and module.groups == 1
-                  and module.dilation == (1,) and module.padding_mode == "zeros"
-                  and not isinstance(module.padding, str)):
-                (k,), (stride,), (pad,) = module.kernel_size, module.stride, module.padding
-                length = (shape[1] + 2 * pad - k) // stride + 1
-                if length < 1:
-                    return None
-                what = (index[f"{name}weight"], index.get(f"{name}bias"), k, stride, pad)
-                shape = (module.out_channels, length)
-                layers.append(("conv1d", what, shape))
-            elif kind in (nn.Flatten, nn.Unflatten):
-                if (module.start_dim if kind is nn.Flatten else module.dim) in (0, -1 - len(shape)):  # the batch's
-                    return None
-                try:
-                    shape = tuple(module(torch.empty((1, *shape), device="meta")).shape[1:])
-                except (RuntimeError, ValueError, IndexError):
-                    return None
-                layers.append(("reshape", None, shape))
-            elif kind.__name__ in _ELEMENTWISE and kind.__module__.startswith("torch.nn"):
-                layers.append(("elementwise", module, shape))
-            else:
-                return None
-        return cls(layers)
-
-    @property
-    def first_linear(self) -> tuple[int, int | None] | None:
-        """The indices of the first layer's weight and bias when that layer is a Linear one (else None)."""
-        kind, what, _ = self.layers[0]
-        return what if kind == "linear" else None
-
-    @staticmethod
-    def linear(params: Sequence[Any], w: int, b: int | None, h: Any, shared: bool) -> Any:
-        """A Linear layer's outputs (K, n, out) for inputs h: (n, in) shared by all members, else (K, n, in)."""
-        import torch
-
-        if shared:  # (n, in) against every member's (out, in): one matrix product, bias included
-            k, n_out = params[w].shape[:2]
-            weight = params[w].reshape(k * n_out, -1).T
-            h = h @ weight if b is None else torch.addmm(params[b].reshape(k * n_out), h, weight)
-            return h.view(-1, k, n_out).transpose(0, 1)
-        if b is None:  # W @ h^T: the weight's gradient then comes out in its own layout (no copy)
-            return torch.bmm(params[w], h.transpose(1, 2)).transpose(1, 2)
-        return torch.baddbmm(params[b].unsqueeze(2), params[w], h.transpose(1, 2)).transpose(1, 2)
-
-    @staticmethod
-    def conv1d(params: Sequence[Any], w: int, b: int | None, k: int, stride: int, pad: int, h: Any,
-               shared: bool) -> Any:
-        """A Conv1d layer's outputs (K, n, L', out), channels last, for inputs h (n, L, in) shared by all members,
-        else (K, n, L, in): every output position's window copied into a row (`_windows`), then one product with
-        the weight as a (out, k * in) matrix."""
-        import torch
-
-        if pad:
-            h = torch.nn.functional.pad(h, (0, 0, pad, pad))
-        channels = h.shape[-1]
-        rows = _windows(h, k, stride)  # (..., n * L', k * in): a row is an output position's window
-        out_len = rows.shape[-2] // h.shape[-3]
-        weight = params[w].transpose(2, 3)  # (K, out, k, in): the window's order
-        members, n_out = weight.shape[:2]
-        if shared:
-            rows = rows.view(-1, k * channels)
-            flat = weight.reshape(members * n_out, k * channels).T
-            out = rows @ flat if b is None else torch.addmm(params[b].reshape(-1), rows, flat)
-            return out.view(h.shape[0], out_len, members, n_out).permute(2, 0, 1, 3).contiguous()
-        flat = weight.reshape(members, n_out, k * channels).transpose(1, 2)
-        out = torch.bmm(rows, flat) if b is None else torch.baddbmm(params[b].unsqueeze(1), rows, flat)
-        return out.view(members, h.shape[1], out_len, n_out)
-
-    def __call__(self, params: Sequence[Any], x: Any, shared: bool, first: Any = None) -> Any:
-        """The outputs (K, n, ...) for inputs x ((n, ...) when shared by all members, else (K, n, ...)); `first`: the
-        first layer's outputs, already computed (the pass goes on from there)."""
-        h, layers = (x, self.layers) if first is None else (first, self.layers[1:])
-        shared = shared and first is None
-        last = False  # h is channels last: (..., L, C) for the torch layout's (..., C, L)
-        for kind, what, shape in layers:
-            if kind == "elementwise":
-                h = what(h)
-                continue
-            if last and kind != "conv1d":  # back to torch's layout
-                h, last = h.transpose(-1, -2), False
-            if kind == "linear":
-                h = self.linear(params, *what, h, shared)
-            elif kind == "conv1d":
-                if not last:
-                    h = h.transpose(-1, -2)
-                h, last = self.conv1d(params, *what, h, shared), True
-            else:
-                h = h.reshape(*h.shape[: 1 if shared else 2], *shape)
-                continue
-            shared = False
-        return h.transpose(-1, -2) if last else h
-
-
-def stacked_forward(model: Any, names: list[str], sample: tuple[int, ...]) -> Callable[..., Any]:
-    """forward(params, x, shared) -> outputs (K, n, ...): params in `names`' order with a leading K; x (n, *sample)
-    when shared by all members, else (K, n, *sample). Batched products for a Sequential of the layers `_Batched`
-    knows (MLPs, 1-D CNNs), vmap over functional_call else."""
-    fast = _Batched.of(model, names, sample)
-    if fast is not None:
-        return fast
-    from torch.func import functional_call, vmap
-
-    def one(params: Sequence[Any], x: Any) -> Any:
-        return functional_call(model, dict(zip(names, params)), (x,))
-
-    shared_map, own_map = vmap(one, in_dims=(0, None)), vmap(one, in_dims=(0, 0))
-
-    def forward(params: Sequence[Any], x: Any, shared: bool) -> Any:
-        return (shared_map if shared else own_map)(list(params), x)
-
-    return forward
 
 
 # -- one stack ----------------------------------------------------------------------------------
