@@ -41,7 +41,7 @@ MODULES = (
     "lrlab.lab.store", "lrlab.lab.studies.tune_function", "lrlab.lab.studies.pbt", "lrlab.lab.studies.pbt_result",
     "lrlab.lab.studies.pbt_export", "lrlab.lab.studies.pbt_state", "lrlab.lab.studies.tune_trials",
     "lrlab.lab.studies.objective", "lrlab.lab.studies.rungs", "lrlab.lab.studies.tune_workers",
-    "lrlab.lab.studies.tune_batches",
+    "lrlab.lab.studies.tune_batches", "lrlab.lab.store_claims", "lrlab.lab.store_schema",
 )
 
 

@@ -32,7 +32,8 @@ for writing is checked when it opens (pages, marker, and a write that is rolled 
 How a db becomes a URL, how it is shown and how its failures are worded live in lrlab.lab._database (re-exported
 here: `database_url`, `display_name`, `sqlite_path`, `guard`).
 
-All SQL of lrlab lives in this module.
+All SQL of lrlab lives in the run store's modules: this one (the API), lrlab.lab.store_schema (tables, statements,
+engines, opening and upgrading, a run's row) and lrlab.lab.store_claims (taking a claim, Claim).
 """
 
 from __future__ import annotations
@@ -40,14 +41,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
-import os
-import socket
 import sqlite3
-import stat
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -57,12 +52,31 @@ import sqlalchemy as sa
 
 from .. import _check
 from .._paths import DEFAULT_DB
-from ._database import _failure, _file_kind, _secrets
+from ._database import _failure, _secrets
 from ._database import database_url as database_url  # re-exported: the store's public names
 from ._database import display_name as display_name
 from ._database import guard as guard
 from ._database import sqlite_path as sqlite_path
 from .run import Run
+from .store_claims import Claim as Claim  # re-exported with the schema's public names: importable from here
+from .store_claims import _take
+from .store_schema import (
+    _CLAIM_LISTING,
+    _CURRENT,
+    _META,
+    _PHASE1,
+    _SCHEMA2,
+    _dumps,
+    _json_default,
+    _object,
+    _prepare,
+    _recognise,
+    _run,
+    _server_engine,
+    _sqlite_engine,
+)
+from .store_schema import OPTUNA_TABLES as OPTUNA_TABLES
+from .store_schema import SCHEMA_VERSION as SCHEMA_VERSION
 
 FORMAT_VERSION = 4  # bump when the trainer changes what a config produces; old runs then train again
 # 2: a diverged run reports NaN metrics (1 evaluated the NaN model and stored made-up accuracies)
@@ -70,90 +84,11 @@ FORMAT_VERSION = 4  # bump when the trainer changes what a config produces; old 
 # monitor
 # 4: divergence is measured against the loss before training and the best so far (train.loss_limit); runs record
 # their figures before training (start_*, chance_val_accuracy) for the no-progress flag
-SCHEMA_VERSION = 3  # the layout of the tables
-# 1: phase 1's (a runs table alone, no marker); 2: runs + claims + lrlab_meta; 3: lrlab_ prefixes (beside Optuna)
 
 _KEY_FIELDS = ("task", "schedule_config", "optimizer", "optimizer_kwargs", "epochs", "batch_size", "seed", "plateau",
                "steps")
 _MAX_ID = 2**63 - 1  # the largest SQLite integer
 
-_RUN_COLUMNS = ("id", "key", "created", "task", "label", "schedule", "seed", "status", "wall_s", "config", "metrics",
-                "history", "step_lr", "step_loss")
-_BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite's autoincrement needs INTEGER PRIMARY KEY
-
-# The tables an Optuna study keeps in its storage (optuna.storages._rdb.models, and alembic's version table):
-# a database holding them besides lrlab's is a run store (tests/lab/test_store_optuna.py checks the list).
-OPTUNA_TABLES = frozenset({
-    "alembic_version", "studies", "study_directions", "study_system_attributes", "study_user_attributes",
-    "trial_heartbeats", "trial_intermediate_values", "trial_params", "trial_system_attributes",
-    "trial_user_attributes", "trial_values", "trials", "version_info",
-})
-
-
-def _tables(prefix: str) -> tuple[sa.Table, sa.Table]:
-    """The runs and claims tables, named with `prefix` ("lrlab_" today; "" in the stores of schema 1 and 2)."""
-    meta = sa.MetaData()
-    runs = sa.Table(
-        f"{prefix}runs", meta,
-        sa.Column("id", _BIG, primary_key=True, autoincrement=True),
-        sa.Column("key", sa.Text),
-        sa.Column("created", sa.Text, nullable=False),
-        sa.Column("task", sa.Text, nullable=False),
-        sa.Column("label", sa.Text, nullable=False),
-        sa.Column("schedule", sa.Text, nullable=False),
-        sa.Column("seed", _BIG, nullable=False),
-        sa.Column("status", sa.Text, nullable=False),
-        sa.Column("wall_s", sa.Float, nullable=False),
-        sa.Column("config", sa.Text, nullable=False),
-        sa.Column("metrics", sa.Text, nullable=False),
-        sa.Column("history", sa.Text, nullable=False),
-        sa.Column("step_lr", sa.LargeBinary, nullable=False),
-        sa.Column("step_loss", sa.LargeBinary, nullable=False),
-        sa.Index(f"{prefix}runs_key", "key", unique=True),  # NULLs are distinct (SQLite and PostgreSQL alike)
-        sqlite_autoincrement=True,  # an id is never given twice, even after its run is deleted
-    )
-    claims = sa.Table(
-        f"{prefix}claims", meta,
-        sa.Column("key", sa.Text, primary_key=True),
-        sa.Column("token", sa.Text, nullable=False),
-        sa.Column("host", sa.Text, nullable=False),
-        sa.Column("pid", _BIG, nullable=False),
-        sa.Column("claimed_at", sa.Float, nullable=False),
-        sa.Column("heartbeat", sa.Float, nullable=False),
-    )
-    return runs, claims
-
-
-class _Sql:
-    """The statements on one layout's tables, built once (SQLAlchemy caches their compiled form): a run store spends
-    its time in the database and in decoding runs, not in building SQL."""
-
-    def __init__(self, runs: sa.Table, claims: sa.Table | None) -> None:
-        key, token = sa.bindparam("_key"), sa.bindparam("_token")
-        self.runs, self.claims = runs, claims
-        self.find = sa.select(runs).where(runs.c.key == key).order_by(runs.c.id.desc()).limit(1)
-        self.get = sa.select(runs).where(runs.c.id == sa.bindparam("_id"))
-        self.count = sa.select(sa.func.count()).select_from(runs)
-        self.unkey = runs.update().where(runs.c.key == key).values(key=None)
-        self.insert = runs.insert().returning(runs.c.id)
-        if claims is not None:
-            mine = sa.and_(claims.c.key == key, claims.c.token == token)
-            self.claim = claims.insert()
-            self.owner = sa.select(claims.c.token, claims.c.host, claims.c.pid, claims.c.heartbeat).where(
-                claims.c.key == key)
-            self.release = claims.delete().where(mine)
-            self.beat = claims.update().where(mine).values(heartbeat=sa.bindparam("_beat"))
-            self.listing = sa.select(*(claims.c[n] for n in _CLAIM_LISTING)).order_by(claims.c.claimed_at)
-
-
-_CLAIM_LISTING = ("key", "host", "pid", "claimed_at", "heartbeat")
-_RUNS, _CLAIMS = _tables("lrlab_")
-_OLD_RUNS, _OLD_CLAIMS = _tables("")  # schema 1 and 2, read as they are when opened read-only
-_CURRENT, _PHASE1, _SCHEMA2 = _Sql(_RUNS, _CLAIMS), _Sql(_OLD_RUNS, None), _Sql(_OLD_RUNS, _OLD_CLAIMS)
-_META = sa.Table("lrlab_meta", sa.MetaData(), sa.Column("name", sa.Text, primary_key=True),
-                 sa.Column("value", sa.Text, nullable=False))
-_LAYOUTS = {3: {"lrlab_meta", "lrlab_runs", "lrlab_claims"}, 2: {"lrlab_meta", "runs", "claims"}}
-_OPEN_LOCK = 0x6C726C6162  # PostgreSQL: the advisory lock under which a store is created or upgraded ("lrlab")
 
 def config_key(config: dict[str, Any]) -> str | None:
     """The identity of a run's config: equal keys train the same thing; None when the schedule has no config.
@@ -182,35 +117,6 @@ def config_key(config: dict[str, Any]) -> str | None:
     picked["format"] = FORMAT_VERSION
     text = json.dumps(picked, sort_keys=True, separators=(",", ":"), default=_json_default)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    raise TypeError(f"not JSON-serialisable: {value!r}")
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_json_default)
-
-
-def _alive(pid: int) -> bool:
-    """Whether process `pid` of this host is running (a zombie, killed but not yet reaped, is not)."""
-    if os.name == "nt":  # os.kill would terminate it: rely on the heartbeat there
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: alive, someone else's
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])
 
 
 class Store:
@@ -276,68 +182,16 @@ class Store:
                 raise ValueError(f"the run store {self.name!r}: give an SQLite file (sqlite:///path.db), not an "
                                  "in-memory database")
             self.path = Path(url.database)
-        self._engine = self._sqlite_engine(url) if self.path is not None else self._server_engine(url)
+        if self.path is not None:
+            self._engine = _sqlite_engine(url, self.path, self.name, timeout=self.timeout, readonly=self.readonly,
+                                          error=self._error)
+        else:
+            self._engine = _server_engine(url, self.name, timeout=self.timeout, readonly=self.readonly)
         try:
             self._open()
         except BaseException:
             self._engine.dispose()
             raise
-
-    def _server_engine(self, url: sa.engine.URL) -> sa.engine.Engine:
-        """PostgreSQL waits `timeout` for a lock (lock_timeout) and for the server (connect_timeout, at least 2 s);
-        a read-only store's transactions are read-only. Other dialects are given the URL as it is."""
-        args: dict[str, Any] = {}
-        if url.get_backend_name() == "postgresql":
-            options = f"-c lock_timeout={max(1, round(self.timeout * 1000))}"  # 0 would mean: wait for ever
-            if self.readonly:
-                options += " -c default_transaction_read_only=on"
-            args = {"connect_timeout": max(2, math.ceil(self.timeout)), "options": options}
-        try:
-            return sa.create_engine(url, connect_args=args, pool_pre_ping=True)
-        except (sa.exc.SQLAlchemyError, ValueError, ImportError) as exc:  # no such dialect or driver
-            raise ValueError(f"the run store {self.name!r}: cannot use this database URL "
-                             f"({' '.join(str(exc).split())})") from None
-
-    def _sqlite_engine(self, url: sa.engine.URL) -> sa.engine.Engine:
-        """pysqlite's own BEGIN is off (isolation_level=None): a write transaction begins with BEGIN IMMEDIATE
-        (SQLAlchemy's recipe), taking the write lock first; a read, with a plain BEGIN. A read-only store opens the
-        file read-only (`?mode=ro`)."""
-        path = self.path
-        assert path is not None
-        if path.is_dir():
-            raise ValueError(f"db must be a file, got the directory {self.name!r}")
-        with contextlib.suppress(OSError):  # a FIFO would hang SQLite's open, a device read or write for ever
-            mode = path.stat().st_mode
-            if not stat.S_ISREG(mode):
-                raise ValueError(f"the run store {self.name!r} is not a regular file (a {_file_kind(mode)}); give "
-                                 "an SQLite file or a database URL")
-        if self.readonly:
-            if not path.exists():
-                raise ValueError(f"no run store at {self.name!r}")
-            target, uri = path.resolve().as_uri() + "?mode=ro", True
-        else:
-            for folder in (path.parent, *path.parent.parents):
-                if folder.exists() and not folder.is_dir():
-                    raise ValueError(f"the run store {self.name!r}: {str(folder)!r} is a file, not a folder")
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise self._error(exc) from exc
-            target, uri = str(path), False
-        timeout = self.timeout
-
-        def connect() -> sqlite3.Connection:
-            return sqlite3.connect(target, uri=uri, timeout=timeout, isolation_level=None, check_same_thread=False)
-
-        engine = sa.create_engine(url, creator=connect, poolclass=sa.pool.QueuePool)
-        readonly = self.readonly
-
-        @sa.event.listens_for(engine, "begin")
-        def begin(conn: sa.engine.Connection) -> None:  # on the driver's connection: a third of a find's cost less
-            write = conn.get_execution_options().get("lrlab_write") and not readonly
-            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-
-        return engine
 
     def close(self) -> None:
         """Release the store's connections (the engine's pool); the context manager calls it on exit.
@@ -399,92 +253,16 @@ class Store:
     # -- opening ----------------------------------------------------------------------------------
     def _open(self) -> None:
         """Recognise the tables, check an SQLite file's pages, and (for writing) create, upgrade or probe the store
-        in one transaction."""
+        in one transaction (lrlab.lab.store_schema)."""
         with self._transaction() as conn:
-            state = self._inspect(conn)  # a database of another program fails here, before anything is locked
-            if self.path is not None:
-                row = conn.exec_driver_sql("PRAGMA quick_check(1)").fetchone()
-                if row is None or row[0] != "ok":
-                    found = " ".join(str(row[0]).replace("*** in database main ***", "").split()) if row else "?"
-                    raise ValueError(f"{self.name!r} is not a valid lrlab run store: {found}")
+            state = _recognise(conn, self.name, sqlite=self.path is not None)
         if self.readonly:
             self._empty = state == "new"
             if state in ("phase1", "schema2"):  # read as it is
                 self._sql = _SCHEMA2 if state == "schema2" else _PHASE1
             return
-        # Again under the write lock: another process may have created or upgraded the store meanwhile.
         with self._transaction(write=True, commit=False) as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _OPEN_LOCK})
-            state = self._inspect(conn)
-            if state == "new":
-                for table in (_META, _RUNS, _CLAIMS):
-                    table.create(conn)
-            elif state == "schema2":
-                for old, new in (("runs", "lrlab_runs"), ("claims", "lrlab_claims")):
-                    conn.execute(sa.text(f"ALTER TABLE {old} RENAME TO {new}"))
-                conn.execute(sa.text("DROP INDEX IF EXISTS runs_key"))
-                next(iter(_RUNS.indexes)).create(conn)
-            elif state == "phase1":
-                conn.execute(sa.text("ALTER TABLE runs RENAME TO lrlab_runs"))
-                _META.create(conn)
-                _CLAIMS.create(conn)
-                # phase 1 stored a --fresh rerun beside the old run; the latest is the one find() returned
-                conn.execute(sa.text("UPDATE lrlab_runs SET key = NULL WHERE key IS NOT NULL AND id NOT IN "
-                                     "(SELECT MAX(id) FROM lrlab_runs WHERE key IS NOT NULL GROUP BY key)"))
-                conn.execute(sa.text("DROP INDEX IF EXISTS runs_key"))
-                next(iter(_RUNS.indexes)).create(conn)
-            else:  # the write probe: a row that is rolled back (a read-only file, directory or user fails here)
-                conn.execute(_META.insert().values(name="write probe", value=""))
-            if state in ("new", "phase1"):
-                conn.execute(_META.insert().values(name="schema", value=str(SCHEMA_VERSION)))
-            elif state == "schema2":
-                conn.execute(_META.update().where(_META.c.name == "schema").values(value=str(SCHEMA_VERSION)))
-            if state != "current":
-                conn.commit()
-
-    def _inspect(self, conn: sa.engine.Connection) -> str:
-        """"new" (no table of lrlab's), "phase1", "schema2" or "current"; ValueError for a database holding tables
-        that are neither lrlab's nor Optuna's, or a newer or damaged store."""
-        where = self.name
-        inspector = sa.inspect(conn)
-        ours = (set(inspector.get_table_names()) | set(inspector.get_view_names())) - OPTUNA_TABLES
-        if not ours:
-            return "new"
-        if "lrlab_meta" in ours:
-            try:
-                with conn.begin_nested():
-                    value = conn.execute(sa.select(_META.c.value).where(_META.c.name == "schema")).scalar()
-            except sa.exc.DBAPIError:
-                value = None
-            version = str(value) if value is not None else ""
-            if not version.isdigit():
-                raise ValueError(f"{where!r} is not an lrlab run store: its lrlab_meta table has no schema version; "
-                                 "it was left unchanged")
-            if int(version) > SCHEMA_VERSION:
-                raise ValueError(f"the run store {where!r} has schema {version}, newer than this lrlab's "
-                                 f"{SCHEMA_VERSION}: upgrade lrlab")
-            layout = _LAYOUTS[3 if int(version) >= 3 else 2]
-            others = sorted(ours - layout - _LAYOUTS[2] - _LAYOUTS[3])
-            if others:
-                raise ValueError(f"{where!r} is not an lrlab run store (it holds the tables {', '.join(others)} "
-                                 "besides lrlab's); it was left unchanged")
-            missing = sorted(layout - ours)
-            runs = "lrlab_runs" if "lrlab_runs" in layout else "runs"
-            if missing or ours != layout or self._columns(inspector, runs)[: len(_RUN_COLUMNS)] != _RUN_COLUMNS:
-                found = (f"the table {missing[0]} is missing" if missing else
-                         f"it holds the tables {', '.join(sorted(ours))}" if ours != layout else
-                         f"its {runs} table differs")
-                raise ValueError(f"{where!r} is not a valid lrlab run store: {found}")
-            return "current" if int(version) >= 3 else "schema2"
-        if ours == {"runs"} and self._columns(inspector, "runs") == _RUN_COLUMNS:
-            return "phase1"
-        raise ValueError(f"{where!r} is not an lrlab run store (it holds the tables {', '.join(sorted(ours))}"
-                         + (" with other columns" if ours == {"runs"} else "") + "); it was left unchanged")
-
-    @staticmethod
-    def _columns(inspector: sa.engine.Inspector, table: str) -> tuple[str, ...]:
-        return tuple(column["name"] for column in inspector.get_columns(table))
+            _prepare(conn, self.name)
 
     # -- writing ----------------------------------------------------------------------------------
     def save(self, run: Run, *, _claim: tuple[str, str] | None = None) -> int:
@@ -613,41 +391,7 @@ class Store:
         key = config_key(config)
         if key is None:
             return Claim(self, None, None, None)
-        q = self._sql
-        host, pid = socket.gethostname(), os.getpid()
-        token = uuid.uuid4().hex
-
-        def reusable(conn: sa.engine.Connection) -> Run | None:
-            if fresh or (row := conn.execute(q.find, {"_key": key}).first()) is None:
-                return None
-            rec = row._mapping
-            if stale_upto is not None and rec["id"] <= stale_upto:
-                return None
-            if rec["status"] == "failed" and retry_failed_before is not None and rec["id"] <= retry_failed_before:
-                return None
-            return self._run(row)
-
-        with self._transaction(write=True) as conn:
-            if (run := reusable(conn)) is not None:
-                return Claim(self, None, None, run)
-            now = time.time()
-            mine = {"key": key, "token": token, "host": host, "pid": pid, "claimed_at": now, "heartbeat": now}
-            try:
-                with conn.begin_nested():  # PostgreSQL: a failed INSERT must not end the transaction
-                    conn.execute(q.claim, mine)
-            except sa.exc.IntegrityError:  # held: by whom?
-                owner = conn.execute(q.owner, {"_key": key}).first()
-                if owner is not None and not self._stale(owner.host, owner.pid, owner.heartbeat, now):
-                    return Claim(self, None, None, None, busy=f"pid {owner.pid} on {owner.host}")
-                if owner is not None:
-                    conn.execute(q.release, {"_key": key, "_token": owner.token})
-                conn.execute(q.claim, mine)
-            # PostgreSQL: the owner may have stored the run and released its claim since the SELECT above
-            # (SQLite's write lock rules that out); then the run is reused and the claim rolled back.
-            if (run := reusable(conn)) is not None:
-                conn.rollback()
-                return Claim(self, None, None, run)
-            return Claim(self, key, token, None)
+        return _take(self, key, fresh=fresh, retry_failed_before=retry_failed_before, stale_upto=stale_upto)
 
     def last_id(self) -> int:
         """The id of the newest stored run (0 for an empty store): a study's mark of what was stored before it.
@@ -699,12 +443,6 @@ class Store:
             elif not conn.execute(_META.update().where(_META.c.name == name).values(value=value)).rowcount:
                 conn.execute(_META.insert().values(name=name, value=value))
         return value
-
-    def _stale(self, host: str, pid: int, heartbeat: float, now: float) -> bool:
-        """Whether a claim's owner is gone: its pid is not alive on this host, or its heartbeat is too old."""
-        if host == socket.gethostname() and not _alive(int(pid)):
-            return True
-        return now - float(heartbeat) > self.stale_after_s
 
     def claims(self) -> list[dict[str, Any]]:
         """The runs being trained now: one dict per claim with key, host, pid, claimed_at, heartbeat (oldest first).
@@ -771,7 +509,7 @@ class Store:
             return None
         with self._transaction() as conn:
             row = conn.execute(self._sql.find, {"_key": key}).first()
-            return None if row is None else self._run(row)
+            return None if row is None else _run(self.name, row)
 
     def get(self, run_id: int) -> Run:
         """The run stored under `run_id`, with its config, history, per-step arrays and metrics (no model).
@@ -806,7 +544,7 @@ class Store:
         if row is None:
             raise ValueError(f"no run with id {rid} in {self.name!r}")
         with self._guard():
-            return self._run(row)
+            return _run(self.name, row)
 
     def summaries(self, task: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """One dict per stored run, newest first: what `lrlab runs` lists.
@@ -844,11 +582,11 @@ class Store:
             rows = conn.execute(query).all()
         out = []
         for rid, created, task_name, label, schedule, seed, status, wall, config, metrics in rows:
-            cfg = self._object(rid, "config", config)
+            cfg = _object(self.name, rid, "config", config)
             out.append({
                 "id": rid, "created": created, "task": task_name, "schedule": label, "spec": schedule,
                 "optimizer": cfg.get("optimizer"), "epochs": cfg.get("epochs"), "batch_size": cfg.get("batch_size"),
-                "seed": seed, "status": status, "wall_s": wall, "metrics": self._object(rid, "metrics", metrics),
+                "seed": seed, "status": status, "wall_s": wall, "metrics": _object(self.name, rid, "metrics", metrics),
             })
         return out
 
@@ -857,125 +595,3 @@ class Store:
             return 0
         with self._transaction() as conn:
             return int(conn.execute(self._sql.count).scalar_one())
-
-    def _object(self, rid: Any, column: str, text: Any) -> dict[str, Any]:
-        """A row's JSON column that must hold an object (config, metrics, history), or the one-line ValueError of a
-        malformed row (not JSON, or a list, a number...: written by hand or by another program)."""
-        try:
-            value = json.loads(text)
-        except (TypeError, ValueError, RecursionError):
-            value = None
-        if not isinstance(value, dict):
-            raise ValueError(f"run {rid} in {self.name!r} is malformed: its {column} is not a JSON object "
-                             f"(got {_check.shown(text)})")
-        return value
-
-    def _run(self, row: sa.Row) -> Run:
-        import pandas as pd
-
-        rec = row._mapping
-        rid = rec["id"]
-        hist = self._object(rid, "history", rec["history"])
-        try:
-            history = pd.DataFrame(hist["data"], columns=hist["columns"])
-            for col in history.columns:
-                history[col] = pd.to_numeric(history[col])
-        except (KeyError, TypeError, ValueError, AssertionError) as exc:
-            why = _check.short(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
-            raise ValueError(f"run {rid} in {self.name!r} is malformed: its history cannot be read ({why})") from None
-        return Run(
-            config=self._object(rid, "config", rec["config"]),
-            history=history,
-            step_lr=np.frombuffer(rec["step_lr"], dtype="<f8").astype(np.float64),
-            step_loss=np.frombuffer(rec["step_loss"], dtype="<f8").astype(np.float64),
-            metrics=self._object(rid, "metrics", rec["metrics"]),
-            wall_s=float(rec["wall_s"]),
-            status=rec["status"],
-            error=hist.get("error"),
-            model=None,
-            id=int(rec["id"]),
-            created=rec["created"],
-        )
-
-
-class Claim:
-    """What `Store.claim` returns: a stored run to reuse (`run`), or this process's claim on a run to train.
-
-    As a context manager it beats the claim's heartbeat from a thread (on a connection of its own) while the block
-    runs, and releases the claim when the block ends, however it ends (a release that fails while an exception is
-    on its way is dropped: the claim is then taken over, its owner being gone). `held` says whether this process
-    holds a claim.
-
-    Args:
-        store: the Store it belongs to.
-        key: the config key claimed (None: nothing to claim).
-        token: this claim's owner token (None when nothing is held).
-        run: the stored run to reuse, or None.
-        busy: who holds the claim when another live process does ("pid P on HOST"; `Store.try_claim`), else None.
-
-    Examples:
-        >>> import tempfile
-        >>> from pathlib import Path
-        >>> from lrlab.lab.store import Store
-        >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
-        ...     claim = store.claim({"task": "or3", "schedule_config": None})  # no key: nothing to claim
-        ...     print(claim.held, claim.key, claim.run)
-        False None None
-    """
-
-    def __init__(self, store: Store, key: str | None, token: str | None, run: Run | None, busy: str | None = None
-                 ) -> None:
-        self.store, self.key, self.token, self.run, self.busy = store, key, token, run, busy
-        self._stop = threading.Event()
-        self._beater: threading.Thread | None = None
-
-    @property
-    def held(self) -> bool:
-        """Whether this process holds a claim (False for a reused run and for a config without a key)."""
-        return self.token is not None
-
-    def save(self, run: Run) -> int:
-        """Store the trained run and release the claim, in one transaction; returns the run's id.
-
-        With nothing held (a config without a key) it is `Store.save`.
-
-        Args:
-            run: the trained Run.
-
-        Examples:
-            >>> import tempfile
-            >>> from pathlib import Path
-            >>> from lrlab.lab.studies.compare import compare
-            >>> from lrlab.lab.store import Store
-            >>> run = compare("or3", ["constant(0.5)"], epochs=1, db=None, progress=False).runs[0]
-            >>> with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "runs.db") as store:
-            ...     with store.claim(run.config) as claim:
-            ...         print(claim.save(run), store.claims())
-            1 []
-        """
-        claim = (self.key, self.token) if self.held else None
-        return self.store.save(run, _claim=claim)  # type: ignore[arg-type]
-
-    def __enter__(self) -> Claim:
-        if self.held:
-            self._beater = threading.Thread(target=self._beat, name="lrlab-claim-heartbeat", daemon=True)
-            self._beater.start()
-        return self
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.store.heartbeat_s):
-            with contextlib.suppress(ValueError):  # a missed beat: the next one tries again
-                self.store._beat(self.key, self.token)  # type: ignore[arg-type]
-
-    def __exit__(self, exc_type: Any, *exc: Any) -> None:
-        if self._beater is not None:
-            self._stop.set()
-            self._beater.join()
-            self._beater = None
-        if not self.held:
-            return
-        try:
-            self.store._release(self.key, self.token)  # type: ignore[arg-type]
-        except ValueError:
-            if exc_type is None:
-                raise
