@@ -257,7 +257,11 @@ def test_ctrl_c_with_two_workers_keeps_finished_trials_and_fails_running_ones(tm
     RUNNING (the running ones FAIL), the finished ones kept."""
     db = tmp_path / "t.db"
     env = {**os.environ, "PYTHONPATH": str(Path(lrlab_package.__file__).resolve().parents[1])}
-    cmd = [sys.executable, "-c", "import sys; from lrlab.cli import main; sys.exit(main())", "tune", "or3",
+    # SIGINT as a terminal leaves it (KeyboardInterrupt): a test run started in the background (`make test &`, nohup)
+    # hands its processes SIGINT ignored, and this one would inherit that
+    start = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "from lrlab.cli import main; sys.exit(main())")
+    cmd = [sys.executable, "-c", start, "tune", "or3",
            "--space", "constant(loguniform(0.01, 0.5))", "--workers", "2", "--trials", "500", "--batch", "1",
            "--epochs", "600", "--pruner", "none", "--storage", str(db), "--no-progress", "--no-confirm"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
