@@ -33,8 +33,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 MODULES = (
     "lrlab.schedules.base", "lrlab.schedules.compose", "lrlab.schedules.cosine", "lrlab.schedules.cyclic",
     "lrlab.schedules.decay", "lrlab.schedules.host", "lrlab.schedules.spec", "lrlab.schedules.timm_style",
-    "lrlab.schedules.transformer", "lrlab.plateau", "lrlab.rangetest", "lrlab.torch", "lrlab.keras", "lrlab.jax",
-    "lrlab.lightning", "lrlab.transformers",
+    "lrlab.schedules.transformer", "lrlab.plateau", "lrlab.rangetest", "lrlab.rangetest_rules", "lrlab.rangetest_plot",
+    "lrlab.torch", "lrlab.keras", "lrlab.jax", "lrlab.lightning", "lrlab.transformers",
     "lrlab.lab.studies.compare", "lrlab.lab.studies.comparison", "lrlab.lab.studies.find", "lrlab.lab.studies.tune",
     "lrlab.lab.studies.cooldowns", "lrlab.lab.studies.forecast", "lrlab.lab.studies.forecast_fit",
     "lrlab.lab.studies.forecast_paper", "lrlab.lab.studies.forecast_checks",

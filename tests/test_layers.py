@@ -15,12 +15,14 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "lrlab"
 
-# rangetest (the range test's framework-free part) sits beside plateau: the adapters and the lab both use it.
+# rangetest (the range test's framework-free part) sits beside plateau: the adapters and the lab both use it; its
+# suggestion rules (rangetest_rules) and its picture (rangetest_plot) are modules of their own on the same layer.
 # The builders of frameworks that run on torch (lrlab.lightning, lrlab.transformers) drive their optimizers with
 # lrlab.torch.Scheduler, so they sit above the adapters; they hand the lab a declared function, never import it.
 # (lrlab.keras.experiment needs only lrlab.keras, so it stays in its adapter.)
-LAYERS = {"_check": 0, "_paths": 0, "_shown": 0, "schedules": 1, "plateau": 2, "rangetest": 2, "torch": 3, "keras": 3,
-          "jax": 3, "lightning": 4, "transformers": 4, "lab": 5, "viz": 6, "cli": 7}
+LAYERS = {"_check": 0, "_paths": 0, "_shown": 0, "schedules": 1, "plateau": 2, "rangetest": 2, "rangetest_rules": 2,
+          "rangetest_plot": 2, "torch": 3, "keras": 3, "jax": 3, "lightning": 4, "transformers": 4, "lab": 5, "viz": 6,
+          "cli": 7}
 ADAPTERS = {"torch", "keras", "jax"}
 BUILDERS = {"lightning", "transformers"}
 FACADE = {"__init__", "__main__"}  # `import lrlab` and `python -m lrlab`: entry points, not layers

@@ -8,19 +8,10 @@ linearly) from `start_lr` at the first update to `end_lr` at the last; every upd
 smoothed with a bias-corrected moving average (beta 0.98, as fastai's Recorder and Lightning's `_LRCallback`); the
 test stops after the update whose smoothed loss exceeds `diverge` (4) times the best so far or is not finite.
 
-Suggestion rules, each equal to its reference's rule on the same curve (the references' sources are cited in each
-rule; they are restated here, not imported):
-
-| rule | reference | the rate it gives |
-|---|---|---|
-| `valley` | fastai (its default) | in the longest decreasing stretch of losses, about half way along |
-| `steep` | fastai | left end of the steepest segment of loss against log(rate) |
-| `minimum` | fastai | the rate at the lowest loss, / 10 |
-| `slide` | fastai | the interval slide rule on the loss gradient |
-| `gradient` | torch-lr-finder (`plot(suggest_lr=True)`) | argmin of `np.gradient(loss)`, skipping 10 first, 5 last |
-
-`gradient(..., spacing="lr", skip_end=1)` is Lightning's `suggestion()` (the gradient against the rate itself,
-which on an exponential sweep favours the last points: the log spacing ignored).
+The suggestion rules (`valley`, `steep`, `minimum`, `slide`: fastai's; `gradient`: torch-lr-finder's and, with
+`spacing="lr"`, Lightning's; `suggest`: all of them on their references' windows) live in `lrlab.rangetest_rules`
+with a table of what each gives, and the picture (`loss_at`, `y_limits`, `MARKERS`) in `lrlab.rangetest_plot`; both
+are re-exported here, so `from lrlab.rangetest import valley` works as before.
 """
 
 from __future__ import annotations
@@ -34,6 +25,20 @@ from typing import Any
 import numpy as np
 
 from . import _check
+from .rangetest_plot import _COLORS as _COLORS
+from .rangetest_plot import MARKERS as MARKERS
+from .rangetest_plot import _draw as _draw
+from .rangetest_plot import _save as _save
+from .rangetest_plot import loss_at as loss_at
+from .rangetest_plot import y_limits as y_limits
+from .rangetest_rules import FASTAI_SKIP_END as FASTAI_SKIP_END
+from .rangetest_rules import _arrays as _arrays
+from .rangetest_rules import gradient as gradient
+from .rangetest_rules import minimum as minimum
+from .rangetest_rules import slide as slide
+from .rangetest_rules import steep as steep
+from .rangetest_rules import suggest as suggest
+from .rangetest_rules import valley as valley
 from .schedules import Schedule, exponential, linear
 
 BETA = 0.98
@@ -44,8 +49,6 @@ MODES = ("exp", "linear")
 RULES = ("valley", "steep", "minimum", "slide", "gradient")
 WARMUP_FRACTION = 0.05
 """The warmup of the ready warmup+cosine spec: this share of the run."""
-FASTAI_SKIP_END = 5
-"""fastai's `lr_find` drops the first `num_it // 10` and the last 5 points before its rules."""
 
 _WHO = "find_lr"
 
@@ -233,262 +236,7 @@ class Tracker:
         return self.stopped is not None
 
 
-# -- suggestion rules ---------------------------------------------------------------------------
-def _arrays(lrs: Any, losses: Any) -> tuple[np.ndarray, np.ndarray]:
-    lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
-    if lrs.shape != losses.shape or lrs.ndim != 1:
-        raise ValueError(f"lrs and losses must be 1-D and of one length, got shapes {lrs.shape} and {losses.shape}")
-    return lrs, losses
-
-
-def valley(lrs: Any, losses: Any) -> float:
-    """fastai's `valley` (fastai/callback/schedule.py): the longest strictly decreasing subsequence of the losses,
-    of length L, ending at the first index `end` that reaches L; the valley is `end - L .. end` (fastai's start is
-    one before the subsequence's first point) and the rate is `int(L / 3) + int(L / 6)` points into it. NaN for no
-    points.
-
-    fastai's default rule: a rate well inside the descent, away from both the flat start and the blow-up.
-    Equals a restatement of fastai's double loop on 60 random curves (tests/test_rangetest.py,
-    test_valley_and_slide_equal_fastais_loops).
-
-    Args:
-        lrs: the rate of each point (1-D).
-        losses: the (smoothed) loss of each point, as long as `lrs`.
-
-    Returns:
-        The suggested rate (a float), NaN for an empty curve.
-
-    Raises:
-        ValueError: lrs and losses are not 1-D arrays of one length.
-
-    Examples:
-        >>> import numpy as np
-        >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
-        >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
-        >>> from lrlab.rangetest import valley
-        >>> round(valley(lrs, losses), 6)
-        0.000681
-    """
-    lrs, losses = _arrays(lrs, losses)
-    n = len(losses)
-    if n == 0:
-        return math.nan
-    lds = np.ones(n, dtype=np.int64)  # longest decreasing subsequence ending at each index
-    end = 0
-    for i in range(1, n):
-        lds[i] = max(1, int((lds[:i][losses[:i] > losses[i]] + 1).max(initial=1)))
-        if lds[i] > lds[end]:
-            end = i
-    length = int(lds[end])
-    sections = length / 3
-    return float(lrs[end - length + int(sections) + int(sections / 2)])
-
-
-def steep(lrs: Any, losses: Any) -> float:
-    """fastai's `steep`: the rate at the left end of the segment where the loss falls fastest against log(rate),
-    `argmin(diff(loss) / diff(log(lr)))`. NaN for fewer than 2 points.
-
-    Checked on hand-computed curves (tests/test_rangetest.py, test_steep_minimum_by_hand).
-
-    Args:
-        lrs: the rate of each point (1-D, > 0).
-        losses: the (smoothed) loss of each point, as long as `lrs`.
-
-    Returns:
-        The suggested rate, NaN for fewer than 2 points.
-
-    Raises:
-        ValueError: lrs and losses are not 1-D arrays of one length.
-
-    Examples:
-        >>> import numpy as np
-        >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
-        >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
-        >>> from lrlab.rangetest import steep
-        >>> steep(lrs, losses)    # the parabola falls fastest at its left end
-        0.0001
-    """
-    lrs, losses = _arrays(lrs, losses)
-    if len(losses) < 2:
-        return math.nan
-    with np.errstate(divide="ignore", invalid="ignore"):
-        grads = np.diff(losses) / np.diff(np.log(lrs))
-    if np.isnan(grads).all():
-        return math.nan
-    return float(lrs[int(np.nanargmin(grads)) if np.isnan(grads).any() else int(np.argmin(grads))])
-
-
-def minimum(lrs: Any, losses: Any) -> float:
-    """fastai's `minimum`: the rate at the lowest loss (the first, on ties), divided by 10. NaN for no points.
-
-    A tenth of the rate at the bottom: the bottom itself is already too high to train at. Checked on
-    hand-computed curves (tests/test_rangetest.py, test_steep_minimum_by_hand).
-
-    Args:
-        lrs: the rate of each point (1-D).
-        losses: the (smoothed) loss of each point, as long as `lrs`; NaN points are ignored.
-
-    Returns:
-        The suggested rate, NaN for no (non-NaN) points.
-
-    Raises:
-        ValueError: lrs and losses are not 1-D arrays of one length.
-
-    Examples:
-        >>> import numpy as np
-        >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
-        >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
-        >>> from lrlab.rangetest import minimum
-        >>> round(minimum(lrs, losses), 6)       # the bottom is at 1e-2
-        0.001
-    """
-    lrs, losses = _arrays(lrs, losses)
-    if len(losses) == 0 or np.isnan(losses).all():
-        return math.nan
-    return float(lrs[int(np.nanargmin(losses))]) / 10
-
-
-def slide(lrs: Any, losses: Any, lr_diff: int = 15, thresh: float = 0.005, adjust_value: float = 1.0) -> float:
-    """fastai's `slide` (the interval slide rule): with g = np.gradient(loss), walk a pair of points `lr_diff` apart
-    from the right end leftwards while |g[right] - g[left]| > thresh; the rate is the last left point passed (the
-    first one when the first pair already agrees), times `adjust_value`. `thresh` is in loss units per point, as in
-    fastai. NaN for fewer than `lr_diff + 1` points (fastai raises an IndexError there).
-
-    Equals a restatement of fastai's loop on 60 random curves with several settings (tests/test_rangetest.py,
-    test_valley_and_slide_equal_fastais_loops).
-
-    Args:
-        lrs: the rate of each point (1-D).
-        losses: the (smoothed) loss of each point, as long as `lrs`.
-        lr_diff: the distance between the two points compared, in points (fastai's 15).
-        thresh: the largest gradient difference at which the two points agree, in loss units per point
-            (fastai's 0.005).
-        adjust_value: a factor applied to the rate found (fastai's 1.0).
-
-    Returns:
-        The suggested rate, NaN for fewer than `lr_diff + 1` points.
-
-    Raises:
-        ValueError: lrs and losses are not 1-D arrays of one length.
-
-    Examples:
-        >>> import numpy as np
-        >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
-        >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
-        >>> from lrlab.rangetest import slide
-        >>> slide(lrs, losses)
-        0.0001
-        >>> slide(lrs[:10], losses[:10])     # fewer than lr_diff + 1 points
-        nan
-    """
-    lrs, losses = _arrays(lrs, losses)
-    n = len(losses)
-    if n < max(lr_diff + 1, 2):
-        return math.nan
-    g = np.gradient(losses)
-    right = g[n - 1 :: -1][: n - lr_diff]  # g[-1], g[-2], ... ; pairs while the left index stays >= -n
-    left = g[n - 1 - lr_diff :: -1]
-    apart = ~(np.abs(right - left) <= thresh)  # NaN counts as agreeing: fastai's `>` is False there
-    moves = int(np.argmin(apart)) if not apart.all() else len(apart)  # passes of fastai's while loop
-    return float(lrs[n - 1 - lr_diff - max(moves - 1, 0)]) * adjust_value
-
-
-def gradient(lrs: Any, losses: Any, skip_start: int = 10, skip_end: int = 5, spacing: str = "index") -> float:
-    """The argmin of the loss gradient, after dropping `skip_start` first and `skip_end` last points.
-
-    spacing="index" with the defaults is torch-lr-finder's `plot(suggest_lr=True)` (torch_lr_finder/lr_finder.py:
-    `np.gradient(losses).argmin()` on `losses[skip_start:-skip_end]`, skip_start=10, skip_end=5); on an
-    exponential sweep that is the gradient against log(rate). spacing="lr" with skip_end=1 is Lightning's
-    `_LRFinder.suggestion()` (lightning/pytorch/tuner/lr_finder.py: non-finite losses dropped, then
-    `torch.gradient(losses, spacing=[lrs])`). skip_end=0 keeps the end (torch-lr-finder's reading). NaN for fewer
-    than 2 points left.
-
-    The spacing="lr" reading equals a restatement of Lightning's `suggestion()` on 40 random curves
-    (tests/test_rangetest.py, test_gradient_with_lr_spacing_equals_lightnings_suggestion); torch-lr-finder's is
-    checked by hand (test_gradient_by_hand).
-
-    Args:
-        lrs: the rate of each point (1-D).
-        losses: the (smoothed) loss of each point, as long as `lrs`.
-        skip_start: points dropped at the start (an integer >= 0; torch-lr-finder's 10, Lightning's skip_begin).
-        skip_end: points dropped at the end (an integer >= 0; torch-lr-finder's 5, Lightning's 1).
-        spacing: "index" (the gradient per point) or "lr" (against the rate itself; non-finite losses dropped).
-
-    Returns:
-        The suggested rate, NaN for fewer than 2 points left.
-
-    Raises:
-        ValueError: a bad skip or spacing, or lrs and losses of different shapes.
-
-    Examples:
-        >>> import numpy as np
-        >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
-        >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
-        >>> from lrlab.rangetest import gradient
-        >>> round(gradient(lrs, losses), 6)
-        0.004642
-        >>> gradient(lrs, losses, skip_start=0, skip_end=0)
-        0.0001
-    """
-    lrs, losses = _arrays(lrs, losses)
-    skip_start = _check.whole("gradient", "skip_start", skip_start, 0)
-    skip_end = _check.whole("gradient", "skip_end", skip_end, 0)
-    spacing = _check.choice("gradient", "spacing", spacing, ("index", "lr"))
-    end = len(losses) - skip_end
-    lrs, losses = lrs[skip_start:end], losses[skip_start:end]
-    if spacing == "lr":
-        finite = np.isfinite(losses)
-        lrs, losses = lrs[finite], losses[finite]
-    if len(losses) < 2:
-        return math.nan
-    with np.errstate(divide="ignore", invalid="ignore"):
-        g = np.gradient(losses) if spacing == "index" else np.gradient(losses, lrs)
-    if np.isnan(g).all():
-        return math.nan
-    return float(lrs[int(np.nanargmin(g))])
-
-
-def suggest(lrs: Any, smoothed: Any, steps: int | None = None) -> dict[str, float]:
-    """Every rule's rate on a recorded curve, each on its reference's window: fastai's rules on
-    `[steps // 10 : -5]` cut at the first non-finite loss (fastai's `lr_find`; steps: the test's planned length,
-    default the curve's), `gradient` on torch-lr-finder's (10 first, 5 last dropped). NaN where too few points.
-
-    The windows are checked against fastai's `lr_find` and torch-lr-finder (tests/test_rangetest.py,
-    test_suggest_uses_each_references_window).
-
-    Args:
-        lrs: the rate of each recorded update (1-D).
-        smoothed: the smoothed loss of each update, as long as `lrs`.
-        steps: the test's planned number of updates (its `Settings.steps`; fastai drops the first `steps // 10`
-            points), or None for `len(lrs)`.
-
-    Returns:
-        A dict from rule name (RULES: valley, steep, minimum, slide, gradient) to rate (NaN: too few points).
-
-    Examples:
-        >>> import numpy as np
-        >>> lrs = np.geomspace(1e-4, 1.0, 25)          # an exponential sweep, 25 updates
-        >>> losses = (np.log10(lrs) + 2) ** 2           # a valley with its bottom at 1e-2
-        >>> from lrlab.rangetest import suggest
-        >>> {rule: round(lr, 6) for rule, lr in suggest(lrs, losses).items()}
-        {'valley': 0.000681, 'steep': 0.000215, 'minimum': 0.001, 'slide': 0.000215, 'gradient': 0.004642}
-    """
-    lrs, smoothed = _arrays(lrs, smoothed)
-    steps = len(lrs) if steps is None else steps
-    window = slice(steps // 10, max(len(lrs) - FASTAI_SKIP_END, 0))
-    wl, ws = lrs[window], smoothed[window]
-    bad = np.flatnonzero(~np.isfinite(ws))
-    if bad.size:
-        wl, ws = wl[: bad[0]], ws[: bad[0]]
-    return {
-        "valley": valley(wl, ws),
-        "steep": steep(wl, ws),
-        "minimum": minimum(wl, ws),
-        "slide": slide(wl, ws),
-        "gradient": gradient(lrs, smoothed),
-    }
-
-
+# -- the median over seeds ----------------------------------------------------------------------
 def _geomedian(values: Iterable[float]) -> float:
     """The median of the finite values > 0: the middle one, or the geometric mean of the middle two (rates are
     compared on a log scale). NaN when there are none."""
@@ -848,123 +596,3 @@ class FindResult:
         if path is not None:
             _save(fig, path)
         return fig
-
-
-MARKERS = {"valley": "o", "steep": "v", "minimum": "s", "slide": "D", "gradient": "^"}
-_COLORS = {"valley": "#d62728", "steep": "#2ca02c", "minimum": "#9467bd", "slide": "#ff7f0e", "gradient": "#8c564b"}
-
-
-def loss_at(found: FindResult, lr: float) -> float:
-    """The seeds' mean smoothed loss at rate `lr`, interpolated on log(rate) (where a marker sits).
-
-    The plot places each suggestion's marker on the curve with it.
-
-    Args:
-        found: the range tests.
-        lr: a rate (> 0); NaN, infinite or <= 0 gives NaN.
-
-    Returns:
-        The interpolated loss, NaN when there is no finite point or no valid rate.
-
-    Examples:
-        >>> from lrlab.rangetest import FindResult, RangeTest, Settings, Tracker, loss_at
-        >>> tracker = Tracker(beta=0.0)                  # no smoothing: smoothed == losses
-        >>> _ = [tracker.add(loss) for loss in (1.0, 0.5)]
-        >>> found = FindResult([RangeTest.from_tracker([0.01, 1.0], tracker, Settings(steps=2))])
-        >>> loss_at(found, 0.1)                          # half way on the log axis
-        0.75
-    """
-    mean = np.nanmean(found.smoothed, axis=0) if len(found.runs) > 1 else found.smoothed[0]
-    ok = np.isfinite(mean)
-    if not ok.any() or not math.isfinite(lr) or lr <= 0:
-        return math.nan
-    return float(np.interp(np.log(lr), np.log(found.lrs[ok]), mean[ok]))
-
-
-def y_limits(found: FindResult) -> tuple[float, float]:
-    """A loss axis that shows the descent: from just under the lowest smoothed loss to a quarter of the descent
-    above the highest loss of the first tenth (a diverging tail would otherwise flatten the picture).
-
-    Args:
-        found: the range tests.
-
-    Returns:
-        (low, high) for the loss axis; (0.0, 1.0) when no smoothed loss is finite.
-
-    Examples:
-        >>> from lrlab.rangetest import FindResult, RangeTest, Settings, Tracker, y_limits
-        >>> tracker = Tracker(beta=0.0)
-        >>> _ = [tracker.add(loss) for loss in (1.0, 0.5, 40.0)]
-        >>> found = FindResult([RangeTest.from_tracker([0.01, 0.1, 1.0], tracker, Settings(steps=3))])
-        >>> y_limits(found)                              # the tail at 40 is cut off
-        (0.475, 1.125)
-    """
-    sm = found.smoothed
-    finite = sm[np.isfinite(sm)]
-    if not finite.size:
-        return 0.0, 1.0
-    low = float(finite.min())
-    first = sm[:, : max(1, sm.shape[1] // 10)]
-    start = float(np.nanmax(first)) if np.isfinite(first).any() else float(finite.max())
-    span = max(start - low, 0.05 * abs(start), 1e-12)
-    return low - 0.05 * span, start + 0.25 * span
-
-
-def _draw(found: FindResult, ax: Any, title: str) -> Any:
-    """Draw onto `ax` (a new Agg figure when None; no pyplot)."""
-    if ax is None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(8, 5), dpi=100, layout="constrained")
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-    else:
-        fig = ax.figure
-    lrs, sm = found.lrs, found.smoothed
-    if len(found.runs) == 1:
-        ax.plot(found.runs[0].lrs, found.runs[0].losses, color="#1f77b4", alpha=0.25, lw=0.8, label="loss")
-        ax.plot(lrs, sm[0], color="#1f77b4", lw=1.8, label="smoothed loss")
-    else:
-        with np.errstate(all="ignore"):
-            low, high = np.nanmin(sm, axis=0), np.nanmax(sm, axis=0)
-            mean = np.nanmean(sm, axis=0)
-        ax.fill_between(lrs, low, high, color="#1f77b4", alpha=0.2, lw=0,
-                        label=f"band over {len(found.runs)} seeds")
-        for row in sm:
-            ax.plot(lrs, row, color="#1f77b4", alpha=0.35, lw=0.7)
-        ax.plot(lrs, mean, color="#1f77b4", lw=1.8, label="mean smoothed loss")
-    spread = found.spread
-    for rule, lr in found.suggestions.items():
-        if not math.isfinite(lr):
-            continue
-        low, high = spread[rule]
-        y = loss_at(found, lr)
-        xerr = [[max(lr - low, 0.0)], [max(high - lr, 0.0)]]
-        ax.errorbar([lr], [y], xerr=xerr, fmt=MARKERS[rule], color=_COLORS[rule], markersize=8, capsize=3,
-                    zorder=5, label=f"{rule} {lr:.3g}")
-    ax.set_xscale("log")
-    ax.set_ylim(*y_limits(found))
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("training loss")
-    if title:
-        ax.set_title(title)
-    ax.legend(loc="best", fontsize=8)
-    return fig
-
-
-def _save(fig: Any, path: str | Path) -> Path:
-    """Write the figure by its suffix (png, svg, pdf), with no date or version in the file."""
-    import matplotlib
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".png", ".svg", ".pdf"):
-        raise ValueError(f"output {str(path)!r} must end in .png, .svg, .pdf (got suffix {path.suffix!r})")
-    meta = {".svg": {"Date": None, "Creator": None},
-            ".pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}}.get(
-        suffix, {"Software": None})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with matplotlib.rc_context({"svg.hashsalt": "lrlab"}):
-        fig.savefig(path, format=suffix[1:], metadata=meta)
-    return path
