@@ -5,12 +5,13 @@ lrlab.lab.studies.tune, which sets the search up and hands a worker `_run_batch`
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from typing import TYPE_CHECKING, Any
 
 from . import objective
-from .tune_workers import _asked, _sample_specs
+from .tune_workers import _ask_trials
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,6 +31,7 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
     from .compare import split_entry
 
     out: dict[str, Any] = {"finished": 0, "failed": 0, "error": None}
+    trials: list[Any] = []
     told: set[int] = set()
 
     def fail(t: Any, exc: ValueError) -> None:
@@ -39,29 +41,39 @@ def _run_batch(study: Any, s: _Settings, task: Task, data: Any, space: Space, k:
         out["failed"] += 1
         out["error"] = str(exc).splitlines()[0]
 
-    with _asked(study, k * (s.forecast or 1), told) as trials:
-        specs = _sample_specs(space, trials)
-        chosen = _by_forecast(study, s, trials, specs, k, fail, told) if s.forecast else trials
-        todo, plans = [], []
-        for t in chosen:
-            spec = specs[t.number]
-            try:
-                sched, plat, _ = split_entry(spec)
-                plans.append(plan(task, sched, s.options().replace(plateau=plat), data=data, dtype=s.dtype,
-                                  label=spec))
-            except ValueError as exc:
-                fail(t, exc)
-                continue
-            todo.append(t)
-        if not todo:
-            return out
+    with contextlib.ExitStack() as beats:
+        try:  # asked inside: a Ctrl-C while asking leaves no RUNNING trial behind (the finally fails them)
+            _ask_trials(study, k * (s.forecast or 1), trials, beats)
+            todo, plans = [], []
+            specs = {}
+            for t in trials:
+                specs[t.number] = space.sample(t)
+                t.set_user_attr("spec", specs[t.number])
+            chosen = _by_forecast(study, s, trials, specs, k, fail, told) if s.forecast else trials
+            for t in chosen:
+                spec = specs[t.number]
+                try:
+                    sched, plat, _ = split_entry(spec)
+                    plans.append(plan(task, sched, s.options().replace(plateau=plat), data=data, dtype=s.dtype,
+                                      label=spec))
+                except ValueError as exc:
+                    fail(t, exc)
+                    continue
+                todo.append(t)
+            if not todo:
+                return out
 
-        stacked = choose(plans, s.device) == "stacked"
-        runs = _train_trials(s, plans, todo, stacked)
-        for t, run in zip(todo, runs):
-            _tell(study, t, run, s)
-            told.add(t.number)
-            out["finished"] += 1
+            stacked = choose(plans, s.device) == "stacked"
+            runs = _train_trials(s, plans, todo, stacked)
+            for t, run in zip(todo, runs):
+                _tell(study, t, run, s)
+                told.add(t.number)
+                out["finished"] += 1
+        finally:
+            for t in trials:
+                if t.number not in told:
+                    with contextlib.suppress(Exception):
+                        study.tell(t, state=TrialState.FAIL)
     return out
 
 

@@ -24,6 +24,7 @@ be
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -159,9 +160,10 @@ def _one(study: Any, s: Any, exp: Experiment, space: Any) -> dict[str, Any]:
     from ..engines.function import execute_function, plan_function
     from .compare import split_entry
     from .tune_batches import _by_forecast
-    from .tune_workers import _asked, _sample_specs
+    from .tune_workers import _ask_trials
 
     out: dict[str, Any] = {"finished": 0, "failed": 0, "error": None}
+    trials: list[Any] = []
     told: set[int] = set()
 
     def fail(t: Any, error: str) -> None:
@@ -171,39 +173,49 @@ def _one(study: Any, s: Any, exp: Experiment, space: Any) -> dict[str, Any]:
         out["failed"] += 1
         out["error"] = error
 
-    with _asked(study, s.forecast or 1, told) as trials:
-        specs = _sample_specs(space, trials)
-        chosen = trials
-        if s.forecast:
-            chosen = _by_forecast(study, s, trials, specs, 1,
-                                  lambda t, exc: fail(t, str(exc).splitlines()[0]), told)
-        for t in chosen:
-            spec = specs[t.number]
-            try:
-                sched, plat, _ = split_entry(spec)
-                options = RunOptions(optimizer=s.optimizer, epochs=None if s.budget_steps else s.epochs,
-                                     steps=s.budget_steps, plateau=plat, seed=s.seed,
-                                     optimizer_kwargs=s.optimizer_kwargs)
-                plan = plan_function(exp, sched, options, label=spec)
-            except ValueError as exc:
-                fail(t, str(exc).splitlines()[0])
-                continue
+    with contextlib.ExitStack() as beats:
+        try:  # asked inside: a Ctrl-C while asking leaves no RUNNING trial behind (the finally fails them)
+            _ask_trials(study, s.forecast or 1, trials, beats)
+            specs = {}
+            for t in trials:
+                specs[t.number] = space.sample(t)
+                t.set_user_attr("spec", specs[t.number])
+            chosen = trials
+            if s.forecast:
+                chosen = _by_forecast(study, s, trials, specs, 1,
+                                      lambda t, exc: fail(t, str(exc).splitlines()[0]), told)
+            for t in chosen:
+                spec = specs[t.number]
+                try:
+                    sched, plat, _ = split_entry(spec)
+                    options = RunOptions(optimizer=s.optimizer, epochs=None if s.budget_steps else s.epochs,
+                                         steps=s.budget_steps, plateau=plat, seed=s.seed,
+                                         optimizer_kwargs=s.optimizer_kwargs)
+                    plan = plan_function(exp, sched, options, label=spec)
+                except ValueError as exc:
+                    fail(t, str(exc).splitlines()[0])
+                    continue
 
-            def report(epoch: int, row: dict[str, Any], t: Any = t) -> bool:
-                value = row.get(s.metric)
-                if value is None or not math.isfinite(value):
-                    return False
-                t.report(float(value), epoch)
-                return t.should_prune()
+                def report(epoch: int, row: dict[str, Any], t: Any = t) -> bool:
+                    value = row.get(s.metric)
+                    if value is None or not math.isfinite(value):
+                        return False
+                    t.report(float(value), epoch)
+                    return t.should_prune()
 
-            run = execute_function(plan, on_epoch=report)
-            error = tell(study, t, run, s)
-            told.add(t.number)
-            if error is None:
-                out["finished"] += 1
-            else:
-                out["failed"] += 1
-                out["error"] = error
+                run = execute_function(plan, on_epoch=report)
+                error = tell(study, t, run, s)
+                told.add(t.number)
+                if error is None:
+                    out["finished"] += 1
+                else:
+                    out["failed"] += 1
+                    out["error"] = error
+        finally:
+            for t in trials:
+                if t.number not in told:
+                    with contextlib.suppress(Exception):
+                        study.tell(t, state=TrialState.FAIL)
     return out
 
 

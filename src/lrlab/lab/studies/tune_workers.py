@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ...schedules.spec import rounded
@@ -190,34 +189,6 @@ def _ask_trials(study: Any, n: int, trials: list[Any], beats: contextlib.ExitSta
             trials.append(study.ask())
             trials[-1].set_user_attr("worker", WORKER_ID)  # a worker killed later leaves no anonymous trial
         beats.enter_context(get_heartbeat_thread(trials[-1]._trial_id, study._storage))
-
-
-@contextlib.contextmanager
-def _asked(study: Any, n: int, told: set[int]) -> Iterator[list[Any]]:
-    """n trials asked (`_ask_trials`: SIGINT held back, named, beating) for the block; however the block is left
-    (an error, a Ctrl-C, a return), every trial whose number is not in `told` is told FAIL, so the study never
-    waits on a RUNNING trial that no one trains. What a worker's batch and a training function's trial share."""
-    from optuna.trial import TrialState
-
-    trials: list[Any] = []
-    with contextlib.ExitStack() as beats:
-        try:  # asked inside: a Ctrl-C while asking leaves no RUNNING trial behind (the finally fails them)
-            _ask_trials(study, n, trials, beats)
-            yield trials
-        finally:
-            for t in trials:
-                if t.number not in told:
-                    with contextlib.suppress(Exception):
-                        study.tell(t, state=TrialState.FAIL)
-
-
-def _sample_specs(space: Any, trials: list[Any]) -> dict[int, str]:
-    """Each trial's spec, sampled from `space` (a Space) and kept as the trial's user attribute "spec"; by number."""
-    specs = {}
-    for t in trials:
-        specs[t.number] = space.sample(t)
-        t.set_user_attr("spec", specs[t.number])
-    return specs
 
 
 # -- worker processes ------------------------------------------------------------------------------------
