@@ -299,8 +299,9 @@ def search(name: str, task: Any, data: Any, trials: int, epochs: int, steps: int
         methods["hand style"]["epochs"] = counter.epochs - before
         for i, (label, options) in enumerate(variants.items()):
             before = counter.epochs
-            methods[label] = run_tune(name, options.pop("trials", trials), epochs,
-                                      out_dir / f"tune-{name}-s{seed}-{stamp}-v{i}.db", seed, False, dict(options))
+            rest = {k: v for k, v in options.items() if k != "trials"}
+            methods[label] = run_tune(name, options.get("trials", trials), epochs,
+                                      out_dir / f"tune-{name}-s{seed}-{stamp}-v{i}.db", seed, False, rest)
             methods[label].pop("study")
             methods[label]["epochs"] = counter.epochs - before
     return {"methods": methods, "budget": budget, "space": space, "metric": metric, "direction": direction,
@@ -330,8 +331,7 @@ def bench_task(name: str, args: argparse.Namespace, out_dir: Path) -> dict[str, 
         trials = defaults["trials"].default
     load = os.getloadavg()
     variants = parse_variants(args.variant)
-    searches = [search(name, task, data, trials, epochs, steps, seed, out_dir, {k: dict(v) for k, v in
-                                                                                variants.items()})
+    searches = [search(name, task, data, trials, epochs, steps, seed, out_dir, variants)
                 for seed in range(args.repeats)]
 
     specs = list(dict.fromkeys(s for r in searches for m in r["methods"].values()
